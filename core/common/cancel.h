@@ -1,0 +1,21 @@
+#pragma once
+/// The cancel token: a shared atomic flag that a GUI or a signal handler sets directly
+/// (never through a queued slot). Core polls it between batches and recording chunks.
+
+#include <atomic>
+#include <memory>
+
+namespace kdscope::core {
+
+class CancelToken {
+public:
+  CancelToken() : m_flag(std::make_shared<std::atomic<bool>>(false)) {}
+  /// Safe from any thread.
+  void cancel() const { m_flag->store(true, std::memory_order_relaxed); }
+  [[nodiscard]] bool cancelled() const { return m_flag->load(std::memory_order_relaxed); }
+
+private:
+  std::shared_ptr<std::atomic<bool>> m_flag;
+};
+
+} // namespace kdscope::core

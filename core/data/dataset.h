@@ -1,0 +1,68 @@
+#pragma once
+/// Tasks as plain data, free of torch: text examples as token ids, vector examples as
+/// float rows. Loaders fill these from the cached real data of DATA.md or generate them.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/job/job_spec.h"
+
+namespace kdscope::core {
+
+enum class TaskKind { Text, Vector };
+
+/// One split (train or eval). For text tasks `tokens` is row-major [size, seqLen] with
+/// PAD = 0 after the sequence; for vector tasks `features` is row-major [size, dim].
+struct Split {
+  std::vector<std::int64_t> labels;
+  std::vector<std::int64_t> tokens;
+  std::vector<float> features;
+  std::vector<std::string> texts;  ///< original text per example (text tasks), for display
+  std::vector<std::int64_t> sourceIndex; ///< index in the loaded dataset before splitting
+  [[nodiscard]] std::size_t size() const { return labels.size(); }
+};
+
+struct TaskData {
+  std::string name;
+  TaskKind kind = TaskKind::Text;
+  std::vector<std::string> classNames;
+  std::vector<std::string> vocab; ///< text tasks: id -> token; 0 [PAD], 1 [UNK], 2 [CLS]
+  int seqLen = 0;                 ///< text tasks: tokens per example
+  int dim = 0;                    ///< vector tasks: features per example
+  std::vector<int> superClassOf;  ///< synthetic_hierarchy: super-class of each class
+  Split train;
+  Split eval;
+  [[nodiscard]] int numClasses() const { return static_cast<int>(classNames.size()); }
+};
+
+/// Raw examples as a loader reads them, before splitting and tokenising.
+struct RawDataset {
+  TaskKind kind = TaskKind::Text;
+  std::vector<std::string> classNames;
+  std::vector<std::int64_t> labels;
+  std::vector<std::string> texts;  ///< text tasks
+  std::vector<float> features;     ///< vector tasks, row-major
+  int dim = 0;
+  std::vector<int> superClassOf;
+};
+
+/// The data cache folder: `override` if non-empty, else $KDSCOPE_DATA_DIR, else
+/// $HOME/.cache/kdscope/data.
+std::string resolveDataDir(const std::string& override);
+
+/// The task names loadTask knows.
+const std::vector<std::string>& knownTasks();
+
+/// Reads (or generates) the raw dataset of a task. Throws InputError naming the task and
+/// the missing file, with the set-up command that fetches it.
+RawDataset loadRawDataset(const TaskSpec& spec, const std::string& dataDir, std::uint64_t seed);
+
+/// Loads a task: raw data, seeded subsample (spec.maxExamples), seeded stratified
+/// train/eval split, tokenizer built from the train split only. Deterministic in `seed`.
+TaskData loadTask(const TaskSpec& spec, const std::string& dataDir, std::uint64_t seed);
+
+/// Builds a task from raw data (used by loadTask and by tests with in-memory data).
+TaskData buildTask(const TaskSpec& spec, RawDataset raw, std::uint64_t seed);
+
+} // namespace kdscope::core

@@ -1,0 +1,119 @@
+#pragma once
+/// The job specification: plain structs parsed and validated from a JSON job file.
+/// Every field has a documented default (docs/job-format.md).
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace kdscope::core {
+
+/// One task: which dataset, how to split and tokenise it.
+struct TaskSpec {
+  std::string name;        ///< polarity, hedge, spam, supersense, fortune, fashion_mnist,
+                           ///< digits, synthetic_hierarchy
+  double evalFraction = 0.2;
+  long maxExamples = 0;    ///< 0: all; otherwise a seeded subsample before splitting
+  // Text tasks.
+  int maxLen = 32;         ///< tokens per example including [CLS]
+  int vocabSize = 8000;    ///< including the special tokens
+  int minFreq = 2;
+  int minClassSize = 500;  ///< fortune: keep categories with at least this many entries
+  // Synthetic hierarchical Gaussian mixture (Tang et al.).
+  int superClasses = 4;
+  int classesPerSuper = 3;
+  int dim = 32;
+  int examplesPerClass = 300;
+  double superSpread = 3.0; ///< std of super-class centres around the origin
+  double classSpread = 1.0; ///< std of class centres around their super-class centre
+  double noise = 1.0;       ///< std of points around their class centre
+};
+
+/// Model architecture. type "transformer" for text tasks, "mlp" for vector tasks.
+struct ArchitectureSpec {
+  std::string type = "transformer";
+  int layers = 2;
+  int heads = 2;
+  int width = 64;
+  int ffn = 128;
+  double dropout = 0.1;
+  std::vector<int> hidden; ///< mlp: widths of the hidden layers
+};
+
+struct TrainingSpec {
+  int epochs = 3;
+  int batchSize = 32;
+  double lr = 1e-3;
+  double weightDecay = 0.01;
+  double warmupFraction = 0.1; ///< linear warm-up over this fraction of steps, then linear decay to 0
+  double gradClip = 1.0;       ///< max global gradient norm; 0 disables
+};
+
+/// Student objective: (1 - lambda) * CE_eps + lambda * KD_T + logitMse * MSE.
+struct ObjectiveSpec {
+  double lambda = 0.0;         ///< weight of the KD term; 0 is a plain CE student
+  double temperature = 1.0;
+  bool tSquared = true;        ///< multiply KD by T^2 (Hinton)
+  double labelSmoothing = 0.0; ///< epsilon of the hard-label term
+  double logitMse = 0.0;       ///< weight of the logit MSE term
+  std::string teacherTargets = "full"; ///< "full" or "pt" (Tang et al.'s KD-pt control)
+};
+
+struct TeacherSpec {
+  ArchitectureSpec architecture;
+  TrainingSpec training;
+  std::string checkpoint; ///< optional: load instead of training (relative to the job file)
+};
+
+struct StudentSpec {
+  std::string name;
+  ArchitectureSpec architecture;
+  TrainingSpec training;
+  ObjectiveSpec objective;
+};
+
+struct RecordingSpec {
+  int attentionExamples = 16;  ///< n_att: eval examples whose attention maps are kept
+  std::string pooling = "mean"; ///< "mean" over non-padding tokens, or "cls"
+  int logEvery = 10;           ///< record training losses every this many steps
+  bool hidden = true;          ///< record eval/hidden
+};
+
+struct JobSpec {
+  std::string name = "job";
+  std::uint64_t seed = 1;
+  std::vector<TaskSpec> tasks;
+  TeacherSpec teacher;
+  std::vector<StudentSpec> students;
+  RecordingSpec recording;
+  bool cacheTeacherOutputs = true; ///< reuse the teacher's train-set outputs across epochs/students
+  double teacherCacheBudgetMb = 256.0; ///< above this the cache spills to a file beside the run
+  std::string dataDir;  ///< empty: $KDSCOPE_DATA_DIR or ~/.cache/kdscope/data
+  std::string baseDir;  ///< folder of the job file; relative paths resolve against it
+};
+
+/// One validation problem: a JSON path such as "students[1].objective.temperature" and
+/// what is wrong with it.
+struct JobIssue {
+  std::string path;
+  std::string message;
+  [[nodiscard]] std::string str() const { return path + ": " + message; }
+};
+
+struct JobParseResult {
+  std::optional<JobSpec> job;     ///< set when there are no issues
+  std::vector<JobIssue> issues;   ///< every problem found, in document order
+  std::string normalizedJson;     ///< the job with every default filled in (when valid)
+};
+
+/// Parses and validates job JSON text. Never throws. `sourceName` names the file in messages.
+JobParseResult parseJob(const std::string& jsonText, const std::string& sourceName = "job");
+
+/// Reads and parses a job file; a missing or unreadable file is reported as an issue.
+JobParseResult loadJobFile(const std::string& path);
+
+/// The normalised JSON of a job spec (defaults filled in).
+std::string jobToJson(const JobSpec& job);
+
+} // namespace kdscope::core

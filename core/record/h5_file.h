@@ -1,0 +1,96 @@
+#pragma once
+/// A small RAII wrapper over the HDF5 C API in the spirit of HighFive, addressed by
+/// object paths ("/tasks/polarity/eval/labels"). The public header has no HDF5 types.
+/// Every error is an InputError (reading) or JobError (writing) whose message names the
+/// file and the object path at fault. One H5File per thread; HDF5 itself is not used
+/// concurrently from two threads (a global mutex in the implementation serialises calls).
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace kdscope::core {
+
+enum class H5Type { Float32, Float16, Int64, String, Other };
+
+class H5File {
+public:
+  enum class Mode { ReadOnly, ReadWrite, Create /* truncates */ };
+
+  /// Opens or creates. Throws InputError for a missing, non-HDF5 or unreadable file.
+  H5File(const std::string& path, Mode mode);
+  ~H5File();
+  H5File(H5File&&) noexcept;
+  H5File& operator=(H5File&&) noexcept;
+  H5File(const H5File&) = delete;
+  H5File& operator=(const H5File&) = delete;
+
+  [[nodiscard]] const std::string& path() const;
+
+  // Structure.
+  [[nodiscard]] bool exists(const std::string& objectPath) const; ///< group or dataset
+  [[nodiscard]] bool isGroup(const std::string& objectPath) const;
+  [[nodiscard]] bool isDataset(const std::string& objectPath) const;
+  /// Names of the direct children of a group, sorted.
+  [[nodiscard]] std::vector<std::string> children(const std::string& groupPath) const;
+  /// Creates the group and any missing parents.
+  void createGroup(const std::string& groupPath);
+
+  // Datasets. Parents are created as needed. When `extendable`, the first dimension is
+  // unlimited and may start at 0. `chunkRows` > 0 gives chunking along the first
+  // dimension (required when extendable); `compress` adds shuffle + deflate level 4.
+  // `Float16` stores IEEE half precision; writes and reads still use float.
+  void createDataset(const std::string& path, H5Type type, const std::vector<std::uint64_t>& dims,
+                     bool extendable = false, std::uint64_t chunkRows = 0, bool compress = false);
+  [[nodiscard]] std::vector<std::uint64_t> shape(const std::string& path) const;
+  [[nodiscard]] H5Type type(const std::string& path) const;
+
+  /// Writes `rows` rows starting at row `offset` (a row is the product of the trailing
+  /// dims). Data is row-major. Throws if the rows do not fit the current shape.
+  void writeRows(const std::string& path, std::uint64_t offset, std::uint64_t rows, const float* data);
+  void writeRows(const std::string& path, std::uint64_t offset, std::uint64_t rows,
+                 const std::int64_t* data);
+  /// Extends the first dimension and writes the rows at the end.
+  void appendRows(const std::string& path, std::uint64_t rows, const float* data);
+  void appendRows(const std::string& path, std::uint64_t rows, const std::int64_t* data);
+  /// Sets the first dimension (shrinking drops rows; used by resume).
+  void resize(const std::string& path, std::uint64_t rows);
+
+  /// Convenience: create (not extendable) and write a whole array.
+  void writeFloat(const std::string& path, const std::vector<std::uint64_t>& dims,
+                  const std::vector<float>& data, bool compress = false);
+  void writeInt64(const std::string& path, const std::vector<std::uint64_t>& dims,
+                  const std::vector<std::int64_t>& data, bool compress = false);
+  void writeStrings(const std::string& path, const std::vector<std::string>& data);
+
+  /// Reads rows [offset, offset + rows); rows = UINT64_MAX reads to the end.
+  [[nodiscard]] std::vector<float> readFloat(const std::string& path, std::uint64_t offset = 0,
+                                             std::uint64_t rows = UINT64_MAX) const;
+  [[nodiscard]] std::vector<std::int64_t> readInt64(const std::string& path, std::uint64_t offset = 0,
+                                                    std::uint64_t rows = UINT64_MAX) const;
+  [[nodiscard]] std::vector<std::string> readStrings(const std::string& path) const;
+
+  // Attributes on a group or dataset ("/" is the root).
+  void setAttr(const std::string& objectPath, const std::string& name, const std::string& value);
+  void setAttr(const std::string& objectPath, const std::string& name, const char* value);
+  void setAttr(const std::string& objectPath, const std::string& name, std::int64_t value);
+  void setAttr(const std::string& objectPath, const std::string& name, double value);
+  void setAttr(const std::string& objectPath, const std::string& name,
+               const std::vector<std::string>& value);
+  [[nodiscard]] bool hasAttr(const std::string& objectPath, const std::string& name) const;
+  [[nodiscard]] std::string attrString(const std::string& objectPath, const std::string& name) const;
+  [[nodiscard]] std::int64_t attrInt(const std::string& objectPath, const std::string& name) const;
+  [[nodiscard]] double attrDouble(const std::string& objectPath, const std::string& name) const;
+  [[nodiscard]] std::vector<std::string> attrStrings(const std::string& objectPath,
+                                                     const std::string& name) const;
+
+  /// Flushes all buffers to disk (H5Fflush, then fsync). Throws JobError on failure.
+  void flush();
+
+private:
+  struct Impl;
+  std::unique_ptr<Impl> m_impl;
+};
+
+} // namespace kdscope::core

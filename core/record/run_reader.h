@@ -1,0 +1,80 @@
+#pragma once
+/// Reads run files for the command line and the GUI. Checks format, version, shapes and
+/// types before it allocates; every error is an InputError naming the file and object.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace kdscope::core {
+
+class H5File;
+
+struct ModelSummary {
+  std::string name;
+  std::string role; ///< "teacher" | "student"
+  std::string architectureJson;
+  std::string objectiveJson;
+  std::int64_t parameterCount = 0;
+  std::int64_t trainSteps = 0;   ///< last logged step (0 when none)
+  double finalLoss = 0.0;        ///< last logged total loss
+  double evalAccuracy = -1.0;    ///< from eval/logits and eval/labels; -1 when absent
+};
+
+struct TaskSummary {
+  std::string name;
+  std::int64_t numClasses = 0;
+  std::vector<std::string> classNames;
+  std::int64_t evalExamples = 0;
+  std::vector<ModelSummary> models; ///< teacher first, then students in file order
+};
+
+struct RunSummary {
+  std::string path;
+  std::int64_t formatVersion = 0;
+  std::string status;
+  std::string statusMessage;
+  std::string kdscopeVersion;
+  std::string jobJson;
+  std::vector<TaskSummary> tasks;
+};
+
+struct TrainLog {
+  std::vector<std::int64_t> steps;
+  std::vector<float> loss;
+  std::map<std::string, std::vector<float>> terms;
+};
+
+struct EvalCurve {
+  std::vector<std::int64_t> epoch;
+  std::vector<std::int64_t> step;
+  std::vector<float> accuracy;
+  std::vector<float> loss;
+};
+
+class RunReader {
+public:
+  /// Opens read-only and checks the root attributes (format, format_version <= 1).
+  explicit RunReader(const std::string& path);
+  ~RunReader();
+  RunReader(RunReader&&) noexcept;
+  RunReader& operator=(RunReader&&) noexcept;
+
+  [[nodiscard]] RunSummary summary() const;
+  [[nodiscard]] std::vector<std::string> tasks() const;
+  [[nodiscard]] std::vector<std::string> models(const std::string& task) const;
+  [[nodiscard]] std::vector<std::int64_t> evalLabels(const std::string& task) const;
+  /// Row-major [N, C]; `classes` receives C.
+  [[nodiscard]] std::vector<float> evalLogits(const std::string& task, const std::string& model,
+                                              std::int64_t* classes = nullptr) const;
+  [[nodiscard]] TrainLog trainLog(const std::string& task, const std::string& model) const;
+  [[nodiscard]] EvalCurve evalCurve(const std::string& task, const std::string& model) const;
+  [[nodiscard]] const H5File& file() const;
+
+private:
+  std::unique_ptr<H5File> m_file;
+};
+
+} // namespace kdscope::core

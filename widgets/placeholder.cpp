@@ -1,0 +1,1 @@
+namespace kdscope::widgets { int placeholder() { return 0; } }
