@@ -20,6 +20,8 @@ struct Split {
   std::vector<float> features;
   std::vector<std::string> texts;  ///< original text per example (text tasks), for display
   std::vector<std::int64_t> sourceIndex; ///< index in the loaded dataset before splitting
+  std::vector<std::string> groups; ///< source group per example (spam: its corpus folder,
+                                   ///< e.g. "hard-ham-1"); empty when the task has none
   [[nodiscard]] std::size_t size() const { return labels.size(); }
 };
 
@@ -45,6 +47,7 @@ struct RawDataset {
   std::vector<float> features;     ///< vector tasks, row-major
   int dim = 0;
   std::vector<int> superClassOf;
+  std::vector<std::string> groups; ///< source group per example, or empty (see Split::groups)
 };
 
 /// The data cache folder: `override` if non-empty, else $KDSCOPE_DATA_DIR, else

@@ -4,9 +4,12 @@
 /// Every error is an InputError (reading) or JobError (writing) whose message names the
 /// file and the object path at fault. One H5File per thread; HDF5 itself is not used
 /// concurrently from two threads (a global mutex in the implementation serialises calls).
+/// Files are opened with HDF5's "strong" close degree, as h5py does: HDF5 refuses a second
+/// opener of the same file in the same process that asks for another degree (the default).
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -14,11 +17,23 @@ namespace kdscope::core {
 
 enum class H5Type { Float32, Float16, Int64, String, Other };
 
+/// The class of a dataset's element type, whatever its width (RUN-FORMAT.md says "integer"
+/// and "float", so readers accept any width; KDScope itself writes int64 and float32).
+enum class H5TypeClass { Float, Integer, String, Other };
+
+/// The mutex that serialises every HDF5 call in the process. Debian 12's libhdf5 1.10.8
+/// happens to be built thread-safe, but other builds are not, and HDF5's thread-safe mode
+/// serialises everything anyway. H5File takes it in every method; code that calls the HDF5
+/// C API directly (tests that inspect a file) must hold it too. Not recursive: never hold
+/// it while calling an H5File method.
+std::mutex& hdf5Mutex();
+
 class H5File {
 public:
   enum class Mode { ReadOnly, ReadWrite, Create /* truncates */ };
 
-  /// Opens or creates. Throws InputError for a missing, non-HDF5 or unreadable file.
+  /// Opens or creates. Throws InputError for a missing, non-HDF5 or unreadable file, and
+  /// JobError when Create cannot create the file (a write failure).
   H5File(const std::string& path, Mode mode);
   ~H5File();
   H5File(H5File&&) noexcept;
@@ -34,17 +49,31 @@ public:
   [[nodiscard]] bool isDataset(const std::string& objectPath) const;
   /// Names of the direct children of a group, sorted.
   [[nodiscard]] std::vector<std::string> children(const std::string& groupPath) const;
+  /// Names of the direct children in the order they were created, for groups that track
+  /// creation order (every group H5File creates does); other groups: sorted by name.
+  [[nodiscard]] std::vector<std::string> childrenInCreationOrder(const std::string& groupPath) const;
   /// Creates the group and any missing parents.
   void createGroup(const std::string& groupPath);
+  /// Unlinks a group (with everything below it) or a dataset. HDF5 does not reclaim the
+  /// space in the file.
+  void remove(const std::string& objectPath);
 
   // Datasets. Parents are created as needed. When `extendable`, the first dimension is
   // unlimited and may start at 0. `chunkRows` > 0 gives chunking along the first
-  // dimension (required when extendable); `compress` adds shuffle + deflate level 4.
-  // `Float16` stores IEEE half precision; writes and reads still use float.
+  // dimension; `compress` adds shuffle + deflate level 4.
+  // `Float16` stores IEEE half precision; writes and reads still use float (writes round to
+  // nearest, ties to even, as numpy and torch do). With chunkRows 0, an extendable or
+  // compressed dataset gets chunk rows picked for about 1 MiB; a chunk never exceeds 1 MiB
+  // (HDF5's default chunk cache), so one row larger than that is also split along the next
+  // dimensions. Float datasets are filled with NaN, so rows never written read as NaN.
   void createDataset(const std::string& path, H5Type type, const std::vector<std::uint64_t>& dims,
                      bool extendable = false, std::uint64_t chunkRows = 0, bool compress = false);
   [[nodiscard]] std::vector<std::uint64_t> shape(const std::string& path) const;
   [[nodiscard]] H5Type type(const std::string& path) const;
+  [[nodiscard]] H5TypeClass typeClass(const std::string& path) const;
+  /// The element type for messages: "float32", "float16", "float64", "int64", "uint8",
+  /// "string", ...
+  [[nodiscard]] std::string typeName(const std::string& path) const;
 
   /// Writes `rows` rows starting at row `offset` (a row is the product of the trailing
   /// dims). Data is row-major. Throws if the rows do not fit the current shape.
@@ -62,6 +91,8 @@ public:
                   const std::vector<float>& data, bool compress = false);
   void writeInt64(const std::string& path, const std::vector<std::uint64_t>& dims,
                   const std::vector<std::int64_t>& data, bool compress = false);
+  /// Variable-length UTF-8 strings (h5py reads them as str). Invalid UTF-8 and NUL bytes
+  /// (HDF5 strings end at a NUL) are replaced by U+FFFD, for strings and string attributes.
   void writeStrings(const std::string& path, const std::vector<std::string>& data);
 
   /// Reads rows [offset, offset + rows); rows = UINT64_MAX reads to the end.

@@ -26,10 +26,13 @@ public:
   RunWriter(const RunWriter&) = delete;
   RunWriter& operator=(const RunWriter&) = delete;
 
-  /// /tasks/<task>: attributes, eval labels, tokens, vocab and texts.
+  /// /tasks/<task>: attributes, eval labels, tokens, vocab and texts. Checks the task first
+  /// (labels in range, sizes that agree) and writes nothing when it is inconsistent. Flushes.
   void writeTask(const TaskData& task);
 
-  /// /tasks/<task>/models/<model>: role, architecture, objective, parameter_count.
+  /// /tasks/<task>/models/<model>: role, architecture, objective, parameter_count. Flushes.
+  /// Call flush() after the model's training and after its evaluation: a crash keeps what
+  /// was flushed (docs/run-format.md).
   void beginModel(const std::string& task, const std::string& model, const std::string& role,
                   const std::string& architectureJson, const std::string& objectiveJson,
                   std::int64_t parameterCount);
@@ -55,7 +58,8 @@ public:
     std::uint64_t seqLen = 0;
   };
   /// Creates eval/logits [N, C], eval/hidden [N, Lyr+1, D] and eval/attention
-  /// [n_att, Lyr, H, Len, Len] (chunked, compressed) for streaming writes.
+  /// [n_att, Lyr, H, Len, Len] (chunked, compressed, NaN until written) for streaming
+  /// writes; reuses them when they exist with the same shape. N and C must match the task.
   void createEvalOutputs(const std::string& task, const std::string& model, const EvalShape& shape,
                          const std::string& pooling);
   void writeEvalLogits(const std::string& task, const std::string& model, std::uint64_t offset,

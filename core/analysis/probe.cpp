@@ -1,0 +1,577 @@
+#include "core/analysis/probe.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <deque>
+#include <exception>
+#include <limits>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define KDSCOPE_PROBE_X86_KERNELS 1
+#endif
+
+namespace kdscope::core::analysis {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+// The objective's per-example sums are split into this many fixed row blocks whatever the
+// thread count, and the block partials are added in block order: that is what makes the
+// fit bit-for-bit independent of the number of threads.
+constexpr std::size_t kBlocks = 16;
+constexpr double kArmijo = 1e-4;
+constexpr std::size_t kMaxHalvings = 60;
+// Iterations in a row without progress (J not lower, and the gradient not down to 0.9 of its
+// best) after which the fit stops: it is then at the resolution of float64.
+constexpr std::size_t kMaxStalls = 20;
+// |J' - J| below this many units of J's rounding counts as "no change" in the line search.
+constexpr double kFlatUlps = 8.0;
+
+void require(bool ok, const char* function, const std::string& what) {
+  if (!ok) {
+    throw std::invalid_argument(std::string(function) + ": " + what);
+  }
+}
+
+std::size_t resolveThreads(std::size_t requested) {
+  if (requested > 0) {
+    return requested;
+  }
+  return std::max<std::size_t>(1, std::thread::hardware_concurrency());
+}
+
+/// Runs task(index) for every index on up to `threads` workers (inline with one); the first
+/// exception is rethrown after all have joined.
+template <class Task>
+void parallelFor(std::size_t count, std::size_t threads, Task&& task) {
+  const std::size_t workers = std::min(threads, count);
+  if (workers <= 1) {
+    for (std::size_t i = 0; i < count; ++i) {
+      task(i);
+    }
+    return;
+  }
+  std::atomic<std::size_t> next{0};
+  std::exception_ptr error;
+  std::mutex errorMutex;
+  auto run = [&] {
+    try {
+      for (std::size_t i = next.fetch_add(1); i < count; i = next.fetch_add(1)) {
+        task(i);
+      }
+    } catch (...) {
+      const std::lock_guard<std::mutex> lock(errorMutex);
+      if (!error) {
+        error = std::current_exception();
+      }
+      next.store(count);
+    }
+  };
+  std::vector<std::thread> pool;
+  for (std::size_t w = 1; w < workers; ++w) {
+    pool.emplace_back(run);
+  }
+  run();
+  for (std::thread& t : pool) {
+    t.join();
+  }
+  if (error) {
+    std::rethrow_exception(error);
+  }
+}
+
+double dot(const double* a, const double* b, std::size_t n) {
+  // Four partial sums: the additions pipeline without -ffast-math.
+  double s0 = 0.0;
+  double s1 = 0.0;
+  double s2 = 0.0;
+  double s3 = 0.0;
+  std::size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    s0 += a[i] * b[i];
+    s1 += a[i + 1] * b[i + 1];
+    s2 += a[i + 2] * b[i + 2];
+    s3 += a[i + 3] * b[i + 3];
+  }
+  for (; i < n; ++i) {
+    s0 += a[i] * b[i];
+  }
+  return (s0 + s1) + (s2 + s3);
+}
+
+double dot(const std::vector<double>& a, const std::vector<double>& b) { return dot(a.data(), b.data(), a.size()); }
+
+double maxAbs(const std::vector<double>& v) {
+  double m = 0.0;
+  for (double x : v) {
+    m = std::max(m, std::abs(x));
+  }
+  return m;
+}
+
+// ---------------------------------------------------------------------------------------
+// The two inner loops of the objective, on groups of 4 examples so that each pass over a
+// class's weight (or gradient) row serves 4 examples: a portable version and an AVX2 + FMA
+// version chosen at run time (the library builds for baseline x86-64). FMA rounds once per
+// multiply-add, so the two differ in the last bits; on one machine the fit is reproducible.
+
+/// out[r] = sum_k w[k] * x[r][k] for r < 4.
+using Dot4 = void (*)(const double* w, const double* const* x, std::size_t d, double* out);
+/// g[k] += sum_r coef[r] * x[r][k].
+using Axpy4 = void (*)(double* g, const double* coef, const double* const* x, std::size_t d);
+
+void dot4Generic(const double* w, const double* const* x, std::size_t d, double* out) {
+  double s0 = 0.0;
+  double s1 = 0.0;
+  double s2 = 0.0;
+  double s3 = 0.0;
+  for (std::size_t k = 0; k < d; ++k) {
+    s0 += w[k] * x[0][k];
+    s1 += w[k] * x[1][k];
+    s2 += w[k] * x[2][k];
+    s3 += w[k] * x[3][k];
+  }
+  out[0] = s0;
+  out[1] = s1;
+  out[2] = s2;
+  out[3] = s3;
+}
+
+void axpy4Generic(double* g, const double* coef, const double* const* x, std::size_t d) {
+  for (std::size_t k = 0; k < d; ++k) {
+    g[k] += coef[0] * x[0][k] + coef[1] * x[1][k] + coef[2] * x[2][k] + coef[3] * x[3][k];
+  }
+}
+
+#ifdef KDSCOPE_PROBE_X86_KERNELS
+__attribute__((target("avx2,fma"))) inline double horizontalSum(__m256d v) {
+  const __m128d pair = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+  return _mm_cvtsd_f64(_mm_add_sd(pair, _mm_unpackhi_pd(pair, pair)));
+}
+
+__attribute__((target("avx2,fma"))) void dot4Avx2(const double* w, const double* const* x, std::size_t d,
+                                                  double* out) {
+  __m256d s0 = _mm256_setzero_pd();
+  __m256d s1 = _mm256_setzero_pd();
+  __m256d s2 = _mm256_setzero_pd();
+  __m256d s3 = _mm256_setzero_pd();
+  std::size_t k = 0;
+  for (; k + 4 <= d; k += 4) {
+    const __m256d vw = _mm256_loadu_pd(w + k);
+    s0 = _mm256_fmadd_pd(vw, _mm256_loadu_pd(x[0] + k), s0);
+    s1 = _mm256_fmadd_pd(vw, _mm256_loadu_pd(x[1] + k), s1);
+    s2 = _mm256_fmadd_pd(vw, _mm256_loadu_pd(x[2] + k), s2);
+    s3 = _mm256_fmadd_pd(vw, _mm256_loadu_pd(x[3] + k), s3);
+  }
+  out[0] = horizontalSum(s0);
+  out[1] = horizontalSum(s1);
+  out[2] = horizontalSum(s2);
+  out[3] = horizontalSum(s3);
+  for (; k < d; ++k) {
+    out[0] += w[k] * x[0][k];
+    out[1] += w[k] * x[1][k];
+    out[2] += w[k] * x[2][k];
+    out[3] += w[k] * x[3][k];
+  }
+}
+
+__attribute__((target("avx2,fma"))) void axpy4Avx2(double* g, const double* coef, const double* const* x,
+                                                   std::size_t d) {
+  const __m256d c0 = _mm256_set1_pd(coef[0]);
+  const __m256d c1 = _mm256_set1_pd(coef[1]);
+  const __m256d c2 = _mm256_set1_pd(coef[2]);
+  const __m256d c3 = _mm256_set1_pd(coef[3]);
+  std::size_t k = 0;
+  for (; k + 4 <= d; k += 4) {
+    __m256d acc = _mm256_loadu_pd(g + k);
+    acc = _mm256_fmadd_pd(c0, _mm256_loadu_pd(x[0] + k), acc);
+    acc = _mm256_fmadd_pd(c1, _mm256_loadu_pd(x[1] + k), acc);
+    acc = _mm256_fmadd_pd(c2, _mm256_loadu_pd(x[2] + k), acc);
+    acc = _mm256_fmadd_pd(c3, _mm256_loadu_pd(x[3] + k), acc);
+    _mm256_storeu_pd(g + k, acc);
+  }
+  for (; k < d; ++k) {
+    g[k] += coef[0] * x[0][k] + coef[1] * x[1][k] + coef[2] * x[2][k] + coef[3] * x[3][k];
+  }
+}
+#endif
+
+struct Kernels {
+  Dot4 dot4 = dot4Generic;
+  Axpy4 axpy4 = axpy4Generic;
+};
+
+/// Chosen once (a function-local static: the CPU probe runs after the runtime's
+/// constructors), or the portable ones on request.
+const Kernels& kernelsFor(bool portable) {
+  static const Kernels generic;
+  if (portable) {
+    return generic;
+  }
+  static const Kernels chosen = [] {
+    Kernels k;
+#ifdef KDSCOPE_PROBE_X86_KERNELS
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+      k.dot4 = dot4Avx2;
+      k.axpy4 = axpy4Avx2;
+    }
+#endif
+    return k;
+  }();
+  return chosen;
+}
+
+/// Row r of the standardised design, float64.
+void standardiseRow(const float* row, const LinearProbe& probe, double* out) {
+  for (std::size_t k = 0; k < probe.numFeatures; ++k) {
+    out[k] = (static_cast<double>(row[k]) - probe.mean[k]) / probe.scale[k];
+  }
+}
+
+/// z = W x + b for one standardised row.
+void logitsOf(const double* x, const double* weight, const double* bias, std::size_t classes, std::size_t features,
+              double* z) {
+  for (std::size_t c = 0; c < classes; ++c) {
+    z[c] = bias[c] + dot(weight + c * features, x, features);
+  }
+}
+
+/// The objective and its gradient on a fixed standardised design.
+class Objective {
+public:
+  Objective(const std::vector<double>& design, const std::vector<std::int64_t>& labels, std::size_t features,
+            std::size_t classes, double l2, std::size_t threads, const Kernels& kernels)
+      : m_design(design), m_labels(labels), m_features(features), m_classes(classes), m_l2(l2), m_threads(threads), m_kernels(kernels),
+        m_partials(kBlocks, std::vector<double>(classes * (features + 1) + 1, 0.0)), m_zeroRow(features, 0.0) {}
+
+  /// Size of theta = [W (C x D, row-major), b (C)].
+  [[nodiscard]] std::size_t size() const { return m_classes * (m_features + 1); }
+
+  /// Returns J(theta) and writes dJ/dtheta to grad.
+  double evaluate(const std::vector<double>& theta, std::vector<double>& grad) {
+    const std::size_t n = m_labels.size();
+    const std::size_t blockRows = (n + kBlocks - 1) / kBlocks;
+    const double* weight = theta.data();
+    const double* bias = theta.data() + m_classes * m_features;
+    const Kernels& kernel = m_kernels;
+    parallelFor(kBlocks, m_threads, [&](std::size_t block) {
+      std::vector<double>& part = m_partials[block];
+      std::fill(part.begin(), part.end(), 0.0);
+      double* gW = part.data();
+      double* gB = part.data() + m_classes * m_features;
+      double& loss = part.back();
+      // z[c * 4 + r] and then r_ic = p_ic - [c == y_i] for the 4 examples of a group; a group
+      // cut short at the block's end is padded with a zero row and zero coefficients.
+      std::vector<double> z(m_classes * 4);
+      const std::size_t begin = std::min(n, block * blockRows);
+      const std::size_t end = std::min(n, (block + 1) * blockRows);
+      for (std::size_t i0 = begin; i0 < end; i0 += 4) {
+        const std::size_t rows = std::min<std::size_t>(4, end - i0);
+        const double* x[4];
+        for (std::size_t r = 0; r < 4; ++r) {
+          x[r] = r < rows ? m_design.data() + (i0 + r) * m_features : m_zeroRow.data();
+        }
+        for (std::size_t c = 0; c < m_classes; ++c) {
+          kernel.dot4(weight + c * m_features, x, m_features, z.data() + c * 4);
+          for (std::size_t r = 0; r < 4; ++r) {
+            z[c * 4 + r] += bias[c];
+          }
+        }
+        for (std::size_t r = 0; r < 4; ++r) {
+          if (r >= rows) {
+            for (std::size_t c = 0; c < m_classes; ++c) {
+              z[c * 4 + r] = 0.0;
+            }
+            continue;
+          }
+          double zMax = z[r];
+          for (std::size_t c = 1; c < m_classes; ++c) {
+            zMax = std::max(zMax, z[c * 4 + r]);
+          }
+          double sum = 0.0;
+          for (std::size_t c = 0; c < m_classes; ++c) {
+            sum += std::exp(z[c * 4 + r] - zMax);
+          }
+          const double logSum = zMax + std::log(sum);
+          const auto y = static_cast<std::size_t>(m_labels[i0 + r]);
+          loss += logSum - z[y * 4 + r];
+          for (std::size_t c = 0; c < m_classes; ++c) {
+            z[c * 4 + r] = std::exp(z[c * 4 + r] - logSum) - (c == y ? 1.0 : 0.0);
+          }
+        }
+        for (std::size_t c = 0; c < m_classes; ++c) {
+          const double* coef = z.data() + c * 4;
+          gB[c] += (coef[0] + coef[1]) + (coef[2] + coef[3]);
+          kernel.axpy4(gW + c * m_features, coef, x, m_features);
+        }
+      }
+    });
+    std::fill(grad.begin(), grad.end(), 0.0);
+    double loss = 0.0;
+    for (const std::vector<double>& part : m_partials) {
+      for (std::size_t k = 0; k < grad.size(); ++k) {
+        grad[k] += part[k];
+      }
+      loss += part.back();
+    }
+    const double invN = 1.0 / static_cast<double>(n);
+    double penalty = 0.0;
+    for (std::size_t k = 0; k < m_classes * m_features; ++k) {
+      grad[k] = grad[k] * invN + m_l2 * theta[k];
+      penalty += theta[k] * theta[k];
+    }
+    for (std::size_t k = m_classes * m_features; k < grad.size(); ++k) {
+      grad[k] *= invN;
+    }
+    return loss * invN + 0.5 * m_l2 * penalty;
+  }
+
+private:
+  const std::vector<double>& m_design;
+  const std::vector<std::int64_t>& m_labels;
+  std::size_t m_features;
+  std::size_t m_classes;
+  double m_l2;
+  std::size_t m_threads;
+  const Kernels& m_kernels;
+  std::vector<std::vector<double>> m_partials; ///< per block: dJ/dW, dJ/db, loss (unscaled sums)
+  std::vector<double> m_zeroRow;               ///< stands in for the missing rows of a short group
+};
+
+void checkFeatures(const LinearProbe& probe, const std::vector<float>& features, const char* function) {
+  require(probe.numFeatures > 0 && probe.numClasses > 0, function, "the probe is not fitted");
+  require(features.size() % probe.numFeatures == 0, function,
+          "features size " + std::to_string(features.size()) + " is not a multiple of the probe's width " +
+              std::to_string(probe.numFeatures));
+}
+
+} // namespace
+
+LinearProbe fitProbe(const std::vector<float>& features, std::size_t numFeatures, const std::vector<std::int64_t>& labels,
+                     std::size_t numClasses, const ProbeOptions& options) {
+  const std::size_t n = labels.size();
+  require(n > 0, "fitProbe", "needs at least one example");
+  require(numFeatures > 0, "fitProbe", "numFeatures must be positive");
+  require(numClasses >= 2, "fitProbe", "needs at least 2 classes");
+  require(features.size() == n * numFeatures, "fitProbe",
+          "features size " + std::to_string(features.size()) + " is not labels (" + std::to_string(n) +
+              ") x numFeatures (" + std::to_string(numFeatures) + ")");
+  require(options.l2 >= 0.0 && std::isfinite(options.l2), "fitProbe", "l2 must be >= 0");
+  require(options.memory > 0, "fitProbe", "memory must be positive");
+  for (std::size_t i = 0; i < n; ++i) {
+    require(labels[i] >= 0 && static_cast<std::uint64_t>(labels[i]) < numClasses, "fitProbe",
+            "label " + std::to_string(labels[i]) + " of example " + std::to_string(i) + " is out of range");
+  }
+
+  LinearProbe probe;
+  probe.numFeatures = numFeatures;
+  probe.numClasses = numClasses;
+  probe.mean.assign(numFeatures, 0.0);
+  probe.scale.assign(numFeatures, 0.0);
+  for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t k = 0; k < numFeatures; ++k) {
+      probe.mean[k] += features[i * numFeatures + k];
+    }
+  }
+  for (double& m : probe.mean) {
+    m /= static_cast<double>(n);
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t k = 0; k < numFeatures; ++k) {
+      const double d = features[i * numFeatures + k] - probe.mean[k];
+      probe.scale[k] += d * d;
+    }
+  }
+  for (double& s : probe.scale) {
+    s = std::sqrt(s / static_cast<double>(n));
+    if (!(s > 0.0)) {
+      s = 1.0; // a constant feature standardises to 0 and so carries no weight
+    }
+  }
+  std::vector<double> design(n * numFeatures);
+  for (std::size_t i = 0; i < n; ++i) {
+    standardiseRow(features.data() + i * numFeatures, probe, design.data() + i * numFeatures);
+  }
+
+  Objective objective(design, labels, numFeatures, numClasses, options.l2, resolveThreads(options.threads),
+                      kernelsFor(options.portableKernels));
+  const std::size_t dim = objective.size();
+  std::vector<double> theta(dim, 0.0);
+  std::vector<double> grad(dim);
+  double f = objective.evaluate(theta, grad);
+
+  // L-BFGS (Nocedal and Wright, algorithm 7.4) with a backtracking Armijo line search.
+  std::deque<std::vector<double>> sHistory;
+  std::deque<std::vector<double>> yHistory;
+  std::deque<double> rhoHistory;
+  std::vector<double> direction(dim);
+  std::vector<double> trial(dim);
+  std::vector<double> trialGrad(dim);
+  std::vector<double> alpha(options.memory);
+  std::size_t iteration = 0;
+  std::size_t stalls = 0;
+  double bestGradMax = maxAbs(grad);
+  bool converged = maxAbs(grad) <= options.gradientTolerance;
+  while (!converged && iteration < options.maxIterations) {
+    // Two-loop recursion: direction = -H grad.
+    direction = grad;
+    for (std::size_t k = sHistory.size(); k-- > 0;) {
+      alpha[k] = rhoHistory[k] * dot(sHistory[k], direction);
+      for (std::size_t j = 0; j < dim; ++j) {
+        direction[j] -= alpha[k] * yHistory[k][j];
+      }
+    }
+    double gamma = 1.0;
+    if (!sHistory.empty()) {
+      gamma = dot(sHistory.back(), yHistory.back()) / dot(yHistory.back(), yHistory.back());
+    } else {
+      // First step (or after a reset): a steepest-descent step of length at most 1.
+      gamma = 1.0 / std::max(1.0, std::sqrt(dot(grad, grad)));
+    }
+    for (double& d : direction) {
+      d *= gamma;
+    }
+    for (std::size_t k = 0; k < sHistory.size(); ++k) {
+      const double beta = rhoHistory[k] * dot(yHistory[k], direction);
+      for (std::size_t j = 0; j < dim; ++j) {
+        direction[j] += sHistory[k][j] * (alpha[k] - beta);
+      }
+    }
+    for (double& d : direction) {
+      d = -d;
+    }
+    double slope = dot(grad, direction);
+    if (!(slope < 0.0)) {
+      // Not a descent direction (rounding in the curvature pairs): restart from steepest descent.
+      sHistory.clear();
+      yHistory.clear();
+      rhoHistory.clear();
+      const double g = 1.0 / std::max(1.0, std::sqrt(dot(grad, grad)));
+      for (std::size_t j = 0; j < dim; ++j) {
+        direction[j] = -g * grad[j];
+      }
+      slope = dot(grad, direction);
+    }
+
+    double step = 1.0;
+    double fTrial = f;
+    bool accepted = false;
+    for (std::size_t halving = 0; halving < kMaxHalvings; ++halving, step *= 0.5) {
+      for (std::size_t j = 0; j < dim; ++j) {
+        trial[j] = theta[j] + step * direction[j];
+      }
+      fTrial = objective.evaluate(trial, trialGrad);
+      // Armijo with a strict decrease; or, once the decrease J can show is below its own
+      // rounding (near the optimum, J + tiny == J), a step that leaves J unchanged to within
+      // rounding and lowers the gradient: the gradient keeps converging where J is flat.
+      const bool decrease = fTrial <= f + kArmijo * step * slope && fTrial < f;
+      const bool flat = std::abs(fTrial - f) <= kFlatUlps * std::numeric_limits<double>::epsilon() *
+                                                    std::max(1.0, std::abs(f));
+      if (decrease || (flat && maxAbs(trialGrad) < maxAbs(grad))) {
+        accepted = true;
+        break;
+      }
+    }
+    ++iteration;
+    if (!accepted) {
+      break; // no decrease representable in float64 along any step: at the precision floor
+    }
+    std::vector<double> s(dim);
+    std::vector<double> y(dim);
+    for (std::size_t j = 0; j < dim; ++j) {
+      s[j] = trial[j] - theta[j];
+      y[j] = trialGrad[j] - grad[j];
+    }
+    const double sy = dot(s, y);
+    const double trialGradMax = maxAbs(trialGrad);
+    const bool progress = fTrial < f || trialGradMax < 0.9 * bestGradMax;
+    bestGradMax = std::min(bestGradMax, trialGradMax);
+    stalls = progress ? 0 : stalls + 1;
+    theta.swap(trial);
+    grad.swap(trialGrad);
+    f = fTrial;
+    // Keep the pair only with positive curvature, which keeps H positive definite.
+    if (sy > 1e-12 * std::sqrt(dot(s, s) * dot(y, y))) {
+      if (sHistory.size() == options.memory) {
+        sHistory.pop_front();
+        yHistory.pop_front();
+        rhoHistory.pop_front();
+      }
+      sHistory.push_back(std::move(s));
+      yHistory.push_back(std::move(y));
+      rhoHistory.push_back(1.0 / sy);
+    }
+    converged = maxAbs(grad) <= options.gradientTolerance;
+    if (stalls >= kMaxStalls) {
+      break;
+    }
+  }
+
+  probe.weight.assign(theta.begin(), theta.begin() + static_cast<std::ptrdiff_t>(numClasses * numFeatures));
+  probe.bias.assign(theta.begin() + static_cast<std::ptrdiff_t>(numClasses * numFeatures), theta.end());
+  probe.iterations = iteration;
+  probe.converged = converged;
+  probe.objective = f;
+  probe.gradientMaxAbs = maxAbs(grad);
+  return probe;
+}
+
+std::vector<double> probeProbabilities(const LinearProbe& probe, const std::vector<float>& features) {
+  checkFeatures(probe, features, "probeProbabilities");
+  const std::size_t rows = features.size() / probe.numFeatures;
+  const std::size_t classes = probe.numClasses;
+  std::vector<double> out(rows * classes);
+  std::vector<double> x(probe.numFeatures);
+  for (std::size_t i = 0; i < rows; ++i) {
+    standardiseRow(features.data() + i * probe.numFeatures, probe, x.data());
+    double* z = out.data() + i * classes;
+    logitsOf(x.data(), probe.weight.data(), probe.bias.data(), classes, probe.numFeatures, z);
+    const double zMax = *std::max_element(z, z + classes);
+    double sum = 0.0;
+    for (std::size_t c = 0; c < classes; ++c) {
+      z[c] = std::exp(z[c] - zMax);
+      sum += z[c];
+    }
+    for (std::size_t c = 0; c < classes; ++c) {
+      z[c] /= sum;
+    }
+  }
+  return out;
+}
+
+std::vector<std::int64_t> predictProbe(const LinearProbe& probe, const std::vector<float>& features) {
+  checkFeatures(probe, features, "predictProbe");
+  const std::size_t rows = features.size() / probe.numFeatures;
+  std::vector<std::int64_t> out(rows);
+  std::vector<double> x(probe.numFeatures);
+  std::vector<double> z(probe.numClasses);
+  for (std::size_t i = 0; i < rows; ++i) {
+    standardiseRow(features.data() + i * probe.numFeatures, probe, x.data());
+    logitsOf(x.data(), probe.weight.data(), probe.bias.data(), probe.numClasses, probe.numFeatures, z.data());
+    // max_element returns the first maximum: ties go to the lowest class.
+    out[i] = static_cast<std::int64_t>(std::max_element(z.begin(), z.end()) - z.begin());
+  }
+  return out;
+}
+
+double probeAccuracy(const LinearProbe& probe, const std::vector<float>& features,
+                     const std::vector<std::int64_t>& labels) {
+  const std::vector<std::int64_t> predicted = predictProbe(probe, features);
+  require(predicted.size() == labels.size(), "probeAccuracy", "labels and feature rows differ in number");
+  if (labels.empty()) {
+    return kNaN;
+  }
+  std::size_t correct = 0;
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    correct += predicted[i] == labels[i] ? 1 : 0;
+  }
+  return static_cast<double>(correct) / static_cast<double>(labels.size());
+}
+
+} // namespace kdscope::core::analysis

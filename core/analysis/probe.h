@@ -1,0 +1,67 @@
+#pragma once
+/// Linear probes (ANALYSES.md, "Per layer"): multinomial logistic regression trained on a
+/// layer's frozen representations (train split) and scored on the eval split.
+///
+/// The fit is deterministic: features are standardised with the training mean and standard
+/// deviation, then the L2-regularised mean cross-entropy
+///   J(W, b) = (1/N) sum_i [logsumexp_c(z_ic) - z_{i,y_i}] + (l2 / 2) ||W||_F^2,
+///   z_i = W x~_i + b,   x~ = (x - mean) / std,
+/// (the bias is not penalised) is minimised by L-BFGS with a backtracking (Armijo) line
+/// search, from W = 0, b = 0. Everything is float64; the per-example sums are reduced in
+/// a fixed block order, so the result is the same for every thread count. J is convex and,
+/// for l2 > 0, strictly convex in W, so the solution does not depend on the optimiser.
+/// Shape errors throw std::invalid_argument. Functions are pure and thread-safe.
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace kdscope::core::analysis {
+
+struct ProbeOptions {
+  /// Weight of (l2 / 2) ||W||_F^2 next to the mean loss. 0 is allowed but on separable
+  /// data the weights then grow without bound until maxIterations.
+  double l2 = 1e-3;
+  std::size_t maxIterations = 500;
+  /// Converged when max |dJ/dtheta| <= gradientTolerance (theta = W and b).
+  double gradientTolerance = 1e-6;
+  std::size_t memory = 10; ///< L-BFGS correction pairs
+  std::size_t threads = 0; ///< 0: std::thread::hardware_concurrency()
+  /// Use the portable inner loops even where the AVX2 + FMA ones are available (they round
+  /// each multiply-add once, so the fits differ in the last bits; see core/analysis/cka.h).
+  bool portableKernels = false;
+};
+
+/// A fitted probe: weights act on standardised features.
+struct LinearProbe {
+  std::size_t numFeatures = 0;
+  std::size_t numClasses = 0;
+  std::vector<double> mean;   ///< per feature, from the training split
+  std::vector<double> scale;  ///< per feature: population std (divide by N); 1 where it is 0
+  std::vector<double> weight; ///< numClasses x numFeatures, row-major
+  std::vector<double> bias;   ///< numClasses
+
+  // What the fit did.
+  std::size_t iterations = 0;
+  bool converged = false;      ///< the gradient tolerance was met
+  double objective = 0.0;      ///< J at the returned parameters
+  double gradientMaxAbs = 0.0; ///< max |dJ/dtheta| there
+};
+
+/// Fits a probe on N x D features (row-major floats, N = labels.size()) with labels in
+/// [0, C). Throws when N = 0, D = 0, C < 2, l2 < 0, or the shapes disagree.
+[[nodiscard]] LinearProbe fitProbe(const std::vector<float>& features, std::size_t numFeatures,
+                                   const std::vector<std::int64_t>& labels, std::size_t numClasses,
+                                   const ProbeOptions& options = {});
+
+/// softmax(W x~ + b) for each row of an M x D feature array: M x C, float64.
+[[nodiscard]] std::vector<double> probeProbabilities(const LinearProbe& probe, const std::vector<float>& features);
+
+/// argmax of W x~ + b per row (ties: lowest class).
+[[nodiscard]] std::vector<std::int64_t> predictProbe(const LinearProbe& probe, const std::vector<float>& features);
+
+/// Fraction of rows predicted correctly. NaN when there are no rows.
+[[nodiscard]] double probeAccuracy(const LinearProbe& probe, const std::vector<float>& features,
+                                   const std::vector<std::int64_t>& labels);
+
+} // namespace kdscope::core::analysis

@@ -1,0 +1,104 @@
+#include "core/distill/objectives.h"
+
+#include <nlohmann/json.hpp>
+
+namespace kdscope::core {
+
+torch::Tensor hardLabelLoss(const torch::Tensor& logits, const torch::Tensor& labels, double epsilon) {
+  auto logq = torch::log_softmax(logits, /*dim=*/1);
+  auto nll = -logq.gather(1, labels.unsqueeze(1)).squeeze(1);
+  if (epsilon == 0.0) {
+    return nll.mean();
+  }
+  // Target (1 - eps) onehot + eps / C: the loss splits into the NLL and the mean -log q.
+  auto uniform = -logq.mean(/*dim=*/1);
+  return ((1.0 - epsilon) * nll + epsilon * uniform).mean();
+}
+
+torch::Tensor kdLoss(const torch::Tensor& studentLogits, const torch::Tensor& teacherProbsT,
+                     double temperature, bool tSquared) {
+  auto logq = torch::log_softmax(studentLogits / temperature, /*dim=*/1);
+  // xlogy gives 0 where p = 0, so a teacher with exact zeros contributes nothing there.
+  auto kl = (torch::xlogy(teacherProbsT, teacherProbsT) - teacherProbsT * logq).sum(/*dim=*/1);
+  const double factor = tSquared ? temperature * temperature : 1.0;
+  return factor * kl.mean();
+}
+
+torch::Tensor logitMseLoss(const torch::Tensor& studentLogits, const torch::Tensor& teacherLogits) {
+  return (studentLogits - teacherLogits).pow(2).mean();
+}
+
+torch::Tensor ptTargets(const torch::Tensor& teacherProbs, const torch::Tensor& labels) {
+  const auto classes = teacherProbs.size(1);
+  auto py = teacherProbs.gather(1, labels.unsqueeze(1)); // [B, 1]
+  auto rest = (1.0 - py) / static_cast<double>(classes - 1);
+  auto targets = rest.expand({teacherProbs.size(0), classes}).clone();
+  targets.scatter_(1, labels.unsqueeze(1), py);
+  return targets;
+}
+
+torch::Tensor teacherTargets(const torch::Tensor& teacherLogits, const torch::Tensor& labels,
+                             const ObjectiveSpec& objective) {
+  auto p = torch::softmax(teacherLogits / objective.temperature, /*dim=*/1);
+  if (objective.teacherTargets == "pt") {
+    return ptTargets(p, labels);
+  }
+  return p;
+}
+
+bool needsTeacher(const ObjectiveSpec& objective) {
+  return objective.lambda > 0.0 || objective.logitMse > 0.0;
+}
+
+LossTerms studentObjective(const ObjectiveSpec& objective, const torch::Tensor& studentLogits,
+                           const torch::Tensor& teacherLogits, const torch::Tensor& labels) {
+  LossTerms out;
+  auto ce = hardLabelLoss(studentLogits, labels, objective.labelSmoothing);
+  out.terms.emplace_back("ce", ce);
+  out.total = (1.0 - objective.lambda) * ce;
+  if (objective.lambda > 0.0) {
+    auto targets = teacherTargets(teacherLogits, labels, objective);
+    auto kd = kdLoss(studentLogits, targets, objective.temperature, objective.tSquared);
+    out.terms.emplace_back("kd", kd);
+    out.total = out.total + objective.lambda * kd;
+  }
+  if (objective.logitMse > 0.0) {
+    auto mse = logitMseLoss(studentLogits, teacherLogits);
+    out.terms.emplace_back("logit_mse", mse);
+    out.total = out.total + objective.logitMse * mse;
+  }
+  return out;
+}
+
+std::string objectiveJson(const ObjectiveSpec& objective) {
+  nlohmann::json terms = nlohmann::json::array();
+  terms.push_back({{"name", "ce"},
+                   {"weight", 1.0 - objective.lambda},
+                   {"label_smoothing", objective.labelSmoothing},
+                   {"formula", "-sum_c target_c log q_c, target = (1-eps) onehot(y) + eps/C"},
+                   {"reduction", "mean over examples"}});
+  if (objective.lambda > 0.0) {
+    terms.push_back({{"name", "kd"},
+                     {"weight", objective.lambda},
+                     {"temperature", objective.temperature},
+                     {"t_squared", objective.tSquared},
+                     {"teacher_targets", objective.teacherTargets},
+                     {"formula", objective.tSquared ? "T^2 * KL(p^T || q^T)" : "KL(p^T || q^T)"},
+                     {"reduction", "sum over classes, mean over examples (batchmean)"}});
+  }
+  if (objective.logitMse > 0.0) {
+    terms.push_back({{"name", "logit_mse"},
+                     {"weight", objective.logitMse},
+                     {"formula", "(z_s - z_t)^2"},
+                     {"reduction", "mean over classes and examples"}});
+  }
+  nlohmann::json j = {{"total", "sum of weight * term"}, {"terms", terms}};
+  return j.dump();
+}
+
+std::string teacherObjectiveJson() {
+  ObjectiveSpec plain;
+  return objectiveJson(plain);
+}
+
+} // namespace kdscope::core

@@ -1,0 +1,105 @@
+#include "core/distill/teacher_cache.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/common/error.h"
+#include "core/distill/trainer.h"
+
+namespace kdscope::core {
+
+namespace {
+constexpr std::int64_t kCacheBatch = 256;
+
+void writeAll(int fd, const float* data, std::size_t bytes, std::uint64_t offset, const std::string& path) {
+  const auto* p = reinterpret_cast<const char*>(data);
+  while (bytes > 0) {
+    const auto n = ::pwrite(fd, p, bytes, static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      throw JobError("teacher cache '" + path + "': write failed: " + std::strerror(errno));
+    }
+    p += n;
+    bytes -= static_cast<std::size_t>(n);
+    offset += static_cast<std::uint64_t>(n);
+  }
+}
+} // namespace
+
+TeacherCache::~TeacherCache() {
+  if (m_fd >= 0) {
+    ::close(m_fd);
+    ::unlink(m_path.c_str());
+  }
+}
+
+bool TeacherCache::build(ClassifierImpl& teacher, const TaskData& task, std::uint64_t budgetBytes,
+                         const std::string& spillPath, const CancelToken& cancel) {
+  torch::NoGradGuard noGrad;
+  teacher.eval();
+  m_rows = task.train.size();
+  m_classes = static_cast<std::uint64_t>(task.numClasses());
+  if (bytes() > budgetBytes) {
+    m_path = spillPath;
+    m_fd = ::open(spillPath.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (m_fd < 0) {
+      throw JobError("teacher cache '" + spillPath + "': cannot create: " + std::strerror(errno));
+    }
+  } else {
+    m_memory.resize(m_rows * m_classes);
+  }
+  const auto n = static_cast<std::int64_t>(m_rows);
+  for (std::int64_t begin = 0; begin < n; begin += kCacheBatch) {
+    if (cancel.cancelled()) {
+      return false;
+    }
+    const auto end = std::min(n, begin + kCacheBatch);
+    auto logits = teacher.forward(makeBatch(task, task.train, begin, end)).logits.contiguous();
+    const auto offset = static_cast<std::uint64_t>(begin) * m_classes;
+    if (m_fd >= 0) {
+      writeAll(m_fd, logits.data_ptr<float>(), static_cast<std::size_t>(logits.numel()) * sizeof(float),
+               offset * sizeof(float), m_path);
+    } else {
+      std::memcpy(m_memory.data() + offset, logits.data_ptr<float>(),
+                  static_cast<std::size_t>(logits.numel()) * sizeof(float));
+    }
+  }
+  return true;
+}
+
+torch::Tensor TeacherCache::logits(const std::vector<std::int64_t>& rows) const {
+  auto out = torch::empty({static_cast<std::int64_t>(rows.size()), static_cast<std::int64_t>(m_classes)},
+                          torch::kFloat32);
+  auto* dst = out.data_ptr<float>();
+  const std::size_t rowBytes = m_classes * sizeof(float);
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const auto row = static_cast<std::uint64_t>(rows[i]);
+    if (m_fd >= 0) {
+      auto* p = reinterpret_cast<char*>(dst + i * m_classes);
+      std::size_t left = rowBytes;
+      auto offset = static_cast<off_t>(row * rowBytes);
+      while (left > 0) {
+        const auto got = ::pread(m_fd, p, left, offset);
+        if (got <= 0) {
+          if (got < 0 && errno == EINTR) {
+            continue;
+          }
+          throw JobError("teacher cache '" + m_path + "': read failed at row " + std::to_string(row));
+        }
+        p += got;
+        left -= static_cast<std::size_t>(got);
+        offset += got;
+      }
+    } else {
+      std::memcpy(dst + i * m_classes, m_memory.data() + row * m_classes, rowBytes);
+    }
+  }
+  return out;
+}
+
+} // namespace kdscope::core

@@ -1,0 +1,369 @@
+#include "core/distill/trainer.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <sstream>
+
+#include "core/common/error.h"
+#include "core/models/mlp.h"
+#include "core/models/transformer.h"
+#include "core/record/run_writer.h"
+
+namespace kdscope::core {
+
+namespace {
+
+constexpr std::int64_t kEvalBatch = 128;
+
+// Fisher-Yates with our own index draw: std::shuffle's algorithm is implementation
+// defined, and the same job and seed must give the same batches everywhere.
+void shuffleIndices(std::vector<std::int64_t>& v, std::mt19937_64& rng) {
+  for (std::size_t i = v.size(); i > 1; --i) {
+    const auto j = static_cast<std::size_t>(rng() % i);
+    std::swap(v[i - 1], v[j]);
+  }
+}
+
+double learningRate(const TrainingSpec& spec, long step, long total) {
+  const long warmup = static_cast<long>(std::llround(spec.warmupFraction * static_cast<double>(total)));
+  if (step <= warmup && warmup > 0) {
+    return spec.lr * static_cast<double>(step) / static_cast<double>(warmup);
+  }
+  const long decay = std::max<long>(1, total - warmup);
+  return spec.lr * std::max(0.0, static_cast<double>(total - step + 1) / static_cast<double>(decay));
+}
+
+} // namespace
+
+std::uint64_t deriveSeed(std::uint64_t jobSeed, const std::string& task, const std::string& model) {
+  // FNV-1a over "task/model", mixed with the job seed by splitmix64.
+  std::uint64_t h = 1469598103934665603ULL;
+  for (char c : task + "/" + model) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 1099511628211ULL;
+  }
+  std::uint64_t z = jobSeed + 0x9e3779b97f4a7c15ULL + h;
+  z = (z ^ (z >> 30U)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27U)) * 0x94d049bb133111ebULL;
+  return (z ^ (z >> 31U)) & 0x7fffffffffffffffULL;
+}
+
+Batch makeBatch(const TaskData& task, const Split& split, const std::vector<std::int64_t>& indices) {
+  Batch batch;
+  const auto n = static_cast<std::int64_t>(indices.size());
+  auto labels = torch::empty({n}, torch::kInt64);
+  auto* lab = labels.data_ptr<std::int64_t>();
+  for (std::int64_t i = 0; i < n; ++i) {
+    lab[i] = split.labels[static_cast<std::size_t>(indices[static_cast<std::size_t>(i)])];
+  }
+  batch.labels = labels;
+  if (task.kind == TaskKind::Text) {
+    const std::int64_t len = task.seqLen;
+    auto tokens = torch::empty({n, len}, torch::kInt64);
+    auto* dst = tokens.data_ptr<std::int64_t>();
+    for (std::int64_t i = 0; i < n; ++i) {
+      const auto row = static_cast<std::size_t>(indices[static_cast<std::size_t>(i)]);
+      std::copy_n(split.tokens.begin() + static_cast<std::ptrdiff_t>(row * static_cast<std::size_t>(len)),
+                  len, dst + i * len);
+    }
+    batch.tokens = tokens;
+    batch.mask = tokens.ne(0);
+  } else {
+    const std::int64_t dim = task.dim;
+    auto features = torch::empty({n, dim}, torch::kFloat32);
+    auto* dst = features.data_ptr<float>();
+    for (std::int64_t i = 0; i < n; ++i) {
+      const auto row = static_cast<std::size_t>(indices[static_cast<std::size_t>(i)]);
+      std::copy_n(split.features.begin() + static_cast<std::ptrdiff_t>(row * static_cast<std::size_t>(dim)),
+                  dim, dst + i * dim);
+    }
+    batch.features = features;
+  }
+  return batch;
+}
+
+Batch makeBatch(const TaskData& task, const Split& split, std::int64_t begin, std::int64_t end) {
+  std::vector<std::int64_t> indices(static_cast<std::size_t>(end - begin));
+  for (std::int64_t i = begin; i < end; ++i) {
+    indices[static_cast<std::size_t>(i - begin)] = i;
+  }
+  return makeBatch(task, split, indices);
+}
+
+std::shared_ptr<ClassifierImpl> makeModel(const ArchitectureSpec& spec, const TaskData& task) {
+  if (spec.type == "transformer") {
+    if (task.kind != TaskKind::Text) {
+      throw InputError("task '" + task.name + "' has vector inputs: it needs an 'mlp' architecture");
+    }
+    TransformerOptions options(static_cast<std::int64_t>(task.vocab.size()), task.seqLen,
+                               task.numClasses());
+    options.layers(spec.layers).heads(spec.heads).width(spec.width).ffn(spec.ffn).dropout(spec.dropout);
+    return std::make_shared<TransformerClassifierImpl>(options);
+  }
+  if (spec.type == "mlp") {
+    if (task.kind != TaskKind::Vector) {
+      throw InputError("task '" + task.name + "' has text inputs: it needs a 'transformer' architecture");
+    }
+    std::vector<std::int64_t> hidden(spec.hidden.begin(), spec.hidden.end());
+    MlpOptions options(task.dim, hidden, task.numClasses());
+    options.dropout(spec.dropout);
+    return std::make_shared<MlpClassifierImpl>(options);
+  }
+  throw InputError("architecture.type: unknown model type '" + spec.type + "'");
+}
+
+std::string architectureJson(const ArchitectureSpec& spec, const TaskData& task) {
+  nlohmann::json j;
+  j["type"] = spec.type;
+  j["dropout"] = spec.dropout;
+  j["classes"] = task.numClasses();
+  if (spec.type == "transformer") {
+    j["layers"] = spec.layers;
+    j["heads"] = spec.heads;
+    j["width"] = spec.width;
+    j["ffn"] = spec.ffn;
+    j["vocab"] = task.vocab.size();
+    j["max_len"] = task.seqLen;
+    j["norm"] = "pre-layernorm";
+    j["pooling"] = "[CLS] state after the final LayerNorm";
+  } else {
+    j["input_dim"] = task.dim;
+    j["hidden"] = spec.hidden;
+    j["layers"] = spec.hidden.size();
+  }
+  return j.dump();
+}
+
+ProgressTracker::ProgressTracker(ProgressSink sink, long totalSteps)
+    : m_sink(std::move(sink)), m_totalSteps(std::max(1L, totalSteps)),
+      m_start(std::chrono::steady_clock::now()) {}
+
+double ProgressTracker::fraction() const {
+  return std::min(1.0, static_cast<double>(m_doneSteps) / static_cast<double>(m_totalSteps));
+}
+
+double ProgressTracker::elapsedSeconds() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - m_start).count();
+}
+
+void ProgressTracker::emit(ProgressEvent event) {
+  if (!m_sink) {
+    return;
+  }
+  event.fraction = fraction();
+  event.elapsedSeconds = elapsedSeconds();
+  m_sink(event);
+}
+
+long plannedSteps(const TrainingSpec& spec, std::size_t trainSize) {
+  const auto batches = (static_cast<long>(trainSize) + spec.batchSize - 1) / spec.batchSize;
+  return batches * spec.epochs;
+}
+
+TrainOutcome trainModel(ClassifierImpl& model, const TaskData& task, const TrainingSpec& spec,
+                        const LossFunction& loss, const TrainTarget& target, RunWriter& writer,
+                        const CancelToken& cancel, ProgressTracker& progress) {
+  torch::manual_seed(target.seed);
+  std::mt19937_64 rng(target.seed);
+  torch::optim::AdamW optimizer(model.parameters(),
+                                torch::optim::AdamWOptions(spec.lr).weight_decay(spec.weightDecay));
+  const long total = plannedSteps(spec, task.train.size());
+  std::vector<std::int64_t> order(task.train.size());
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    order[i] = static_cast<std::int64_t>(i);
+  }
+
+  std::vector<std::int64_t> logSteps;
+  std::vector<float> logLoss;
+  std::vector<std::pair<std::string, std::vector<float>>> logTerms;
+  auto flushLog = [&]() {
+    if (!logSteps.empty()) {
+      writer.appendTrainLog(target.task, target.model, logSteps, logLoss, logTerms);
+      logSteps.clear();
+      logLoss.clear();
+      for (auto& [name, values] : logTerms) {
+        values.clear();
+      }
+    }
+  };
+
+  long step = 0;
+  for (int epoch = 1; epoch <= spec.epochs; ++epoch) {
+    model.train();
+    shuffleIndices(order, rng);
+    for (std::size_t begin = 0; begin < order.size(); begin += static_cast<std::size_t>(spec.batchSize)) {
+      if (cancel.cancelled()) {
+        flushLog();
+        return TrainOutcome::Cancelled;
+      }
+      const auto end = std::min(order.size(), begin + static_cast<std::size_t>(spec.batchSize));
+      std::vector<std::int64_t> indices(order.begin() + static_cast<std::ptrdiff_t>(begin),
+                                        order.begin() + static_cast<std::ptrdiff_t>(end));
+      const Batch batch = makeBatch(task, task.train, indices);
+      ++step;
+      const double lr = learningRate(spec, step, total);
+      for (auto& group : optimizer.param_groups()) {
+        static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+      }
+      optimizer.zero_grad();
+      auto out = model.forward(batch);
+      auto terms = loss(out, batch, indices);
+      const double value = terms.total.item<double>();
+      if (!std::isfinite(value)) {
+        flushLog();
+        std::ostringstream msg;
+        msg << "task '" << target.task << "', model '" << target.model << "': the loss became "
+            << (std::isnan(value) ? "NaN" : "infinite") << " at step " << step << " (epoch " << epoch
+            << "); try a lower training.lr (now " << spec.lr << ")";
+        throw JobError(msg.str());
+      }
+      terms.total.backward();
+      if (spec.gradClip > 0.0) {
+        torch::nn::utils::clip_grad_norm_(model.parameters(), spec.gradClip);
+      }
+      optimizer.step();
+      progress.advance(1);
+
+      if (step % target.logEvery == 0 || step == total) {
+        logSteps.push_back(step);
+        logLoss.push_back(static_cast<float>(value));
+        ProgressEvent event;
+        event.kind = ProgressEvent::Kind::Step;
+        event.task = target.task;
+        event.model = target.model;
+        event.epoch = epoch;
+        event.epochs = spec.epochs;
+        event.step = step;
+        event.steps = total;
+        event.loss = value;
+        if (logTerms.empty()) {
+          for (const auto& [name, tensor] : terms.terms) {
+            logTerms.emplace_back(name, std::vector<float>{});
+          }
+        }
+        for (std::size_t t = 0; t < terms.terms.size(); ++t) {
+          const double termValue = terms.terms[t].second.item<double>();
+          logTerms[t].second.push_back(static_cast<float>(termValue));
+          event.terms[terms.terms[t].first] = termValue;
+        }
+        progress.emit(event);
+      }
+    }
+    flushLog();
+    const auto stats = evaluate(model, task, task.eval, static_cast<int>(kEvalBatch));
+    writer.appendEvalCurve(target.task, target.model, epoch, step, stats.accuracy, stats.loss);
+    writer.flush();
+    ProgressEvent event;
+    event.kind = ProgressEvent::Kind::Epoch;
+    event.task = target.task;
+    event.model = target.model;
+    event.epoch = epoch;
+    event.epochs = spec.epochs;
+    event.step = step;
+    event.steps = total;
+    event.loss = stats.loss;
+    event.evalAccuracy = stats.accuracy;
+    progress.emit(event);
+  }
+  return TrainOutcome::Completed;
+}
+
+EvalStats evaluate(ClassifierImpl& model, const TaskData& task, const Split& split, int batchSize) {
+  torch::NoGradGuard noGrad; // thread-local: created on the job's thread
+  model.eval();
+  const auto n = static_cast<std::int64_t>(split.size());
+  double correct = 0.0;
+  double lossSum = 0.0;
+  for (std::int64_t begin = 0; begin < n; begin += batchSize) {
+    const auto end = std::min<std::int64_t>(n, begin + batchSize);
+    const Batch batch = makeBatch(task, split, begin, end);
+    auto logits = model.forward(batch).logits;
+    correct += logits.argmax(1).eq(batch.labels).sum().item<double>();
+    lossSum += torch::nn::functional::cross_entropy(
+                   logits, batch.labels,
+                   torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                   .item<double>();
+  }
+  EvalStats stats;
+  if (n > 0) {
+    stats.accuracy = correct / static_cast<double>(n);
+    stats.loss = lossSum / static_cast<double>(n);
+  }
+  return stats;
+}
+
+bool recordEvalOutputs(ClassifierImpl& model, const TaskData& task, const RecordingSpec& recording,
+                       const std::string& modelName, RunWriter& writer, const CancelToken& cancel) {
+  torch::NoGradGuard noGrad;
+  model.eval();
+  const auto n = static_cast<std::int64_t>(task.eval.size());
+  const std::int64_t layers = model.numLayers();
+  const std::int64_t heads = model.numHeads();
+  const std::int64_t width = model.hiddenWidth();
+  const std::int64_t nAtt = heads > 0 ? std::min<std::int64_t>(recording.attentionExamples, n) : 0;
+
+  RunWriter::EvalShape shape;
+  shape.examples = static_cast<std::uint64_t>(n);
+  shape.classes = static_cast<std::uint64_t>(task.numClasses());
+  shape.hiddenLayers = recording.hidden ? static_cast<std::uint64_t>(layers + 1) : 0;
+  shape.hiddenDim = static_cast<std::uint64_t>(width);
+  shape.attentionExamples = static_cast<std::uint64_t>(nAtt);
+  shape.layers = static_cast<std::uint64_t>(layers);
+  shape.heads = static_cast<std::uint64_t>(heads);
+  shape.seqLen = static_cast<std::uint64_t>(task.seqLen);
+  writer.createEvalOutputs(task.name, modelName, shape, recording.pooling);
+
+  for (std::int64_t begin = 0; begin < n; begin += kEvalBatch) {
+    if (cancel.cancelled()) {
+      return false;
+    }
+    const auto end = std::min<std::int64_t>(n, begin + kEvalBatch);
+    const auto rows = end - begin;
+    const Batch batch = makeBatch(task, task.eval, begin, end);
+    auto out = model.forward(batch);
+    auto logits = out.logits.contiguous();
+    writer.writeEvalLogits(task.name, modelName, static_cast<std::uint64_t>(begin),
+                           static_cast<std::uint64_t>(rows), logits.data_ptr<float>());
+    if (recording.hidden) {
+      std::vector<torch::Tensor> pooled;
+      pooled.reserve(out.hidden.size());
+      for (const auto& h : out.hidden) {
+        torch::Tensor p;
+        if (h.dim() == 3) {
+          if (recording.pooling == "cls") {
+            p = h.select(1, 0);
+          } else {
+            auto mask = batch.mask.unsqueeze(-1).to(h.dtype());
+            p = (h * mask).sum(1) / mask.sum(1).clamp_min(1.0);
+          }
+        } else {
+          // MLP layers differ in width: zero-pad to the widest (zero columns leave CKA unchanged).
+          p = torch::nn::functional::pad(h, torch::nn::functional::PadFuncOptions({0, width - h.size(1)}));
+        }
+        pooled.push_back(p);
+      }
+      auto hidden = torch::stack(pooled, /*dim=*/1).contiguous(); // [B, Lyr+1, D]
+      writer.writeEvalHidden(task.name, modelName, static_cast<std::uint64_t>(begin),
+                             static_cast<std::uint64_t>(rows), hidden.data_ptr<float>());
+    }
+    if (begin < nAtt) {
+      const auto keep = std::min(rows, nAtt - begin);
+      auto attention = torch::stack(out.attention, /*dim=*/1).slice(0, 0, keep).contiguous();
+      writer.writeEvalAttention(task.name, modelName, static_cast<std::uint64_t>(begin),
+                                static_cast<std::uint64_t>(keep), attention.data_ptr<float>());
+    }
+  }
+  auto weight = model.classifier()->weight.detach().contiguous();
+  auto bias = model.classifier()->bias.detach().contiguous();
+  writer.writeClassifier(task.name, modelName,
+                         std::vector<float>(weight.data_ptr<float>(), weight.data_ptr<float>() + weight.numel()),
+                         std::vector<float>(bias.data_ptr<float>(), bias.data_ptr<float>() + bias.numel()),
+                         static_cast<std::uint64_t>(weight.size(0)), static_cast<std::uint64_t>(weight.size(1)));
+  writer.flush();
+  return true;
+}
+
+} // namespace kdscope::core

@@ -1,0 +1,349 @@
+#include "core/record/run_writer.h"
+
+#include <algorithm>
+
+#include "core/common/error.h"
+#include "core/record/h5_file.h"
+#include "core/record/shape_text.h"
+
+namespace kdscope::core {
+
+namespace {
+
+// Training logs grow by a few rows per logging step: 1024 rows of 8 bytes keep the
+// chunks few without making a short run's file large.
+constexpr std::uint64_t kLogChunkRows = 1024;
+// Eval outputs are written in batches and read per example or per block of examples by
+// the views; H5File further caps a chunk at 1 MiB.
+constexpr std::uint64_t kEvalChunkRows = 256;
+
+} // namespace
+
+RunWriter::RunWriter(const std::string& path, const std::string& jobJson)
+    : m_file(std::make_unique<H5File>(path, H5File::Mode::Create)) {
+  m_file->setAttr("/", "format", "kdscope-run");
+  m_file->setAttr("/", "format_version", std::int64_t{kRunFormatVersion});
+  m_file->setAttr("/", "status", "running");
+  m_file->setAttr("/", "status_message", "");
+  m_file->setAttr("/", "job", jobJson);
+  m_file->setAttr("/", "kdscope_version", kdscopeVersion());
+  m_file->createGroup("/tasks");
+  // From here on the file opens and says "running", whatever happens to the process.
+  m_file->flush();
+}
+
+RunWriter::~RunWriter() = default;
+
+std::string RunWriter::modelPath(const std::string& task, const std::string& model) {
+  return "/tasks/" + task + "/models/" + model;
+}
+
+namespace {
+
+[[noreturn]] void fail(const H5File& file, const std::string& object, const std::string& what) {
+  throw JobError(file.path() + ": " + object + ": " + what);
+}
+
+/// Task and model names become path components.
+void checkName(const H5File& file, const char* kind, const std::string& name) {
+  if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos) {
+    throw JobError(file.path() + ": invalid " + kind + " name '" + name +
+                   "' (it must be non-empty, not '.' or '..', and contain no '/')");
+  }
+}
+
+void requireGroup(const H5File& file, const std::string& path, const char* hint) {
+  if (!file.isGroup(path)) {
+    fail(file, path, std::string("no such group (") + hint + ")");
+  }
+}
+
+/// Creates a dataset for streaming writes, or reuses one of the same type and shape (a
+/// model evaluated again, or a resumed job).
+void ensureDataset(H5File& file, const std::string& path, H5Type type, const std::vector<std::uint64_t>& dims,
+                   std::uint64_t chunkRows) {
+  if (!file.exists(path)) {
+    file.createDataset(path, type, dims, /*extendable=*/false, chunkRows, /*compress=*/true);
+    return;
+  }
+  const auto existing = file.isDataset(path) ? file.shape(path) : std::vector<std::uint64_t>{};
+  if (!file.isDataset(path) || file.type(path) != type || existing != dims) {
+    fail(file, path, "exists with another type or shape " + shapeText(existing) + " than the " + shapeText(dims) +
+                         " asked for");
+  }
+}
+
+/// Appends to an extendable log column, creating it on first use. A column created after
+/// others already hold `alignTo` rows starts with that many NaN rows (the fill value), so
+/// every column of a log stays aligned with its step column.
+template <typename T>
+void appendColumn(H5File& file, const std::string& path, H5Type type, const std::vector<T>& values,
+                  std::uint64_t alignTo) {
+  if (!file.exists(path)) {
+    file.createDataset(path, type, {0}, /*extendable=*/true, kLogChunkRows, /*compress=*/true);
+    if (alignTo > 0) {
+      file.resize(path, alignTo);
+    }
+  }
+  file.appendRows(path, values.size(), values.data());
+}
+
+std::uint64_t rowsOf(const H5File& file, const std::string& path) {
+  return file.exists(path) ? file.shape(path).at(0) : 0;
+}
+
+} // namespace
+
+void RunWriter::writeTask(const TaskData& task) {
+  H5File& f = *m_file;
+  checkName(f, "task", task.name);
+  const std::string t = "/tasks/" + task.name;
+  if (f.exists(t)) {
+    fail(f, t, "the task is already written");
+  }
+  const Split& eval = task.eval;
+  const std::uint64_t n = eval.labels.size();
+  const auto classes = static_cast<std::int64_t>(task.classNames.size());
+  if (classes == 0) {
+    fail(f, t, "the task has no class names");
+  }
+  // Check everything before writing anything, so a bad task leaves no half-written group.
+  for (std::size_t i = 0; i < eval.labels.size(); ++i) {
+    if (eval.labels[i] < 0 || eval.labels[i] >= classes) {
+      fail(f, t + "/eval/labels",
+           "label " + std::to_string(eval.labels[i]) + " of example " + std::to_string(i) + " is outside 0.." +
+               std::to_string(classes - 1));
+    }
+  }
+  const bool text = task.kind == TaskKind::Text;
+  if (text) {
+    if (task.seqLen <= 0) {
+      fail(f, t, "a text task needs seqLen > 0");
+    }
+    if (eval.tokens.size() != n * static_cast<std::uint64_t>(task.seqLen)) {
+      fail(f, t + "/eval/tokens",
+           std::to_string(eval.tokens.size()) + " token ids do not fill " + std::to_string(n) + " x " +
+               std::to_string(task.seqLen));
+    }
+    const auto vocab = static_cast<std::int64_t>(task.vocab.size());
+    const auto bad = std::find_if(eval.tokens.begin(), eval.tokens.end(),
+                                  [&](std::int64_t id) { return id < 0 || id >= vocab; });
+    if (bad != eval.tokens.end()) {
+      fail(f, t + "/eval/tokens",
+           "token id " + std::to_string(*bad) + " is outside the vocabulary of " + std::to_string(vocab));
+    }
+    if (!eval.texts.empty() && eval.texts.size() != n) {
+      fail(f, t + "/eval/text", std::to_string(eval.texts.size()) + " texts for " + std::to_string(n) + " examples");
+    }
+  }
+  if (!eval.sourceIndex.empty() && eval.sourceIndex.size() != n) {
+    fail(f, t + "/eval/source_index",
+         std::to_string(eval.sourceIndex.size()) + " indices for " + std::to_string(n) + " examples");
+  }
+  if (!eval.groups.empty() && eval.groups.size() != n) {
+    fail(f, t + "/eval/group", std::to_string(eval.groups.size()) + " groups for " + std::to_string(n) + " examples");
+  }
+  if (!task.superClassOf.empty() && task.superClassOf.size() != task.classNames.size()) {
+    fail(f, t + "/super_class_of",
+         std::to_string(task.superClassOf.size()) + " entries for " + std::to_string(classes) + " classes");
+  }
+
+  f.createGroup(t);
+  f.setAttr(t, "num_classes", classes);
+  f.setAttr(t, "class_names", task.classNames);
+  f.setAttr(t, "kind", text ? "text" : "vector");
+  f.writeInt64(t + "/eval/labels", {n}, eval.labels, /*compress=*/true);
+  if (text) {
+    f.writeInt64(t + "/eval/tokens", {n, static_cast<std::uint64_t>(task.seqLen)}, eval.tokens, /*compress=*/true);
+    f.writeStrings(t + "/vocab", task.vocab);
+    if (!eval.texts.empty()) {
+      f.writeStrings(t + "/eval/text", eval.texts);
+    }
+  }
+  if (!eval.sourceIndex.empty()) {
+    f.writeInt64(t + "/eval/source_index", {n}, eval.sourceIndex, /*compress=*/true);
+  }
+  if (!eval.groups.empty()) {
+    f.writeStrings(t + "/eval/group", eval.groups);
+  }
+  if (!task.superClassOf.empty()) {
+    const std::vector<std::int64_t> superClassOf(task.superClassOf.begin(), task.superClassOf.end());
+    f.writeInt64(t + "/super_class_of", {superClassOf.size()}, superClassOf);
+  }
+  f.createGroup(t + "/models");
+  f.flush(); // once per task: a crash later keeps the task's data readable
+}
+
+void RunWriter::beginModel(const std::string& task, const std::string& model, const std::string& role,
+                           const std::string& architectureJson, const std::string& objectiveJson,
+                           std::int64_t parameterCount) {
+  H5File& f = *m_file;
+  checkName(f, "task", task);
+  checkName(f, "model", model);
+  requireGroup(f, "/tasks/" + task, "write the task before its models");
+  const std::string m = modelPath(task, model);
+  if (role != "teacher" && role != "student") {
+    fail(f, m, "role '" + role + "' is neither 'teacher' nor 'student'");
+  }
+  f.createGroup(m);
+  f.setAttr(m, "role", role);
+  f.setAttr(m, "architecture", architectureJson);
+  f.setAttr(m, "objective", objectiveJson);
+  f.setAttr(m, "parameter_count", parameterCount);
+  f.flush();
+}
+
+void RunWriter::appendTrainLog(const std::string& task, const std::string& model,
+                               const std::vector<std::int64_t>& steps, const std::vector<float>& loss,
+                               const std::vector<std::pair<std::string, std::vector<float>>>& terms) {
+  H5File& f = *m_file;
+  const std::string m = modelPath(task, model);
+  requireGroup(f, m, "call beginModel first");
+  if (loss.size() != steps.size()) {
+    fail(f, m + "/train/loss", std::to_string(loss.size()) + " losses for " + std::to_string(steps.size()) + " steps");
+  }
+  for (const auto& [name, values] : terms) {
+    checkName(f, "term", name);
+    if (values.size() != steps.size()) {
+      fail(f, m + "/train/terms/" + name,
+           std::to_string(values.size()) + " values for " + std::to_string(steps.size()) + " steps");
+    }
+  }
+  if (steps.empty()) {
+    return;
+  }
+  const std::uint64_t before = rowsOf(f, m + "/train/step");
+  // Step last: a reader takes the step column's length as the log's length.
+  appendColumn(f, m + "/train/loss", H5Type::Float32, loss, before);
+  for (const auto& [name, values] : terms) {
+    appendColumn(f, m + "/train/terms/" + name, H5Type::Float32, values, before);
+  }
+  if (f.isGroup(m + "/train/terms")) {
+    // A term logged before but not in this call: NaN rows keep it aligned.
+    for (const std::string& name : f.children(m + "/train/terms")) {
+      const bool given = std::any_of(terms.begin(), terms.end(), [&](const auto& term) { return term.first == name; });
+      if (!given) {
+        f.resize(m + "/train/terms/" + name, before + steps.size());
+      }
+    }
+  }
+  appendColumn(f, m + "/train/step", H5Type::Int64, steps, before);
+}
+
+void RunWriter::appendEvalCurve(const std::string& task, const std::string& model, std::int64_t epoch,
+                                std::int64_t step, double accuracy, double loss) {
+  H5File& f = *m_file;
+  const std::string m = modelPath(task, model);
+  requireGroup(f, m, "call beginModel first");
+  const std::string c = m + "/eval_curve";
+  const std::uint64_t before = rowsOf(f, c + "/step");
+  appendColumn(f, c + "/accuracy", H5Type::Float32, std::vector<float>{static_cast<float>(accuracy)}, before);
+  appendColumn(f, c + "/loss", H5Type::Float32, std::vector<float>{static_cast<float>(loss)}, before);
+  appendColumn(f, c + "/epoch", H5Type::Int64, std::vector<std::int64_t>{epoch}, before);
+  appendColumn(f, c + "/step", H5Type::Int64, std::vector<std::int64_t>{step}, before);
+}
+
+void RunWriter::createEvalOutputs(const std::string& task, const std::string& model, const EvalShape& shape,
+                                  const std::string& pooling) {
+  H5File& f = *m_file;
+  const std::string t = "/tasks/" + task;
+  const std::string m = modelPath(task, model);
+  requireGroup(f, m, "call beginModel first");
+  const std::uint64_t examples = rowsOf(f, t + "/eval/labels");
+  if (shape.examples != examples) {
+    fail(f, m + "/eval", std::to_string(shape.examples) + " eval examples asked for, but " + t + "/eval/labels has " +
+                             std::to_string(examples));
+  }
+  const auto classes = static_cast<std::uint64_t>(f.attrInt(t, "num_classes"));
+  if (shape.classes != classes) {
+    fail(f, m + "/eval/logits",
+         std::to_string(shape.classes) + " classes asked for, but the task has " + std::to_string(classes));
+  }
+  if (shape.hiddenLayers > 0) {
+    if (shape.hiddenDim == 0) {
+      fail(f, m + "/eval/hidden", "hiddenDim is 0");
+    }
+    if (pooling != "mean" && pooling != "cls") {
+      fail(f, m + "/eval/hidden", "pooling '" + pooling + "' is neither 'mean' nor 'cls'");
+    }
+  }
+  if (shape.attentionExamples > 0) {
+    if (shape.attentionExamples > examples) {
+      fail(f, m + "/eval/attention",
+           std::to_string(shape.attentionExamples) + " examples asked for, but there are " + std::to_string(examples));
+    }
+    if (shape.layers == 0 || shape.heads == 0 || shape.seqLen == 0) {
+      fail(f, m + "/eval/attention", "layers, heads and seqLen must all be > 0");
+    }
+    if (shape.hiddenLayers > 0 && shape.hiddenLayers != shape.layers + 1) {
+      fail(f, m + "/eval/attention",
+           std::to_string(shape.layers) + " layers, but eval/hidden has " + std::to_string(shape.hiddenLayers) +
+               " entries (layers + 1)");
+    }
+    if (f.exists(t + "/eval/tokens") && f.shape(t + "/eval/tokens").at(1) != shape.seqLen) {
+      fail(f, m + "/eval/attention",
+           "seqLen " + std::to_string(shape.seqLen) + " differs from the " +
+               std::to_string(f.shape(t + "/eval/tokens").at(1)) + " tokens of " + t + "/eval/tokens");
+    }
+  }
+
+  ensureDataset(f, m + "/eval/logits", H5Type::Float32, {examples, classes}, kEvalChunkRows);
+  if (shape.hiddenLayers > 0) {
+    const std::string h = m + "/eval/hidden";
+    ensureDataset(f, h, H5Type::Float32, {examples, shape.hiddenLayers, shape.hiddenDim}, kEvalChunkRows);
+    f.setAttr(h, "pooling", pooling);
+    f.setAttr(h, "layer0", "embedding output");
+  }
+  if (shape.attentionExamples > 0) {
+    ensureDataset(f, m + "/eval/attention", H5Type::Float32,
+                  {shape.attentionExamples, shape.layers, shape.heads, shape.seqLen, shape.seqLen}, kEvalChunkRows);
+  }
+}
+
+void RunWriter::writeEvalLogits(const std::string& task, const std::string& model, std::uint64_t offset,
+                                std::uint64_t rows, const float* data) {
+  m_file->writeRows(modelPath(task, model) + "/eval/logits", offset, rows, data);
+}
+
+void RunWriter::writeEvalHidden(const std::string& task, const std::string& model, std::uint64_t offset,
+                                std::uint64_t rows, const float* data) {
+  m_file->writeRows(modelPath(task, model) + "/eval/hidden", offset, rows, data);
+}
+
+void RunWriter::writeEvalAttention(const std::string& task, const std::string& model, std::uint64_t offset,
+                                   std::uint64_t rows, const float* data) {
+  m_file->writeRows(modelPath(task, model) + "/eval/attention", offset, rows, data);
+}
+
+void RunWriter::writeClassifier(const std::string& task, const std::string& model, const std::vector<float>& weight,
+                                const std::vector<float>& bias, std::uint64_t classes, std::uint64_t dim) {
+  H5File& f = *m_file;
+  const std::string c = modelPath(task, model) + "/classifier";
+  requireGroup(f, modelPath(task, model), "call beginModel first");
+  if (weight.size() != classes * dim) {
+    fail(f, c + "/weight",
+         std::to_string(weight.size()) + " values do not fill " + std::to_string(classes) + " x " + std::to_string(dim));
+  }
+  if (bias.size() != classes) {
+    fail(f, c + "/bias", std::to_string(bias.size()) + " values for " + std::to_string(classes) + " classes");
+  }
+  ensureDataset(f, c + "/weight", H5Type::Float32, {classes, dim}, kEvalChunkRows);
+  ensureDataset(f, c + "/bias", H5Type::Float32, {classes}, kEvalChunkRows);
+  f.writeRows(c + "/weight", 0, classes, weight.data());
+  f.writeRows(c + "/bias", 0, classes, bias.data());
+}
+
+void RunWriter::setStatus(const std::string& status, const std::string& message) {
+  if (status != "running" && status != "complete" && status != "cancelled" && status != "failed") {
+    fail(*m_file, "/", "status '" + status + "' is not one of running, complete, cancelled, failed");
+  }
+  m_file->setAttr("/", "status", status);
+  m_file->setAttr("/", "status_message", message);
+  m_file->flush();
+}
+
+void RunWriter::flush() { m_file->flush(); }
+
+H5File& RunWriter::file() { return *m_file; }
+
+} // namespace kdscope::core

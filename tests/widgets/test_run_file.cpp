@@ -1,0 +1,101 @@
+#include "test_run_file.h"
+
+#include <cmath>
+#include <vector>
+
+#include "core/data/dataset.h"
+#include "core/record/h5_file.h"
+#include "core/record/run_writer.h"
+
+namespace kdscope::widgets::test {
+
+// Task "polarity": 2 classes (neg, pos), 6 eval examples, labels 0 1 0 1 0 1.
+//   teacher logits -> predictions 0 1 0 1 1 0: right on 0..3      -> accuracy 4/6
+//   kd logits      -> predictions 1 1 0 0 0 0: right on 1, 2, 4   -> accuracy 3/6
+//     lost (teacher right, kd wrong): 0 and 3; gained: 4; agreement (1, 2, 5) 3/6
+//     recall: teacher 2/3 and 2/3, kd 2/3 (neg) and 1/3 (pos)
+//   ce logits      -> predictions 0 0 0 0 0 0: right on 0, 2, 4   -> accuracy 3/6
+// Tokens: 4 per example, 3 valid ([CLS] w1 w2 [PAD]). Attention (2 kept examples):
+//   teacher 2 layers x 2 heads: head 0 uniform over the 3 valid keys, head 1 one-hot on key 1
+//   kd 1 layer x 2 heads: head 0 uniform, head 1 one-hot on key 0
+//   -> entropy: head 0 ln 3, head 1 0; kd divergence: head 0 0, head 1 JS(one-hot, uniform)
+void writeSmallRun(const QString& path, bool withAnalysis) {
+  core::TaskData task;
+  task.name = "polarity";
+  task.kind = core::TaskKind::Text;
+  task.classNames = {"neg", "pos"};
+  task.vocab = {"[PAD]", "[UNK]", "[CLS]", "good", "movie", "bad", "plot"};
+  task.seqLen = 4;
+  task.eval.labels = {0, 1, 0, 1, 0, 1};
+  task.eval.tokens = {2, 3, 4, 0, 2, 5, 6, 0, 2, 3, 6, 0, 2, 5, 4, 0, 2, 4, 3, 0, 2, 6, 5, 0};
+  task.eval.texts = {"good movie", "bad plot", "good plot", "bad movie", "movie good", "plot bad"};
+  core::RunWriter writer(path.toStdString(), R"({"name":"small"})");
+  writer.writeTask(task);
+
+  const std::string ce = R"({"terms":[{"name":"ce","weight":1.0,"label_smoothing":0.0}]})";
+  const std::string kd =
+      R"({"terms":[{"name":"ce","weight":0.3,"label_smoothing":0.0},{"name":"kd","weight":0.7,"temperature":4.0,"teacher_targets":"full"}]})";
+  writer.beginModel("polarity", "teacher", "teacher", R"({"type":"transformer","layers":2,"heads":2})", ce, 1000);
+  writer.beginModel("polarity", "ce", "student", R"({"type":"transformer","layers":1,"heads":2})", ce, 300);
+  writer.beginModel("polarity", "kd", "student", R"({"type":"transformer","layers":1,"heads":2})", kd, 300);
+
+  writer.appendTrainLog("polarity", "teacher", {10, 20, 30}, {1.0F, 0.8F, 0.6F}, {{"ce", {1.0F, 0.8F, 0.6F}}});
+  writer.appendTrainLog("polarity", "ce", {10, 20}, {0.95F, 0.75F}, {{"ce", {0.95F, 0.75F}}});
+  writer.appendTrainLog("polarity", "kd", {10, 20}, {0.9F, 0.7F}, {{"ce", {1.1F, 0.9F}}, {"kd", {0.5F, 0.4F}}});
+  writer.appendEvalCurve("polarity", "teacher", 1, 15, 0.5, 0.9);
+  writer.appendEvalCurve("polarity", "teacher", 2, 30, 4.0 / 6.0, 0.7);
+  writer.appendEvalCurve("polarity", "kd", 1, 20, 0.5, 0.8);
+
+  const std::vector<float> teacherLogits = {2, 0, 0, 1, 1, 0, 0, 3, 0, 1, 0.5F, 0};
+  const std::vector<float> kdLogits = {0, 1, 0, 2, 3, 0, 1, 0, 1, 0, 1, 0};
+  const std::vector<float> ceLogits = {1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0};
+
+  const auto attention = [](int layers, int oneHotKey) {
+    // [2 examples, layers, 2 heads, 4, 4]
+    std::vector<float> a(static_cast<std::size_t>(2 * layers * 2 * 16), 0.0F);
+    for (int e = 0; e < 2; ++e) {
+      for (int l = 0; l < layers; ++l) {
+        for (int q = 0; q < 4; ++q) {
+          for (int k = 0; k < 3; ++k) {
+            a[static_cast<std::size_t>((((e * layers + l) * 2 + 0) * 4 + q) * 4 + k)] = 1.0F / 3.0F;
+          }
+          a[static_cast<std::size_t>((((e * layers + l) * 2 + 1) * 4 + q) * 4 + oneHotKey)] = 1.0F;
+        }
+      }
+    }
+    return a;
+  };
+  const struct {
+    const char* name;
+    const std::vector<float>* logits;
+    int layers;
+    int oneHotKey;
+  } models[] = {{"teacher", &teacherLogits, 2, 1}, {"ce", &ceLogits, 1, 0}, {"kd", &kdLogits, 1, 0}};
+  for (const auto& m : models) {
+    core::RunWriter::EvalShape shape;
+    shape.examples = 6;
+    shape.classes = 2;
+    shape.attentionExamples = 2;
+    shape.layers = static_cast<std::uint64_t>(m.layers);
+    shape.heads = 2;
+    shape.seqLen = 4;
+    writer.createEvalOutputs("polarity", m.name, shape, "mean");
+    writer.writeEvalLogits("polarity", m.name, 0, 6, m.logits->data());
+    const std::vector<float> a = attention(m.layers, m.oneHotKey);
+    writer.writeEvalAttention("polarity", m.name, 0, 2, a.data());
+  }
+  // Classifier rows: teacher's are orthogonal (cosine 0); kd's are 45 degrees apart.
+  writer.writeClassifier("polarity", "teacher", {1, 0, 0, 0, 1, 0}, {0, 0}, 2, 3);
+  writer.writeClassifier("polarity", "kd", {1, 0, 1, 1}, {0, 0}, 2, 2);
+
+  if (withAnalysis) {
+    core::H5File& f = writer.file();
+    f.writeFloat("/tasks/polarity/analysis/kd/cka", {3, 2}, {1.0F, 0.5F, 0.4F, 0.9F, 0.2F, 0.8F});
+    f.writeFloat("/tasks/polarity/analysis/kd/grad_rescale", {6}, {0.9F, 0.8F, 0.7F, 0.6F, 0.5F, 0.4F});
+    f.writeFloat("/tasks/polarity/analysis/teacher/head_importance", {2, 2}, {0.1F, 0.9F, 0.6F, 0.4F});
+    f.writeFloat("/tasks/polarity/analysis/kd/head_importance", {1, 2}, {0.7F, 0.3F});
+  }
+  writer.setStatus("complete", "");
+}
+
+} // namespace kdscope::widgets::test

@@ -1,0 +1,22 @@
+#pragma once
+/// A small run file written with core::RunWriter, with values chosen so every number a view
+/// shows can be worked out by hand (see the comments in test_run_file.cpp).
+
+#include <QString>
+
+#include <ostream>
+
+namespace kdscope::widgets::test {
+
+/// Writes the run file; with `withAnalysis` it also holds /tasks/polarity/analysis/...
+void writeSmallRun(const QString& path, bool withAnalysis = false);
+
+/// ln 3: the entropy of a row uniform over 3 keys.
+inline constexpr double kLn3 = 1.0986122886681098;
+/// JS(one-hot, uniform over 3) = 0.5 ln 1.5 + ln 2 / 6.
+inline constexpr double kJsOneHotUniform3 = 0.31825708340227;
+
+} // namespace kdscope::widgets::test
+
+/// Readable QStrings in GoogleTest's failure messages.
+inline void PrintTo(const QString& text, std::ostream* os) { *os << '"' << text.toStdString() << '"'; }

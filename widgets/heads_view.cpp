@@ -1,0 +1,127 @@
+#include "widgets/heads_view.h"
+
+#include <QComboBox>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QSplitter>
+#include <QVBoxLayout>
+
+#include "widgets/attention_pane.h"
+#include "widgets/plot_widget.h"
+
+namespace kdscope::widgets {
+
+namespace {
+
+Heatmap gridOf(const Matrix& m, const QString& value) {
+  Heatmap map;
+  map.rows = static_cast<int>(m.rows);
+  map.cols = static_cast<int>(m.cols);
+  map.values = m.values;
+  map.rowTitle = QObject::tr("layer");
+  map.colTitle = QObject::tr("head");
+  map.valueTitle = value;
+  return map;
+}
+
+} // namespace
+
+HeadsView::HeadsView(QWidget* parent) : AnalysisView(parent) {
+  auto* layout = new QVBoxLayout(body());
+  layout->setContentsMargins(0, 0, 0, 0);
+  auto* controls = new QHBoxLayout;
+  controls->addWidget(new QLabel(tr("Per head:"), body()));
+  m_metric = new QComboBox(body());
+  m_metric->setObjectName(QStringLiteral("headsMetric"));
+  m_metric->addItem(tr("importance (Michel et al.)"), static_cast<int>(Metric::Importance));
+  m_metric->addItem(tr("attention entropy"), static_cast<int>(Metric::Entropy));
+  m_metric->addItem(tr("teacher-student divergence (JS)"), static_cast<int>(Metric::Divergence));
+  m_metric->setCurrentIndex(1);
+  controls->addWidget(m_metric);
+  controls->addWidget(new QLabel(tr("click a cell to browse that head's attention"), body()));
+  controls->addStretch(1);
+  layout->addLayout(controls);
+
+  auto* split = new QSplitter(Qt::Vertical, body());
+  auto* grids = new QSplitter(Qt::Horizontal, split);
+  m_teacherGrid = new PlotWidget(grids);
+  m_teacherGrid->setObjectName(QStringLiteral("headsTeacherGrid"));
+  m_studentGrid = new PlotWidget(grids);
+  m_studentGrid->setObjectName(QStringLiteral("headsStudentGrid"));
+  m_attention = new AttentionPane(split);
+  split->setStretchFactor(0, 1);
+  split->setStretchFactor(1, 2);
+  layout->addWidget(split, 1);
+
+  connect(m_metric, &QComboBox::currentIndexChanged, this, [this] { fillGrids(); });
+  connect(m_teacherGrid, &PlotWidget::cellClicked, this,
+          [this](int layer, int head) { m_attention->selectTeacherHead(layer, head); });
+  connect(m_studentGrid, &PlotWidget::cellClicked, this,
+          [this](int layer, int head) { m_attention->selectStudentHead(layer, head); });
+}
+
+void HeadsView::setMetric(Metric metric) { m_metric->setCurrentIndex(m_metric->findData(static_cast<int>(metric))); }
+
+void HeadsView::clearView() {
+  m_teacherGrid->clear();
+  m_studentGrid->clear();
+  m_attention->setContext({});
+}
+
+void HeadsView::populate() {
+  fillGrids();
+  m_attention->setContext(context());
+}
+
+void HeadsView::fillGrids() {
+  try {
+    fillGrid(m_teacherGrid, context().teacher, false);
+    fillGrid(m_studentGrid, context().student, true);
+  } catch (const std::exception& error) {
+    m_teacherGrid->clear();
+    m_teacherGrid->setMessage(QString::fromUtf8(error.what()));
+  }
+}
+
+void HeadsView::fillGrid(PlotWidget* plot, const QString& model, bool student) {
+  plot->clear();
+  if (context().run == nullptr || model.isEmpty()) {
+    plot->setMessage(tr("no model"));
+    return;
+  }
+  const RunDocument& run = *context().run;
+  const auto metric = static_cast<Metric>(m_metric->currentData().toInt());
+  std::optional<Matrix> grid;
+  QString value;
+  switch (metric) {
+  case Metric::Importance:
+    grid = run.readMatrix(RunDocument::analysisPath(context().task, model, QStringLiteral("head_importance")));
+    value = tr("importance");
+    if (!grid) {
+      plot->setMessage(noAnalysisMessage(run));
+      return;
+    }
+    break;
+  case Metric::Entropy:
+    grid = run.headEntropy(context().task, model);
+    value = tr("entropy (nats)");
+    break;
+  case Metric::Divergence:
+    if (!student) {
+      plot->setMessage(tr("divergence is shown per student head (right): the smallest Jensen-Shannon divergence to "
+                          "any teacher head of the mapped layer"));
+      return;
+    }
+    grid = run.headDivergence(context().task, context().teacher, model);
+    value = tr("JS divergence (nats)");
+    break;
+  }
+  if (!grid) {
+    plot->setMessage(tr("%1 has no eval/attention").arg(model));
+    return;
+  }
+  plot->setTitle(model);
+  plot->setHeatmap(gridOf(*grid, value));
+}
+
+} // namespace kdscope::widgets

@@ -1,0 +1,86 @@
+#pragma once
+/// MainWindow: the workbench. The run browser (dock), the job queue, and the views of the
+/// selected run (Overview, Layers, Heads, Tasks, Knowledge, Examples) under one task and
+/// student selector. Accepts dropped .h5 files. GUI thread.
+
+#include <QMainWindow>
+#include <QVector>
+
+#include "widgets/job_queue.h"
+#include "widgets/settings_dialog.h"
+
+class QComboBox;
+class QMenu;
+class QTabWidget;
+
+namespace kdscope::widgets {
+
+class AnalysisView;
+class ExamplesView;
+class HeadsView;
+class JobQueuePanel;
+class KnowledgeView;
+class LayersView;
+class OverviewView;
+class RunBrowser;
+class RunDocument;
+class TasksView;
+
+class MainWindow : public QMainWindow {
+  Q_OBJECT
+public:
+  /// `runner` runs jobs (core::runJob by default; tests inject a fake).
+  explicit MainWindow(JobRunner runner = coreJobRunner(), QWidget* parent = nullptr);
+  ~MainWindow() override;
+
+  [[nodiscard]] RunBrowser* runBrowser() const { return m_browser; }
+  [[nodiscard]] JobQueue* jobQueue() const { return m_queue; }
+  [[nodiscard]] JobQueuePanel* jobPanel() const { return m_jobs; }
+  [[nodiscard]] QTabWidget* tabs() const { return m_tabs; }
+  [[nodiscard]] OverviewView* overview() const { return m_overview; }
+  [[nodiscard]] LayersView* layers() const { return m_layers; }
+  [[nodiscard]] HeadsView* heads() const { return m_heads; }
+  [[nodiscard]] TasksView* tasksView() const { return m_tasks; }
+  [[nodiscard]] KnowledgeView* knowledge() const { return m_knowledge; }
+  [[nodiscard]] ExamplesView* examples() const { return m_examples; }
+  [[nodiscard]] QComboBox* taskSelector() const { return m_taskCombo; }
+  [[nodiscard]] QComboBox* studentSelector() const { return m_studentCombo; }
+
+  /// Opens a run file and shows its Overview. False (with a message box unless quiet) for a
+  /// bad file.
+  bool openRun(const QString& path, bool quiet = false);
+  void applySettings(const Settings& settings);
+
+protected:
+  void dragEnterEvent(QDragEnterEvent* event) override;
+  void dropEvent(QDropEvent* event) override;
+  void closeEvent(QCloseEvent* event) override;
+
+private:
+  void buildMenus();
+  void rebuildRecentMenu();
+  void onSelectionChanged(const RunDocument* run, const QString& task);
+  void onTaskChanged();
+  void refreshCurrentView();
+  void onJobFinished(int jobId, const core::JobResult& result);
+
+  JobQueue* m_queue = nullptr;
+  Settings m_settings;
+  RunBrowser* m_browser = nullptr;
+  JobQueuePanel* m_jobs = nullptr;
+  QTabWidget* m_tabs = nullptr;
+  QComboBox* m_taskCombo = nullptr;
+  QComboBox* m_studentCombo = nullptr;
+  QMenu* m_recentMenu = nullptr;
+  OverviewView* m_overview = nullptr;
+  LayersView* m_layers = nullptr;
+  HeadsView* m_heads = nullptr;
+  TasksView* m_tasks = nullptr;
+  KnowledgeView* m_knowledge = nullptr;
+  ExamplesView* m_examples = nullptr;
+  QVector<AnalysisView*> m_views;
+  QVector<bool> m_stale; ///< per view: its context changed since it was last filled
+  const RunDocument* m_run = nullptr;
+};
+
+} // namespace kdscope::widgets

@@ -1,1 +1,0 @@
-namespace kdscope::widgets { int placeholder() { return 0; } }

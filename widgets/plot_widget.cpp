@@ -1,0 +1,459 @@
+#include "widgets/plot_widget.h"
+
+#include <QLabel>
+#include <QMouseEvent>
+#include <QStackedLayout>
+#include <QSvgGenerator>
+#include <QToolTip>
+
+// qcustomplot.h uses Qt's lower-case keywords (signals, emit, foreach), which
+// QT_NO_KEYWORDS (needed for LibTorch's headers) removes. This is the only file that
+// includes it, so the keywords are mapped for this one include and removed again.
+#define signals Q_SIGNALS
+#define slots Q_SLOTS
+#define emit Q_EMIT
+#define foreach Q_FOREACH
+#include <qcustomplot.h>
+#undef foreach
+#undef emit
+#undef slots
+#undef signals
+
+#include <cmath>
+#include <limits>
+
+namespace kdscope::widgets {
+
+namespace {
+
+FigureStyle& styleStorage() {
+  static FigureStyle style;
+  return style;
+}
+
+// A point counts as "under the mouse" within this many pixels.
+constexpr double kPickRadiusPixels = 10.0;
+// Axis tick labels are text labels up to this many rows or columns; beyond, numbers.
+constexpr int kMaxTextTicks = 80;
+
+QString number(double value) {
+  if (std::isnan(value)) {
+    return QStringLiteral("NaN");
+  }
+  return QString::number(value, 'g', 6);
+}
+
+QCPColorGradient makeGradient(Gradient gradient) {
+  QCPColorGradient result;
+  result.setColorStops(PlotWidget::gradientStops(gradient));
+  result.setColorInterpolation(QCPColorGradient::ciRGB);
+  result.setLevelCount(256);
+  result.setNanHandling(QCPColorGradient::nhNanColor);
+  result.setNanColor(QColor(200, 200, 200));
+  return result;
+}
+
+QSharedPointer<QCPAxisTicker> makeTicker(const QStringList& labels, int count) {
+  if (!labels.isEmpty() && labels.size() == count && count <= kMaxTextTicks) {
+    QSharedPointer<QCPAxisTickerText> ticker(new QCPAxisTickerText);
+    for (int i = 0; i < count; ++i) {
+      ticker->addTick(i, labels[i]);
+    }
+    return ticker;
+  }
+  QSharedPointer<QCPAxisTickerFixed> ticker(new QCPAxisTickerFixed);
+  ticker->setTickStep(1.0);
+  ticker->setScaleStrategy(QCPAxisTickerFixed::ssMultiples);
+  return ticker;
+}
+
+} // namespace
+
+PlotWidget::PlotWidget(QWidget* parent) : QWidget(parent) {
+  m_stack = new QStackedLayout(this);
+  m_stack->setContentsMargins(0, 0, 0, 0);
+  m_plot = new QCustomPlot(this);
+  m_plot->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
+  m_plot->setMouseTracking(true);
+  m_plot->installEventFilter(this);
+  m_plot->setMinimumSize(160, 120);
+  m_messageLabel = new QLabel(this);
+  m_messageLabel->setAlignment(Qt::AlignCenter);
+  m_messageLabel->setWordWrap(true);
+  m_messageLabel->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  m_stack->addWidget(m_plot);
+  m_stack->addWidget(m_messageLabel);
+  m_plot->legend->setVisible(false);
+  m_plot->legend->setBrush(QColor(255, 255, 255, 200));
+  applyStyle();
+}
+
+PlotWidget::~PlotWidget() = default;
+
+void PlotWidget::applyStyle() {
+  QFont font = m_plot->font();
+  font.setPointSize(figureStyle().fontPointSize);
+  m_plot->xAxis->setLabelFont(font);
+  m_plot->yAxis->setLabelFont(font);
+  m_plot->xAxis->setTickLabelFont(font);
+  m_plot->yAxis->setTickLabelFont(font);
+  m_plot->legend->setFont(font);
+}
+
+void PlotWidget::clear() {
+  m_plot->clearGraphs();
+  m_plot->clearPlottables();
+  m_colorMap = nullptr;
+  if (m_colorScale != nullptr) {
+    m_plot->plotLayout()->remove(m_colorScale);
+    m_colorScale = nullptr;
+    m_plot->plotLayout()->simplify();
+  }
+  m_heatmap = Heatmap{};
+  m_plot->legend->setVisible(false);
+  m_plot->xAxis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
+  m_plot->yAxis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
+  m_plot->xAxis->setTickLabelRotation(0);
+  m_plot->yAxis->setRangeReversed(false);
+  m_plot->xAxis->setLabel(QString());
+  m_plot->yAxis->setLabel(QString());
+  setTitle(QString());
+  setMessage(QString());
+  applyStyle();
+  queueReplot();
+}
+
+void PlotWidget::setTitle(const QString& title) {
+  m_title = title;
+  // The title is the axis rect's top label, so no layout row is added or removed.
+  m_plot->xAxis2->setVisible(!title.isEmpty());
+  m_plot->xAxis2->setTicks(false);
+  m_plot->xAxis2->setTickLabels(false);
+  m_plot->xAxis2->setBasePen(Qt::NoPen);
+  QFont font = m_plot->font();
+  font.setPointSize(figureStyle().fontPointSize + 1);
+  font.setBold(true);
+  m_plot->xAxis2->setLabelFont(font);
+  m_plot->xAxis2->setLabel(title);
+}
+
+void PlotWidget::setAxisLabels(const QString& x, const QString& y) {
+  m_plot->xAxis->setLabel(x);
+  m_plot->yAxis->setLabel(y);
+}
+
+void PlotWidget::setXTickLabels(const QStringList& labels) {
+  if (labels.isEmpty()) {
+    m_plot->xAxis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
+    m_plot->xAxis->setTickLabelRotation(0);
+    return;
+  }
+  m_plot->xAxis->setTicker(makeTicker(labels, static_cast<int>(labels.size())));
+  m_plot->xAxis->setTickLabelRotation(labels.size() > 6 ? 45 : 0);
+}
+
+void PlotWidget::setMessage(const QString& message) {
+  m_messageLabel->setText(message);
+  m_stack->setCurrentWidget(message.isEmpty() ? static_cast<QWidget*>(m_plot) : m_messageLabel);
+}
+
+QString PlotWidget::message() const { return m_messageLabel->text(); }
+
+int PlotWidget::addLine(const QString& name, const QVector<double>& x, const QVector<double>& y, int colorIndex,
+                        LineStyle style) {
+  QCPGraph* graph = m_plot->addGraph();
+  QPen pen(paletteColor(colorIndex));
+  pen.setWidthF(figureStyle().lineWidth);
+  pen.setStyle(style == LineStyle::Dashed ? Qt::DashLine : style == LineStyle::Dotted ? Qt::DotLine : Qt::SolidLine);
+  graph->setPen(pen);
+  graph->setName(name);
+  graph->setData(x, y, /*alreadySorted=*/false);
+  if (x.size() == 1) {
+    graph->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, 5));
+  }
+  m_plot->legend->setVisible(!name.isEmpty() || m_plot->legend->visible());
+  return m_plot->graphCount() - 1;
+}
+
+int PlotWidget::addScatter(const QString& name, const QVector<double>& x, const QVector<double>& y, int colorIndex) {
+  const int index = addLine(name, x, y, colorIndex);
+  QCPGraph* graph = m_plot->graph(index);
+  graph->setLineStyle(QCPGraph::lsNone);
+  QColor fill = paletteColor(colorIndex);
+  fill.setAlpha(140);
+  graph->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, paletteColor(colorIndex), fill, 5));
+  return index;
+}
+
+void PlotWidget::appendPoints(int line, const QVector<double>& x, const QVector<double>& y) {
+  if (line < 0 || line >= m_plot->graphCount()) {
+    return;
+  }
+  m_plot->graph(line)->addData(x, y, /*alreadySorted=*/true);
+}
+
+int PlotWidget::lineCount() const { return m_plot->graphCount(); }
+
+QString PlotWidget::lineName(int line) const {
+  return line >= 0 && line < m_plot->graphCount() ? m_plot->graph(line)->name() : QString();
+}
+
+QVector<QPointF> PlotWidget::lineData(int line) const {
+  QVector<QPointF> points;
+  if (line < 0 || line >= m_plot->graphCount()) {
+    return points;
+  }
+  const auto data = m_plot->graph(line)->data();
+  for (auto it = data->constBegin(); it != data->constEnd(); ++it) {
+    points.append(QPointF(it->key, it->value));
+  }
+  return points;
+}
+
+void PlotWidget::setHeatmap(const Heatmap& heatmap) {
+  const QString title = m_title;
+  clear();
+  setTitle(title);
+  if (heatmap.rows <= 0 || heatmap.cols <= 0 ||
+      heatmap.values.size() != static_cast<std::size_t>(heatmap.rows) * static_cast<std::size_t>(heatmap.cols)) {
+    setMessage(tr("empty matrix"));
+    return;
+  }
+  m_heatmap = heatmap;
+  m_colorMap = new QCPColorMap(m_plot->xAxis, m_plot->yAxis);
+  m_colorMap->setInterpolate(false); // cells, not a smooth field
+  m_colorMap->setTightBoundary(false);
+  m_colorMap->data()->setSize(heatmap.cols, heatmap.rows);
+  m_colorMap->data()->setRange(QCPRange(0, std::max(1, heatmap.cols - 1)), QCPRange(0, std::max(1, heatmap.rows - 1)));
+  // A 1-wide range would stretch a single cell; setRange needs distinct bounds, so a
+  // single row or column is laid out at index 0 and 1 with the second cell unused.
+  if (heatmap.cols == 1 || heatmap.rows == 1) {
+    m_colorMap->data()->setSize(std::max(2, heatmap.cols), std::max(2, heatmap.rows));
+    m_colorMap->data()->fill(std::numeric_limits<double>::quiet_NaN());
+  }
+  double lo = std::numeric_limits<double>::infinity();
+  double hi = -std::numeric_limits<double>::infinity();
+  for (int r = 0; r < heatmap.rows; ++r) {
+    for (int c = 0; c < heatmap.cols; ++c) {
+      const double v = heatmap.values[static_cast<std::size_t>(r) * heatmap.cols + c];
+      m_colorMap->data()->setCell(c, r, v);
+      if (!std::isnan(v)) {
+        lo = std::min(lo, v);
+        hi = std::max(hi, v);
+      }
+    }
+  }
+  if (heatmap.range) {
+    lo = heatmap.range->first;
+    hi = heatmap.range->second;
+  } else if (!(lo <= hi)) {
+    lo = 0.0;
+    hi = 1.0;
+  }
+  if (lo == hi) {
+    hi = lo + 1e-9;
+  }
+  m_colorScale = new QCPColorScale(m_plot);
+  m_plot->plotLayout()->addElement(0, 1, m_colorScale);
+  m_colorScale->setType(QCPAxis::atRight);
+  m_colorScale->axis()->setLabel(heatmap.valueTitle);
+  m_colorMap->setColorScale(m_colorScale);
+  m_colorMap->setGradient(makeGradient(heatmap.gradient.value_or(figureStyle().gradient)));
+  m_colorMap->setDataRange(QCPRange(lo, hi));
+  // Keep the colour scale as tall as the plot.
+  auto* group = new QCPMarginGroup(m_plot);
+  m_plot->axisRect()->setMarginGroup(QCP::msBottom | QCP::msTop, group);
+  m_colorScale->setMarginGroup(QCP::msBottom | QCP::msTop, group);
+
+  m_plot->xAxis->setTicker(makeTicker(heatmap.colLabels, heatmap.cols));
+  m_plot->yAxis->setTicker(makeTicker(heatmap.rowLabels, heatmap.rows));
+  if (!heatmap.colLabels.isEmpty() && heatmap.cols > 6) {
+    m_plot->xAxis->setTickLabelRotation(60);
+  }
+  m_plot->xAxis->setLabel(heatmap.colTitle);
+  m_plot->yAxis->setLabel(heatmap.rowTitle);
+  m_plot->yAxis->setRangeReversed(true); // row 0 at the top, as a matrix reads
+  rescale();
+}
+
+bool PlotWidget::hasHeatmap() const { return m_colorMap != nullptr; }
+
+bool PlotWidget::heatmapInterpolated() const { return m_colorMap != nullptr && m_colorMap->interpolate(); }
+
+QColor PlotWidget::heatmapColor(int row, int col) const {
+  if (m_colorMap == nullptr || row < 0 || col < 0 || row >= m_heatmap.rows || col >= m_heatmap.cols) {
+    return {};
+  }
+  QCPColorGradient gradient = m_colorMap->gradient();
+  return QColor::fromRgba(
+      gradient.color(m_heatmap.values[static_cast<std::size_t>(row) * m_heatmap.cols + col], m_colorMap->dataRange()));
+}
+
+void PlotWidget::rescale() {
+  if (m_colorMap != nullptr) {
+    m_plot->xAxis->setRange(-0.5, m_heatmap.cols - 0.5);
+    m_plot->yAxis->setRange(-0.5, m_heatmap.rows - 0.5);
+  } else {
+    m_plot->rescaleAxes();
+    // A flat line would get a zero-height range.
+    const QCPRange y = m_plot->yAxis->range();
+    if (y.size() < 1e-12) {
+      m_plot->yAxis->setRange(y.lower - 0.5, y.upper + 0.5);
+    } else {
+      m_plot->yAxis->scaleRange(1.05, y.center());
+    }
+  }
+  queueReplot();
+}
+
+void PlotWidget::queueReplot() { m_plot->replot(QCustomPlot::rpQueuedReplot); }
+
+bool PlotWidget::cellAt(const QPoint& pixel, int* row, int* col) const {
+  if (m_colorMap == nullptr || !m_plot->axisRect()->rect().contains(pixel)) {
+    return false;
+  }
+  const double x = m_plot->xAxis->pixelToCoord(pixel.x());
+  const double y = m_plot->yAxis->pixelToCoord(pixel.y());
+  const int c = static_cast<int>(std::floor(x + 0.5));
+  const int r = static_cast<int>(std::floor(y + 0.5));
+  if (r < 0 || c < 0 || r >= m_heatmap.rows || c >= m_heatmap.cols) {
+    return false;
+  }
+  *row = r;
+  *col = c;
+  return true;
+}
+
+QString PlotWidget::toolTipAt(const QPoint& pixel) const {
+  int row = 0;
+  int col = 0;
+  if (cellAt(pixel, &row, &col)) {
+    const QString rowName = row < m_heatmap.rowLabels.size() ? m_heatmap.rowLabels[row] : QString::number(row);
+    const QString colName = col < m_heatmap.colLabels.size() ? m_heatmap.colLabels[col] : QString::number(col);
+    const double v = m_heatmap.values[static_cast<std::size_t>(row) * m_heatmap.cols + col];
+    return QStringLiteral("%1 %2, %3 %4\n%5 = %6")
+        .arg(m_heatmap.rowTitle.isEmpty() ? tr("row") : m_heatmap.rowTitle, rowName,
+             m_heatmap.colTitle.isEmpty() ? tr("column") : m_heatmap.colTitle, colName,
+             m_heatmap.valueTitle.isEmpty() ? tr("value") : m_heatmap.valueTitle, number(v));
+  }
+  double best = kPickRadiusPixels;
+  QString text;
+  for (int g = 0; g < m_plot->graphCount(); ++g) {
+    QCPGraph* graph = m_plot->graph(g);
+    if (!graph->visible()) {
+      continue;
+    }
+    const auto data = graph->data();
+    for (auto it = data->constBegin(); it != data->constEnd(); ++it) {
+      const double px = m_plot->xAxis->coordToPixel(it->key);
+      const double py = m_plot->yAxis->coordToPixel(it->value);
+      const double d = std::hypot(px - pixel.x(), py - pixel.y());
+      if (d < best) {
+        best = d;
+        text = QStringLiteral("%1\n%2 = %3\n%4 = %5")
+                   .arg(graph->name(), m_plot->xAxis->label().isEmpty() ? QStringLiteral("x") : m_plot->xAxis->label(),
+                        number(it->key),
+                        m_plot->yAxis->label().isEmpty() ? QStringLiteral("y") : m_plot->yAxis->label(),
+                        number(it->value));
+      }
+    }
+  }
+  return text;
+}
+
+QPoint PlotWidget::pixelOfCell(int row, int col) const {
+  return QPoint(static_cast<int>(std::lround(m_plot->xAxis->coordToPixel(col))),
+                static_cast<int>(std::lround(m_plot->yAxis->coordToPixel(row))));
+}
+
+QPoint PlotWidget::pixelOfPoint(int line, int index) const {
+  const QVector<QPointF> points = lineData(line);
+  if (index < 0 || index >= points.size()) {
+    return {};
+  }
+  return QPoint(static_cast<int>(std::lround(m_plot->xAxis->coordToPixel(points[index].x()))),
+                static_cast<int>(std::lround(m_plot->yAxis->coordToPixel(points[index].y()))));
+}
+
+bool PlotWidget::eventFilter(QObject* watched, QEvent* event) {
+  if (watched == m_plot) {
+    if (event->type() == QEvent::MouseMove) {
+      const auto* mouse = static_cast<QMouseEvent*>(event);
+      const QString text = toolTipAt(mouse->position().toPoint());
+      if (text.isEmpty()) {
+        QToolTip::hideText();
+      } else {
+        QToolTip::showText(mouse->globalPosition().toPoint(), text, m_plot);
+      }
+    } else if (event->type() == QEvent::MouseButtonDblClick) {
+      rescale(); // double-click resets zoom and pan
+      return true;
+    } else if (event->type() == QEvent::MouseButtonRelease) {
+      const auto* mouse = static_cast<QMouseEvent*>(event);
+      int row = 0;
+      int col = 0;
+      if (mouse->button() == Qt::LeftButton && cellAt(mouse->position().toPoint(), &row, &col)) {
+        Q_EMIT cellClicked(row, col);
+      }
+    }
+  }
+  return QWidget::eventFilter(watched, event);
+}
+
+bool PlotWidget::savePng(const QString& path, int width, int height) {
+  return m_plot->savePng(path, width, height, /*scale=*/2.0);
+}
+
+bool PlotWidget::savePdf(const QString& path, int width, int height) {
+  return m_plot->savePdf(path, width, height); // text stays text
+}
+
+bool PlotWidget::saveSvg(const QString& path, int width, int height) {
+  const int w = width > 0 ? width : m_plot->width();
+  const int h = height > 0 ? height : m_plot->height();
+  QSvgGenerator generator;
+  generator.setFileName(path);
+  generator.setSize(QSize(w, h));
+  generator.setViewBox(QRect(0, 0, w, h));
+  QCPPainter painter;
+  if (!painter.begin(&generator)) {
+    return false;
+  }
+  m_plot->toPainter(&painter, w, h);
+  return painter.end();
+}
+
+QColor PlotWidget::paletteColor(int index) {
+  // Okabe and Ito (2008), "Color Universal Design"; black first for the teacher.
+  static const QColor kPalette[] = {QColor(0, 0, 0),       QColor(230, 159, 0),  QColor(86, 180, 233),
+                                    QColor(0, 158, 115),   QColor(0, 114, 178),  QColor(213, 94, 0),
+                                    QColor(204, 121, 167), QColor(240, 228, 66)};
+  constexpr int kCount = sizeof(kPalette) / sizeof(kPalette[0]);
+  return kPalette[((index % kCount) + kCount) % kCount];
+}
+
+QMap<double, QColor> PlotWidget::gradientStops(Gradient gradient) {
+  QMap<double, QColor> stops;
+  if (gradient == Gradient::Viridis) {
+    // matplotlib's viridis (van der Walt and Smith) sampled at 0, 0.1, ..., 1.
+    static const char* kViridis[] = {"#440154", "#482475", "#414487", "#355f8d", "#2a788e", "#21918c",
+                                     "#22a884", "#44bf70", "#7ad151", "#bddf26", "#fde725"};
+    for (int i = 0; i < 11; ++i) {
+      stops.insert(i / 10.0, QColor(kViridis[i]));
+    }
+  } else {
+    // cividis (Nuñez, Anderton and Renslow 2018) as published in viridisLite, 10 stops.
+    static const char* kCividis[] = {"#00204d", "#00336f", "#39486b", "#575c6d", "#707173",
+                                     "#8a8779", "#a69d75", "#c4b56c", "#e4cf5b", "#ffea46"};
+    for (int i = 0; i < 10; ++i) {
+      stops.insert(i / 9.0, QColor(kCividis[i]));
+    }
+  }
+  return stops;
+}
+
+void PlotWidget::setFigureStyle(const FigureStyle& style) { styleStorage() = style; }
+
+const FigureStyle& PlotWidget::figureStyle() { return styleStorage(); }
+
+} // namespace kdscope::widgets
