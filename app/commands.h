@@ -1,4 +1,12 @@
 #pragma once
+/// The command line. Each subcommand lives in its own app/cmd_*.cpp and registers itself
+/// with a register* function; its callback stores the exit code.
+
+#include <functional>
+
+namespace CLI {
+class App;
+}
 
 namespace kdscope::app {
 
@@ -8,5 +16,12 @@ inline constexpr int kExitBadInput = 2;
 
 /// Parses the command line and runs the subcommand (or the GUI without arguments).
 int runMain(int argc, char** argv);
+
+/// Runs `body`, mapping core::InputError to exit code 2 and any other exception to 1,
+/// each with its message on stderr.
+int guarded(const std::function<int()>& body);
+
+void registerRun(CLI::App& app, int& exitCode);
+void registerInfo(CLI::App& app, int& exitCode);
 
 } // namespace kdscope::app

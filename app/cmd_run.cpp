@@ -1,0 +1,151 @@
+// kdscope run JOB.json --out DIR: trains the teacher and distils each student, writing
+// DIR/run.h5, with progress on the terminal. Ctrl-C cancels cleanly (status "cancelled").
+#include <CLI/CLI.hpp>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include "app/commands.h"
+#include "core/engine/run_job.h"
+#include "core/job/job_spec.h"
+
+namespace kdscope::app {
+
+namespace {
+
+// Set from the SIGINT/SIGTERM handler: a lock-free atomic store is async-signal-safe.
+core::CancelToken* g_cancel = nullptr;
+
+extern "C" void onSignal(int /*signal*/) {
+  if (g_cancel != nullptr) {
+    g_cancel->cancel();
+  }
+}
+
+std::string formatDuration(double seconds) {
+  const auto s = static_cast<long>(seconds);
+  std::ostringstream out;
+  if (s >= 3600) {
+    out << s / 3600 << "h";
+  }
+  out << std::setw(2) << std::setfill('0') << (s / 60) % 60 << "m" << std::setw(2) << s % 60 << "s";
+  return out.str();
+}
+
+/// Prints progress: on a terminal one updating line, otherwise a line per epoch and phase.
+class TerminalProgress {
+public:
+  TerminalProgress() : m_tty(::isatty(STDERR_FILENO) != 0) {}
+  void operator()(const core::ProgressEvent& e) {
+    using Kind = core::ProgressEvent::Kind;
+    const auto now = std::chrono::steady_clock::now();
+    const double pct = 100.0 * e.fraction;
+    std::string eta = "--";
+    if (e.fraction > 0.01) {
+      eta = formatDuration(e.elapsedSeconds * (1.0 - e.fraction) / e.fraction);
+    }
+    if (e.kind == Kind::Step) {
+      if (!m_tty || now - m_last < std::chrono::milliseconds(200)) {
+        return;
+      }
+      m_last = now;
+      std::fprintf(stderr, "\r[%5.1f%%] %s/%s epoch %d/%d step %ld/%ld loss %.4f  eta %s   ", pct,
+                   e.task.c_str(), e.model.c_str(), e.epoch, e.epochs, e.step, e.steps, e.loss, eta.c_str());
+      std::fflush(stderr);
+      m_dirty = true;
+      return;
+    }
+    clearLine();
+    if (e.kind == Kind::Epoch) {
+      std::fprintf(stderr, "[%5.1f%%] %s/%s epoch %d/%d: eval accuracy %.4f, eval loss %.4f (elapsed %s, eta %s)\n",
+                   pct, e.task.c_str(), e.model.c_str(), e.epoch, e.epochs, e.evalAccuracy, e.loss,
+                   formatDuration(e.elapsedSeconds).c_str(), eta.c_str());
+    } else {
+      std::fprintf(stderr, "[%5.1f%%] %s%s%s: %s\n", pct, e.task.c_str(), e.model.empty() ? "" : "/",
+                   e.model.c_str(), e.message.c_str());
+    }
+  }
+  void clearLine() {
+    if (m_dirty) {
+      std::fprintf(stderr, "\r%-100s\r", "");
+      m_dirty = false;
+    }
+  }
+
+private:
+  bool m_tty;
+  bool m_dirty = false;
+  std::chrono::steady_clock::time_point m_last{};
+};
+
+int commandRun(const std::string& jobPath, const std::string& outDir, int threads, int blasThreads) {
+  auto parsed = core::loadJobFile(jobPath);
+  if (!parsed.job) {
+    std::cerr << "kdscope run: " << jobPath << " is not a valid job:\n";
+    for (const auto& issue : parsed.issues) {
+      std::cerr << "  " << issue.str() << "\n";
+    }
+    return kExitBadInput;
+  }
+  core::CancelToken cancel;
+  g_cancel = &cancel;
+  std::signal(SIGINT, onSignal);
+  std::signal(SIGTERM, onSignal);
+  core::RunOptions options;
+  options.outDir = outDir;
+  options.threads = threads;
+  options.blasThreads = blasThreads;
+  TerminalProgress progress;
+  const auto result = core::runJob(*parsed.job, options, cancel, std::ref(progress));
+  progress.clearLine();
+  g_cancel = nullptr;
+  switch (result.status) {
+  case core::JobStatus::Succeeded:
+    std::cerr << "kdscope run: complete; run file " << result.runPath << "\n";
+    return kExitOk;
+  case core::JobStatus::Cancelled:
+    std::cerr << "kdscope run: " << result.message << "; run file " << result.runPath
+              << " keeps what was recorded (status \"cancelled\")\n";
+    return kExitFailed;
+  case core::JobStatus::BadInput:
+    std::cerr << "kdscope run: " << result.message << "\n";
+    return kExitBadInput;
+  case core::JobStatus::Failed:
+    break;
+  }
+  std::cerr << "kdscope run: failed: " << result.message << "\n";
+  return kExitFailed;
+}
+
+} // namespace
+
+void registerRun(CLI::App& app, int& exitCode) {
+  struct Options {
+    std::string jobPath;
+    std::string outDir;
+    int threads = 0;
+    int blasThreads = 1;
+  };
+  auto options = std::make_shared<Options>();
+  auto* run = app.add_subcommand("run", "Run a job: train the teacher and distil each student, writing DIR/run.h5");
+  run->add_option("job", options->jobPath, "job file (JSON; see docs/job-format.md)")->required();
+  run->add_option("--out,-o", options->outDir, "output folder (run.h5 and checkpoints/)")->required();
+  run->add_option("--threads", options->threads, "LibTorch intra-op threads (0: LibTorch's default)")
+      ->check(CLI::NonNegativeNumber);
+  run->add_option("--blas-threads", options->blasThreads,
+                  "OpenBLAS threads (default 1: two thread pools spinning against each other slow small "
+                  "products; see bench/README.md)")
+      ->check(CLI::PositiveNumber);
+  run->callback([options, &exitCode]() {
+    exitCode = guarded([&]() {
+      return commandRun(options->jobPath, options->outDir, options->threads, options->blasThreads);
+    });
+  });
+}
+
+} // namespace kdscope::app
