@@ -46,16 +46,18 @@ struct CkaOptions {
 /// The teacher-by-student layer matrix of linear CKA from a run file's pooled hidden states:
 /// hiddenT is [N, layersT, widthT] and hiddenS is [N, layersS, widthS] (layers = encoder
 /// layers + 1, index 0 = the embedding output). Entry (t, s) = linearCka(teacher layer t,
-/// student layer s). Column means are computed once per layer and each layer's Gram tiles
-/// (or feature products) once per tile and reused for every pair it takes part in.
+/// student layer s). Column means are computed once per layer; on the Gram path each
+/// layer's Gram tile is computed once per tile position and paired with every other layer's,
+/// so the cost is one Gram per layer, not one per pair. Nothing is copied or stored whole:
+/// memory is a few tiles per thread.
 [[nodiscard]] Matrix ckaMatrix(const std::vector<float>& hiddenT, std::size_t layersT, std::size_t widthT,
                                const std::vector<float>& hiddenS, std::size_t layersS, std::size_t widthS,
                                const CkaOptions& options = {});
 
 /// RBF-kernel CKA: K_ij = exp(-||x_i - x_j||^2 / (2 sigma^2)) with sigma = sigmaFraction
 /// times the median Euclidean distance over pairs i < j (computed separately for X and for
-/// Y; the median of an even count is the mean of the two middle values); the same for L
-/// on Y; both centred (H K H), CKA = <K~, L~>_F / (||K~||_F ||L~||_F). Stores two n x n
+/// Y; the median of an even count is the mean of the two middle values); L likewise from Y;
+/// both centred (H K H), CKA = <K~, L~>_F / (||K~||_F ||L~||_F). Stores two n x n
 /// float64 matrices, so it is meant for n up to a few thousand. NaN when a median distance
 /// is 0 (all rows equal) or n < 2. Throws when sigmaFraction <= 0.
 [[nodiscard]] double rbfCka(const std::vector<float>& x, std::size_t p, const std::vector<float>& y,
@@ -73,8 +75,9 @@ struct CkaOptions {
 /// K = X_b X_b^T and L = Y_b Y_b^T give HSIC_1(K, L), HSIC_1(K, K), HSIC_1(L, L);
 /// CKA = mean HSIC_1(K, L) / sqrt(mean HSIC_1(K, K) * mean HSIC_1(L, L)).
 /// The columns are centred with the full-data mean first: HSIC_1 is invariant to that shift
-/// and it keeps large common offsets out of the dot products. Unlike linearCka this
-/// estimator is unbiased but not bounded: it can be slightly below 0 or above 1. NaN when
+/// and it keeps large common offsets out of the dot products. Built from unbiased HSIC
+/// estimates, it has no O(1/n) bias, but unlike linearCka it is not bounded: it can be
+/// slightly below 0 or above 1. NaN when
 /// the product of the self terms is <= 0. Throws when batchSize < 4 or > n.
 [[nodiscard]] double minibatchCka(const std::vector<float>& x, std::size_t p, const std::vector<float>& y,
                                   std::size_t q, std::size_t batchSize, const CkaOptions& options = {});

@@ -164,7 +164,7 @@ long plannedSteps(const TrainingSpec& spec, std::size_t trainSize) {
 }
 
 TrainOutcome trainModel(ClassifierImpl& model, const TaskData& task, const TrainingSpec& spec,
-                        const LossFunction& loss, const TrainTarget& target, RunWriter& writer,
+                        const StepFunction& objectiveStep, const TrainTarget& target, RunWriter& writer,
                         const CancelToken& cancel, ProgressTracker& progress) {
   torch::manual_seed(target.seed);
   std::mt19937_64 rng(target.seed);
@@ -209,8 +209,7 @@ TrainOutcome trainModel(ClassifierImpl& model, const TaskData& task, const Train
         static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
       }
       optimizer.zero_grad();
-      auto out = model.forward(batch);
-      auto terms = loss(out, batch, indices);
+      auto terms = objectiveStep(model, batch, indices);
       const double value = terms.total.item<double>();
       if (!std::isfinite(value)) {
         flushLog();

@@ -47,10 +47,12 @@ private:
   std::chrono::steady_clock::time_point m_start;
 };
 
-/// Per-example loss for a batch: given the forward output, the batch and the batch's
-/// train-split indices, returns the objective's terms.
-using LossFunction =
-    std::function<LossTerms(const ForwardOutput&, const Batch&, const std::vector<std::int64_t>&)>;
+/// One training step's objective: runs the model's forward pass on the batch (and whatever
+/// else the objective needs: the teacher, augmentation) and returns the terms. `rows` are
+/// the batch's train-split indices (for cached teacher outputs). Built by
+/// core/distill/student_step.h.
+using StepFunction =
+    std::function<LossTerms(ClassifierImpl& model, const Batch& batch, const std::vector<std::int64_t>& rows)>;
 
 struct TrainTarget {
   std::string task;
@@ -68,7 +70,7 @@ long plannedSteps(const TrainingSpec& spec, std::size_t trainSize);
 /// run file; evaluates on the eval split after every epoch. Throws JobError naming the
 /// task, model and step when the loss becomes NaN or infinite.
 TrainOutcome trainModel(ClassifierImpl& model, const TaskData& task, const TrainingSpec& spec,
-                        const LossFunction& loss, const TrainTarget& target, RunWriter& writer,
+                        const StepFunction& step, const TrainTarget& target, RunWriter& writer,
                         const CancelToken& cancel, ProgressTracker& progress);
 
 struct EvalStats {

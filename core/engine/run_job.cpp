@@ -9,6 +9,7 @@
 #include "core/common/error.h"
 #include "core/data/dataset.h"
 #include "core/distill/objectives.h"
+#include "core/distill/student_step.h"
 #include "core/distill/teacher_cache.h"
 #include "core/distill/trainer.h"
 #include "core/record/run_writer.h"
@@ -139,14 +140,9 @@ void JobRunner::runTask(const TaskData& task) {
     loadCheckpoint(*teacher, path);
   } else {
     info(task.name, "teacher", "training");
-    const ObjectiveSpec plain;
-    LossFunction loss = [&plain](const ForwardOutput& out, const Batch& batch,
-                                 const std::vector<std::int64_t>&) {
-      return studentObjective(plain, out.logits, torch::Tensor(), batch.labels);
-    };
     TrainTarget target{task.name, "teacher", deriveSeed(m_job.seed, task.name, "teacher"),
                        m_job.recording.logEvery};
-    if (trainModel(*teacher, task, m_job.teacher.training, loss, target, *m_writer, m_cancel,
+    if (trainModel(*teacher, task, m_job.teacher.training, makeTeacherStep(), target, *m_writer, m_cancel,
                    *m_progress) == TrainOutcome::Cancelled) {
       throw Cancelled{};
     }
@@ -182,23 +178,10 @@ void JobRunner::runTask(const TaskData& task) {
     auto model = makeModel(student.architecture, task);
     m_writer->beginModel(task.name, student.name, "student", architectureJson(student.architecture, task),
                          objectiveJson(student.objective), model->parameterCount());
-    const auto& objective = student.objective;
-    LossFunction loss = [&](const ForwardOutput& out, const Batch& batch,
-                            const std::vector<std::int64_t>& rows) {
-      torch::Tensor teacherLogits;
-      if (needsTeacher(objective)) {
-        if (cache) {
-          teacherLogits = cache->logits(rows);
-        } else {
-          torch::NoGradGuard noGrad;
-          teacherLogits = teacher->forward(batch).logits;
-        }
-      }
-      return studentObjective(objective, out.logits, teacherLogits, batch.labels);
-    };
     info(task.name, student.name, "training");
     TrainTarget target{task.name, student.name, seed, m_job.recording.logEvery};
-    if (trainModel(*model, task, student.training, loss, target, *m_writer, m_cancel, *m_progress) ==
+    const auto step = makeStudentStep(student, *teacher, cache ? &*cache : nullptr);
+    if (trainModel(*model, task, student.training, step, target, *m_writer, m_cancel, *m_progress) ==
         TrainOutcome::Cancelled) {
       throw Cancelled{};
     }
