@@ -44,6 +44,8 @@ int runMain(int argc, char** argv) {
   int exitCode = kExitBadInput;
   registerRun(app, exitCode);
   registerInfo(app, exitCode);
+  registerExport(app, exitCode);
+  registerStudy(app, exitCode);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

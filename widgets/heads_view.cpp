@@ -7,24 +7,10 @@
 #include <QVBoxLayout>
 
 #include "widgets/attention_pane.h"
+#include "widgets/figure_builders.h"
 #include "widgets/plot_widget.h"
 
 namespace kdscope::widgets {
-
-namespace {
-
-Heatmap gridOf(const Matrix& m, const QString& value) {
-  Heatmap map;
-  map.rows = static_cast<int>(m.rows);
-  map.cols = static_cast<int>(m.cols);
-  map.values = m.values;
-  map.rowTitle = QObject::tr("layer");
-  map.colTitle = QObject::tr("head");
-  map.valueTitle = value;
-  return map;
-}
-
-} // namespace
 
 HeadsView::HeadsView(QWidget* parent) : AnalysisView(parent) {
   auto* layout = new QVBoxLayout(body());
@@ -84,44 +70,17 @@ void HeadsView::fillGrids() {
 }
 
 void HeadsView::fillGrid(PlotWidget* plot, const QString& model, bool student) {
-  plot->clear();
-  if (context().run == nullptr || model.isEmpty()) {
+  Q_UNUSED(student);
+  if (context().run == nullptr) {
+    plot->clear();
     plot->setMessage(tr("no model"));
     return;
   }
-  const RunDocument& run = *context().run;
   const auto metric = static_cast<Metric>(m_metric->currentData().toInt());
-  std::optional<Matrix> grid;
-  QString value;
-  switch (metric) {
-  case Metric::Importance:
-    grid = run.readMatrix(RunDocument::analysisPath(context().task, model, QStringLiteral("head_importance")));
-    value = tr("importance");
-    if (!grid) {
-      plot->setMessage(noAnalysisMessage(run));
-      return;
-    }
-    break;
-  case Metric::Entropy:
-    grid = run.headEntropy(context().task, model);
-    value = tr("entropy (nats)");
-    break;
-  case Metric::Divergence:
-    if (!student) {
-      plot->setMessage(tr("divergence is shown per student head (right): the smallest Jensen-Shannon divergence to "
-                          "any teacher head of the mapped layer"));
-      return;
-    }
-    grid = run.headDivergence(context().task, context().teacher, model);
-    value = tr("JS divergence (nats)");
-    break;
-  }
-  if (!grid) {
-    plot->setMessage(tr("%1 has no eval/attention").arg(model));
-    return;
-  }
-  plot->setTitle(model);
-  plot->setHeatmap(gridOf(*grid, value));
+  const figures::HeadMetric which = metric == Metric::Importance   ? figures::HeadMetric::Importance
+                                    : metric == Metric::Divergence ? figures::HeadMetric::Divergence
+                                                                   : figures::HeadMetric::Entropy;
+  figures::buildHeadGrid(*plot, *context().run, context().task, context().teacher, model, which);
 }
 
 } // namespace kdscope::widgets

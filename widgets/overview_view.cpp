@@ -11,6 +11,7 @@
 #include <cmath>
 #include <set>
 
+#include "widgets/figure_builders.h"
 #include "widgets/plot_widget.h"
 
 namespace kdscope::widgets {
@@ -101,26 +102,7 @@ void OverviewView::populate() {
   fillLossPlot();
 
   // Eval accuracy per epoch.
-  m_accuracyPlot->setTitle(tr("Eval accuracy"));
-  m_accuracyPlot->setAxisLabels(tr("epoch"), tr("accuracy"));
-  int color = 0;
-  for (const core::ModelSummary& model : task->models) {
-    const core::EvalCurve curve = run.reader().evalCurve(task->name, model.name);
-    QVector<double> x;
-    QVector<double> y;
-    for (std::size_t i = 0; i < curve.epoch.size(); ++i) {
-      x << static_cast<double>(curve.epoch[i]);
-      y << curve.accuracy[i];
-    }
-    if (!x.isEmpty()) {
-      m_accuracyPlot->addLine(QString::fromStdString(model.name), x, y, color);
-    }
-    ++color;
-  }
-  if (m_accuracyPlot->lineCount() == 0) {
-    m_accuracyPlot->setMessage(tr("no eval curve recorded"));
-  }
-  m_accuracyPlot->rescale();
+  figures::buildEvalAccuracy(*m_accuracyPlot, run, context().task);
 
   // The table: teacher first, then students with gap and retained fraction.
   double teacherAccuracy = -1.0;
@@ -151,58 +133,18 @@ void OverviewView::populate() {
 
 void OverviewView::fillLossPlot() {
   m_lossPlot->clear();
-  if (context().run == nullptr) {
-    return;
-  }
-  const RunDocument& run = *context().run;
-  const core::TaskSummary* task = run.task(context().task);
-  if (task == nullptr) {
+  if (context().run == nullptr || context().run->task(context().task) == nullptr) {
     return;
   }
   const QString selected = m_term->currentText().isEmpty() ? kTotal : m_term->currentText();
-  m_lossPlot->setTitle(selected == kTotal ? tr("Training loss") : tr("Training loss: %1").arg(selected));
-  m_lossPlot->setAxisLabels(tr("step"), tr("loss"));
-  int color = 0;
-  for (const core::ModelSummary& model : task->models) {
-    const core::TrainLog log = run.reader().trainLog(task->name, model.name);
-    QVector<double> x;
-    for (const std::int64_t step : log.steps) {
-      x << static_cast<double>(step);
-    }
-    const QString name = QString::fromStdString(model.name);
-    const auto addSeries = [&](const QString& label, const std::vector<float>& values, PlotWidget::LineStyle style) {
-      QVector<double> xs;
-      QVector<double> ys;
-      for (std::size_t i = 0; i < values.size() && i < static_cast<std::size_t>(x.size()); ++i) {
-        if (!std::isnan(values[i])) { // a term not logged on a step is NaN
-          xs << x[static_cast<int>(i)];
-          ys << values[i];
-        }
-      }
-      if (!xs.isEmpty()) {
-        m_lossPlot->addLine(label, xs, ys, color, style);
-      }
-    };
-    if (selected == kTotal || selected == kAllTerms) {
-      addSeries(name, log.loss, PlotWidget::LineStyle::Solid);
-    }
-    int termIndex = 0;
-    for (const auto& [term, values] : log.terms) {
-      const QString termName = QString::fromStdString(term);
-      if (selected == kAllTerms || selected == termName) {
-        addSeries(name + QStringLiteral(" ") + termName, values,
-                  selected == termName ? PlotWidget::LineStyle::Solid
-                                       : (termIndex % 2 == 0 ? PlotWidget::LineStyle::Dashed
-                                                             : PlotWidget::LineStyle::Dotted));
-      }
-      ++termIndex;
-    }
-    ++color;
+  LossSelection selection;
+  if (selected == kAllTerms) {
+    selection.kind = LossSelection::Kind::AllTerms;
+  } else if (selected != kTotal) {
+    selection.kind = LossSelection::Kind::Term;
+    selection.term = selected;
   }
-  if (m_lossPlot->lineCount() == 0) {
-    m_lossPlot->setMessage(tr("no training log recorded"));
-  }
-  m_lossPlot->rescale();
+  figures::buildLoss(*m_lossPlot, *context().run, context().task, selection);
 }
 
 } // namespace kdscope::widgets

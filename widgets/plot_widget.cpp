@@ -1,6 +1,10 @@
 #include "widgets/plot_widget.h"
 
+#include <QContextMenuEvent>
+#include <QFileDialog>
+#include <QFontDatabase>
 #include <QLabel>
+#include <QMenu>
 #include <QMouseEvent>
 #include <QStackedLayout>
 #include <QSvgGenerator>
@@ -19,8 +23,10 @@
 #undef slots
 #undef signals
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 
 namespace kdscope::widgets {
 
@@ -67,6 +73,35 @@ QSharedPointer<QCPAxisTicker> makeTicker(const QStringList& labels, int count) {
   return ticker;
 }
 
+// The family a style draws with, looked up once per family name (QFontDatabase is slow).
+QString drawnFamily(const FigureStyle& style) {
+  static std::map<QString, QString> cache;
+  auto it = cache.find(style.fontFamily);
+  if (it == cache.end()) {
+    it = cache.emplace(style.fontFamily, style.resolvedFontFamily()).first;
+  }
+  return it->second;
+}
+
+// Greyscale series: grey level and dash pattern per index; marker shapes for every palette.
+const QColor kGreys[] = {QColor(0, 0, 0), QColor(102, 102, 102), QColor(0, 0, 0), QColor(136, 136, 136),
+                         QColor(51, 51, 51), QColor(153, 153, 153)};
+const Qt::PenStyle kGreyDashes[] = {Qt::SolidLine, Qt::DashLine,       Qt::DotLine,
+                                    Qt::DashDotLine, Qt::DashDotDotLine, Qt::SolidLine};
+const QCPScatterStyle::ScatterShape kShapes[] = {QCPScatterStyle::ssCircle,  QCPScatterStyle::ssSquare,
+                                                 QCPScatterStyle::ssTriangle, QCPScatterStyle::ssDiamond,
+                                                 QCPScatterStyle::ssCross,   QCPScatterStyle::ssTriangleInverted,
+                                                 QCPScatterStyle::ssPlus,    QCPScatterStyle::ssStar};
+
+template <typename T, std::size_t N>
+const T& cycle(const T (&values)[N], int index) {
+  const int n = static_cast<int>(N);
+  return values[((index % n) + n) % n];
+}
+
+// Markers on a line: about this many per series, so long curves stay lines.
+constexpr int kMarkersPerLine = 10;
+
 } // namespace
 
 PlotWidget::PlotWidget(QWidget* parent) : QWidget(parent) {
@@ -85,20 +120,96 @@ PlotWidget::PlotWidget(QWidget* parent) : QWidget(parent) {
   m_stack->addWidget(m_messageLabel);
   m_plot->legend->setVisible(false);
   m_plot->legend->setBrush(QColor(255, 255, 255, 200));
+  m_plot->setContextMenuPolicy(Qt::DefaultContextMenu);
   applyStyle();
 }
 
 PlotWidget::~PlotWidget() = default;
 
-void PlotWidget::applyStyle() {
-  QFont font = m_plot->font();
-  font.setPointSize(figureStyle().fontPointSize);
-  m_plot->xAxis->setLabelFont(font);
-  m_plot->yAxis->setLabelFont(font);
-  m_plot->xAxis->setTickLabelFont(font);
-  m_plot->yAxis->setTickLabelFont(font);
-  m_plot->legend->setFont(font);
+double PlotWidget::penScale() const {
+  // Export lays out in points; on screen a point is logicalDpi / 72 pixels.
+  return m_exportMode ? 1.0 : std::max(1.0, logicalDpiY() / 72.0);
 }
+
+void PlotWidget::applyStyle() {
+  const FigureStyle& s = style();
+  QFont font(drawnFamily(s));
+  if (m_exportMode) {
+    // Layout units are points: a pixel-sized font measures the same on every device, and
+    // unhinted glyphs scale linearly, so layout and drawing agree at any DPI.
+    font.setPixelSize(s.fontPointSize);
+    font.setHintingPreference(QFont::PreferNoHinting);
+  } else {
+    font.setPointSize(s.fontPointSize);
+  }
+  QList<QCPAxis*> axes = {m_plot->xAxis, m_plot->yAxis};
+  if (m_colorScale != nullptr) {
+    axes << m_colorScale->axis();
+  }
+  for (QCPAxis* axis : axes) {
+    axis->setLabelFont(font);
+    axis->setTickLabelFont(font);
+  }
+  m_plot->legend->setFont(font);
+  QFont titleFont = font;
+  if (m_exportMode) {
+    titleFont.setPixelSize(s.fontPointSize + 1);
+  } else {
+    titleFont.setPointSize(s.fontPointSize + 1);
+  }
+  titleFont.setBold(true);
+  m_plot->xAxis2->setLabelFont(titleFont);
+  if (!m_exportMode) {
+    return;
+  }
+  m_plot->setAntialiasedElements(QCP::aeAll); // exact (unrounded) coordinates everywhere
+  const QPen axisPen(Qt::black, s.axisLineWidth, Qt::SolidLine, Qt::SquareCap);
+  const QPen gridPen(QColor(220, 220, 220), std::max(0.3, 0.6 * s.axisLineWidth), Qt::SolidLine, Qt::FlatCap);
+  for (QCPAxis* axis : axes) {
+    axis->setBasePen(axisPen);
+    axis->setTickPen(axisPen);
+    axis->setSubTickPen(axisPen);
+    axis->setTickLength(0, 3); // outward, as in most journals
+    axis->setSubTickLength(0, 0);
+    axis->setTickLabelPadding(2);
+    axis->setLabelPadding(2);
+    axis->setPadding(2);
+    axis->grid()->setPen(gridPen);
+    axis->grid()->setZeroLinePen(gridPen);
+    axis->grid()->setSubGridVisible(false);
+    axis->grid()->setVisible(s.grid && axis != (m_colorScale != nullptr ? m_colorScale->axis() : nullptr) &&
+                             m_colorMap == nullptr);
+  }
+  m_plot->xAxis2->setPadding(2);
+  m_plot->xAxis2->setLabelPadding(3);
+  if (m_colorScale != nullptr) {
+    m_colorScale->setBarWidth(std::max(4, s.fontPointSize));
+  }
+  m_plot->legend->setIconSize(QSize(3 * s.fontPointSize, s.fontPointSize));
+  m_plot->legend->setIconTextPadding(std::max(2, s.fontPointSize / 3));
+  m_plot->legend->setColumnSpacing(s.fontPointSize);
+  m_plot->legend->setRowSpacing(0);
+  m_plot->legend->setMargins(QMargins(2, 1, 2, 1));
+  setTitle(m_title); // shown or hidden per style
+}
+
+void PlotWidget::setStyle(const FigureStyle& style) {
+  m_style = style;
+  applyStyle();
+}
+
+const FigureStyle& PlotWidget::style() const { return m_style ? *m_style : figureStyle(); }
+
+void PlotWidget::setExportStyle(const FigureStyle& style) {
+  m_exportMode = true;
+  m_style = style;
+  m_plot->setInteractions({});
+  applyStyle();
+}
+
+QString PlotWidget::xLabel() const { return m_plot->xAxis->label(); }
+
+QString PlotWidget::yLabel() const { return m_plot->yAxis->label(); }
 
 void PlotWidget::clear() {
   m_plot->clearGraphs();
@@ -110,6 +221,9 @@ void PlotWidget::clear() {
     m_plot->plotLayout()->simplify();
   }
   m_heatmap = Heatmap{};
+  m_series.clear();
+  m_xTickLabels.clear();
+  m_figureName.clear();
   m_plot->legend->setVisible(false);
   m_plot->xAxis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
   m_plot->yAxis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
@@ -125,16 +239,15 @@ void PlotWidget::clear() {
 
 void PlotWidget::setTitle(const QString& title) {
   m_title = title;
-  // The title is the axis rect's top label, so no layout row is added or removed.
-  m_plot->xAxis2->setVisible(!title.isEmpty());
+  // The title is the axis rect's top label, so no layout row is added or removed. Exported
+  // figures show it only when the style asks (a paper's caption usually says it).
+  const bool shown = !title.isEmpty() && (!m_exportMode || style().title);
+  m_plot->xAxis2->setVisible(shown);
   m_plot->xAxis2->setTicks(false);
   m_plot->xAxis2->setTickLabels(false);
   m_plot->xAxis2->setBasePen(Qt::NoPen);
-  QFont font = m_plot->font();
-  font.setPointSize(figureStyle().fontPointSize + 1);
-  font.setBold(true);
-  m_plot->xAxis2->setLabelFont(font);
-  m_plot->xAxis2->setLabel(title);
+  m_plot->xAxis2->grid()->setVisible(false);
+  m_plot->xAxis2->setLabel(shown ? title : QString());
 }
 
 void PlotWidget::setAxisLabels(const QString& x, const QString& y) {
@@ -143,6 +256,7 @@ void PlotWidget::setAxisLabels(const QString& x, const QString& y) {
 }
 
 void PlotWidget::setXTickLabels(const QStringList& labels) {
+  m_xTickLabels = labels;
   if (labels.isEmpty()) {
     m_plot->xAxis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
     m_plot->xAxis->setTickLabelRotation(0);
@@ -161,27 +275,55 @@ QString PlotWidget::message() const { return m_messageLabel->text(); }
 
 int PlotWidget::addLine(const QString& name, const QVector<double>& x, const QVector<double>& y, int colorIndex,
                         LineStyle style) {
+  const FigureStyle& s = this->style();
   QCPGraph* graph = m_plot->addGraph();
-  QPen pen(paletteColor(colorIndex));
-  pen.setWidthF(figureStyle().lineWidth);
-  pen.setStyle(style == LineStyle::Dashed ? Qt::DashLine : style == LineStyle::Dotted ? Qt::DotLine : Qt::SolidLine);
+  const QColor color = paletteColor(s.palette, colorIndex);
+  QPen pen(color);
+  pen.setWidthF(s.lineWidth * penScale());
+  pen.setJoinStyle(Qt::RoundJoin);
+  Qt::PenStyle dash = style == LineStyle::Dashed ? Qt::DashLine : style == LineStyle::Dotted ? Qt::DotLine : Qt::SolidLine;
+  if (s.palette == Palette::Greyscale && style == LineStyle::Solid) {
+    dash = cycle(kGreyDashes, colorIndex);
+  }
+  pen.setStyle(dash);
   graph->setPen(pen);
   graph->setName(name);
   graph->setData(x, y, /*alreadySorted=*/false);
-  if (x.size() == 1) {
-    graph->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, 5));
+  if (m_exportMode) {
+    graph->setAdaptiveSampling(false); // draw every point the CSV holds
+  }
+  const bool markers = s.markers || s.palette == Palette::Greyscale;
+  if (markers) {
+    QPen markerPen(color, std::max(0.5, 0.75 * s.lineWidth) * penScale());
+    graph->setScatterStyle(QCPScatterStyle(cycle(kShapes, colorIndex), markerPen, QBrush(Qt::white),
+                                           (2.5 + 2.5 * s.lineWidth) * penScale()));
+    graph->setScatterSkip(std::max(0, static_cast<int>(x.size()) / kMarkersPerLine - 1));
+  } else if (x.size() == 1) {
+    graph->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, 5 * penScale()));
+  }
+  if (name.isEmpty()) {
+    graph->removeFromLegend();
   }
   m_plot->legend->setVisible(!name.isEmpty() || m_plot->legend->visible());
+  m_series.append(PlotSeries{name, x, y, false});
   return m_plot->graphCount() - 1;
 }
 
 int PlotWidget::addScatter(const QString& name, const QVector<double>& x, const QVector<double>& y, int colorIndex) {
+  const FigureStyle& s = style();
   const int index = addLine(name, x, y, colorIndex);
   QCPGraph* graph = m_plot->graph(index);
   graph->setLineStyle(QCPGraph::lsNone);
-  QColor fill = paletteColor(colorIndex);
+  graph->setScatterSkip(0);
+  const QColor color = paletteColor(s.palette, colorIndex);
+  QColor fill = color;
   fill.setAlpha(140);
-  graph->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, paletteColor(colorIndex), fill, 5));
+  const bool shapes = s.markers || s.palette == Palette::Greyscale;
+  const double size = m_exportMode ? 2.0 + 1.5 * s.lineWidth : 5.0;
+  graph->setScatterStyle(QCPScatterStyle(shapes ? cycle(kShapes, colorIndex) : QCPScatterStyle::ssDisc,
+                                         QPen(color, std::max(0.5, 0.6 * s.lineWidth) * penScale()), QBrush(fill),
+                                         size));
+  m_series.last().scatter = true;
   return index;
 }
 
@@ -190,6 +332,10 @@ void PlotWidget::appendPoints(int line, const QVector<double>& x, const QVector<
     return;
   }
   m_plot->graph(line)->addData(x, y, /*alreadySorted=*/true);
+  if (line < m_series.size()) {
+    m_series[line].x += x;
+    m_series[line].y += y;
+  }
 }
 
 int PlotWidget::lineCount() const { return m_plot->graphCount(); }
@@ -258,7 +404,7 @@ void PlotWidget::setHeatmap(const Heatmap& heatmap) {
   m_colorScale->setType(QCPAxis::atRight);
   m_colorScale->axis()->setLabel(heatmap.valueTitle);
   m_colorMap->setColorScale(m_colorScale);
-  m_colorMap->setGradient(makeGradient(heatmap.gradient.value_or(figureStyle().gradient)));
+  m_colorMap->setGradient(makeGradient(heatmap.gradient.value_or(style().gradient)));
   m_colorMap->setDataRange(QCPRange(lo, hi));
   // Keep the colour scale as tall as the plot.
   auto* group = new QCPMarginGroup(m_plot);
@@ -273,6 +419,7 @@ void PlotWidget::setHeatmap(const Heatmap& heatmap) {
   m_plot->xAxis->setLabel(heatmap.colTitle);
   m_plot->yAxis->setLabel(heatmap.rowTitle);
   m_plot->yAxis->setRangeReversed(true); // row 0 at the top, as a matrix reads
+  applyStyle(); // the colour scale's axis takes the fonts and pens
   rescale();
 }
 
@@ -303,6 +450,11 @@ void PlotWidget::rescale() {
       m_plot->yAxis->scaleRange(1.05, y.center());
     }
   }
+  queueReplot();
+}
+
+void PlotWidget::setXRange(double lower, double upper) {
+  m_plot->xAxis->setRange(lower, upper);
   queueReplot();
 }
 
@@ -385,6 +537,10 @@ bool PlotWidget::eventFilter(QObject* watched, QEvent* event) {
       } else {
         QToolTip::showText(mouse->globalPosition().toPoint(), text, m_plot);
       }
+    } else if (event->type() == QEvent::ContextMenu) {
+      const auto* menu = static_cast<QContextMenuEvent*>(event);
+      showContextMenu(menu->pos(), menu->globalPos());
+      return true;
     } else if (event->type() == QEvent::MouseButtonDblClick) {
       rescale(); // double-click resets zoom and pan
       return true;
@@ -398,6 +554,37 @@ bool PlotWidget::eventFilter(QObject* watched, QEvent* event) {
     }
   }
   return QWidget::eventFilter(watched, event);
+}
+
+void PlotWidget::showContextMenu(const QPoint& pixel, const QPoint& global) {
+  Q_UNUSED(pixel);
+  auto* menu = new QMenu(this);
+  menu->setAttribute(Qt::WA_DeleteOnClose);
+  if (!m_figureName.isEmpty()) {
+    QAction* exportAction = menu->addAction(tr("Export figure %1...").arg(m_figureName));
+    exportAction->setObjectName(QStringLiteral("exportFigureAction"));
+    const QString name = m_figureName;
+    connect(exportAction, &QAction::triggered, this, [this, name] { Q_EMIT exportFigureRequested(name); });
+  }
+  QAction* saveAction = menu->addAction(tr("Save plot as shown (PNG, PDF, SVG)..."));
+  connect(saveAction, &QAction::triggered, this, [this] {
+    auto* dialog = new QFileDialog(this, tr("Save plot"), QString(), tr("PNG (*.png);;PDF (*.pdf);;SVG (*.svg)"));
+    dialog->setAcceptMode(QFileDialog::AcceptSave);
+    dialog->setAttribute(Qt::WA_DeleteOnClose);
+    connect(dialog, &QFileDialog::fileSelected, this, [this](const QString& path) {
+      if (path.endsWith(QStringLiteral(".pdf"), Qt::CaseInsensitive)) {
+        savePdf(path);
+      } else if (path.endsWith(QStringLiteral(".svg"), Qt::CaseInsensitive)) {
+        saveSvg(path);
+      } else {
+        savePng(path);
+      }
+    });
+    dialog->open();
+  });
+  QAction* resetAction = menu->addAction(tr("Reset zoom"));
+  connect(resetAction, &QAction::triggered, this, [this] { rescale(); });
+  menu->popup(global);
 }
 
 bool PlotWidget::savePng(const QString& path, int width, int height) {
@@ -423,13 +610,109 @@ bool PlotWidget::saveSvg(const QString& path, int width, int height) {
   return painter.end();
 }
 
+void PlotWidget::placeLegend(const QSize& layout) {
+  QCPLegend* legend = m_plot->legend;
+  bool named = false;
+  for (int g = 0; g < m_plot->graphCount(); ++g) {
+    named = named || !m_plot->graph(g)->name().isEmpty();
+  }
+  // Take the legend out of wherever it is (inset of the axis rect or the plot layout).
+  if (!m_plot->axisRect()->insetLayout()->take(legend)) {
+    m_plot->plotLayout()->take(legend);
+  }
+  m_plot->plotLayout()->simplify();
+  const LegendPlacement where = named && m_colorMap == nullptr ? style().legend : LegendPlacement::None;
+  legend->setVisible(where != LegendPlacement::None);
+  if (where == LegendPlacement::None) {
+    m_plot->axisRect()->insetLayout()->addElement(legend, Qt::AlignTop | Qt::AlignRight);
+    return;
+  }
+  if (where == LegendPlacement::Inside) {
+    legend->setBorderPen(QPen(QColor(160, 160, 160), 0.5));
+    legend->setBrush(QColor(255, 255, 255, 220));
+    legend->setFillOrder(QCPLayoutGrid::foRowsFirst, true);
+    legend->setWrap(0);
+    m_plot->axisRect()->insetLayout()->addElement(legend, Qt::AlignTop | Qt::AlignRight);
+    return;
+  }
+  legend->setBorderPen(Qt::NoPen);
+  legend->setBrush(Qt::NoBrush);
+  if (where == LegendPlacement::Right) {
+    legend->setFillOrder(QCPLayoutGrid::foRowsFirst, true);
+    legend->setWrap(0);
+    const int column = m_plot->plotLayout()->columnCount();
+    m_plot->plotLayout()->addElement(0, column, legend);
+    m_plot->plotLayout()->setColumnStretchFactor(column, 0.001);
+    return;
+  }
+  // Below: as many columns as fit the width, filled row by row.
+  QVector<int> widths;
+  for (int i = 0; i < legend->itemCount(); ++i) {
+    widths << legend->item(i)->minimumOuterSizeHint().width();
+  }
+  const int available = layout.width() - 8;
+  int columns = std::max(1, static_cast<int>(widths.size()));
+  for (; columns > 1; --columns) {
+    int total = legend->margins().left() + legend->margins().right() + (columns - 1) * legend->columnSpacing();
+    for (int c = 0; c < columns; ++c) {
+      int widest = 0;
+      for (int i = c; i < widths.size(); i += columns) {
+        widest = std::max(widest, widths[i]);
+      }
+      total += widest;
+    }
+    if (total <= available) {
+      break;
+    }
+  }
+  legend->setFillOrder(QCPLayoutGrid::foColumnsFirst, true);
+  legend->setWrap(columns);
+  const int row = m_plot->plotLayout()->rowCount();
+  m_plot->plotLayout()->addElement(row, 0, legend);
+  m_plot->plotLayout()->setRowStretchFactor(row, 0.001);
+}
+
+bool PlotWidget::paintFigure(QPaintDevice* device, const QSize& layout, const QSizeF& deviceSize, bool vector) {
+  if (layout.isEmpty() || deviceSize.isEmpty()) {
+    return false;
+  }
+  if (m_exportMode) {
+    placeLegend(layout);
+  }
+  QCPPainter painter;
+  if (!painter.begin(device)) {
+    return false;
+  }
+  painter.setMode(QCPPainter::pmNoCaching); // tick labels as text, never cached pixmaps
+  painter.setMode(QCPPainter::pmNonCosmetic); // hairlines have a real width in print
+  if (vector) {
+    painter.setMode(QCPPainter::pmVectorized);
+  }
+  painter.scale(deviceSize.width() / layout.width(), deviceSize.height() / layout.height());
+  m_plot->toPainter(&painter, layout.width(), layout.height());
+  return painter.end();
+}
+
 QColor PlotWidget::paletteColor(int index) {
   // Okabe and Ito (2008), "Color Universal Design"; black first for the teacher.
   static const QColor kPalette[] = {QColor(0, 0, 0),       QColor(230, 159, 0),  QColor(86, 180, 233),
                                     QColor(0, 158, 115),   QColor(0, 114, 178),  QColor(213, 94, 0),
                                     QColor(204, 121, 167), QColor(240, 228, 66)};
-  constexpr int kCount = sizeof(kPalette) / sizeof(kPalette[0]);
-  return kPalette[((index % kCount) + kCount) % kCount];
+  return cycle(kPalette, index);
+}
+
+QColor PlotWidget::paletteColor(Palette palette, int index) {
+  if (palette == Palette::Greyscale) {
+    return cycle(kGreys, index);
+  }
+  if (palette == Palette::TolBright) {
+    // Paul Tol's "bright" qualitative scheme (colour-blind safe), black first for the teacher.
+    static const QColor kTol[] = {QColor(0, 0, 0),      QColor(0x44, 0x77, 0xAA), QColor(0xEE, 0x66, 0x77),
+                                  QColor(0x22, 0x88, 0x33), QColor(0xCC, 0xBB, 0x44), QColor(0x66, 0xCC, 0xEE),
+                                  QColor(0xAA, 0x33, 0x77), QColor(0xBB, 0xBB, 0xBB)};
+    return cycle(kTol, index);
+  }
+  return paletteColor(index);
 }
 
 QMap<double, QColor> PlotWidget::gradientStops(Gradient gradient) {
@@ -441,6 +724,10 @@ QMap<double, QColor> PlotWidget::gradientStops(Gradient gradient) {
     for (int i = 0; i < 11; ++i) {
       stops.insert(i / 10.0, QColor(kViridis[i]));
     }
+  } else if (gradient == Gradient::Greys) {
+    // White (low) to black (high): lightness falls linearly, for greyscale printing.
+    stops.insert(0.0, QColor(255, 255, 255));
+    stops.insert(1.0, QColor(0, 0, 0));
   } else {
     // cividis (Nuñez, Anderton and Renslow 2018) as published in viridisLite, 10 stops.
     static const char* kCividis[] = {"#00204d", "#00336f", "#39486b", "#575c6d", "#707173",

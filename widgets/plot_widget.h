@@ -1,8 +1,10 @@
 #pragma once
 /// PlotWidget: the one wrapper around QCustomPlot (the only file that includes
 /// <qcustomplot.h> is plot_widget.cpp). Line and scatter plots, cell heatmaps with a colour
-/// scale, the Okabe-Ito line palette, viridis and cividis gradients, tooltips with exact
-/// values, zoom and pan, queued replots, and figure export. Lives on the GUI thread.
+/// scale, colour-blind-safe and greyscale line palettes, viridis, cividis and greys
+/// gradients, tooltips with exact values, zoom and pan, queued replots, a context menu
+/// ("Export figure..."), and drawing at a paper size for figure export (figure_export.h).
+/// Lives on the GUI (main) thread.
 
 #include <QColor>
 #include <QMap>
@@ -15,16 +17,16 @@
 #include <optional>
 #include <vector>
 
+#include "widgets/figure_style.h"
+
 class QCustomPlot;
+class QPaintDevice;
 class QCPColorMap;
 class QCPColorScale;
 class QLabel;
 class QStackedLayout;
 
 namespace kdscope::widgets {
-
-/// Colour-blind-safe gradients (QCustomPlot 2.1 has no gpViridis; built from published stops).
-enum class Gradient { Viridis, Cividis };
 
 /// A cell heatmap: values row-major [rows, cols]; row 0 is drawn at the top.
 struct Heatmap {
@@ -40,11 +42,13 @@ struct Heatmap {
   std::optional<Gradient> gradient;               ///< empty: the figure style's gradient
 };
 
-/// Figure style shared by every plot (from the settings dialog).
-struct FigureStyle {
-  Gradient gradient = Gradient::Viridis;
-  double lineWidth = 1.5;
-  int fontPointSize = 9;
+/// One line or scatter series exactly as it was given (before QCustomPlot sorts by x): the
+/// numbers a figure's CSV holds.
+struct PlotSeries {
+  QString name;
+  QVector<double> x;
+  QVector<double> y;
+  bool scatter = false;
 };
 
 class PlotWidget : public QWidget {
@@ -58,6 +62,10 @@ public:
   /// Removes every line, the heatmap, the title and the message.
   void clear();
   void setTitle(const QString& title);
+  [[nodiscard]] QString title() const { return m_title; }
+  [[nodiscard]] QString xLabel() const;
+  [[nodiscard]] QString yLabel() const;
+  [[nodiscard]] QStringList xTickLabels() const { return m_xTickLabels; }
   void setAxisLabels(const QString& x, const QString& y);
   /// Text tick labels on the x axis at 0, 1, 2, ... (e.g. class names); empty: numbers.
   void setXTickLabels(const QStringList& labels);
@@ -75,6 +83,8 @@ public:
   [[nodiscard]] int lineCount() const;
   [[nodiscard]] QString lineName(int line) const;
   [[nodiscard]] QVector<QPointF> lineData(int line) const;
+  /// Every line and scatter series as given (the CSV of an exported figure).
+  [[nodiscard]] const QVector<PlotSeries>& series() const { return m_series; }
 
   /// Replaces the plot content with a heatmap (lines are removed), interpolation off.
   void setHeatmap(const Heatmap& heatmap);
@@ -87,6 +97,8 @@ public:
 
   /// Fits the axes to the data.
   void rescale();
+  /// Sets the x range (after rescale; e.g. half a category of room at each end).
+  void setXRange(double lower, double upper);
   /// Schedules one replot on the next event-loop pass (QCustomPlot::rpQueuedReplot).
   void queueReplot();
 
@@ -97,13 +109,37 @@ public:
   [[nodiscard]] QPoint pixelOfCell(int row, int col) const;
   [[nodiscard]] QPoint pixelOfPoint(int line, int index) const;
 
+  /// The plot as it is on screen (widget size), format from the suffix handling of each.
   bool savePng(const QString& path, int width = 0, int height = 0);
   bool savePdf(const QString& path, int width = 0, int height = 0);
   bool saveSvg(const QString& path, int width = 0, int height = 0);
 
+  /// The registry name of the figure this plot shows ("layers.cka.polarity.kd"), set by the
+  /// figure builders; empty for plots that are not a figure of a run (live curves). clear()
+  /// empties it. The context menu offers "Export figure..." when it is set.
+  void setFigureName(const QString& name) { m_figureName = name; }
+  [[nodiscard]] QString figureName() const { return m_figureName; }
+
+  /// This plot's own style (export builds a fresh plot with the export style); without one
+  /// the plot follows the application-wide figureStyle(). Set it before adding content.
+  void setStyle(const FigureStyle& style);
+  [[nodiscard]] const FigureStyle& style() const;
+  /// Export mode: fonts sized in layout units of 1 pt (setPixelSize, unhinted, so the
+  /// layout does not depend on a screen's DPI or hinting), pens in points, outward ticks,
+  /// the legend placed per style, adaptive sampling off (every point is drawn). Implies
+  /// setStyle(style).
+  void setExportStyle(const FigureStyle& style);
+  [[nodiscard]] bool exportMode() const { return m_exportMode; }
+  /// Draws the plot laid out at `layout` (units of 1 pt) onto `device`, scaled to fill
+  /// `deviceSize` device pixels. `vector`: the device is PDF or SVG (text stays text, lines
+  /// stay paths; heatmap cells and the colour bar are images). False if painting fails.
+  bool paintFigure(QPaintDevice* device, const QSize& layout, const QSizeF& deviceSize, bool vector);
+
   /// Okabe-Ito palette: black, orange, sky blue, bluish green, blue, vermillion, reddish
   /// purple, yellow (index wraps).
   static QColor paletteColor(int index);
+  /// A palette's colour for a series index (index wraps). Greyscale: grey levels.
+  static QColor paletteColor(Palette palette, int index);
   static QMap<double, QColor> gradientStops(Gradient gradient);
   static void setFigureStyle(const FigureStyle& style);
   static const FigureStyle& figureStyle();
@@ -111,6 +147,8 @@ public:
 Q_SIGNALS:
   void cellClicked(int row, int col);
   void pointClicked(int line, int index);
+  /// "Export figure..." was chosen in the context menu of a plot with a figure name.
+  void exportFigureRequested(const QString& figureName);
 
 protected:
   bool eventFilter(QObject* watched, QEvent* event) override;
@@ -118,6 +156,9 @@ protected:
 private:
   [[nodiscard]] bool cellAt(const QPoint& pixel, int* row, int* col) const;
   void applyStyle();
+  void placeLegend(const QSize& layout);
+  void showContextMenu(const QPoint& pixel, const QPoint& global);
+  [[nodiscard]] double penScale() const;
 
   QStackedLayout* m_stack = nullptr;
   QCustomPlot* m_plot = nullptr;
@@ -126,6 +167,11 @@ private:
   QCPColorScale* m_colorScale = nullptr;
   Heatmap m_heatmap;
   QString m_title;
+  QStringList m_xTickLabels;
+  QVector<PlotSeries> m_series;
+  QString m_figureName;
+  std::optional<FigureStyle> m_style;
+  bool m_exportMode = false;
 };
 
 } // namespace kdscope::widgets

@@ -6,6 +6,7 @@
 #include <QVBoxLayout>
 
 #include "core/analysis/metrics.h"
+#include "widgets/figure_builders.h"
 #include "widgets/plot_widget.h"
 
 namespace kdscope::widgets {
@@ -60,27 +61,7 @@ void TasksView::populate() {
     ++row;
   }
 
-  const QString& task = context().task;
-  const std::size_t classes = run.numClasses(task);
-  m_recall->setTitle(tr("Per-class recall, %1").arg(task));
-  m_recall->setAxisLabels(tr("class"), tr("recall"));
-  int color = 0;
-  for (const QString& model : {context().teacher, student}) {
-    if (!model.isEmpty() && !run.logits(task, model).empty()) {
-      const auto recall = core::analysis::perClassRecall(run.logits(task, model), run.labels(task), classes);
-      QVector<double> x;
-      QVector<double> y;
-      for (std::size_t i = 0; i < recall.size(); ++i) {
-        x << static_cast<double>(i);
-        y << recall[i];
-      }
-      const int line = m_recall->addLine(model, x, y, color);
-      Q_UNUSED(line);
-    }
-    ++color;
-  }
-  m_recall->setXTickLabels(run.classNames(task));
-  m_recall->rescale();
+  figures::buildRecall(*m_recall, run, context().task, context().teacher, student);
 }
 
 } // namespace kdscope::widgets

@@ -7,9 +7,12 @@
 ///   J(W, b) = (1/N) sum_i [logsumexp_c(z_ic) - z_{i,y_i}] + (l2 / 2) ||W||_F^2,
 ///   z_i = W x~_i + b,   x~ = (x - mean) / std,
 /// (the bias is not penalised) is minimised by L-BFGS with a backtracking (Armijo) line
-/// search, from W = 0, b = 0. Everything is float64; the per-example sums are reduced in
-/// a fixed block order, so the result is the same for every thread count. J is convex and,
-/// for l2 > 0, strictly convex in W, so the solution does not depend on the optimiser.
+/// search, from W = 0, b = 0; where J's decrease falls below its float64 rounding near the
+/// optimum, a step that keeps J within rounding and lowers the gradient is accepted, and the
+/// fit stops after 20 iterations without progress. Everything is float64; the per-example
+/// sums run in 16 fixed blocks reduced in order, so the result is the same for every thread
+/// count. J is convex and, for l2 > 0, strictly convex in W, so W and the predictions do not
+/// depend on the optimiser (b is unique only up to a common shift).
 /// Shape errors throw std::invalid_argument. Functions are pure and thread-safe.
 
 #include <cstddef>

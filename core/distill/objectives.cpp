@@ -47,7 +47,9 @@ torch::Tensor teacherTargets(const torch::Tensor& teacherLogits, const torch::Te
 }
 
 bool needsTeacher(const ObjectiveSpec& objective) {
-  return objective.lambda > 0.0 || objective.logitMse > 0.0;
+  return objective.lambda > 0.0 || objective.logitMse > 0.0 || objective.hiddenMse > 0.0 ||
+         objective.hiddenCosine > 0.0 || objective.pkd > 0.0 || objective.attentionKl > 0.0 ||
+         objective.attentionMse > 0.0 || objective.infoNce > 0.0 || objective.miAlpha > 0.0;
 }
 
 LossTerms studentObjective(const ObjectiveSpec& objective, const torch::Tensor& studentLogits,
@@ -92,13 +94,69 @@ std::string objectiveJson(const ObjectiveSpec& objective) {
                      {"formula", "(z_s - z_t)^2"},
                      {"reduction", "mean over classes and examples"}});
   }
+  // Intermediate terms: each the mean over the layer map's pairs (docs/methods.md).
+  const auto intermediate = [&terms](const char* name, double weight, const char* formula, const char* reduction) {
+    if (weight > 0.0) {
+      terms.push_back({{"name", name}, {"weight", weight}, {"formula", formula}, {"reduction", reduction}});
+    }
+  };
+  const char* tokenMean = "mean over non-padding tokens of the batch, then over mapped layer pairs";
+  intermediate("hidden_mse", objective.hiddenMse, "mean_d (W h_s - h_t)^2", tokenMean);
+  intermediate("hidden_cosine", objective.hiddenCosine, "1 - cos(W h_s, h_t)", tokenMean);
+  intermediate("pkd", objective.pkd, "|| W h_s / |W h_s| - h_t / |h_t| ||^2 of the [CLS] states",
+               "mean over examples, then over mapped layer pairs");
+  intermediate("attention_kl", objective.attentionKl,
+               "KL(teacher row || student row) over non-padding keys (head-averaged maps when head counts differ)",
+               "mean over non-padding query rows, heads and examples, then over mapped attention layers");
+  intermediate("attention_mse", objective.attentionMse,
+               "(s_s - s_t)^2 of pre-softmax scores (head-averaged when head counts differ)",
+               "mean over real (query, key) pairs, heads and examples, then over mapped attention layers");
+  intermediate("infonce", objective.infoNce,
+               "-(log B + mean_i (S[i,i] - logsumexp_j S[i,j])), S[i,j] = g_s(s_i) . g_t(t_j) on token-mean states",
+               "one value per batch, mean over mapped layer pairs");
+  if (objective.miAlpha > 0.0) {
+    terms.push_back({{"name", "mi_alpha"},
+                     {"weight", objective.miAlpha},
+                     {"alpha", objective.alpha},
+                     {"formula", "-I_alpha (Poole et al. 2019), leave-one-out batch estimate, learned baseline b_i"},
+                     {"reduction", "one value per batch, mean over mapped layer pairs"}});
+  }
   nlohmann::json j = {{"total", "sum of weight * term"}, {"terms", terms}};
+  return j.dump();
+}
+
+std::string studentObjectiveJson(const StudentSpec& student, const std::string& intermediateJson,
+                                 const std::string& teacherJson) {
+  auto j = nlohmann::json::parse(objectiveJson(student.objective));
+  if (!intermediateJson.empty()) {
+    j["intermediate"] = nlohmann::json::parse(intermediateJson);
+  }
+  const AugmentationSpec& a = student.augmentation;
+  if (a.any()) {
+    j["augmentation"] = {{"mask", a.mask},
+                         {"replace", a.replace},
+                         {"swap", a.swap},
+                         {"delete", a.deletion},
+                         {"mixup", a.mixup},
+                         {"mixup_alpha", a.mixupAlpha},
+                         {"mask_token", "[UNK] (id 1)"},
+                         {"batch", "original, then one token-augmented copy, then one mixup copy, concatenated"},
+                         {"labels", "augmented examples take the teacher's soft targets and, for the "
+                                    "hard-label term, its top-1 class"}};
+  }
+  if (!teacherJson.empty()) {
+    j["teacher"] = nlohmann::json::parse(teacherJson);
+  }
   return j.dump();
 }
 
 std::string teacherObjectiveJson() {
   ObjectiveSpec plain;
   return objectiveJson(plain);
+}
+
+std::string teacherSourceJson(int epoch, const std::string& checkpoint, double evalAccuracy) {
+  return nlohmann::json{{"epoch", epoch}, {"checkpoint", checkpoint}, {"eval_accuracy", evalAccuracy}}.dump();
 }
 
 } // namespace kdscope::core

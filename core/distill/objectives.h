@@ -37,7 +37,8 @@ struct LossTerms {
   std::vector<std::pair<std::string, torch::Tensor>> terms; ///< unweighted, in a fixed order
 };
 
-/// Whether an objective needs the teacher's logits at all.
+/// Whether an objective needs the teacher at all (its logits, or its hidden states and
+/// attention for the intermediate terms).
 bool needsTeacher(const ObjectiveSpec& objective);
 
 /// (1 - lambda) * CE_eps + lambda * KD_T + logitMse * MSE. `teacherLogits` may be
@@ -47,8 +48,20 @@ LossTerms studentObjective(const ObjectiveSpec& objective, const torch::Tensor& 
                            const torch::Tensor& teacherLogits, const torch::Tensor& labels);
 
 /// The objective as JSON for the run file: every term, weight, temperature, the T^2
-/// convention and the reduction.
+/// convention and the reduction (the intermediate terms too, with their formulas).
 std::string objectiveJson(const ObjectiveSpec& objective);
+
+/// A student's objective JSON: objectiveJson plus, when they apply, "intermediate" (the
+/// resolved layer map and parameters: IntermediateObjective::describeJson), "augmentation"
+/// (the rates and how augmented examples are labelled) and "teacher" (a JSON object
+/// describing the teacher the student learns from, e.g. its epoch and eval accuracy).
+/// Empty strings leave a part out.
+std::string studentObjectiveJson(const StudentSpec& student, const std::string& intermediateJson,
+                                 const std::string& teacherJson);
+
+/// The "teacher" part of a student's objective JSON for a student of an earlier teacher
+/// checkpoint: {"epoch", "checkpoint", "eval_accuracy"}.
+std::string teacherSourceJson(int epoch, const std::string& checkpoint, double evalAccuracy);
 /// The teacher's objective (plain cross-entropy) as JSON.
 std::string teacherObjectiveJson();
 

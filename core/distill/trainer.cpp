@@ -168,8 +168,9 @@ TrainOutcome trainModel(ClassifierImpl& model, const TaskData& task, const Train
                         const CancelToken& cancel, ProgressTracker& progress) {
   torch::manual_seed(target.seed);
   std::mt19937_64 rng(target.seed);
-  torch::optim::AdamW optimizer(model.parameters(),
-                                torch::optim::AdamWOptions(spec.lr).weight_decay(spec.weightDecay));
+  std::vector<torch::Tensor> parameters = model.parameters();
+  parameters.insert(parameters.end(), target.extraParameters.begin(), target.extraParameters.end());
+  torch::optim::AdamW optimizer(parameters, torch::optim::AdamWOptions(spec.lr).weight_decay(spec.weightDecay));
   const long total = plannedSteps(spec, task.train.size());
   std::vector<std::int64_t> order(task.train.size());
   for (std::size_t i = 0; i < order.size(); ++i) {
@@ -221,7 +222,7 @@ TrainOutcome trainModel(ClassifierImpl& model, const TaskData& task, const Train
       }
       terms.total.backward();
       if (spec.gradClip > 0.0) {
-        torch::nn::utils::clip_grad_norm_(model.parameters(), spec.gradClip);
+        torch::nn::utils::clip_grad_norm_(parameters, spec.gradClip);
       }
       optimizer.step();
       progress.advance(1);
@@ -255,6 +256,9 @@ TrainOutcome trainModel(ClassifierImpl& model, const TaskData& task, const Train
     const auto stats = evaluate(model, task, task.eval, static_cast<int>(kEvalBatch));
     writer.appendEvalCurve(target.task, target.model, epoch, step, stats.accuracy, stats.loss);
     writer.flush();
+    if (target.afterEpoch) {
+      target.afterEpoch(epoch, model);
+    }
     ProgressEvent event;
     event.kind = ProgressEvent::Kind::Epoch;
     event.task = target.task;

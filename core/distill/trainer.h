@@ -59,6 +59,11 @@ struct TrainTarget {
   std::string model;
   std::uint64_t seed = 0;
   int logEvery = 10;
+  /// Trainable parameters besides the model's, optimised and clipped with them (a student
+  /// objective's projections and critics: StudentStep::parameters).
+  std::vector<torch::Tensor> extraParameters;
+  /// Called after each epoch's evaluation (e.g. to save the teacher's per-epoch checkpoints).
+  std::function<void(int epoch, ClassifierImpl& model)> afterEpoch;
 };
 
 enum class TrainOutcome { Completed, Cancelled };

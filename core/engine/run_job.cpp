@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 
@@ -71,16 +72,16 @@ void saveCheckpoint(ClassifierImpl& model, const fs::path& path) {
   archive.save_to(path.string());
 }
 
-void loadCheckpoint(ClassifierImpl& model, const std::string& path) {
+void loadCheckpoint(ClassifierImpl& model, const std::string& path, const std::string& field = "teacher.checkpoint") {
   if (!fs::exists(path)) {
-    throw InputError("teacher.checkpoint: file '" + path + "' not found");
+    throw InputError(field + ": file '" + path + "' not found");
   }
   try {
     torch::serialize::InputArchive archive;
     archive.load_from(path);
     model.load(archive);
   } catch (const c10::Error& e) {
-    throw InputError("teacher.checkpoint: cannot load '" + path +
+    throw InputError(field + ": cannot load '" + path +
                      "' into this architecture: " + e.msg().substr(0, e.msg().find('\n')));
   }
 }
@@ -134,14 +135,27 @@ void JobRunner::runTask(const TaskData& task) {
   auto teacher = makeModel(m_job.teacher.architecture, task);
   m_writer->beginModel(task.name, "teacher", "teacher", architectureJson(m_job.teacher.architecture, task),
                        teacherObjectiveJson(), teacher->parameterCount());
+  // Earlier teacher checkpoints (teacher_epoch<k>.pt, for students' teacher_epoch) sit
+  // beside the final one.
+  fs::path teacherDir = checkpointDir;
   if (!m_job.teacher.checkpoint.empty()) {
     const auto path = resolvePath(m_job.baseDir, replaceAll(m_job.teacher.checkpoint, "{task}", task.name));
     info(task.name, "teacher", "loading checkpoint " + path);
     loadCheckpoint(*teacher, path);
+    teacherDir = fs::path(path).parent_path();
   } else {
     info(task.name, "teacher", "training");
     TrainTarget target{task.name, "teacher", deriveSeed(m_job.seed, task.name, "teacher"),
                        m_job.recording.logEvery};
+    target.afterEpoch = [this, &checkpointDir](int epoch, ClassifierImpl& model) {
+      bool wanted = m_job.teacher.epochCheckpoints;
+      for (const auto& s : m_job.students) {
+        wanted = wanted || s.teacherEpoch == epoch;
+      }
+      if (wanted) {
+        saveCheckpoint(model, checkpointDir / ("teacher_epoch" + std::to_string(epoch) + ".pt"));
+      }
+    };
     if (trainModel(*teacher, task, m_job.teacher.training, makeTeacherStep(), target, *m_writer, m_cancel,
                    *m_progress) == TrainOutcome::Cancelled) {
       throw Cancelled{};
@@ -155,7 +169,7 @@ void JobRunner::runTask(const TaskData& task) {
 
   bool anyNeedsTeacher = false;
   for (const auto& s : m_job.students) {
-    anyNeedsTeacher = anyNeedsTeacher || needsTeacher(s.objective);
+    anyNeedsTeacher = anyNeedsTeacher || studentUsesTeacherCache(s);
   }
   std::optional<TeacherCache> cache;
   if (anyNeedsTeacher && m_job.cacheTeacherOutputs) {
@@ -170,18 +184,37 @@ void JobRunner::runTask(const TaskData& task) {
   }
   teacher->eval();
 
+  std::map<int, std::shared_ptr<ClassifierImpl>> weakTeachers; // teacher_epoch -> checkpoint
   for (const auto& student : m_job.students) {
     checkCancel();
     m_where = "task '" + task.name + "', model '" + student.name + "'";
+    // A weaker teacher: the teacher's checkpoint after an earlier epoch (loaded once per epoch).
+    ClassifierImpl* studentTeacher = teacher.get();
+    std::string teacherJson;
+    if (student.teacherEpoch > 0) {
+      const auto path = (teacherDir / ("teacher_epoch" + std::to_string(student.teacherEpoch) + ".pt")).string();
+      auto& weak = weakTeachers[student.teacherEpoch];
+      if (!weak) {
+        info(task.name, student.name, "loading the teacher's epoch-" + std::to_string(student.teacherEpoch) +
+                                          " checkpoint " + path);
+        weak = makeModel(m_job.teacher.architecture, task);
+        loadCheckpoint(*weak, path, "students: teacher_epoch " + std::to_string(student.teacherEpoch));
+        weak->eval();
+      }
+      teacherJson = teacherSourceJson(student.teacherEpoch, path, evaluate(*weak, task, task.eval, 128).accuracy);
+      studentTeacher = weak.get();
+    }
     const auto seed = deriveSeed(m_job.seed, task.name, student.name);
     torch::manual_seed(seed);
     auto model = makeModel(student.architecture, task);
+    const auto step = makeStudentStep(student, *studentTeacher, m_job.teacher.architecture, task,
+                                      cache ? &*cache : nullptr, deriveSeed(m_job.seed, task.name, student.name + "/augment"));
     m_writer->beginModel(task.name, student.name, "student", architectureJson(student.architecture, task),
-                         objectiveJson(student.objective), model->parameterCount());
+                         studentObjectiveJson(student, step.intermediateJson, teacherJson), model->parameterCount());
     info(task.name, student.name, "training");
     TrainTarget target{task.name, student.name, seed, m_job.recording.logEvery};
-    const auto step = makeStudentStep(student, *teacher, cache ? &*cache : nullptr);
-    if (trainModel(*model, task, student.training, step, target, *m_writer, m_cancel, *m_progress) ==
+    target.extraParameters = step.parameters;
+    if (trainModel(*model, task, student.training, step.step, target, *m_writer, m_cancel, *m_progress) ==
         TrainOutcome::Cancelled) {
       throw Cancelled{};
     }

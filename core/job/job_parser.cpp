@@ -553,7 +553,36 @@ private:
         scalar("lambda", objective.lambda),      scalar("temperature", objective.temperature),
         scalar("t_squared", objective.tSquared), scalar("label_smoothing", objective.labelSmoothing),
         scalar("logit_mse", objective.logitMse), scalar("teacher_targets", objective.teacherTargets),
+        scalar("hidden_mse", objective.hiddenMse), scalar("hidden_cosine", objective.hiddenCosine),
+        scalar("pkd", objective.pkd),            scalar("attention_kl", objective.attentionKl),
+        scalar("attention_mse", objective.attentionMse), scalar("infonce", objective.infoNce),
+        scalar("mi_alpha", objective.miAlpha),   scalar("alpha", objective.alpha),
+        Field{"layer_map",
+              [this, &objective](const Json& v, const std::string& at) { readLayerMap(v, at, objective); }},
     };
+  }
+
+  std::vector<Field> augmentationFields(AugmentationSpec& augmentation) {
+    return {
+        scalar("mask", augmentation.mask),       scalar("replace", augmentation.replace),
+        scalar("swap", augmentation.swap),       scalar("delete", augmentation.deletion),
+        scalar("mixup", augmentation.mixup),     scalar("mixup_alpha", augmentation.mixupAlpha),
+    };
+  }
+
+  /// "uniform", "last", or an explicit list of teacher hidden-state indices.
+  void readLayerMap(const Json& value, const std::string& path, ObjectiveSpec& objective) {
+    if (value.is_string()) {
+      objective.layerMap = value.get<std::string>();
+      objective.layerList.clear();
+      return;
+    }
+    if (!value.is_array()) {
+      typeError(path, "'uniform', 'last' or an array of teacher layer indices", value);
+      return;
+    }
+    objective.layerMap = "list";
+    readHidden(value, path, objective.layerList);
   }
 
   std::vector<Field> recordingFields(RecordingSpec& recording) {
@@ -603,6 +632,7 @@ private:
                            readFields(v, at, trainingFields(teacher.training));
                          }},
                    scalar("checkpoint", teacher.checkpoint),
+                   scalar("epoch_checkpoints", teacher.epochCheckpoints),
                },
                nestedSections(/*withObjective=*/false));
   }
@@ -631,6 +661,11 @@ private:
                            [this, &student](const Json& v, const std::string& p) {
                              readFields(v, p, objectiveFields(student.objective));
                            }},
+                     Field{"augmentation",
+                           [this, &student](const Json& v, const std::string& p) {
+                             readFields(v, p, augmentationFields(student.augmentation));
+                           }},
+                     scalar("teacher_epoch", student.teacherEpoch),
                  },
                  nestedSections(/*withObjective=*/true));
       leave(at);
@@ -643,12 +678,14 @@ private:
     ArchitectureSpec architecture;
     TrainingSpec training;
     ObjectiveSpec objective;
+    AugmentationSpec augmentation;
     std::vector<Section> sections = {
         Section{"architecture", keysOf(architectureFields(architecture))},
         Section{"training", keysOf(trainingFields(training))},
     };
     if (withObjective) {
       sections.push_back(Section{"objective", keysOf(objectiveFields(objective))});
+      sections.push_back(Section{"augmentation", keysOf(augmentationFields(augmentation))});
     }
     return sections;
   }
@@ -715,6 +752,7 @@ private:
     validateArchitecture(job.teacher.architecture, "teacher.architecture");
     validateTraining(job.teacher.training, "teacher.training");
     validateStudents(job.students);
+    validateStudentsAgainstTeacher(job);
     validateRecording(job.recording);
     validateArchitectureFit(job);
   }
@@ -804,6 +842,107 @@ private:
     checkInterval(childPath(path, "label_smoothing"), objective.labelSmoothing, 0, true, 1, false);
     checkAtLeast(childPath(path, "logit_mse"), objective.logitMse, 0.0);
     checkChoice(childPath(path, "teacher_targets"), objective.teacherTargets, {"full", "pt"});
+    checkAtLeast(childPath(path, "hidden_mse"), objective.hiddenMse, 0.0);
+    checkAtLeast(childPath(path, "hidden_cosine"), objective.hiddenCosine, 0.0);
+    checkAtLeast(childPath(path, "pkd"), objective.pkd, 0.0);
+    checkAtLeast(childPath(path, "attention_kl"), objective.attentionKl, 0.0);
+    checkAtLeast(childPath(path, "attention_mse"), objective.attentionMse, 0.0);
+    checkAtLeast(childPath(path, "infonce"), objective.infoNce, 0.0);
+    checkAtLeast(childPath(path, "mi_alpha"), objective.miAlpha, 0.0);
+    checkInterval(childPath(path, "alpha"), objective.alpha, 0, true, 1, true);
+    if (objective.layerMap != "list") {
+      checkChoice(childPath(path, "layer_map"), objective.layerMap, {"uniform", "last"});
+    }
+  }
+
+  void validateAugmentation(const AugmentationSpec& augmentation, const std::string& path) {
+    checkInterval(childPath(path, "mask"), augmentation.mask, 0, true, 1, true);
+    checkInterval(childPath(path, "replace"), augmentation.replace, 0, true, 1, true);
+    checkInterval(childPath(path, "swap"), augmentation.swap, 0, true, 1, true);
+    checkInterval(childPath(path, "delete"), augmentation.deletion, 0, true, 1, true);
+    checkPositive(childPath(path, "mixup_alpha"), augmentation.mixupAlpha);
+  }
+
+  static int depthOf(const ArchitectureSpec& arch) {
+    return arch.type == kMlp ? static_cast<int>(arch.hidden.size()) : arch.layers;
+  }
+
+  /// Rules between a student and its teacher: the layer map of the intermediate terms,
+  /// attention terms on transformers only, token augmentation on text tasks only, and a
+  /// teacher epoch the teacher will have.
+  void validateStudentTeacher(const JobSpec& job, const StudentSpec& student, const std::string& at) {
+    const ObjectiveSpec& objective = student.objective;
+    const std::string objectivePath = childPath(at, "objective");
+    const std::string mapPath = childPath(objectivePath, "layer_map");
+    const ArchitectureSpec& teacher = job.teacher.architecture;
+    const bool knownTypes = (student.architecture.type == kTransformer || student.architecture.type == kMlp) &&
+                            (teacher.type == kTransformer || teacher.type == kMlp);
+    const bool attentionTerms = objective.attentionKl > 0 || objective.attentionMse > 0;
+    const bool intermediate = attentionTerms || objective.hiddenMse > 0 || objective.hiddenCosine > 0 ||
+                              objective.pkd > 0 || objective.infoNce > 0 || objective.miAlpha > 0;
+    if (knownTypes && attentionTerms) {
+      for (const char* key : {"attention_kl", "attention_mse"}) {
+        const double weight = std::string_view(key) == "attention_kl" ? objective.attentionKl : objective.attentionMse;
+        if (weight > 0 && (student.architecture.type != kTransformer || teacher.type != kTransformer)) {
+          check(false, childPath(objectivePath, key),
+                "needs attention maps: the student and the teacher must both be transformers");
+        }
+      }
+    }
+    const int ls = depthOf(student.architecture);
+    const int lt = depthOf(teacher);
+    if (knownTypes && intermediate && ls >= 1 && lt >= 1) {
+      const std::string counts = " (student " + std::to_string(ls) + ", teacher " + std::to_string(lt) + ")";
+      if (objective.layerMap == "last") {
+        check(ls <= lt, mapPath, "'last' needs a student with at most as many layers as the teacher" + counts);
+      } else if (objective.layerMap == "uniform" && attentionTerms) {
+        check(ls <= lt, mapPath,
+              "'uniform' maps attention layers only for a student with at most as many layers as the "
+              "teacher" + counts);
+      } else if (objective.layerMap == "list") {
+        if (static_cast<int>(objective.layerList.size()) != ls + 1) {
+          check(false, mapPath,
+                "must list one teacher hidden state (0.." + std::to_string(lt) + ") for each of the student's " +
+                    std::to_string(ls + 1) + " hidden states (index 0 = embeddings), got " +
+                    std::to_string(objective.layerList.size()));
+        } else {
+          for (std::size_t i = 0; i < objective.layerList.size(); ++i) {
+            const int j = objective.layerList[i];
+            const std::string itemPath = indexPath(mapPath, i);
+            if (j < 0 || j > lt) {
+              check(false, itemPath, "must be in [0, " + std::to_string(lt) + "] (the teacher's hidden states), got " +
+                                         std::to_string(j));
+            } else if (i > 0 && j == 0 && attentionTerms) {
+              check(false, itemPath,
+                    "student layer " + std::to_string(i) +
+                        " maps to the teacher's embeddings, which have no attention map to transfer");
+            }
+          }
+        }
+      }
+    }
+    const std::string epochPath = childPath(at, "teacher_epoch");
+    checkAtLeast(epochPath, student.teacherEpoch, 0);
+    if (job.teacher.checkpoint.empty() && student.teacherEpoch > job.teacher.training.epochs) {
+      check(false, epochPath,
+            "the teacher trains for " + std::to_string(job.teacher.training.epochs) +
+                " epochs, so there is no checkpoint after epoch " + std::to_string(student.teacherEpoch));
+    }
+    const std::string augmentationPath = childPath(at, "augmentation");
+    validateAugmentation(student.augmentation, augmentationPath);
+    bool vectorJob = false;
+    for (std::size_t i = 0; i < job.tasks.size(); ++i) {
+      vectorJob = vectorJob || taskKind(job.tasks[i].name) == TaskKind::Vector;
+    }
+    if (vectorJob) {
+      for (const auto& [key, rate] : {std::pair<const char*, double>{"mask", student.augmentation.mask},
+                                      {"replace", student.augmentation.replace},
+                                      {"swap", student.augmentation.swap},
+                                      {"delete", student.augmentation.deletion}}) {
+        check(rate == 0.0, childPath(augmentationPath, key),
+              "token augmentation needs a text task (vector tasks can use mixup only)");
+      }
+    }
   }
 
   void validateStudents(const std::vector<StudentSpec>& students) {
@@ -833,6 +972,12 @@ private:
       validateArchitecture(student.architecture, childPath(at, "architecture"));
       validateTraining(student.training, childPath(at, "training"));
       validateObjective(student.objective, childPath(at, "objective"));
+    }
+  }
+
+  void validateStudentsAgainstTeacher(const JobSpec& job) {
+    for (std::size_t i = 0; i < job.students.size(); ++i) {
+      validateStudentTeacher(job, job.students[i], indexPath("students", i));
     }
   }
 
@@ -939,6 +1084,30 @@ Json objectiveToJson(const ObjectiveSpec& objective) {
   j["label_smoothing"] = objective.labelSmoothing;
   j["logit_mse"] = objective.logitMse;
   j["teacher_targets"] = objective.teacherTargets;
+  j["hidden_mse"] = objective.hiddenMse;
+  j["hidden_cosine"] = objective.hiddenCosine;
+  j["pkd"] = objective.pkd;
+  j["attention_kl"] = objective.attentionKl;
+  j["attention_mse"] = objective.attentionMse;
+  j["infonce"] = objective.infoNce;
+  j["mi_alpha"] = objective.miAlpha;
+  j["alpha"] = objective.alpha;
+  if (objective.layerMap == "list") {
+    j["layer_map"] = objective.layerList;
+  } else {
+    j["layer_map"] = objective.layerMap;
+  }
+  return j;
+}
+
+Json augmentationToJson(const AugmentationSpec& augmentation) {
+  Json j = Json::object();
+  j["mask"] = augmentation.mask;
+  j["replace"] = augmentation.replace;
+  j["swap"] = augmentation.swap;
+  j["delete"] = augmentation.deletion;
+  j["mixup"] = augmentation.mixup;
+  j["mixup_alpha"] = augmentation.mixupAlpha;
   return j;
 }
 
@@ -1049,6 +1218,7 @@ std::string jobToJson(const JobSpec& job) {
   j["teacher"]["architecture"] = architectureToJson(job.teacher.architecture);
   j["teacher"]["training"] = trainingToJson(job.teacher.training);
   j["teacher"]["checkpoint"] = job.teacher.checkpoint;
+  j["teacher"]["epoch_checkpoints"] = job.teacher.epochCheckpoints;
   j["students"] = Json::array();
   for (const StudentSpec& student : job.students) {
     Json s = Json::object();
@@ -1056,6 +1226,8 @@ std::string jobToJson(const JobSpec& job) {
     s["architecture"] = architectureToJson(student.architecture);
     s["training"] = trainingToJson(student.training);
     s["objective"] = objectiveToJson(student.objective);
+    s["augmentation"] = augmentationToJson(student.augmentation);
+    s["teacher_epoch"] = student.teacherEpoch;
     j["students"].push_back(std::move(s));
   }
   j["recording"] = Json::object();

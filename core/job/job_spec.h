@@ -50,7 +50,8 @@ struct TrainingSpec {
   double gradClip = 1.0;       ///< max global gradient norm; 0 disables
 };
 
-/// Student objective: (1 - lambda) * CE_eps + lambda * KD_T + logitMse * MSE.
+/// Student objective: (1 - lambda) * CE_eps + lambda * KD_T + logitMse * MSE, plus the
+/// weighted intermediate terms (docs/methods.md).
 struct ObjectiveSpec {
   double lambda = 0.0;         ///< weight of the KD term; 0 is a plain CE student
   double temperature = 1.0;
@@ -58,12 +59,38 @@ struct ObjectiveSpec {
   double labelSmoothing = 0.0; ///< epsilon of the hard-label term
   double logitMse = 0.0;       ///< weight of the logit MSE term
   std::string teacherTargets = "full"; ///< "full" or "pt" (Tang et al.'s KD-pt control)
+  // Intermediate objectives (weights; 0 = off), over the layer pairs of `layerMap`.
+  double hiddenMse = 0.0;     ///< MSE(W h_s, h_t), TinyBERT
+  double hiddenCosine = 0.0;  ///< 1 - cos(W h_s, h_t), DistilBERT
+  double pkd = 0.0;           ///< |W h_s / |W h_s| - h_t / |h_t||^2 on [CLS] states, PKD
+  double attentionKl = 0.0;   ///< KL(teacher row || student row), MiniLM
+  double attentionMse = 0.0;  ///< MSE of pre-softmax attention scores, TinyBERT
+  double infoNce = 0.0;       ///< -InfoNCE with a learned critic
+  double miAlpha = 0.0;       ///< -I_alpha (Poole et al. 2019) with a learned critic and baseline
+  double alpha = 0.5;         ///< I_alpha's interpolation: 1 InfoNCE-like, 0 TUBA-like
+  std::string layerMap = "uniform"; ///< "uniform" (ANALYSES.md's skip), "last" or "list"
+  std::vector<int> layerList; ///< layerMap "list": teacher hidden index of student hidden i
+};
+
+/// Token-level and embedding augmentation of a student's training batches (text tasks;
+/// mixup also for vector tasks). Augmented copies are concatenated with the original batch
+/// and labelled by the teacher.
+struct AugmentationSpec {
+  double mask = 0.0;    ///< per-token probability of replacing a word with [UNK]
+  double replace = 0.0; ///< per-token probability of a uniformly random vocabulary word
+  double swap = 0.0;    ///< per-token probability of swapping with another word of the example
+  double deletion = 0.0; ///< per-token probability of deleting the word (shift left, re-pad)
+  bool mixup = false;   ///< add a mixup copy: word embeddings mixed with lambda ~ Beta(a, a)
+  double mixupAlpha = 0.4; ///< a of the Beta distribution
+  [[nodiscard]] bool tokenOps() const { return mask > 0 || replace > 0 || swap > 0 || deletion > 0; }
+  [[nodiscard]] bool any() const { return tokenOps() || mixup; }
 };
 
 struct TeacherSpec {
   ArchitectureSpec architecture;
   TrainingSpec training;
   std::string checkpoint; ///< optional: load instead of training (relative to the job file)
+  bool epochCheckpoints = false; ///< save checkpoints/<task>/teacher_epoch<k>.pt after every epoch
 };
 
 struct StudentSpec {
@@ -71,6 +98,8 @@ struct StudentSpec {
   ArchitectureSpec architecture;
   TrainingSpec training;
   ObjectiveSpec objective;
+  AugmentationSpec augmentation;
+  int teacherEpoch = 0; ///< distil from the teacher's checkpoint after this epoch; 0 = final
 };
 
 struct RecordingSpec {

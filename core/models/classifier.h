@@ -17,6 +17,9 @@ struct Batch {
   torch::Tensor mask;     ///< bool [B, Len], true at non-padding tokens
   torch::Tensor features; ///< float [B, dim]
   torch::Tensor labels;   ///< int64 [B]
+  /// Optional float [B, Len, D]: word embeddings that replace the token-embedding lookup
+  /// (embedding mixup). Specific to one model's embedding width; `tokens` still gives Len.
+  torch::Tensor wordEmbeddings;
   [[nodiscard]] std::int64_t size() const { return labels.size(0); }
 };
 
@@ -24,6 +27,9 @@ struct ForwardOutput {
   torch::Tensor logits;                 ///< [B, C]
   std::vector<torch::Tensor> hidden;    ///< Lyr + 1 entries: [B, Len, D] (text) or [B, D_i] (mlp)
   std::vector<torch::Tensor> attention; ///< Lyr entries of [B, H, Len, Len] (text models only)
+  /// Lyr entries of [B, H, Len, Len]: pre-softmax attention scores q.k / sqrt(d_h), -inf at
+  /// padding keys (text models only; TinyBERT-style attention-score MSE needs them).
+  std::vector<torch::Tensor> scores;
 };
 
 /// Base of every classifier. Not copyable; held by shared_ptr like torch modules.

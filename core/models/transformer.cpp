@@ -12,7 +12,8 @@ SelfAttentionImpl::SelfAttentionImpl(std::int64_t width, std::int64_t heads, dou
 }
 
 torch::Tensor SelfAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& keyMask,
-                                         const torch::Tensor& gate, torch::Tensor* probs) {
+                                         const torch::Tensor& gate, torch::Tensor* probs,
+                                         torch::Tensor* maskedScores) {
   const auto batch = x.size(0);
   const auto len = x.size(1);
   // [B, Len, 3, H, dh] -> 3 x [B, H, Len, dh]
@@ -26,6 +27,9 @@ torch::Tensor SelfAttentionImpl::forward(const torch::Tensor& x, const torch::Te
   if (keyMask.defined()) {
     scores = scores.masked_fill(keyMask.logical_not().view({batch, 1, 1, len}),
                                 -std::numeric_limits<float>::infinity());
+  }
+  if (maskedScores != nullptr) {
+    *maskedScores = scores;
   }
   auto attention = torch::softmax(scores, /*dim=*/-1);
   if (probs != nullptr) {
@@ -51,8 +55,9 @@ EncoderBlockImpl::EncoderBlockImpl(std::int64_t width, std::int64_t heads, std::
 }
 
 torch::Tensor EncoderBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& keyMask,
-                                        const torch::Tensor& gate, torch::Tensor* probs) {
-  auto h = x + m_dropout(m_attention->forward(m_norm1(x), keyMask, gate, probs));
+                                        const torch::Tensor& gate, torch::Tensor* probs,
+                                        torch::Tensor* scores) {
+  auto h = x + m_dropout(m_attention->forward(m_norm1(x), keyMask, gate, probs, scores));
   return h + m_dropout(m_ffnOut(torch::gelu(m_ffnIn(m_norm2(h)))));
 }
 
@@ -82,10 +87,12 @@ ForwardOutput TransformerClassifierImpl::forward(const Batch& batch, const torch
   TORCH_CHECK(len <= m_options.max_len(), "sequence length ", len, " exceeds max_len ",
               m_options.max_len());
   auto positions = torch::arange(len, tokens.options()).unsqueeze(0);
-  auto x = m_dropout(m_tokenEmbedding(tokens) + m_positionEmbedding(positions));
+  const auto words = batch.wordEmbeddings.defined() ? batch.wordEmbeddings : m_tokenEmbedding(tokens);
+  auto x = m_dropout(words + m_positionEmbedding(positions));
   ForwardOutput out;
   out.hidden.reserve(static_cast<std::size_t>(m_options.layers() + 1));
   out.attention.reserve(static_cast<std::size_t>(m_options.layers()));
+  out.scores.reserve(static_cast<std::size_t>(m_options.layers()));
   out.hidden.push_back(x);
   for (std::size_t i = 0; i < m_blocks->size(); ++i) {
     torch::Tensor gate;
@@ -93,9 +100,11 @@ ForwardOutput TransformerClassifierImpl::forward(const Batch& batch, const torch
       gate = headGate[static_cast<std::int64_t>(i)];
     }
     torch::Tensor probs;
-    x = m_blocks[i]->as<EncoderBlock>()->forward(x, batch.mask, gate, &probs);
+    torch::Tensor scores;
+    x = m_blocks[i]->as<EncoderBlock>()->forward(x, batch.mask, gate, &probs, &scores);
     out.hidden.push_back(x);
     out.attention.push_back(probs);
+    out.scores.push_back(scores);
   }
   auto pooled = m_finalNorm(x).select(/*dim=*/1, /*index=*/0);
   out.logits = m_classifier(pooled);

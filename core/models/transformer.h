@@ -25,9 +25,11 @@ class SelfAttentionImpl : public torch::nn::Module {
 public:
   SelfAttentionImpl(std::int64_t width, std::int64_t heads, double dropout);
   /// x [B, Len, D], keyMask bool [B, Len]; gate float [H] or undefined. Returns the output
-  /// [B, Len, D]; `probs` receives [B, H, Len, Len] (rows sum to 1 over non-padding keys).
+  /// [B, Len, D]; `probs` receives [B, H, Len, Len] (rows sum to 1 over non-padding keys);
+  /// `scores`, when non-null, the masked pre-softmax scores (-inf at padding keys).
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& keyMask,
-                        const torch::Tensor& gate, torch::Tensor* probs);
+                        const torch::Tensor& gate, torch::Tensor* probs,
+                        torch::Tensor* scores = nullptr);
 
 private:
   std::int64_t m_heads;
@@ -42,7 +44,8 @@ class EncoderBlockImpl : public torch::nn::Module {
 public:
   EncoderBlockImpl(std::int64_t width, std::int64_t heads, std::int64_t ffn, double dropout);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& keyMask,
-                        const torch::Tensor& gate, torch::Tensor* probs);
+                        const torch::Tensor& gate, torch::Tensor* probs,
+                        torch::Tensor* scores = nullptr);
 
 private:
   torch::nn::LayerNorm m_norm1{nullptr};
@@ -64,6 +67,9 @@ public:
   [[nodiscard]] int hiddenWidth() const override { return static_cast<int>(m_options.width()); }
   torch::nn::Linear& classifier() override { return m_classifier; }
   [[nodiscard]] const TransformerOptions& options() const { return m_options; }
+  /// The token-embedding lookup alone, [B, Len, D] (no positions, no dropout): what
+  /// Batch::wordEmbeddings replaces, so embedding mixup mixes these.
+  torch::Tensor embedTokens(const torch::Tensor& tokens) { return m_tokenEmbedding(tokens); }
 
 private:
   TransformerOptions m_options;

@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "core/common/error.h"
+#include "core/record/h5_driver.h"
 #include "core/record/shape_text.h"
 
 namespace kdscope::core {
@@ -35,6 +36,16 @@ constexpr std::uint64_t kMaxChunkBytes = std::uint64_t{1} << 20;
 constexpr std::size_t kMaxOpenDatasets = 16;
 constexpr int kDeflateLevel = 4;
 constexpr std::uint16_t kHalfQuietNan = 0x7E00;
+// Space kept allocated beyond HDF5's end of file before a flush, on top of the chunks the
+// open datasets may still have to write: the flush's own metadata, and after a failure the
+// final status (see flush()).
+constexpr std::uint64_t kFlushReserveBytes = std::uint64_t{1} << 20;
+// Reads above this size are checked against the file's size first (see checkReadSize).
+constexpr std::uint64_t kReadCheckBytes = std::uint64_t{64} << 20;
+// Deflate cannot shrink data by more than about 1032:1, so a dataset whose stored data
+// would expand by more than this is not a dataset this file can hold.
+constexpr std::uint64_t kMaxExpansion = 1100;
+const char* const kKeptNote = "; the file keeps what was recorded up to its last flush";
 
 enum class Fault { Input, Job };
 
@@ -396,11 +407,46 @@ private:
 struct H5File::Impl {
   std::string path;
   Mode mode = Mode::ReadOnly;
+  // Writable files go through the safe driver (core/record/h5_driver.h); the guard must
+  // outlive the HDF5 file, so it is declared before `file`.
+  detail::WriteGuard guard;
   Handle file;
   // Declared after `file`, so destroyed (closed) before it.
   std::vector<std::pair<std::string, Handle>> openDatasets; ///< most recently used last
 
+  void openFile();
+
+  /// Bytes of one chunk of a chunked dataset (0 when not chunked), deflate's worst-case
+  /// growth included.
+  [[nodiscard]] static std::uint64_t chunkBytes(hid_t dataset) {
+    const Handle dcpl(H5Dget_create_plist(dataset), H5Pclose);
+    if (!dcpl.valid() || H5Pget_layout(dcpl.get()) != H5D_CHUNKED) {
+      H5Eclear2(H5E_DEFAULT);
+      return 0;
+    }
+    const Handle type(H5Dget_type(dataset), H5Tclose);
+    std::vector<hsize_t> chunk(H5S_MAX_RANK);
+    const int rank = H5Pget_chunk(dcpl.get(), H5S_MAX_RANK, chunk.data());
+    if (rank <= 0 || !type.valid()) {
+      H5Eclear2(H5E_DEFAULT);
+      return 0;
+    }
+    chunk.resize(static_cast<std::size_t>(rank));
+    const std::uint64_t bytes = product(chunk, 0) * H5Tget_size(type.get());
+    return bytes + bytes / 1000 + 64;
+  }
+
+  /// Why writes stopped, for messages: "No space left on device (write of 4096 bytes at
+  /// offset 81920)". Empty while writes work.
+  [[nodiscard]] std::string writeFailure() const {
+    if (guard.error == 0) {
+      return "";
+    }
+    return std::string(std::strerror(guard.error)) + " (" + guard.failedAction + ")";
+  }
+
   /// "<file>: <object>: <what>", with HDF5's own most specific reason when `withDetail`.
+  /// A write the driver refused says why (the disk is full, ...) instead of HDF5's detail.
   [[noreturn]] void fail(Fault fault, const std::string& object, const std::string& what,
                          bool withDetail = false) const {
     std::string message = path + ": ";
@@ -410,7 +456,10 @@ struct H5File::Impl {
     message += what;
     if (withDetail) {
       const std::string detail = hdf5Detail();
-      if (!detail.empty()) {
+      const std::string failure = writeFailure();
+      if (!failure.empty()) {
+        message += ": " + failure + kKeptNote;
+      } else if (!detail.empty()) {
         message += " (HDF5: " + detail + ")";
       }
     }
@@ -420,6 +469,9 @@ struct H5File::Impl {
   void requireWritable(const std::string& object) const {
     if (mode == Mode::ReadOnly) {
       fail(Fault::Job, object, "cannot modify: the file is open read-only");
+    }
+    if (guard.error != 0) {
+      fail(Fault::Job, object, "cannot modify: an earlier write failed: " + writeFailure() + kKeptNote);
     }
   }
 
@@ -604,6 +656,66 @@ struct H5File::Impl {
 
   enum class Element { Float, Int64 };
 
+  /// Writes the block [start, start + count) of a dataset (count.size() == its rank).
+  void writeBlock(const std::string& p, const std::vector<std::uint64_t>& start,
+                  const std::vector<std::uint64_t>& count, const void* data, Element element) {
+    requireWritable(p);
+    const hid_t dataset = writableDataset(p);
+    const Extent extent = extentOf(dataset, p, Fault::Job);
+    if (start.size() != extent.dims.size() || count.size() != extent.dims.size()) {
+      fail(Fault::Job, p,
+           "cannot write a block of rank " + std::to_string(count.size()) + " into a dataset of shape " +
+               shapeText(extent.dims));
+    }
+    for (std::size_t d = 0; d < count.size(); ++d) {
+      if (start[d] > extent.dims[d] || count[d] > extent.dims[d] - start[d]) {
+        fail(Fault::Job, p,
+             "cannot write the block at " + shapeText(start) + " of size " + shapeText(count) +
+                 ": the dataset has shape " + shapeText(extent.dims));
+      }
+    }
+    const Handle fileSpace(H5Dget_space(dataset), H5Sclose);
+    const std::vector<hsize_t> offsets(start.begin(), start.end());
+    const std::vector<hsize_t> sizes(count.begin(), count.end());
+    if (H5Sselect_hyperslab(fileSpace.get(), H5S_SELECT_SET, offsets.data(), nullptr, sizes.data(), nullptr) < 0) {
+      fail(Fault::Job, p, "cannot select the block at " + shapeText(start), true);
+    }
+    const Handle memSpace(H5Screate_simple(static_cast<int>(sizes.size()), sizes.data(), nullptr), H5Sclose);
+    if (product(sizes, 0) == 0) {
+      return;
+    }
+    write(dataset, p, memSpace.get(), fileSpace.get(), data, element,
+          "cannot write the block at " + shapeText(start) + " of size " + shapeText(count));
+  }
+
+  /// H5Dwrite of float or int64 values, converted to half precision by ourselves when the
+  /// dataset stores float16 (see floatToHalf).
+  void write(hid_t dataset, const std::string& p, hid_t memSpace, hid_t fileSpace, const void* data,
+             Element element, const std::string& what) {
+    const Handle type(H5Dget_type(dataset), H5Tclose);
+    const H5T_class_t cls = H5Tget_class(type.get());
+    if (element == Element::Float && cls != H5T_FLOAT) {
+      fail(Fault::Job, p, "cannot write float values into a dataset of " + nameOf(type.get()));
+    }
+    if (element == Element::Int64 && cls != H5T_INTEGER) {
+      fail(Fault::Job, p, "cannot write integer values into a dataset of " + nameOf(type.get()));
+    }
+    herr_t status = 0;
+    if (element == Element::Float && isHalf(type.get())) {
+      const auto count = static_cast<std::size_t>(H5Sget_select_npoints(fileSpace));
+      std::vector<std::uint16_t> half(count); // bounded by the caller's own block
+      const auto* values = static_cast<const float*>(data);
+      std::transform(values, values + count, half.begin(), floatToHalf);
+      status = H5Dwrite(dataset, type.get(), memSpace, fileSpace, H5P_DEFAULT, half.data());
+    } else {
+      const hid_t memType = element == Element::Float ? H5T_NATIVE_FLOAT : H5T_NATIVE_INT64;
+      status = H5Dwrite(dataset, memType, memSpace, fileSpace, H5P_DEFAULT, data);
+    }
+    if (status < 0) {
+      fail(Fault::Job, p, what, true);
+    }
+  }
+
   void writeRows(const std::string& p, std::uint64_t offset, std::uint64_t rows, const void* data,
                  Element element) {
     requireWritable(p);
@@ -620,20 +732,7 @@ struct H5File::Impl {
     if (rows == 0) {
       return;
     }
-    herr_t status = 0;
-    if (element == Element::Float && isHalf(type.get())) {
-      const auto count = static_cast<std::size_t>(H5Sget_select_npoints(fileSpace.get()));
-      std::vector<std::uint16_t> half(count); // bounded by the caller's own block
-      const auto* values = static_cast<const float*>(data);
-      std::transform(values, values + count, half.begin(), floatToHalf);
-      status = H5Dwrite(dataset, type.get(), memSpace.get(), fileSpace.get(), H5P_DEFAULT, half.data());
-    } else {
-      const hid_t memType = element == Element::Float ? H5T_NATIVE_FLOAT : H5T_NATIVE_INT64;
-      status = H5Dwrite(dataset, memType, memSpace.get(), fileSpace.get(), H5P_DEFAULT, data);
-    }
-    if (status < 0) {
-      fail(Fault::Job, p, "cannot write rows " + rowRange(offset, rows), true);
-    }
+    write(dataset, p, memSpace.get(), fileSpace.get(), data, element, "cannot write rows " + rowRange(offset, rows));
   }
 
   void appendRows(const std::string& p, std::uint64_t rows, const void* data, Element element) {
@@ -654,6 +753,46 @@ struct H5File::Impl {
     writeRows(p, offset, rows, data, element);
   }
 
+  /// Bytes that reading rows [offset, offset + rows) of a dataset of shape `dims` needs in
+  /// memory, at `elementBytes` each. Refuses (InputError) a read that the file cannot back:
+  /// corrupt dimensions must give a clear error, not an allocation of terabytes, nor a
+  /// machine filled with fill values. Stored data expands by at most kMaxExpansion (deflate's
+  /// limit); only rows never written (fill values) expand more, and a real run file has few.
+  std::uint64_t checkReadSize(const std::string& object, const std::vector<hsize_t>& dims, std::uint64_t offset,
+                              std::uint64_t rows, std::uint64_t elementBytes) const {
+    std::uint64_t bytes = elementBytes;
+    bool overflow = __builtin_mul_overflow(bytes, rows, &bytes);
+    for (std::size_t i = 1; i < dims.size(); ++i) {
+      overflow = overflow || __builtin_mul_overflow(bytes, static_cast<std::uint64_t>(dims[i]), &bytes);
+    }
+    const std::string shape = "has shape " + shapeText(dims);
+    if (overflow) {
+      fail(Fault::Input, object, shape + ": its size overflows 64 bits (corrupt dimensions?)");
+    }
+    if (bytes <= kReadCheckBytes) {
+      return bytes;
+    }
+    struct stat info {};
+    const std::uint64_t fileBytes = ::stat(path.c_str(), &info) == 0 ? static_cast<std::uint64_t>(info.st_size) : 0;
+    std::uint64_t backed = 0;
+    if (__builtin_mul_overflow(fileBytes, kMaxExpansion, &backed)) {
+      backed = UINT64_MAX;
+    }
+    const std::string reading = shape + ": reading rows " + rowRange(offset, rows) + " needs " +
+                                std::to_string(bytes) + " bytes";
+    if (bytes > backed) {
+      fail(Fault::Input, object,
+           reading + ", more than a file of " + std::to_string(fileBytes) +
+               " bytes can hold (its dimensions are corrupt, or the data was never written)");
+    }
+    const long pages = ::sysconf(_SC_PHYS_PAGES);
+    const long pageBytes = ::sysconf(_SC_PAGESIZE);
+    if (pages > 0 && pageBytes > 0 && bytes / static_cast<std::uint64_t>(pageBytes) > static_cast<std::uint64_t>(pages) / 2) {
+      fail(Fault::Input, object, reading + ", more than half of this machine's memory; read it in blocks of rows");
+    }
+    return bytes;
+  }
+
   template <typename T>
   std::vector<T> readRows(const std::string& p, std::uint64_t offset, std::uint64_t rows, H5T_class_t expected,
                           hid_t memType) const {
@@ -669,7 +808,7 @@ struct H5File::Impl {
       rows = offset <= extent.dims[0] ? extent.dims[0] - offset : 0;
     }
     auto [fileSpace, memSpace] = selectRows(dataset.get(), p, offset, rows, Fault::Input, "read");
-    const std::uint64_t count = rows * product(extent.dims, 1);
+    const std::uint64_t count = checkReadSize(p, extent.dims, offset, rows, sizeof(T)) / sizeof(T);
     std::vector<T> values;
     try {
       values.resize(count);
@@ -697,6 +836,8 @@ struct H5File::Impl {
       fail(Fault::Input, object, "cannot read the size of " + what, true);
     }
     const auto count = static_cast<std::size_t>(points);
+    // Each string costs at least a pointer and a std::string: check before reserving.
+    checkReadSize(object, {static_cast<hsize_t>(count)}, 0, count, sizeof(char*) + sizeof(std::string));
     std::vector<std::string> out;
     out.reserve(count);
     if (count == 0) {
@@ -837,31 +978,56 @@ H5File::H5File(const std::string& path, Mode mode) : m_impl(std::make_unique<Imp
   }
 
   const LibraryLock lock;
+  m_impl->openFile();
+}
+
+void H5File::Impl::openFile() {
   const Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
   // The 1.8 format at most, so that h5py, HDFView and h5dump of any version read the file.
   H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_EARLIEST, H5F_LIBVER_V18);
   H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG);
+  if (mode != Mode::ReadOnly) {
+    guard = detail::WriteGuard{};
+    if (detail::setSafeDriver(fapl.get(), &guard) < 0) {
+      fail(mode == Mode::Create ? Fault::Job : Fault::Input, "", "cannot set up the file driver", true);
+    }
+    // Metadata is written only when the file is flushed, never in between (HDF5 evicts
+    // dirty metadata to the file whenever its cache fills up, by default). So what a crash
+    // leaves is the last flush, not a mixture of that and later changes. The cache then
+    // holds all the file's metadata: kilobytes per dataset, small beside the data.
+    H5AC_cache_config_t cache{};
+    cache.version = H5AC__CURR_CACHE_CONFIG_VERSION;
+    if (H5Pget_mdc_config(fapl.get(), &cache) >= 0) {
+      cache.evictions_enabled = false;
+      cache.incr_mode = H5C_incr__off;
+      cache.flash_incr_mode = H5C_flash_incr__off;
+      cache.decr_mode = H5C_decr__off;
+      H5Pset_mdc_config(fapl.get(), &cache);
+    }
+  }
   if (mode == Mode::Create) {
-    m_impl->file = Handle(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), H5Fclose);
-    if (!m_impl->file.valid()) {
-      m_impl->fail(Fault::Job, "", "cannot create the file", true);
+    file = Handle(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), H5Fclose);
+    if (!file.valid()) {
+      fail(Fault::Job, "", "cannot create the file", true);
     }
     return;
   }
   const htri_t isHdf5 = H5Fis_hdf5(path.c_str());
   if (isHdf5 < 0) {
-    m_impl->fail(Fault::Input, "", "cannot read the file", true);
+    fail(Fault::Input, "", "cannot read the file", true);
   }
   if (isHdf5 == 0) {
     throw InputError(path + ": not an HDF5 file");
   }
   const unsigned flags = mode == Mode::ReadOnly ? H5F_ACC_RDONLY : H5F_ACC_RDWR;
-  m_impl->file = Handle(H5Fopen(path.c_str(), flags, fapl.get()), H5Fclose);
-  if (!m_impl->file.valid()) {
+  file = Handle(H5Fopen(path.c_str(), flags, fapl.get()), H5Fclose);
+  if (!file.valid()) {
     const std::string detail = hdf5Detail();
     std::string message = path + ": cannot open the HDF5 file";
     if (detail.find("lock") != std::string::npos) {
       message += ": another process has it open for writing (a job still running?)";
+    } else if (detail.find("truncated") != std::string::npos) {
+      message = path + ": the file is truncated (cut short: a copy or download that did not finish?)";
     }
     throw InputError(message + (detail.empty() ? "" : " (HDF5: " + detail + ")"));
   }
@@ -1053,6 +1219,18 @@ void H5File::writeRows(const std::string& path, std::uint64_t offset, std::uint6
   m_impl->writeRows(normalize(path), offset, rows, data, Impl::Element::Int64);
 }
 
+void H5File::writeBlock(const std::string& path, const std::vector<std::uint64_t>& start,
+                        const std::vector<std::uint64_t>& count, const float* data) {
+  const LibraryLock lock;
+  m_impl->writeBlock(normalize(path), start, count, data, Impl::Element::Float);
+}
+
+void H5File::writeBlock(const std::string& path, const std::vector<std::uint64_t>& start,
+                        const std::vector<std::uint64_t>& count, const std::int64_t* data) {
+  const LibraryLock lock;
+  m_impl->writeBlock(normalize(path), start, count, data, Impl::Element::Int64);
+}
+
 void H5File::appendRows(const std::string& path, std::uint64_t rows, const float* data) {
   const LibraryLock lock;
   m_impl->appendRows(normalize(path), rows, data, Impl::Element::Float);
@@ -1210,20 +1388,64 @@ std::vector<std::string> H5File::attrStrings(const std::string& objectPath, cons
 
 void H5File::flush() {
   const LibraryLock lock;
-  if (m_impl->mode == Mode::ReadOnly) {
+  Impl& impl = *m_impl;
+  if (impl.mode == Mode::ReadOnly) {
     return;
   }
-  if (H5Fflush(m_impl->file.get(), H5F_SCOPE_GLOBAL) < 0) {
-    m_impl->fail(Fault::Job, "", "cannot flush the file", true);
+  impl.requireWritable("");
+  // Allocate what the flush may write before it starts: the chunks the open datasets still
+  // hold in their caches, and a margin for metadata. A disk that cannot give it refuses
+  // here, before any metadata has been rewritten, so the file stays as the last flush left
+  // it (h5_driver.h); and the margin left over lets the final status be recorded.
+  std::uint64_t reserve = kFlushReserveBytes;
+  for (const auto& [name, dataset] : impl.openDatasets) {
+    reserve += impl.chunkBytes(dataset.get());
+  }
+  if (!detail::reserve(impl.guard, reserve)) {
+    impl.fail(Fault::Job, "", "cannot flush: " + impl.writeFailure() + kKeptNote);
+  }
+  if (H5Fflush(impl.file.get(), H5F_SCOPE_GLOBAL) < 0) {
+    impl.fail(Fault::Job, "", "cannot flush the file", true);
   }
   // H5Fflush hands the data to the kernel; fsync makes it survive a machine crash too.
   void* handle = nullptr;
-  if (H5Fget_vfd_handle(m_impl->file.get(), H5P_DEFAULT, &handle) < 0 || handle == nullptr) {
-    m_impl->fail(Fault::Job, "", "cannot get the file descriptor to sync", true);
+  if (H5Fget_vfd_handle(impl.file.get(), H5P_DEFAULT, &handle) < 0 || handle == nullptr) {
+    impl.fail(Fault::Job, "", "cannot get the file descriptor to sync", true);
   }
   if (::fsync(*static_cast<int*>(handle)) != 0) {
-    m_impl->fail(Fault::Job, "", std::string("cannot sync the file to disk: ") + std::strerror(errno));
+    impl.fail(Fault::Job, "", std::string("cannot sync the file to disk: ") + std::strerror(errno));
   }
+}
+
+bool H5File::writeFailed() const {
+  const LibraryLock lock;
+  return m_impl->guard.error != 0;
+}
+
+std::string H5File::writeFailure() const {
+  const LibraryLock lock;
+  return m_impl->writeFailure();
+}
+
+void H5File::reopenAfterWriteFailure() {
+  const LibraryLock lock;
+  Impl& impl = *m_impl;
+  if (impl.mode == Mode::ReadOnly) {
+    return;
+  }
+  // The driver drops every write since the failure, so closing writes nothing: what is on
+  // disk is the last flush (plus data written since that nothing refers to). Open that.
+  impl.guard.discard = true;
+  impl.openDatasets.clear();
+  impl.file.reset();
+  hdf5Detail(); // a close of a file that lost writes may leave errors on the stack
+  impl.mode = Mode::ReadWrite;
+  impl.openFile();
+}
+
+std::uint64_t H5File::allocatedBytes() const {
+  const LibraryLock lock;
+  return detail::allocatedBytes(m_impl->guard);
 }
 
 } // namespace kdscope::core

@@ -80,6 +80,12 @@ public:
   void writeRows(const std::string& path, std::uint64_t offset, std::uint64_t rows, const float* data);
   void writeRows(const std::string& path, std::uint64_t offset, std::uint64_t rows,
                  const std::int64_t* data);
+  /// Writes the block [start, start + count) (one entry per dimension), row-major; for
+  /// writing part of a row, e.g. a block of columns.
+  void writeBlock(const std::string& path, const std::vector<std::uint64_t>& start,
+                  const std::vector<std::uint64_t>& count, const float* data);
+  void writeBlock(const std::string& path, const std::vector<std::uint64_t>& start,
+                  const std::vector<std::uint64_t>& count, const std::int64_t* data);
   /// Extends the first dimension and writes the rows at the end.
   void appendRows(const std::string& path, std::uint64_t rows, const float* data);
   void appendRows(const std::string& path, std::uint64_t rows, const std::int64_t* data);
@@ -117,7 +123,25 @@ public:
                                                      const std::string& name) const;
 
   /// Flushes all buffers to disk (H5Fflush, then fsync). Throws JobError on failure.
+  /// Before it flushes, it allocates on disk the space the flush may need; a disk that cannot
+  /// give it stops the flush before it starts (JobError), with the file as the last flush
+  /// left it.
   void flush();
+
+  // Write failures (a full disk, a file size limit, an I/O error). Files open for writing
+  // go through a driver that remembers the first failed write and from then on writes
+  // nothing: every later change throws JobError, and what is on disk stays the last flush
+  // (docs/run-format.md, "Status and crashes").
+  /// Whether a write has failed.
+  [[nodiscard]] bool writeFailed() const;
+  /// The failure, e.g. "No space left on device (write of 4096 bytes at offset 81920)";
+  /// empty when none.
+  [[nodiscard]] std::string writeFailure() const;
+  /// Closes the file, writing nothing more, and opens it again for writing as its last
+  /// flush left it (to record a final status). Throws like the constructor.
+  void reopenAfterWriteFailure();
+  /// Bytes HDF5 has allocated in a file open for writing (0 when read-only).
+  [[nodiscard]] std::uint64_t allocatedBytes() const;
 
 private:
   struct Impl;

@@ -310,7 +310,216 @@ EvalCurve RunReader::evalCurve(const std::string& task, const std::string& model
   return curve;
 }
 
+std::vector<std::int64_t> RunReader::trainLabels(const std::string& task) const {
+  const H5File& f = *m_file;
+  if (!f.isGroup(taskPath(task))) {
+    fail(f, taskPath(task), "no such task");
+  }
+  const std::string path = taskPath(task) + "/train/labels";
+  if (!f.isDataset(path)) {
+    return {};
+  }
+  checkDataset(f, path, H5TypeClass::Integer, {std::nullopt});
+  const std::int64_t classes = numClasses(f, task);
+  std::vector<std::int64_t> labels = f.readInt64(path);
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    if (labels[i] < 0 || labels[i] >= classes) {
+      fail(f, path,
+           "label " + std::to_string(labels[i]) + " of example " + std::to_string(i) + " is outside 0.." +
+               std::to_string(classes - 1) + " (num_classes of " + taskPath(task) + ")");
+    }
+  }
+  return labels;
+}
+
+namespace {
+
+/// The name of a model's per-example record ("q_true" or "p_true"), empty when it has none.
+std::string recordName(const H5File& file, const std::string& model) {
+  const std::string r = model + "/train_records";
+  for (const char* name : {"q_true", "p_true"}) {
+    if (file.exists(r + "/" + name)) {
+      return name;
+    }
+  }
+  return "";
+}
+
+/// Checks train_records and returns its common length (rows of epoch and step).
+std::uint64_t checkTrainRecords(const H5File& file, const std::string& task, const std::string& model) {
+  const std::string r = model + "/train_records";
+  const std::vector<std::pair<std::string, H5TypeClass>> columns{{r + "/epoch", H5TypeClass::Integer},
+                                                                 {r + "/step", H5TypeClass::Integer}};
+  for (const auto& column : columns) {
+    if (!file.isDataset(column.first)) {
+      fail(file, column.first, "is missing, but " + r + " exists");
+    }
+  }
+  const std::uint64_t length = logLength(file, columns);
+  const std::string name = recordName(file, model);
+  if (name.empty()) {
+    fail(file, r, "holds neither q_true nor p_true");
+  }
+  const std::string labels = taskPath(task) + "/train/labels";
+  if (!file.isDataset(labels)) {
+    fail(file, r + "/" + name, "needs " + labels + ", which is missing");
+  }
+  checkDataset(file, labels, H5TypeClass::Integer, {std::nullopt});
+  const std::uint64_t examples = file.shape(labels)[0];
+  const std::string values = r + "/" + name;
+  checkDataset(file, values, H5TypeClass::Float, {std::nullopt, Dim{examples, "rows of " + labels}});
+  const std::uint64_t rows = file.shape(values)[0];
+  // The writer extends the values before epoch and step, so a cut-off file may hold a row more.
+  if (rows < length) {
+    if (!cutOff(file)) {
+      fail(file, values, "has " + std::to_string(rows) + " rows, but " + r + "/epoch has " + std::to_string(length));
+    }
+    return rows;
+  }
+  return length;
+}
+
+/// Checks an optional dataset: present means of this class and shape.
+void checkOptional(const H5File& file, const std::string& path, H5TypeClass cls,
+                   const std::vector<std::optional<Dim>>& dims) {
+  if (file.exists(path)) {
+    if (!file.isDataset(path)) {
+      fail(file, path, "is a group, expected a dataset");
+    }
+    checkDataset(file, path, cls, dims);
+  }
+}
+
+/// A first dimension that may be at most `limit` (n_att, n_tok: examples 0 .. n-1).
+void checkAtMost(const H5File& file, const std::string& path, std::uint64_t limit, const std::string& source) {
+  const std::uint64_t rows = file.shape(path).at(0);
+  if (rows > limit) {
+    fail(file, path, "keeps " + std::to_string(rows) + " examples, more than the " + std::to_string(limit) + " (" +
+                         source + ")");
+  }
+}
+
+} // namespace
+
+TrainRecords RunReader::trainRecords(const std::string& task, const std::string& model) const {
+  const H5File& f = *m_file;
+  const std::string m = modelGroup(task, model);
+  if (!f.isGroup(m)) {
+    fail(f, m, "no such model");
+  }
+  TrainRecords records;
+  if (!f.exists(m + "/train_records")) {
+    return records;
+  }
+  const std::uint64_t length = checkTrainRecords(f, task, m);
+  const std::string r = m + "/train_records";
+  records.name = recordName(f, m);
+  records.examples = f.shape(r + "/" + records.name).at(1);
+  records.epoch = f.readInt64(r + "/epoch", 0, length);
+  records.step = f.readInt64(r + "/step", 0, length);
+  records.values = f.readFloat(r + "/" + records.name, 0, length);
+  return records;
+}
+
+void RunReader::validate() const {
+  const H5File& f = *m_file;
+  for (const char* name : {"status", "status_message", "job", "kdscope_version"}) {
+    if (f.hasAttr("/", name)) {
+      (void)f.attrString("/", name);
+    }
+  }
+  for (const std::string& task : tasks()) {
+    const std::string t = taskPath(task);
+    const auto classes = static_cast<std::uint64_t>(numClasses(f, task));
+    const std::vector<std::string> classNames = f.attrStrings(t, "class_names");
+    if (classNames.size() != classes) {
+      fail(f, t,
+           "attribute 'class_names' holds " + std::to_string(classNames.size()) + " names, but num_classes is " +
+               std::to_string(classes));
+    }
+    const Dim c{classes, "num_classes of " + t};
+    std::optional<Dim> n;
+    if (f.exists(t + "/eval/labels")) {
+      n = Dim{checkLabels(f, task), "rows of " + t + "/eval/labels"};
+    }
+    std::optional<Dim> len;
+    checkOptional(f, t + "/eval/tokens", H5TypeClass::Integer, {n, std::nullopt});
+    if (f.exists(t + "/eval/tokens")) {
+      len = Dim{f.shape(t + "/eval/tokens")[1], "columns of " + t + "/eval/tokens"};
+    }
+    checkOptional(f, t + "/vocab", H5TypeClass::String, {std::nullopt});
+    checkOptional(f, t + "/eval/text", H5TypeClass::String, {n});
+    checkOptional(f, t + "/eval/group", H5TypeClass::String, {n});
+    checkOptional(f, t + "/eval/source_index", H5TypeClass::Integer, {n});
+    checkOptional(f, t + "/super_class_of", H5TypeClass::Integer, {c});
+    std::optional<Dim> nTrain;
+    checkOptional(f, t + "/train/labels", H5TypeClass::Integer, {std::nullopt});
+    if (f.exists(t + "/train/labels")) {
+      nTrain = Dim{f.shape(t + "/train/labels")[0], "rows of " + t + "/train/labels"};
+    }
+    checkOptional(f, t + "/train/source_index", H5TypeClass::Integer, {nTrain});
+
+    for (const std::string& model : models(task)) {
+      const std::string m = modelGroup(task, model);
+      const std::string role = f.attrString(m, "role");
+      if (role != "teacher" && role != "student") {
+        fail(f, m, "attribute 'role' is '" + role + "', expected 'teacher' or 'student'");
+      }
+      (void)f.attrString(m, "architecture");
+      (void)f.attrString(m, "objective");
+      (void)f.attrInt(m, "parameter_count");
+      if (f.exists(m + "/train/step")) {
+        (void)trainLog(task, model).steps.size(); // checks before it reads; logs are small
+      }
+      if (f.exists(m + "/eval_curve")) {
+        (void)evalCurve(task, model);
+      }
+      if (f.exists(m + "/eval/logits")) {
+        checkLogits(f, task, model);
+      }
+      std::optional<Dim> layers1;
+      std::optional<Dim> width;
+      const std::string hidden = m + "/eval/hidden";
+      checkOptional(f, hidden, H5TypeClass::Float, {n, std::nullopt, std::nullopt});
+      if (f.exists(hidden)) {
+        const auto shape = f.shape(hidden);
+        if (shape[1] < 1) {
+          fail(f, hidden, "has shape " + shapeText(shape) + ": no layer (dimension 1 is Lyr + 1)");
+        }
+        layers1 = Dim{shape[1], "dimension 1 of " + hidden};
+        width = Dim{shape[2], "dimension 2 of " + hidden};
+      }
+      const std::string attention = m + "/eval/attention";
+      std::optional<Dim> layers;
+      if (layers1) {
+        layers = Dim{layers1->value - 1, "dimension 1 of " + hidden + " minus 1"};
+      }
+      checkOptional(f, attention, H5TypeClass::Float, {std::nullopt, layers, std::nullopt, len, len});
+      if (f.exists(attention)) {
+        if (!len) {
+          fail(f, attention, "exists, but " + t + "/eval/tokens does not (attention needs tokens)");
+        }
+        checkAtMost(f, attention, n ? n->value : 0, n ? n->source : "no eval labels");
+      }
+      const std::string tokenHidden = m + "/eval/token_hidden";
+      checkOptional(f, tokenHidden, H5TypeClass::Float, {std::nullopt, layers1, len, width});
+      if (f.exists(tokenHidden)) {
+        if (!len) {
+          fail(f, tokenHidden, "exists, but " + t + "/eval/tokens does not");
+        }
+        checkAtMost(f, tokenHidden, n ? n->value : 0, n ? n->source : "no eval labels");
+      }
+      checkOptional(f, m + "/classifier/weight", H5TypeClass::Float, {c, std::nullopt});
+      checkOptional(f, m + "/classifier/bias", H5TypeClass::Float, {c});
+      if (f.exists(m + "/train_records")) {
+        (void)checkTrainRecords(f, task, m);
+      }
+    }
+  }
+}
+
 RunSummary RunReader::summary() const {
+  validate();
   const H5File& f = *m_file;
   RunSummary run;
   run.path = f.path();

@@ -54,6 +54,15 @@ struct EvalCurve {
   std::vector<float> loss;
 };
 
+/// Per-example training records of one model (docs/run-format.md, train_records).
+struct TrainRecords {
+  std::string name;                 ///< "p_true" (teacher) or "q_true" (student)
+  std::vector<std::int64_t> epoch;  ///< [E]
+  std::vector<std::int64_t> step;   ///< [E]
+  std::uint64_t examples = 0;       ///< Ntrain
+  std::vector<float> values;        ///< [E, Ntrain] row-major: probability of the true class
+};
+
 class RunReader {
 public:
   /// Opens read-only and checks the root attributes (format, format_version <= 1).
@@ -71,6 +80,17 @@ public:
                                               std::int64_t* classes = nullptr) const;
   [[nodiscard]] TrainLog trainLog(const std::string& task, const std::string& model) const;
   [[nodiscard]] EvalCurve evalCurve(const std::string& task, const std::string& model) const;
+  /// /tasks/<task>/train/labels; empty when the run kept no per-example records.
+  [[nodiscard]] std::vector<std::int64_t> trainLabels(const std::string& task) const;
+  /// The model's train_records; empty (no rows) when it has none.
+  [[nodiscard]] TrainRecords trainRecords(const std::string& task, const std::string& model) const;
+
+  /// Checks the element type, rank and the dimensions other objects fix of every dataset
+  /// this version of the format defines (eval outputs, logs, records, classifier), and the
+  /// attributes the summary reads, without reading any data. Throws InputError naming the
+  /// first object at fault. A run cut off by a crash passes: absent datasets are not errors.
+  /// summary() calls it first.
+  void validate() const;
   [[nodiscard]] const H5File& file() const;
 
 private:

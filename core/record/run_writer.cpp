@@ -10,14 +10,39 @@ namespace kdscope::core {
 
 namespace {
 
-// Training logs grow by a few rows per logging step: 1024 rows of 8 bytes keep the
-// chunks few without making a short run's file large.
-constexpr std::uint64_t kLogChunkRows = 1024;
+// Training logs grow by a few rows per logging step. They are stored uncompressed: HDF5
+// rewrites an uncompressed chunk in place when rows are appended to it, whereas a compressed
+// chunk moves to new space and frees the old, which HDF5 may hand to the next chunk before
+// the next flush, overwriting what the last flush recorded (a crash would then lose the
+// log). 256 rows of 8 bytes: 2 KiB chunks, small for a short run.
+constexpr std::uint64_t kLogChunkRows = 256;
 // Eval outputs are written in batches and read per example or per block of examples by
 // the views; H5File further caps a chunk at 1 MiB.
 constexpr std::uint64_t kEvalChunkRows = 256;
 
 } // namespace
+
+RunWriter::RunWriter(const std::string& path, Continue) : m_file(std::make_unique<H5File>(path, H5File::Mode::ReadWrite)) {
+  H5File& f = *m_file;
+  const auto notARun = [&](const std::string& why) {
+    throw InputError(path + ": cannot continue this file: " + why);
+  };
+  if (!f.hasAttr("/", "format") || f.attrString("/", "format") != "kdscope-run") {
+    notARun("not a KDScope run file (attribute 'format' is not 'kdscope-run')");
+  }
+  const std::int64_t version = f.attrInt("/", "format_version");
+  if (version != kRunFormatVersion) {
+    notARun("format_version " + std::to_string(version) + ", but this KDScope writes version " +
+            std::to_string(kRunFormatVersion));
+  }
+  if (!f.isGroup("/tasks")) {
+    notARun("/tasks is missing");
+  }
+  f.setAttr("/", "status", "running");
+  f.setAttr("/", "status_message", "");
+  f.setAttr("/", "kdscope_version", kdscopeVersion());
+  f.flush();
+}
 
 RunWriter::RunWriter(const std::string& path, const std::string& jobJson)
     : m_file(std::make_unique<H5File>(path, H5File::Mode::Create)) {
@@ -80,7 +105,7 @@ template <typename T>
 void appendColumn(H5File& file, const std::string& path, H5Type type, const std::vector<T>& values,
                   std::uint64_t alignTo) {
   if (!file.exists(path)) {
-    file.createDataset(path, type, {0}, /*extendable=*/true, kLogChunkRows, /*compress=*/true);
+    file.createDataset(path, type, {0}, /*extendable=*/true, kLogChunkRows, /*compress=*/false);
     if (alignTo > 0) {
       file.resize(path, alignTo);
     }
@@ -94,7 +119,13 @@ std::uint64_t rowsOf(const H5File& file, const std::string& path) {
 
 } // namespace
 
-void RunWriter::writeTask(const TaskData& task) {
+bool RunWriter::hasTask(const std::string& task) const { return m_file->isGroup("/tasks/" + task); }
+
+bool RunWriter::hasModel(const std::string& task, const std::string& model) const {
+  return m_file->isGroup(modelPath(task, model));
+}
+
+void RunWriter::writeTask(const TaskData& task, bool trainLabels) {
   H5File& f = *m_file;
   checkName(f, "task", task.name);
   const std::string t = "/tasks/" + task.name;
@@ -143,6 +174,20 @@ void RunWriter::writeTask(const TaskData& task) {
   if (!eval.groups.empty() && eval.groups.size() != n) {
     fail(f, t + "/eval/group", std::to_string(eval.groups.size()) + " groups for " + std::to_string(n) + " examples");
   }
+  if (trainLabels) {
+    for (std::size_t i = 0; i < task.train.labels.size(); ++i) {
+      if (task.train.labels[i] < 0 || task.train.labels[i] >= classes) {
+        fail(f, t + "/train/labels",
+             "label " + std::to_string(task.train.labels[i]) + " of example " + std::to_string(i) +
+                 " is outside 0.." + std::to_string(classes - 1));
+      }
+    }
+    if (!task.train.sourceIndex.empty() && task.train.sourceIndex.size() != task.train.labels.size()) {
+      fail(f, t + "/train/source_index",
+           std::to_string(task.train.sourceIndex.size()) + " indices for " +
+               std::to_string(task.train.labels.size()) + " examples");
+    }
+  }
   if (!task.superClassOf.empty() && task.superClassOf.size() != task.classNames.size()) {
     fail(f, t + "/super_class_of",
          std::to_string(task.superClassOf.size()) + " entries for " + std::to_string(classes) + " classes");
@@ -169,6 +214,13 @@ void RunWriter::writeTask(const TaskData& task) {
   if (!task.superClassOf.empty()) {
     const std::vector<std::int64_t> superClassOf(task.superClassOf.begin(), task.superClassOf.end());
     f.writeInt64(t + "/super_class_of", {superClassOf.size()}, superClassOf);
+  }
+  if (trainLabels) {
+    const std::uint64_t nTrain = task.train.labels.size();
+    f.writeInt64(t + "/train/labels", {nTrain}, task.train.labels, /*compress=*/nTrain > 0);
+    if (!task.train.sourceIndex.empty()) {
+      f.writeInt64(t + "/train/source_index", {nTrain}, task.train.sourceIndex, /*compress=*/nTrain > 0);
+    }
   }
   f.createGroup(t + "/models");
   f.flush(); // once per task: a crash later keeps the task's data readable
@@ -287,16 +339,140 @@ void RunWriter::createEvalOutputs(const std::string& task, const std::string& mo
     }
   }
 
+  if (shape.tokenHiddenExamples > 0) {
+    if (shape.tokenHiddenExamples > examples) {
+      fail(f, m + "/eval/token_hidden",
+           std::to_string(shape.tokenHiddenExamples) + " examples asked for, but there are " +
+               std::to_string(examples));
+    }
+    if (shape.seqLen == 0 || shape.hiddenDim == 0 || shape.layers == 0) {
+      fail(f, m + "/eval/token_hidden", "seqLen, layers and hiddenDim must all be > 0");
+    }
+    if (!f.exists(t + "/eval/tokens") || f.shape(t + "/eval/tokens").at(1) != shape.seqLen) {
+      fail(f, m + "/eval/token_hidden",
+           "token-level hidden states need " + t + "/eval/tokens with " + std::to_string(shape.seqLen) +
+               " tokens per example");
+    }
+  }
+
+  // Activations may be stored in half precision; logits stay float32 (argmax ties matter).
+  const H5Type activation = shape.float16 ? H5Type::Float16 : H5Type::Float32;
   ensureDataset(f, m + "/eval/logits", H5Type::Float32, {examples, classes}, kEvalChunkRows);
   if (shape.hiddenLayers > 0) {
     const std::string h = m + "/eval/hidden";
-    ensureDataset(f, h, H5Type::Float32, {examples, shape.hiddenLayers, shape.hiddenDim}, kEvalChunkRows);
+    ensureDataset(f, h, activation, {examples, shape.hiddenLayers, shape.hiddenDim}, kEvalChunkRows);
     f.setAttr(h, "pooling", pooling);
     f.setAttr(h, "layer0", "embedding output");
   }
   if (shape.attentionExamples > 0) {
-    ensureDataset(f, m + "/eval/attention", H5Type::Float32,
+    ensureDataset(f, m + "/eval/attention", activation,
                   {shape.attentionExamples, shape.layers, shape.heads, shape.seqLen, shape.seqLen}, kEvalChunkRows);
+  }
+  if (shape.tokenHiddenExamples > 0) {
+    const std::string h = m + "/eval/token_hidden";
+    ensureDataset(f, h, activation, {shape.tokenHiddenExamples, shape.layers + 1, shape.seqLen, shape.hiddenDim},
+                  kEvalChunkRows);
+    f.setAttr(h, "layer0", "embedding output");
+  }
+}
+
+void RunWriter::writeEvalTokenHidden(const std::string& task, const std::string& model, std::uint64_t offset,
+                                     std::uint64_t rows, const float* data) {
+  m_file->writeRows(modelPath(task, model) + "/eval/token_hidden", offset, rows, data);
+}
+
+void RunWriter::removeEvalOutputs(const std::string& task, const std::string& model) {
+  H5File& f = *m_file;
+  const std::string m = modelPath(task, model);
+  for (const char* name : {"/eval", "/classifier"}) {
+    if (f.exists(m + name)) {
+      f.remove(m + name);
+    }
+  }
+  f.flush(); // before the freed space is used again (see kLogChunkRows)
+}
+
+std::uint64_t RunWriter::appendTrainRecordRow(const std::string& task, const std::string& model,
+                                              const std::string& name, std::int64_t epoch, std::int64_t step) {
+  H5File& f = *m_file;
+  const std::string t = "/tasks/" + task;
+  const std::string m = modelPath(task, model);
+  requireGroup(f, m, "call beginModel first");
+  checkName(f, "record", name);
+  if (!f.isDataset(t + "/train/labels")) {
+    fail(f, m + "/train_records", "needs " + t + "/train/labels (write the task with its train labels)");
+  }
+  const std::uint64_t examples = f.shape(t + "/train/labels").at(0);
+  const std::string r = m + "/train_records";
+  const std::uint64_t before = rowsOf(f, r + "/epoch");
+  const std::string values = r + "/" + name;
+  if (!f.exists(values)) {
+    // One epoch per chunk row: each chunk is written once, while its row is filled.
+    f.createDataset(values, H5Type::Float32, {0, examples}, /*extendable=*/true, /*chunkRows=*/1,
+                    /*compress=*/examples > 0);
+  }
+  const auto shape = f.shape(values);
+  if (shape.size() != 2 || shape[1] != examples) {
+    fail(f, values, "has shape " + shapeText(shape) + ", expected [E, " + std::to_string(examples) + "]");
+  }
+  f.resize(values, before + 1); // NaN until written
+  appendColumn(f, r + "/step", H5Type::Int64, std::vector<std::int64_t>{step}, before);
+  appendColumn(f, r + "/epoch", H5Type::Int64, std::vector<std::int64_t>{epoch}, before);
+  return before;
+}
+
+void RunWriter::writeTrainRecordBlock(const std::string& task, const std::string& model, const std::string& name,
+                                      std::uint64_t row, std::uint64_t offset, std::uint64_t count,
+                                      const float* values) {
+  m_file->writeBlock(modelPath(task, model) + "/train_records/" + name, {row, offset}, {1, count}, values);
+}
+
+LogRows RunWriter::logRows(const std::string& task, const std::string& model) const {
+  const H5File& f = *m_file;
+  const std::string m = modelPath(task, model);
+  LogRows rows;
+  rows.trainSteps = rowsOf(f, m + "/train/step");
+  rows.evalCurve = rowsOf(f, m + "/eval_curve/step");
+  rows.trainRecords = rowsOf(f, m + "/train_records/epoch");
+  return rows;
+}
+
+void RunWriter::truncateLogs(const std::string& task, const std::string& model, const LogRows& rows) {
+  H5File& f = *m_file;
+  const std::string m = modelPath(task, model);
+  requireGroup(f, m, "nothing to truncate");
+  const auto shrink = [&](const std::string& group, std::uint64_t keep) {
+    if (!f.isGroup(group)) {
+      return;
+    }
+    for (const std::string& name : f.children(group)) {
+      const std::string path = group + "/" + name;
+      if (f.isGroup(path)) {
+        continue;
+      }
+      const std::uint64_t have = f.shape(path).at(0);
+      if (have < keep) {
+        fail(f, path, "has " + std::to_string(have) + " rows, fewer than the " + std::to_string(keep) +
+                          " the checkpoint recorded (the file is older than the checkpoint)");
+      }
+      if (have > keep) {
+        f.resize(path, keep);
+      }
+    }
+  };
+  shrink(m + "/train", rows.trainSteps);
+  shrink(m + "/train/terms", rows.trainSteps);
+  shrink(m + "/eval_curve", rows.evalCurve);
+  shrink(m + "/train_records", rows.trainRecords);
+  f.flush(); // before the freed chunks are used again (see kLogChunkRows)
+}
+
+void RunWriter::removeModel(const std::string& task, const std::string& model) {
+  H5File& f = *m_file;
+  const std::string m = modelPath(task, model);
+  if (f.exists(m)) {
+    f.remove(m);
+    f.flush();
   }
 }
 
@@ -336,6 +512,9 @@ void RunWriter::writeClassifier(const std::string& task, const std::string& mode
 void RunWriter::setStatus(const std::string& status, const std::string& message) {
   if (status != "running" && status != "complete" && status != "cancelled" && status != "failed") {
     fail(*m_file, "/", "status '" + status + "' is not one of running, complete, cancelled, failed");
+  }
+  if (m_file->writeFailed()) {
+    m_file->reopenAfterWriteFailure();
   }
   m_file->setAttr("/", "status", status);
   m_file->setAttr("/", "status_message", message);

@@ -1,0 +1,186 @@
+#include "widgets/export_command.h"
+
+#include <QApplication>
+#include <QDir>
+#include <QJsonDocument>
+#include <QLoggingCategory>
+
+#include <cstdio>
+#include <iostream>
+#include <memory>
+
+#include "core/common/error.h"
+#include "widgets/figure_export.h"
+
+namespace kdscope::widgets {
+
+namespace {
+
+constexpr int kOk = 0;
+constexpr int kFailed = 1;
+constexpr int kBadInput = 2;
+
+QString q(const std::string& text) { return QString::fromStdString(text); }
+
+void printError(const QString& message) { std::cerr << "kdscope export: " << message.toStdString() << "\n"; }
+
+// The offscreen platform has no window system; say nothing about what it cannot do.
+void quietOffscreen() { QLoggingCategory::setFilterRules(QStringLiteral("qt.qpa.*=false")); }
+
+int run(const ExportCommandLine& line) {
+  FigureStyle style;
+  try {
+    style = FigureStyle::load(q(line.style));
+  } catch (const core::InputError& error) {
+    printError(QString::fromUtf8(error.what()));
+    return kBadInput;
+  }
+  if (line.dpi) {
+    if (*line.dpi < 50 || *line.dpi > 2400) {
+      printError(QStringLiteral("--dpi %1: must be from 50 to 2400").arg(*line.dpi));
+      return kBadInput;
+    }
+    style.dpi = *line.dpi;
+  }
+  if (line.printStyle) {
+    std::cout << QJsonDocument(style.toJson()).toJson(QJsonDocument::Indented).toStdString();
+    if (line.runs.empty()) {
+      return kOk;
+    }
+  }
+  if (line.runs.empty()) {
+    printError(QStringLiteral("name a run file (kdscope export RUN.h5 ...; see --help)"));
+    return kBadInput;
+  }
+
+  ExportOptions options;
+  options.style = style;
+  options.csv = line.csv;
+  if (!line.formats.empty()) {
+    options.formats.clear();
+    for (const std::string& text : line.formats) {
+      FigureFormat format{};
+      if (!parseFigureFormat(q(text), &format)) {
+        printError(QStringLiteral("--format %1: expected pdf, svg or png").arg(q(text)));
+        return kBadInput;
+      }
+      if (!options.formats.contains(format)) {
+        options.formats << format;
+      }
+    }
+  }
+  QStringList patterns;
+  for (const std::string& figure : line.figures) {
+    patterns << q(figure);
+  }
+  if (patterns.isEmpty()) {
+    patterns << QStringLiteral("all");
+  }
+  const QString index = q(line.index);
+  if (index == QStringLiteral("md") || index == QStringLiteral("markdown")) {
+    options.index = IndexFormat::Markdown;
+  } else if (index == QStringLiteral("html")) {
+    options.index = IndexFormat::Html;
+  } else if (index == QStringLiteral("auto")) {
+    options.index = patterns.contains(QStringLiteral("all")) ? IndexFormat::Markdown : IndexFormat::None;
+  } else if (index != QStringLiteral("none")) {
+    printError(QStringLiteral("--index %1: expected md, html or none").arg(index));
+    return kBadInput;
+  }
+
+  QStringList runs;
+  for (const std::string& path : line.runs) {
+    runs << q(path);
+  }
+  if (!line.list && line.outDir.empty()) {
+    printError(QStringLiteral("--out DIR is required (or --list)"));
+    return kBadInput;
+  }
+  options.outDir = QDir::cleanPath(QDir::current().absoluteFilePath(q(line.outDir)));
+
+  std::unique_ptr<FigureExporter> exporter;
+  try {
+    exporter = std::make_unique<FigureExporter>(runs, options);
+  } catch (const core::InputError& error) {
+    printError(QString::fromUtf8(error.what()));
+    return kBadInput;
+  }
+  for (const QString& warning : exporter->warnings()) {
+    std::cerr << "kdscope export: warning: " << warning.toStdString() << "\n";
+  }
+  const FigureCatalog& catalog = exporter->catalog();
+  if (line.list) {
+    for (const FigureSpec& figure : catalog.figures()) {
+      std::cout << figure.name.toStdString() << "\n";
+    }
+    for (const QString& family : catalog.families()) {
+      std::cout << "# " << family.toStdString() << "\n";
+    }
+    return kOk;
+  }
+  QStringList unmatched;
+  const std::vector<FigureSpec> specs = catalog.select(patterns, &unmatched);
+  if (!unmatched.isEmpty()) {
+    printError(QStringLiteral("no figure named %1 in %2 (kdscope export %3 --list names them)")
+                   .arg(unmatched.join(QStringLiteral(", ")), runs.join(QStringLiteral(", ")),
+                        runs.join(QLatin1Char(' '))));
+    return kBadInput;
+  }
+  if (specs.empty()) {
+    printError(QStringLiteral("%1 has no figures to export").arg(runs.join(QStringLiteral(", "))));
+    return kBadInput;
+  }
+  std::cout << "style: " << style.summary().toStdString() << "\n";
+  const ExportSummary summary =
+      exporter->exportAll(specs, [](const ExportedFigure& figure, int done, int total) {
+        if (figure.error.isEmpty()) {
+          QStringList suffixes;
+          for (const QString& file : figure.files) {
+            suffixes << file.section(QLatin1Char('.'), -1);
+          }
+          std::cout << "[" << done << "/" << total << "] " << figure.name.toStdString() << " ("
+                    << suffixes.join(QStringLiteral(", ")).toStdString() << ")\n";
+        } else {
+          std::cout << "[" << done << "/" << total << "] " << figure.name.toStdString() << ": FAILED\n";
+          printError(figure.error);
+        }
+        std::cout.flush();
+      });
+  for (const QString& warning : summary.warnings) {
+    std::cerr << "kdscope export: warning: " << warning.toStdString() << "\n";
+  }
+  if (!summary.indexFile.isEmpty()) {
+    std::cout << "index: " << QDir(options.outDir).filePath(summary.indexFile).toStdString() << "\n";
+  }
+  std::cout << "wrote " << (summary.figures.size() - static_cast<std::size_t>(summary.failures())) << " of "
+            << summary.figures.size() << " figures to " << options.outDir.toStdString() << "\n";
+  return summary.failures() == 0 ? kOk : kFailed;
+}
+
+} // namespace
+
+int runExportCommand(const ExportCommandLine& line) {
+  std::unique_ptr<QApplication> app;
+  if (QCoreApplication::instance() == nullptr) {
+    // No display needed: the offscreen platform renders widgets, PDF, SVG and images.
+    if (qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM")) {
+      qputenv("QT_QPA_PLATFORM", "offscreen");
+      quietOffscreen();
+    }
+    static int argc = 1;
+    static char name[] = "kdscope";
+    static char* argv[] = {name, nullptr};
+    app = std::make_unique<QApplication>(argc, argv);
+  }
+  try {
+    return run(line);
+  } catch (const core::InputError& error) {
+    printError(QString::fromUtf8(error.what()));
+    return kBadInput;
+  } catch (const std::exception& error) {
+    printError(QString::fromUtf8(error.what()));
+    return kFailed;
+  }
+}
+
+} // namespace kdscope::widgets

@@ -1,0 +1,94 @@
+#pragma once
+/// Figure builders: each fills a PlotWidget with one figure of a run, exactly as the views
+/// show it and as `kdscope export` draws it (the views call these; the figure registry,
+/// figure_registry.h, wraps them with a name, a caption and the HDF5 objects they read).
+/// On success a builder sets the plot's figure name; when the run lacks the data it leaves
+/// a message on the plot (and no figure name). They may throw core::InputError for a bad
+/// file. GUI (main) thread.
+
+#include <QString>
+#include <QStringList>
+
+#include <vector>
+
+class QObject;
+
+namespace kdscope::widgets {
+
+class PlotWidget;
+class RunDocument;
+
+/// The figure-name segment for a task, model or term: characters other than letters,
+/// digits, '-' and '_' become '_' (names are "view.metric.task[.model]", files NAME.pdf).
+QString figureSegment(const QString& text);
+
+/// Which training loss the Overview shows: the total objective, the total and every term,
+/// or one (unweighted) term.
+struct LossSelection {
+  enum class Kind { Total, AllTerms, Term };
+  Kind kind = Kind::Total;
+  QString term;
+};
+
+/// Where the numbers of a figure come from: the run file and its HDF5 objects.
+struct FigureProvenance {
+  QStringList objects; ///< HDF5 object paths ("/tasks/t/analysis/kd/cka"); "*" stands for each model
+  QString analysis;    ///< which computation made the numbers, in words
+};
+
+namespace figures {
+
+QString lossName(const QString& task, const LossSelection& selection);
+void buildLoss(PlotWidget& plot, const RunDocument& run, const QString& task, const LossSelection& selection);
+
+QString accuracyName(const QString& task);
+void buildEvalAccuracy(PlotWidget& plot, const RunDocument& run, const QString& task);
+
+QString ckaName(const QString& task, const QString& student);
+void buildCka(PlotWidget& plot, const RunDocument& run, const QString& task, const QString& teacher,
+              const QString& student);
+
+QString probeName(const QString& task, const QString& student);
+void buildProbe(PlotWidget& plot, const RunDocument& run, const QString& task, const QString& teacher,
+                const QString& student);
+
+enum class HeadMetric { Importance, Entropy, Divergence };
+QString headMetricKey(HeadMetric metric);
+QString headsName(const QString& task, const QString& model, HeadMetric metric);
+/// `model` is the teacher or a student; Divergence needs a student (and shows a note for
+/// the teacher).
+void buildHeadGrid(PlotWidget& plot, const RunDocument& run, const QString& task, const QString& teacher,
+                   const QString& model, HeadMetric metric);
+
+QString recallName(const QString& task, const QString& student);
+void buildRecall(PlotWidget& plot, const RunDocument& run, const QString& task, const QString& teacher,
+                 const QString& student);
+
+enum class SimilarityKind { ClassifierCosine, MeanProbability };
+QString similarityName(const QString& task, const QString& model, SimilarityKind kind);
+void buildSimilarity(PlotWidget& plot, const RunDocument& run, const QString& task, const QString& model,
+                     SimilarityKind kind);
+
+QString gradRescaleName(const QString& task, const QString& student);
+void buildGradRescale(PlotWidget& plot, const RunDocument& run, const QString& task, const QString& teacher,
+                      const QString& student);
+
+/// head < 0: the mean over heads.
+QString attentionName(const QString& task, const QString& model, int example, int layer, int head);
+void buildAttention(PlotWidget& plot, const RunDocument& run, const QString& task, const QString& model,
+                    int example, int layer, int head);
+
+/// Comparisons of several runs (labels name the runs in legends and ticks).
+QString compareAccuracyName(const QString& task);
+void buildCompareAccuracy(PlotWidget& plot, const std::vector<const RunDocument*>& runs, const QStringList& labels,
+                          const QString& task);
+QString compareEvalCurveName(const QString& task, const QString& model);
+void buildCompareEvalCurve(PlotWidget& plot, const std::vector<const RunDocument*>& runs,
+                           const QStringList& labels, const QString& task, const QString& model);
+QString compareLossName(const QString& task, const QString& model);
+void buildCompareLoss(PlotWidget& plot, const std::vector<const RunDocument*>& runs, const QStringList& labels,
+                      const QString& task, const QString& model);
+
+} // namespace figures
+
+} // namespace kdscope::widgets
