@@ -8,6 +8,7 @@
 
 #include <exception>
 
+#include "widgets/figure_builders.h"
 #include "widgets/plot_widget.h"
 
 namespace kdscope::widgets {
@@ -135,50 +136,14 @@ void AttentionPane::fillSide(const Side& side, const QString& model) {
     side.plot->setMessage(tr("no model"));
     return;
   }
-  const RunDocument& run = *m_context.run;
-  const auto shape = run.attentionShape(m_context.task, model);
-  if (!shape) {
-    side.plot->setMessage(tr("%1 has no eval/attention (a model without attention, or a vector task)").arg(model));
-    return;
-  }
+  const auto shape = m_context.run->attentionShape(m_context.task, model);
   const int example = m_example->value();
-  if (example >= shape->examples || side.layer->currentIndex() < 0) {
+  if (shape && (example >= shape->examples || side.layer->currentIndex() < 0)) {
     side.plot->setMessage(tr("no attention kept for example %1").arg(example));
     return;
   }
-  const int layer = side.layer->currentData().toInt();
-  const int head = side.head->currentData().toInt();
-  const std::vector<float> all = run.attention(m_context.task, model, example);
-  const int len = shape->length;
-  QStringList tokens = run.exampleTokens(m_context.task, example);
-  const int shown = tokens.isEmpty() ? len : static_cast<int>(std::min<qsizetype>(tokens.size(), len));
-  Heatmap map;
-  map.rows = shown;
-  map.cols = shown;
-  map.values.assign(static_cast<std::size_t>(shown) * shown, 0.0);
-  const int first = head < 0 ? 0 : head;
-  const int last = head < 0 ? shape->heads - 1 : head;
-  for (int h = first; h <= last; ++h) {
-    const float* values = all.data() + (static_cast<std::size_t>(layer) * shape->heads + h) * len * len;
-    for (int q = 0; q < shown; ++q) {
-      for (int k = 0; k < shown; ++k) {
-        map.values[static_cast<std::size_t>(q) * shown + k] += values[static_cast<std::size_t>(q) * len + k];
-      }
-    }
-  }
-  const double count = last - first + 1;
-  for (double& v : map.values) {
-    v /= count;
-  }
-  tokens = tokens.mid(0, shown);
-  map.rowLabels = tokens;
-  map.colLabels = tokens;
-  map.rowTitle = tr("query");
-  map.colTitle = tr("key");
-  map.valueTitle = tr("attention");
-  map.range = std::make_pair(0.0, 1.0);
-  side.plot->setTitle(QStringLiteral("%1, layer %2, %3").arg(model).arg(layer).arg(head < 0 ? tr("mean over heads") : tr("head %1").arg(head)));
-  side.plot->setHeatmap(map);
+  figures::buildAttention(*side.plot, *m_context.run, m_context.task, model, example, side.layer->currentData().toInt(),
+                          side.head->currentData().toInt());
 }
 
 } // namespace kdscope::widgets

@@ -203,11 +203,14 @@ FigureStyle FigureStyle::fromJson(const QJsonObject& json, const QString& origin
   FigureStyle style;
   if (json.contains(QStringLiteral("preset"))) {
     const QString name = text(json, "preset", origin);
-    if (!isPreset(name)) {
-      fail(origin, QStringLiteral("\"preset\": no preset \"%1\" (known: %2)")
+    if (name == QStringLiteral("custom")) {
+      style.preset = name; // edited in the window: single-column's values, then every key below
+    } else if (!isPreset(name)) {
+      fail(origin, QStringLiteral("\"preset\": no preset \"%1\" (known: %2, or custom)")
                        .arg(name, presetNames().join(QStringLiteral(", "))));
+    } else {
+      style = fromPreset(name);
     }
-    style = fromPreset(name);
   }
   if (json.contains(QStringLiteral("width_in"))) {
     style.widthInches = number(json, "width_in", 1.0, 20.0, origin);

@@ -15,6 +15,7 @@
 #include <cmath>
 
 #include "core/analysis/metrics.h"
+#include "widgets/figure_builders.h"
 #include "widgets/plot_widget.h"
 
 namespace kdscope::widgets {
@@ -238,24 +239,6 @@ void KnowledgeView::fillGains() {
                                               .arg(missing.join(QStringLiteral(", "))));
 }
 
-std::optional<Matrix> KnowledgeView::similarity(const QString& model) const {
-  const RunDocument& run = *context().run;
-  if (m_similarityKind->currentIndex() == 0) {
-    const std::string path = RunDocument::modelPath(context().task, model) + "/classifier/weight";
-    const auto weight = run.readMatrix(path);
-    if (!weight) {
-      return std::nullopt;
-    }
-    const std::vector<float> values(weight->values.begin(), weight->values.end());
-    return rowCosine(values, weight->rows, weight->cols);
-  }
-  const std::vector<float>& logits = run.logits(context().task, model);
-  if (logits.empty()) {
-    return std::nullopt;
-  }
-  return meanClassProbability(logits, run.labels(context().task), run.numClasses(context().task));
-}
-
 void KnowledgeView::fillSimilarity() {
   m_teacherSimilarity->clear();
   m_studentSimilarity->clear();
@@ -263,68 +246,25 @@ void KnowledgeView::fillSimilarity() {
   if (context().run == nullptr) {
     return;
   }
-  const QStringList classes = context().run->classNames(context().task);
-  std::optional<Matrix> matrices[2];
-  PlotWidget* plots[2] = {m_teacherSimilarity, m_studentSimilarity};
-  const QString models[2] = {context().teacher, context().student};
-  for (int i = 0; i < 2; ++i) {
-    if (models[i].isEmpty()) {
-      plots[i]->setMessage(tr("no model"));
-      continue;
-    }
-    matrices[i] = similarity(models[i]);
-    if (!matrices[i]) {
-      plots[i]->setMessage(tr("%1: not recorded (classifier/weight or eval/logits)").arg(models[i]));
-      continue;
-    }
-    Heatmap map;
-    map.rows = static_cast<int>(matrices[i]->rows);
-    map.cols = static_cast<int>(matrices[i]->cols);
-    map.values = matrices[i]->values;
-    map.rowLabels = classes;
-    map.colLabels = classes;
-    map.rowTitle = tr("class i");
-    map.colTitle = tr("class j");
-    map.valueTitle = m_similarityKind->currentIndex() == 0 ? tr("cosine") : tr("mean probability");
-    map.range = m_similarityKind->currentIndex() == 0 ? std::make_pair(-1.0, 1.0) : std::make_pair(0.0, 1.0);
-    plots[i]->setTitle(models[i]);
-    plots[i]->setHeatmap(map);
-  }
-  if (matrices[0] && matrices[1]) {
+  const auto kind = m_similarityKind->currentIndex() == 0 ? figures::SimilarityKind::ClassifierCosine
+                                                          : figures::SimilarityKind::MeanProbability;
+  figures::buildSimilarity(*m_teacherSimilarity, *context().run, context().task, context().teacher, kind);
+  figures::buildSimilarity(*m_studentSimilarity, *context().run, context().task, context().student, kind);
+  if (m_teacherSimilarity->hasHeatmap() && m_studentSimilarity->hasHeatmap()) {
+    const auto matrixOf = [](const Heatmap& map) {
+      Matrix m(static_cast<std::size_t>(map.rows), static_cast<std::size_t>(map.cols));
+      m.values = map.values;
+      return m;
+    };
     m_geometry->setText(tr("geometry agreement (correlation of off-diagonal entries, teacher vs %1): %2")
-                            .arg(context().student, formatNumber(offDiagonalCorrelation(*matrices[0], *matrices[1]))));
+                            .arg(context().student, formatNumber(offDiagonalCorrelation(
+                                                        matrixOf(m_teacherSimilarity->heatmap()),
+                                                        matrixOf(m_studentSimilarity->heatmap())))));
   }
 }
 
 void KnowledgeView::fillWeights() {
-  const RunDocument& run = *context().run;
-  m_weights->setTitle(tr("Instance level: w against the teacher's confidence"));
-  m_weights->setAxisLabels(tr("teacher p_y"), tr("w = g_KD / g_CE"));
-  if (context().student.isEmpty()) {
-    m_weights->setMessage(tr("the task has no student"));
-    return;
-  }
-  const auto w = run.readVector(RunDocument::analysisPath(context().task, context().student, QStringLiteral("grad_rescale")));
-  if (!w) {
-    m_weights->setMessage(noAnalysisMessage(run));
-    return;
-  }
-  const std::vector<float>& logits = run.logits(context().task, context().teacher);
-  const std::vector<std::int64_t>& labels = run.labels(context().task);
-  const std::size_t classes = run.numClasses(context().task);
-  if (logits.empty() || w->size() != labels.size()) {
-    m_weights->setMessage(tr("grad_rescale has %1 values for %2 eval examples").arg(w->size()).arg(labels.size()));
-    return;
-  }
-  const std::vector<double> p = core::analysis::softmax(logits, classes);
-  QVector<double> x;
-  QVector<double> y;
-  for (std::size_t n = 0; n < labels.size(); ++n) {
-    x << p[n * classes + static_cast<std::size_t>(labels[n])];
-    y << (*w)[n];
-  }
-  m_weights->addScatter(context().student, x, y, 2);
-  m_weights->rescale();
+  figures::buildGradRescale(*m_weights, *context().run, context().task, context().teacher, context().student);
 }
 
 } // namespace kdscope::widgets

@@ -46,7 +46,6 @@ private:
   void fillGains();
   void fillSimilarity();
   void fillWeights();
-  [[nodiscard]] std::optional<Matrix> similarity(const QString& model) const;
 
   QTableWidget* m_gains = nullptr;
   QLabel* m_gainNote = nullptr;

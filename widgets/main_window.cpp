@@ -3,6 +3,7 @@
 #include <QAction>
 #include <QCloseEvent>
 #include <QComboBox>
+#include <QDir>
 #include <QDockWidget>
 #include <QFileDialog>
 #include <QFileInfo>
@@ -11,17 +12,21 @@
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QMimeData>
+#include <QSettings>
 #include <QStatusBar>
 #include <QTabWidget>
 #include <QUrl>
 #include <QVBoxLayout>
 
 #include "widgets/examples_view.h"
+#include "widgets/export_dialog.h"
+#include "widgets/figure_registry.h"
 #include "widgets/heads_view.h"
 #include "widgets/job_queue_panel.h"
 #include "widgets/knowledge_view.h"
 #include "widgets/layers_view.h"
 #include "widgets/overview_view.h"
+#include "widgets/plot_widget.h"
 #include "widgets/run_browser.h"
 #include "widgets/tasks_view.h"
 
@@ -80,6 +85,14 @@ MainWindow::MainWindow(JobRunner runner, QWidget* parent) : QMainWindow(parent) 
   setCentralWidget(central);
 
   buildMenus();
+  // Every plot of a view offers "Export figure..." in its context menu once it shows a
+  // figure of the run (its builder names it).
+  for (AnalysisView* view : m_views) {
+    for (PlotWidget* plot : view->findChildren<PlotWidget*>()) {
+      connect(plot, &PlotWidget::exportFigureRequested, this,
+              [this](const QString& name) { openExportDialog({name}, /*pack=*/false); });
+    }
+  }
   statusBar()->showMessage(tr("Open a run file (File > Open run, or drop a .h5 file here), or queue a job."));
 
   connect(m_browser, &RunBrowser::selectionChanged, this, &MainWindow::onSelectionChanged);
@@ -127,6 +140,13 @@ void MainWindow::buildMenus() {
   file->addSeparator();
   file->addAction(tr("Add &job file..."), m_jobs, &JobQueuePanel::onAddFile);
   file->addAction(tr("&New job..."), QKeySequence::New, m_jobs, &JobQueuePanel::onNewJob);
+  file->addSeparator();
+  QAction* exportView = file->addAction(tr("&Export figures of this view..."), QKeySequence(tr("Ctrl+E")), this,
+                                        [this] { openExportDialog(currentViewFigures(), /*pack=*/false); });
+  exportView->setObjectName(QStringLiteral("exportViewAction"));
+  QAction* exportPack = file->addAction(tr("Export figure &pack..."), QKeySequence(tr("Ctrl+Shift+E")), this,
+                                        [this] { openExportDialog({}, /*pack=*/true); });
+  exportPack->setObjectName(QStringLiteral("exportPackAction"));
   file->addSeparator();
   file->addAction(tr("&Settings..."), this, [this] {
     auto* dialog = new SettingsDialog(m_settings, this);
@@ -244,6 +264,127 @@ void MainWindow::onJobFinished(int jobId, const core::JobResult& result) {
       m_browser->openRun(QString::fromStdString(result.runPath), /*quiet=*/true);
     }
   }
+}
+
+QStringList MainWindow::currentViewFigures() const {
+  QStringList names;
+  auto* view = qobject_cast<AnalysisView*>(m_tabs->currentWidget());
+  if (view == nullptr) {
+    return names;
+  }
+  for (const PlotWidget* plot : view->findChildren<PlotWidget*>()) {
+    if (!plot->figureName().isEmpty() && !names.contains(plot->figureName())) {
+      names << plot->figureName();
+    }
+  }
+  return names;
+}
+
+QImage MainWindow::previewFigure(const QString& name, const FigureStyle& style, QString* error) const {
+  if (m_run == nullptr) {
+    *error = tr("no run open");
+    return {};
+  }
+  try {
+    const FigureCatalog catalog({m_run});
+    const auto spec = catalog.find(name);
+    if (!spec) {
+      *error = tr("no figure %1 in %2").arg(name, m_run->path());
+      return {};
+    }
+    // The PNG export itself, at about screen resolution.
+    FigureStyle screen = style;
+    screen.dpi = std::max(50, std::min(110, static_cast<int>(360 / style.widthInches)));
+    const auto plot = buildExportPlot(*spec, screen);
+    const QByteArray png = renderFigure(*plot, *spec, screen, FigureFormat::Png, QDateTime(), error);
+    return QImage::fromData(png, "PNG");
+  } catch (const std::exception& e) {
+    *error = QString::fromUtf8(e.what());
+    return {};
+  }
+}
+
+ExportDialog* MainWindow::openExportDialog(const QStringList& figures, bool pack) {
+  if (m_run == nullptr) {
+    statusBar()->showMessage(tr("Open a run to export its figures."));
+    return nullptr;
+  }
+  QStringList offered = figures;
+  if (pack) {
+    const FigureCatalog catalog({m_run});
+    offered.clear();
+    if (!catalog.figures().empty()) {
+      offered << catalog.figures().front().name;
+    }
+  }
+  if (!pack && offered.isEmpty()) {
+    statusBar()->showMessage(tr("This view shows no figure to export."));
+    return nullptr;
+  }
+  auto* dialog = new ExportDialog(pack ? ExportDialog::Mode::Pack : ExportDialog::Mode::Figures, offered,
+                                  m_settings.figure, m_browser->runCount(), this);
+  dialog->setAttribute(Qt::WA_DeleteOnClose);
+  QSettings store;
+  dialog->setOutDir(store.value(QStringLiteral("export/last_folder"),
+                                QDir(m_settings.outputRoot).filePath(QStringLiteral("figures")))
+                        .toString());
+  dialog->setPreviewer([this](const QString& name, const FigureStyle& style, QString* error) {
+    return previewFigure(name, style, error);
+  });
+  const QString runPath = m_run->path();
+  connect(dialog, &QDialog::accepted, this, [this, dialog, runPath] {
+    const ExportOptions options = dialog->options();
+    if (options.outDir.isEmpty()) {
+      statusBar()->showMessage(tr("Choose a folder to export to."));
+      return;
+    }
+    QSettings store;
+    store.setValue(QStringLiteral("export/last_folder"), options.outDir);
+    QStringList runs{runPath};
+    if (dialog->compareOpenRuns()) {
+      runs.clear();
+      for (int i = 0; i < m_browser->runCount(); ++i) {
+        runs << m_browser->run(i)->path();
+      }
+    }
+    exportFigures(runs, dialog->selectedFigures(), options);
+  });
+  dialog->open();
+  return dialog;
+}
+
+FigureExportJob* MainWindow::exportFigures(const QStringList& runPaths, const QStringList& names,
+                                           const ExportOptions& options) {
+  if (m_exportJob != nullptr) {
+    statusBar()->showMessage(tr("An export is running."));
+    return nullptr;
+  }
+  m_exportJob = new FigureExportJob(runPaths, names, options, this);
+  connect(m_exportJob, &FigureExportJob::progress, this, [this](int done, int total, const QString& name) {
+    statusBar()->showMessage(tr("Exporting figures %1 of %2: %3").arg(done).arg(total).arg(name));
+  });
+  connect(m_exportJob, &FigureExportJob::finished, this,
+          [this, options](const ExportSummary& summary, const QString& error) {
+            const int written = static_cast<int>(summary.figures.size()) - summary.failures();
+            QString text = error.isEmpty()
+                               ? tr("Exported %1 of %2 figures to %3").arg(written).arg(summary.figures.size()).arg(options.outDir)
+                               : tr("Export failed: %1").arg(error);
+            QStringList problems = summary.warnings;
+            for (const ExportedFigure& figure : summary.figures) {
+              if (!figure.error.isEmpty()) {
+                problems << figure.error;
+              }
+            }
+            if (!problems.isEmpty()) {
+              text += QStringLiteral(" (") + problems.join(QStringLiteral("; ")) + QStringLiteral(")");
+            }
+            statusBar()->showMessage(text);
+            m_exportJob->deleteLater();
+            m_exportJob = nullptr;
+            Q_EMIT figuresExported(summary, error);
+          });
+  m_exportJob->start();
+  return m_exportJob;
 }
 
 void MainWindow::dragEnterEvent(QDragEnterEvent* event) {

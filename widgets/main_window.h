@@ -6,6 +6,7 @@
 #include <QMainWindow>
 #include <QVector>
 
+#include "widgets/figure_export.h"
 #include "widgets/job_queue.h"
 #include "widgets/settings_dialog.h"
 
@@ -17,6 +18,7 @@ namespace kdscope::widgets {
 
 class AnalysisView;
 class ExamplesView;
+class ExportDialog;
 class HeadsView;
 class JobQueuePanel;
 class KnowledgeView;
@@ -50,6 +52,21 @@ public:
   /// bad file.
   bool openRun(const QString& path, bool quiet = false);
   void applySettings(const Settings& settings);
+  [[nodiscard]] const Settings& settings() const { return m_settings; }
+
+  /// The figure names of the plots of the current view (what File > Export offers).
+  [[nodiscard]] QStringList currentViewFigures() const;
+  /// File > Export (pack = false) or File > Export figure pack (pack = true): opens the
+  /// export dialog (open(), not exec()) for `figures` of the current run; returns it, or
+  /// null when no run is open. Accepting it starts exportFigures.
+  ExportDialog* openExportDialog(const QStringList& figures, bool pack);
+  /// Exports figures of run files (FigureExportJob, one figure per event-loop pass) and
+  /// reports in the status bar; figuresExported when done. Null while another export runs.
+  FigureExportJob* exportFigures(const QStringList& runPaths, const QStringList& names, const ExportOptions& options);
+  [[nodiscard]] bool exportRunning() const { return m_exportJob != nullptr; }
+
+Q_SIGNALS:
+  void figuresExported(const kdscope::widgets::ExportSummary& summary, const QString& error);
 
 protected:
   void dragEnterEvent(QDragEnterEvent* event) override;
@@ -63,6 +80,7 @@ private:
   void onTaskChanged();
   void refreshCurrentView();
   void onJobFinished(int jobId, const core::JobResult& result);
+  [[nodiscard]] QImage previewFigure(const QString& name, const FigureStyle& style, QString* error) const;
 
   JobQueue* m_queue = nullptr;
   Settings m_settings;
@@ -81,6 +99,7 @@ private:
   QVector<AnalysisView*> m_views;
   QVector<bool> m_stale; ///< per view: its context changed since it was last filled
   const RunDocument* m_run = nullptr;
+  FigureExportJob* m_exportJob = nullptr;
 };
 
 } // namespace kdscope::widgets

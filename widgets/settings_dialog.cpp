@@ -14,6 +14,8 @@
 #include <QSpinBox>
 #include <QVBoxLayout>
 
+#include "widgets/figure_style_editor.h"
+
 #include <memory>
 
 namespace kdscope::widgets {
@@ -34,12 +36,7 @@ Settings Settings::load(QSettings* store) {
   s.attentionExamples = store->value(QStringLiteral("recording/attention_examples"), s.attentionExamples).toInt();
   s.logEvery = store->value(QStringLiteral("recording/log_every"), s.logEvery).toInt();
   s.pooling = store->value(QStringLiteral("recording/pooling"), s.pooling).toString();
-  s.figure.gradient = store->value(QStringLiteral("figures/gradient"), QStringLiteral("viridis")).toString() ==
-                              QStringLiteral("cividis")
-                          ? Gradient::Cividis
-                          : Gradient::Viridis;
-  s.figure.lineWidth = store->value(QStringLiteral("figures/line_width"), s.figure.lineWidth).toDouble();
-  s.figure.fontPointSize = store->value(QStringLiteral("figures/font_size"), s.figure.fontPointSize).toInt();
+  s.figure = FigureStyle::fromSettings(*store);
   return s;
 }
 
@@ -56,10 +53,7 @@ void Settings::save(QSettings* store) const {
   store->setValue(QStringLiteral("recording/attention_examples"), attentionExamples);
   store->setValue(QStringLiteral("recording/log_every"), logEvery);
   store->setValue(QStringLiteral("recording/pooling"), pooling);
-  store->setValue(QStringLiteral("figures/gradient"),
-                  figure.gradient == Gradient::Cividis ? QStringLiteral("cividis") : QStringLiteral("viridis"));
-  store->setValue(QStringLiteral("figures/line_width"), figure.lineWidth);
-  store->setValue(QStringLiteral("figures/font_size"), figure.fontPointSize);
+  figure.toSettings(*store);
   store->sync();
 }
 
@@ -112,23 +106,8 @@ SettingsDialog::SettingsDialog(const Settings& settings, QWidget* parent) : QDia
   recordingForm->addRow(tr("Hidden-state pooling"), m_pooling);
   layout->addWidget(recording);
 
-  auto* figures = new QGroupBox(tr("Figure style"), this);
-  auto* figuresForm = new QFormLayout(figures);
-  m_gradient = new QComboBox(figures);
-  m_gradient->addItem(QStringLiteral("viridis"), static_cast<int>(Gradient::Viridis));
-  m_gradient->addItem(QStringLiteral("cividis"), static_cast<int>(Gradient::Cividis));
-  m_gradient->setCurrentIndex(settings.figure.gradient == Gradient::Cividis ? 1 : 0);
-  m_lineWidth = new QDoubleSpinBox(figures);
-  m_lineWidth->setRange(0.5, 6.0);
-  m_lineWidth->setSingleStep(0.5);
-  m_lineWidth->setValue(settings.figure.lineWidth);
-  m_fontSize = new QSpinBox(figures);
-  m_fontSize->setRange(6, 24);
-  m_fontSize->setValue(settings.figure.fontPointSize);
-  figuresForm->addRow(tr("Heatmap colours"), m_gradient);
-  figuresForm->addRow(tr("Line width"), m_lineWidth);
-  figuresForm->addRow(tr("Font size (pt)"), m_fontSize);
-  layout->addWidget(figures);
+  m_figureStyle = new FigureStyleEditor(settings.figure, this);
+  layout->addWidget(m_figureStyle);
 
   auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, this);
   connect(buttons, &QDialogButtonBox::accepted, this, &QDialog::accept);
@@ -145,9 +124,7 @@ Settings SettingsDialog::settings() const {
   s.attentionExamples = m_attention->value();
   s.logEvery = m_logEvery->value();
   s.pooling = m_pooling->currentText();
-  s.figure.gradient = static_cast<Gradient>(m_gradient->currentData().toInt());
-  s.figure.lineWidth = m_lineWidth->value();
-  s.figure.fontPointSize = m_fontSize->value();
+  s.figure = m_figureStyle->style();
   return s;
 }
 

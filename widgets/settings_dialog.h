@@ -6,7 +6,7 @@
 #include <QDialog>
 #include <QString>
 
-#include "widgets/plot_widget.h"
+#include "widgets/figure_style.h"
 
 class QComboBox;
 class QDoubleSpinBox;
@@ -15,6 +15,8 @@ class QSettings;
 class QSpinBox;
 
 namespace kdscope::widgets {
+
+class FigureStyleEditor;
 
 struct Settings {
   int torchThreads = 0;  ///< LibTorch intra-op threads; 0 keeps LibTorch's default
@@ -46,9 +48,7 @@ private:
   QSpinBox* m_attention = nullptr;
   QSpinBox* m_logEvery = nullptr;
   QComboBox* m_pooling = nullptr;
-  QComboBox* m_gradient = nullptr;
-  QDoubleSpinBox* m_lineWidth = nullptr;
-  QSpinBox* m_fontSize = nullptr;
+  FigureStyleEditor* m_figureStyle = nullptr;
 };
 
 } // namespace kdscope::widgets

@@ -1,9 +1,14 @@
 #include "core/distill/trainer.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <nlohmann/json.hpp>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <random>
 #include <sstream>
 
@@ -17,6 +22,9 @@ namespace kdscope::core {
 namespace {
 
 constexpr std::int64_t kEvalBatch = 128;
+// Per-example records: forward passes without gradients, larger batches are cheaper; the
+// block written is 4 bytes per example.
+constexpr std::int64_t kRecordBatch = 256;
 
 // Fisher-Yates with our own index draw: std::shuffle's algorithm is implementation
 // defined, and the same job and seed must give the same batches everywhere.
@@ -163,6 +171,186 @@ long plannedSteps(const TrainingSpec& spec, std::size_t trainSize) {
   return batches * spec.epochs;
 }
 
+namespace {
+
+// Version of the training checkpoint layout below.
+constexpr std::int64_t kCheckpointVersion = 1;
+
+torch::Tensor bytesTensor(const std::string& bytes) {
+  auto tensor = torch::empty({static_cast<std::int64_t>(bytes.size())}, torch::kUInt8);
+  std::copy(bytes.begin(), bytes.end(), tensor.data_ptr<std::uint8_t>());
+  return tensor;
+}
+
+std::string tensorBytes(const torch::Tensor& tensor) {
+  const auto t = tensor.contiguous().to(torch::kUInt8);
+  const auto* data = t.data_ptr<std::uint8_t>();
+  return std::string(data, data + t.numel());
+}
+
+/// fsync of a file or folder: a checkpoint must not be older than the run file it points
+/// into after a machine crash.
+void syncPath(const std::string& path, bool directory) {
+  const int fd = ::open(path.c_str(), directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
+/// The mutable state of a training run, as a checkpoint holds it.
+struct TrainState {
+  int epoch = 0;
+  long step = 0;
+  std::vector<std::int64_t> order;
+  std::mt19937_64* rng = nullptr;
+};
+
+void saveTrainCheckpoint(const std::string& path, ClassifierImpl& model, torch::optim::Optimizer& optimizer,
+                         const TrainTarget& target, const TrainState& state, const LogRows& rows) {
+  torch::serialize::OutputArchive archive;
+  torch::serialize::OutputArchive modelArchive;
+  model.save(modelArchive);
+  archive.write("model", modelArchive);
+  torch::serialize::OutputArchive optimizerArchive;
+  optimizer.save(optimizerArchive);
+  archive.write("optimizer", optimizerArchive);
+  for (std::size_t i = 0; i < target.extraParameters.size(); ++i) {
+    archive.write("extra_" + std::to_string(i), target.extraParameters[i].detach());
+  }
+  archive.write("state", torch::tensor({kCheckpointVersion, static_cast<std::int64_t>(state.epoch),
+                                        static_cast<std::int64_t>(state.step),
+                                        static_cast<std::int64_t>(rows.trainSteps),
+                                        static_cast<std::int64_t>(rows.evalCurve),
+                                        static_cast<std::int64_t>(rows.trainRecords)},
+                                       torch::kInt64));
+  archive.write("order", torch::from_blob(const_cast<std::int64_t*>(state.order.data()),
+                                          {static_cast<std::int64_t>(state.order.size())}, torch::kInt64)
+                             .clone());
+  std::ostringstream rng;
+  rng << *state.rng;
+  archive.write("batch_rng", bytesTensor(rng.str()));
+  {
+    auto generator = at::detail::getDefaultCPUGenerator();
+    const std::lock_guard<std::mutex> lock(generator.mutex());
+    archive.write("torch_rng", generator.get_state());
+  }
+  if (target.saveStepState) {
+    archive.write("step_state", bytesTensor(target.saveStepState()));
+  }
+  // Written beside and renamed over: a crash while saving leaves the previous checkpoint.
+  const std::string temporary = path + ".tmp";
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  archive.save_to(temporary);
+  syncPath(temporary, false);
+  std::filesystem::rename(temporary, path);
+  syncPath(std::filesystem::path(path).parent_path().string(), true);
+}
+
+TrainCheckpointInfo infoOf(torch::serialize::InputArchive& archive, const std::string& path) {
+  torch::Tensor state;
+  archive.read("state", state);
+  if (state.dim() != 1 || state.numel() != 6 || state.scalar_type() != torch::kInt64 ||
+      state[0].item<std::int64_t>() != kCheckpointVersion) {
+    throw InputError(path + ": not a training checkpoint of this KDScope version");
+  }
+  TrainCheckpointInfo info;
+  info.epoch = static_cast<int>(state[1].item<std::int64_t>());
+  info.step = static_cast<long>(state[2].item<std::int64_t>());
+  info.rows.trainSteps = static_cast<std::uint64_t>(state[3].item<std::int64_t>());
+  info.rows.evalCurve = static_cast<std::uint64_t>(state[4].item<std::int64_t>());
+  info.rows.trainRecords = static_cast<std::uint64_t>(state[5].item<std::int64_t>());
+  return info;
+}
+
+/// Restores everything saveTrainCheckpoint saved; returns what it says.
+TrainCheckpointInfo loadTrainCheckpoint(const std::string& path, ClassifierImpl& model,
+                                        torch::optim::Optimizer& optimizer, const TrainTarget& target,
+                                        TrainState& state) {
+  try {
+    torch::serialize::InputArchive archive;
+    archive.load_from(path);
+    const TrainCheckpointInfo info = infoOf(archive, path);
+    torch::serialize::InputArchive modelArchive;
+    archive.read("model", modelArchive);
+    model.load(modelArchive);
+    torch::serialize::InputArchive optimizerArchive;
+    archive.read("optimizer", optimizerArchive);
+    optimizer.load(optimizerArchive);
+    {
+      torch::NoGradGuard noGrad;
+      for (std::size_t i = 0; i < target.extraParameters.size(); ++i) {
+        torch::Tensor value;
+        archive.read("extra_" + std::to_string(i), value);
+        target.extraParameters[i].copy_(value);
+      }
+    }
+    torch::Tensor order;
+    archive.read("order", order);
+    if (order.numel() != static_cast<std::int64_t>(state.order.size())) {
+      throw InputError(path + ": the checkpoint's batch order has " + std::to_string(order.numel()) +
+                       " examples, the train split " + std::to_string(state.order.size()));
+    }
+    std::copy_n(order.contiguous().data_ptr<std::int64_t>(), order.numel(), state.order.begin());
+    torch::Tensor rng;
+    archive.read("batch_rng", rng);
+    std::istringstream(tensorBytes(rng)) >> *state.rng;
+    torch::Tensor generatorState;
+    archive.read("torch_rng", generatorState);
+    {
+      auto generator = at::detail::getDefaultCPUGenerator();
+      const std::lock_guard<std::mutex> lock(generator.mutex());
+      generator.set_state(generatorState);
+    }
+    if (target.restoreStepState) {
+      torch::Tensor stepState;
+      archive.read("step_state", stepState);
+      target.restoreStepState(tensorBytes(stepState));
+    }
+    state.epoch = info.epoch;
+    state.step = info.step;
+    return info;
+  } catch (const c10::Error& e) {
+    throw InputError(path + ": cannot resume from this checkpoint: " + e.msg().substr(0, e.msg().find('\n')));
+  }
+}
+
+} // namespace
+
+TrainCheckpointInfo readTrainCheckpoint(const std::string& path) {
+  if (!std::filesystem::exists(path)) {
+    throw InputError(path + ": no such checkpoint");
+  }
+  try {
+    torch::serialize::InputArchive archive;
+    archive.load_from(path);
+    return infoOf(archive, path);
+  } catch (const c10::Error& e) {
+    throw InputError(path + ": not a readable training checkpoint: " + e.msg().substr(0, e.msg().find('\n')));
+  }
+}
+
+bool recordTrainRecords(ClassifierImpl& model, const TaskData& task, const std::string& modelName,
+                        const std::string& recordName, std::int64_t epoch, std::int64_t step, RunWriter& writer,
+                        const CancelToken& cancel) {
+  torch::NoGradGuard noGrad;
+  model.eval();
+  const auto row = writer.appendTrainRecordRow(task.name, modelName, recordName, epoch, step);
+  const auto n = static_cast<std::int64_t>(task.train.size());
+  for (std::int64_t begin = 0; begin < n; begin += kRecordBatch) {
+    if (cancel.cancelled()) {
+      return false;
+    }
+    const auto end = std::min<std::int64_t>(n, begin + kRecordBatch);
+    const Batch batch = makeBatch(task, task.train, begin, end);
+    const auto probabilities = torch::softmax(model.forward(batch).logits, /*dim=*/1);
+    const auto trueClass = probabilities.gather(1, batch.labels.unsqueeze(1)).squeeze(1).contiguous();
+    writer.writeTrainRecordBlock(task.name, modelName, recordName, row, static_cast<std::uint64_t>(begin),
+                                 static_cast<std::uint64_t>(end - begin), trueClass.data_ptr<float>());
+  }
+  return true;
+}
+
 TrainOutcome trainModel(ClassifierImpl& model, const TaskData& task, const TrainingSpec& spec,
                         const StepFunction& objectiveStep, const TrainTarget& target, RunWriter& writer,
                         const CancelToken& cancel, ProgressTracker& progress) {
@@ -172,10 +360,19 @@ TrainOutcome trainModel(ClassifierImpl& model, const TaskData& task, const Train
   parameters.insert(parameters.end(), target.extraParameters.begin(), target.extraParameters.end());
   torch::optim::AdamW optimizer(parameters, torch::optim::AdamWOptions(spec.lr).weight_decay(spec.weightDecay));
   const long total = plannedSteps(spec, task.train.size());
-  std::vector<std::int64_t> order(task.train.size());
-  for (std::size_t i = 0; i < order.size(); ++i) {
-    order[i] = static_cast<std::int64_t>(i);
+  TrainState state;
+  state.rng = &rng;
+  state.order.resize(task.train.size());
+  for (std::size_t i = 0; i < state.order.size(); ++i) {
+    state.order[i] = static_cast<std::int64_t>(i);
   }
+  if (target.resume) {
+    const TrainCheckpointInfo info = loadTrainCheckpoint(target.checkpointPath, model, optimizer, target, state);
+    // What was recorded after the checkpoint is recorded again below: drop it first.
+    writer.truncateLogs(target.task, target.model, info.rows);
+    progress.advance(info.step);
+  }
+  std::vector<std::int64_t>& order = state.order;
 
   std::vector<std::int64_t> logSteps;
   std::vector<float> logLoss;
@@ -191,8 +388,8 @@ TrainOutcome trainModel(ClassifierImpl& model, const TaskData& task, const Train
     }
   };
 
-  long step = 0;
-  for (int epoch = 1; epoch <= spec.epochs; ++epoch) {
+  long step = state.step;
+  for (int epoch = state.epoch + 1; epoch <= spec.epochs; ++epoch) {
     model.train();
     shuffleIndices(order, rng);
     for (std::size_t begin = 0; begin < order.size(); begin += static_cast<std::size_t>(spec.batchSize)) {
@@ -255,9 +452,20 @@ TrainOutcome trainModel(ClassifierImpl& model, const TaskData& task, const Train
     flushLog();
     const auto stats = evaluate(model, task, task.eval, static_cast<int>(kEvalBatch));
     writer.appendEvalCurve(target.task, target.model, epoch, step, stats.accuracy, stats.loss);
+    if (!target.recordName.empty() &&
+        !recordTrainRecords(model, task, target.model, target.recordName, epoch, step, writer, cancel)) {
+      return TrainOutcome::Cancelled;
+    }
     writer.flush();
     if (target.afterEpoch) {
       target.afterEpoch(epoch, model);
+    }
+    if (!target.checkpointPath.empty()) {
+      // After the flush: the checkpoint never points past what the file holds on disk.
+      state.epoch = epoch;
+      state.step = step;
+      saveTrainCheckpoint(target.checkpointPath, model, optimizer, target, state,
+                          writer.logRows(target.task, target.model));
     }
     ProgressEvent event;
     event.kind = ProgressEvent::Kind::Epoch;
@@ -317,6 +525,10 @@ bool recordEvalOutputs(ClassifierImpl& model, const TaskData& task, const Record
   shape.layers = static_cast<std::uint64_t>(layers);
   shape.heads = static_cast<std::uint64_t>(heads);
   shape.seqLen = static_cast<std::uint64_t>(task.seqLen);
+  const std::int64_t nTok =
+      heads > 0 && task.kind == TaskKind::Text ? std::min<std::int64_t>(recording.tokenHiddenExamples, n) : 0;
+  shape.tokenHiddenExamples = static_cast<std::uint64_t>(nTok);
+  shape.float16 = recording.float16;
   writer.createEvalOutputs(task.name, modelName, shape, recording.pooling);
 
   for (std::int64_t begin = 0; begin < n; begin += kEvalBatch) {
@@ -357,6 +569,18 @@ bool recordEvalOutputs(ClassifierImpl& model, const TaskData& task, const Record
       auto attention = torch::stack(out.attention, /*dim=*/1).slice(0, 0, keep).contiguous();
       writer.writeEvalAttention(task.name, modelName, static_cast<std::uint64_t>(begin),
                                 static_cast<std::uint64_t>(keep), attention.data_ptr<float>());
+    }
+    // Token-level states, one example at a time: a copy of [Lyr + 1, Len, D], not of the
+    // batch's.
+    for (std::int64_t i = 0; begin + i < nTok && i < rows; ++i) {
+      std::vector<torch::Tensor> layers;
+      layers.reserve(out.hidden.size());
+      for (const auto& h : out.hidden) {
+        layers.push_back(h.select(0, i));
+      }
+      auto states = torch::stack(layers, /*dim=*/0).contiguous(); // [Lyr + 1, Len, D]
+      writer.writeEvalTokenHidden(task.name, modelName, static_cast<std::uint64_t>(begin + i), 1,
+                                  states.data_ptr<float>());
     }
   }
   auto weight = model.classifier()->weight.detach().contiguous();

@@ -16,6 +16,7 @@
 #include "core/distill/objectives.h"
 #include "core/job/job_spec.h"
 #include "core/models/classifier.h"
+#include "core/record/run_writer.h"
 
 namespace kdscope::core {
 
@@ -64,7 +65,41 @@ struct TrainTarget {
   std::vector<torch::Tensor> extraParameters;
   /// Called after each epoch's evaluation (e.g. to save the teacher's per-epoch checkpoints).
   std::function<void(int epoch, ClassifierImpl& model)> afterEpoch;
+  /// Per-example training records: after each epoch, the probability of the true class of
+  /// every train example (a forward pass in eval mode, no gradient) is written to
+  /// train_records/<recordName> ("p_true" for the teacher, "q_true" for a student). Empty:
+  /// none. The task must have been written with its train labels.
+  std::string recordName;
+  /// Where the training state is saved after each epoch, once the run file has been flushed
+  /// (model, optimizer, extra parameters, the batch-order and torch generators, epoch, step
+  /// and the rows of every log), for `kdscope run --resume`. Empty: no checkpoints.
+  std::string checkpointPath;
+  /// Continue from the checkpoint at checkpointPath: the logs are cut back to the rows it
+  /// recorded, and training goes on after its epoch, drawing what an uninterrupted run draws.
+  bool resume = false;
+  /// The step function's own random state (augmentation), saved in checkpoints so that a
+  /// resumed job draws what an uninterrupted one would. Optional (both or neither).
+  std::function<std::string()> saveStepState;
+  std::function<void(const std::string&)> restoreStepState;
 };
+
+/// What a training checkpoint (TrainTarget::checkpointPath) holds besides the tensors.
+struct TrainCheckpointInfo {
+  int epoch = 0;  ///< epochs completed
+  long step = 0;  ///< optimizer steps taken
+  LogRows rows;   ///< rows of the model's logs when it was saved
+};
+
+/// Reads a training checkpoint's epoch, step and log rows. Throws InputError naming the file
+/// when it is missing or not a checkpoint KDScope wrote.
+TrainCheckpointInfo readTrainCheckpoint(const std::string& path);
+
+/// Writes one row of per-example records (TrainTarget::recordName) for the model as it is
+/// now, labelled with `epoch` and `step`, streaming block by block. Returns false if
+/// cancelled between blocks.
+bool recordTrainRecords(ClassifierImpl& model, const TaskData& task, const std::string& modelName,
+                        const std::string& recordName, std::int64_t epoch, std::int64_t step, RunWriter& writer,
+                        const CancelToken& cancel);
 
 enum class TrainOutcome { Completed, Cancelled };
 
@@ -84,8 +119,9 @@ struct EvalStats {
 };
 EvalStats evaluate(ClassifierImpl& model, const TaskData& task, const Split& split, int batchSize);
 
-/// Writes eval/logits, eval/hidden, eval/attention and classifier/* for a trained model,
-/// streaming batch by batch. Returns false if cancelled between chunks.
+/// Writes eval/logits, eval/hidden, eval/attention, eval/token_hidden and classifier/* for a
+/// trained model (as `recording` asks), streaming batch by batch. Returns false if cancelled
+/// between chunks.
 bool recordEvalOutputs(ClassifierImpl& model, const TaskData& task, const RecordingSpec& recording,
                        const std::string& modelName, RunWriter& writer, const CancelToken& cancel);
 

@@ -4,6 +4,7 @@
 /// the file, field, dataset or layer at fault. Runs on the caller's thread; call it from
 /// a worker thread in a GUI.
 
+#include <cstdint>
 #include <string>
 
 #include "core/common/cancel.h"
@@ -16,6 +17,15 @@ struct RunOptions {
   std::string outDir;   ///< the run file is outDir/run.h5, checkpoints under outDir/checkpoints
   int threads = 0;      ///< LibTorch intra-op threads; 0 keeps the process setting
   int blasThreads = -1; ///< OpenBLAS threads; -1 keeps the process setting
+  /// Continue the job of outDir (killed, cancelled or failed) from its last checkpoints
+  /// instead of starting it: models already complete are skipped, a model cut off resumes
+  /// after its last completed epoch, and what was recorded after that is dropped from the
+  /// run file first, so nothing is kept twice. `job` must be the run's own
+  /// (loadJobForResume).
+  bool resume = false;
+  /// Limit on the estimated run file size in MiB: > 0 refuses a larger job (BadInput, with
+  /// the estimate in the message), 0 means no limit, < 0 takes recording.max_file_mb.
+  double maxFileMb = -1.0;
 };
 
 enum class JobStatus { Succeeded, Cancelled, Failed, BadInput };
@@ -24,7 +34,13 @@ struct JobResult {
   JobStatus status = JobStatus::Failed;
   std::string message; ///< empty on success
   std::string runPath; ///< the run file (may exist for failed and cancelled jobs)
+  std::uint64_t estimatedBytes = 0; ///< the run file's estimated size (0 when not reached)
 };
+
+/// The job of the run in `outDir` (its run file's `job` attribute, with the job file's
+/// folder that the run recorded for relative paths), for RunOptions::resume. Throws
+/// InputError naming the file when there is no run to continue.
+JobSpec loadJobForResume(const std::string& outDir);
 
 /// Runs `job`. `cancel` is polled between batches and recording chunks; `progress` is
 /// called on this thread (may be empty).

@@ -591,6 +591,10 @@ private:
         scalar("pooling", recording.pooling),
         scalar("log_every", recording.logEvery),
         scalar("hidden", recording.hidden),
+        scalar("token_hidden_examples", recording.tokenHiddenExamples),
+        scalar("float16", recording.float16),
+        scalar("example_records", recording.exampleRecords),
+        scalar("max_file_mb", recording.maxFileMb),
     };
   }
 
@@ -985,6 +989,8 @@ private:
     checkAtLeast("recording.attention_examples", recording.attentionExamples, 0);
     checkChoice("recording.pooling", recording.pooling, {"mean", "cls"});
     checkAtLeast("recording.log_every", recording.logEvery, 1);
+    checkAtLeast("recording.token_hidden_examples", recording.tokenHiddenExamples, 0);
+    checkAtLeast("recording.max_file_mb", recording.maxFileMb, 0.0);
   }
 
   /// Text tasks need a transformer, vector tasks an mlp, and one job's architectures
@@ -1235,6 +1241,10 @@ std::string jobToJson(const JobSpec& job) {
   j["recording"]["pooling"] = job.recording.pooling;
   j["recording"]["log_every"] = job.recording.logEvery;
   j["recording"]["hidden"] = job.recording.hidden;
+  j["recording"]["token_hidden_examples"] = job.recording.tokenHiddenExamples;
+  j["recording"]["float16"] = job.recording.float16;
+  j["recording"]["example_records"] = job.recording.exampleRecords;
+  j["recording"]["max_file_mb"] = job.recording.maxFileMb;
   // Replace, not throw, on invalid UTF-8 in a string set by code rather than parsed.
   return j.dump(/*indent=*/2, /*indent_char=*/' ', /*ensure_ascii=*/false, Json::error_handler_t::replace);
 }

@@ -107,6 +107,10 @@ struct RecordingSpec {
   std::string pooling = "mean"; ///< "mean" over non-padding tokens, or "cls"
   int logEvery = 10;           ///< record training losses every this many steps
   bool hidden = true;          ///< record eval/hidden
+  int tokenHiddenExamples = 0; ///< n_tok: eval examples whose token-level hidden states are kept
+  bool float16 = false;        ///< store activations (hidden, token_hidden, attention) as float16
+  bool exampleRecords = true;  ///< per-example training records (train_records, train/labels)
+  double maxFileMb = 0.0;      ///< refuse a job whose run file is estimated above this (0: no limit)
 };
 
 struct JobSpec {

@@ -362,7 +362,7 @@ TEST(JobParser, NormalizedJsonSpellsOutEveryDefault) {
   EXPECT_EQ(j["students"][0].size(), 6U); // name, architecture, training, objective, augmentation, teacher_epoch
   EXPECT_EQ(j["students"][0]["objective"].size(), 15U);
   EXPECT_EQ(j["students"][0]["objective"]["teacher_targets"], "full");
-  EXPECT_EQ(j["recording"].size(), 4U);
+  EXPECT_EQ(j["recording"].size(), 8U);
   EXPECT_EQ(j["recording"]["log_every"], 10);
   EXPECT_EQ(jobToJson(*result.job), result.normalizedJson);
 }
@@ -691,7 +691,7 @@ TEST(JobParser, UnknownKeysSuggestTheClosestField) {
   EXPECT_EQ(result.issues[5].str(), "students[0].objective.lamda: unknown field (did you mean 'lambda'?)");
   EXPECT_EQ(result.issues[6].str(),
             "recording.zzzz: unknown field (known fields: attention_examples, pooling, "
-            "log_every, hidden)");
+            "log_every, hidden, token_hidden_examples, float16, example_records, max_file_mb)");
 }
 
 TEST(JobParser, TeacherHasNoObjective) {
