@@ -1,18 +1,22 @@
 // kdscope run JOB.json --out DIR: trains the teacher and distils each student, writing
-// DIR/run.h5, with progress on the terminal. Ctrl-C cancels cleanly (status "cancelled").
+// DIR/run.h5, with progress on the terminal. Ctrl-C cancels cleanly (status "cancelled");
+// kdscope run --resume DIR continues a killed, cancelled or failed job.
 #include <CLI/CLI.hpp>
 #include <unistd.h>
 
 #include <chrono>
 #include <csignal>
+#include <filesystem>
 #include <cstdio>
 #include <iomanip>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "app/commands.h"
 #include "core/engine/run_job.h"
 #include "core/job/job_spec.h"
+#include "core/record/size_estimate.h"
 
 namespace kdscope::app {
 
@@ -65,6 +69,8 @@ public:
       std::fprintf(stderr, "[%5.1f%%] %s/%s epoch %d/%d: eval accuracy %.4f, eval loss %.4f (elapsed %s, eta %s)\n",
                    pct, e.task.c_str(), e.model.c_str(), e.epoch, e.epochs, e.evalAccuracy, e.loss,
                    formatDuration(e.elapsedSeconds).c_str(), eta.c_str());
+    } else if (e.task.empty()) {
+      std::fprintf(stderr, "[%5.1f%%] %s\n", pct, e.message.c_str());
     } else {
       std::fprintf(stderr, "[%5.1f%%] %s%s%s: %s\n", pct, e.task.c_str(), e.model.empty() ? "" : "/",
                    e.model.c_str(), e.message.c_str());
@@ -83,34 +89,73 @@ private:
   std::chrono::steady_clock::time_point m_last{};
 };
 
-int commandRun(const std::string& jobPath, const std::string& outDir, int threads, int blasThreads) {
-  auto parsed = core::loadJobFile(jobPath);
-  if (!parsed.job) {
-    std::cerr << "kdscope run: " << jobPath << " is not a valid job:\n";
-    for (const auto& issue : parsed.issues) {
-      std::cerr << "  " << issue.str() << "\n";
+struct RunArguments {
+  std::string jobPath;
+  std::string outDir;
+  std::string resumeDir;
+  int threads = 0;
+  int blasThreads = 1;
+  double maxFileMb = -1.0; ///< < 0: the job's recording.max_file_mb
+};
+
+int commandRun(const RunArguments& args) {
+  core::RunOptions options;
+  std::optional<core::JobSpec> job;
+  if (!args.resumeDir.empty()) {
+    if (!args.jobPath.empty() || !args.outDir.empty()) {
+      std::cerr << "kdscope run: --resume DIR continues the job recorded in DIR; give no job file or --out\n";
+      return kExitBadInput;
     }
-    return kExitBadInput;
+    job = core::loadJobForResume(args.resumeDir); // InputError: exit code 2 (guarded)
+    options.outDir = args.resumeDir;
+    options.resume = true;
+  } else {
+    if (args.jobPath.empty() || args.outDir.empty()) {
+      std::cerr << "kdscope run: give a job file and --out DIR, or --resume DIR\n";
+      return kExitBadInput;
+    }
+    auto parsed = core::loadJobFile(args.jobPath);
+    if (!parsed.job) {
+      std::cerr << "kdscope run: " << args.jobPath << " is not a valid job:\n";
+      for (const auto& issue : parsed.issues) {
+        std::cerr << "  " << issue.str() << "\n";
+      }
+      return kExitBadInput;
+    }
+    job = std::move(parsed.job);
+    options.outDir = args.outDir;
   }
   core::CancelToken cancel;
   g_cancel = &cancel;
   std::signal(SIGINT, onSignal);
   std::signal(SIGTERM, onSignal);
-  core::RunOptions options;
-  options.outDir = outDir;
-  options.threads = threads;
-  options.blasThreads = blasThreads;
+  // Under a file size limit (ulimit -f) a write past it raises SIGXFSZ, which would kill the
+  // process and leave the run file "running"; ignored, the write fails with EFBIG and the
+  // job stops with a message and status "failed" instead.
+  std::signal(SIGXFSZ, SIG_IGN);
+  options.threads = args.threads;
+  options.blasThreads = args.blasThreads;
+  options.maxFileMb = args.maxFileMb;
   TerminalProgress progress;
-  const auto result = core::runJob(*parsed.job, options, cancel, std::ref(progress));
+  const auto result = core::runJob(*job, options, cancel, std::ref(progress));
   progress.clearLine();
   g_cancel = nullptr;
   switch (result.status) {
-  case core::JobStatus::Succeeded:
-    std::cerr << "kdscope run: complete; run file " << result.runPath << "\n";
+  case core::JobStatus::Succeeded: {
+    std::error_code ec;
+    const auto bytes = std::filesystem::file_size(result.runPath, ec);
+    std::cerr << "kdscope run: complete; run file " << result.runPath;
+    if (!ec) {
+      std::cerr << " (" << core::formatBytes(bytes) << ", estimated " << core::formatBytes(result.estimatedBytes)
+                << ")";
+    }
+    std::cerr << "\n";
     return kExitOk;
+  }
   case core::JobStatus::Cancelled:
     std::cerr << "kdscope run: " << result.message << "; run file " << result.runPath
-              << " keeps what was recorded (status \"cancelled\")\n";
+              << " keeps what was recorded (status \"cancelled\"); continue it with kdscope run --resume "
+              << options.outDir << "\n";
     return kExitFailed;
   case core::JobStatus::BadInput:
     std::cerr << "kdscope run: " << result.message << "\n";
@@ -125,16 +170,17 @@ int commandRun(const std::string& jobPath, const std::string& outDir, int thread
 } // namespace
 
 void registerRun(CLI::App& app, int& exitCode) {
-  struct Options {
-    std::string jobPath;
-    std::string outDir;
-    int threads = 0;
-    int blasThreads = 1;
-  };
-  auto options = std::make_shared<Options>();
+  auto options = std::make_shared<RunArguments>();
   auto* run = app.add_subcommand("run", "Run a job: train the teacher and distil each student, writing DIR/run.h5");
-  run->add_option("job", options->jobPath, "job file (JSON; see docs/job-format.md)")->required();
-  run->add_option("--out,-o", options->outDir, "output folder (run.h5 and checkpoints/)")->required();
+  run->add_option("job", options->jobPath, "job file (JSON; see docs/job-format.md)");
+  run->add_option("--out,-o", options->outDir, "output folder (run.h5 and checkpoints/)");
+  run->add_option("--resume", options->resumeDir,
+                  "continue the killed, cancelled or failed job in DIR from its last checkpoints (completed "
+                  "models are skipped; nothing recorded is lost or kept twice)");
+  run->add_option("--max-file-mb", options->maxFileMb,
+                  "refuse the job if its run file is estimated above this many MiB (0: no limit; default: the "
+                  "job's recording.max_file_mb)")
+      ->check(CLI::NonNegativeNumber);
   run->add_option("--threads", options->threads, "LibTorch intra-op threads (0: LibTorch's default)")
       ->check(CLI::NonNegativeNumber);
   run->add_option("--blas-threads", options->blasThreads,
@@ -142,9 +188,7 @@ void registerRun(CLI::App& app, int& exitCode) {
                   "products; see bench/README.md)")
       ->check(CLI::PositiveNumber);
   run->callback([options, &exitCode]() {
-    exitCode = guarded([&]() {
-      return commandRun(options->jobPath, options->outDir, options->threads, options->blasThreads);
-    });
+    exitCode = guarded([&]() { return commandRun(*options); });
   });
 }
 

@@ -65,6 +65,13 @@ public:
         m_dirty = true;
         return;
       }
+      if (j.kind == core::ProgressEvent::Kind::Phase || j.kind == core::ProgressEvent::Kind::Warning) {
+        clearLine();
+        std::fprintf(stderr, "[%5.1f%%] %s: %s%s%s: %s (elapsed %s)\n", pct, where.c_str(), j.task.c_str(),
+                     j.model.empty() ? "" : "/", j.model.c_str(), j.message.c_str(),
+                     duration(e.elapsedSeconds).c_str());
+        return;
+      }
       if (j.kind == core::ProgressEvent::Kind::Epoch) {
         clearLine();
         std::fprintf(stderr, "[%5.1f%%] %s: %s/%s epoch %d/%d eval accuracy %.4f (elapsed %s, eta %s)\n", pct,

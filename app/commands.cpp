@@ -44,6 +44,7 @@ int runMain(int argc, char** argv) {
   int exitCode = kExitBadInput;
   registerRun(app, exitCode);
   registerInfo(app, exitCode);
+  registerAnalyze(app, exitCode);
   registerExport(app, exitCode);
   registerStudy(app, exitCode);
   try {

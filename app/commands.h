@@ -23,6 +23,7 @@ int guarded(const std::function<int()>& body);
 
 void registerRun(CLI::App& app, int& exitCode);
 void registerInfo(CLI::App& app, int& exitCode);
+void registerAnalyze(CLI::App& app, int& exitCode);
 void registerExport(CLI::App& app, int& exitCode);
 void registerStudy(CLI::App& app, int& exitCode);
 

@@ -24,8 +24,24 @@ QString q(const std::string& text) { return QString::fromStdString(text); }
 
 void printError(const QString& message) { std::cerr << "kdscope export: " << message.toStdString() << "\n"; }
 
+QtMessageHandler previousHandler = nullptr;
+
+// Headless, Qt's notes about the missing desktop session are noise on a terminal.
+void filterMessages(QtMsgType type, const QMessageLogContext& context, const QString& message) {
+  if (type != QtCriticalMsg && type != QtFatalMsg &&
+      message.startsWith(QStringLiteral("QStandardPaths: XDG_RUNTIME_DIR not set"))) {
+    return;
+  }
+  if (previousHandler != nullptr) {
+    previousHandler(type, context, message);
+  }
+}
+
 // The offscreen platform has no window system; say nothing about what it cannot do.
-void quietOffscreen() { QLoggingCategory::setFilterRules(QStringLiteral("qt.qpa.*=false")); }
+void quietOffscreen() {
+  QLoggingCategory::setFilterRules(QStringLiteral("qt.qpa.*=false"));
+  previousHandler = qInstallMessageHandler(filterMessages);
+}
 
 int run(const ExportCommandLine& line) {
   FigureStyle style;

@@ -2,6 +2,7 @@
 
 #include <QObject>
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 
@@ -494,18 +495,21 @@ void buildCompareAccuracy(PlotWidget& plot, const std::vector<const RunDocument*
   }
   plot.setTitle(tr("Eval accuracy by model, %1").arg(task));
   plot.setAxisLabels(tr("model"), tr("accuracy"));
+  // Runs side by side within each model's slot (dodged), so equal accuracies stay visible.
+  const double slot = std::min(0.6, 0.15 * static_cast<double>(runs.size() - 1));
   for (std::size_t r = 0; r < runs.size(); ++r) {
+    const double offset = runs.size() < 2 ? 0.0 : slot * (static_cast<double>(r) / (runs.size() - 1) - 0.5);
     QVector<double> x;
     QVector<double> y;
     for (int i = 0; i < models.size(); ++i) {
       const core::ModelSummary* m = modelOf(*runs[r], task, models[i]);
       if (m != nullptr && m->evalAccuracy >= 0.0) {
-        x << i;
+        x << i + offset;
         y << m->evalAccuracy;
       }
     }
     if (!x.isEmpty()) {
-      plot.addScatter(labels.value(static_cast<int>(r)), x, y, static_cast<int>(r));
+      plot.addScatter(labels.value(static_cast<int>(r)), x, y, static_cast<int>(r), /*markerPoints=*/5.0);
     }
   }
   plot.setXTickLabels(models);
@@ -514,7 +518,6 @@ void buildCompareAccuracy(PlotWidget& plot, const std::vector<const RunDocument*
     return;
   }
   plot.rescale();
-  plot.setXRange(-0.5, models.size() - 0.5);
   plot.setFigureName(compareAccuracyName(task));
 }
 

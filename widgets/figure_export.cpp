@@ -275,9 +275,10 @@ QByteArray figureCsv(const PlotWidget& plot, const FigureSpec& spec) {
       for (int i = 0; i < series.x.size() && i < series.y.size(); ++i) {
         QString label;
         if (!ticks.isEmpty()) {
+          // The category a point belongs to (points of several runs sit side by side in it).
           const double x = series.x[i];
           const int at = static_cast<int>(std::lround(x));
-          label = QStringLiteral(",") + csvField(std::abs(x - at) < 1e-9 ? ticks.value(at) : QString());
+          label = QStringLiteral(",") + csvField(std::abs(x - at) < 0.4 ? ticks.value(at) : QString());
         }
         out += QStringLiteral("%1,%2,%3%4,%5\n")
                    .arg(csvField(series.name))
@@ -318,7 +319,7 @@ FigureExporter::FigureExporter(const QStringList& runPaths, ExportOptions option
   }
   m_catalog = std::make_unique<FigureCatalog>(runs);
   QString warning;
-  m_options.style.resolvedFontFamily(&warning);
+  static_cast<void>(m_options.style.resolvedFontFamily(&warning));
   if (!warning.isEmpty()) {
     m_warnings << warning;
   }
@@ -492,13 +493,18 @@ FigureExportJob::FigureExportJob(const QStringList& runPaths, const QStringList&
                                  QObject* parent)
     : QObject(parent), m_runPaths(runPaths), m_names(names), m_options(std::move(options)) {}
 
+FigureExportJob::FigureExportJob(std::vector<FigureSpec> figures, ExportOptions options, QObject* parent)
+    : QObject(parent), m_options(std::move(options)), m_specs(std::move(figures)), m_given(true) {}
+
 FigureExportJob::~FigureExportJob() = default;
 
 void FigureExportJob::start() {
   try {
     m_exporter = std::make_unique<FigureExporter>(m_runPaths, m_options);
     QStringList unmatched;
-    m_specs = m_exporter->catalog().select(m_names, &unmatched);
+    if (!m_given) {
+      m_specs = m_exporter->catalog().select(m_names, &unmatched);
+    }
     m_summary.warnings = m_exporter->warnings();
     for (const QString& name : unmatched) {
       m_summary.warnings << tr("no figure %1 in these runs").arg(name);

@@ -121,6 +121,8 @@ public:
   /// `names`: figure names of the catalog of `runPaths` (patterns as in FigureCatalog::select).
   FigureExportJob(const QStringList& runPaths, const QStringList& names, ExportOptions options,
                   QObject* parent = nullptr);
+  /// Exports these figures (e.g. contentFigure of a plot), reading no run file.
+  FigureExportJob(std::vector<FigureSpec> figures, ExportOptions options, QObject* parent = nullptr);
   ~FigureExportJob() override;
   /// Opens the runs and starts; a run that cannot be opened finishes at once with an error.
   void start();
@@ -141,6 +143,7 @@ private:
   ExportSummary m_summary;
   std::size_t m_next = 0;
   bool m_cancelled = false;
+  bool m_given = false; ///< m_specs came from the constructor
 };
 
 } // namespace kdscope::widgets

@@ -136,16 +136,36 @@ FigureSpec attentionSpec(const RunDocument& run, const QString& task, const QStr
               });
 }
 
-// Glob with * and ? over the whole name.
+// Glob with * and ? over the whole name ('*' also crosses the '/' of "LABEL/name").
 bool globMatch(const QString& pattern, const QString& name) {
-  const QRegularExpression re(QRegularExpression::anchoredPattern(QRegularExpression::wildcardToRegularExpression(
-                                  pattern, QRegularExpression::NonPathWildcardConversion)));
-  return re.match(name).hasMatch();
+  QString re;
+  for (const QChar c : pattern) {
+    re += c == QLatin1Char('*') ? QStringLiteral(".*")
+          : c == QLatin1Char('?') ? QStringLiteral(".")
+                                  : QRegularExpression::escape(QString(c));
+  }
+  return QRegularExpression(QRegularExpression::anchoredPattern(re)).match(name).hasMatch();
 }
 
 } // namespace
 
 void registerFigureProvider(FigureProvider provider) { providers().push_back(std::move(provider)); }
+
+FigureSpec contentFigure(const PlotWidget& plot) {
+  const PlotContent content = plot.content();
+  const QString base = !plot.objectName().isEmpty() ? plot.objectName()
+                       : !content.title.isEmpty()   ? content.title
+                                                    : QStringLiteral("plot");
+  FigureSpec figure;
+  figure.name = QStringLiteral("window.") + figureSegment(base);
+  figure.view = QStringLiteral("window");
+  figure.caption = tr("%1, as shown in the KDScope window (drawn again from the plot's own numbers, which the CSV "
+                      "holds; not rebuilt from a run file).")
+                       .arg(content.title.isEmpty() ? tr("A plot") : content.title);
+  figure.provenance.analysis = tr("the numbers the plot in the window showed");
+  figure.build = [content](PlotWidget& target) { target.setContent(content); };
+  return figure;
+}
 
 QString canonicalRunPath(const RunDocument& run) {
   const QFileInfo info(run.path());

@@ -70,6 +70,11 @@ std::vector<FigureSpec> runFigures(const RunDocument& run);
 /// The comparison figures of several runs, legends naming each run by its label.
 std::vector<FigureSpec> comparisonFigures(const std::vector<const RunDocument*>& runs, const QStringList& labels);
 
+/// A figure of what a plot shows, for plots that no registry builder made (a study view,
+/// live training curves): "window.NAME" from the plot's object name or title; its builder
+/// draws a copy of the plot's content (PlotWidget::content()), so it reads no run file.
+FigureSpec contentFigure(const PlotWidget& plot);
+
 /// The absolute, canonical path of a run file (what CSV headers and indexes print).
 QString canonicalRunPath(const RunDocument& run);
 

@@ -128,7 +128,7 @@ FigureStyleEditor::FigureStyleEditor(const FigureStyle& style, QWidget* parent)
     }
     // Any change by hand makes the style a custom one (it no longer equals its preset).
     const QSignalBlocker block(m_preset);
-    FigureStyle current = style();
+    FigureStyle current = this->style();
     current.preset = m_preset->currentText();
     if (FigureStyle::isPreset(current.preset) && current != FigureStyle::fromPreset(current.preset)) {
       m_preset->setCurrentText(kCustom);
@@ -169,7 +169,7 @@ FigureStyleEditor::FigureStyleEditor(const FigureStyle& style, QWidget* parent)
     dialog->setAttribute(Qt::WA_DeleteOnClose);
     connect(dialog, &QFileDialog::fileSelected, this, [this](const QString& path) {
       QString error;
-      if (!style().saveFile(path, &error)) {
+      if (!this->style().saveFile(path, &error)) {
         auto* box = new QMessageBox(QMessageBox::Warning, tr("Figure style"), error, QMessageBox::Ok, this);
         box->setAttribute(Qt::WA_DeleteOnClose);
         box->open();
@@ -235,8 +235,17 @@ bool FigureStyleEditor::loadFile(const QString& path, QString* error) {
 void FigureStyleEditor::updateSummary() {
   const FigureStyle s = style();
   QString warning;
-  s.resolvedFontFamily(&warning);
-  m_summary->setText(s.summary() + (warning.isEmpty() ? QString() : QStringLiteral("\n") + warning));
+  static_cast<void>(s.resolvedFontFamily(&warning));
+  const QSize layout = s.logicalSize();
+  const QSize pixels = s.pngPixels();
+  m_summary->setText(tr("%1 x %2 in (%3 x %4 pt); PNG %5 x %6 px")
+                         .arg(s.widthInches, 0, 'g', 4)
+                         .arg(s.heightInches(), 0, 'g', 3)
+                         .arg(layout.width())
+                         .arg(layout.height())
+                         .arg(pixels.width())
+                         .arg(pixels.height()) +
+                     (warning.isEmpty() ? QString() : QStringLiteral("\n") + warning));
 }
 
 } // namespace kdscope::widgets

@@ -28,6 +28,7 @@
 #include "widgets/overview_view.h"
 #include "widgets/plot_widget.h"
 #include "widgets/run_browser.h"
+#include "widgets/study_view.h"
 #include "widgets/tasks_view.h"
 
 namespace kdscope::widgets {
@@ -79,6 +80,7 @@ MainWindow::MainWindow(JobRunner runner, QWidget* parent) : QMainWindow(parent) 
   m_tabs->addTab(m_tasks, tr("Tasks"));
   m_tabs->addTab(m_knowledge, tr("Knowledge"));
   m_tabs->addTab(m_examples, tr("Examples"));
+  m_tabs->addTab(new StudyView(m_tabs), tr("Study")); // reads a study summary, not the selected run
   m_views = {m_overview, m_layers, m_heads, m_tasks, m_knowledge, m_examples};
   m_stale = QVector<bool>(m_views.size(), false);
   layout->addWidget(m_tabs, 1);
@@ -87,11 +89,11 @@ MainWindow::MainWindow(JobRunner runner, QWidget* parent) : QMainWindow(parent) 
   buildMenus();
   // Every plot of a view offers "Export figure..." in its context menu once it shows a
   // figure of the run (its builder names it).
-  for (AnalysisView* view : m_views) {
-    for (PlotWidget* plot : view->findChildren<PlotWidget*>()) {
-      connect(plot, &PlotWidget::exportFigureRequested, this,
-              [this](const QString& name) { openExportDialog({name}, /*pack=*/false); });
-    }
+  // Plots that are no figure of a run (study view, live curves) export what they show.
+  for (PlotWidget* plot : findChildren<PlotWidget*>()) {
+    connect(plot, &PlotWidget::exportFigureRequested, this,
+            [this](const QString& name) { openExportDialog({name}, /*pack=*/false); });
+    connect(plot, &PlotWidget::exportContentRequested, this, [this, plot] { openContentExportDialog(plot); });
   }
   statusBar()->showMessage(tr("Open a run file (File > Open run, or drop a .h5 file here), or queue a job."));
 
@@ -277,6 +279,7 @@ QStringList MainWindow::currentViewFigures() const {
       names << plot->figureName();
     }
   }
+  names.sort();
   return names;
 }
 
@@ -338,8 +341,8 @@ ExportDialog* MainWindow::openExportDialog(const QStringList& figures, bool pack
       statusBar()->showMessage(tr("Choose a folder to export to."));
       return;
     }
-    QSettings store;
-    store.setValue(QStringLiteral("export/last_folder"), options.outDir);
+    QSettings remembered;
+    remembered.setValue(QStringLiteral("export/last_folder"), options.outDir);
     QStringList runs{runPath};
     if (dialog->compareOpenRuns()) {
       runs.clear();
@@ -353,13 +356,61 @@ ExportDialog* MainWindow::openExportDialog(const QStringList& figures, bool pack
   return dialog;
 }
 
+ExportDialog* MainWindow::openContentExportDialog(const PlotWidget* plot) {
+  const FigureSpec figure = contentFigure(*plot);
+  auto* dialog = new ExportDialog(ExportDialog::Mode::Figures, {figure.name}, m_settings.figure, 1, this);
+  dialog->setAttribute(Qt::WA_DeleteOnClose);
+  QSettings store;
+  dialog->setOutDir(store.value(QStringLiteral("export/last_folder"),
+                                QDir(m_settings.outputRoot).filePath(QStringLiteral("figures")))
+                        .toString());
+  dialog->setPreviewer([figure](const QString&, const FigureStyle& style, QString* error) {
+    try {
+      FigureStyle screen = style;
+      screen.dpi = std::max(50, std::min(110, static_cast<int>(360 / style.widthInches)));
+      const auto built = buildExportPlot(figure, screen);
+      return QImage::fromData(renderFigure(*built, figure, screen, FigureFormat::Png, QDateTime(), error), "PNG");
+    } catch (const std::exception& e) {
+      *error = QString::fromUtf8(e.what());
+      return QImage();
+    }
+  });
+  connect(dialog, &QDialog::accepted, this, [this, dialog, figure] {
+    const ExportOptions options = dialog->options();
+    if (options.outDir.isEmpty()) {
+      statusBar()->showMessage(tr("Choose a folder to export to."));
+      return;
+    }
+    if (dialog->selectedFigures().isEmpty()) {
+      return;
+    }
+    QSettings remembered;
+    remembered.setValue(QStringLiteral("export/last_folder"), options.outDir);
+    exportFigures(std::vector<FigureSpec>{figure}, options);
+  });
+  dialog->open();
+  return dialog;
+}
+
+FigureExportJob* MainWindow::exportFigures(const std::vector<FigureSpec>& figures, const ExportOptions& options) {
+  if (m_exportJob != nullptr) {
+    statusBar()->showMessage(tr("An export is running."));
+    return nullptr;
+  }
+  return startExport(new FigureExportJob(figures, options, this), options);
+}
+
 FigureExportJob* MainWindow::exportFigures(const QStringList& runPaths, const QStringList& names,
                                            const ExportOptions& options) {
   if (m_exportJob != nullptr) {
     statusBar()->showMessage(tr("An export is running."));
     return nullptr;
   }
-  m_exportJob = new FigureExportJob(runPaths, names, options, this);
+  return startExport(new FigureExportJob(runPaths, names, options, this), options);
+}
+
+FigureExportJob* MainWindow::startExport(FigureExportJob* job, const ExportOptions& options) {
+  m_exportJob = job;
   connect(m_exportJob, &FigureExportJob::progress, this, [this](int done, int total, const QString& name) {
     statusBar()->showMessage(tr("Exporting figures %1 of %2: %3").arg(done).arg(total).arg(name));
   });

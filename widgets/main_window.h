@@ -24,6 +24,7 @@ class JobQueuePanel;
 class KnowledgeView;
 class LayersView;
 class OverviewView;
+class PlotWidget;
 class RunBrowser;
 class RunDocument;
 class TasksView;
@@ -60,9 +61,13 @@ public:
   /// export dialog (open(), not exec()) for `figures` of the current run; returns it, or
   /// null when no run is open. Accepting it starts exportFigures.
   ExportDialog* openExportDialog(const QStringList& figures, bool pack);
+  /// "Export figure..." on a plot that is no figure of a run (the study view, live curves):
+  /// the dialog for contentFigure(plot), exported from the plot's own numbers.
+  ExportDialog* openContentExportDialog(const PlotWidget* plot);
   /// Exports figures of run files (FigureExportJob, one figure per event-loop pass) and
   /// reports in the status bar; figuresExported when done. Null while another export runs.
   FigureExportJob* exportFigures(const QStringList& runPaths, const QStringList& names, const ExportOptions& options);
+  FigureExportJob* exportFigures(const std::vector<FigureSpec>& figures, const ExportOptions& options);
   [[nodiscard]] bool exportRunning() const { return m_exportJob != nullptr; }
 
 Q_SIGNALS:
@@ -80,6 +85,7 @@ private:
   void onTaskChanged();
   void refreshCurrentView();
   void onJobFinished(int jobId, const core::JobResult& result);
+  FigureExportJob* startExport(FigureExportJob* job, const ExportOptions& options);
   [[nodiscard]] QImage previewFigure(const QString& name, const FigureStyle& style, QString* error) const;
 
   JobQueue* m_queue = nullptr;

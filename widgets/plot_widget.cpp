@@ -3,6 +3,8 @@
 #include <QContextMenuEvent>
 #include <QFileDialog>
 #include <QFontDatabase>
+#include <QFontMetricsF>
+#include <QtMath>
 #include <QLabel>
 #include <QMenu>
 #include <QMouseEvent>
@@ -86,8 +88,9 @@ QString drawnFamily(const FigureStyle& style) {
 // Greyscale series: grey level and dash pattern per index; marker shapes for every palette.
 const QColor kGreys[] = {QColor(0, 0, 0), QColor(102, 102, 102), QColor(0, 0, 0), QColor(136, 136, 136),
                          QColor(51, 51, 51), QColor(153, 153, 153)};
-const Qt::PenStyle kGreyDashes[] = {Qt::SolidLine, Qt::DashLine,       Qt::DotLine,
-                                    Qt::DashDotLine, Qt::DashDotDotLine, Qt::SolidLine};
+// Dash patterns (in pen widths) of greyscale series; plain dashes (4 2) and dots (1 2) are
+// left to the loss-term lines, which the caller asks for.
+const QVector<qreal> kGreyDashes[] = {{}, {7, 2.5}, {4, 1.5, 1, 1.5}, {1.5, 1.5}, {7, 2, 1, 2, 1, 2}, {2.5, 4}};
 const QCPScatterStyle::ScatterShape kShapes[] = {QCPScatterStyle::ssCircle,  QCPScatterStyle::ssSquare,
                                                  QCPScatterStyle::ssTriangle, QCPScatterStyle::ssDiamond,
                                                  QCPScatterStyle::ssCross,   QCPScatterStyle::ssTriangleInverted,
@@ -170,7 +173,7 @@ void PlotWidget::applyStyle() {
     axis->setTickPen(axisPen);
     axis->setSubTickPen(axisPen);
     axis->setTickLength(0, 3); // outward, as in most journals
-    axis->setSubTickLength(0, 0);
+    axis->setSubTicks(false);
     axis->setTickLabelPadding(2);
     axis->setLabelPadding(2);
     axis->setPadding(2);
@@ -180,6 +183,7 @@ void PlotWidget::applyStyle() {
     axis->grid()->setVisible(s.grid && axis != (m_colorScale != nullptr ? m_colorScale->axis() : nullptr) &&
                              m_colorMap == nullptr);
   }
+  m_plot->axisRect()->setMinimumMargins(QMargins(2, 6, 8, 2)); // room for half a tick label
   m_plot->xAxis2->setPadding(2);
   m_plot->xAxis2->setLabelPadding(3);
   if (m_colorScale != nullptr) {
@@ -281,11 +285,10 @@ int PlotWidget::addLine(const QString& name, const QVector<double>& x, const QVe
   QPen pen(color);
   pen.setWidthF(s.lineWidth * penScale());
   pen.setJoinStyle(Qt::RoundJoin);
-  Qt::PenStyle dash = style == LineStyle::Dashed ? Qt::DashLine : style == LineStyle::Dotted ? Qt::DotLine : Qt::SolidLine;
-  if (s.palette == Palette::Greyscale && style == LineStyle::Solid) {
-    dash = cycle(kGreyDashes, colorIndex);
+  pen.setStyle(style == LineStyle::Dashed ? Qt::DashLine : style == LineStyle::Dotted ? Qt::DotLine : Qt::SolidLine);
+  if (s.palette == Palette::Greyscale && style == LineStyle::Solid && !cycle(kGreyDashes, colorIndex).isEmpty()) {
+    pen.setDashPattern(cycle(kGreyDashes, colorIndex)); // sets Qt::CustomDashLine
   }
-  pen.setStyle(dash);
   graph->setPen(pen);
   graph->setName(name);
   graph->setData(x, y, /*alreadySorted=*/false);
@@ -305,11 +308,12 @@ int PlotWidget::addLine(const QString& name, const QVector<double>& x, const QVe
     graph->removeFromLegend();
   }
   m_plot->legend->setVisible(!name.isEmpty() || m_plot->legend->visible());
-  m_series.append(PlotSeries{name, x, y, false});
+  m_series.append(PlotSeries{name, x, y, false, colorIndex, static_cast<int>(style), 0.0});
   return m_plot->graphCount() - 1;
 }
 
-int PlotWidget::addScatter(const QString& name, const QVector<double>& x, const QVector<double>& y, int colorIndex) {
+int PlotWidget::addScatter(const QString& name, const QVector<double>& x, const QVector<double>& y, int colorIndex,
+                           double markerPoints) {
   const FigureStyle& s = style();
   const int index = addLine(name, x, y, colorIndex);
   QCPGraph* graph = m_plot->graph(index);
@@ -319,12 +323,47 @@ int PlotWidget::addScatter(const QString& name, const QVector<double>& x, const 
   QColor fill = color;
   fill.setAlpha(140);
   const bool shapes = s.markers || s.palette == Palette::Greyscale;
-  const double size = m_exportMode ? 2.0 + 1.5 * s.lineWidth : 5.0;
+  const double size = !m_exportMode ? (markerPoints > 0.0 ? 7.0 : 5.0)
+                     : markerPoints > 0.0 ? markerPoints
+                                          : 2.0 + 1.5 * s.lineWidth;
   graph->setScatterStyle(QCPScatterStyle(shapes ? cycle(kShapes, colorIndex) : QCPScatterStyle::ssDisc,
                                          QPen(color, std::max(0.5, 0.6 * s.lineWidth) * penScale()), QBrush(fill),
                                          size));
   m_series.last().scatter = true;
+  m_series.last().markerPoints = markerPoints;
   return index;
+}
+
+PlotContent PlotWidget::content() const {
+  PlotContent content;
+  content.title = m_title;
+  content.xLabel = xLabel();
+  content.yLabel = yLabel();
+  content.xTickLabels = m_xTickLabels;
+  content.series = m_series;
+  if (m_colorMap != nullptr) {
+    content.heatmap = m_heatmap;
+  }
+  return content;
+}
+
+void PlotWidget::setContent(const PlotContent& content) {
+  clear();
+  setTitle(content.title);
+  if (content.heatmap) {
+    setHeatmap(*content.heatmap);
+    return;
+  }
+  setAxisLabels(content.xLabel, content.yLabel);
+  for (const PlotSeries& series : content.series) {
+    if (series.scatter) {
+      addScatter(series.name, series.x, series.y, series.colorIndex, series.markerPoints);
+    } else {
+      addLine(series.name, series.x, series.y, series.colorIndex, static_cast<LineStyle>(series.lineStyle));
+    }
+  }
+  setXTickLabels(content.xTickLabels);
+  rescale();
 }
 
 void PlotWidget::appendPoints(int line, const QVector<double>& x, const QVector<double>& y) {
@@ -442,12 +481,47 @@ void PlotWidget::rescale() {
     m_plot->yAxis->setRange(-0.5, m_heatmap.rows - 0.5);
   } else {
     m_plot->rescaleAxes();
-    // A flat line would get a zero-height range.
+    // A flat line would get a zero-height range: centre it with a little room.
+    double lo = std::numeric_limits<double>::infinity();
+    double hi = -std::numeric_limits<double>::infinity();
+    for (const PlotSeries& series : m_series) {
+      for (const double v : series.y) {
+        if (std::isfinite(v)) {
+          lo = std::min(lo, v);
+          hi = std::max(hi, v);
+        }
+      }
+    }
     const QCPRange y = m_plot->yAxis->range();
-    if (y.size() < 1e-12) {
+    if (lo <= hi && hi - lo < 1e-12) {
+      const double pad = std::max(0.05, 0.05 * std::abs(lo));
+      m_plot->yAxis->setRange(lo - pad, hi + pad);
+    } else if (y.size() < 1e-12) {
       m_plot->yAxis->setRange(y.lower - 0.5, y.upper + 0.5);
     } else {
       m_plot->yAxis->scaleRange(1.05, y.center());
+    }
+    // Steps, epochs and categories are whole numbers: no ticks at 1.2, 1.4, ...
+    bool integral = !m_series.isEmpty();
+    for (const PlotSeries& series : m_series) {
+      for (const double x : series.x) {
+        integral = integral && std::isfinite(x) && x == std::floor(x);
+      }
+    }
+    if (integral && m_xTickLabels.isEmpty()) {
+      QSharedPointer<QCPAxisTickerFixed> ticker(new QCPAxisTickerFixed);
+      ticker->setTickStep(1.0);
+      ticker->setScaleStrategy(QCPAxisTickerFixed::ssMultiples);
+      m_plot->xAxis->setTicker(ticker);
+    }
+    if (!m_xTickLabels.isEmpty()) {
+      // Categories: half a category of room at each end.
+      m_plot->xAxis->setRange(-0.5, m_xTickLabels.size() - 0.5);
+    } else if (m_exportMode) {
+      // Room for markers and line ends at the edges (matplotlib's margins do the same).
+      const QCPRange x = m_plot->xAxis->range();
+      m_plot->xAxis->setRange(x.size() < 1e-12 ? QCPRange(x.lower - 0.5, x.upper + 0.5)
+                                               : QCPRange(x.lower - 0.03 * x.size(), x.upper + 0.03 * x.size()));
     }
   }
   queueReplot();
@@ -565,6 +639,10 @@ void PlotWidget::showContextMenu(const QPoint& pixel, const QPoint& global) {
     exportAction->setObjectName(QStringLiteral("exportFigureAction"));
     const QString name = m_figureName;
     connect(exportAction, &QAction::triggered, this, [this, name] { Q_EMIT exportFigureRequested(name); });
+  } else if (m_stack->currentWidget() == m_plot && (!m_series.isEmpty() || m_colorMap != nullptr)) {
+    QAction* exportAction = menu->addAction(tr("Export figure..."));
+    exportAction->setObjectName(QStringLiteral("exportFigureAction"));
+    connect(exportAction, &QAction::triggered, this, [this] { Q_EMIT exportContentRequested(); });
   }
   QAction* saveAction = menu->addAction(tr("Save plot as shown (PNG, PDF, SVG)..."));
   connect(saveAction, &QAction::triggered, this, [this] {
@@ -610,50 +688,67 @@ bool PlotWidget::saveSvg(const QString& path, int width, int height) {
   return painter.end();
 }
 
-void PlotWidget::placeLegend(const QSize& layout) {
+void PlotWidget::placeLegend() {
   QCPLegend* legend = m_plot->legend;
   bool named = false;
   for (int g = 0; g < m_plot->graphCount(); ++g) {
     named = named || !m_plot->graph(g)->name().isEmpty();
   }
-  // Take the legend out of wherever it is (inset of the axis rect or the plot layout).
-  if (!m_plot->axisRect()->insetLayout()->take(legend)) {
-    m_plot->plotLayout()->take(legend);
-  }
-  m_plot->plotLayout()->simplify();
+  m_plot->axisRect()->insetLayout()->take(legend); // from the inset: placed per style below
   const LegendPlacement where = named && m_colorMap == nullptr ? style().legend : LegendPlacement::None;
   legend->setVisible(where != LegendPlacement::None);
-  if (where == LegendPlacement::None) {
-    m_plot->axisRect()->insetLayout()->addElement(legend, Qt::AlignTop | Qt::AlignRight);
-    return;
-  }
-  if (where == LegendPlacement::Inside) {
+  legend->setFillOrder(QCPLayoutGrid::foRowsFirst, true);
+  legend->setWrap(0);
+  if (where == LegendPlacement::None || where == LegendPlacement::Inside) {
     legend->setBorderPen(QPen(QColor(160, 160, 160), 0.5));
     legend->setBrush(QColor(255, 255, 255, 220));
-    legend->setFillOrder(QCPLayoutGrid::foRowsFirst, true);
-    legend->setWrap(0);
     m_plot->axisRect()->insetLayout()->addElement(legend, Qt::AlignTop | Qt::AlignRight);
     return;
   }
   legend->setBorderPen(Qt::NoPen);
   legend->setBrush(Qt::NoBrush);
   if (where == LegendPlacement::Right) {
-    legend->setFillOrder(QCPLayoutGrid::foRowsFirst, true);
-    legend->setWrap(0);
+    // In a column of its own, at the top: an empty element below takes the rest.
+    auto* side = new QCPLayoutGrid;
     const int column = m_plot->plotLayout()->columnCount();
-    m_plot->plotLayout()->addElement(0, column, legend);
+    m_plot->plotLayout()->addElement(0, column, side);
     m_plot->plotLayout()->setColumnStretchFactor(column, 0.001);
+    side->addElement(0, 0, legend);
+    side->addElement(1, 0, new QCPLayoutElement(m_plot)); // empty, takes the height left
+    side->setRowStretchFactor(0, 0.001);
     return;
   }
-  // Below: as many columns as fit the width, filled row by row.
+  // Below, aligned with the axis rect; wrapLegend() fills its rows.
+  auto* group = new QCPMarginGroup(m_plot);
+  m_plot->axisRect()->setMarginGroup(QCP::msLeft | QCP::msRight, group);
+  legend->setAutoMargins(QCP::msLeft | QCP::msRight);
+  legend->setMarginGroup(QCP::msLeft | QCP::msRight, group);
+  legend->setFillOrder(QCPLayoutGrid::foColumnsFirst, true);
+  const int row = m_plot->plotLayout()->rowCount();
+  m_plot->plotLayout()->addElement(row, 0, legend);
+  m_plot->plotLayout()->setRowStretchFactor(row, 0.001);
+}
+
+void PlotWidget::wrapLegend(const QSize& layout) {
+  QCPLegend* legend = m_plot->legend;
+  if (!legend->visible() || style().legend != LegendPlacement::Below) {
+    return;
+  }
+  // As many columns as fit the axis rect's width, filled row by row.
+  legend->setWrap(0);
+  legend->setFillOrder(QCPLayoutGrid::foColumnsFirst, true);
+  layoutAt(layout);
   QVector<int> widths;
   for (int i = 0; i < legend->itemCount(); ++i) {
-    widths << legend->item(i)->minimumOuterSizeHint().width();
+    // A wrapped legend grid has empty cells: item() is null there.
+    if (const QCPAbstractLegendItem* item = legend->item(i)) {
+      widths << item->minimumOuterSizeHint().width();
+    }
   }
-  const int available = layout.width() - 8;
+  const int available = std::max(20, m_plot->axisRect()->width());
   int columns = std::max(1, static_cast<int>(widths.size()));
   for (; columns > 1; --columns) {
-    int total = legend->margins().left() + legend->margins().right() + (columns - 1) * legend->columnSpacing();
+    int total = (columns - 1) * legend->columnSpacing();
     for (int c = 0; c < columns; ++c) {
       int widest = 0;
       for (int i = c; i < widths.size(); i += columns) {
@@ -665,11 +760,108 @@ void PlotWidget::placeLegend(const QSize& layout) {
       break;
     }
   }
-  legend->setFillOrder(QCPLayoutGrid::foColumnsFirst, true);
   legend->setWrap(columns);
-  const int row = m_plot->plotLayout()->rowCount();
-  m_plot->plotLayout()->addElement(row, 0, legend);
-  m_plot->plotLayout()->setRowStretchFactor(row, 0.001);
+  legend->setFillOrder(QCPLayoutGrid::foColumnsFirst, true); // rearranges into the wrap
+}
+
+void PlotWidget::layoutAt(const QSize& layout) {
+  m_plot->setViewport(QRect(QPoint(0, 0), layout));
+  for (const auto phase : {QCPLayoutElement::upPreparation, QCPLayoutElement::upMargins, QCPLayoutElement::upLayout}) {
+    m_plot->plotLayout()->update(phase);
+  }
+}
+
+void PlotWidget::fitCategoryLabels(bool horizontal) {
+  // Text ticks (classes, tokens, layers) that would overlap get a smaller font (down to
+  // 2 pt below the style's, at least 5 pt), then only every k-th label.
+  QCPAxis* axis = horizontal ? m_plot->xAxis : m_plot->yAxis;
+  QStringList labels;
+  if (m_colorMap != nullptr) {
+    labels = horizontal ? m_heatmap.colLabels : m_heatmap.rowLabels;
+  } else if (horizontal) {
+    labels = m_xTickLabels;
+  }
+  if (labels.size() < 2 || labels.size() > kMaxTextTicks) {
+    return;
+  }
+  const double spacing = std::abs(axis->coordToPixel(1.0) - axis->coordToPixel(0.0));
+  const double rotation = qDegreesToRadians(std::abs(axis->tickLabelRotation()));
+  const auto required = [&](const QFont& font) {
+    const QFontMetricsF metrics(font);
+    if (!horizontal) {
+      return metrics.height();
+    }
+    if (rotation > 0.01) {
+      return metrics.height() / std::sin(rotation);
+    }
+    double widest = 0.0;
+    for (const QString& label : labels) {
+      widest = std::max(widest, metrics.horizontalAdvance(label));
+    }
+    return widest + 2.0;
+  };
+  QFont font = axis->tickLabelFont();
+  const int largest = style().fontPointSize;
+  const int smallest = std::max(5, largest - 2);
+  int size = largest;
+  for (; size > smallest; --size) {
+    font.setPixelSize(size);
+    if (required(font) <= spacing * 1.02) {
+      break;
+    }
+  }
+  font.setPixelSize(size);
+  axis->setTickLabelFont(font);
+  const int every = std::max(1, static_cast<int>(std::ceil(required(font) / std::max(1.0, spacing) - 0.02)));
+  if (every > 1) {
+    QSharedPointer<QCPAxisTickerText> ticker(new QCPAxisTickerText);
+    for (int i = 0; i < labels.size(); ++i) {
+      ticker->addTick(i, i % every == 0 ? labels[i] : QString());
+    }
+    axis->setTicker(ticker);
+  }
+}
+
+void PlotWidget::fitTickLabels(const QSize& layout) {
+  layoutAt(layout);
+  fitCategoryLabels(/*horizontal=*/true);
+  fitCategoryLabels(/*horizontal=*/false);
+  // QCustomPlot leaves out a tick label that would stick out of the figure: widen the axis
+  // rect's right margin until the last x tick label fits.
+  QMargins margins = m_plot->axisRect()->minimumMargins();
+  for (int pass = 0; pass < 2; ++pass) {
+    layoutAt(layout);
+    const QVector<double> ticks = m_plot->xAxis->tickVector();
+    const QVector<QString> labels = m_plot->xAxis->tickVectorLabels();
+    const QCPRange range = m_plot->xAxis->range();
+    double overhang = 0.0;
+    const QFontMetricsF metrics(m_plot->xAxis->tickLabelFont());
+    const double rotation = qDegreesToRadians(std::abs(m_plot->xAxis->tickLabelRotation()));
+    for (int i = 0; i < ticks.size() && i < labels.size(); ++i) {
+      if (!range.contains(ticks[i])) {
+        continue;
+      }
+      const double width = metrics.horizontalAdvance(labels[i]);
+      const double extent = rotation > 0.0 ? width * std::cos(rotation) + metrics.height() * std::sin(rotation)
+                                           : width / 2.0;
+      overhang = std::max(overhang, m_plot->xAxis->coordToPixel(ticks[i]) + extent + 1.0 - layout.width());
+    }
+    if (overhang <= 0.0) {
+      return;
+    }
+    margins.setRight(m_plot->axisRect()->margins().right() + static_cast<int>(std::ceil(overhang)));
+    m_plot->axisRect()->setMinimumMargins(margins);
+  }
+}
+
+void PlotWidget::prepareExportLayout(const QSize& layout) {
+  if (m_preparedLayout == layout) {
+    return; // once per plot and size: every format draws the same layout
+  }
+  m_preparedLayout = layout;
+  placeLegend();
+  fitTickLabels(layout);
+  wrapLegend(layout);
 }
 
 bool PlotWidget::paintFigure(QPaintDevice* device, const QSize& layout, const QSizeF& deviceSize, bool vector) {
@@ -677,7 +869,7 @@ bool PlotWidget::paintFigure(QPaintDevice* device, const QSize& layout, const QS
     return false;
   }
   if (m_exportMode) {
-    placeLegend(layout);
+    prepareExportLayout(layout);
   }
   QCPPainter painter;
   if (!painter.begin(device)) {
@@ -685,6 +877,8 @@ bool PlotWidget::paintFigure(QPaintDevice* device, const QSize& layout, const QS
   }
   painter.setMode(QCPPainter::pmNoCaching); // tick labels as text, never cached pixmaps
   painter.setMode(QCPPainter::pmNonCosmetic); // hairlines have a real width in print
+  // Heatmap cells and colour bars go into PDFs as images: Flate, not JPEG (exact colours).
+  painter.setRenderHint(QPainter::LosslessImageRendering);
   if (vector) {
     painter.setMode(QCPPainter::pmVectorized);
   }

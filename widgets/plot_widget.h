@@ -49,6 +49,21 @@ struct PlotSeries {
   QVector<double> x;
   QVector<double> y;
   bool scatter = false;
+  int colorIndex = 0;
+  int lineStyle = 0;         ///< PlotWidget::LineStyle as int
+  double markerPoints = 0.0; ///< scatter marker size (0: the default)
+};
+
+/// Everything a plot shows, as data: PlotWidget::content() copies it out and setContent()
+/// draws it again, e.g. on a fresh plot in export mode for a plot that no builder of the
+/// figure registry made (a study view, live curves).
+struct PlotContent {
+  QString title;
+  QString xLabel;
+  QString yLabel;
+  QStringList xTickLabels;
+  QVector<PlotSeries> series;
+  std::optional<Heatmap> heatmap;
 };
 
 class PlotWidget : public QWidget {
@@ -76,8 +91,10 @@ public:
   /// Adds a line; returns its index. `colorIndex` picks from the Okabe-Ito palette.
   int addLine(const QString& name, const QVector<double>& x, const QVector<double>& y, int colorIndex,
               LineStyle style = LineStyle::Solid);
-  /// Adds points without lines (markers only); returns the index.
-  int addScatter(const QString& name, const QVector<double>& x, const QVector<double>& y, int colorIndex);
+  /// Adds points without lines (markers only); returns the index. `markerPoints`: the
+  /// marker size in points when exported (0: a size for many points).
+  int addScatter(const QString& name, const QVector<double>& x, const QVector<double>& y, int colorIndex,
+                 double markerPoints = 0.0);
   /// Appends points to a line (live curves).
   void appendPoints(int line, const QVector<double>& x, const QVector<double>& y);
   [[nodiscard]] int lineCount() const;
@@ -85,6 +102,9 @@ public:
   [[nodiscard]] QVector<QPointF> lineData(int line) const;
   /// Every line and scatter series as given (the CSV of an exported figure).
   [[nodiscard]] const QVector<PlotSeries>& series() const { return m_series; }
+  [[nodiscard]] PlotContent content() const;
+  /// Replaces the plot's content (clear(), then the series or heatmap, then rescale()).
+  void setContent(const PlotContent& content);
 
   /// Replaces the plot content with a heatmap (lines are removed), interpolation off.
   void setHeatmap(const Heatmap& heatmap);
@@ -149,6 +169,8 @@ Q_SIGNALS:
   void pointClicked(int line, int index);
   /// "Export figure..." was chosen in the context menu of a plot with a figure name.
   void exportFigureRequested(const QString& figureName);
+  /// "Export figure..." was chosen on a plot without a figure name: export what it shows.
+  void exportContentRequested();
 
 protected:
   bool eventFilter(QObject* watched, QEvent* event) override;
@@ -156,7 +178,14 @@ protected:
 private:
   [[nodiscard]] bool cellAt(const QPoint& pixel, int* row, int* col) const;
   void applyStyle();
-  void placeLegend(const QSize& layout);
+  // Export layout, once per size (prepareExportLayout): legend per style, category labels
+  // that fit, no tick label left out at the right edge, legend rows that fit the width.
+  void prepareExportLayout(const QSize& layout);
+  void placeLegend();
+  void wrapLegend(const QSize& layout);
+  void layoutAt(const QSize& layout);
+  void fitCategoryLabels(bool horizontal);
+  void fitTickLabels(const QSize& layout);
   void showContextMenu(const QPoint& pixel, const QPoint& global);
   [[nodiscard]] double penScale() const;
 
@@ -172,6 +201,7 @@ private:
   QString m_figureName;
   std::optional<FigureStyle> m_style;
   bool m_exportMode = false;
+  QSize m_preparedLayout;
 };
 
 } // namespace kdscope::widgets

@@ -793,4 +793,146 @@ double minibatchCka(const std::vector<float>& x, std::size_t p, const std::vecto
   return (xy / count) / std::sqrt(selfProduct);
 }
 
+// ---------------------------------------------------------------------------------------
+// Layer matrices of the optional CKA forms (RBF, minibatch). Each layer's kernel is built
+// once and paired with every layer of the other model, as ckaMatrix does for linear CKA.
+
+namespace {
+
+/// The layers of a [n, layers, width] array as strided representations over its first
+/// `rows` examples; column means over those rows.
+std::vector<Representation> stridedLayers(const std::vector<float>& hidden, std::size_t rows, std::size_t layers,
+                                          std::size_t width) {
+  std::vector<Representation> out(layers);
+  for (std::size_t l = 0; l < layers; ++l) {
+    Representation& r = out[l];
+    r.data = hidden.data() + l * width;
+    r.rows = rows;
+    r.width = width;
+    r.rowStride = layers * width;
+    r.mean = columnMeans(r.data, rows, width, r.rowStride);
+  }
+  return out;
+}
+
+/// The double-centred RBF kernel of one representation (n x n), or empty when the median
+/// distance is 0 (every row equal: RBF CKA undefined).
+std::vector<double> centredRbfKernel(const Representation& r, double sigmaFraction, std::size_t threads,
+                                     const Kernels& chosen) {
+  std::vector<double> k = fullGram(r.asExampleRows(), threads, chosen);
+  const double sigma = sigmaFraction * medianDistance(k, r.rows);
+  if (!(sigma > 0.0) || !std::isfinite(sigma)) {
+    return {};
+  }
+  rbfCentredKernel(k, r.rows, sigma);
+  return k;
+}
+
+} // namespace
+
+Matrix rbfCkaMatrix(const std::vector<float>& hiddenT, std::size_t layersT, std::size_t widthT,
+                    const std::vector<float>& hiddenS, std::size_t layersS, std::size_t widthS,
+                    double sigmaFraction, std::size_t maxExamples, const CkaOptions& options) {
+  require(layersT > 0 && layersS > 0, "rbfCkaMatrix", "layer counts must be positive");
+  require(sigmaFraction > 0.0 && std::isfinite(sigmaFraction), "rbfCkaMatrix", "sigmaFraction must be positive");
+  const std::size_t all = rowsOf(hiddenT, layersT * widthT, "rbfCkaMatrix", "teacher hidden");
+  require(rowsOf(hiddenS, layersS * widthS, "rbfCkaMatrix", "student hidden") == all, "rbfCkaMatrix",
+          "teacher and student hidden states have different numbers of examples");
+  const std::size_t n = maxExamples > 0 ? std::min(all, maxExamples) : all;
+  Matrix out(layersT, layersS, kNaN);
+  if (n < 2) {
+    return out;
+  }
+  const std::size_t threads = resolveThreads(options.threads);
+  const Kernels& chosen = kernelsFor(options.portableKernels);
+  const std::vector<Representation> teacher = stridedLayers(hiddenT, n, layersT, widthT);
+  const std::vector<Representation> student = stridedLayers(hiddenS, n, layersS, widthS);
+  // The teacher's kernels are kept (layersT n x n matrices); the student's are built one at a
+  // time.
+  std::vector<std::vector<double>> kernelsT(layersT);
+  std::vector<double> selfT(layersT, kNaN);
+  for (std::size_t t = 0; t < layersT; ++t) {
+    kernelsT[t] = centredRbfKernel(teacher[t], sigmaFraction, threads, chosen);
+    if (!kernelsT[t].empty()) {
+      selfT[t] = dot(kernelsT[t].data(), kernelsT[t].data(), n * n);
+    }
+  }
+  for (std::size_t s = 0; s < layersS; ++s) {
+    const std::vector<double> l = centredRbfKernel(student[s], sigmaFraction, threads, chosen);
+    if (l.empty()) {
+      continue;
+    }
+    const double selfS = dot(l.data(), l.data(), n * n);
+    for (std::size_t t = 0; t < layersT; ++t) {
+      if (!kernelsT[t].empty()) {
+        out(t, s) = ckaFromSums(dot(kernelsT[t].data(), l.data(), n * n), selfT[t], selfS);
+      }
+    }
+  }
+  return out;
+}
+
+Matrix minibatchCkaMatrix(const std::vector<float>& hiddenT, std::size_t layersT, std::size_t widthT,
+                          const std::vector<float>& hiddenS, std::size_t layersS, std::size_t widthS,
+                          std::size_t batchSize, const CkaOptions& options) {
+  require(layersT > 0 && layersS > 0, "minibatchCkaMatrix", "layer counts must be positive");
+  const std::size_t n = rowsOf(hiddenT, layersT * widthT, "minibatchCkaMatrix", "teacher hidden");
+  require(rowsOf(hiddenS, layersS * widthS, "minibatchCkaMatrix", "student hidden") == n, "minibatchCkaMatrix",
+          "teacher and student hidden states have different numbers of examples");
+  require(batchSize >= 4, "minibatchCkaMatrix", "batchSize must be at least 4 (unbiased HSIC needs n >= 4)");
+  require(batchSize <= n, "minibatchCkaMatrix", "batchSize exceeds the number of examples");
+  // Column means over all n rows, as minibatchCka centres (HSIC_1 is shift-invariant).
+  const std::vector<Representation> teacher = stridedLayers(hiddenT, n, layersT, widthT);
+  const std::vector<Representation> student = stridedLayers(hiddenS, n, layersS, widthS);
+  const std::size_t batches = n / batchSize;
+  const Kernels& chosen = kernelsFor(options.portableKernels);
+  // Per batch: HSIC_1 of every pair and of every layer with itself.
+  const std::size_t perBatch = layersT * layersS + layersT + layersS;
+  std::vector<double> hsic(batches * perBatch, 0.0);
+  parallelTasks(batches, resolveThreads(options.threads), [&](std::size_t b, std::size_t /*worker*/) {
+    auto gramOf = [&](const Representation& r) {
+      ExampleRows op = r.asExampleRows();
+      op.data += b * batchSize * op.rowStride;
+      op.rows = batchSize;
+      return fullGram(op, 1, chosen);
+    };
+    std::vector<std::vector<double>> gramsT(layersT);
+    for (std::size_t t = 0; t < layersT; ++t) {
+      gramsT[t] = gramOf(teacher[t]);
+    }
+    double* slot = hsic.data() + b * perBatch;
+    for (std::size_t t = 0; t < layersT; ++t) {
+      slot[layersT * layersS + t] = unbiasedHsic(gramsT[t], gramsT[t], batchSize);
+    }
+    for (std::size_t s = 0; s < layersS; ++s) {
+      const std::vector<double> l = gramOf(student[s]);
+      slot[layersT * layersS + layersT + s] = unbiasedHsic(l, l, batchSize);
+      for (std::size_t t = 0; t < layersT; ++t) {
+        slot[t * layersS + s] = unbiasedHsic(gramsT[t], l, batchSize);
+      }
+    }
+  });
+  // Means over batches in batch order: the thread count does not change the result.
+  std::vector<double> mean(perBatch, 0.0);
+  for (std::size_t b = 0; b < batches; ++b) {
+    for (std::size_t i = 0; i < perBatch; ++i) {
+      mean[i] += hsic[b * perBatch + i];
+    }
+  }
+  const auto count = static_cast<double>(batches);
+  for (double& m : mean) {
+    m /= count;
+  }
+  Matrix out(layersT, layersS, kNaN);
+  for (std::size_t t = 0; t < layersT; ++t) {
+    for (std::size_t s = 0; s < layersS; ++s) {
+      const double selfProduct = mean[layersT * layersS + t] * mean[layersT * layersS + layersT + s];
+      if (selfProduct > 0.0 && std::isfinite(selfProduct)) {
+        out(t, s) = mean[t * layersS + s] / std::sqrt(selfProduct);
+      }
+    }
+  }
+  return out;
+}
+
 } // namespace kdscope::core::analysis

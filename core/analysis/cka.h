@@ -82,4 +82,23 @@ struct CkaOptions {
 [[nodiscard]] double minibatchCka(const std::vector<float>& x, std::size_t p, const std::vector<float>& y,
                                   std::size_t q, std::size_t batchSize, const CkaOptions& options = {});
 
+/// RBF CKA (as rbfCka, sigma per layer) for every teacher x student layer pair of two
+/// [N, layers, width] arrays laid out like ckaMatrix's, over their first `maxExamples` rows
+/// (0: all rows; KDScope's eval split is in shuffled order, so the first rows are a random
+/// sample). Each layer's centred kernel is built once: the teacher's layersT n x n float64
+/// kernels are kept while the student's are built one at a time, so memory is
+/// (layersT + 1) n^2 doubles. Entry (t, s) equals rbfCka(teacher layer t, student layer s)
+/// on those rows. NaN where a median distance is 0 or n < 2.
+[[nodiscard]] Matrix rbfCkaMatrix(const std::vector<float>& hiddenT, std::size_t layersT, std::size_t widthT,
+                                  const std::vector<float>& hiddenS, std::size_t layersS, std::size_t widthS,
+                                  double sigmaFraction, std::size_t maxExamples, const CkaOptions& options = {});
+
+/// Minibatch CKA (as minibatchCka: consecutive batches in row order, unbiased HSIC, columns
+/// centred with the full-data mean) for every teacher x student layer pair. Each batch's
+/// Gram matrix of each layer is computed once. Entry (t, s) equals minibatchCka of the two
+/// layers. Throws when batchSize < 4 or > N.
+[[nodiscard]] Matrix minibatchCkaMatrix(const std::vector<float>& hiddenT, std::size_t layersT, std::size_t widthT,
+                                        const std::vector<float>& hiddenS, std::size_t layersS, std::size_t widthS,
+                                        std::size_t batchSize, const CkaOptions& options = {});
+
 } // namespace kdscope::core::analysis

@@ -163,6 +163,52 @@ std::vector<double> gradRescaleWeights(const std::vector<float>& teacherLogits, 
   return w;
 }
 
+std::vector<double> objectiveGradRescaleWeights(const std::vector<float>& teacherLogits,
+                                                const std::vector<float>& studentLogits,
+                                                const std::vector<std::int64_t>& labels, std::size_t numClasses,
+                                                const LogitObjective& objective) {
+  const char* fn = "objectiveGradRescaleWeights";
+  const std::size_t n = checkRows(teacherLogits, labels, numClasses, fn);
+  require(studentLogits.size() == teacherLogits.size(), fn, "teacher and student logits differ in size");
+  const double lambda = objective.lambda;
+  const double temperature = objective.temperature;
+  const double eps = objective.labelSmoothing;
+  require(lambda >= 0.0 && lambda <= 1.0, fn, "lambda must be in [0, 1]");
+  require(temperature > 0.0 && std::isfinite(temperature), fn, "temperature must be positive");
+  require(eps >= 0.0 && eps < 1.0, fn, "labelSmoothing must be in [0, 1)");
+  require(objective.logitMse >= 0.0 && std::isfinite(objective.logitMse), fn, "logitMse must be >= 0");
+  const std::vector<double> q = softmax(studentLogits, numClasses, 1.0);
+  const std::vector<double> qT = softmax(studentLogits, numClasses, temperature);
+  const std::vector<double> pT = softmax(teacherLogits, numClasses, temperature);
+  const double factor = objective.tSquared ? temperature : 1.0 / temperature; // f / T
+  const auto c = static_cast<double>(numClasses);
+  std::vector<double> w(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto y = static_cast<std::size_t>(labels[i]);
+    const std::size_t row = i * numClasses;
+    const double oneMinusQ = nonTargetMass(q.data() + row, numClasses, y);
+    if (!(oneMinusQ > 0.0)) {
+      w[i] = kNaN;
+      continue;
+    }
+    const double gCe = -oneMinusQ;
+    // q_y - (1 - eps) - eps / C = -(1 - q_y) + eps (C - 1) / C.
+    double g = (1.0 - lambda) * (gCe + eps * (c - 1.0) / c);
+    if (lambda > 0.0) {
+      // The KD-pt target keeps p^T_y, so the true-class term is the same for both targets.
+      const double diffT =
+          nonTargetMass(pT.data() + row, numClasses, y) - nonTargetMass(qT.data() + row, numClasses, y);
+      g += lambda * factor * diffT;
+    }
+    if (objective.logitMse > 0.0) {
+      g += objective.logitMse * 2.0 *
+           (static_cast<double>(studentLogits[row + y]) - static_cast<double>(teacherLogits[row + y])) / c;
+    }
+    w[i] = g / gCe;
+  }
+  return w;
+}
+
 std::vector<double> ptTeacherProbs(const std::vector<double>& teacherProbs, const std::vector<std::int64_t>& labels,
                                    std::size_t numClasses) {
   const std::size_t n = checkRows(teacherProbs, labels, numClasses, "ptTeacherProbs");

@@ -45,6 +45,33 @@ namespace kdscope::core::analysis {
                                                      const std::vector<std::int64_t>& labels,
                                                      std::size_t numClasses, double lambda, double temperature);
 
+/// The logit-level terms of a student objective (the run file's objective attribute):
+///   (1 - lambda) CE_eps + lambda f KL(p^T || q^T) + logitMse mean_c (z_s - z_t)^2,
+/// f = T^2 when tSquared, else 1; CE_eps against (1 - eps) onehot(y) + eps / C; with
+/// ptTargets the teacher's distribution is Tang et al.'s KD-pt target, which keeps p^T_y
+/// (so the true-class gradient is the same as with the full target). Intermediate terms do
+/// not depend on the logits and add nothing to the logit gradient.
+struct LogitObjective {
+  double lambda = 0.0;
+  double temperature = 1.0;
+  bool tSquared = true;
+  double labelSmoothing = 0.0;
+  double logitMse = 0.0;
+  bool ptTargets = false;
+};
+
+/// Per-example w = g / g_CE for any objective of that form: g is the exact derivative of the
+/// per-example objective with respect to the student's true-class logit z_y,
+///   g = (1 - lambda)(q_y - 1 + eps (C - 1) / C) + lambda (f / T)(q^T_y - p^T_y)
+///       + logitMse * 2 (z_s,y - z_t,y) / C,
+/// and g_CE = q_y - 1. For lambda, T and tSquared alone (eps = 0, no MSE) it equals
+/// gradRescaleWeights. NaN where q_y rounds to 1. Throws unless 0 <= lambda <= 1, T > 0,
+/// 0 <= eps < 1, logitMse >= 0.
+[[nodiscard]] std::vector<double> objectiveGradRescaleWeights(const std::vector<float>& teacherLogits,
+                                                              const std::vector<float>& studentLogits,
+                                                              const std::vector<std::int64_t>& labels,
+                                                              std::size_t numClasses, const LogitObjective& objective);
+
 /// The "KD-pt" control teacher: each example keeps the teacher's p_y and spreads 1 - p_y
 /// evenly over the other C - 1 classes (universe and instance knowledge, no domain).
 /// Throws when C < 2.

@@ -10,8 +10,8 @@ double uniform01(std::mt19937_64& rng) {
 }
 
 std::uint64_t uniformIndex(std::mt19937_64& rng, std::uint64_t n) {
-  // The high 64 bits of a 64 x 64-bit product: floor(draw * n / 2^64).
-  return static_cast<std::uint64_t>((static_cast<unsigned __int128>(rng()) * n) >> 64U);
+  // Modulo, like the trainer's shuffle: the bias is below n / 2^64.
+  return rng() % n;
 }
 
 double sampleBeta(double a, double b, std::mt19937_64& rng) {

@@ -22,8 +22,7 @@ inline constexpr std::int64_t kFirstWordId = 3;
 
 /// Uniform in [0, 1) from the top 53 bits of one draw.
 double uniform01(std::mt19937_64& rng);
-/// Uniform integer in [0, n), n >= 1 (multiply-shift; the bias is below 2^-40 for any n a
-/// batch or vocabulary reaches).
+/// Uniform integer in [0, n), n >= 1 (modulo; the bias is below n / 2^64).
 std::uint64_t uniformIndex(std::mt19937_64& rng, std::uint64_t n);
 /// Beta(a, b) by Johnk's method (exact for all a, b > 0; accepts often for a, b <= 1, which
 /// is mixup's range), in log space so that tiny powers do not underflow.
@@ -32,8 +31,8 @@ double sampleBeta(double a, double b, std::mt19937_64& rng);
 std::vector<std::int64_t> randomPermutation(std::int64_t n, std::mt19937_64& rng);
 
 /// Applies the token operations of `spec` to one example in place. `tokens` holds `len` ids:
-/// [CLS] first, the words, then padding. Only word positions change ([CLS], PAD and any other
-/// id below kFirstWordId that is not a word stay where they are; [UNK] counts as a word).
+/// [CLS] first, the words, then padding. Only words change ([CLS] and padding keep their
+/// places; [UNK] counts as a word).
 /// In order, each with its own per-word probability:
 ///   deletion: drop the word; the rest shift left and the tail is re-padded; if every word
 ///             would go, one (chosen uniformly) stays;

@@ -120,7 +120,7 @@ AugmentedBatches augmentBatch(StepState& state, ClassifierImpl& model, const Bat
 
 LossTerms studentStep(StepState& state, ClassifierImpl& model, const Batch& batch,
                       const std::vector<std::int64_t>& rows) {
-  const bool intermediate = state.intermediate.get() != nullptr;
+  const bool intermediate = !state.intermediate.is_empty();
   if (!state.augmentation.any()) {
     torch::Tensor teacherLogits;
     ForwardOutput teacherOut;

@@ -573,12 +573,12 @@ bool recordEvalOutputs(ClassifierImpl& model, const TaskData& task, const Record
     // Token-level states, one example at a time: a copy of [Lyr + 1, Len, D], not of the
     // batch's.
     for (std::int64_t i = 0; begin + i < nTok && i < rows; ++i) {
-      std::vector<torch::Tensor> layers;
-      layers.reserve(out.hidden.size());
+      std::vector<torch::Tensor> perLayer;
+      perLayer.reserve(out.hidden.size());
       for (const auto& h : out.hidden) {
-        layers.push_back(h.select(0, i));
+        perLayer.push_back(h.select(0, i));
       }
-      auto states = torch::stack(layers, /*dim=*/0).contiguous(); // [Lyr + 1, Len, D]
+      auto states = torch::stack(perLayer, /*dim=*/0).contiguous(); // [Lyr + 1, Len, D]
       writer.writeEvalTokenHidden(task.name, modelName, static_cast<std::uint64_t>(begin + i), 1,
                                   states.data_ptr<float>());
     }

@@ -1,19 +1,31 @@
 #include "core/engine/run_job.h"
 
 #include <dlfcn.h>
+#include <fcntl.h>
+#include <unistd.h>
 
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
+#include <sstream>
 
+#include "core/analysis/analyze_run.h"
+#include "core/analysis/model_analysis_torch.h"
 #include "core/common/error.h"
 #include "core/data/dataset.h"
 #include "core/distill/objectives.h"
 #include "core/distill/student_step.h"
 #include "core/distill/teacher_cache.h"
 #include "core/distill/trainer.h"
+#include "core/record/h5_file.h"
 #include "core/record/run_writer.h"
+#include "core/record/size_estimate.h"
 
 namespace kdscope::core {
 
@@ -86,6 +98,146 @@ void loadCheckpoint(ClassifierImpl& model, const std::string& path, const std::s
   }
 }
 
+/// What `kdscope run --resume` needs besides the run file and the training checkpoints:
+/// checkpoints/resume.json, rewritten (atomically) whenever a task or model is complete. A
+/// task or model marked there is in the run file for good: its last write was flushed first.
+class ResumeState {
+public:
+  static constexpr const char* kFormat = "kdscope-resume";
+
+  static fs::path pathIn(const std::string& outDir) { return fs::path(outDir) / "checkpoints" / "resume.json"; }
+
+  /// A fresh job: nothing done yet.
+  ResumeState(const std::string& outDir, const std::string& baseDir) : m_path(pathIn(outDir)), m_baseDir(baseDir) {}
+
+  /// Reads the state of an earlier run. Throws InputError.
+  static ResumeState load(const std::string& outDir) {
+    const fs::path path = pathIn(outDir);
+    std::ifstream in(path);
+    if (!in) {
+      throw InputError(path.string() + ": no such file: the folder has no job to resume (it was not started by "
+                                       "this version of kdscope run, or its checkpoints were removed)");
+    }
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(in);
+    } catch (const nlohmann::json::exception& e) {
+      throw InputError(path.string() + ": not valid JSON: " + e.what());
+    }
+    if (!j.is_object() || j.value("format", "") != kFormat || j.value("version", 0) != 1) {
+      throw InputError(path.string() + ": not a resume state this version reads");
+    }
+    ResumeState state(outDir, j.value("base_dir", ""));
+    for (const auto& task : j.value("tasks_written", nlohmann::json::array())) {
+      state.m_tasks.insert(task.get<std::string>());
+    }
+    for (const auto& model : j.value("models_done", nlohmann::json::array())) {
+      state.m_models.insert(model.get<std::string>());
+    }
+    return state;
+  }
+
+  [[nodiscard]] const std::string& baseDir() const { return m_baseDir; }
+  [[nodiscard]] bool taskWritten(const std::string& task) const { return m_tasks.count(task) > 0; }
+  [[nodiscard]] bool modelDone(const std::string& task, const std::string& model) const {
+    return m_models.count(task + "/" + model) > 0;
+  }
+  void markTask(const std::string& task) {
+    m_tasks.insert(task);
+    save();
+  }
+  void markModel(const std::string& task, const std::string& model) {
+    m_models.insert(task + "/" + model);
+    save();
+  }
+
+  /// Written beside and renamed over, then synced, so a crash leaves the old or the new.
+  void save() const {
+    nlohmann::json j;
+    j["format"] = kFormat;
+    j["version"] = 1;
+    j["base_dir"] = m_baseDir;
+    j["tasks_written"] = std::vector<std::string>(m_tasks.begin(), m_tasks.end());
+    j["models_done"] = std::vector<std::string>(m_models.begin(), m_models.end());
+    std::error_code ec;
+    fs::create_directories(m_path.parent_path(), ec);
+    const fs::path temporary = m_path.string() + ".tmp";
+    {
+      std::ofstream out(temporary, std::ios::trunc);
+      out << j.dump(2) << "\n";
+      out.flush();
+      if (!out) {
+        throw JobError(temporary.string() + ": cannot write the resume state");
+      }
+    }
+    const int fd = ::open(temporary.c_str(), O_RDONLY);
+    if (fd >= 0) {
+      ::fsync(fd);
+      ::close(fd);
+    }
+    fs::rename(temporary, m_path, ec);
+    if (ec) {
+      throw JobError(m_path.string() + ": cannot write the resume state: " + ec.message());
+    }
+  }
+
+private:
+  fs::path m_path;
+  std::string m_baseDir;
+  std::set<std::string> m_tasks;
+  std::set<std::string> m_models; ///< "task/model"
+};
+
+/// A student whose label smoothing is "matched" gets the epsilon matched to the teacher
+/// (knowledge controls; computed on the first such student of the task).
+StudentSpec withMatchedLabelSmoothing(const StudentSpec& student, ClassifierImpl& teacher, const TaskData& task,
+                                      std::optional<double>& epsilon) {
+  if (!student.objective.labelSmoothingMatched) {
+    return student;
+  }
+  if (!epsilon) {
+    epsilon = analysis::matchedEpsilonOnTrainSplit(teacher, task);
+  }
+  StudentSpec matched = student;
+  matched.objective.labelSmoothing = std::clamp(*epsilon, 0.0, 0.999999);
+  return matched;
+}
+
+/// Records in the student's objective attribute that its epsilon was matched to the teacher.
+void noteMatchedLabelSmoothing(RunWriter& writer, const std::string& task, const std::string& model, double epsilon) {
+  H5File& file = writer.file();
+  const std::string path = RunWriter::modelPath(task, model);
+  auto objective = nlohmann::json::parse(file.attrString(path, "objective"));
+  objective["label_smoothing_matched"] = {
+      {"epsilon", epsilon},
+      {"rule", "eps = C E[1 - p_y] / (C - 1) over the teacher's predictions (T = 1) on the train split"}};
+  file.setAttr(path, "objective", objective.dump());
+}
+
+/// `kdscope analyze` on the finished run (the job's "analyze" setting). The job has
+/// succeeded whatever happens here: a failed or cancelled analysis is reported, not fatal.
+void analyzeAfterJob(const JobSpec& job, const RunOptions& options, JobResult& result, const CancelToken& cancel,
+                     const ProgressSink& progress) {
+  AnalyzeOptions analyze;
+  analyze.threads = options.threads > 0 ? static_cast<std::size_t>(options.threads) : 0;
+  // The data folder as the job resolved it (relative to the job file, which the run file does not record).
+  analyze.dataDir = resolveDataDir(job.dataDir.empty() ? "" : resolvePath(job.baseDir, job.dataDir));
+  const AnalyzeResult analysed = analyzeRun(result.runPath, analyze, cancel, progress);
+  if (analysed.status != AnalyzeStatus::Succeeded) {
+    const std::string what = analysed.status == AnalyzeStatus::Cancelled ? "was cancelled"
+                                                                           : "failed: " + analysed.message;
+    result.message = "the job completed, but its analysis " + what + " (run 'kdscope analyze " + result.runPath +
+                     "' to retry)";
+    if (progress) {
+      ProgressEvent event;
+      event.kind = ProgressEvent::Kind::Warning;
+      event.message = result.message;
+      event.fraction = 1.0;
+      progress(event);
+    }
+  }
+}
+
 class JobRunner {
 public:
   JobRunner(const JobSpec& job, const RunOptions& options, const CancelToken& cancel,
@@ -97,6 +249,13 @@ public:
 private:
   void runTask(const TaskData& task);
   void info(const std::string& task, const std::string& model, const std::string& message);
+  /// Gets a model's group ready for training. Returns true when training continues from the
+  /// checkpoint at `checkpoint` (resuming, the group and its logs stay); otherwise a group
+  /// left by the earlier run is removed and `begin` writes it anew.
+  bool startModel(const std::string& task, const std::string& model, const fs::path& checkpoint,
+                  const std::function<void()>& begin);
+  /// Records a model's eval outputs (afresh when resuming), then marks it complete.
+  void finishModel(ClassifierImpl& model, const TaskData& task, const std::string& name);
   void checkCancel() const {
     if (m_cancel.cancelled()) {
       throw Cancelled{};
@@ -109,8 +268,36 @@ private:
   const ProgressSink& m_sink;
   std::unique_ptr<RunWriter> m_writer;
   std::unique_ptr<ProgressTracker> m_progress;
+  std::optional<ResumeState> m_state;
   std::string m_where; // "task 'x', model 'y'" for messages
 };
+
+bool JobRunner::startModel(const std::string& task, const std::string& model, const fs::path& checkpoint,
+                           const std::function<void()>& begin) {
+  if (m_options.resume && m_writer->hasModel(task, model)) {
+    if (!checkpoint.empty() && fs::exists(checkpoint)) {
+      const auto saved = readTrainCheckpoint(checkpoint.string());
+      info(task, model, "resuming after epoch " + std::to_string(saved.epoch) + " (step " +
+                            std::to_string(saved.step) + ")");
+      return true;
+    }
+    info(task, model, "restarting (cut off before its first checkpoint)");
+    m_writer->removeModel(task, model);
+  }
+  begin();
+  return false;
+}
+
+void JobRunner::finishModel(ClassifierImpl& model, const TaskData& task, const std::string& name) {
+  if (m_options.resume) {
+    m_writer->removeEvalOutputs(task.name, name); // a run cut off while recording them
+  }
+  info(task.name, name, "recording eval outputs");
+  if (!recordEvalOutputs(model, task, m_job.recording, name, *m_writer, m_cancel)) {
+    throw Cancelled{};
+  }
+  m_state->markModel(task.name, name); // after recordEvalOutputs' flush
+}
 
 void JobRunner::info(const std::string& task, const std::string& model, const std::string& message) {
   ProgressEvent event;
@@ -126,15 +313,31 @@ void JobRunner::info(const std::string& task, const std::string& model, const st
 }
 
 void JobRunner::runTask(const TaskData& task) {
-  m_writer->writeTask(task);
+  const bool records = m_job.recording.exampleRecords;
+  if (m_options.resume && m_writer->hasTask(task.name) && !m_state->taskWritten(task.name)) {
+    m_writer->removeTask(task.name); // cut off while it was being written
+  }
+  if (!m_writer->hasTask(task.name)) {
+    m_writer->writeTask(task, /*trainLabels=*/records);
+    m_state->markTask(task.name);
+  }
   const auto checkpointDir = fs::path(m_options.outDir) / "checkpoints" / task.name;
 
   // Teacher: train (plain cross-entropy) or load.
   m_where = "task '" + task.name + "', model 'teacher'";
   torch::manual_seed(deriveSeed(m_job.seed, task.name, "teacher"));
   auto teacher = makeModel(m_job.teacher.architecture, task);
-  m_writer->beginModel(task.name, "teacher", "teacher", architectureJson(m_job.teacher.architecture, task),
-                       teacherObjectiveJson(), teacher->parameterCount());
+  const bool teacherDone = m_state->modelDone(task.name, "teacher");
+  const fs::path teacherState = checkpointDir / "teacher.state.pt";
+  bool resumeTeacher = false;
+  if (!teacherDone) {
+    resumeTeacher = startModel(task.name, "teacher", m_job.teacher.checkpoint.empty() ? teacherState : fs::path(),
+                               [&] {
+                                 m_writer->beginModel(task.name, "teacher", "teacher",
+                                                      architectureJson(m_job.teacher.architecture, task),
+                                                      teacherObjectiveJson(), teacher->parameterCount());
+                               });
+  }
   // Earlier teacher checkpoints (teacher_epoch<k>.pt, for students' teacher_epoch) sit
   // beside the final one.
   fs::path teacherDir = checkpointDir;
@@ -143,10 +346,21 @@ void JobRunner::runTask(const TaskData& task) {
     info(task.name, "teacher", "loading checkpoint " + path);
     loadCheckpoint(*teacher, path);
     teacherDir = fs::path(path).parent_path();
+    if (!teacherDone && records &&
+        !recordTrainRecords(*teacher, task, "teacher", "p_true", /*epoch=*/0, /*step=*/0, *m_writer, m_cancel)) {
+      throw Cancelled{};
+    }
+  } else if (teacherDone) {
+    info(task.name, "teacher", "complete in the run file; loading its checkpoint");
+    loadCheckpoint(*teacher, (checkpointDir / "teacher.pt").string(), "--resume");
+    m_progress->advance(plannedSteps(m_job.teacher.training, task.train.size()));
   } else {
     info(task.name, "teacher", "training");
     TrainTarget target{task.name, "teacher", deriveSeed(m_job.seed, task.name, "teacher"),
                        m_job.recording.logEvery};
+    target.recordName = records ? "p_true" : "";
+    target.checkpointPath = teacherState.string();
+    target.resume = resumeTeacher;
     target.afterEpoch = [this, &checkpointDir](int epoch, ClassifierImpl& model) {
       bool wanted = m_job.teacher.epochCheckpoints;
       for (const auto& s : m_job.students) {
@@ -162,9 +376,8 @@ void JobRunner::runTask(const TaskData& task) {
     }
     saveCheckpoint(*teacher, checkpointDir / "teacher.pt");
   }
-  info(task.name, "teacher", "recording eval outputs");
-  if (!recordEvalOutputs(*teacher, task, m_job.recording, "teacher", *m_writer, m_cancel)) {
-    throw Cancelled{};
+  if (!teacherDone) {
+    finishModel(*teacher, task, "teacher");
   }
 
   bool anyNeedsTeacher = false;
@@ -185,14 +398,22 @@ void JobRunner::runTask(const TaskData& task) {
   teacher->eval();
 
   std::map<int, std::shared_ptr<ClassifierImpl>> weakTeachers; // teacher_epoch -> checkpoint
-  for (const auto& student : m_job.students) {
+  std::optional<double> matchedEpsilon; // "label_smoothing": "matched", computed once per task
+  for (const auto& listed : m_job.students) {
+    const StudentSpec student = withMatchedLabelSmoothing(listed, *teacher, task, matchedEpsilon);
     checkCancel();
     m_where = "task '" + task.name + "', model '" + student.name + "'";
+    if (m_state->modelDone(task.name, student.name)) {
+      info(task.name, student.name, "complete in the run file; skipped");
+      m_progress->advance(plannedSteps(student.training, task.train.size()));
+      continue;
+    }
     // A weaker teacher: the teacher's checkpoint after an earlier epoch (loaded once per epoch).
     ClassifierImpl* studentTeacher = teacher.get();
     std::string teacherJson;
     if (student.teacherEpoch > 0) {
-      const auto path = (teacherDir / ("teacher_epoch" + std::to_string(student.teacherEpoch) + ".pt")).string();
+      const auto path =
+          (teacherDir / ("teacher_epoch" + std::to_string(student.teacherEpoch) + ".pt")).lexically_normal().string();
       auto& weak = weakTeachers[student.teacherEpoch];
       if (!weak) {
         info(task.name, student.name, "loading the teacher's epoch-" + std::to_string(student.teacherEpoch) +
@@ -209,20 +430,26 @@ void JobRunner::runTask(const TaskData& task) {
     auto model = makeModel(student.architecture, task);
     const auto step = makeStudentStep(student, *studentTeacher, m_job.teacher.architecture, task,
                                       cache ? &*cache : nullptr, deriveSeed(m_job.seed, task.name, student.name + "/augment"));
-    m_writer->beginModel(task.name, student.name, "student", architectureJson(student.architecture, task),
-                         studentObjectiveJson(student, step.intermediateJson, teacherJson), model->parameterCount());
+    const fs::path studentState = checkpointDir / (student.name + ".state.pt");
+    const bool resumeStudent = startModel(task.name, student.name, studentState, [&] {
+      m_writer->beginModel(task.name, student.name, "student", architectureJson(student.architecture, task),
+                           studentObjectiveJson(student, step.intermediateJson, teacherJson), model->parameterCount());
+    });
+    if (student.objective.labelSmoothingMatched) {
+      noteMatchedLabelSmoothing(*m_writer, task.name, student.name, student.objective.labelSmoothing);
+    }
     info(task.name, student.name, "training");
     TrainTarget target{task.name, student.name, seed, m_job.recording.logEvery};
     target.extraParameters = step.parameters;
+    target.recordName = records ? "q_true" : "";
+    target.checkpointPath = studentState.string();
+    target.resume = resumeStudent;
     if (trainModel(*model, task, student.training, step.step, target, *m_writer, m_cancel, *m_progress) ==
         TrainOutcome::Cancelled) {
       throw Cancelled{};
     }
     saveCheckpoint(*model, checkpointDir / (student.name + ".pt"));
-    info(task.name, student.name, "recording eval outputs");
-    if (!recordEvalOutputs(*model, task, m_job.recording, student.name, *m_writer, m_cancel)) {
-      throw Cancelled{};
-    }
+    finishModel(*model, task, student.name);
   }
 }
 
@@ -270,7 +497,44 @@ JobResult JobRunner::run() {
       checkCancel();
     }
     m_progress = std::make_unique<ProgressTracker>(m_sink, totalSteps);
-    m_writer = std::make_unique<RunWriter>(runPath.string(), jobToJson(m_job));
+
+    // The size the run file will have, checked against the limit before anything is written.
+    const RunSizeEstimate estimate = estimateRunFileSize(m_job, tasks);
+    result.estimatedBytes = estimate.bytes;
+    const double limitMb = m_options.maxFileMb >= 0.0 ? m_options.maxFileMb : m_job.recording.maxFileMb;
+    const auto limitBytes = static_cast<std::uint64_t>(limitMb * 1024.0 * 1024.0);
+    info("", "", "estimated run file size: " + estimate.describe() +
+                     (limitMb > 0.0 ? ", limit " + formatBytes(limitBytes) : std::string()));
+    if (limitMb > 0.0 && estimate.bytes > limitBytes) {
+      throw InputError("the run file would be about " + estimate.describe() + ", above the limit of " +
+                       formatBytes(limitBytes) +
+                       " (recording.max_file_mb, or --max-file-mb); record less (recording.hidden, "
+                       "attention_examples, token_hidden_examples, example_records, float16) or raise the limit");
+    }
+
+    if (m_options.resume) {
+      m_state = ResumeState::load(m_options.outDir);
+      if (!fs::exists(runPath)) {
+        throw InputError(runPath.string() + ": no such file: nothing to resume");
+      }
+      m_writer = std::make_unique<RunWriter>(runPath.string(), RunWriter::Continue{});
+    } else {
+      // Training checkpoints of an earlier job in this folder must not be taken for this
+      // job's by a later --resume.
+      for (const auto& task : tasks) {
+        const auto dir = fs::path(m_options.outDir) / "checkpoints" / task.name;
+        std::error_code ignored;
+        for (const auto& entry : fs::directory_iterator(dir, ignored)) {
+          const std::string name = entry.path().filename().string();
+          if (name.size() > 9 && name.compare(name.size() - 9, 9, ".state.pt") == 0) {
+            fs::remove(entry.path(), ignored);
+          }
+        }
+      }
+      m_writer = std::make_unique<RunWriter>(runPath.string(), jobToJson(m_job));
+      m_state.emplace(m_options.outDir, m_job.baseDir);
+      m_state->save();
+    }
     for (const auto& task : tasks) {
       runTask(task);
     }
@@ -292,10 +556,47 @@ JobResult JobRunner::run() {
 
 } // namespace
 
+JobSpec loadJobForResume(const std::string& outDir) {
+  const ResumeState state = ResumeState::load(outDir);
+  const std::string runPath = (fs::path(outDir) / "run.h5").string();
+  std::string jobJson;
+  {
+    probeHdf5File(runPath);
+    const H5File file(runPath, H5File::Mode::ReadOnly);
+    if (!file.hasAttr("/", "format") || file.attrString("/", "format") != "kdscope-run") {
+      throw InputError(runPath + ": not a KDScope run file (attribute 'format' is not 'kdscope-run')");
+    }
+    if (!file.hasAttr("/", "job")) {
+      throw InputError(runPath + ": attribute 'job' is missing: the run does not say what it ran");
+    }
+    jobJson = file.attrString("/", "job");
+  }
+  JobParseResult parsed = parseJob(jobJson, runPath + " (attribute 'job')");
+  if (!parsed.job) {
+    std::string message = runPath + ": its job no longer parses:";
+    for (const auto& issue : parsed.issues) {
+      message += "\n  " + issue.str();
+    }
+    throw InputError(message);
+  }
+  parsed.job->baseDir = state.baseDir();
+  return *parsed.job;
+}
+
 JobResult runJob(const JobSpec& job, const RunOptions& options, const CancelToken& cancel,
                  const ProgressSink& progress) {
-  JobRunner runner(job, options, cancel, progress);
-  return runner.run();
+  // knowledge_controls' students (the parser adds them too; a spec built in code may not have).
+  JobSpec expanded = job;
+  expanded.students = allStudents(job);
+  JobResult result;
+  {
+    JobRunner runner(expanded, options, cancel, progress);
+    result = runner.run();
+  } // the writer closes the run file here
+  if (result.status == JobStatus::Succeeded && expanded.analyze) {
+    analyzeAfterJob(expanded, options, result, cancel, progress);
+  }
+  return result;
 }
 
 } // namespace kdscope::core

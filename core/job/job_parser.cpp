@@ -502,7 +502,46 @@ private:
               [this, &job](const Json& v, const std::string& at) {
                 readFields(v, at, recordingFields(job.recording));
               }},
+        Field{"knowledge_controls",
+              [this, &job](const Json& v, const std::string& at) { readKnowledgeControls(v, at, job); }},
+        scalar("analyze", job.analyze),
     };
+  }
+
+  /// Present means enabled (unless it says "enabled": false).
+  void readKnowledgeControls(const Json& value, const std::string& path, JobSpec& job) {
+    KnowledgeControlsSpec& kc = job.knowledgeControls;
+    kc.enabled = true;
+    readFields(value, path,
+               {
+                   scalar("enabled", kc.enabled),
+                   Field{"architecture",
+                         [this, &kc](const Json& v, const std::string& at) {
+                           readFields(v, at, architectureFields(kc.architecture));
+                         }},
+                   Field{"training",
+                         [this, &kc](const Json& v, const std::string& at) {
+                           readFields(v, at, trainingFields(kc.training));
+                         }},
+                   scalar("lambda", kc.lambda),
+                   scalar("temperature", kc.temperature),
+               },
+               nestedSections(/*withObjective=*/false));
+  }
+
+  /// A number, or "matched" (the epsilon matched to the teacher, computed by the engine).
+  void readLabelSmoothing(const Json& value, const std::string& path, ObjectiveSpec& objective) {
+    if (value.is_string()) {
+      if (value.get<std::string>() == "matched") {
+        objective.labelSmoothingMatched = true;
+        objective.labelSmoothing = 0.0;
+      } else {
+        badValue(path, "must be a number in [0, 1) or 'matched', got '" + value.get<std::string>() + "'");
+      }
+      return;
+    }
+    objective.labelSmoothingMatched = false;
+    readValue(value, path, objective.labelSmoothing);
   }
 
   std::vector<Field> taskFields(TaskSpec& task) {
@@ -551,7 +590,8 @@ private:
   std::vector<Field> objectiveFields(ObjectiveSpec& objective) {
     return {
         scalar("lambda", objective.lambda),      scalar("temperature", objective.temperature),
-        scalar("t_squared", objective.tSquared), scalar("label_smoothing", objective.labelSmoothing),
+        scalar("t_squared", objective.tSquared), Field{"label_smoothing",
+              [this, &objective](const Json& v, const std::string& at) { readLabelSmoothing(v, at, objective); }},
         scalar("logit_mse", objective.logitMse), scalar("teacher_targets", objective.teacherTargets),
         scalar("hidden_mse", objective.hiddenMse), scalar("hidden_cosine", objective.hiddenCosine),
         scalar("pkd", objective.pkd),            scalar("attention_kl", objective.attentionKl),
@@ -758,7 +798,19 @@ private:
     validateStudents(job.students);
     validateStudentsAgainstTeacher(job);
     validateRecording(job.recording);
+    validateKnowledgeControls(job);
     validateArchitectureFit(job);
+  }
+
+  void validateKnowledgeControls(const JobSpec& job) {
+    const KnowledgeControlsSpec& kc = job.knowledgeControls;
+    if (!kc.enabled) {
+      return;
+    }
+    validateArchitecture(kc.architecture, "knowledge_controls.architecture");
+    validateTraining(kc.training, "knowledge_controls.training");
+    checkInterval("knowledge_controls.lambda", kc.lambda, 0, false, 1, true);
+    checkPositive("knowledge_controls.temperature", kc.temperature);
   }
 
   void validateTasks(const std::vector<TaskSpec>& tasks) {
@@ -968,6 +1020,9 @@ private:
               "must use only letters, digits, '_' and '-', got " + singleQuoted(student.name));
       } else if (student.name == kReservedStudentName) {
         check(false, namePath, "'teacher' is reserved for the teacher's records");
+      } else if (student.name == "knowledge") {
+        // /tasks/<task>/analysis/knowledge holds the task's knowledge-level results.
+        check(false, namePath, "'knowledge' is reserved for the analysis of the knowledge levels");
       } else if (const auto [it, inserted] = firstIndex.emplace(student.name, i); !inserted) {
         check(false, namePath,
               "duplicate student name " + singleQuoted(student.name) + " (also " +
@@ -1048,6 +1103,9 @@ private:
     for (std::size_t i = 0; i < job.students.size(); ++i) {
       fit(job.students[i].architecture, childPath(indexPath("students", i), "architecture"));
     }
+    if (job.knowledgeControls.enabled) {
+      fit(job.knowledgeControls.architecture, "knowledge_controls.architecture");
+    }
   }
 
   std::set<std::string> m_duplicateKeys;
@@ -1087,7 +1145,11 @@ Json objectiveToJson(const ObjectiveSpec& objective) {
   j["lambda"] = objective.lambda;
   j["temperature"] = objective.temperature;
   j["t_squared"] = objective.tSquared;
-  j["label_smoothing"] = objective.labelSmoothing;
+  if (objective.labelSmoothingMatched) {
+    j["label_smoothing"] = "matched";
+  } else {
+    j["label_smoothing"] = objective.labelSmoothing;
+  }
   j["logit_mse"] = objective.logitMse;
   j["teacher_targets"] = objective.teacherTargets;
   j["hidden_mse"] = objective.hiddenMse;
@@ -1159,6 +1221,9 @@ JobParseResult parseJob(const std::string& jsonText, const std::string& sourceNa
     JobSpec job = reader.read(root);
     result.issues = reader.takeIssues();
     if (result.issues.empty()) {
+      // knowledge_controls adds its students to the list, so that the normalised job (and the
+      // run file's record of it) names every student it trains.
+      job.students = allStudents(job);
       result.normalizedJson = jobToJson(job);
       result.job = std::move(job);
     }
@@ -1245,8 +1310,53 @@ std::string jobToJson(const JobSpec& job) {
   j["recording"]["float16"] = job.recording.float16;
   j["recording"]["example_records"] = job.recording.exampleRecords;
   j["recording"]["max_file_mb"] = job.recording.maxFileMb;
+  j["knowledge_controls"] = Json::object();
+  j["knowledge_controls"]["enabled"] = job.knowledgeControls.enabled;
+  j["knowledge_controls"]["architecture"] = architectureToJson(job.knowledgeControls.architecture);
+  j["knowledge_controls"]["training"] = trainingToJson(job.knowledgeControls.training);
+  j["knowledge_controls"]["lambda"] = job.knowledgeControls.lambda;
+  j["knowledge_controls"]["temperature"] = job.knowledgeControls.temperature;
+  j["analyze"] = job.analyze;
   // Replace, not throw, on invalid UTF-8 in a string set by code rather than parsed.
   return j.dump(/*indent=*/2, /*indent_char=*/' ', /*ensure_ascii=*/false, Json::error_handler_t::replace);
+}
+
+std::vector<StudentSpec> knowledgeControlStudents(const JobSpec& job) {
+  const KnowledgeControlsSpec& kc = job.knowledgeControls;
+  if (!kc.enabled) {
+    return {};
+  }
+  StudentSpec base;
+  base.architecture = kc.architecture;
+  base.training = kc.training;
+  StudentSpec ce = base;
+  ce.name = "ctl-ce";
+  StudentSpec ls = base;
+  ls.name = "ctl-ls";
+  ls.objective.labelSmoothingMatched = true;
+  StudentSpec kdpt = base;
+  kdpt.name = "ctl-kdpt";
+  kdpt.objective.lambda = kc.lambda;
+  kdpt.objective.temperature = kc.temperature;
+  kdpt.objective.teacherTargets = "pt";
+  StudentSpec kd = kdpt;
+  kd.name = "ctl-kd";
+  kd.objective.teacherTargets = "full";
+  return {ce, ls, kdpt, kd};
+}
+
+std::vector<StudentSpec> allStudents(const JobSpec& job) {
+  std::vector<StudentSpec> students = job.students;
+  for (StudentSpec& control : knowledgeControlStudents(job)) {
+    // A student of that name already listed (a normalised job, or one overriding a control)
+    // is kept as it is.
+    const bool listed = std::any_of(students.begin(), students.end(),
+                                    [&](const StudentSpec& s) { return s.name == control.name; });
+    if (!listed) {
+      students.push_back(std::move(control));
+    }
+  }
+  return students;
 }
 
 } // namespace kdscope::core

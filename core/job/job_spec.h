@@ -70,6 +70,11 @@ struct ObjectiveSpec {
   double alpha = 0.5;         ///< I_alpha's interpolation: 1 InfoNCE-like, 0 TUBA-like
   std::string layerMap = "uniform"; ///< "uniform" (ANALYSES.md's skip), "last" or "list"
   std::vector<int> layerList; ///< layerMap "list": teacher hidden index of student hidden i
+  // Last, so that positional initialisers of the fields above keep working.
+  /// "label_smoothing": "matched": epsilon = C E[1 - p_y] / (C - 1) over the teacher's
+  /// train-set predictions (Tang et al.'s LS control), computed by the engine after the
+  /// teacher is trained or loaded, and recorded in the student's objective attribute.
+  bool labelSmoothingMatched = false;
 };
 
 /// Token-level and embedding augmentation of a student's training batches (text tasks;
@@ -113,6 +118,18 @@ struct RecordingSpec {
   double maxFileMb = 0.0;      ///< refuse a job whose run file is estimated above this (0: no limit)
 };
 
+/// Tang et al.'s control students for the three knowledge levels: when enabled the engine
+/// adds, after the job's own students, ctl-ce (cross-entropy), ctl-ls (label smoothing at the
+/// epsilon matched to the teacher), ctl-kdpt (KD on the KD-pt targets) and ctl-kd (KD), all
+/// with this architecture and training (knowledgeControlStudents below).
+struct KnowledgeControlsSpec {
+  bool enabled = false;
+  ArchitectureSpec architecture;
+  TrainingSpec training;
+  double lambda = 0.9;      ///< KD weight of ctl-kdpt and ctl-kd (and the reference w of CE students)
+  double temperature = 2.0; ///< their temperature
+};
+
 struct JobSpec {
   std::string name = "job";
   std::uint64_t seed = 1;
@@ -124,7 +141,15 @@ struct JobSpec {
   double teacherCacheBudgetMb = 256.0; ///< above this the cache spills to a file beside the run
   std::string dataDir;  ///< empty: $KDSCOPE_DATA_DIR or ~/.cache/kdscope/data
   std::string baseDir;  ///< folder of the job file; relative paths resolve against it
+  KnowledgeControlsSpec knowledgeControls;
+  bool analyze = true;  ///< run `kdscope analyze` on the run file when the job completes
 };
+
+/// The control students of job.knowledgeControls (empty when it is disabled): ctl-ce, ctl-ls
+/// (labelSmoothingMatched), ctl-kdpt, ctl-kd.
+std::vector<StudentSpec> knowledgeControlStudents(const JobSpec& job);
+/// The job's students followed by its control students: every student the engine trains.
+std::vector<StudentSpec> allStudents(const JobSpec& job);
 
 /// One validation problem: a JSON path such as "students[1].objective.temperature" and
 /// what is wrong with it.

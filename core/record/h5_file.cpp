@@ -39,7 +39,9 @@ constexpr std::uint16_t kHalfQuietNan = 0x7E00;
 // Space kept allocated beyond HDF5's end of file before a flush, on top of the chunks the
 // open datasets may still have to write: the flush's own metadata, and after a failure the
 // final status (see flush()).
-constexpr std::uint64_t kFlushReserveBytes = std::uint64_t{1} << 20;
+constexpr std::uint64_t kFlushReserveBytes = std::uint64_t{256} << 10;
+// After a write failure only the final status is written; the disk may be full.
+constexpr std::uint64_t kRecoveryReserveBytes = std::uint64_t{64} << 10;
 // Reads above this size are checked against the file's size first (see checkReadSize).
 constexpr std::uint64_t kReadCheckBytes = std::uint64_t{64} << 20;
 // Deflate cannot shrink data by more than about 1032:1, so a dataset whose stored data
@@ -410,6 +412,7 @@ struct H5File::Impl {
   // Writable files go through the safe driver (core/record/h5_driver.h); the guard must
   // outlive the HDF5 file, so it is declared before `file`.
   detail::WriteGuard guard;
+  bool recovering = false; ///< reopened after a write failure (reopenAfterWriteFailure)
   Handle file;
   // Declared after `file`, so destroyed (closed) before it.
   std::vector<std::pair<std::string, Handle>> openDatasets; ///< most recently used last
@@ -1024,10 +1027,10 @@ void H5File::Impl::openFile() {
   if (!file.valid()) {
     const std::string detail = hdf5Detail();
     std::string message = path + ": cannot open the HDF5 file";
-    if (detail.find("lock") != std::string::npos) {
-      message += ": another process has it open for writing (a job still running?)";
-    } else if (detail.find("truncated") != std::string::npos) {
+    if (detail.find("truncated") != std::string::npos) {
       message = path + ": the file is truncated (cut short: a copy or download that did not finish?)";
+    } else if (detail.find("lock file") != std::string::npos) {
+      message += ": another process has it open for writing (a job still running?)";
     }
     throw InputError(message + (detail.empty() ? "" : " (HDF5: " + detail + ")"));
   }
@@ -1140,7 +1143,12 @@ void H5File::createDataset(const std::string& path, H5Type type, const std::vect
       impl.fail(Fault::Job, p, "cannot chunk a dataset of shape " + shapeText(shape) + " (a dimension is 0)");
     }
     const std::uint64_t elementBytes = H5Tget_size(dataType.get());
-    const std::uint64_t rowBytes = elementBytes * product(shape, 1);
+    std::uint64_t rowBytes = elementBytes;
+    for (std::size_t d = 1; d < shape.size(); ++d) {
+      if (__builtin_mul_overflow(rowBytes, static_cast<std::uint64_t>(shape[d]), &rowBytes)) {
+        impl.fail(Fault::Job, p, "cannot create a dataset of shape " + shapeText(shape) + ": a row overflows 64 bits");
+      }
+    }
     const std::uint64_t budgetRows = std::max<std::uint64_t>(1, kMaxChunkBytes / rowBytes);
     std::uint64_t rows = chunkRows > 0 ? std::min(chunkRows, budgetRows) : budgetRows;
     if (!extendable) {
@@ -1397,7 +1405,7 @@ void H5File::flush() {
   // hold in their caches, and a margin for metadata. A disk that cannot give it refuses
   // here, before any metadata has been rewritten, so the file stays as the last flush left
   // it (h5_driver.h); and the margin left over lets the final status be recorded.
-  std::uint64_t reserve = kFlushReserveBytes;
+  std::uint64_t reserve = impl.recovering ? kRecoveryReserveBytes : kFlushReserveBytes;
   for (const auto& [name, dataset] : impl.openDatasets) {
     reserve += impl.chunkBytes(dataset.get());
   }
@@ -1415,6 +1423,9 @@ void H5File::flush() {
   if (::fsync(*static_cast<int*>(handle)) != 0) {
     impl.fail(Fault::Job, "", std::string("cannot sync the file to disk: ") + std::strerror(errno));
   }
+  // Their caches were just written: closing them costs nothing now, and the next flush then
+  // reserves room only for the datasets written after this one.
+  impl.openDatasets.clear();
 }
 
 bool H5File::writeFailed() const {
@@ -1441,6 +1452,7 @@ void H5File::reopenAfterWriteFailure() {
   hdf5Detail(); // a close of a file that lost writes may leave errors on the stack
   impl.mode = Mode::ReadWrite;
   impl.openFile();
+  impl.recovering = true;
 }
 
 std::uint64_t H5File::allocatedBytes() const {

@@ -28,6 +28,15 @@ enum class H5TypeClass { Float, Integer, String, Other };
 /// it while calling an H5File method.
 std::mutex& hdf5Mutex();
 
+/// Walks the whole structure of the HDF5 file at `path` (every object header, link index,
+/// attribute, chunk index and string value, and the data of small datasets) in a forked
+/// child process. HDF5 1.10 crashes on some corrupt files: when the child dies by a signal,
+/// or does not finish within `timeoutSeconds`, this throws InputError naming the file, and
+/// the caller never opens it. A file the child reads without crashing passes (HDF5 errors
+/// included: the caller's own checks report them). Costs a fork and a read of the file's
+/// metadata. Call without holding hdf5Mutex(). RunReader calls it before it opens a file.
+void probeHdf5File(const std::string& path, int timeoutSeconds = 60);
+
 class H5File {
 public:
   enum class Mode { ReadOnly, ReadWrite, Create /* truncates */ };

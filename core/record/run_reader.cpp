@@ -157,7 +157,18 @@ double accuracy(const H5File& file, const std::string& task, const std::string& 
 
 } // namespace
 
-RunReader::RunReader(const std::string& path) : m_file(std::make_unique<H5File>(path, H5File::Mode::ReadOnly)) {
+namespace {
+
+/// Opens read-only after probeHdf5File: a file that crashes HDF5 is refused before this
+/// process reads it.
+std::unique_ptr<H5File> openChecked(const std::string& path) {
+  probeHdf5File(path);
+  return std::make_unique<H5File>(path, H5File::Mode::ReadOnly);
+}
+
+} // namespace
+
+RunReader::RunReader(const std::string& path) : m_file(openChecked(path)) {
   const H5File& f = *m_file;
   if (!f.hasAttr("/", "format")) {
     throw InputError(path + ": not a KDScope run file (attribute 'format' is missing)");
@@ -468,11 +479,34 @@ void RunReader::validate() const {
       (void)f.attrString(m, "architecture");
       (void)f.attrString(m, "objective");
       (void)f.attrInt(m, "parameter_count");
+      // Logs: each column 1-D, of its class, all of one length (nothing read).
       if (f.exists(m + "/train/step")) {
-        (void)trainLog(task, model).steps.size(); // checks before it reads; logs are small
+        std::vector<std::pair<std::string, H5TypeClass>> columns{{m + "/train/step", H5TypeClass::Integer},
+                                                                 {m + "/train/loss", H5TypeClass::Float}};
+        if (f.isGroup(m + "/train/terms")) {
+          for (const std::string& term : f.children(m + "/train/terms")) {
+            columns.emplace_back(m + "/train/terms/" + term, H5TypeClass::Float);
+          }
+        }
+        for (const auto& column : columns) {
+          if (!f.isDataset(column.first)) {
+            fail(f, column.first, "is missing or not a dataset, but " + m + "/train/step exists");
+          }
+        }
+        (void)logLength(f, columns);
       }
       if (f.exists(m + "/eval_curve")) {
-        (void)evalCurve(task, model);
+        const std::string c = m + "/eval_curve";
+        const std::vector<std::pair<std::string, H5TypeClass>> columns{{c + "/step", H5TypeClass::Integer},
+                                                                       {c + "/epoch", H5TypeClass::Integer},
+                                                                       {c + "/accuracy", H5TypeClass::Float},
+                                                                       {c + "/loss", H5TypeClass::Float}};
+        for (const auto& column : columns) {
+          if (!f.isDataset(column.first)) {
+            fail(f, column.first, "is missing or not a dataset, but " + c + " exists");
+          }
+        }
+        (void)logLength(f, columns);
       }
       if (f.exists(m + "/eval/logits")) {
         checkLogits(f, task, model);

@@ -22,7 +22,14 @@ constexpr std::uint64_t kEvalChunkRows = 256;
 
 } // namespace
 
-RunWriter::RunWriter(const std::string& path, Continue) : m_file(std::make_unique<H5File>(path, H5File::Mode::ReadWrite)) {
+namespace {
+std::unique_ptr<H5File> openToContinue(const std::string& path) {
+  probeHdf5File(path); // a corrupt file must not crash the job (h5_file.h)
+  return std::make_unique<H5File>(path, H5File::Mode::ReadWrite);
+}
+} // namespace
+
+RunWriter::RunWriter(const std::string& path, Continue) : m_file(openToContinue(path)) {
   H5File& f = *m_file;
   const auto notARun = [&](const std::string& why) {
     throw InputError(path + ": cannot continue this file: " + why);
@@ -465,6 +472,15 @@ void RunWriter::truncateLogs(const std::string& task, const std::string& model, 
   shrink(m + "/eval_curve", rows.evalCurve);
   shrink(m + "/train_records", rows.trainRecords);
   f.flush(); // before the freed chunks are used again (see kLogChunkRows)
+}
+
+void RunWriter::removeTask(const std::string& task) {
+  H5File& f = *m_file;
+  checkName(f, "task", task);
+  if (f.exists("/tasks/" + task)) {
+    f.remove("/tasks/" + task);
+    f.flush();
+  }
 }
 
 void RunWriter::removeModel(const std::string& task, const std::string& model) {

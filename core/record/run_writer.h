@@ -117,6 +117,8 @@ public:
   void truncateLogs(const std::string& task, const std::string& model, const LogRows& rows);
   /// Unlinks a model's group (a resumed job that restarts the model from scratch); flushes.
   void removeModel(const std::string& task, const std::string& model);
+  /// Unlinks a task's group (a resumed job whose task was cut off while being written); flushes.
+  void removeTask(const std::string& task);
   void writeClassifier(const std::string& task, const std::string& model,
                        const std::vector<float>& weight, const std::vector<float>& bias,
                        std::uint64_t classes, std::uint64_t dim);

@@ -16,7 +16,7 @@ namespace {
 constexpr double kFloatRatio = 0.90;     // logits, hidden states, classifier weights
 constexpr double kHalfRatio = 0.92;      // the same in float16 (less exponent redundancy)
 constexpr double kAttentionRatio = 0.65; // attention probabilities
-constexpr double kProbabilityRatio = 0.80; // train_records: probabilities in (0, 1)
+constexpr double kProbabilityRatio = 0.72; // train_records: probabilities in (0, 1), many near 1
 constexpr double kIntegerRatio = 0.12;   // labels, token ids, indices
 // HDF5 metadata: object headers (with attributes), and for a chunked dataset the root node
 // of its version 1 B-tree, sized for 64 entries whatever the number of chunks.

@@ -1,5 +1,6 @@
 #include "core/study/study_runner.h"
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -168,11 +169,13 @@ StudyResult runStudy(const StudySpec& study, const StudyRunOptions& options, con
       runOptions.outDir = unit.dir;
       runOptions.threads = options.threads;
       runOptions.blasThreads = options.blasThreads;
+      double lastFraction = 0.0;
       const JobResult job = runJob(unit.job, runOptions, cancel, [&](const ProgressEvent& e) {
         StudyProgressEvent event;
         event.kind = StudyProgressEvent::Kind::Job;
         event.job = e;
-        emit(event, i, unit, e.fraction, unitSeconds());
+        lastFraction = std::max(lastFraction, e.fraction);
+        emit(event, i, unit, lastFraction, unitSeconds());
       });
       ++result.ran;
       StudyProgressEvent finished;
@@ -186,7 +189,7 @@ StudyResult runStudy(const StudySpec& study, const StudyRunOptions& options, con
       }
       finished.kind = StudyProgressEvent::Kind::UnitFailed;
       finished.message = std::string(toString(job.status)) + (job.message.empty() ? "" : ": " + job.message);
-      emit(finished, i, unit, 0.0, 0.0);
+      emit(finished, i, unit, lastFraction, unitSeconds()); // the unit runs again next time
       if (job.status == JobStatus::Cancelled) {
         cancelled = true;
       } else {

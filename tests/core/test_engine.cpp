@@ -2,6 +2,9 @@
 // against values computed independently (reloaded checkpoints, hand-counted accuracy).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -292,4 +295,182 @@ TEST(Engine, TextJobRecordsTokensAttentionAndHiddenStates) {
   }
   // The easy corpus is learnable: the teacher beats chance clearly.
   EXPECT_GT(reader.summary().tasks[0].models[0].evalAccuracy, 0.75);
+}
+
+// ----- resume, per-example records, size estimate ------------------------------------------
+
+namespace {
+
+struct ModelRecordings {
+  TrainLog log;
+  EvalCurve curve;
+  TrainRecords records;
+  std::vector<float> logits;
+};
+
+ModelRecordings recordingsOf(const std::string& runPath, const std::string& model) {
+  const RunReader reader(runPath);
+  ModelRecordings r;
+  r.log = reader.trainLog("synthetic_hierarchy", model);
+  r.curve = reader.evalCurve("synthetic_hierarchy", model);
+  r.records = reader.trainRecords("synthetic_hierarchy", model);
+  r.logits = reader.evalLogits("synthetic_hierarchy", model);
+  return r;
+}
+
+bool sameFloats(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](float x, float y) {
+           return (std::isnan(x) && std::isnan(y)) || x == y;
+         });
+}
+
+} // namespace
+
+TEST(Engine, PerExampleRecordsHoldEachModelsTrueClassProbabilityPerEpoch) {
+  auto job = vectorJob();
+  job.students.resize(1);
+  const auto out = tempDir("records");
+  const auto result = runJob(job, RunOptions{out.string()}, CancelToken(), nullptr);
+  ASSERT_EQ(result.status, JobStatus::Succeeded) << result.message;
+  const RunReader reader(result.runPath);
+  const auto data = loadTask(job.tasks[0], "", job.seed);
+  EXPECT_EQ(reader.trainLabels("synthetic_hierarchy"), data.train.labels);
+  const TrainRecords teacher = reader.trainRecords("synthetic_hierarchy", "teacher");
+  EXPECT_EQ(teacher.name, "p_true");
+  EXPECT_EQ(teacher.epoch, (std::vector<std::int64_t>{1, 2, 3}));
+  const long perEpoch = plannedSteps(job.teacher.training, data.train.size()) / 3;
+  EXPECT_EQ(teacher.step, (std::vector<std::int64_t>{perEpoch, 2 * perEpoch, 3 * perEpoch}));
+  const TrainRecords ce = reader.trainRecords("synthetic_hierarchy", "ce");
+  EXPECT_EQ(ce.name, "q_true");
+  ASSERT_EQ(ce.examples, data.train.size());
+  ASSERT_EQ(ce.values.size(), 3 * data.train.size());
+
+  // The last row is the final student's softmax at its true class, recomputed here from its
+  // checkpoint (eval mode, no gradient).
+  torch::manual_seed(0);
+  auto student = makeModel(job.students[0].architecture, data);
+  torch::serialize::InputArchive archive;
+  archive.load_from((out / "checkpoints/synthetic_hierarchy/ce.pt").string());
+  student->load(archive);
+  student->eval();
+  torch::NoGradGuard noGrad;
+  const auto batch = makeBatch(data, data.train, 0, static_cast<std::int64_t>(data.train.size()));
+  const auto p = torch::softmax(student->forward(batch).logits, 1);
+  for (std::size_t i = 0; i < data.train.size(); ++i) {
+    const float expected = p[static_cast<std::int64_t>(i)][data.train.labels[i]].item<float>();
+    ASSERT_NEAR(ce.values[2 * data.train.size() + i], expected, 1e-5) << "example " << i;
+  }
+}
+
+TEST(Engine, CancelledJobResumesToTheSameResultsAsAnUninterruptedRunWithNothingKeptTwice) {
+  auto job = vectorJob();
+  job.analyze = false;
+  for (auto& s : job.students) {
+    s.training.epochs = 5;
+  }
+  const auto full = runJob(job, RunOptions{tempDir("resume_full").string()}, CancelToken(), nullptr);
+  ASSERT_EQ(full.status, JobStatus::Succeeded) << full.message;
+
+  // Cancel in the middle of kd's third epoch: its log then holds steps after its last
+  // checkpoint (epoch 2), which the resumed job must drop before it logs them again.
+  const auto dir = tempDir("resume_cut");
+  const auto data = loadTask(job.tasks[0], "", job.seed);
+  const long perEpoch = plannedSteps(job.students[1].training, data.train.size()) / 5;
+  CancelToken cancel;
+  const auto cut = runJob(job, RunOptions{dir.string()}, cancel, [&](const ProgressEvent& e) {
+    if (e.model == "kd" && e.kind == ProgressEvent::Kind::Step && e.step >= 2 * perEpoch + 4) {
+      cancel.cancel();
+    }
+  });
+  ASSERT_EQ(cut.status, JobStatus::Cancelled) << cut.message;
+  {
+    const RunReader reader(cut.runPath);
+    EXPECT_EQ(reader.summary().status, "cancelled");
+    EXPECT_GT(reader.trainLog("synthetic_hierarchy", "kd").steps.back(), 2 * perEpoch);
+    EXPECT_EQ(reader.evalCurve("synthetic_hierarchy", "kd").epoch, (std::vector<std::int64_t>{1, 2}));
+  }
+
+  const JobSpec resumeJob = loadJobForResume(dir.string());
+  EXPECT_EQ(jobToJson(resumeJob), jobToJson(job));
+  RunOptions options{dir.string()};
+  options.resume = true;
+  std::vector<std::string> phases;
+  const auto resumed = runJob(resumeJob, options, CancelToken(), [&](const ProgressEvent& e) {
+    if (e.kind == ProgressEvent::Kind::Phase) {
+      phases.push_back(e.model + ": " + e.message);
+    }
+  });
+  ASSERT_EQ(resumed.status, JobStatus::Succeeded) << resumed.message;
+  EXPECT_NE(std::find(phases.begin(), phases.end(), "ce: complete in the run file; skipped"), phases.end());
+  EXPECT_NE(std::find(phases.begin(), phases.end(), "kd: resuming after epoch 2 (step " +
+                                                        std::to_string(2 * perEpoch) + ")"),
+            phases.end());
+  EXPECT_EQ(RunReader(resumed.runPath).summary().status, "complete");
+  for (const char* model : {"teacher", "ce", "kd"}) {
+    SCOPED_TRACE(model);
+    const auto a = recordingsOf(full.runPath, model);
+    const auto b = recordingsOf(resumed.runPath, model);
+    EXPECT_EQ(a.log.steps, b.log.steps);
+    EXPECT_TRUE(sameFloats(a.log.loss, b.log.loss));
+    for (const auto& [term, values] : a.log.terms) {
+      EXPECT_TRUE(sameFloats(values, b.log.terms.at(term))) << term;
+    }
+    EXPECT_EQ(a.curve.epoch, b.curve.epoch);
+    EXPECT_TRUE(sameFloats(a.curve.accuracy, b.curve.accuracy));
+    EXPECT_EQ(a.records.epoch, b.records.epoch);
+    EXPECT_TRUE(sameFloats(a.records.values, b.records.values));
+    EXPECT_EQ(a.logits, b.logits) << "eval logits differ";
+  }
+}
+
+TEST(Engine, SizeEstimateIsWithinThirtyPercentOfTheRealFile) {
+  struct Case {
+    std::string name;
+    JobSpec job;
+  };
+  std::vector<Case> cases;
+  auto vector = vectorJob();
+  vector.tasks[0].examplesPerClass = 400;
+  vector.tasks[0].dim = 48;
+  cases.push_back({"vector", vector});
+  auto half = vector;
+  half.recording.float16 = true;
+  half.recording.exampleRecords = false;
+  cases.push_back({"vector float16, no records", half});
+  auto text = textJob(writePolarityCorpus(tempDir("size_text_data")));
+  text.recording.attentionExamples = 16;
+  text.recording.tokenHiddenExamples = 8;
+  text.teacher.training.epochs = 2;
+  text.students[0].training.epochs = 2;
+  cases.push_back({"text with attention and token states", text});
+  for (auto& c : cases) {
+    c.job.analyze = false; // `kdscope analyze` adds its results later; the estimate is of the recordings
+    const auto result = runJob(c.job, RunOptions{tempDir("size").string()}, CancelToken(), nullptr);
+    ASSERT_EQ(result.status, JobStatus::Succeeded) << c.name << ": " << result.message;
+    const double real = static_cast<double>(fs::file_size(result.runPath));
+    const double ratio = static_cast<double>(result.estimatedBytes) / real;
+    std::printf("[          ] size estimate, %s: %llu estimated, %.0f real (ratio %.3f)\n", c.name.c_str(),
+                static_cast<unsigned long long>(result.estimatedBytes), real, ratio);
+    EXPECT_GT(ratio, 0.7) << c.name;
+    EXPECT_LT(ratio, 1.3) << c.name;
+  }
+}
+
+TEST(Engine, FileSizeLimitRefusesAJobBeforeAnythingIsWritten) {
+  auto job = vectorJob();
+  job.recording.maxFileMb = 0.01;
+  const auto dir = tempDir("limit");
+  auto result = runJob(job, RunOptions{dir.string()}, CancelToken(), nullptr);
+  EXPECT_EQ(result.status, JobStatus::BadInput);
+  EXPECT_EQ(result.message.rfind("the run file would be about ", 0), 0U) << result.message;
+  EXPECT_NE(result.message.find("above the limit of 10.2 KiB (recording.max_file_mb, or --max-file-mb)"),
+            std::string::npos)
+      << result.message;
+  EXPECT_GT(result.estimatedBytes, 10485U);
+  EXPECT_FALSE(fs::exists(dir / "run.h5"));
+  // The option overrides the job: 0 lifts the limit.
+  RunOptions options{dir.string()};
+  options.maxFileMb = 0.0;
+  result = runJob(job, options, CancelToken(), nullptr);
+  EXPECT_EQ(result.status, JobStatus::Succeeded) << result.message;
 }

@@ -1,22 +1,25 @@
 // Tests of the HDF5 wrapper: every type round-trips with known values, rows stream across
 // chunks, and every error names the file and the object. h5py's view of the same files is
 // checked in test_run_file.cpp.
-#include "core/record/h5_file.h"
-
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <hdf5.h>
-#include <unistd.h>
 
 #include <cmath>
+#include <csignal>
 #include <cstdlib>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <random>
 #include <sstream>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <thread>
+#include <unistd.h>
 
 #include "core/common/error.h"
+#include "core/record/h5_file.h"
 
 namespace kdscope::core {
 namespace {
@@ -44,8 +47,7 @@ private:
 };
 
 /// The message of the exception of type E that `f` throws ("" and a failure otherwise).
-template <typename E, typename F>
-std::string messageOf(F&& f) {
+template <typename E, typename F> std::string messageOf(F&& f) {
   try {
     f();
   } catch (const E& e) {
@@ -66,7 +68,8 @@ protected:
 
 TEST_F(H5FileTest, Float32RoundTripKeepsEveryValueExactly) {
   const float inf = std::numeric_limits<float>::infinity();
-  const std::vector<float> values{0.1f, -2.5f, 3.4028235e38f, 1.4e-45f /* smallest subnormal */, inf, -inf, 0.0f, 7.0f};
+  const std::vector<float> values{0.1f, -2.5f, 3.4028235e38f, 1.4e-45f /* smallest subnormal */,
+                                  inf,  -inf,  0.0f,          7.0f};
   {
     H5File f(m_path, H5File::Mode::Create);
     f.writeFloat("/a/b/values", {4, 2}, values);
@@ -92,18 +95,18 @@ TEST_F(H5FileTest, Float16RoundsToNearestHalfWithTiesToEven) {
   };
   const float inf = std::numeric_limits<float>::infinity();
   const std::vector<Case> cases{
-      {0.1f, 0.0999755859375f},               // 0x2E66
-      {1.0f / 3.0f, 0.333251953125f},         // 0x3555
-      {65504.0f, 65504.0f},                   // largest finite half
-      {65519.0f, 65504.0f},                   // below the midpoint to 65536
-      {65520.0f, inf},                        // the midpoint rounds to even: infinity
+      {0.1f, 0.0999755859375f},       // 0x2E66
+      {1.0f / 3.0f, 0.333251953125f}, // 0x3555
+      {65504.0f, 65504.0f},           // largest finite half
+      {65519.0f, 65504.0f},           // below the midpoint to 65536
+      {65520.0f, inf},                // the midpoint rounds to even: infinity
       {1e5f, inf},
       {-1e5f, -inf},
-      {1.0f + 1.0f / 2048.0f, 1.0f},          // midpoint of 1 and 1 + 2^-10: even is 1
-      {1.0f + 3.0f / 2048.0f, 1.001953125f},  // midpoint of 1 + 2^-10 and 1 + 2^-9: even is 1 + 2^-9
-      {std::ldexp(1.0f, -24), std::ldexp(1.0f, -24)},        // smallest subnormal
-      {std::ldexp(1.0f, -25), 0.0f},                         // its half: ties to 0
-      {std::ldexp(3.0f, -25), std::ldexp(1.0f, -23)},        // 1.5 x smallest: even is 2 x
+      {1.0f + 1.0f / 2048.0f, 1.0f},                  // midpoint of 1 and 1 + 2^-10: even is 1
+      {1.0f + 3.0f / 2048.0f, 1.001953125f},          // midpoint of 1 + 2^-10 and 1 + 2^-9: even is 1 + 2^-9
+      {std::ldexp(1.0f, -24), std::ldexp(1.0f, -24)}, // smallest subnormal
+      {std::ldexp(1.0f, -25), 0.0f},                  // its half: ties to 0
+      {std::ldexp(3.0f, -25), std::ldexp(1.0f, -23)}, // 1.5 x smallest: even is 2 x
       {std::ldexp(1023.25f, -24), std::ldexp(1023.0f, -24)}, // largest subnormal
       {std::ldexp(1023.5f, -24), std::ldexp(1.0f, -14)},     // ties to even: carries into the smallest normal
       {-2.0f, -2.0f},
@@ -142,7 +145,8 @@ TEST_F(H5FileTest, Float16StoresEveryFiniteHalfValueExactly) {
     }
     for (int e = 1; e <= 30; ++e) {
       for (int m = 0; m < 1024; ++m) {
-        halves.push_back(static_cast<float>(sign) * std::ldexp(1.0f + static_cast<float>(m) / 1024.0f, e - 15));
+        halves.push_back(static_cast<float>(sign) *
+                         std::ldexp(1.0f + static_cast<float>(m) / 1024.0f, e - 15));
       }
     }
   }
@@ -163,8 +167,12 @@ TEST_F(H5FileTest, Float16StoresEveryFiniteHalfValueExactly) {
 }
 
 TEST_F(H5FileTest, Int64RoundTripKeepsExtremes) {
-  const std::vector<std::int64_t> values{std::numeric_limits<std::int64_t>::min(), -1, 0, 1,
-                                         std::numeric_limits<std::int64_t>::max(), 9007199254740993 /* 2^53 + 1 */};
+  const std::vector<std::int64_t> values{std::numeric_limits<std::int64_t>::min(),
+                                         -1,
+                                         0,
+                                         1,
+                                         std::numeric_limits<std::int64_t>::max(),
+                                         9007199254740993 /* 2^53 + 1 */};
   {
     H5File f(m_path, H5File::Mode::Create);
     f.writeInt64("/ints", {3, 2}, values, /*compress=*/true);
@@ -173,14 +181,20 @@ TEST_F(H5FileTest, Int64RoundTripKeepsExtremes) {
   EXPECT_EQ(f.type("/ints"), H5Type::Int64);
   EXPECT_EQ(f.typeClass("/ints"), H5TypeClass::Integer);
   EXPECT_EQ(f.readInt64("/ints"), values);
-  EXPECT_EQ(f.readInt64("/ints", 2, 1), (std::vector<std::int64_t>{std::numeric_limits<std::int64_t>::max(),
-                                                                   9007199254740993}));
+  EXPECT_EQ(f.readInt64("/ints", 2, 1),
+            (std::vector<std::int64_t>{std::numeric_limits<std::int64_t>::max(), 9007199254740993}));
 }
 
 TEST_F(H5FileTest, StringsRoundTripAsUtf8AndBrokenBytesBecomeReplacementCharacters) {
-  const std::vector<std::string> strings{"plain", "na\xC3\xAFve caf\xC3\xA9", "\xE6\x97\xA5\xE6\x9C\xAC", "",
-                                         "\xF0\x9F\x98\x80 emoji", std::string("nul\0byte", 8),
-                                         "latin1 \xE9t\xE9", "cut \xE2\x82", "surrogate \xED\xA0\x80"};
+  const std::vector<std::string> strings{"plain",
+                                         "na\xC3\xAFve caf\xC3\xA9",
+                                         "\xE6\x97\xA5\xE6\x9C\xAC",
+                                         "",
+                                         "\xF0\x9F\x98\x80 emoji",
+                                         std::string("nul\0byte", 8),
+                                         "latin1 \xE9t\xE9",
+                                         "cut \xE2\x82",
+                                         "surrogate \xED\xA0\x80"};
   {
     H5File f(m_path, H5File::Mode::Create);
     f.writeStrings("/texts", strings);
@@ -190,8 +204,8 @@ TEST_F(H5FileTest, StringsRoundTripAsUtf8AndBrokenBytesBecomeReplacementCharacte
   EXPECT_EQ(f.type("/texts"), H5Type::String);
   const std::vector<std::string> back = f.readStrings("/texts");
   const std::string fffd = "\xEF\xBF\xBD";
-  EXPECT_EQ(back, (std::vector<std::string>{"plain", "na\xC3\xAFve caf\xC3\xA9", "\xE6\x97\xA5\xE6\x9C\xAC", "",
-                                            "\xF0\x9F\x98\x80 emoji", "nul" + fffd + "byte",
+  EXPECT_EQ(back, (std::vector<std::string>{"plain", "na\xC3\xAFve caf\xC3\xA9", "\xE6\x97\xA5\xE6\x9C\xAC",
+                                            "", "\xF0\x9F\x98\x80 emoji", "nul" + fffd + "byte",
                                             "latin1 " + fffd + "t" + fffd, "cut " + fffd,
                                             // ED A0 is never valid (a surrogate): each byte is replaced
                                             "surrogate " + fffd + fffd + fffd}));
@@ -257,7 +271,8 @@ TEST_F(H5FileTest, AppendRowsStreamsAcrossChunkBoundaries) {
   std::vector<float> expected;
   {
     H5File f(m_path, H5File::Mode::Create);
-    f.createDataset("/log/loss", H5Type::Float32, {0, 2}, /*extendable=*/true, /*chunkRows=*/4, /*compress=*/true);
+    f.createDataset("/log/loss", H5Type::Float32, {0, 2}, /*extendable=*/true, /*chunkRows=*/4,
+                    /*compress=*/true);
     float next = 0.0f;
     for (const std::uint64_t rows : {3, 5, 7, 1}) { // 3, 8, 15, 16: crosses 4 chunk boundaries
       std::vector<float> block;
@@ -284,10 +299,12 @@ TEST_F(H5FileTest, AppendRowsStreamsAcrossChunkBoundaries) {
     EXPECT_EQ(middle.front(), 5.0f);
     EXPECT_EQ(middle.back(), 10.5f);
     EXPECT_EQ(f.readInt64("/log/step"), (std::vector<std::int64_t>{10, 20, 30, 40, 50}));
-    EXPECT_EQ(f.readInt64("/log/step", 5), std::vector<std::int64_t>{}) << "reading from the end gives nothing";
+    EXPECT_EQ(f.readInt64("/log/step", 5), std::vector<std::int64_t>{})
+        << "reading from the end gives nothing";
   }
 
-  // Closed above: HDF5 refuses to open a file twice with different close degrees. The layout the caller asked for: 4-row chunks, unlimited rows, shuffle + deflate.
+  // Closed above: HDF5 refuses to open a file twice with different close degrees. The layout the caller asked
+  // for: 4-row chunks, unlimited rows, shuffle + deflate.
   const std::lock_guard<std::mutex> lock(hdf5Mutex());
   const hid_t file = H5Fopen(m_path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   const hid_t dataset = H5Dopen2(file, "/log/loss", H5P_DEFAULT);
@@ -377,7 +394,9 @@ TEST_F(H5FileTest, ElementTypeMismatchesAreRefused) {
             m_path + ": /names: holds string, expected integer values");
   EXPECT_EQ(messageOf<InputError>([&] { (void)f.readStrings("/loss"); }),
             m_path + ": /loss: the dataset holds float32, expected strings");
-  EXPECT_EQ(messageOf<JobError>([&] { f.writeFloat("/bad", {2, 2}, {1.0f}); }),
+  EXPECT_EQ(messageOf<JobError>([&] {
+              f.writeFloat("/bad", {2, 2}, {1.0f});
+            }),
             m_path + ": /bad: 1 values do not fill the shape [2, 2]");
   EXPECT_EQ(messageOf<JobError>([&] { f.appendRows("/loss", 1, &one); }),
             m_path + ": /loss: cannot append rows: the dataset is not extendable");
@@ -418,11 +437,13 @@ TEST_F(H5FileTest, StructureQueriesAndCreationOrder) {
   EXPECT_TRUE(f.isDataset("/tasks/b/models/zeta"));
   EXPECT_FALSE(f.isGroup("/nothing"));
   EXPECT_EQ(f.children("/tasks/b/models"), (std::vector<std::string>{"alpha", "teacher", "zeta"}));
-  EXPECT_EQ(f.childrenInCreationOrder("/tasks/b/models"), (std::vector<std::string>{"zeta", "teacher", "alpha"}));
+  EXPECT_EQ(f.childrenInCreationOrder("/tasks/b/models"),
+            (std::vector<std::string>{"zeta", "teacher", "alpha"}));
   EXPECT_EQ(f.children("/"), std::vector<std::string>{"tasks"});
   EXPECT_EQ(messageOf<JobError>([&] { f.createGroup("/tasks/b/models/zeta/x"); }),
             m_path + ": /tasks/b/models/zeta: exists and is not a group");
-  EXPECT_EQ(messageOf<InputError>([&] { (void)f.children("/tasks/c"); }), m_path + ": /tasks/c: no such group");
+  EXPECT_EQ(messageOf<InputError>([&] { (void)f.children("/tasks/c"); }),
+            m_path + ": /tasks/c: no such group");
   f.remove("/tasks/b/models/zeta");
   f.remove("/tasks/a");
   EXPECT_EQ(f.children("/tasks"), std::vector<std::string>{"b"});
@@ -433,14 +454,18 @@ TEST_F(H5FileTest, StructureQueriesAndCreationOrder) {
 
 TEST_F(H5FileTest, MissingNonHdf5AndDirectoryPathsGiveInputErrors) {
   const std::string missing = m_dir.file("missing.h5");
-  EXPECT_EQ(messageOf<InputError>([&] { H5File(missing, H5File::Mode::ReadOnly); }), missing + ": no such file");
-  EXPECT_EQ(messageOf<InputError>([&] { H5File(missing, H5File::Mode::ReadWrite); }), missing + ": no such file");
+  EXPECT_EQ(messageOf<InputError>([&] { H5File(missing, H5File::Mode::ReadOnly); }),
+            missing + ": no such file");
+  EXPECT_EQ(messageOf<InputError>([&] { H5File(missing, H5File::Mode::ReadWrite); }),
+            missing + ": no such file");
   const std::string text = m_dir.file("notes.h5");
   std::ofstream(text) << "this is not HDF5\n";
-  EXPECT_EQ(messageOf<InputError>([&] { H5File(text, H5File::Mode::ReadOnly); }), text + ": not an HDF5 file");
+  EXPECT_EQ(messageOf<InputError>([&] { H5File(text, H5File::Mode::ReadOnly); }),
+            text + ": not an HDF5 file");
   const std::string empty = m_dir.file("empty.h5");
   std::ofstream(empty).close();
-  EXPECT_EQ(messageOf<InputError>([&] { H5File(empty, H5File::Mode::ReadOnly); }), empty + ": not an HDF5 file");
+  EXPECT_EQ(messageOf<InputError>([&] { H5File(empty, H5File::Mode::ReadOnly); }),
+            empty + ": not an HDF5 file");
   const std::string folder = m_dir.file("");
   EXPECT_EQ(messageOf<InputError>([&] { H5File(folder, H5File::Mode::ReadOnly); }),
             folder + ": is a directory, not a file");
@@ -577,6 +602,202 @@ TEST_F(H5FileTest, HdfFiveErrorsReachNoStderrFromAnyThread) {
   EXPECT_EQ(printed.str(), "");
   EXPECT_NE(onMain.find("No such file or directory"), std::string::npos) << onMain;
   EXPECT_EQ(onThread, onMain);
+}
+
+} // namespace
+} // namespace kdscope::core
+
+namespace kdscope::core {
+namespace {
+
+TEST_F(H5FileTest, WriteBlockWritesPartOfARowAndChecksItsBounds) {
+  H5File f(m_path, H5File::Mode::Create);
+  f.createDataset("/x", H5Type::Float32, {3, 10}, false, 1, true);
+  const std::vector<float> block{1, 2, 3, 4, 5};
+  f.writeBlock("/x", {1, 2}, {1, 5}, block.data());
+  f.createDataset("/h", H5Type::Float16, {2, 4}, false, 0, true);
+  const std::vector<float> halves{0.5f, 1.0f / 3.0f};
+  f.writeBlock("/h", {1, 1}, {1, 2}, halves.data());
+  f.createDataset("/i", H5Type::Int64, {2, 3});
+  const std::vector<std::int64_t> ints{7, -8};
+  f.writeBlock("/i", {0, 1}, {2, 1}, ints.data());
+  EXPECT_EQ(messageOf<JobError>([&] {
+              f.writeBlock("/x", {2, 8}, {1, 5}, block.data());
+            }),
+            m_path + ": /x: cannot write the block at [2, 8] of size [1, 5]: the dataset has shape [3, 10]");
+  EXPECT_EQ(messageOf<JobError>([&] { f.writeBlock("/x", {0}, {5}, block.data()); }),
+            m_path + ": /x: cannot write a block of rank 1 into a dataset of shape [3, 10]");
+
+  const std::vector<float> x = f.readFloat("/x");
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const bool written = i >= 12 && i < 17;
+    if (written) {
+      EXPECT_EQ(x[i], static_cast<float>(i - 11)) << i;
+    } else {
+      EXPECT_TRUE(std::isnan(x[i])) << i;
+    }
+  }
+  const std::vector<float> h = f.readFloat("/h");
+  EXPECT_EQ(h[5], 0.5f);
+  EXPECT_EQ(h[6], 0.333251953125f) << "1/3 rounded to the nearest half";
+  EXPECT_EQ(f.readInt64("/i"), (std::vector<std::int64_t>{0, 7, 0, 0, -8, 0}));
+}
+
+TEST_F(H5FileTest, ReadsLargerThanTheFileCanHoldAreRefusedBeforeAllocating) {
+  {
+    H5File f(m_path, H5File::Mode::Create);
+    // 2^40 rows, never written: what a corrupt or lying header looks like to a reader.
+    f.createDataset("/huge", H5Type::Int64, {std::uint64_t{1} << 40}, false, 1024, true);
+    f.createDataset("/wide", H5Type::Float32, {2, std::uint64_t{1} << 61}, false, 1, true);
+  }
+  const H5File f(m_path, H5File::Mode::ReadOnly);
+  const auto size = std::to_string(std::filesystem::file_size(m_path));
+  EXPECT_EQ(
+      messageOf<InputError>([&] { (void)f.readInt64("/huge"); }),
+      m_path +
+          ": /huge: has shape [1099511627776]: reading rows 0..1099511627776 needs 8796093022208 bytes, "
+          "more than a file of " +
+          size + " bytes can hold (its dimensions are corrupt, or the data was never written)");
+  EXPECT_EQ(
+      messageOf<InputError>([&] { (void)f.readFloat("/wide"); }),
+      m_path +
+          ": /wide: has shape [2, 2305843009213693952]: its size overflows 64 bits (corrupt dimensions?)");
+  // A block of rows is read as usual (unwritten rows hold the fill value).
+  EXPECT_EQ(f.readInt64("/huge", 5, 3), (std::vector<std::int64_t>{0, 0, 0}));
+}
+
+TEST_F(H5FileTest, FlushReservesSpaceOnDiskAndCloseGivesItBack) {
+  std::uint64_t during = 0;
+  std::uint64_t allocated = 0;
+  {
+    H5File f(m_path, H5File::Mode::Create);
+    f.writeFloat("/x", {1000}, std::vector<float>(1000, 1.5f), true);
+    f.flush();
+    allocated = f.allocatedBytes();
+    during = std::filesystem::file_size(m_path);
+    EXPECT_GE(during, allocated + (256U << 10)) << "the reserve for the next flush";
+  }
+  const auto after = std::filesystem::file_size(m_path);
+  EXPECT_LT(after, during);
+  EXPECT_LE(after, allocated + 4096);
+  EXPECT_EQ(H5File(m_path, H5File::Mode::ReadOnly).readFloat("/x"), std::vector<float>(1000, 1.5f));
+}
+
+/// Lowers this process's file size limit (the soft one; the hard one is left alone, so it
+/// can be raised back) and ignores SIGXFSZ, for the scope.
+class FileSizeLimit {
+public:
+  explicit FileSizeLimit(std::uint64_t bytes) {
+    ::getrlimit(RLIMIT_FSIZE, &m_old);
+    m_handler = std::signal(SIGXFSZ, SIG_IGN);
+    rlimit limit = m_old;
+    limit.rlim_cur = bytes;
+    ::setrlimit(RLIMIT_FSIZE, &limit);
+  }
+  ~FileSizeLimit() {
+    ::setrlimit(RLIMIT_FSIZE, &m_old);
+    std::signal(SIGXFSZ, m_handler);
+  }
+  FileSizeLimit(const FileSizeLimit&) = delete;
+  FileSizeLimit& operator=(const FileSizeLimit&) = delete;
+
+private:
+  rlimit m_old{};
+  void (*m_handler)(int) = nullptr;
+};
+
+TEST_F(H5FileTest, AFailedWriteStopsAllWritesAndTheFileReopensAsItsLastFlushLeftIt) {
+  const std::vector<std::int64_t> steps{10, 20, 30};
+  {
+    H5File f(m_path, H5File::Mode::Create);
+    f.setAttr("/", "status", "running");
+    f.writeFloat("/kept", {4}, {1, 2, 3, 4}, true);
+    f.createDataset("/log", H5Type::Int64, {0}, true, 256);
+    f.appendRows("/log", 3, steps.data());
+    f.flush();
+    const auto flushed = std::filesystem::file_size(m_path);
+    std::string message;
+    {
+      // Random floats do not compress: 64 rows of 16 KiB exceed the limit within a few blocks.
+      const FileSizeLimit limit(flushed + (128U << 10));
+      f.createDataset("/big", H5Type::Float32, {4096, 4096}, false, 16, true);
+      std::mt19937 rng(1);
+      std::uniform_real_distribution<float> uniform(0.0f, 1.0f);
+      std::vector<float> rows(64 * 4096);
+      try {
+        for (std::uint64_t r = 0; r < 4096; r += 64) {
+          for (auto& v : rows) {
+            v = uniform(rng);
+          }
+          f.writeRows("/big", r, 64, rows.data());
+          f.appendRows("/log", 1, steps.data());
+          f.flush();
+        }
+        ADD_FAILURE() << "no write failed";
+      } catch (const JobError& e) {
+        message = e.what();
+      }
+      EXPECT_NE(message.find(m_path + ": "), std::string::npos) << message;
+      EXPECT_NE(message.find("File too large"), std::string::npos) << message;
+      EXPECT_NE(message.find("the file keeps what was recorded up to its last flush"), std::string::npos)
+          << message;
+      EXPECT_TRUE(f.writeFailed());
+      EXPECT_NE(f.writeFailure().find("File too large"), std::string::npos);
+      // Nothing more is written, and every change says why.
+      EXPECT_NE(messageOf<JobError>([&] {
+                  f.setAttr("/", "status", "failed");
+                }).find("/: cannot modify: an earlier write failed: File too large"),
+                std::string::npos);
+      // What the disk still holds is the last flush: reopen it and record the outcome.
+      f.reopenAfterWriteFailure();
+      EXPECT_FALSE(f.writeFailed());
+      f.setAttr("/", "status", "failed");
+      f.flush();
+    }
+  } // closed
+  const H5File back(m_path, H5File::Mode::ReadOnly);
+  EXPECT_EQ(back.attrString("/", "status"), "failed");
+  EXPECT_EQ(back.readFloat("/kept"), (std::vector<float>{1, 2, 3, 4}));
+  const std::vector<std::int64_t> log = back.readInt64("/log");
+  ASSERT_GE(log.size(), 3U);
+  EXPECT_EQ(std::vector<std::int64_t>(log.begin(), log.begin() + 3), steps);
+  if (back.exists("/big")) {
+    // Blocks flushed before the failure read back; later ones were never recorded (NaN).
+    EXPECT_EQ(back.shape("/big"), (std::vector<std::uint64_t>{4096, 4096}));
+    (void)back.readFloat("/big", 0, 64);
+  }
+}
+
+TEST_F(H5FileTest, WhatAProcessKilledAfterAFlushLeavesIsThatFlush) {
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    try {
+      auto* f = new H5File(m_path, H5File::Mode::Create); // never closed: the process dies
+      f->writeInt64("/flushed", {3}, {1, 2, 3}, true);
+      f->createDataset("/log", H5Type::Float32, {0}, true, 256);
+      const std::vector<float> values(100, 0.25f);
+      f->appendRows("/log", 100, values.data());
+      f->flush();
+      // Much more metadata than HDF5's cache holds (2 MiB): by default HDF5 would write some
+      // of it before the next flush; KDScope's writer keeps it in memory until then.
+      for (int i = 0; i < 1500; ++i) {
+        f->writeFloat("/later/d" + std::to_string(i), {2}, {1, 2}, true);
+      }
+      f->appendRows("/log", 100, values.data());
+    } catch (...) {
+      ::_exit(1);
+    }
+    ::_exit(42);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 42);
+  const H5File f(m_path, H5File::Mode::ReadOnly);
+  EXPECT_EQ(f.readInt64("/flushed"), (std::vector<std::int64_t>{1, 2, 3}));
+  EXPECT_EQ(f.readFloat("/log"), std::vector<float>(100, 0.25f));
+  EXPECT_FALSE(f.exists("/later"));
+  EXPECT_EQ(f.children("/"), (std::vector<std::string>{"flushed", "log"}));
 }
 
 } // namespace

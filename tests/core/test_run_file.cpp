@@ -2,13 +2,8 @@
 // hand-computed accuracies, the reader's refusals (each naming the object), a run cut off
 // by a crash, and h5py's view of what we write (tests/python/check_run_file.py, the
 // example of docs/run-format.md, float16 and UTF-8 strings).
-#include "core/record/run_reader.h"
-#include "core/record/run_writer.h"
-
 #include <gtest/gtest.h>
 #include <hdf5.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
@@ -16,9 +11,13 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "core/common/error.h"
 #include "core/record/h5_file.h"
+#include "core/record/run_reader.h"
+#include "core/record/run_writer.h"
 
 #ifndef KDSCOPE_SOURCE_DIR
 #error "KDSCOPE_SOURCE_DIR must name the repository root (tests/CMakeLists.txt defines it)"
@@ -51,8 +50,7 @@ private:
   std::filesystem::path m_path;
 };
 
-template <typename E, typename F>
-std::string messageOf(F&& f) {
+template <typename E, typename F> std::string messageOf(F&& f) {
   try {
     f();
   } catch (const E& e) {
@@ -103,7 +101,8 @@ TaskData textTask() {
   task.vocab = {"[PAD]", "[UNK]", "[CLS]", "good", "bad", "film", "caf\xC3\xA9"};
   task.seqLen = 4;
   task.eval.labels = {0, 1, 2, 2, 1, 0};
-  task.eval.tokens = {2, 4, 5, 0, /**/ 2, 5, 0, 0, /**/ 2, 3, 5, 0, /**/ 2, 3, 3, 5, /**/ 2, 6, 5, 0, /**/ 2, 4, 4, 0};
+  task.eval.tokens = {2,      4, 5, 0, /**/ 2, 5, 0, 0, /**/ 2, 3, 5, 0,
+                      /**/ 2, 3, 3, 5, /**/ 2, 6, 5, 0, /**/ 2, 4, 4, 0};
   task.eval.texts = {"bad film", "film", "good film", "good good film", "caf\xC3\xA9 film", "bad bad"};
   task.eval.sourceIndex = {40, 11, 7, 23, 5, 31};
   return task;
@@ -125,10 +124,12 @@ TaskData vectorTask() {
 
 // Logits chosen so that accuracy is countable by hand (labels 0 1 2 2 1 0).
 // Teacher argmaxes: 0 1 2 1 1 0 (row 5 ties 0 and 1: the lowest class wins) -> 5 of 6.
-const std::vector<float> kTeacherLogits{2, 1, 0, /**/ 0, 3, 1, /**/ 0, 1, 5, /**/ 1, 2, 1.5f, /**/ 0, 0.5f, 0.2f,
-                                        /**/ 4, 4, 1};
+const std::vector<float> kTeacherLogits{2,      1,      0, /**/ 0, 3,      1,    /**/ 0, 1,
+                                        5,      /**/ 1, 2, 1.5f,   /**/ 0, 0.5f, 0.2f,
+                                        /**/ 4, 4,      1};
 // Student argmaxes: 1 1 0 2 0 0 -> rows 1, 3, 5 right: 3 of 6.
-const std::vector<float> kStudentLogits{0, 1, 0, /**/ 0, 2, 1, /**/ 3, 0, 1, /**/ 0, 0, 1, /**/ 1, 0, 0, /**/ 2, 1, 1};
+const std::vector<float> kStudentLogits{0,      1, 0, /**/ 0, 2, 1, /**/ 3, 0, 1,
+                                        /**/ 0, 0, 1, /**/ 1, 0, 0, /**/ 2, 1, 1};
 // Hierarchy teacher (labels 0 1 2 3), argmaxes 0 1 3 3 -> 3 of 4.
 const std::vector<float> kHierarchyLogits{9, 1, 1, 1, /**/ 1, 9, 1, 1, /**/ 1, 1, 2, 3, /**/ 0, 0, 0, 1};
 
@@ -171,7 +172,8 @@ void writeSampleRun(const std::string& path) {
 
   writer.beginModel("sentiment", "tiny", "student", R"({"type": "transformer", "layers": 1})",
                     R"({"terms": {"ce": 0.5, "kd": 0.5}, "temperature": 2.0, "t_squared": true})", 999);
-  writer.appendTrainLog("sentiment", "tiny", {5, 10}, {2.0f, 1.25f}, {{"ce", {1.0f, 0.75f}}, {"kd", {3.0f, 1.75f}}});
+  writer.appendTrainLog("sentiment", "tiny", {5, 10}, {2.0f, 1.25f},
+                        {{"ce", {1.0f, 0.75f}}, {"kd", {3.0f, 1.75f}}});
   RunWriter::EvalShape small;
   small.examples = 6;
   small.classes = 3;
@@ -180,8 +182,8 @@ void writeSampleRun(const std::string& path) {
   writer.writeEvalLogits("sentiment", "tiny", 0, 4, kStudentLogits.data());
   writer.writeEvalLogits("sentiment", "tiny", 4, 2, kStudentLogits.data() + 12);
 
-  writer.beginModel("hierarchy", "teacher", "teacher", R"({"type": "mlp", "hidden": [8]})", R"({"terms": {"ce": 1}})",
-                    76);
+  writer.beginModel("hierarchy", "teacher", "teacher", R"({"type": "mlp", "hidden": [8]})",
+                    R"({"terms": {"ce": 1}})", 76);
   RunWriter::EvalShape vector;
   vector.examples = 4;
   vector.classes = 4;
@@ -262,7 +264,8 @@ TEST_F(RunFileTest, TaskDataAndEvalOutputsAreStoredWhereTheFormatSays) {
   EXPECT_EQ(f.readInt64("/tasks/sentiment/eval/tokens", 4, 1), (std::vector<std::int64_t>{2, 6, 5, 0}));
   EXPECT_EQ(f.readStrings("/tasks/sentiment/vocab").at(6), "caf\xC3\xA9");
   EXPECT_EQ(f.readStrings("/tasks/sentiment/eval/text").at(4), "caf\xC3\xA9 film");
-  EXPECT_EQ(f.readInt64("/tasks/sentiment/eval/source_index"), (std::vector<std::int64_t>{40, 11, 7, 23, 5, 31}));
+  EXPECT_EQ(f.readInt64("/tasks/sentiment/eval/source_index"),
+            (std::vector<std::int64_t>{40, 11, 7, 23, 5, 31}));
   EXPECT_FALSE(f.exists("/tasks/hierarchy/eval/tokens"));
   EXPECT_FALSE(f.exists("/tasks/hierarchy/vocab"));
   EXPECT_EQ(f.readInt64("/tasks/hierarchy/super_class_of"), (std::vector<std::int64_t>{0, 0, 1, 1}));
@@ -298,7 +301,8 @@ TEST_F(RunFileTest, ModelsListTheTeacherFirstThenStudentsInTheOrderWritten) {
   ASSERT_EQ(run.tasks.at(0).models.size(), 3U);
   EXPECT_EQ(run.tasks[0].models[0].parameterCount, 2);
   EXPECT_EQ(run.tasks[0].models[2].name, "alpha");
-  EXPECT_EQ(messageOf<InputError>([&] { (void)reader.models("nope"); }), m_path + ": /tasks/nope: no such task");
+  EXPECT_EQ(messageOf<InputError>([&] { (void)reader.models("nope"); }),
+            m_path + ": /tasks/nope: no such task");
 }
 
 TEST_F(RunFileTest, TrainLogAndEvalCurveRoundTripAndLateTermsStayAligned) {
@@ -366,7 +370,8 @@ TEST_F(RunFileTest, WriterRefusesInconsistentInputAndWritesNothingOfABadTask) {
             m_path + ": /tasks/sentiment/eval/tokens: token id 7 is outside the vocabulary of 7");
   bad = textTask();
   bad.name = "a/b";
-  EXPECT_NE(messageOf<JobError>([&] { writer.writeTask(bad); }).find("invalid task name 'a/b'"), std::string::npos);
+  EXPECT_NE(messageOf<JobError>([&] { writer.writeTask(bad); }).find("invalid task name 'a/b'"),
+            std::string::npos);
 
   writer.writeTask(textTask());
   EXPECT_EQ(messageOf<JobError>([&] { writer.writeTask(textTask()); }),
@@ -376,7 +381,9 @@ TEST_F(RunFileTest, WriterRefusesInconsistentInputAndWritesNothingOfABadTask) {
   EXPECT_EQ(messageOf<JobError>([&] { writer.beginModel("other", "t", "teacher", "{}", "{}", 1); }),
             m_path + ": /tasks/other: no such group (write the task before its models)");
   writer.beginModel("sentiment", "t", "teacher", "{}", "{}", 1);
-  EXPECT_EQ(messageOf<JobError>([&] { writer.appendTrainLog("sentiment", "t", {1, 2}, {0.5f}, {}); }),
+  EXPECT_EQ(messageOf<JobError>([&] {
+              writer.appendTrainLog("sentiment", "t", {1, 2}, {0.5f}, {});
+            }),
             m_path + ": /tasks/sentiment/models/t/train/loss: 1 losses for 2 steps");
   RunWriter::EvalShape shape;
   shape.examples = 5;
@@ -423,9 +430,9 @@ TEST_F(RunFileTest, ReaderRefusesLogitsWhoseRowsDisagreeWithTheLabels) {
     f.writeFloat("/tasks/sentiment/models/teacher/eval/logits", {5, 3}, std::vector<float>(15, 0.0f));
   }
   const RunReader reader(m_path);
-  const std::string expected = m_path +
-                               ": /tasks/sentiment/models/teacher/eval/logits: has shape [5, 3]: rows 5, expected 6 "
-                               "(rows of /tasks/sentiment/eval/labels)";
+  const std::string expected =
+      m_path + ": /tasks/sentiment/models/teacher/eval/logits: has shape [5, 3]: rows 5, expected 6 "
+               "(rows of /tasks/sentiment/eval/labels)";
   EXPECT_EQ(messageOf<InputError>([&] { (void)reader.summary(); }), expected);
   EXPECT_EQ(messageOf<InputError>([&] { (void)reader.evalLogits("sentiment", "teacher"); }), expected);
 }
@@ -437,8 +444,9 @@ TEST_F(RunFileTest, ReaderRefusesLogitsWhoseColumnsAreNotTheClasses) {
     f.writeFloat("/tasks/sentiment/models/teacher/eval/logits", {6, 2}, std::vector<float>(12, 0.0f));
   }
   EXPECT_EQ(messageOf<InputError>([&] { (void)RunReader(m_path).summary(); }),
-            m_path + ": /tasks/sentiment/models/teacher/eval/logits: has shape [6, 2]: dimension 1 2, expected 3 "
-                     "(num_classes of /tasks/sentiment)");
+            m_path +
+                ": /tasks/sentiment/models/teacher/eval/logits: has shape [6, 2]: dimension 1 2, expected 3 "
+                "(num_classes of /tasks/sentiment)");
 }
 
 TEST_F(RunFileTest, ReaderRefusesLogitsOfTheWrongRankOrElementType) {
@@ -448,14 +456,16 @@ TEST_F(RunFileTest, ReaderRefusesLogitsOfTheWrongRankOrElementType) {
     f.writeInt64("/tasks/sentiment/models/teacher/eval/logits", {6, 3}, std::vector<std::int64_t>(18, 1));
   }
   EXPECT_EQ(messageOf<InputError>([&] { (void)RunReader(m_path).evalLogits("sentiment", "teacher"); }),
-            m_path + ": /tasks/sentiment/models/teacher/eval/logits: holds int64, expected floating point values");
+            m_path +
+                ": /tasks/sentiment/models/teacher/eval/logits: holds int64, expected floating point values");
   {
     H5File f(m_path, H5File::Mode::ReadWrite);
     f.remove("/tasks/sentiment/models/teacher/eval/logits");
     f.writeFloat("/tasks/sentiment/models/teacher/eval/logits", {18}, std::vector<float>(18, 1.0f));
   }
   EXPECT_EQ(messageOf<InputError>([&] { (void)RunReader(m_path).summary(); }),
-            m_path + ": /tasks/sentiment/models/teacher/eval/logits: has shape [18] of rank 1, expected rank 2");
+            m_path +
+                ": /tasks/sentiment/models/teacher/eval/logits: has shape [18] of rank 1, expected rank 2");
 }
 
 TEST_F(RunFileTest, ReaderRefusesLabelsOutsideTheClasses) {
@@ -509,7 +519,8 @@ TEST_F(RunFileTest, RunCutOffByACrashIsReadableUpToTheLastFlush) {
       auto* writer = new RunWriter(m_path, R"({"name": "crash"})");
       writer->writeTask(textTask());
       writer->beginModel("sentiment", "teacher", "teacher", "{}", "{}", 5);
-      writer->appendTrainLog("sentiment", "teacher", {1, 2, 3}, {1.0f, 0.5f, 0.25f}, {{"ce", {1.0f, 0.5f, 0.25f}}});
+      writer->appendTrainLog("sentiment", "teacher", {1, 2, 3}, {1.0f, 0.5f, 0.25f},
+                             {{"ce", {1.0f, 0.5f, 0.25f}}});
       RunWriter::EvalShape shape;
       shape.examples = 6;
       shape.classes = 3;
@@ -593,8 +604,9 @@ TEST_F(RunFileTest, EvalOutputsAreChunkedAlongExamplesAndCompressed) {
     const hid_t dcpl = H5Dget_create_plist(dataset);
     std::vector<hsize_t> chunk(static_cast<std::size_t>(rank));
     H5Pget_chunk(dcpl, rank, chunk.data());
-    const bool compressed = H5Pget_nfilters(dcpl) == 2 &&
-                            H5Pget_filter2(dcpl, 1, nullptr, nullptr, nullptr, 0, nullptr, nullptr) == H5Z_FILTER_DEFLATE;
+    const bool compressed =
+        H5Pget_nfilters(dcpl) == 2 &&
+        H5Pget_filter2(dcpl, 1, nullptr, nullptr, nullptr, 0, nullptr, nullptr) == H5Z_FILTER_DEFLATE;
     H5Pclose(dcpl);
     H5Dclose(dataset);
     return std::make_pair(chunk, compressed);
@@ -623,7 +635,8 @@ TEST_F(RunFileTest, CheckerRejectsAFileMissingAFixedPath) {
   H5File(m_path, H5File::Mode::ReadWrite).remove("/tasks/sentiment/eval/labels");
   const CommandResult result = runPython(kChecker + " '" + m_path + "'");
   EXPECT_EQ(result.exitCode, 1) << result.output;
-  EXPECT_NE(result.output.find("/tasks/sentiment/eval/labels: is missing"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("/tasks/sentiment/eval/labels: is missing"), std::string::npos)
+      << result.output;
 }
 
 TEST_F(RunFileTest, CheckerRejectsUnwrittenRowsWrongTypesAndNonHdf5) {
@@ -660,8 +673,16 @@ TEST_F(RunFileTest, CheckerRejectsUnwrittenRowsWrongTypesAndNonHdf5) {
 TEST_F(RunFileTest, H5pyReadsOurFloat16AndUtf8StringsAsNumpyDoes) {
   // Inputs include ties and overflow; numpy's own float32 -> float16 rounding is the
   // independent reference.
-  const std::vector<float> values{0.1f, 1.0f / 3.0f, 65504.0f, 65520.0f, 1.0f + 1.0f / 2048.0f,
-                                  1.0f + 3.0f / 2048.0f, std::ldexp(3.0f, -25), -2.5e-6f, 1234.5678f, -0.0f};
+  const std::vector<float> values{0.1f,
+                                  1.0f / 3.0f,
+                                  65504.0f,
+                                  65520.0f,
+                                  1.0f + 1.0f / 2048.0f,
+                                  1.0f + 3.0f / 2048.0f,
+                                  std::ldexp(3.0f, -25),
+                                  -2.5e-6f,
+                                  1234.5678f,
+                                  -0.0f};
   {
     H5File f(m_path, H5File::Mode::Create);
     f.createDataset("/half", H5Type::Float16, {values.size()}, false, 0, true);
@@ -739,6 +760,233 @@ TEST_F(RunFileTest, DocsExamplePrintsEachModelsAccuracy) {
   const CommandResult partial = runPython("'" + script + "' '" + cutOff + "'");
   EXPECT_EQ(partial.exitCode, 0) << partial.output;
   EXPECT_EQ(partial.output, "status: running\nsentiment teacher: evaluation incomplete\n");
+}
+
+} // namespace
+} // namespace kdscope::core
+
+namespace kdscope::core {
+namespace {
+
+// ----- additions: per-example records, token states, float16, resume ------------------------
+
+/// textTask() with a train split of 5 examples.
+TaskData textTaskWithTrain() {
+  TaskData task = textTask();
+  task.train.labels = {2, 0, 1, 1, 2};
+  task.train.tokens.assign(5 * 4, 2);
+  task.train.sourceIndex = {3, 1, 4, 1, 5};
+  return task;
+}
+
+TEST_F(RunFileTest, PerExampleRecordsRoundTripBlockByBlock) {
+  {
+    RunWriter writer(m_path, "{}");
+    writer.writeTask(textTaskWithTrain(), /*trainLabels=*/true);
+    writer.beginModel("sentiment", "teacher", "teacher", "{}", "{}", 1);
+    writer.beginModel("sentiment", "kd", "student", "{}", "{}", 1);
+    for (std::int64_t epoch = 1; epoch <= 2; ++epoch) {
+      const auto row = writer.appendTrainRecordRow("sentiment", "kd", "q_true", epoch, 10 * epoch);
+      EXPECT_EQ(row, static_cast<std::uint64_t>(epoch - 1));
+      const std::vector<float> first{0.1f * epoch, 0.2f * epoch, 0.3f * epoch};
+      const std::vector<float> rest{0.4f * epoch, 0.5f * epoch};
+      writer.writeTrainRecordBlock("sentiment", "kd", "q_true", row, 0, 3, first.data());
+      writer.writeTrainRecordBlock("sentiment", "kd", "q_true", row, 3, 2, rest.data());
+    }
+    writer.appendTrainRecordRow("sentiment", "teacher", "p_true", 0, 0); // row left unwritten
+    EXPECT_EQ(
+        messageOf<JobError>([&] {
+          const float v = 1.0f;
+          writer.writeTrainRecordBlock("sentiment", "kd", "q_true", 0, 5, 1, &v);
+        }),
+        m_path +
+            ": /tasks/sentiment/models/kd/train_records/q_true: cannot write the block at [0, 5] of size "
+            "[1, 1]: the dataset has shape [2, 5]");
+    writer.setStatus("complete", "");
+  }
+  const RunReader reader(m_path);
+  EXPECT_EQ(reader.trainLabels("sentiment"), (std::vector<std::int64_t>{2, 0, 1, 1, 2}));
+  EXPECT_EQ(reader.file().readInt64("/tasks/sentiment/train/source_index"),
+            (std::vector<std::int64_t>{3, 1, 4, 1, 5}));
+  const TrainRecords kd = reader.trainRecords("sentiment", "kd");
+  EXPECT_EQ(kd.name, "q_true");
+  EXPECT_EQ(kd.epoch, (std::vector<std::int64_t>{1, 2}));
+  EXPECT_EQ(kd.step, (std::vector<std::int64_t>{10, 20}));
+  EXPECT_EQ(kd.examples, 5U);
+  EXPECT_EQ(kd.values, (std::vector<float>{0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.2f, 0.4f, 0.6f, 0.8f, 1.0f}));
+  const TrainRecords teacher = reader.trainRecords("sentiment", "teacher");
+  EXPECT_EQ(teacher.name, "p_true");
+  EXPECT_EQ(teacher.epoch, (std::vector<std::int64_t>{0}));
+  ASSERT_EQ(teacher.values.size(), 5U);
+  EXPECT_TRUE(std::isnan(teacher.values[0]));
+  EXPECT_TRUE(reader.trainRecords("sentiment", "kd").values.size() == 10U);
+  (void)reader.summary(); // validates
+}
+
+TEST_F(RunFileTest, RecordsNeedTheTrainLabels) {
+  RunWriter writer(m_path, "{}");
+  writer.writeTask(textTaskWithTrain()); // without train labels
+  writer.beginModel("sentiment", "kd", "student", "{}", "{}", 1);
+  EXPECT_EQ(
+      messageOf<JobError>([&] { writer.appendTrainRecordRow("sentiment", "kd", "q_true", 1, 1); }),
+      m_path +
+          ": /tasks/sentiment/models/kd/train_records: needs /tasks/sentiment/train/labels (write the task "
+          "with its train labels)");
+}
+
+TEST_F(RunFileTest, TokenStatesAndFloat16ActivationsAreStoredAsAsked) {
+  std::vector<float> tokenStates(2 * 3 * 4 * 8);
+  for (std::size_t i = 0; i < tokenStates.size(); ++i) {
+    tokenStates[i] = static_cast<float>(i) * 0.25f;
+  }
+  {
+    RunWriter writer(m_path, "{}");
+    writer.writeTask(textTask());
+    writer.beginModel("sentiment", "teacher", "teacher", "{}", "{}", 1);
+    RunWriter::EvalShape shape;
+    shape.examples = 6;
+    shape.classes = 3;
+    shape.hiddenLayers = 3;
+    shape.hiddenDim = 8;
+    shape.attentionExamples = 1;
+    shape.layers = 2;
+    shape.heads = 2;
+    shape.seqLen = 4;
+    shape.tokenHiddenExamples = 2;
+    shape.float16 = true;
+    writer.createEvalOutputs("sentiment", "teacher", shape, "cls");
+    writer.writeEvalTokenHidden("sentiment", "teacher", 0, 2, tokenStates.data());
+    writer.writeEvalLogits("sentiment", "teacher", 0, 6, kTeacherLogits.data());
+    shape.tokenHiddenExamples = 7;
+    EXPECT_EQ(
+        messageOf<JobError>([&] { writer.createEvalOutputs("sentiment", "teacher", shape, "cls"); }),
+        m_path +
+            ": /tasks/sentiment/models/teacher/eval/token_hidden: 7 examples asked for, but there are 6");
+    writer.setStatus("running", "");
+  }
+  const RunReader reader(m_path);
+  const H5File& f = reader.file();
+  const std::string m = "/tasks/sentiment/models/teacher/eval/";
+  EXPECT_EQ(f.shape(m + "token_hidden"), (std::vector<std::uint64_t>{2, 3, 4, 8}));
+  EXPECT_EQ(f.typeName(m + "token_hidden"), "float16");
+  EXPECT_EQ(f.typeName(m + "hidden"), "float16");
+  EXPECT_EQ(f.typeName(m + "attention"), "float16");
+  EXPECT_EQ(f.typeName(m + "logits"), "float32") << "logits keep full precision";
+  // Multiples of 0.25 below 2048 are exact in half precision.
+  EXPECT_EQ(f.readFloat(m + "token_hidden"), tokenStates);
+  EXPECT_EQ(f.attrString(m + "token_hidden", "layer0"), "embedding output");
+  (void)reader.summary();
+}
+
+TEST_F(RunFileTest, ValidateNamesActivationsWhoseShapesDisagree) {
+  writeSampleRun(m_path);
+  {
+    H5File f(m_path, H5File::Mode::ReadWrite);
+    f.remove("/tasks/sentiment/models/teacher/eval/attention");
+    f.writeFloat("/tasks/sentiment/models/teacher/eval/attention", {2, 3, 2, 4, 4},
+                 std::vector<float>(2 * 3 * 2 * 4 * 4, 0.25f));
+  }
+  EXPECT_EQ(messageOf<InputError>([&] { (void)RunReader(m_path).summary(); }),
+            m_path +
+                ": /tasks/sentiment/models/teacher/eval/attention: has shape [2, 3, 2, 4, 4]: dimension 1 3, "
+                "expected 2 (dimension 1 of /tasks/sentiment/models/teacher/eval/hidden minus 1)");
+  {
+    H5File f(m_path, H5File::Mode::ReadWrite);
+    f.remove("/tasks/sentiment/models/teacher/eval/attention");
+    f.writeFloat("/tasks/sentiment/models/teacher/eval/attention", {7, 2, 2, 4, 4},
+                 std::vector<float>(7 * 2 * 2 * 4 * 4, 0.25f));
+  }
+  EXPECT_EQ(
+      messageOf<InputError>([&] { (void)RunReader(m_path).summary(); }),
+      m_path + ": /tasks/sentiment/models/teacher/eval/attention: keeps 7 examples, more than the 6 (rows of "
+               "/tasks/sentiment/eval/labels)");
+  {
+    H5File f(m_path, H5File::Mode::ReadWrite);
+    f.remove("/tasks/sentiment/models/teacher/eval/attention");
+    f.remove("/tasks/sentiment/models/teacher/classifier/bias");
+    f.writeFloat("/tasks/sentiment/models/teacher/classifier/bias", {4}, {0, 0, 0, 0});
+  }
+  EXPECT_EQ(messageOf<InputError>([&] { (void)RunReader(m_path).summary(); }),
+            m_path + ": /tasks/sentiment/models/teacher/classifier/bias: has shape [4]: rows 4, expected 3 "
+                     "(num_classes of /tasks/sentiment)");
+}
+
+TEST_F(RunFileTest, ContinuedRunTruncatesLogsToACheckpointAndReopensOnlyRunFiles) {
+  LogRows checkpoint;
+  {
+    RunWriter writer(m_path, R"({"name": "resumable"})");
+    writer.writeTask(textTaskWithTrain(), true);
+    writer.beginModel("sentiment", "kd", "student", "{}", "{}", 1);
+    writer.appendTrainLog("sentiment", "kd", {2, 4}, {1.0f, 0.9f}, {{"ce", {1.0f, 0.9f}}});
+    writer.appendEvalCurve("sentiment", "kd", 1, 4, 0.5, 1.0);
+    writer.appendTrainRecordRow("sentiment", "kd", "q_true", 1, 4);
+    writer.flush();
+    checkpoint = writer.logRows("sentiment", "kd");
+    EXPECT_EQ(checkpoint, (LogRows{2, 1, 1}));
+    // After the checkpoint: half an epoch more, then the process is cancelled.
+    writer.appendTrainLog("sentiment", "kd", {6}, {0.8f}, {{"ce", {0.8f}}, {"kd", {3.0f}}});
+    writer.setStatus("cancelled", "cancelled");
+  }
+  {
+    RunWriter writer(m_path, RunWriter::Continue{});
+    EXPECT_TRUE(writer.hasTask("sentiment"));
+    EXPECT_TRUE(writer.hasModel("sentiment", "kd"));
+    EXPECT_FALSE(writer.hasModel("sentiment", "teacher"));
+    EXPECT_EQ(writer.logRows("sentiment", "kd"), (LogRows{3, 1, 1}));
+    writer.truncateLogs("sentiment", "kd", checkpoint);
+    EXPECT_EQ(writer.logRows("sentiment", "kd"), checkpoint);
+    EXPECT_EQ(messageOf<JobError>([&] {
+                writer.truncateLogs("sentiment", "kd", LogRows{5, 1, 1});
+              }),
+              m_path + ": /tasks/sentiment/models/kd/train/loss: has 2 rows, fewer than the 5 the checkpoint "
+                       "recorded (the file is older than the checkpoint)");
+    // The same steps again, as the resumed job logs them.
+    writer.appendTrainLog("sentiment", "kd", {6}, {0.8f}, {{"ce", {0.8f}}, {"kd", {3.0f}}});
+  }
+  {
+    const RunReader reader(m_path);
+    EXPECT_EQ(reader.summary().status, "running") << "continuing sets it back to running";
+    const TrainLog log = reader.trainLog("sentiment", "kd");
+    EXPECT_EQ(log.steps, (std::vector<std::int64_t>{2, 4, 6}));
+    EXPECT_EQ(log.loss, (std::vector<float>{1.0f, 0.9f, 0.8f}));
+    ASSERT_EQ(log.terms.at("kd").size(), 3U);
+    EXPECT_TRUE(std::isnan(log.terms.at("kd")[1]));
+    EXPECT_EQ(log.terms.at("kd")[2], 3.0f);
+  }
+
+  const std::string plain = m_dir.file("plain.h5");
+  H5File(plain, H5File::Mode::Create).writeInt64("/data", {1}, {1});
+  EXPECT_EQ(
+      messageOf<InputError>([&] { RunWriter writer(plain, RunWriter::Continue{}); }),
+      plain +
+          ": cannot continue this file: not a KDScope run file (attribute 'format' is not 'kdscope-run')");
+  H5File(m_path, H5File::Mode::ReadWrite).setAttr("/", "format_version", std::int64_t{2});
+  EXPECT_EQ(messageOf<InputError>([&] { RunWriter writer(m_path, RunWriter::Continue{}); }),
+            m_path + ": cannot continue this file: format_version 2, but this KDScope writes version 1");
+}
+
+TEST_F(RunFileTest, LogsAreUncompressedAndChunkedSoAppendsRewriteInPlace) {
+  {
+    RunWriter writer(m_path, "{}");
+    writer.writeTask(vectorTask());
+    writer.beginModel("hierarchy", "teacher", "teacher", "{}", "{}", 1);
+    writer.appendTrainLog("hierarchy", "teacher", {1}, {0.5f}, {{"ce", {0.5f}}});
+  }
+  const std::lock_guard<std::mutex> lock(hdf5Mutex());
+  const hid_t file = H5Fopen(m_path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  ASSERT_GE(file, 0);
+  for (const char* path :
+       {"/tasks/hierarchy/models/teacher/train/step", "/tasks/hierarchy/models/teacher/train/loss"}) {
+    const hid_t dataset = H5Dopen2(file, path, H5P_DEFAULT);
+    const hid_t dcpl = H5Dget_create_plist(dataset);
+    hsize_t chunk = 0;
+    EXPECT_EQ(H5Pget_chunk(dcpl, 1, &chunk), 1) << path;
+    EXPECT_EQ(chunk, 256U) << path;
+    EXPECT_EQ(H5Pget_nfilters(dcpl), 0) << path;
+    H5Pclose(dcpl);
+    H5Dclose(dataset);
+  }
+  H5Fclose(file);
 }
 
 } // namespace

@@ -127,6 +127,10 @@ class Checker:
             if dtype.kind != "f" or (not self.any_width and dtype != np.float32):
                 self.problem(path, f"is {dtype}, expected {'floats' if self.any_width else 'float32'}")
                 return None
+        elif kind == "activation":  # recording.float16 stores activations in half precision
+            if dtype.kind != "f" or (not self.any_width and dtype not in (np.float32, np.float16)):
+                self.problem(path, f"is {dtype}, expected {'floats' if self.any_width else 'float32 or float16'}")
+                return None
         if len(obj.shape) != len(dims):
             self.problem(path, f"has shape {obj.shape} of rank {len(obj.shape)}, expected rank {len(dims)}")
             return None
@@ -195,6 +199,7 @@ class Checker:
     def check_task(self, task):
         t = task.name
         self.tasks_seen += 1
+        self.ntrain_dim = None
         classes = self.attr(task, "num_classes", "int")
         if classes is not None and classes < 1:
             self.problem(t, f"attribute 'num_classes' is {classes}, expected at least 1")
@@ -242,6 +247,18 @@ class Checker:
         supers = self.dataset(f"{t}/super_class_of", "int", [c_dim], required=False)
         if supers is not None and supers.size and supers[...].min() < 0:
             self.problem(supers.name, "holds a negative super-class")
+        train_labels = self.dataset(f"{t}/train/labels", "int", [None], required=False)
+        ntrain_dim = None
+        if train_labels is not None:
+            ntrain_dim = (train_labels.shape[0], f"rows of {t}/train/labels")
+            if classes is not None and train_labels.shape[0]:
+                values = train_labels[...]
+                bad = np.flatnonzero((values < 0) | (values >= classes))
+                if bad.size:
+                    self.problem(train_labels.name, f"label {values[bad[0]]} of example {bad[0]} is outside "
+                                                    f"0..{classes - 1}")
+        self.dataset(f"{t}/train/source_index", "int", [ntrain_dim], required=False)
+        self.ntrain_dim = ntrain_dim
 
         if "models" not in task:
             self.problem(f"{t}/models", "is missing (a group)")
@@ -274,8 +291,8 @@ class Checker:
             step = self.dataset(f"{m}/train/step", "int", [None])
             s_dim = (step.shape[0], f"rows of {m}/train/step") if step is not None else None
             self.dataset(f"{m}/train/loss", "float", [s_dim])
-            if step is not None and step.shape[0] > 1 and np.any(np.diff(step[...]) < 0):
-                self.problem(step.name, "steps decrease")
+            if step is not None and step.shape[0] > 1 and np.any(np.diff(step[...]) <= 0):
+                self.problem(step.name, "steps do not increase (a step logged twice?)")
             if "terms" in model["train"]:
                 for term in model["train/terms"]:
                     self.dataset(f"{m}/train/terms/{term}", "float", [s_dim])
@@ -293,7 +310,7 @@ class Checker:
         logits = self.dataset(f"{m}/eval/logits", "float", [n_dim, c_dim], required=self.complete)
         if logits is not None:
             self.no_unwritten_rows(logits)
-        hidden = self.dataset(f"{m}/eval/hidden", "float", [n_dim, None, None], required=False)
+        hidden = self.dataset(f"{m}/eval/hidden", "activation", [n_dim, None, None], required=False)
         if hidden is not None:
             hidden_shapes[model.name.rsplit("/", 1)[-1]] = hidden.shape
             pooling = self.attr(hidden, "pooling", "str")
@@ -308,12 +325,27 @@ class Checker:
                 self.problem(f"{m}/eval/attention", "exists, but a vector task has no attention")
             len_dim = (seq_len, "columns of eval/tokens") if seq_len is not None else None
             lyr_dim = (hidden.shape[1] - 1, f"dimension 1 of {m}/eval/hidden minus 1") if hidden is not None else None
-            attention = self.dataset(f"{m}/eval/attention", "float", [None, lyr_dim, None, len_dim, len_dim])
+            attention = self.dataset(f"{m}/eval/attention", "activation", [None, lyr_dim, None, len_dim, len_dim])
             if attention is not None:
                 if n_dim is not None and attention.shape[0] > n_dim[0]:
                     self.problem(attention.name, f"keeps {attention.shape[0]} examples, more than the "
                                                  f"{n_dim[0]} eval examples")
                 self.no_unwritten_rows(attention)
+        if f"{m}/eval/token_hidden" in self.run:
+            if kind == "vector":
+                self.problem(f"{m}/eval/token_hidden", "exists, but a vector task has no tokens")
+            len_dim = (seq_len, "columns of eval/tokens") if seq_len is not None else None
+            l1_dim = (hidden.shape[1], f"dimension 1 of {m}/eval/hidden") if hidden is not None else None
+            d_dim = (hidden.shape[2], f"dimension 2 of {m}/eval/hidden") if hidden is not None else None
+            token_hidden = self.dataset(f"{m}/eval/token_hidden", "activation", [None, l1_dim, len_dim, d_dim])
+            if token_hidden is not None:
+                if n_dim is not None and token_hidden.shape[0] > n_dim[0]:
+                    self.problem(token_hidden.name, f"keeps {token_hidden.shape[0]} examples, more than the "
+                                                    f"{n_dim[0]} eval examples")
+                self.attr(token_hidden, "layer0", "str")
+                self.no_unwritten_rows(token_hidden)
+        if "train_records" in model:
+            self.check_train_records(model)
         if "classifier" in model:
             weight = self.dataset(f"{m}/classifier/weight", "float", [c_dim, None])
             self.dataset(f"{m}/classifier/bias", "float", [c_dim])
@@ -322,6 +354,33 @@ class Checker:
                 print(f"note: {weight.name}: width {weight.shape[1]} differs from eval/hidden's "
                       f"{hidden.shape[2]}", file=sys.stderr)
         return role
+
+    def check_train_records(self, model):
+        """train_records: epoch and step [E], and p_true (teacher) or q_true (student)
+        [E, Ntrain], the probability of each train example's true class after each epoch."""
+        r = f"{model.name}/train_records"
+        epoch = self.dataset(f"{r}/epoch", "int", [None])
+        e_dim = (epoch.shape[0], f"rows of {r}/epoch") if epoch is not None else None
+        self.dataset(f"{r}/step", "int", [e_dim])
+        names = [name for name in ("p_true", "q_true") if name in model["train_records"]]
+        if len(names) != 1:
+            self.problem(r, f"holds {names or 'neither p_true nor q_true'}, expected exactly one of them")
+            return
+        expected = "p_true" if model.attrs.get("role") == "teacher" else "q_true"
+        if names[0] != expected:
+            self.problem(f"{r}/{names[0]}", f"is named for the other role, expected {expected}")
+        if self.ntrain_dim is None:
+            self.problem(r, "exists, but the task has no train/labels")
+        values = self.dataset(f"{r}/{names[0]}", "float", [e_dim, self.ntrain_dim])
+        if values is not None and values.size:
+            block = values[...]
+            finite = block[~np.isnan(block)]
+            if finite.size and (finite.min() < 0 or finite.max() > 1):
+                self.problem(values.name, "holds values outside 0..1 (probabilities)")
+            if self.complete and np.isnan(block).any():
+                self.problem(values.name, "has unwritten (NaN) entries in a complete run")
+        if epoch is not None and epoch.shape[0] > 1 and np.any(np.diff(epoch[...]) <= 0):
+            self.problem(epoch.name, "epochs do not increase (a record kept twice?)")
 
     def check_analysis(self, analysis, n_dim, hidden_shapes):
         """/tasks/<task>/analysis (written by `kdscope analyze`): light checks of the paths

@@ -19,7 +19,7 @@ namespace kdscope::widgets::test {
 //   teacher 2 layers x 2 heads: head 0 uniform over the 3 valid keys, head 1 one-hot on key 1
 //   kd 1 layer x 2 heads: head 0 uniform, head 1 one-hot on key 0
 //   -> entropy: head 0 ln 3, head 1 0; kd divergence: head 0 0, head 1 JS(one-hot, uniform)
-void writeSmallRun(const QString& path, bool withAnalysis) {
+void writeSmallRun(const QString& path, bool withAnalysis, int variant) {
   core::TaskData task;
   task.name = "polarity";
   task.kind = core::TaskKind::Text;
@@ -39,12 +39,16 @@ void writeSmallRun(const QString& path, bool withAnalysis) {
   writer.beginModel("polarity", "ce", "student", R"({"type":"transformer","layers":1,"heads":2})", ce, 300);
   writer.beginModel("polarity", "kd", "student", R"({"type":"transformer","layers":1,"heads":2})", kd, 300);
 
-  writer.appendTrainLog("polarity", "teacher", {10, 20, 30}, {1.0F, 0.8F, 0.6F}, {{"ce", {1.0F, 0.8F, 0.6F}}});
-  writer.appendTrainLog("polarity", "ce", {10, 20}, {0.95F, 0.75F}, {{"ce", {0.95F, 0.75F}}});
-  writer.appendTrainLog("polarity", "kd", {10, 20}, {0.9F, 0.7F}, {{"ce", {1.1F, 0.9F}}, {"kd", {0.5F, 0.4F}}});
-  writer.appendEvalCurve("polarity", "teacher", 1, 15, 0.5, 0.9);
-  writer.appendEvalCurve("polarity", "teacher", 2, 30, 4.0 / 6.0, 0.7);
-  writer.appendEvalCurve("polarity", "kd", 1, 20, 0.5, 0.8);
+  const float dl = variant == 1 ? 0.1F : 0.0F;
+  const double da = variant == 1 ? -0.05 : 0.0;
+  writer.appendTrainLog("polarity", "teacher", {10, 20, 30}, {1.0F + dl, 0.8F + dl, 0.6F + dl},
+                        {{"ce", {1.0F + dl, 0.8F + dl, 0.6F + dl}}});
+  writer.appendTrainLog("polarity", "ce", {10, 20}, {0.95F + dl, 0.75F + dl}, {{"ce", {0.95F + dl, 0.75F + dl}}});
+  writer.appendTrainLog("polarity", "kd", {10, 20}, {0.9F + dl, 0.7F + dl},
+                        {{"ce", {1.1F + dl, 0.9F + dl}}, {"kd", {0.5F + dl, 0.4F + dl}}});
+  writer.appendEvalCurve("polarity", "teacher", 1, 15, 0.5 + da, 0.9);
+  writer.appendEvalCurve("polarity", "teacher", 2, 30, 4.0 / 6.0 + da, 0.7);
+  writer.appendEvalCurve("polarity", "kd", 1, 20, 0.5 + da, 0.8);
 
   const std::vector<float> teacherLogits = {2, 0, 0, 1, 1, 0, 0, 3, 0, 1, 0.5F, 0};
   const std::vector<float> kdLogits = {0, 1, 0, 2, 3, 0, 1, 0, 1, 0, 1, 0};
@@ -94,6 +98,8 @@ void writeSmallRun(const QString& path, bool withAnalysis) {
     f.writeFloat("/tasks/polarity/analysis/kd/grad_rescale", {6}, {0.9F, 0.8F, 0.7F, 0.6F, 0.5F, 0.4F});
     f.writeFloat("/tasks/polarity/analysis/teacher/head_importance", {2, 2}, {0.1F, 0.9F, 0.6F, 0.4F});
     f.writeFloat("/tasks/polarity/analysis/kd/head_importance", {1, 2}, {0.7F, 0.3F});
+    f.writeFloat("/tasks/polarity/analysis/teacher/probe_accuracy", {3}, {0.5F, 0.625F, 0.75F});
+    f.writeFloat("/tasks/polarity/analysis/kd/probe_accuracy", {2}, {0.5F, 0.6875F});
   }
   writer.setStatus("complete", "");
 }

@@ -9,7 +9,9 @@
 namespace kdscope::widgets::test {
 
 /// Writes the run file; with `withAnalysis` it also holds /tasks/polarity/analysis/...
-void writeSmallRun(const QString& path, bool withAnalysis = false);
+/// `variant` 1 is a second run for comparisons: the same models and logits, other training
+/// losses and eval curves (each loss + 0.1, each eval accuracy - 0.05).
+void writeSmallRun(const QString& path, bool withAnalysis = false, int variant = 0);
 
 /// ln 3: the entropy of a row uniform over 3 keys.
 inline constexpr double kLn3 = 1.0986122886681098;

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Recording benchmarks (results in bench/RECORDING.md):
+#  1. write throughput of KDScope's recording (bench_recording) against a plain h5py write
+#     of the same arrays with the same chunks and compression (recording_h5py.py);
+#  2. recording overhead as a fraction of job time at default settings: the same job run
+#     with the default recording and with recording cut to the minimum (logs every 10^6
+#     steps, no hidden states, no attention, no per-example records), best of N runs each,
+#     interleaved.
+#   bench/run-recording-bench.sh [build dir] [runs]     (default build/release, 2)
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD="${1:-$ROOT/build/release}"
+RUNS="${2:-2}"
+OUT="$(mktemp -d)"
+trap 'rm -rf "$OUT"' EXIT
+
+echo "== write throughput (20000 eval examples: logits, hidden [N, 5, 256], attention [64, 4, 4, 64, 64])" >&2
+"$BUILD/bench/bench_recording" "$OUT" 20000 3 | tee "$OUT/write.jsonl"
+/usr/bin/python3 "$ROOT/bench/recording_h5py.py" "$OUT" 20000 3 | tee -a "$OUT/write.jsonl"
+
+echo "== recording overhead (polarity, default teacher and students, default recording)" >&2
+job() { # $1: recording object
+  cat <<JSON
+{"name": "overhead", "seed": 1, "tasks": ["polarity"],
+ "students": [{"name": "ce"}, {"name": "kd", "objective": {"lambda": 0.5, "temperature": 2.0}}],
+ "recording": $1}
+JSON
+}
+job '{}' >"$OUT/default.json"
+job '{"log_every": 1000000, "hidden": false, "attention_examples": 0, "example_records": false}' >"$OUT/minimal.json"
+for run in $(seq "$RUNS"); do
+  for kind in default minimal; do
+    start=$(date +%s.%N)
+    "$BUILD/app/kdscope" run "$OUT/$kind.json" --out "$OUT/run_$kind" >/dev/null 2>"$OUT/log_$kind.txt"
+    end=$(date +%s.%N)
+    echo "$kind $(echo "$end - $start" | bc)" | tee -a "$OUT/times.txt" >&2
+  done
+done
+/usr/bin/python3 - "$OUT" <<'PY'
+import json, os, sys
+out = sys.argv[1]
+rows = [json.loads(line) for line in open(os.path.join(out, "write.jsonl"))]
+ours = rows[0]
+for r in rows:
+    print(f"{r['writer']:>24}: {r['mb_per_s']:8.1f} MB/s  ({r['seconds']:.3f} s, file {r['file_bytes'] / 1e6:.1f} MB)"
+          f"  kdscope/this: {ours['mb_per_s'] / r['mb_per_s']:.2f}")
+times = {}
+for line in open(os.path.join(out, "times.txt")):
+    kind, seconds = line.split()
+    times.setdefault(kind, []).append(float(seconds))
+d, m = min(times["default"]), min(times["minimal"])
+print(f"job time: default recording {d:.1f} s, minimal recording {m:.1f} s: "
+      f"recording overhead {(d - m) / d * 100:.1f}% of the default job's time")
+for kind in ("default", "minimal"):
+    size = os.path.getsize(os.path.join(out, f"run_{kind}", "run.h5"))
+    print(f"run file ({kind}): {size / 1e6:.2f} MB")
+PY

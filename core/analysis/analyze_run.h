@@ -1,0 +1,140 @@
+#pragma once
+/// The analysis engine behind `kdscope analyze RUN.h5` (and the end of `kdscope run` when the
+/// job says "analyze": true): reads a run file, computes every analysis of ANALYSES.md with
+/// core/analysis, and writes the results under /tasks/<task>/analysis/ of the same file
+/// (docs/run-format.md lists every path; docs/analyses.md the formulas and conventions).
+///
+/// Analyses that need the trained models (head importance and ablation, linear probes) reload
+/// the checkpoints beside the run file (<run dir>/checkpoints/<task>/<model>.pt) and the task's
+/// data (the job stored in the file, same seed: the same split, checked against the file's
+/// eval labels); when either is missing they are skipped with a warning, recorded in the file,
+/// and the other analyses still run.
+///
+/// Torch-free public header. Runs on the caller's thread (the numeric work starts and joins
+/// its own workers); progress events are emitted on that thread.
+
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "core/common/cancel.h"
+#include "core/common/progress.h"
+
+namespace kdscope::core {
+
+class RunReader;
+
+/// The analyses, by the names `kdscope analyze --only` takes:
+/// - "task": accuracy, gap, retained fraction, agreement, mean KL, ECE and its reliability
+///   bins, per-class recall, confusion matrices, lost and gained examples;
+/// - "cka": linear CKA teacher x student for every layer pair, RBF and minibatch forms;
+/// - "residual": the layer-pair distillation residual over the mapped pairs;
+/// - "probes": linear probes per layer, teacher and students (checkpoints + data);
+/// - "heads": head importance (gradient of a head gate) and single-head ablation
+///   (checkpoints + data);
+/// - "attention": attention entropy per head and the teacher-student head divergence (JS);
+/// - "knowledge": the gradient rescaling weight w and its relation to the teacher's
+///   confidence, class-similarity matrices and geometry agreement, the gain decomposition.
+const std::vector<std::string>& analysisNames();
+
+struct AnalyzeOptions {
+  std::vector<std::string> only;      ///< analyses to run (names above); empty: all
+  std::size_t threads = 0;            ///< workers of the numeric library; 0: hardware threads
+  bool force = false;                 ///< analyse a file whose status is "running"
+  std::string dataDir;                ///< data cache folder; empty: the job's data_dir, else the default
+  std::size_t rbfExamples = 1000;     ///< eval rows used by RBF CKA (n x n kernels); 0: skip RBF CKA
+  double rbfSigmaFraction = 0.8;      ///< sigma = this fraction of the median pairwise distance
+  std::size_t minibatchSize = 256;    ///< minibatch CKA batch size; 0: skip minibatch CKA
+  std::size_t probeTrainExamples = 5000; ///< train rows a probe is fitted on (the first ones); 0: all
+  double probeL2 = 1e-3;              ///< the probes' L2 weight
+  std::size_t confidenceBins = 10;    ///< bins of w against the teacher's confidence
+};
+
+enum class AnalyzeStatus { Succeeded, Cancelled, Failed, BadInput };
+
+struct AnalyzeResult {
+  AnalyzeStatus status = AnalyzeStatus::Failed;
+  std::string message;               ///< why it failed or was cancelled; empty on success
+  std::vector<std::string> warnings; ///< analyses skipped and why (also recorded in the file)
+  double seconds = 0.0;
+};
+
+/// Runs the analyses on a run file and writes their results into it. Without `only`, each
+/// task's /tasks/<task>/analysis group is deleted and written anew; with `only`, just the
+/// results of those analyses are replaced. Refuses (BadInput) a file that is not a readable
+/// run file (the reader's message), one whose status is "running" (unless options.force),
+/// and unknown analysis names. Never throws.
+AnalyzeResult analyzeRun(const std::string& runPath, const AnalyzeOptions& options, const CancelToken& cancel,
+                         const ProgressSink& progress);
+
+// ---- Headline numbers (kdscope info) ---------------------------------------------------
+
+struct StudentHeadline {
+  static constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+  std::string name;
+  double teacherAccuracy = kNaN;
+  double accuracy = kNaN;
+  double gap = kNaN;              ///< teacher - student accuracy
+  double retainedFraction = kNaN; ///< student / teacher accuracy
+  double agreement = kNaN;        ///< top-1 agreement with the teacher
+  double meanKl = kNaN;           ///< mean KL(p || q), T = 1, nats
+  double teacherEce = kNaN;
+  double ece = kNaN;
+  double geometryAgreement = kNaN; ///< off-diagonal correlation of classifier-weight cosines (analysis)
+  double wConfidenceSpearman = kNaN; ///< Spearman of w with the teacher's p_y (analysis)
+};
+
+struct TaskHeadline {
+  static constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+  std::string task;
+  bool analysed = false; ///< /tasks/<task>/analysis exists and completed
+  std::vector<StudentHeadline> students;
+  bool hasKnowledge = false; ///< the four control students were found
+  std::vector<std::string> knowledgeStudents; ///< CE, LS, KD-pt, KD
+  double universe = kNaN;
+  double instance = kNaN;
+  double domain = kNaN;
+  double total = kNaN;
+  double lsShare = kNaN;
+  double matchedEpsilon = kNaN;
+};
+
+/// Per task and student: accuracy, gap, retained fraction, agreement, mean KL and ECE (from
+/// the eval logits, so also for runs not analysed yet) and, when the run has been analysed,
+/// geometry agreement, the w-confidence correlation and the knowledge gains. Throws
+/// InputError for an unreadable file.
+std::vector<TaskHeadline> readHeadlines(const RunReader& reader);
+
+// ---- Browsing attention ----------------------------------------------------------------
+
+/// One model's attention maps of one example: [layers, heads, length, length], `length` the
+/// padded length (rows and columns past the real tokens belong to padding).
+struct ModelAttention {
+  std::string model;
+  std::string source; ///< "recorded" (eval/attention) or "recomputed" (reloaded checkpoint)
+  std::size_t layers = 0;
+  std::size_t heads = 0;
+  std::size_t length = 0;
+  std::vector<float> maps;
+};
+
+struct ExampleAttentionView {
+  std::string task;
+  std::size_t example = 0;
+  std::vector<std::string> tokens; ///< the real tokens ([CLS] first), from the task's vocab
+  std::string text;                ///< eval/text, when recorded
+  std::vector<ModelAttention> models; ///< in the order asked
+};
+
+/// The attention maps of any eval example for the given models (e.g. {"teacher", "kd"}), side
+/// by side: read from eval/attention when the example is among the recorded ones, otherwise
+/// recomputed from the model's checkpoint and the reloaded data (dataDir as in
+/// AnalyzeOptions). `forceRecompute` recomputes even recorded examples. Throws InputError
+/// when the task, model or example does not exist or the model cannot be reloaded.
+ExampleAttentionView browseAttention(const std::string& runPath, const std::string& task, std::size_t example,
+                                     const std::vector<std::string>& models, const std::string& dataDir = "",
+                                     bool forceRecompute = false);
+
+} // namespace kdscope::core

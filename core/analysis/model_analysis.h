@@ -1,0 +1,96 @@
+#pragma once
+/// Analyses that need a trained model and its data, not just the run file: attention-head
+/// importance (Michel et al. 2019) and single-head ablation, the pooled hidden states of
+/// any split (for linear probes on the train split), and the attention maps of any example.
+/// Torch-free interface (the model lives behind a pointer to an implementation); the
+/// LibTorch side is core/analysis/model_analysis_torch.{h,cpp}. Everything runs on the
+/// calling thread (LibTorch's intra-op pool aside); a ModelHandle is used by one thread at
+/// a time.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/common/cancel.h"
+#include "core/data/dataset.h"
+#include "core/job/job_spec.h"
+
+namespace kdscope::core::analysis {
+
+/// Per-head scores of one model on one split, [layers, heads] row-major.
+struct HeadScores {
+  std::size_t layers = 0;
+  std::size_t heads = 0;
+  /// Michel et al.'s importance: I_h = mean over examples of |dL_i / d xi_h|, xi_h a
+  /// multiplicative gate on head h's output (all gates 1), L_i the example's cross-entropy
+  /// (nats). Computed exactly per example in one backward pass per batch: with xi = 1,
+  /// dL_i / d xi_h = <A_ih, dL_i / dA_ih>_F, A_ih the head's attention probabilities (the gate
+  /// scales A_ih V_ih, and dL/dA_ih = xi_h (dL/d out_ih) V_ih^T).
+  std::vector<double> importance;
+  /// importance divided, layer by layer, by the layer's L2 norm (Michel et al. section 4.2);
+  /// NaN for a layer whose importances are all 0.
+  std::vector<double> normalisedImportance;
+  /// Accuracy and mean cross-entropy with head h of layer l gated to 0 alone.
+  std::vector<double> ablationAccuracy;
+  std::vector<double> ablationLoss;
+  double accuracy = 0.0; ///< with every gate 1
+  double loss = 0.0;
+};
+
+/// Pooled hidden states of some rows of a split, [rows, layers + 1, width] row-major, pooled
+/// as the recorder pools eval/hidden (mean over non-padding tokens or the [CLS] state; MLP
+/// layers zero-padded to the widest).
+struct PooledStates {
+  std::size_t rows = 0;
+  std::size_t layers = 0; ///< Lyr + 1
+  std::size_t width = 0;
+  std::vector<float> values;
+};
+
+/// One example's attention probabilities, [layers, heads, length, length] (the padded length
+/// of the task, as in eval/attention), and its token ids.
+struct ExampleAttention {
+  std::size_t layers = 0;
+  std::size_t heads = 0;
+  std::size_t length = 0;
+  std::size_t realTokens = 0; ///< non-padding tokens (positions 0 .. realTokens-1)
+  std::vector<float> maps;
+  std::vector<std::int64_t> tokens;
+};
+
+/// A model rebuilt from its architecture and loaded from its checkpoint, in eval mode on the
+/// CPU.
+class ModelHandle {
+public:
+  /// Throws InputError naming the checkpoint when it is missing or does not fit the
+  /// architecture.
+  ModelHandle(const ArchitectureSpec& architecture, const TaskData& task, const std::string& checkpointPath);
+  ~ModelHandle();
+  ModelHandle(ModelHandle&&) noexcept;
+  ModelHandle& operator=(ModelHandle&&) noexcept;
+  ModelHandle(const ModelHandle&) = delete;
+  ModelHandle& operator=(const ModelHandle&) = delete;
+
+  [[nodiscard]] int layers() const; ///< Lyr
+  [[nodiscard]] int heads() const;  ///< 0 for a model without attention
+
+  /// Eval logits [N, C] of a split, float32.
+  [[nodiscard]] std::vector<float> logits(const TaskData& task, const Split& split) const;
+  /// Head importance and ablation on a split. Returns empty scores (layers = 0) for a model
+  /// without attention, or when cancelled.
+  [[nodiscard]] HeadScores headScores(const TaskData& task, const Split& split, const CancelToken& cancel) const;
+  /// Pooled states of the given rows of a split ("mean" or "cls" pooling for text models).
+  [[nodiscard]] PooledStates pooledStates(const TaskData& task, const Split& split, const std::vector<std::int64_t>& rows,
+                                          const std::string& pooling) const;
+  /// Attention maps of one example of a split (text models; throws InputError otherwise).
+  [[nodiscard]] ExampleAttention attention(const TaskData& task, const Split& split, std::size_t example) const;
+
+  struct Impl;
+
+private:
+  std::unique_ptr<Impl> m_impl;
+};
+
+} // namespace kdscope::core::analysis

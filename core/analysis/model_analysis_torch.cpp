@@ -1,0 +1,272 @@
+#include "core/analysis/model_analysis_torch.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <limits>
+
+#include "core/analysis/knowledge.h"
+#include "core/common/error.h"
+#include "core/distill/trainer.h"
+
+namespace kdscope::core::analysis {
+
+namespace {
+
+constexpr std::int64_t kEvalBatch = 128;
+
+/// Sum of the per-example cross-entropy and the number of correct predictions of a batch.
+std::pair<double, double> lossAndCorrect(const torch::Tensor& logits, const torch::Tensor& labels) {
+  const auto loss = torch::nn::functional::cross_entropy(
+      logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
+  return {loss.item<double>(), logits.argmax(1).eq(labels).sum().item<double>()};
+}
+
+/// The batch in the model's floating dtype (vector features; token ids stay integers).
+Batch inDtype(Batch batch, const torch::Dtype dtype) {
+  if (batch.features.defined() && batch.features.scalar_type() != dtype) {
+    batch.features = batch.features.to(dtype);
+  }
+  return batch;
+}
+
+torch::Dtype modelDtype(ClassifierImpl& model) {
+  const auto params = model.parameters();
+  return params.empty() ? torch::kFloat32 : params.front().scalar_type();
+}
+
+} // namespace
+
+torch::Tensor headGateGradients(ClassifierImpl& model, const Batch& batch) {
+  TORCH_CHECK(model.numHeads() > 0, "headGateGradients: the model has no attention heads");
+  const torch::AutoGradMode gradMode(/*enabled=*/true);
+  const auto out = model.forward(inDtype(batch, modelDtype(model)));
+  // Per-example losses summed: examples do not interact, so dL/dA of example i is dL_i/dA_i.
+  const auto loss = torch::nn::functional::cross_entropy(
+      out.logits, batch.labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
+  const auto grads = torch::autograd::grad({loss}, out.attention, /*grad_outputs=*/{}, /*retain_graph=*/false,
+                                           /*create_graph=*/false, /*allow_unused=*/true);
+  std::vector<torch::Tensor> perLayer;
+  perLayer.reserve(grads.size());
+  for (std::size_t l = 0; l < grads.size(); ++l) {
+    const auto& a = out.attention[l]; // [B, H, Len, Len]
+    perLayer.push_back(grads[l].defined() ? (a.detach() * grads[l]).sum({2, 3})
+                                          : torch::zeros({a.size(0), a.size(1)}, a.options()));
+  }
+  return torch::stack(perLayer, /*dim=*/1); // [B, Lyr, H]
+}
+
+HeadScores computeHeadScores(ClassifierImpl& model, const TaskData& task, const Split& split,
+                             const CancelToken& cancel, int batchSize) {
+  HeadScores scores;
+  const int layers = model.numLayers();
+  const int heads = model.numHeads();
+  if (heads <= 0 || split.size() == 0) {
+    return scores;
+  }
+  model.eval();
+  const auto n = static_cast<std::int64_t>(split.size());
+  const auto cells = static_cast<std::size_t>(layers * heads);
+  const auto dtype = modelDtype(model);
+
+  // Importance: mean over examples of |dL_i / d xi|, accumulated in float64.
+  auto sumAbs = torch::zeros({layers, heads}, torch::kFloat64);
+  for (std::int64_t begin = 0; begin < n; begin += batchSize) {
+    if (cancel.cancelled()) {
+      return HeadScores{};
+    }
+    const auto end = std::min<std::int64_t>(n, begin + batchSize);
+    const auto g = headGateGradients(model, makeBatch(task, split, begin, end));
+    sumAbs += g.to(torch::kFloat64).abs().sum(0);
+  }
+  const auto importance = (sumAbs / static_cast<double>(n)).contiguous();
+  scores.layers = static_cast<std::size_t>(layers);
+  scores.heads = static_cast<std::size_t>(heads);
+  scores.importance.assign(importance.data_ptr<double>(), importance.data_ptr<double>() + cells);
+  scores.normalisedImportance.resize(cells);
+  for (int l = 0; l < layers; ++l) {
+    double norm = 0.0;
+    for (int h = 0; h < heads; ++h) {
+      norm += scores.importance[static_cast<std::size_t>(l * heads + h)] *
+              scores.importance[static_cast<std::size_t>(l * heads + h)];
+    }
+    norm = std::sqrt(norm);
+    for (int h = 0; h < heads; ++h) {
+      const auto i = static_cast<std::size_t>(l * heads + h);
+      scores.normalisedImportance[i] = norm > 0.0 ? scores.importance[i] / norm
+                                                  : std::numeric_limits<double>::quiet_NaN();
+    }
+  }
+
+  // Ablation: one evaluation per head, that head's gate at 0 alone; and the intact model.
+  const torch::NoGradGuard noGrad;
+  auto evaluateGated = [&](const torch::Tensor& gate) {
+    double loss = 0.0;
+    double correct = 0.0;
+    for (std::int64_t begin = 0; begin < n; begin += kEvalBatch) {
+      const auto end = std::min<std::int64_t>(n, begin + kEvalBatch);
+      const Batch batch = inDtype(makeBatch(task, split, begin, end), dtype);
+      const auto [l, c] = lossAndCorrect(model.forward(batch, gate).logits, batch.labels);
+      loss += l;
+      correct += c;
+    }
+    return std::pair<double, double>{correct / static_cast<double>(n), loss / static_cast<double>(n)};
+  };
+  const auto ones = torch::ones({layers, heads}, torch::TensorOptions().dtype(dtype));
+  std::tie(scores.accuracy, scores.loss) = evaluateGated(ones);
+  scores.ablationAccuracy.resize(cells);
+  scores.ablationLoss.resize(cells);
+  for (int l = 0; l < layers; ++l) {
+    for (int h = 0; h < heads; ++h) {
+      if (cancel.cancelled()) {
+        return HeadScores{};
+      }
+      auto gate = ones.clone();
+      gate[l][h] = 0.0;
+      const auto i = static_cast<std::size_t>(l * heads + h);
+      std::tie(scores.ablationAccuracy[i], scores.ablationLoss[i]) = evaluateGated(gate);
+    }
+  }
+  return scores;
+}
+
+PooledStates computePooledStates(ClassifierImpl& model, const TaskData& task, const Split& split,
+                                 const std::vector<std::int64_t>& rows, const std::string& pooling) {
+  const torch::NoGradGuard noGrad;
+  model.eval();
+  PooledStates states;
+  states.rows = rows.size();
+  states.layers = static_cast<std::size_t>(model.numLayers() + 1);
+  states.width = static_cast<std::size_t>(model.hiddenWidth());
+  states.values.resize(states.rows * states.layers * states.width);
+  const auto width = static_cast<std::int64_t>(states.width);
+  const auto dtype = modelDtype(model);
+  for (std::size_t begin = 0; begin < rows.size(); begin += kEvalBatch) {
+    const auto end = std::min<std::size_t>(rows.size(), begin + kEvalBatch);
+    const std::vector<std::int64_t> indices(rows.begin() + static_cast<std::ptrdiff_t>(begin),
+                                            rows.begin() + static_cast<std::ptrdiff_t>(end));
+    const Batch batch = inDtype(makeBatch(task, split, indices), dtype);
+    const auto out = model.forward(batch);
+    std::vector<torch::Tensor> pooled;
+    pooled.reserve(out.hidden.size());
+    // The recorder's pooling (core/distill/trainer.cpp, recordEvalOutputs).
+    for (const auto& h : out.hidden) {
+      torch::Tensor p;
+      if (h.dim() == 3) {
+        if (pooling == "cls") {
+          p = h.select(1, 0);
+        } else {
+          auto mask = batch.mask.unsqueeze(-1).to(h.dtype());
+          p = (h * mask).sum(1) / mask.sum(1).clamp_min(1.0);
+        }
+      } else {
+        p = torch::nn::functional::pad(h, torch::nn::functional::PadFuncOptions({0, width - h.size(1)}));
+      }
+      pooled.push_back(p);
+    }
+    const auto block = torch::stack(pooled, /*dim=*/1).to(torch::kFloat32).contiguous();
+    std::copy_n(block.data_ptr<float>(), block.numel(),
+                states.values.begin() + static_cast<std::ptrdiff_t>(begin * states.layers * states.width));
+  }
+  return states;
+}
+
+double matchedEpsilonOnTrainSplit(ClassifierImpl& teacher, const TaskData& task) {
+  const torch::NoGradGuard noGrad;
+  teacher.eval();
+  const auto n = static_cast<std::int64_t>(task.train.size());
+  const auto classes = static_cast<std::size_t>(task.numClasses());
+  std::vector<double> probs;
+  probs.reserve(static_cast<std::size_t>(n) * classes);
+  const auto dtype = modelDtype(teacher);
+  for (std::int64_t begin = 0; begin < n; begin += kEvalBatch) {
+    const auto end = std::min<std::int64_t>(n, begin + kEvalBatch);
+    const auto logits = teacher.forward(inDtype(makeBatch(task, task.train, begin, end), dtype)).logits;
+    const auto p = torch::softmax(logits.to(torch::kFloat64), /*dim=*/1).contiguous();
+    probs.insert(probs.end(), p.data_ptr<double>(), p.data_ptr<double>() + p.numel());
+  }
+  return matchedLabelSmoothingEpsilon(probs, task.train.labels, classes);
+}
+
+// ---- ModelHandle ---------------------------------------------------------------------
+
+struct ModelHandle::Impl {
+  std::shared_ptr<ClassifierImpl> model;
+};
+
+ModelHandle::ModelHandle(const ArchitectureSpec& architecture, const TaskData& task, const std::string& checkpointPath)
+    : m_impl(std::make_unique<Impl>()) {
+  if (!std::filesystem::exists(checkpointPath)) {
+    throw InputError("checkpoint '" + checkpointPath + "' not found");
+  }
+  m_impl->model = makeModel(architecture, task);
+  try {
+    torch::serialize::InputArchive archive;
+    archive.load_from(checkpointPath);
+    m_impl->model->load(archive);
+  } catch (const c10::Error& e) {
+    throw InputError("checkpoint '" + checkpointPath +
+                     "' does not load into the recorded architecture: " + e.msg().substr(0, e.msg().find('\n')));
+  }
+  m_impl->model->eval();
+}
+
+ModelHandle::~ModelHandle() = default;
+ModelHandle::ModelHandle(ModelHandle&&) noexcept = default;
+ModelHandle& ModelHandle::operator=(ModelHandle&&) noexcept = default;
+
+int ModelHandle::layers() const { return m_impl->model->numLayers(); }
+int ModelHandle::heads() const { return m_impl->model->numHeads(); }
+
+std::vector<float> ModelHandle::logits(const TaskData& task, const Split& split) const {
+  const torch::NoGradGuard noGrad;
+  auto& model = *m_impl->model;
+  model.eval();
+  const auto n = static_cast<std::int64_t>(split.size());
+  std::vector<float> out;
+  out.reserve(split.size() * static_cast<std::size_t>(task.numClasses()));
+  for (std::int64_t begin = 0; begin < n; begin += kEvalBatch) {
+    const auto end = std::min<std::int64_t>(n, begin + kEvalBatch);
+    const auto l = model.forward(makeBatch(task, split, begin, end)).logits.to(torch::kFloat32).contiguous();
+    out.insert(out.end(), l.data_ptr<float>(), l.data_ptr<float>() + l.numel());
+  }
+  return out;
+}
+
+HeadScores ModelHandle::headScores(const TaskData& task, const Split& split, const CancelToken& cancel) const {
+  return computeHeadScores(*m_impl->model, task, split, cancel);
+}
+
+PooledStates ModelHandle::pooledStates(const TaskData& task, const Split& split, const std::vector<std::int64_t>& rows,
+                                       const std::string& pooling) const {
+  return computePooledStates(*m_impl->model, task, split, rows, pooling);
+}
+
+ExampleAttention ModelHandle::attention(const TaskData& task, const Split& split, std::size_t example) const {
+  auto& model = *m_impl->model;
+  if (model.numHeads() <= 0 || task.kind != TaskKind::Text) {
+    throw InputError("task '" + task.name + "': this model has no attention maps");
+  }
+  if (example >= split.size()) {
+    throw InputError("task '" + task.name + "': example " + std::to_string(example) + " is outside the split (" +
+                     std::to_string(split.size()) + " examples)");
+  }
+  const torch::NoGradGuard noGrad;
+  model.eval();
+  const Batch batch = makeBatch(task, split, std::vector<std::int64_t>{static_cast<std::int64_t>(example)});
+  const auto out = model.forward(batch);
+  const auto maps = torch::stack(out.attention, /*dim=*/1).to(torch::kFloat32).contiguous(); // [1, L, H, Len, Len]
+  ExampleAttention result;
+  result.layers = static_cast<std::size_t>(maps.size(1));
+  result.heads = static_cast<std::size_t>(maps.size(2));
+  result.length = static_cast<std::size_t>(maps.size(3));
+  result.maps.assign(maps.data_ptr<float>(), maps.data_ptr<float>() + maps.numel());
+  const auto len = static_cast<std::size_t>(task.seqLen);
+  result.tokens.assign(split.tokens.begin() + static_cast<std::ptrdiff_t>(example * len),
+                       split.tokens.begin() + static_cast<std::ptrdiff_t>((example + 1) * len));
+  result.realTokens = static_cast<std::size_t>(
+      std::count_if(result.tokens.begin(), result.tokens.end(), [](std::int64_t t) { return t != 0; }));
+  return result;
+}
+
+} // namespace kdscope::core::analysis

@@ -1,0 +1,32 @@
+#pragma once
+/// The LibTorch side of core/analysis/model_analysis.h, on a ClassifierImpl (private to
+/// core: includes LibTorch). Used by ModelHandle, by the job engine (the matched
+/// label-smoothing epsilon of the knowledge controls) and by the tests.
+
+#include <torch/torch.h>
+
+#include "core/analysis/model_analysis.h"
+#include "core/models/classifier.h"
+
+namespace kdscope::core::analysis {
+
+/// Per-example derivatives of the cross-entropy with respect to every head gate at
+/// xi = 1: [B, Lyr, H] in the model's dtype, entry (i, l, h) = dL_i / d xi_lh =
+/// <A_ilh, dL_i / dA_ilh>_F. One forward and one backward pass; the model must be in eval
+/// mode (no dropout) and have attention.
+torch::Tensor headGateGradients(ClassifierImpl& model, const Batch& batch);
+
+/// HeadScores of `model` on a split: importance from headGateGradients, ablation from one
+/// evaluation per head with that head's gate at 0. Batches of `batchSize`.
+HeadScores computeHeadScores(ClassifierImpl& model, const TaskData& task, const Split& split,
+                             const CancelToken& cancel, int batchSize = 64);
+
+/// Pooled states of the given rows of a split, as the recorder pools eval/hidden.
+PooledStates computePooledStates(ClassifierImpl& model, const TaskData& task, const Split& split,
+                                 const std::vector<std::int64_t>& rows, const std::string& pooling);
+
+/// The label-smoothing epsilon matched to a teacher (ANALYSES.md, universe level):
+/// eps = C E[1 - p_y] / (C - 1) over the teacher's predictions (T = 1) on the train split.
+double matchedEpsilonOnTrainSplit(ClassifierImpl& teacher, const TaskData& task);
+
+} // namespace kdscope::core::analysis
