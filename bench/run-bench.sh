@@ -16,7 +16,7 @@ for policy in ACTIVE PASSIVE; do
     for threads in 1 2; do
       echo "== Python size $size threads $threads (OMP_WAIT_POLICY=$policy)" >&2
       OMP_WAIT_POLICY=$policy /usr/bin/python3 "$ROOT/bench/distill_step.py" --size $size \
-        --threads $threads --seconds 3 >>"$OUT/py_$policy.jsonl"
+        --threads $threads --seconds 2 >>"$OUT/py_$policy.jsonl"
     done
   done
 done

@@ -200,7 +200,17 @@ public:
           job["teacher"]["checkpoint"] = "../../teacher/checkpoints/{task}/teacher.pt";
         }
       }
-      const JobParseResult parsed = parseJob(job.dump(), m_source);
+      JobParseResult parsed = parseJob(job.dump(), m_source);
+      // Cells load the study's teacher from a checkpoint, so the job parser cannot know its
+      // epochs: check teacher_epoch against the teacher the study trains here.
+      if (parsed.job && !teacherHasCheckpoint &&
+          parsed.job->students.front().teacherEpoch > parsed.job->teacher.training.epochs) {
+        parsed.issues.push_back({"students[0].teacher_epoch",
+                                 "the teacher trains for " + std::to_string(parsed.job->teacher.training.epochs) +
+                                     " epochs, so there is no checkpoint after epoch " +
+                                     std::to_string(parsed.job->students.front().teacherEpoch)});
+        parsed.job.reset();
+      }
       for (const JobIssue& raw : parsed.issues) {
         JobIssue mapped = mapIssue(raw, gridPaths, teacherHasCheckpoint);
         const std::string key = mapped.path + "\n" + mapped.message;

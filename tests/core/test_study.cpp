@@ -195,6 +195,12 @@ TEST(StudyGridExpansion, IssuesPointAtTheGridOrTheStudent) {
                                 "with at most as many layers as the teacher (student 4, teacher 2) (in cell L4_att)"),
             std::string::npos)
       << describe(deep);
+  // A teacher epoch the study's teacher will not reach (it trains for 2).
+  const auto epochs = parseStudy(studyJson("/data", R"({"teacher_epoch": [1, 3]})"), "t.json");
+  EXPECT_NE(describe(epochs).find("grid.teacher_epoch[1]: the teacher trains for 2 epochs, so there is no "
+                                  "checkpoint after epoch 3 (in cell te3)"),
+            std::string::npos)
+      << describe(epochs);
   // A syntax error keeps the job parser's file:line:column form.
   const auto syntax = parseStudy("{\"tasks\": [\"polarity\",]}", "bad.json");
   ASSERT_EQ(syntax.issues.size(), 1U);
