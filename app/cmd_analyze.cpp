@@ -3,11 +3,13 @@
 #include <CLI/CLI.hpp>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <sstream>
+#include <thread>
 
 #include "app/commands.h"
 #include "core/analysis/analyze_run.h"
@@ -49,7 +51,10 @@ void printProgress(const core::ProgressEvent& e) {
                e.message.c_str());
 }
 
-int commandAnalyze(const std::string& runPath, const core::AnalyzeOptions& options, int torchThreads) {
+int commandAnalyze(const std::string& runPath, const core::AnalyzeOptions& options, int threads) {
+  // The model passes (heads, probes) use every core by default; OpenBLAS stays at one thread
+  // so that its pool does not spin against LibTorch's (bench/README.md).
+  const int torchThreads = threads > 0 ? threads : static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
   core::configureThreads(torchThreads, /*blasThreads=*/1);
   core::CancelToken cancel;
   g_analyzeCancel = &cancel;

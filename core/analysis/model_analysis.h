@@ -37,6 +37,10 @@ struct HeadScores {
   std::vector<double> ablationLoss;
   double accuracy = 0.0; ///< with every gate 1
   double loss = 0.0;
+  /// Whether the ablations reran only the blocks from the ablated head's layer on (a
+  /// transformer whose split forward pass reproduced forward()'s logits), rather than the
+  /// whole model.
+  bool layeredAblation = false;
 };
 
 /// Pooled hidden states of some rows of a split, [rows, layers + 1, width] row-major, pooled

@@ -8,6 +8,7 @@
 #include "core/analysis/knowledge.h"
 #include "core/common/error.h"
 #include "core/distill/trainer.h"
+#include "core/models/transformer.h"
 
 namespace kdscope::core::analysis {
 
@@ -34,6 +35,78 @@ torch::Dtype modelDtype(ClassifierImpl& model) {
   const auto params = model.parameters();
   return params.empty() ? torch::kFloat32 : params.front().scalar_type();
 }
+
+/// A transformer's forward pass split at its blocks, to rerun only the blocks from an ablated
+/// head's layer on. Reaches the blocks through the registered submodules of
+/// TransformerClassifierImpl (token_embedding, position_embedding, blocks, final_norm,
+/// classifier) and mirrors its forward() in eval mode; layerInputs() checks the mirrored
+/// logits against forward()'s and reports false (use forward()) when they differ.
+class LayeredTransformer {
+public:
+  explicit LayeredTransformer(ClassifierImpl& model) {
+    if (dynamic_cast<TransformerClassifierImpl*>(&model) == nullptr) {
+      return;
+    }
+    for (const auto& child : model.named_children()) {
+      if (child.key() == "token_embedding") {
+        m_tokens = std::dynamic_pointer_cast<torch::nn::EmbeddingImpl>(child.value());
+      } else if (child.key() == "position_embedding") {
+        m_positions = std::dynamic_pointer_cast<torch::nn::EmbeddingImpl>(child.value());
+      } else if (child.key() == "blocks") {
+        if (const auto list = std::dynamic_pointer_cast<torch::nn::ModuleListImpl>(child.value())) {
+          for (const auto& block : *list) {
+            m_blocks.push_back(std::dynamic_pointer_cast<EncoderBlockImpl>(block));
+          }
+        }
+      } else if (child.key() == "final_norm") {
+        m_norm = std::dynamic_pointer_cast<torch::nn::LayerNormImpl>(child.value());
+      } else if (child.key() == "classifier") {
+        m_classifier = std::dynamic_pointer_cast<torch::nn::LinearImpl>(child.value());
+      }
+    }
+    m_valid = m_tokens && m_positions && m_norm && m_classifier && !m_blocks.empty() &&
+              std::all_of(m_blocks.begin(), m_blocks.end(), [](const auto& b) { return b != nullptr; }) &&
+              !model.is_training();
+  }
+
+  [[nodiscard]] bool valid() const { return m_valid; }
+
+  /// The input of every block for this batch; false when the mirrored forward pass does not
+  /// reproduce `logits` (then the caller uses forward()).
+  bool layerInputs(const Batch& batch, const torch::Tensor& logits, std::vector<torch::Tensor>& inputs) const {
+    const auto positions = torch::arange(batch.tokens.size(1), batch.tokens.options()).unsqueeze(0);
+    auto x = m_tokens->forward(batch.tokens) + m_positions->forward(positions);
+    inputs.clear();
+    for (const auto& block : m_blocks) {
+      inputs.push_back(x);
+      x = block->forward(x, batch.mask, torch::Tensor(), nullptr);
+    }
+    const auto mirrored = classify(x);
+    const double scale = 1.0 + logits.abs().max().item<double>();
+    return mirrored.sizes() == logits.sizes() && (mirrored - logits).abs().max().item<double>() <= 1e-5 * scale;
+  }
+
+  /// Logits when block `layer` gets `gate` [H] and its input is `input`.
+  torch::Tensor fromLayer(const Batch& batch, const torch::Tensor& input, int layer, const torch::Tensor& gate) const {
+    auto x = input;
+    for (std::size_t k = static_cast<std::size_t>(layer); k < m_blocks.size(); ++k) {
+      x = m_blocks[k]->forward(x, batch.mask, k == static_cast<std::size_t>(layer) ? gate : torch::Tensor(), nullptr);
+    }
+    return classify(x);
+  }
+
+private:
+  torch::Tensor classify(const torch::Tensor& x) const {
+    return m_classifier->forward(m_norm->forward(x).select(/*dim=*/1, /*index=*/0));
+  }
+
+  bool m_valid = false;
+  std::shared_ptr<torch::nn::EmbeddingImpl> m_tokens;
+  std::shared_ptr<torch::nn::EmbeddingImpl> m_positions;
+  std::vector<std::shared_ptr<EncoderBlockImpl>> m_blocks;
+  std::shared_ptr<torch::nn::LayerNormImpl> m_norm;
+  std::shared_ptr<torch::nn::LinearImpl> m_classifier;
+};
 
 } // namespace
 
@@ -99,33 +172,49 @@ HeadScores computeHeadScores(ClassifierImpl& model, const TaskData& task, const 
   }
 
   // Ablation: one evaluation per head, that head's gate at 0 alone; and the intact model.
-  const torch::NoGradGuard noGrad;
-  auto evaluateGated = [&](const torch::Tensor& gate) {
-    double loss = 0.0;
-    double correct = 0.0;
-    for (std::int64_t begin = 0; begin < n; begin += kEvalBatch) {
-      const auto end = std::min<std::int64_t>(n, begin + kEvalBatch);
-      const Batch batch = inDtype(makeBatch(task, split, begin, end), dtype);
-      const auto [l, c] = lossAndCorrect(model.forward(batch, gate).logits, batch.labels);
-      loss += l;
-      correct += c;
-    }
-    return std::pair<double, double>{correct / static_cast<double>(n), loss / static_cast<double>(n)};
-  };
+  // Layers below the ablated one are unchanged, so each batch's layer inputs are computed once
+  // and every ablation runs only the layers from its own on (a transformer's blocks are
+  // reached through its registered submodules; the result is checked against forward()).
+  const c10::InferenceMode inference;
   const auto ones = torch::ones({layers, heads}, torch::TensorOptions().dtype(dtype));
-  std::tie(scores.accuracy, scores.loss) = evaluateGated(ones);
+  std::vector<double> lossSum(cells + 1, 0.0); // the last slot: intact
+  std::vector<double> correctSum(cells + 1, 0.0);
+  const LayeredTransformer layered(model);
+  bool allLayered = true;
+  for (std::int64_t begin = 0; begin < n; begin += kEvalBatch) {
+    if (cancel.cancelled()) {
+      return HeadScores{};
+    }
+    const auto end = std::min<std::int64_t>(n, begin + kEvalBatch);
+    const Batch batch = inDtype(makeBatch(task, split, begin, end), dtype);
+    auto add = [&](std::size_t slot, const torch::Tensor& logits) {
+      const auto [l, c] = lossAndCorrect(logits, batch.labels);
+      lossSum[slot] += l;
+      correctSum[slot] += c;
+    };
+    const auto intact = model.forward(batch, ones).logits;
+    add(cells, intact);
+    std::vector<torch::Tensor> inputs;
+    const bool useLayers = layered.valid() && layered.layerInputs(batch, intact, inputs);
+    allLayered = allLayered && useLayers;
+    for (int l = 0; l < layers; ++l) {
+      for (int h = 0; h < heads; ++h) {
+        auto gate = ones.clone();
+        gate[l][h] = 0.0;
+        const auto i = static_cast<std::size_t>(l * heads + h);
+        add(i, useLayers ? layered.fromLayer(batch, inputs[static_cast<std::size_t>(l)], l, gate[l])
+                         : model.forward(batch, gate).logits);
+      }
+    }
+  }
+  scores.layeredAblation = allLayered;
+  scores.accuracy = correctSum[cells] / static_cast<double>(n);
+  scores.loss = lossSum[cells] / static_cast<double>(n);
   scores.ablationAccuracy.resize(cells);
   scores.ablationLoss.resize(cells);
-  for (int l = 0; l < layers; ++l) {
-    for (int h = 0; h < heads; ++h) {
-      if (cancel.cancelled()) {
-        return HeadScores{};
-      }
-      auto gate = ones.clone();
-      gate[l][h] = 0.0;
-      const auto i = static_cast<std::size_t>(l * heads + h);
-      std::tie(scores.ablationAccuracy[i], scores.ablationLoss[i]) = evaluateGated(gate);
-    }
+  for (std::size_t i = 0; i < cells; ++i) {
+    scores.ablationAccuracy[i] = correctSum[i] / static_cast<double>(n);
+    scores.ablationLoss[i] = lossSum[i] / static_cast<double>(n);
   }
   return scores;
 }

@@ -36,14 +36,15 @@ const std::vector<std::string>& factorOrder() {
 const std::vector<std::string>& studyKeys() {
   static const std::vector<std::string> keys = {"name",    "seed",    "data_dir", "cache_teacher_outputs",
                                                 "teacher_cache_budget_mb", "tasks", "teacher", "student",
-                                                "grid",    "recording"};
+                                                "grid",    "recording", "analyze"};
   return keys;
 }
 
 /// Keys copied verbatim from the study into every job.
 const std::vector<std::string>& jobKeys() {
-  static const std::vector<std::string> keys = {"seed", "data_dir", "cache_teacher_outputs",
-                                                "teacher_cache_budget_mb", "tasks", "teacher", "recording"};
+  static const std::vector<std::string> keys = {"seed",  "data_dir", "cache_teacher_outputs",
+                                                "teacher_cache_budget_mb", "tasks", "teacher", "recording",
+                                                "analyze"};
   return keys;
 }
 

@@ -116,6 +116,7 @@ TEST(HeadAblation, EqualsZeroingTheHeadsColumnsOfTheOutputProjection) {
   const TaskData task = tinyTextTask(150, 3);
   auto model = tinyModel(5);
   const HeadScores scores = computeHeadScores(*model, task, task.eval, CancelToken());
+  EXPECT_TRUE(scores.layeredAblation); // the fast path (blocks from the ablated layer on) ran
   const Batch all = makeBatch(task, task.eval, 0, 150);
   const std::int64_t headDim = 8 / 2;
   for (int l = 0; l < 2; ++l) {
