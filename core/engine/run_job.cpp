@@ -356,8 +356,11 @@ void JobRunner::runTask(const TaskData& task) {
     m_progress->advance(plannedSteps(m_job.teacher.training, task.train.size()));
   } else {
     info(task.name, "teacher", "training");
-    TrainTarget target{task.name, "teacher", deriveSeed(m_job.seed, task.name, "teacher"),
-                       m_job.recording.logEvery};
+    TrainTarget target;
+    target.task = task.name;
+    target.model = "teacher";
+    target.seed = deriveSeed(m_job.seed, task.name, "teacher");
+    target.logEvery = m_job.recording.logEvery;
     target.recordName = records ? "p_true" : "";
     target.checkpointPath = teacherState.string();
     target.resume = resumeTeacher;
@@ -439,7 +442,11 @@ void JobRunner::runTask(const TaskData& task) {
       noteMatchedLabelSmoothing(*m_writer, task.name, student.name, student.objective.labelSmoothing);
     }
     info(task.name, student.name, "training");
-    TrainTarget target{task.name, student.name, seed, m_job.recording.logEvery};
+    TrainTarget target;
+    target.task = task.name;
+    target.model = student.name;
+    target.seed = seed;
+    target.logEvery = m_job.recording.logEvery;
     target.extraParameters = step.parameters;
     target.recordName = records ? "q_true" : "";
     target.checkpointPath = studentState.string();

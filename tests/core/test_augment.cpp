@@ -342,7 +342,11 @@ TEST(StudentStepTraining, TrainerOptimisesTheObjectivesParametersAndLogsEveryTer
     RunWriter writer(path, "{}");
     writer.writeTask(task);
     writer.beginModel(task.name, "s", "student", "{}", "{}", model->parameterCount());
-    TrainTarget target{task.name, "s", /*seed=*/4, /*logEvery=*/1};
+    TrainTarget target;
+    target.task = task.name;
+    target.model = "s";
+    target.seed = 4;
+    target.logEvery = 1;
     target.extraParameters = step.parameters;
     ProgressTracker progress(nullptr, plannedSteps(student.training, task.train.size()));
     ASSERT_EQ(trainModel(*model, task, student.training, step.step, target, writer, CancelToken(), progress),
