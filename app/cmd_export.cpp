@@ -1,5 +1,6 @@
 // kdscope export RUN.h5 [RUN2.h5 ...] --figure NAME|all --format pdf,svg,png --out DIR:
-// figures for papers, each with a CSV of its numbers, and a figure pack with an index. The
+// figures for papers, each with a CSV of its numbers, and a figure pack with an index;
+// kdscope export --study STUDY_DIR ... the same for a study's figures. The
 // work is in widgets/export_command.cpp (it needs Qt); this file only parses the options.
 #include <CLI/CLI.hpp>
 
@@ -25,8 +26,13 @@ void registerExport(CLI::App& app, int& exitCode) {
       "  kdscope export RUN.h5 --list                         names every figure the run can produce\n"
       "  kdscope export RUN.h5 --figure layers.cka.TASK.STUDENT --format pdf --out figs\n"
       "  kdscope export RUN.h5 [RUN2.h5 ...] --figure all --out pack --index html   a figure pack\n"
-      "Several runs add comparison figures (compare.*). See docs/figures.md.");
-  cmd->add_option("runs", line->runs, "run files (.h5)");
+      "  kdscope export --study STUDY_DIR --figure all --out figs   a study's figures (gap heatmap, lines,\n"
+      "                                                           main effects, loss curves per cell)\n"
+      "Several runs add comparison figures (compare.*). See docs/figures.md and docs/studies.md.");
+  cmd->add_option("runs", line->runs, "run files (.h5); a single folder or .json file is taken as --study");
+  cmd->add_option("--study", line->study,
+                  "a study's output folder (kdscope study --out DIR) or its study_summary.json: export the "
+                  "study's figures instead of a run's");
   cmd->add_option("-f,--figure", line->figures,
                   "figure names, globs (\"layers.*\") or all; repeat or separate with commas (default: all)")
       ->delimiter(',');

@@ -2,15 +2,20 @@
 
 #include <QApplication>
 #include <QDir>
+#include <QFile>
+#include <QFileInfo>
 #include <QJsonDocument>
 #include <QLoggingCategory>
+#include <QSaveFile>
 
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include "core/common/error.h"
 #include "widgets/figure_export.h"
+#include "widgets/study_figures.h"
 
 namespace kdscope::widgets {
 
@@ -43,6 +48,49 @@ void quietOffscreen() {
   previousHandler = qInstallMessageHandler(filterMessages);
 }
 
+// The index FigureExporter writes names the run files and the command that remakes the
+// pack; a study's figures read no run of the exporter's, so say which study they are of.
+bool describeStudyInIndex(const QString& path, const StudyDocument& study, const QString& given, QString* error) {
+  QFile in(path);
+  if (!in.open(QIODevice::ReadOnly)) {
+    *error = QStringLiteral("%1: %2").arg(path, in.errorString());
+    return false;
+  }
+  QString text = QString::fromUtf8(in.readAll());
+  in.close();
+  const bool html = path.endsWith(QStringLiteral(".html"));
+  const QString name = QString::fromStdString(study.summary->name);
+  const QString heading = QStringLiteral("Study '%1': gaps over the grid and training curves").arg(name);
+  text.replace(QStringLiteral("kdscope export --figure all"),
+               QStringLiteral("kdscope export --study %1 --figure all").arg(QFileInfo(given).absoluteFilePath()));
+  if (html) {
+    text.replace(QStringLiteral("<h2>study</h2>"), QStringLiteral("<h2>%1</h2>").arg(heading.toHtmlEscaped()));
+    const qsizetype at = text.indexOf(QStringLiteral("<ul>\n"));
+    if (at >= 0) {
+      text.insert(at + 5, QStringLiteral("<li>Study: %1 (<code>%2</code>), %3 of %4 cells complete</li>\n")
+                              .arg(name.toHtmlEscaped(), study.summaryPath.toHtmlEscaped())
+                              .arg(study.summary->completeCells())
+                              .arg(study.summary->cells.size()));
+    }
+  } else {
+    text.replace(QStringLiteral("\n## study\n"), QStringLiteral("\n## %1\n").arg(heading));
+    const QString title = QStringLiteral("# KDScope figures\n\n");
+    if (text.startsWith(title)) {
+      text.insert(title.size(), QStringLiteral("- Study: %1 (`%2`), %3 of %4 cells complete\n")
+                                    .arg(name, study.summaryPath)
+                                    .arg(study.summary->completeCells())
+                                    .arg(study.summary->cells.size()));
+    }
+  }
+  QSaveFile out(path);
+  const QByteArray bytes = text.toUtf8();
+  if (!out.open(QIODevice::WriteOnly) || out.write(bytes) != bytes.size() || !out.commit()) {
+    *error = QStringLiteral("%1: %2").arg(path, out.errorString());
+    return false;
+  }
+  return true;
+}
+
 int run(const ExportCommandLine& line) {
   FigureStyle style;
   try {
@@ -60,12 +108,26 @@ int run(const ExportCommandLine& line) {
   }
   if (line.printStyle) {
     std::cout << QJsonDocument(style.toJson()).toJson(QJsonDocument::Indented).toStdString();
-    if (line.runs.empty()) {
+    if (line.runs.empty() && line.study.empty()) {
       return kOk;
     }
   }
-  if (line.runs.empty()) {
-    printError(QStringLiteral("name a run file (kdscope export RUN.h5 ...; see --help)"));
+  // A study: --study PATH, or a single positional folder or .json file.
+  std::string studyPath = line.study;
+  std::vector<std::string> runPaths = line.runs;
+  if (studyPath.empty() && runPaths.size() == 1) {
+    const QFileInfo info(q(runPaths.front()));
+    if (info.isDir() || info.suffix().compare(QStringLiteral("json"), Qt::CaseInsensitive) == 0) {
+      studyPath = runPaths.front();
+      runPaths.clear();
+    }
+  }
+  if (!studyPath.empty() && !runPaths.empty()) {
+    printError(QStringLiteral("give run files or --study, not both"));
+    return kBadInput;
+  }
+  if (runPaths.empty() && studyPath.empty()) {
+    printError(QStringLiteral("name a run file or a study (kdscope export RUN.h5 ... or --study DIR; see --help)"));
     return kBadInput;
   }
 
@@ -105,7 +167,7 @@ int run(const ExportCommandLine& line) {
   }
 
   QStringList runs;
-  for (const std::string& path : line.runs) {
+  for (const std::string& path : runPaths) {
     runs << q(path);
   }
   if (!line.list && line.outDir.empty()) {
@@ -113,6 +175,26 @@ int run(const ExportCommandLine& line) {
     return kBadInput;
   }
   options.outDir = QDir::cleanPath(QDir::current().absoluteFilePath(q(line.outDir)));
+
+  // A study's figures belong to no run: the exporter opens no run file and draws the
+  // study's figures (study_figures.h) from a catalog of them.
+  std::optional<StudyDocument> study;
+  std::vector<FigureSpec> studySpecs;
+  if (!studyPath.empty()) {
+    try {
+      study = openStudy(q(studyPath));
+      studySpecs = studyFigures(*study);
+    } catch (const std::exception& error) {
+      // A summary or cell run file that cannot be read is bad input, whatever threw.
+      printError(QString::fromUtf8(error.what()));
+      return kBadInput;
+    }
+    runs.clear();
+  }
+  const QString inputs = study ? study->summaryPath : runs.join(QStringLiteral(", "));
+  const QString listCommand =
+      study ? QStringLiteral("kdscope export --study %1 --list").arg(q(studyPath))
+            : QStringLiteral("kdscope export %1 --list").arg(runs.join(QLatin1Char(' ')));
 
   std::unique_ptr<FigureExporter> exporter;
   try {
@@ -124,7 +206,8 @@ int run(const ExportCommandLine& line) {
   for (const QString& warning : exporter->warnings()) {
     std::cerr << "kdscope export: warning: " << warning.toStdString() << "\n";
   }
-  const FigureCatalog& catalog = exporter->catalog();
+  const FigureCatalog studyCatalog(std::move(studySpecs));
+  const FigureCatalog& catalog = study ? studyCatalog : exporter->catalog();
   if (line.list) {
     for (const FigureSpec& figure : catalog.figures()) {
       std::cout << figure.name.toStdString() << "\n";
@@ -137,13 +220,12 @@ int run(const ExportCommandLine& line) {
   QStringList unmatched;
   const std::vector<FigureSpec> specs = catalog.select(patterns, &unmatched);
   if (!unmatched.isEmpty()) {
-    printError(QStringLiteral("no figure named %1 in %2 (kdscope export %3 --list names them)")
-                   .arg(unmatched.join(QStringLiteral(", ")), runs.join(QStringLiteral(", ")),
-                        runs.join(QLatin1Char(' '))));
+    printError(QStringLiteral("no figure named %1 in %2 (%3 names them)")
+                   .arg(unmatched.join(QStringLiteral(", ")), inputs, listCommand));
     return kBadInput;
   }
   if (specs.empty()) {
-    printError(QStringLiteral("%1 has no figures to export").arg(runs.join(QStringLiteral(", "))));
+    printError(QStringLiteral("%1 has no figures to export").arg(inputs));
     return kBadInput;
   }
   std::cout << "style: " << style.summary().toStdString() << "\n";
@@ -164,6 +246,12 @@ int run(const ExportCommandLine& line) {
       });
   for (const QString& warning : summary.warnings) {
     std::cerr << "kdscope export: warning: " << warning.toStdString() << "\n";
+  }
+  if (study && !summary.indexFile.isEmpty()) {
+    QString error;
+    if (!describeStudyInIndex(QDir(options.outDir).filePath(summary.indexFile), *study, q(studyPath), &error)) {
+      std::cerr << "kdscope export: warning: " << error.toStdString() << "\n";
+    }
   }
   if (!summary.indexFile.isEmpty()) {
     std::cout << "index: " << QDir(options.outDir).filePath(summary.indexFile).toStdString() << "\n";

@@ -12,6 +12,10 @@ namespace kdscope::widgets {
 
 struct ExportCommandLine {
   std::vector<std::string> runs;     ///< run files; several give comparison figures too
+  /// A study's output folder or its study_summary.json: export the study's figures
+  /// (study_figures.h) instead of a run's. A single positional folder or .json file is
+  /// taken as a study too.
+  std::string study;
   std::vector<std::string> figures;  ///< names, globs or "all" (default: all)
   std::vector<std::string> formats;  ///< pdf, svg, png (default: all three)
   std::string outDir;

@@ -518,6 +518,8 @@ FigureCatalog::FigureCatalog(std::vector<const RunDocument*> runs) : m_runs(std:
   }
 }
 
+FigureCatalog::FigureCatalog(std::vector<FigureSpec> figures) : m_figures(std::move(figures)) {}
+
 QString FigureCatalog::prefix(std::size_t run) const {
   return m_runs.size() < 2 ? QString() : m_labels.value(static_cast<int>(run)) + QLatin1Char('/');
 }

@@ -39,6 +39,9 @@ void registerFigureProvider(FigureProvider provider);
 class FigureCatalog {
 public:
   explicit FigureCatalog(std::vector<const RunDocument*> runs);
+  /// A catalog of given figures that belong to no run (a study's, study_figures.h), so
+  /// select() and find() work on them as on a run's.
+  explicit FigureCatalog(std::vector<FigureSpec> figures);
 
   /// Every figure `--figure all` exports, grouped by view: per run, then the comparisons
   /// when there are two runs or more.

@@ -18,6 +18,7 @@
 
 #include "core/study/summary.h"
 #include "widgets/plot_widget.h"
+#include "widgets/study_figures.h"
 
 namespace kdscope::widgets {
 
@@ -25,20 +26,6 @@ namespace {
 
 const core::StudyMetric kMetrics[] = {core::StudyMetric::Gap, core::StudyMetric::StudentAccuracy,
                                       core::StudyMetric::Retained, core::StudyMetric::SourceGap};
-
-QString metricTitle(core::StudyMetric metric) {
-  switch (metric) {
-  case core::StudyMetric::Gap:
-    return QObject::tr("gap (teacher - student accuracy)");
-  case core::StudyMetric::StudentAccuracy:
-    return QObject::tr("student accuracy");
-  case core::StudyMetric::Retained:
-    return QObject::tr("retained (student / teacher)");
-  case core::StudyMetric::SourceGap:
-    return QObject::tr("gap to the teacher it learned from");
-  }
-  return {};
-}
 
 QStringList toQStrings(const std::vector<std::string>& v) {
   QStringList out;
@@ -66,7 +53,7 @@ StudyView::StudyView(QWidget* parent) : QWidget(parent) {
   m_task = labelledCombo(tr("Task:"), this, top);
   m_metric = labelledCombo(tr("Metric:"), this, top);
   for (const auto metric : kMetrics) {
-    m_metric->addItem(metricTitle(metric));
+    m_metric->addItem(studyMetricTitle(metric));
   }
   top->addStretch(1);
   layout->addLayout(top);
@@ -185,24 +172,20 @@ void StudyView::fillFactorCombos() {
   for (const auto& f : m_summary->factors) {
     factors << QString::fromStdString(f.name);
   }
-  const auto pick = [&factors](QComboBox* combo, const QStringList& preferred, bool withNone, int fallback) {
+  // The same default factors as `kdscope export --study` draws (study_figures.h).
+  const StudyAxes axes = defaultStudyAxes(*m_summary);
+  const auto pick = [&factors](QComboBox* combo, const std::string& name, bool withNone) {
     combo->clear();
     if (withNone) {
       combo->addItem(QObject::tr("(none)"));
     }
     combo->addItems(factors);
-    for (const QString& name : preferred) {
-      if (const int i = combo->findText(name); i >= 0) {
-        combo->setCurrentIndex(i);
-        return;
-      }
-    }
-    combo->setCurrentIndex(std::min(fallback + (withNone ? 1 : 0), combo->count() - 1));
+    combo->setCurrentIndex(std::max(0, combo->findText(QString::fromStdString(name))));
   };
-  pick(m_rowFactor, {QStringLiteral("layers")}, false, 0);
-  pick(m_colFactor, {QStringLiteral("heads")}, true, 1);
-  pick(m_xFactor, {QStringLiteral("temperature")}, false, 0);
-  pick(m_seriesFactor, {QStringLiteral("lambda")}, true, -1);
+  pick(m_rowFactor, axes.row, false);
+  pick(m_colFactor, axes.col, true);
+  pick(m_xFactor, axes.x, false);
+  pick(m_seriesFactor, axes.series, true);
   m_filling = false;
 }
 
@@ -231,101 +214,36 @@ void StudyView::refresh() {
 }
 
 void StudyView::refreshHeatmap() {
-  m_heatmap->clear();
-  if (m_summary->factors.empty()) {
-    m_heatmap->setMessage(tr("this study has no grid factors"));
-    return;
-  }
   const auto metric = kMetrics[std::max(0, m_metric->currentIndex())];
   const std::string row = m_rowFactor->currentText().toStdString();
   const std::string col = m_colFactor->currentIndex() <= 0 ? std::string() : m_colFactor->currentText().toStdString();
-  const auto grid = core::studyGrid(*m_summary, currentTask(), row, col, metric);
-  Heatmap h;
-  h.rows = static_cast<int>(grid.rowLevels.size());
-  h.cols = static_cast<int>(grid.colLevels.size());
-  h.values = grid.mean;
-  h.rowLabels = toQStrings(grid.rowLevels);
-  h.colLabels = col.empty() ? QStringList{QString()} : toQStrings(grid.colLevels);
-  h.rowTitle = QString::fromStdString(row);
-  h.colTitle = QString::fromStdString(col);
-  h.valueTitle = metricTitle(metric);
-  m_heatmap->setTitle(tr("%1, %2").arg(metricTitle(metric), m_task->currentText()));
-  m_heatmap->setHeatmap(h);
+  figures::buildStudyHeatmap(*m_heatmap, *m_summary, currentTask(), m_task->currentText(), row, col, metric);
   m_heatmap->queueReplot();
 }
 
 void StudyView::refreshLines() {
-  m_lines->clear();
-  if (m_summary->factors.empty()) {
-    m_lines->setMessage(tr("this study has no grid factors"));
-    return;
-  }
   const auto metric = kMetrics[std::max(0, m_metric->currentIndex())];
   const std::string x = m_xFactor->currentText().toStdString();
   const std::string series =
       m_seriesFactor->currentIndex() <= 0 ? std::string() : m_seriesFactor->currentText().toStdString();
-  const auto grid = core::studyGrid(*m_summary, currentTask(), x, series == x ? std::string() : series, metric);
-  const bool named = m_summary->factors[static_cast<std::size_t>(m_summary->factorIndex(x))].named;
-  for (std::size_t c = 0; c < grid.colLevels.size(); ++c) {
-    QVector<double> xs;
-    QVector<double> ys;
-    for (std::size_t r = 0; r < grid.rowLevels.size(); ++r) {
-      if (std::isfinite(grid.at(r, c))) {
-        xs << (named ? static_cast<double>(r) : grid.rowValues[r]);
-        ys << grid.at(r, c);
-      }
-    }
-    const QString name = grid.colFactor.empty()
-                             ? metricTitle(metric)
-                             : QStringLiteral("%1 = %2").arg(QString::fromStdString(grid.colFactor),
-                                                             QString::fromStdString(grid.colLevels[c]));
-    m_lines->addLine(name, xs, ys, static_cast<int>(c));
-  }
-  if (named) {
-    m_lines->setXTickLabels(toQStrings(grid.rowLevels));
-  }
-  m_lines->setAxisLabels(QString::fromStdString(x), metricTitle(metric));
-  m_lines->setTitle(tr("%1 against %2, %3").arg(metricTitle(metric), QString::fromStdString(x), m_task->currentText()));
-  m_lines->rescale();
+  figures::buildStudyLines(*m_lines, *m_summary, currentTask(), m_task->currentText(), x, series, metric);
   m_lines->queueReplot();
 }
 
 void StudyView::refreshEffects() {
-  m_effects->clear();
   m_effectsTable->setRowCount(0);
   const auto metric = kMetrics[std::max(0, m_metric->currentIndex())];
-  auto effects = core::mainEffects(*m_summary, currentTask(), metric);
-  if (effects.empty()) {
-    m_effects->setMessage(tr("this study has no grid factors"));
-    return;
-  }
-  // Largest effect first: the components that matter most for this task.
-  std::stable_sort(effects.begin(), effects.end(), [](const core::FactorEffect& a, const core::FactorEffect& b) {
-    return (std::isnan(a.effect) ? -1.0 : a.effect) > (std::isnan(b.effect) ? -1.0 : b.effect);
-  });
-  // Each factor's level means at x = factor index + spread offsets, with min..max whiskers
-  // drawn as dashed lines, so levels of different factors never share an x position.
-  QStringList ticks;
-  for (std::size_t f = 0; f < effects.size(); ++f) {
-    const auto& effect = effects[f];
-    ticks << QString::fromStdString(effect.factor);
-    QVector<double> xs;
-    QVector<double> ys;
-    const double n = static_cast<double>(effect.levels.size());
+  // The plot and the table list the factors in the same order: largest effect first.
+  const auto effects = figures::buildStudyEffects(*m_effects, *m_summary, currentTask(), m_task->currentText(), metric);
+  const auto number = [](double v) { return std::isfinite(v) ? QString::number(v, 'f', 4) : QStringLiteral("-"); };
+  for (const auto& effect : effects) {
     for (std::size_t l = 0; l < effect.levels.size(); ++l) {
       const auto& level = effect.levels[l];
-      const double x = static_cast<double>(f) + (n > 1 ? -0.3 + 0.6 * static_cast<double>(l) / (n - 1) : 0.0);
-      if (level.count > 0) {
-        xs << x;
-        ys << level.mean;
-        m_effects->addLine(QString(), {x, x}, {level.min, level.max}, static_cast<int>(f), PlotWidget::LineStyle::Dashed);
-      }
       const int row = m_effectsTable->rowCount();
       m_effectsTable->insertRow(row);
       const auto cell = [this, row](int col, const QString& text) {
         m_effectsTable->setItem(row, col, new QTableWidgetItem(text));
       };
-      const auto number = [](double v) { return std::isfinite(v) ? QString::number(v, 'f', 4) : QStringLiteral("-"); };
       cell(0, l == 0 ? QString::fromStdString(effect.factor) : QString());
       cell(1, l == 0 ? number(effect.effect) : QString());
       cell(2, l == 0 ? number(effect.spread) : QString());
@@ -335,14 +253,7 @@ void StudyView::refreshEffects() {
       cell(6, number(level.min) + QStringLiteral(" .. ") + number(level.max));
       cell(7, QString::number(level.count));
     }
-    m_effects->addLine(QString::fromStdString(effect.factor), xs, ys, static_cast<int>(f));
   }
-  m_effects->setXTickLabels(ticks);
-  m_effects->setAxisLabels(tr("factor (levels left to right; dashed: min..max over the rest of the grid)"),
-                           metricTitle(metric));
-  m_effects->setTitle(tr("Main effects, %1").arg(m_task->currentText()));
-  m_effects->rescale();
-  m_effects->setXRange(-0.5, static_cast<double>(effects.size()) - 0.5);
   m_effects->queueReplot();
 }
 
@@ -361,20 +272,8 @@ void StudyView::refreshCurves() {
     const int keep = m_term->findText(previous);
     m_term->setCurrentIndex(keep >= 0 ? keep : 0);
     m_filling = false;
-    const std::string term = m_term->currentText().toStdString();
-    const auto curves = core::termCurves(*m_summary, m_dir.toStdString(), task, term);
-    for (std::size_t i = 0; i < curves.size(); ++i) {
-      QVector<double> xs;
-      QVector<double> ys;
-      for (std::size_t k = 0; k < curves[i].steps.size() && k < curves[i].values.size(); ++k) {
-        xs << static_cast<double>(curves[i].steps[k]);
-        ys << static_cast<double>(curves[i].values[k]);
-      }
-      m_curves->addLine(QString::fromStdString(curves[i].cell), xs, ys, static_cast<int>(i));
-    }
-    m_curves->setAxisLabels(tr("step"), tr("%1 (unweighted, nats)").arg(QString::fromStdString(term)));
-    m_curves->setTitle(tr("%1 on %2, every complete cell").arg(QString::fromStdString(term), QString::fromStdString(task)));
-    m_curves->rescale();
+    figures::buildStudyLossCurves(*m_curves, *m_summary, m_dir.toStdString(), task,
+                                  m_term->currentText().toStdString());
     m_curves->queueReplot();
   } catch (const std::exception& e) {
     m_filling = false;

@@ -10,6 +10,9 @@ unset) on small run files written by kdscope_widgets_tests --write-run, and chec
   - PDF: pdftotext finds the axis labels, pdfinfo the page size, pdfimages no image in line plots;
   - CSV: the numbers equal the run file's (read with h5py), header names the run file;
   - two runs: comparison figures, an HTML index;
+  - a study (kdscope_widgets_tests --write-study): --study --list, a study figure pack whose
+    heatmap CSV holds the hand-made gaps and whose PDF/SVG hold their labels as text, and
+    exit 2 naming the file for a folder without a summary or a missing cell run file;
   - the window (kdscope_widgets_tests --window-export: File > Export figure pack in a real
     MainWindow) writes byte-identical files for the same style file, offscreen, and under
     Xvfb with the xcb platform when xvfb-run is installed.
@@ -93,6 +96,40 @@ def csv_rows(path):
     comments = [line for line in lines if line.startswith("#")]
     rows = list(csv.reader(io.StringIO("\n".join(line for line in lines if not line.startswith("#")))))
     return comments, rows
+
+
+def check_study():
+    """kdscope export --study on the hand-made study of test_study_export.cpp."""
+    study = os.path.join(OUT, "study")
+    subprocess.run([TESTS, "--write-study", study], check=True)
+    names = kdscope("--study", study, "--list").stdout.split()
+    expected = ["study.gap_heatmap.t", "study.gap_lines.t", "study.gap_effects.t", "study.loss.t",
+                "study.loss_term.t.ce", "study.loss_term.t.kd"]
+    check(names == expected, f"--study --list: {names}")
+    pack = os.path.join(OUT, "study-pack")
+    kdscope(study, "--figure", "all", "--format", "pdf,svg", "--out", pack)  # a positional folder
+    for name in expected:
+        for suffix in ("pdf", "svg", "csv"):
+            check(os.path.isfile(os.path.join(pack, f"{name}.{suffix}")), f"study pack lacks {name}.{suffix}")
+    check(os.path.isfile(os.path.join(pack, "index.md")), "study pack lacks index.md")
+    comments, rows = csv_rows(os.path.join(pack, "study.gap_heatmap.t.csv"))
+    gaps = {(int(r[0]), int(r[2])): float(r[4]) for r in rows[1:]}
+    check(rows[0] == ["row", "row_label", "column", "column_label", "value"], f"heatmap CSV header: {rows[0]}")
+    check(gaps == {(0, 0): 0.10, (0, 1): 0.06, (1, 0): 0.04, (1, 1): 0.00}, f"heatmap CSV gaps: {gaps}")
+    summary = os.path.realpath(os.path.join(study, "study_summary.json"))
+    check(f"# run: {summary}" in comments, f"heatmap CSV does not name {summary}: {comments}")
+    _, texts, tags = svg_facts(os.path.join(pack, "study.gap_lines.t.svg"))
+    check("layers" in texts and tags.get("image", 0) == 0, f"study lines SVG: {texts} {tags}")
+    if tool("pdftotext"):
+        text = subprocess.run(["pdftotext", os.path.join(pack, "study.gap_heatmap.t.pdf"), "-"],
+                              capture_output=True, text=True).stdout
+        for label in ("layers", "heads"):
+            check(label in text, f"pdftotext finds no {label!r} in study.gap_heatmap.t.pdf: {text!r}")
+    bad = kdscope("--study", os.path.join(study, "cells"), "--out", os.path.join(OUT, "bad"), expect=2)
+    check(os.path.join(study, "cells", "study_summary.json") in bad.stderr, f"no summary message: {bad.stderr}")
+    os.remove(os.path.join(study, "cells", "L2_H2", "run.h5"))
+    bad = kdscope("--study", study, "--out", os.path.join(OUT, "bad"), expect=2)
+    check(os.path.join("cells", "L2_H2", "run.h5") in bad.stderr, f"missing cell run message: {bad.stderr}")
 
 
 def main():
@@ -248,6 +285,8 @@ def main():
                     differ.append(f"{name}.{suffix}")
         check(not differ, f"window ({platform}) and command line differ: {differ}")
         print(f"window ({platform}) vs command line: {same} files byte-identical")
+
+    check_study()
 
     if FAILURES:
         print(f"{len(FAILURES)} check(s) failed", file=sys.stderr)

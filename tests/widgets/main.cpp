@@ -3,6 +3,8 @@
 // Two helper modes serve the command-line tests (tests/widgets/*.sh):
 //   kdscope_widgets_tests --write-run PATH [--analysis] [--variant N]
 //       writes the small test run file (test_run_file.cpp) and exits;
+//   kdscope_widgets_tests --write-study DIR
+//       writes the hand-made study (test_study_export.cpp: summary and cell run files);
 //   kdscope_widgets_tests --window-export RUN OUT_DIR STYLE_FILE
 //       opens RUN in the workbench window and exports its figure pack the way a user does:
 //       File > Export figure pack, the style file loaded in the dialog, OUT_DIR, Export.
@@ -107,6 +109,15 @@ int windowExport(const QString& run, const QString& out, const QString& style) {
 int main(int argc, char** argv) {
   if (argc >= 3 && std::strcmp(argv[1], "--write-run") == 0) {
     return writeRun(argc, argv);
+  }
+  if (argc == 3 && std::strcmp(argv[1], "--write-study") == 0) {
+    try {
+      kdscope::widgets::test::writeHandStudy(QString::fromLocal8Bit(argv[2]));
+    } catch (const std::exception& error) {
+      std::cerr << "write-study: " << error.what() << "\n";
+      return 1;
+    }
+    return 0;
   }
   // Test discovery runs this binary without the ctest environment: never need a display.
   if (std::getenv("QT_QPA_PLATFORM") == nullptr) {

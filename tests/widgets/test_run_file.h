@@ -13,6 +13,10 @@ namespace kdscope::widgets::test {
 /// losses and eval curves (each loss + 0.1, each eval accuracy - 0.05).
 void writeSmallRun(const QString& path, bool withAnalysis = false, int variant = 0);
 
+/// A hand-made study in `dir` (test_study_export.cpp says its numbers): study_summary.json
+/// with layers {1, 2} x heads {1, 2} on task "t", and a small run file per cell.
+void writeHandStudy(const QString& dir);
+
 /// ln 3: the entropy of a row uniform over 3 keys.
 inline constexpr double kLn3 = 1.0986122886681098;
 /// JS(one-hot, uniform over 3) = 0.5 ln 1.5 + ln 2 / 6.
