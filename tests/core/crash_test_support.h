@@ -1,13 +1,13 @@
 #pragma once
-// Shared by tests/core/test_crash_*.cpp: temporary folders, the real `kdscope` executable
-// run as a child process (its output read line by line, killed with SIGKILL, or run under a
-// file size limit), and small jobs that need no downloaded data.
+// Shared by tests/core/test_crash_*.cpp: the real `kdscope` executable run as a child
+// process (its output read line by line, killed with SIGKILL, or run under a file size
+// limit), and small jobs that need no downloaded data. Temporary folders and files come
+// from test_support.h.
 
 #include <chrono>
 #include <cstdint>
 #include <fcntl.h>
 #include <filesystem>
-#include <fstream>
 #include <poll.h>
 #include <signal.h>
 #include <stdexcept>
@@ -17,34 +17,13 @@
 #include <unistd.h>
 #include <vector>
 
+#include "tests/core/test_support.h"
+
 #ifndef KDSCOPE_EXECUTABLE
 #error "KDSCOPE_EXECUTABLE must name the kdscope executable (tests/CMakeLists.txt defines it)"
 #endif
 
 namespace kdscope::test {
-
-class TempDir {
-public:
-  explicit TempDir(const std::string& tag = "crash") {
-    std::string pattern = (std::filesystem::temp_directory_path() / ("kdscope_" + tag + "_XXXXXX")).string();
-    if (::mkdtemp(pattern.data()) == nullptr) {
-      throw std::runtime_error("mkdtemp failed");
-    }
-    m_path = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(m_path, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] std::string path(const std::string& name = "") const {
-    return name.empty() ? m_path.string() : (m_path / name).string();
-  }
-
-private:
-  std::filesystem::path m_path;
-};
 
 /// A child process running the real executable, its stdout and stderr on one pipe.
 class Child {
@@ -186,11 +165,6 @@ inline std::string syntheticJobJson(int studentEpochs, int examplesPerClass = 60
   "recording": {"log_every": 2)" +
          extraRecording + R"(}
 })";
-}
-
-inline std::string writeFile(const std::string& path, const std::string& text) {
-  std::ofstream(path, std::ios::binary) << text;
-  return path;
 }
 
 } // namespace kdscope::test

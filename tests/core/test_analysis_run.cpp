@@ -23,6 +23,7 @@
 #include "core/engine/run_job.h"
 #include "core/record/h5_file.h"
 #include "core/record/run_reader.h"
+#include "tests/core/test_support.h"
 
 using namespace kdscope::core;
 namespace an = kdscope::core::analysis;
@@ -30,12 +31,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path tempDir(const std::string& name) {
-  auto dir = fs::temp_directory_path() / ("kdscope_analysis_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+fs::path tempDir(const std::string& name) { return kdscope::test::freshTempDir("analysis_" + name); }
 
 ArchitectureSpec mlp(std::vector<int> hidden) {
   ArchitectureSpec a;
@@ -50,13 +46,7 @@ JobSpec vectorJob() {
   JobSpec job;
   job.name = "analysis-test";
   job.seed = 5;
-  TaskSpec task;
-  task.name = "synthetic_hierarchy";
-  task.superClasses = 2;
-  task.classesPerSuper = 2;
-  task.dim = 8;
-  task.examplesPerClass = 60;
-  job.tasks.push_back(task);
+  job.tasks.push_back(kdscope::test::syntheticHierarchyTask(8, 60));
   job.teacher.architecture = mlp({32, 16});
   job.teacher.training.epochs = 3;
   job.teacher.training.batchSize = 16;
@@ -75,52 +65,13 @@ JobSpec vectorJob() {
   return job;
 }
 
+/// The tiny polarity corpus of this file's text jobs.
 std::string writePolarityCorpus(const fs::path& dataDir) {
-  const auto dir = dataDir / "python3-pattern/usr/share/doc/python3-pattern/test/corpora";
-  fs::create_directories(dir);
-  std::ofstream out(dir / "polarity-en-pang&lee2.csv", std::ios::binary);
-  std::mt19937 rng(3);
-  const std::vector<std::string> good = {"good", "great", "fine", "lovely", "superb"};
-  const std::vector<std::string> bad = {"bad", "awful", "dull", "poor", "boring"};
-  const std::vector<std::string> filler = {"the", "film", "was", "a", "plot", "and", "acting"};
-  for (int i = 0; i < 160; ++i) {
-    const bool positive = i % 2 == 0;
-    std::string text;
-    const int words = 4 + static_cast<int>(rng() % 6);
-    for (int w = 0; w < words; ++w) {
-      const auto& pool = (w % 3 == 1) ? (positive ? good : bad) : filler;
-      text += (w ? " " : "") + pool[rng() % pool.size()];
-    }
-    out << "\"" << (positive ? "1" : "-1") << "\",\"" << text << "\"\n";
-  }
-  return dataDir.string();
+  return kdscope::test::writePolarityCorpus(dataDir, kdscope::test::PolarityCorpus{160, false, true});
 }
 
 JobSpec textJob(const std::string& dataDir) {
-  JobSpec job;
-  job.seed = 2;
-  job.dataDir = dataDir;
-  TaskSpec task;
-  task.name = "polarity";
-  task.maxLen = 12;
-  task.minFreq = 1;
-  job.tasks.push_back(task);
-  job.teacher.architecture.layers = 2;
-  job.teacher.architecture.heads = 2;
-  job.teacher.architecture.width = 16;
-  job.teacher.architecture.ffn = 32;
-  job.teacher.training.epochs = 6;
-  job.teacher.training.batchSize = 16;
-  job.teacher.training.lr = 3e-3;
-  StudentSpec kd;
-  kd.name = "kd";
-  kd.architecture = job.teacher.architecture;
-  kd.architecture.layers = 1;
-  kd.training = job.teacher.training;
-  kd.objective.lambda = 0.5;
-  kd.objective.temperature = 3.0;
-  job.students = {kd};
-  job.recording.attentionExamples = 5;
+  JobSpec job = kdscope::test::tinyPolarityJob(dataDir, 6);
   job.analyze = false; // analysed by the tests themselves
   return job;
 }

@@ -24,6 +24,7 @@
 namespace kdscope::core {
 namespace {
 
+using test::messageOf;
 using test::TempDir;
 
 std::string readBytes(const std::string& path) {
@@ -33,19 +34,6 @@ std::string readBytes(const std::string& path) {
 
 void writeBytes(const std::string& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
-}
-
-template <typename F> std::string inputErrorOf(F&& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "threw another exception type: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "did not throw";
-  return "";
 }
 
 /// Reads everything a view or `kdscope info` would: the summary (which validates every
@@ -83,13 +71,7 @@ protected:
     JobSpec job;
     job.name = "fuzz";
     job.seed = 4;
-    TaskSpec task;
-    task.name = "synthetic_hierarchy";
-    task.superClasses = 2;
-    task.classesPerSuper = 2;
-    task.dim = 6;
-    task.examplesPerClass = 25;
-    job.tasks.push_back(task);
+    job.tasks.push_back(test::syntheticHierarchyTask(6, 25));
     job.teacher.architecture.type = "mlp";
     job.teacher.architecture.hidden = {12};
     job.teacher.training.epochs = 2;
@@ -132,11 +114,11 @@ TEST_F(BadFiles, TruncatedFileIsRefusedNamingTheFile) {
   const std::string bytes = readBytes(s_run);
   const std::string path = m_dir.path("cut.h5");
   writeBytes(path, bytes.substr(0, bytes.size() / 2));
-  const std::string message = inputErrorOf([&] { readEverything(path); });
+  const std::string message = messageOf<InputError>([&] { readEverything(path); });
   EXPECT_EQ(message.rfind(path + ": the file is truncated", 0), 0U) << message;
   // Cut inside the superblock: not even recognisable as HDF5.
   writeBytes(path, bytes.substr(0, 5));
-  EXPECT_EQ(inputErrorOf([&] { readEverything(path); }), path + ": not an HDF5 file");
+  EXPECT_EQ(messageOf<InputError>([&] { readEverything(path); }), path + ": not an HDF5 file");
 }
 
 /// The file offset and size of chunk 0 of a chunked dataset.
@@ -167,14 +149,14 @@ TEST_F(BadFiles, CorruptedBytesInADatasetAreRefusedNamingTheDataset) {
   }
   const std::string path = m_dir.path("corrupt.h5");
   writeBytes(path, bytes);
-  const std::string message = inputErrorOf([&] { readEverything(path); });
+  const std::string message = messageOf<InputError>([&] { readEverything(path); });
   EXPECT_EQ(message.rfind(path + ": " + logits + ": cannot read rows", 0), 0U) << message;
 
   // The signature in the superblock: not HDF5 any more.
   bytes = readBytes(s_run);
   bytes[1] = 'X';
   writeBytes(path, bytes);
-  EXPECT_EQ(inputErrorOf([&] { readEverything(path); }), path + ": not an HDF5 file");
+  EXPECT_EQ(messageOf<InputError>([&] { readEverything(path); }), path + ": not an HDF5 file");
 }
 
 TEST_F(BadFiles, DimensionsThatLieAreRefusedBeforeAnythingIsAllocated) {
@@ -196,35 +178,35 @@ TEST_F(BadFiles, DimensionsThatLieAreRefusedBeforeAnythingIsAllocated) {
   // The summary checks shapes against each other first: the other per-example datasets no
   // longer fit the labels (the first of them in the task: eval/source_index).
   const std::string rows = std::to_string(n);
-  EXPECT_EQ(inputErrorOf([&] { (void)reader.summary(); }),
+  EXPECT_EQ(messageOf<InputError>([&] { (void)reader.summary(); }),
             path + ": /tasks/synthetic_hierarchy/eval/source_index: has shape [" + rows + "]: rows " + rows +
                 ", expected " + std::to_string(std::uint64_t{1} << 40) + " (rows of " + labels + ")");
-  EXPECT_EQ(inputErrorOf([&] { (void)reader.evalLogits("synthetic_hierarchy", "teacher"); }),
+  EXPECT_EQ(messageOf<InputError>([&] { (void)reader.evalLogits("synthetic_hierarchy", "teacher"); }),
             path + ": /tasks/synthetic_hierarchy/models/teacher/eval/logits: has shape [" + rows +
                 ", 4]: rows " + rows + ", expected " + std::to_string(std::uint64_t{1} << 40) + " (rows of " +
                 labels + ")");
   // Reading the labels themselves is refused by size, not attempted.
-  const std::string message = inputErrorOf([&] { (void)reader.evalLabels("synthetic_hierarchy"); });
+  const std::string message = messageOf<InputError>([&] { (void)reader.evalLabels("synthetic_hierarchy"); });
   EXPECT_EQ(message.rfind(path + ": " + labels +
                               ": has shape [1099511627776]: reading rows 0..1099511627776 needs "
                               "8796093022208 bytes, more than a file of",
                           0),
             0U)
       << message;
-  const std::string wide = inputErrorOf([&] { (void)reader.file().readFloat(hidden); });
+  const std::string wide = messageOf<InputError>([&] { (void)reader.file().readFloat(hidden); });
   EXPECT_NE(wide.find(path + ": " + hidden + ": has shape [" + rows + ", 3, 2147483648]"), std::string::npos)
       << wide;
 }
 
 TEST_F(BadFiles, NonHdf5FilesAndNewerVersionsAreRefused) {
   const std::string text = test::writeFile(m_dir.path("notes.h5"), "format = kdscope-run\n");
-  EXPECT_EQ(inputErrorOf([&] { readEverything(text); }), text + ": not an HDF5 file");
+  EXPECT_EQ(messageOf<InputError>([&] { readEverything(text); }), text + ": not an HDF5 file");
   const std::string empty = test::writeFile(m_dir.path("empty.h5"), "");
-  EXPECT_EQ(inputErrorOf([&] { readEverything(empty); }), empty + ": not an HDF5 file");
+  EXPECT_EQ(messageOf<InputError>([&] { readEverything(empty); }), empty + ": not an HDF5 file");
   const std::string newer = m_dir.path("newer.h5");
   std::filesystem::copy_file(s_run, newer);
   H5File(newer, H5File::Mode::ReadWrite).setAttr("/", "format_version", std::int64_t{2});
-  EXPECT_EQ(inputErrorOf([&] { readEverything(newer); }),
+  EXPECT_EQ(messageOf<InputError>([&] { readEverything(newer); }),
             newer + ": format_version 2 is newer than this KDScope reads (1)");
 }
 

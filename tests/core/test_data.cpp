@@ -12,7 +12,7 @@
 #include <numeric>
 #include <optional>
 #include <set>
-#include <stdlib.h> // mkdtemp, setenv, unsetenv (POSIX)
+#include <stdlib.h> // setenv, unsetenv (POSIX)
 #include <string>
 #include <vector>
 
@@ -21,58 +21,21 @@
 #include "core/data/loaders.h"
 #include "core/data/rng.h"
 #include "core/data/tokenizer.h"
+#include "tests/core/test_support.h"
 
 namespace kdscope::core {
 namespace {
 
 namespace fs = std::filesystem;
 
-/// A fresh folder under the system temp folder, removed with everything in it.
-class TempDir {
-public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "kdscope-data-test-XXXXXX").string();
-    if (mkdtemp(pattern.data()) == nullptr) {
-      throw std::runtime_error("mkdtemp failed");
-    }
-    m_path = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(m_path, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] const std::string& path() const { return m_path; }
-  [[nodiscard]] std::string file(const std::string& relative) const {
-    return (fs::path(m_path) / relative).string();
-  }
-
-private:
-  std::string m_path;
-};
-
-void writeFile(const std::string& path, const std::string& bytes) {
-  fs::create_directories(fs::path(path).parent_path());
-  std::ofstream out(path, std::ios::binary);
-  out << bytes;
-  ASSERT_TRUE(out.good()) << path;
-}
+using test::messageOf;
+using test::TempDir;
+using test::writeFile;
 
 TaskSpec specFor(const std::string& name) {
   TaskSpec spec;
   spec.name = name;
   return spec;
-}
-
-/// The InputError message of f(), or "" if it did not throw one.
-template <typename F> std::string inputErrorOf(F&& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "";
 }
 
 std::map<std::int64_t, std::size_t> countLabels(const std::vector<std::int64_t>& labels) {
@@ -95,7 +58,7 @@ TEST(DataTasks, KnownTasksAreTheEightDocumentedOnes) {
 
 TEST(DataTasks, UnknownTaskNamesTheKnownOnes) {
   const std::string message =
-      inputErrorOf([] { (void)loadRawDataset(specFor("sentiment"), "/nonexistent", 1); });
+      messageOf<InputError>([] { (void)loadRawDataset(specFor("sentiment"), "/nonexistent", 1); });
   EXPECT_NE(message.find("unknown task 'sentiment'"), std::string::npos) << message;
   EXPECT_NE(message.find("synthetic_hierarchy"), std::string::npos) << message;
 }
@@ -167,7 +130,7 @@ TEST(DataMissing, ErrorNamesTaskFileAndFetchCommand) {
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.task);
-    const std::string message = inputErrorOf([&] { (void)loadTask(specFor(c.task), dir.path(), 1); });
+    const std::string message = messageOf<InputError>([&] { (void)loadTask(specFor(c.task), dir.path(), 1); });
     EXPECT_NE(message.find("task '" + c.task + "'"), std::string::npos) << message;
     EXPECT_NE(message.find("'" + dir.file(c.path) + "' not found"), std::string::npos) << message;
     EXPECT_NE(message.find("scripts/fetch-data.sh " + dir.path()), std::string::npos) << message;
@@ -204,9 +167,9 @@ TEST(DataCsv, EmptyFieldsBlankLinesAndMissingFinalNewline) {
 
 TEST(DataCsv, MalformedQuotesNameTheSourceAndLine) {
   const std::string unclosed =
-      inputErrorOf([] { (void)loaders::parseCsv("\"1\",\"ok\"\n\"2\",\"never closed\n", "f.csv"); });
+      messageOf<InputError>([] { (void)loaders::parseCsv("\"1\",\"ok\"\n\"2\",\"never closed\n", "f.csv"); });
   EXPECT_NE(unclosed.find("f.csv: line 2"), std::string::npos) << unclosed;
-  const std::string trailing = inputErrorOf([] { (void)loaders::parseCsv("\"a\"b,c\n", "g.csv"); });
+  const std::string trailing = messageOf<InputError>([] { (void)loaders::parseCsv("\"a\"b,c\n", "g.csv"); });
   EXPECT_NE(trailing.find("g.csv: line 1"), std::string::npos) << trailing;
 }
 
@@ -238,12 +201,12 @@ TEST(DataPolarity, BadLabelOrFieldCountNamesFileAndLine) {
   const TempDir dir;
   const std::string path = dir.file(kCorpora + "polarity-en-pang&lee2.csv");
   writeFile(path, "\"1\",\"fine\"\n\"0\",\"bad label\"\n");
-  std::string message = inputErrorOf([&] { (void)loadRawDataset(specFor("polarity"), dir.path(), 1); });
+  std::string message = messageOf<InputError>([&] { (void)loadRawDataset(specFor("polarity"), dir.path(), 1); });
   EXPECT_NE(message.find("task 'polarity'"), std::string::npos) << message;
   EXPECT_NE(message.find(path), std::string::npos) << message;
   EXPECT_NE(message.find("line 2"), std::string::npos) << message;
   writeFile(path, "\"1\",\"fine\"\n\"1\",\"a\",\"b\"\n");
-  message = inputErrorOf([&] { (void)loadRawDataset(specFor("polarity"), dir.path(), 1); });
+  message = messageOf<InputError>([&] { (void)loadRawDataset(specFor("polarity"), dir.path(), 1); });
   EXPECT_NE(message.find("expected 2 fields"), std::string::npos) << message;
 }
 
@@ -306,12 +269,12 @@ TEST(DataSpam, BrokenJsonAndMissingFolderAreNamed) {
   writeSpamCorpus(dir);
   const std::string broken = dir.file("spam-assassin/package/data/spam-1/00002.g.json");
   writeFile(broken, "{\"id\": ");
-  std::string message = inputErrorOf([&] { (void)loadRawDataset(specFor("spam"), dir.path(), 1); });
+  std::string message = messageOf<InputError>([&] { (void)loadRawDataset(specFor("spam"), dir.path(), 1); });
   EXPECT_NE(message.find("task 'spam'"), std::string::npos) << message;
   EXPECT_NE(message.find(broken), std::string::npos) << message;
   fs::remove(broken);
   fs::remove_all(dir.file("spam-assassin/package/data/spam-2"));
-  message = inputErrorOf([&] { (void)loadRawDataset(specFor("spam"), dir.path(), 1); });
+  message = messageOf<InputError>([&] { (void)loadRawDataset(specFor("spam"), dir.path(), 1); });
   EXPECT_NE(message.find(dir.file("spam-assassin/package/data/spam-2") + "' not found"), std::string::npos)
       << message;
 }
@@ -367,7 +330,7 @@ TEST(DataSupersense, MalformedLineIsNamed) {
   writeFile(noun, "  1 licence  \n00001740 xx n 01 entity 0 000 | gloss  \n");
   writeFile(dir.file("wordnet-base/usr/share/wordnet/data.verb"), "");
   const std::string message =
-      inputErrorOf([&] { (void)loadRawDataset(specFor("supersense"), dir.path(), 1); });
+      messageOf<InputError>([&] { (void)loadRawDataset(specFor("supersense"), dir.path(), 1); });
   EXPECT_NE(message.find(noun), std::string::npos) << message;
   EXPECT_NE(message.find("line 2"), std::string::npos) << message;
 }
@@ -398,7 +361,7 @@ TEST(DataFortune, CategoriesAreThePlainFilesWithEnoughEntries) {
   EXPECT_EQ(raw.labels.size(), 6U);
 
   spec.minClassSize = 4;
-  const std::string message = inputErrorOf([&] { (void)loadRawDataset(spec, dir.path(), 1); });
+  const std::string message = messageOf<InputError>([&] { (void)loadRawDataset(spec, dir.path(), 1); });
   EXPECT_NE(message.find("task 'fortune'"), std::string::npos) << message;
   EXPECT_NE(message.find("at least 4"), std::string::npos) << message;
   EXPECT_NE(message.find("'alpha', has 3"), std::string::npos) << message;
@@ -451,11 +414,11 @@ TEST(DataFashionMnist, GzippedOrMismatchedFilesAreNamed) {
   const std::string folder = dir.file("dataset-fashion-mnist/usr/share/datasets/fashion-mnist/");
   writeFile(folder + "train-images-idx3-ubyte", "\x1f\x8b\x08\x00 gzip bytes");
   writeFile(folder + "train-labels-idx1-ubyte", idxLabels("\x01"));
-  std::string message = inputErrorOf([&] { (void)loadRawDataset(specFor("fashion_mnist"), dir.path(), 1); });
+  std::string message = messageOf<InputError>([&] { (void)loadRawDataset(specFor("fashion_mnist"), dir.path(), 1); });
   EXPECT_NE(message.find(folder + "train-images-idx3-ubyte"), std::string::npos) << message;
   EXPECT_NE(message.find("not an IDX file"), std::string::npos) << message;
   writeFile(folder + "train-images-idx3-ubyte", idxImages(2, 0));
-  message = inputErrorOf([&] { (void)loadRawDataset(specFor("fashion_mnist"), dir.path(), 1); });
+  message = messageOf<InputError>([&] { (void)loadRawDataset(specFor("fashion_mnist"), dir.path(), 1); });
   EXPECT_NE(message.find("1 labels for 2 images"), std::string::npos) << message;
 }
 
@@ -485,7 +448,7 @@ TEST(DataDigits, SixtyFourPixelsOverSixteenThenTheLabel) {
   EXPECT_FLOAT_EQ(raw.features[64], 1.0F);
   EXPECT_EQ(raw.classNames, (std::vector<std::string>{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}));
   writeFile(path, digitsRow(8, 7) + "1,2,3\n");
-  const std::string message = inputErrorOf([&] { (void)loadRawDataset(specFor("digits"), dir.path(), 1); });
+  const std::string message = messageOf<InputError>([&] { (void)loadRawDataset(specFor("digits"), dir.path(), 1); });
   EXPECT_NE(message.find(path), std::string::npos) << message;
   EXPECT_NE(message.find("line 2"), std::string::npos) << message;
 }
@@ -674,7 +637,7 @@ TEST(DataSynthetic, DeterministicInTheSeed) {
 TEST(DataSynthetic, BadParametersAreNamed) {
   TaskSpec spec = hierarchySpec();
   spec.classesPerSuper = 0;
-  const std::string message = inputErrorOf([&] { (void)loaders::generateSyntheticHierarchy(spec, 1); });
+  const std::string message = messageOf<InputError>([&] { (void)loaders::generateSyntheticHierarchy(spec, 1); });
   EXPECT_NE(message.find("task 'synthetic_hierarchy': classesPerSuper"), std::string::npos) << message;
 }
 
@@ -857,11 +820,11 @@ TEST(DataSplit, VectorTasksCarryTheirRows) {
 TEST(DataSplit, BadSpecOrRawDataIsNamed) {
   TaskSpec spec = textSpec();
   spec.evalFraction = 1.0;
-  std::string message = inputErrorOf([&] { (void)buildTask(spec, textRaw({5, 5}), 1); });
+  std::string message = messageOf<InputError>([&] { (void)buildTask(spec, textRaw({5, 5}), 1); });
   EXPECT_NE(message.find("task 'toy': evalFraction"), std::string::npos) << message;
   RawDataset raw = textRaw({5, 5});
   raw.labels[3] = 2;
-  message = inputErrorOf([&] { (void)buildTask(textSpec(), raw, 1); });
+  message = messageOf<InputError>([&] { (void)buildTask(textSpec(), raw, 1); });
   EXPECT_NE(message.find("task 'toy': example 3 has label 2"), std::string::npos) << message;
   raw = textRaw({5, 5});
   raw.texts.pop_back();

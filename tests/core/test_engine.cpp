@@ -13,30 +13,20 @@
 #include "core/engine/run_job.h"
 #include "core/record/h5_file.h"
 #include "core/record/run_reader.h"
+#include "tests/core/test_support.h"
 
 using namespace kdscope::core;
 namespace fs = std::filesystem;
 
 namespace {
 
-fs::path tempDir(const std::string& name) {
-  auto dir = fs::temp_directory_path() / ("kdscope_engine_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+fs::path tempDir(const std::string& name) { return kdscope::test::freshTempDir("engine_" + name); }
 
 JobSpec vectorJob() {
   JobSpec job;
   job.name = "engine-test";
   job.seed = 5;
-  TaskSpec task;
-  task.name = "synthetic_hierarchy";
-  task.superClasses = 2;
-  task.classesPerSuper = 2;
-  task.dim = 8;
-  task.examplesPerClass = 60;
-  job.tasks.push_back(task);
+  job.tasks.push_back(kdscope::test::syntheticHierarchyTask(8, 60));
   job.teacher.architecture.type = "mlp";
   job.teacher.architecture.hidden = {32, 16};
   job.teacher.training.epochs = 3;
@@ -55,57 +45,12 @@ JobSpec vectorJob() {
   return job;
 }
 
-// A tiny polarity corpus laid out like the fetched Debian package, so that the real loader
-// and tokenizer run on it.
+/// The tiny polarity corpus of this file's text jobs.
 std::string writePolarityCorpus(const fs::path& dataDir) {
-  const auto dir = dataDir / "python3-pattern/usr/share/doc/python3-pattern/test/corpora";
-  fs::create_directories(dir);
-  std::ofstream out(dir / "polarity-en-pang&lee2.csv", std::ios::binary);
-  out << "\xEF\xBB\xBF";
-  std::mt19937 rng(3);
-  const std::vector<std::string> good = {"good", "great", "fine", "lovely", "superb"};
-  const std::vector<std::string> bad = {"bad", "awful", "dull", "poor", "boring"};
-  const std::vector<std::string> filler = {"the", "film", "was", "a", "plot", "and", "acting"};
-  for (int i = 0; i < 160; ++i) {
-    const bool positive = i % 2 == 0;
-    std::string text;
-    for (int w = 0; w < 8; ++w) {
-      const auto& pool = (w % 3 == 1) ? (positive ? good : bad) : filler;
-      text += (w ? " " : "") + pool[rng() % pool.size()];
-    }
-    out << "\"" << (positive ? "1" : "-1") << "\",\"" << text << "\"\n";
-  }
-  return dataDir.string();
+  return kdscope::test::writePolarityCorpus(dataDir, kdscope::test::PolarityCorpus{160, true, false});
 }
 
-JobSpec textJob(const std::string& dataDir) {
-  JobSpec job;
-  job.seed = 2;
-  job.dataDir = dataDir;
-  TaskSpec task;
-  task.name = "polarity";
-  task.maxLen = 12;
-  task.minFreq = 1;
-  job.tasks.push_back(task);
-  job.teacher.architecture.type = "transformer";
-  job.teacher.architecture.layers = 2;
-  job.teacher.architecture.heads = 2;
-  job.teacher.architecture.width = 16;
-  job.teacher.architecture.ffn = 32;
-  job.teacher.training.epochs = 8;
-  job.teacher.training.batchSize = 16;
-  job.teacher.training.lr = 3e-3;
-  StudentSpec kd;
-  kd.name = "kd";
-  kd.architecture = job.teacher.architecture;
-  kd.architecture.layers = 1;
-  kd.training = job.teacher.training;
-  kd.objective.lambda = 0.5;
-  kd.objective.temperature = 3.0;
-  job.students = {kd};
-  job.recording.attentionExamples = 5;
-  return job;
-}
+JobSpec textJob(const std::string& dataDir) { return kdscope::test::tinyPolarityJob(dataDir, 8); }
 
 } // namespace
 

@@ -20,49 +20,17 @@
 
 #include "core/common/error.h"
 #include "core/record/h5_file.h"
+#include "tests/core/test_support.h"
 
 namespace kdscope::core {
 namespace {
 
-/// A fresh folder per test, removed afterwards.
-class TempDir {
-public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "kdscope_h5_XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) {
-      throw std::runtime_error("mkdtemp failed");
-    }
-    m_path = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(m_path, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] std::string file(const std::string& name) const { return (m_path / name).string(); }
-
-private:
-  std::filesystem::path m_path;
-};
-
-/// The message of the exception of type E that `f` throws ("" and a failure otherwise).
-template <typename E, typename F> std::string messageOf(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "threw another exception type: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "did not throw";
-  return "";
-}
+using test::messageOf;
+using test::TempDir;
 
 class H5FileTest : public ::testing::Test {
 protected:
-  TempDir m_dir;
+  TempDir m_dir{"h5"};
   std::string m_path = m_dir.file("run.h5");
 };
 

@@ -18,6 +18,7 @@
 #include "core/record/h5_file.h"
 #include "core/record/run_reader.h"
 #include "core/record/run_writer.h"
+#include "tests/core/test_support.h"
 
 #ifndef KDSCOPE_SOURCE_DIR
 #error "KDSCOPE_SOURCE_DIR must name the repository root (tests/CMakeLists.txt defines it)"
@@ -29,39 +30,8 @@
 namespace kdscope::core {
 namespace {
 
-class TempDir {
-public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "kdscope_run_XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) {
-      throw std::runtime_error("mkdtemp failed");
-    }
-    m_path = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(m_path, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] std::string file(const std::string& name) const { return (m_path / name).string(); }
-
-private:
-  std::filesystem::path m_path;
-};
-
-template <typename E, typename F> std::string messageOf(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "threw another exception type: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "did not throw";
-  return "";
-}
+using test::messageOf;
+using test::TempDir;
 
 struct CommandResult {
   int exitCode = -1;
@@ -198,7 +168,7 @@ void writeSampleRun(const std::string& path) {
 
 class RunFileTest : public ::testing::Test {
 protected:
-  TempDir m_dir;
+  TempDir m_dir{"run"};
   std::string m_path = m_dir.file("run.h5");
 };
 

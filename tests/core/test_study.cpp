@@ -17,38 +17,18 @@
 #include "core/study/study_runner.h"
 #include "core/study/study_spec.h"
 #include "core/study/summary.h"
+#include "tests/core/test_support.h"
 
 using namespace kdscope::core;
 namespace fs = std::filesystem;
 
 namespace {
 
-fs::path tempDir(const std::string& name) {
-  auto dir = fs::temp_directory_path() / ("kdscope_study_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+fs::path tempDir(const std::string& name) { return kdscope::test::freshTempDir("study_" + name); }
 
-// A tiny polarity corpus laid out like the fetched Debian package (as in test_engine.cpp).
+/// The tiny polarity corpus of this file's text jobs.
 std::string writePolarityCorpus(const fs::path& dataDir) {
-  const auto dir = dataDir / "python3-pattern/usr/share/doc/python3-pattern/test/corpora";
-  fs::create_directories(dir);
-  std::ofstream out(dir / "polarity-en-pang&lee2.csv", std::ios::binary);
-  std::mt19937 rng(3);
-  const std::vector<std::string> good = {"good", "great", "fine", "lovely", "superb"};
-  const std::vector<std::string> bad = {"bad", "awful", "dull", "poor", "boring"};
-  const std::vector<std::string> filler = {"the", "film", "was", "a", "plot", "and", "acting"};
-  for (int i = 0; i < 120; ++i) {
-    const bool positive = i % 2 == 0;
-    std::string text;
-    for (int w = 0; w < 8; ++w) {
-      const auto& pool = (w % 3 == 1) ? (positive ? good : bad) : filler;
-      text += (w ? " " : "") + pool[rng() % pool.size()];
-    }
-    out << "\"" << (positive ? "1" : "-1") << "\",\"" << text << "\"\n";
-  }
-  return dataDir.string();
+  return kdscope::test::writePolarityCorpus(dataDir, kdscope::test::PolarityCorpus{120, false, false});
 }
 
 /// A small text study: teacher 2 layers x 2 heads, width 16, students width 8.
