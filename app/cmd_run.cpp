@@ -8,10 +8,8 @@
 #include <csignal>
 #include <filesystem>
 #include <cstdio>
-#include <iomanip>
 #include <iostream>
 #include <optional>
-#include <sstream>
 
 #include "app/commands.h"
 #include "core/engine/run_job.h"
@@ -21,25 +19,6 @@
 namespace kdscope::app {
 
 namespace {
-
-// Set from the SIGINT/SIGTERM handler: a lock-free atomic store is async-signal-safe.
-core::CancelToken* g_cancel = nullptr;
-
-extern "C" void onSignal(int /*signal*/) {
-  if (g_cancel != nullptr) {
-    g_cancel->cancel();
-  }
-}
-
-std::string formatDuration(double seconds) {
-  const auto s = static_cast<long>(seconds);
-  std::ostringstream out;
-  if (s >= 3600) {
-    out << s / 3600 << "h";
-  }
-  out << std::setw(2) << std::setfill('0') << (s / 60) % 60 << "m" << std::setw(2) << s % 60 << "s";
-  return out.str();
-}
 
 /// Prints progress: on a terminal one updating line, otherwise a line per epoch and phase.
 class TerminalProgress {
@@ -116,19 +95,14 @@ int commandRun(const RunArguments& args) {
     }
     auto parsed = core::loadJobFile(args.jobPath);
     if (!parsed.job) {
-      std::cerr << "kdscope run: " << args.jobPath << " is not a valid job:\n";
-      for (const auto& issue : parsed.issues) {
-        std::cerr << "  " << issue.str() << "\n";
-      }
+      printIssues("run", args.jobPath, "job", parsed.issues);
       return kExitBadInput;
     }
     job = std::move(parsed.job);
     options.outDir = args.outDir;
   }
   core::CancelToken cancel;
-  g_cancel = &cancel;
-  std::signal(SIGINT, onSignal);
-  std::signal(SIGTERM, onSignal);
+  const CancelOnSignal cancelOnSignal(cancel);
   // Under a file size limit (ulimit -f) a write past it raises SIGXFSZ, which would kill the
   // process and leave the run file "running"; ignored, the write fails with EFBIG and the
   // job stops with a message and status "failed" instead.
@@ -139,7 +113,6 @@ int commandRun(const RunArguments& args) {
   TerminalProgress progress;
   const auto result = core::runJob(*job, options, cancel, std::ref(progress));
   progress.clearLine();
-  g_cancel = nullptr;
   switch (result.status) {
   case core::JobStatus::Succeeded: {
     std::error_code ec;

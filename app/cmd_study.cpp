@@ -5,11 +5,9 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <csignal>
 #include <cstdio>
 #include <iomanip>
 #include <iostream>
-#include <sstream>
 
 #include "app/commands.h"
 #include "core/study/study_runner.h"
@@ -19,27 +17,6 @@
 namespace kdscope::app {
 
 namespace {
-
-core::CancelToken* g_studyCancel = nullptr;
-
-extern "C" void onStudySignal(int /*signal*/) {
-  if (g_studyCancel != nullptr) {
-    g_studyCancel->cancel();
-  }
-}
-
-std::string duration(double seconds) {
-  if (seconds < 0) {
-    return "--";
-  }
-  const auto s = static_cast<long>(seconds);
-  std::ostringstream out;
-  if (s >= 3600) {
-    out << s / 3600 << "h";
-  }
-  out << std::setw(2) << std::setfill('0') << (s / 60) % 60 << "m" << std::setw(2) << s % 60 << "s";
-  return out.str();
-}
 
 /// On a terminal one updating line; otherwise a line per unit and per epoch.
 class StudyTerminal {
@@ -60,7 +37,7 @@ public:
         m_last = now;
         std::fprintf(stderr, "\r[%5.1f%%] %s: %s/%s epoch %d/%d step %ld/%ld loss %.4f  eta %s   ", pct,
                      where.c_str(), j.task.c_str(), j.model.c_str(), j.epoch, j.epochs, j.step, j.steps, j.loss,
-                     duration(e.etaSeconds).c_str());
+                     formatDuration(e.etaSeconds).c_str());
         std::fflush(stderr);
         m_dirty = true;
         return;
@@ -69,14 +46,14 @@ public:
         clearLine();
         std::fprintf(stderr, "[%5.1f%%] %s: %s%s%s: %s (elapsed %s)\n", pct, where.c_str(), j.task.c_str(),
                      j.model.empty() ? "" : "/", j.model.c_str(), j.message.c_str(),
-                     duration(e.elapsedSeconds).c_str());
+                     formatDuration(e.elapsedSeconds).c_str());
         return;
       }
       if (j.kind == core::ProgressEvent::Kind::Epoch) {
         clearLine();
         std::fprintf(stderr, "[%5.1f%%] %s: %s/%s epoch %d/%d eval accuracy %.4f (elapsed %s, eta %s)\n", pct,
                      where.c_str(), j.task.c_str(), j.model.c_str(), j.epoch, j.epochs, j.evalAccuracy,
-                     duration(e.elapsedSeconds).c_str(), duration(e.etaSeconds).c_str());
+                     formatDuration(e.elapsedSeconds).c_str(), formatDuration(e.etaSeconds).c_str());
       }
       return;
     }
@@ -90,7 +67,7 @@ public:
       break;
     case Kind::UnitFinished:
       std::fprintf(stderr, "[%5.1f%%] %s: complete (elapsed %s, eta %s)\n", pct, where.c_str(),
-                   duration(e.elapsedSeconds).c_str(), duration(e.etaSeconds).c_str());
+                   formatDuration(e.elapsedSeconds).c_str(), formatDuration(e.etaSeconds).c_str());
       break;
     case Kind::UnitFailed:
       std::fprintf(stderr, "[%5.1f%%] %s: %s\n", pct, where.c_str(), e.message.c_str());
@@ -128,10 +105,7 @@ struct StudyOptions {
 int commandStudy(const StudyOptions& o) {
   auto parsed = core::loadStudyFile(o.studyPath);
   if (!parsed.study) {
-    std::cerr << "kdscope study: " << o.studyPath << " is not a valid study:\n";
-    for (const auto& issue : parsed.issues) {
-      std::cerr << "  " << issue.str() << "\n";
-    }
+    printIssues("study", o.studyPath, "study", parsed.issues);
     return kExitBadInput;
   }
   const core::StudySpec& study = *parsed.study;
@@ -152,9 +126,7 @@ int commandStudy(const StudyOptions& o) {
     return kExitOk;
   }
   core::CancelToken cancel;
-  g_studyCancel = &cancel;
-  std::signal(SIGINT, onStudySignal);
-  std::signal(SIGTERM, onStudySignal);
+  const CancelOnSignal cancelOnSignal(cancel);
   core::StudyRunOptions options;
   options.outDir = o.outDir;
   options.threads = o.threads;
@@ -164,7 +136,6 @@ int commandStudy(const StudyOptions& o) {
             << study.tasks.size() << " task(s)" << (study.teacherJob ? ", after the teacher job" : "") << "\n";
   const auto result = core::runStudy(study, options, cancel, std::ref(terminal));
   terminal.clearLine();
-  g_studyCancel = nullptr;
   switch (result.status) {
   case core::JobStatus::Succeeded:
     std::cerr << "kdscope study: complete (" << result.ran << " run, " << result.skipped

@@ -2,16 +2,63 @@
 
 #include <CLI/CLI.hpp>
 
+#include <csignal>
+#include <iomanip>
 #include <iostream>
+#include <sstream>
 #include <string>
 
+#include "core/common/cancel.h"
 #include "core/common/error.h"
+#include "core/job/job_spec.h"
 
 #ifdef KDSCOPE_WITH_GUI
 #include "widgets/application.h"
 #endif
 
 namespace kdscope::app {
+
+namespace {
+
+// Set by CancelOnSignal; read by the SIGINT/SIGTERM handler.
+core::CancelToken* g_cancel = nullptr;
+
+extern "C" void onCancelSignal(int /*signal*/) {
+  if (g_cancel != nullptr) {
+    g_cancel->cancel();
+  }
+}
+
+} // namespace
+
+CancelOnSignal::CancelOnSignal(core::CancelToken& token) {
+  g_cancel = &token;
+  std::signal(SIGINT, onCancelSignal);
+  std::signal(SIGTERM, onCancelSignal);
+}
+
+CancelOnSignal::~CancelOnSignal() { g_cancel = nullptr; }
+
+std::string formatDuration(double seconds) {
+  if (seconds < 0) {
+    return "--";
+  }
+  const auto s = static_cast<long>(seconds);
+  std::ostringstream out;
+  if (s >= 3600) {
+    out << s / 3600 << "h";
+  }
+  out << std::setw(2) << std::setfill('0') << (s / 60) % 60 << "m" << std::setw(2) << s % 60 << "s";
+  return out.str();
+}
+
+void printIssues(const std::string& command, const std::string& path, const std::string& what,
+                 const std::vector<core::JobIssue>& issues) {
+  std::cerr << "kdscope " << command << ": " << path << " is not a valid " << what << ":\n";
+  for (const auto& issue : issues) {
+    std::cerr << "  " << issue.str() << "\n";
+  }
+}
 
 int guarded(const std::function<int()>& body) {
   try {

@@ -3,10 +3,17 @@
 /// with a register* function; its callback stores the exit code.
 
 #include <functional>
+#include <string>
+#include <vector>
 
 namespace CLI {
 class App;
 }
+
+namespace kdscope::core {
+class CancelToken;
+struct JobIssue;
+} // namespace kdscope::core
 
 namespace kdscope::app {
 
@@ -20,6 +27,23 @@ int runMain(int argc, char** argv);
 /// Runs `body`, mapping core::InputError to exit code 2 and any other exception to 1,
 /// each with its message on stderr.
 int guarded(const std::function<int()>& body);
+
+/// A time for progress lines: "05m07s", "2h05m07s"; "--" for a negative (unknown) time.
+std::string formatDuration(double seconds);
+
+/// Prints "kdscope COMMAND: PATH is not a valid WHAT:" and then each issue, indented, on stderr.
+void printIssues(const std::string& command, const std::string& path, const std::string& what,
+                 const std::vector<core::JobIssue>& issues);
+
+/// While it lives, SIGINT and SIGTERM cancel `token` (the handler makes a lock-free atomic
+/// store, which is async-signal-safe); afterwards they do nothing. One at a time.
+class CancelOnSignal {
+public:
+  explicit CancelOnSignal(core::CancelToken& token);
+  ~CancelOnSignal();
+  CancelOnSignal(const CancelOnSignal&) = delete;
+  CancelOnSignal& operator=(const CancelOnSignal&) = delete;
+};
 
 void registerRun(CLI::App& app, int& exitCode);
 void registerInfo(CLI::App& app, int& exitCode);

@@ -227,6 +227,19 @@ private:
                      const std::vector<const ModelRecord*>& models);
   std::optional<ControlStudents> findControls(const std::vector<const ModelRecord*>& students) const;
   std::string checkpointFor(const std::string& task, const std::string& model) const;
+  /// The student's own layer map (its name and explicit layer list) when the job gives one,
+  /// else the uniform (skip) map.
+  [[nodiscard]] std::pair<std::string, std::vector<int>> layerMapOf(const std::string& student) const {
+    std::pair<std::string, std::vector<int>> out{"uniform", {}};
+    if (m_job) {
+      for (const StudentSpec& spec : allStudents(*m_job)) {
+        if (spec.name == student) {
+          out = {spec.objective.layerMap, spec.objective.layerList};
+        }
+      }
+    }
+    return out;
+  }
   std::string dataDir() const;
 
   [[nodiscard]] bool wants(const std::string& name) const {
@@ -892,17 +905,7 @@ void Analyzer::layers(const std::string& task, const ModelRecord& teacher, const
     }
     if (wants("residual")) {
       checkCancel();
-      // The student's own layer map when the job gives one, else the uniform (skip) map.
-      std::string map = "uniform";
-      std::vector<int> list;
-      if (m_job) {
-        for (const StudentSpec& spec : allStudents(*m_job)) {
-          if (spec.name == s->name) {
-            map = spec.objective.layerMap;
-            list = spec.objective.layerList;
-          }
-        }
-      }
+      const auto [map, list] = layerMapOf(s->name);
       const an::LayerPairing pairing =
           an::layerPairing(map, static_cast<int>(lt) - 1, static_cast<int>(ls) - 1, list);
       phase(task, s->name, "distillation residual of the mapped layer pairs (" + map + " map)");
@@ -1040,16 +1043,7 @@ void Analyzer::attention(const std::string& task, const ModelRecord& teacher, co
       continue;
     }
     phase(task, s->name, "teacher-student head divergence (Jensen-Shannon)");
-    std::string map = "uniform";
-    std::vector<int> list;
-    if (m_job) {
-      for (const StudentSpec& spec : allStudents(*m_job)) {
-        if (spec.name == s->name) {
-          map = spec.objective.layerMap;
-          list = spec.objective.layerList;
-        }
-      }
-    }
+    const auto [map, list] = layerMapOf(s->name);
     const an::LayerPairing pairing =
         an::layerPairing(map, static_cast<int>(teacher.attLayers), static_cast<int>(s->attLayers), list);
     const std::size_t ls = s->attLayers;

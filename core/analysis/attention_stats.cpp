@@ -1,25 +1,20 @@
 #include "core/analysis/attention_stats.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
-#include <exception>
-#include <mutex>
-#include <stdexcept>
 #include <string>
-#include <thread>
+
+#include "core/analysis/analysis_common.h"
 
 namespace kdscope::core::analysis {
 namespace {
 
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-constexpr double kLn2 = 0.693147180559945309417232121458176568; // ln 2
+using detail::kNaN;
+using detail::parallelFor;
+using detail::require;
+using detail::resolveThreads;
 
-void require(bool ok, const char* function, const std::string& what) {
-  if (!ok) {
-    throw std::invalid_argument(std::string(function) + ": " + what);
-  }
-}
+constexpr double kLn2 = 0.693147180559945309417232121458176568; // ln 2
 
 /// sum_j x_j log x_j with 0 log 0 = 0 (the negative entropy).
 double xLogXSum(const double* x, std::size_t n) {
@@ -79,53 +74,6 @@ void checkPair(const AttentionLayer& teacher, const AttentionLayer& student, con
   checkLayer(student, lengths, function);
   require(teacher.length == student.length, function, "teacher and student maps differ in length");
   require(teacher.heads > 0 && student.heads > 0, function, "head counts must be positive");
-}
-
-std::size_t resolveThreads(std::size_t requested) {
-  if (requested > 0) {
-    return requested;
-  }
-  return std::max<std::size_t>(1, std::thread::hardware_concurrency());
-}
-
-/// Runs task(index) for every index on up to `threads` workers (inline with one); the first
-/// exception is rethrown after all have joined.
-template <class Task>
-void parallelFor(std::size_t count, std::size_t threads, Task&& task) {
-  const std::size_t workers = std::min(threads, count);
-  if (workers <= 1) {
-    for (std::size_t i = 0; i < count; ++i) {
-      task(i);
-    }
-    return;
-  }
-  std::atomic<std::size_t> next{0};
-  std::exception_ptr error;
-  std::mutex errorMutex;
-  auto run = [&] {
-    try {
-      for (std::size_t i = next.fetch_add(1); i < count; i = next.fetch_add(1)) {
-        task(i);
-      }
-    } catch (...) {
-      const std::lock_guard<std::mutex> lock(errorMutex);
-      if (!error) {
-        error = std::current_exception();
-      }
-      next.store(count);
-    }
-  };
-  std::vector<std::thread> pool;
-  for (std::size_t w = 1; w < workers; ++w) {
-    pool.emplace_back(run);
-  }
-  run();
-  for (std::thread& t : pool) {
-    t.join();
-  }
-  if (error) {
-    std::rethrow_exception(error);
-  }
 }
 
 AttentionLayer makeLayer(const std::vector<float>& maps, std::size_t layers, std::size_t layer, std::size_t heads,

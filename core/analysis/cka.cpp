@@ -1,14 +1,10 @@
 #include "core/analysis/cka.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
-#include <exception>
-#include <limits>
-#include <mutex>
-#include <stdexcept>
 #include <string>
-#include <thread>
+
+#include "core/analysis/analysis_common.h"
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -18,7 +14,11 @@
 namespace kdscope::core::analysis {
 namespace {
 
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+using detail::dot;
+using detail::kNaN;
+using detail::parallelTasks;
+using detail::require;
+using detail::resolveThreads;
 
 // Blocking of the products. Tiles of kTile x kTile outputs; operands are converted, per
 // tile, into row-major float64 rows of up to kKc depth (4 A rows + 3 B rows = 28 KiB stay in
@@ -29,61 +29,6 @@ constexpr std::size_t kNr = 3;
 constexpr std::size_t kKc = 512;
 constexpr std::size_t kTile = 96;
 static_assert(kTile % kMr == 0 && kTile % kNr == 0 && kKc % 4 == 0, "blocking must nest");
-
-void require(bool ok, const char* function, const std::string& what) {
-  if (!ok) {
-    throw std::invalid_argument(std::string(function) + ": " + what);
-  }
-}
-
-std::size_t resolveThreads(std::size_t requested) {
-  if (requested > 0) {
-    return requested;
-  }
-  return std::max<std::size_t>(1, std::thread::hardware_concurrency());
-}
-
-/// Runs task(taskIndex, workerIndex) for every task on up to `threads` workers that take
-/// tasks in increasing order from a shared counter. With one worker it runs inline. The
-/// first exception is rethrown after every worker has joined.
-template <class Task>
-void parallelTasks(std::size_t numTasks, std::size_t threads, Task&& task) {
-  const std::size_t workers = std::min(threads, numTasks);
-  if (workers <= 1) {
-    for (std::size_t t = 0; t < numTasks; ++t) {
-      task(t, 0);
-    }
-    return;
-  }
-  std::atomic<std::size_t> next{0};
-  std::exception_ptr error;
-  std::mutex errorMutex;
-  auto run = [&](std::size_t worker) {
-    try {
-      for (std::size_t t = next.fetch_add(1); t < numTasks; t = next.fetch_add(1)) {
-        task(t, worker);
-      }
-    } catch (...) {
-      const std::lock_guard<std::mutex> lock(errorMutex);
-      if (!error) {
-        error = std::current_exception();
-      }
-      next.store(numTasks); // let the other workers stop early
-    }
-  };
-  std::vector<std::thread> pool;
-  pool.reserve(workers - 1);
-  for (std::size_t w = 1; w < workers; ++w) {
-    pool.emplace_back(run, w);
-  }
-  run(0);
-  for (std::thread& t : pool) {
-    t.join();
-  }
-  if (error) {
-    std::rethrow_exception(error);
-  }
-}
 
 // ---------------------------------------------------------------------------------------
 // Kernels, each with a portable version and an AVX2 + FMA version. The library builds for
@@ -201,45 +146,13 @@ struct Kernels {
   DotBlock dotBlock = dotBlockGeneric;
 };
 
-/// The kernels for this CPU, chosen once (a function-local static, so the CPU probe never
-/// runs before the runtime's own constructors), or the portable ones on request.
+/// The kernels for this CPU (chosen once), or the portable ones on request.
 const Kernels& kernelsFor(bool portable) {
-  static const Kernels generic;
-  if (portable) {
-    return generic;
-  }
-  static const Kernels chosen = [] {
-    Kernels k;
 #ifdef KDSCOPE_ANALYSIS_X86_KERNELS
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-      k.convertRow = convertRowAvx2;
-      k.dotBlock = dotBlockAvx2;
-    }
+  return detail::pickKernels(portable, Kernels{convertRowAvx2, dotBlockAvx2});
+#else
+  return detail::pickKernels(portable, Kernels{});
 #endif
-    return k;
-  }();
-  return chosen;
-}
-
-/// Sum of a[i] * b[i] with four independent partial sums, so the additions pipeline without
-/// needing -ffast-math to reassociate.
-double dot(const double* a, const double* b, std::size_t n) {
-  double s0 = 0.0;
-  double s1 = 0.0;
-  double s2 = 0.0;
-  double s3 = 0.0;
-  std::size_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    s0 += a[i] * b[i];
-    s1 += a[i + 1] * b[i + 1];
-    s2 += a[i + 2] * b[i + 2];
-    s3 += a[i + 3] * b[i + 3];
-  }
-  for (; i < n; ++i) {
-    s0 += a[i] * b[i];
-  }
-  return (s0 + s1) + (s2 + s3);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -644,6 +557,22 @@ void rbfCentredKernel(std::vector<double>& gram, std::size_t n, double sigma) {
   }
 }
 
+/// The layers of a [n, layers, width] array as strided representations over its first
+/// `rows` examples; column means over those rows.
+std::vector<Representation> stridedLayers(const std::vector<float>& hidden, std::size_t rows, std::size_t layers,
+                                          std::size_t width) {
+  std::vector<Representation> out(layers);
+  for (std::size_t l = 0; l < layers; ++l) {
+    Representation& r = out[l];
+    r.data = hidden.data() + l * width;
+    r.rows = rows;
+    r.width = width;
+    r.rowStride = layers * width;
+    r.mean = columnMeans(r.data, rows, width, r.rowStride);
+  }
+  return out;
+}
+
 } // namespace
 
 double linearCka(const std::vector<float>& x, std::size_t p, const std::vector<float>& y, std::size_t q,
@@ -669,20 +598,8 @@ Matrix ckaMatrix(const std::vector<float>& hiddenT, std::size_t layersT, std::si
   if (n < 2) {
     return Matrix(layersT, layersS, kNaN);
   }
-  auto layersOf = [n](const std::vector<float>& hidden, std::size_t layers, std::size_t width) {
-    std::vector<Representation> out(layers);
-    for (std::size_t l = 0; l < layers; ++l) {
-      Representation& r = out[l];
-      r.data = hidden.data() + l * width;
-      r.rows = n;
-      r.width = width;
-      r.rowStride = layers * width;
-      r.mean = columnMeans(r.data, n, width, r.rowStride);
-    }
-    return out;
-  };
-  const std::vector<Representation> teacher = layersOf(hiddenT, layersT, widthT);
-  const std::vector<Representation> student = layersOf(hiddenS, layersS, widthS);
+  const std::vector<Representation> teacher = stridedLayers(hiddenT, n, layersT, widthT);
+  const std::vector<Representation> student = stridedLayers(hiddenS, n, layersS, widthS);
   const CkaSums sums = computeSums(teacher, student, n, options);
   Matrix out(layersT, layersS);
   for (std::size_t t = 0; t < layersT; ++t) {
@@ -798,22 +715,6 @@ double minibatchCka(const std::vector<float>& x, std::size_t p, const std::vecto
 // once and paired with every layer of the other model, as ckaMatrix does for linear CKA.
 
 namespace {
-
-/// The layers of a [n, layers, width] array as strided representations over its first
-/// `rows` examples; column means over those rows.
-std::vector<Representation> stridedLayers(const std::vector<float>& hidden, std::size_t rows, std::size_t layers,
-                                          std::size_t width) {
-  std::vector<Representation> out(layers);
-  for (std::size_t l = 0; l < layers; ++l) {
-    Representation& r = out[l];
-    r.data = hidden.data() + l * width;
-    r.rows = rows;
-    r.width = width;
-    r.rowStride = layers * width;
-    r.mean = columnMeans(r.data, rows, width, r.rowStride);
-  }
-  return out;
-}
 
 /// The double-centred RBF kernel of one representation (n x n), or empty when the median
 /// distance is 0 (every row equal: RBF CKA undefined).

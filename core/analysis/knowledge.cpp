@@ -2,21 +2,16 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <numeric>
-#include <stdexcept>
 #include <string>
+
+#include "core/analysis/analysis_common.h"
 
 namespace kdscope::core::analysis {
 namespace {
 
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-void require(bool ok, const char* function, const std::string& what) {
-  if (!ok) {
-    throw std::invalid_argument(std::string(function) + ": " + what);
-  }
-}
+using detail::kNaN;
+using detail::require;
 
 /// Checks an N x C array against N labels in [0, C) and returns N.
 template <class T>

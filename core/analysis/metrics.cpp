@@ -3,19 +3,15 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <stdexcept>
 #include <string>
+
+#include "core/analysis/analysis_common.h"
 
 namespace kdscope::core::analysis {
 namespace {
 
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-void require(bool ok, const char* function, const std::string& what) {
-  if (!ok) {
-    throw std::invalid_argument(std::string(function) + ": " + what);
-  }
-}
+using detail::kNaN;
+using detail::require;
 
 /// Rows of an N x C array; throws unless the size is a whole number of rows.
 std::size_t rowsOf(const std::vector<float>& logits, std::size_t numClasses, const char* function) {

@@ -1,17 +1,14 @@
 #include "core/analysis/probe.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <deque>
-#include <exception>
 #include <limits>
-#include <mutex>
-#include <stdexcept>
 #include <string>
-#include <thread>
 #include <utility>
+
+#include "core/analysis/analysis_common.h"
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -21,7 +18,12 @@
 namespace kdscope::core::analysis {
 namespace {
 
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+using detail::dot;
+using detail::kNaN;
+using detail::parallelFor;
+using detail::require;
+using detail::resolveThreads;
+
 // The objective's per-example sums are split into this many fixed row blocks whatever the
 // thread count, and the block partials are added in block order: that is what makes the
 // fit bit-for-bit independent of the number of threads.
@@ -33,78 +35,6 @@ constexpr std::size_t kMaxHalvings = 60;
 constexpr std::size_t kMaxStalls = 20;
 // |J' - J| below this many units of J's rounding counts as "no change" in the line search.
 constexpr double kFlatUlps = 8.0;
-
-void require(bool ok, const char* function, const std::string& what) {
-  if (!ok) {
-    throw std::invalid_argument(std::string(function) + ": " + what);
-  }
-}
-
-std::size_t resolveThreads(std::size_t requested) {
-  if (requested > 0) {
-    return requested;
-  }
-  return std::max<std::size_t>(1, std::thread::hardware_concurrency());
-}
-
-/// Runs task(index) for every index on up to `threads` workers (inline with one); the first
-/// exception is rethrown after all have joined.
-template <class Task>
-void parallelFor(std::size_t count, std::size_t threads, Task&& task) {
-  const std::size_t workers = std::min(threads, count);
-  if (workers <= 1) {
-    for (std::size_t i = 0; i < count; ++i) {
-      task(i);
-    }
-    return;
-  }
-  std::atomic<std::size_t> next{0};
-  std::exception_ptr error;
-  std::mutex errorMutex;
-  auto run = [&] {
-    try {
-      for (std::size_t i = next.fetch_add(1); i < count; i = next.fetch_add(1)) {
-        task(i);
-      }
-    } catch (...) {
-      const std::lock_guard<std::mutex> lock(errorMutex);
-      if (!error) {
-        error = std::current_exception();
-      }
-      next.store(count);
-    }
-  };
-  std::vector<std::thread> pool;
-  for (std::size_t w = 1; w < workers; ++w) {
-    pool.emplace_back(run);
-  }
-  run();
-  for (std::thread& t : pool) {
-    t.join();
-  }
-  if (error) {
-    std::rethrow_exception(error);
-  }
-}
-
-double dot(const double* a, const double* b, std::size_t n) {
-  // Four partial sums: the additions pipeline without -ffast-math.
-  double s0 = 0.0;
-  double s1 = 0.0;
-  double s2 = 0.0;
-  double s3 = 0.0;
-  std::size_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    s0 += a[i] * b[i];
-    s1 += a[i + 1] * b[i + 1];
-    s2 += a[i + 2] * b[i + 2];
-    s3 += a[i + 3] * b[i + 3];
-  }
-  for (; i < n; ++i) {
-    s0 += a[i] * b[i];
-  }
-  return (s0 + s1) + (s2 + s3);
-}
 
 double dot(const std::vector<double>& a, const std::vector<double>& b) { return dot(a.data(), b.data(), a.size()); }
 
@@ -208,25 +138,13 @@ struct Kernels {
   Axpy4 axpy4 = axpy4Generic;
 };
 
-/// Chosen once (a function-local static: the CPU probe runs after the runtime's
-/// constructors), or the portable ones on request.
+/// The kernels for this CPU (chosen once), or the portable ones on request.
 const Kernels& kernelsFor(bool portable) {
-  static const Kernels generic;
-  if (portable) {
-    return generic;
-  }
-  static const Kernels chosen = [] {
-    Kernels k;
 #ifdef KDSCOPE_PROBE_X86_KERNELS
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-      k.dot4 = dot4Avx2;
-      k.axpy4 = axpy4Avx2;
-    }
+  return detail::pickKernels(portable, Kernels{dot4Avx2, axpy4Avx2});
+#else
+  return detail::pickKernels(portable, Kernels{});
 #endif
-    return k;
-  }();
-  return chosen;
 }
 
 /// Row r of the standardised design, float64.

@@ -1,68 +1,21 @@
 #include "core/analysis/residual.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
-#include <exception>
-#include <mutex>
-#include <stdexcept>
-#include <thread>
+
+#include "core/analysis/analysis_common.h"
 
 namespace kdscope::core::analysis {
 namespace {
 
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+using detail::kNaN;
+using detail::parallelFor;
+using detail::require;
+using detail::resolveThreads;
+
 /// Examples per chunk: a chunk of X is converted to float64 and transposed once, so that the
 /// products read it as contiguous runs (p x 64 doubles stay in L2 for widths up to ~1000).
 constexpr std::size_t kChunk = 64;
-
-void require(bool ok, const char* function, const std::string& what) {
-  if (!ok) {
-    throw std::invalid_argument(std::string(function) + ": " + what);
-  }
-}
-
-std::size_t resolveThreads(std::size_t requested) {
-  return requested > 0 ? requested : std::max<std::size_t>(1, std::thread::hardware_concurrency());
-}
-
-/// task(t) for t < numTasks on up to `threads` workers; the first exception is rethrown.
-template <class Task> void parallelFor(std::size_t numTasks, std::size_t threads, Task&& task) {
-  const std::size_t workers = std::min(threads, numTasks);
-  if (workers <= 1) {
-    for (std::size_t t = 0; t < numTasks; ++t) {
-      task(t);
-    }
-    return;
-  }
-  std::atomic<std::size_t> next{0};
-  std::exception_ptr error;
-  std::mutex errorMutex;
-  auto run = [&]() {
-    try {
-      for (std::size_t t = next.fetch_add(1); t < numTasks; t = next.fetch_add(1)) {
-        task(t);
-      }
-    } catch (...) {
-      const std::lock_guard<std::mutex> lock(errorMutex);
-      if (!error) {
-        error = std::current_exception();
-      }
-      next.store(numTasks);
-    }
-  };
-  std::vector<std::thread> pool;
-  for (std::size_t w = 1; w < workers; ++w) {
-    pool.emplace_back(run);
-  }
-  run();
-  for (std::thread& t : pool) {
-    t.join();
-  }
-  if (error) {
-    std::rethrow_exception(error);
-  }
-}
 
 /// A strided float matrix: row r is data + r * stride, `width` columns.
 struct View {

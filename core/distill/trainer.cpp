@@ -35,6 +35,21 @@ void shuffleIndices(std::vector<std::int64_t>& v, std::mt19937_64& rng) {
   }
 }
 
+/// A Step or Epoch event for `target`: epoch of epochs, step of steps, and the loss.
+ProgressEvent trainingEvent(ProgressEvent::Kind kind, const TrainTarget& target, int epoch, int epochs, long step,
+                            long steps, double loss) {
+  ProgressEvent event;
+  event.kind = kind;
+  event.task = target.task;
+  event.model = target.model;
+  event.epoch = epoch;
+  event.epochs = epochs;
+  event.step = step;
+  event.steps = steps;
+  event.loss = loss;
+  return event;
+}
+
 double learningRate(const TrainingSpec& spec, long step, long total) {
   const long warmup = static_cast<long>(std::llround(spec.warmupFraction * static_cast<double>(total)));
   if (step <= warmup && warmup > 0) {
@@ -427,15 +442,8 @@ TrainOutcome trainModel(ClassifierImpl& model, const TaskData& task, const Train
       if (step % target.logEvery == 0 || step == total) {
         logSteps.push_back(step);
         logLoss.push_back(static_cast<float>(value));
-        ProgressEvent event;
-        event.kind = ProgressEvent::Kind::Step;
-        event.task = target.task;
-        event.model = target.model;
-        event.epoch = epoch;
-        event.epochs = spec.epochs;
-        event.step = step;
-        event.steps = total;
-        event.loss = value;
+        ProgressEvent event =
+            trainingEvent(ProgressEvent::Kind::Step, target, epoch, spec.epochs, step, total, value);
         if (logTerms.empty()) {
           for (const auto& [name, tensor] : terms.terms) {
             logTerms.emplace_back(name, std::vector<float>{});
@@ -467,15 +475,8 @@ TrainOutcome trainModel(ClassifierImpl& model, const TaskData& task, const Train
       saveTrainCheckpoint(target.checkpointPath, model, optimizer, target, state,
                           writer.logRows(target.task, target.model));
     }
-    ProgressEvent event;
-    event.kind = ProgressEvent::Kind::Epoch;
-    event.task = target.task;
-    event.model = target.model;
-    event.epoch = epoch;
-    event.epochs = spec.epochs;
-    event.step = step;
-    event.steps = total;
-    event.loss = stats.loss;
+    ProgressEvent event =
+        trainingEvent(ProgressEvent::Kind::Epoch, target, epoch, spec.epochs, step, total, stats.loss);
     event.evalAccuracy = stats.accuracy;
     progress.emit(event);
   }

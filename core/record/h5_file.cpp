@@ -510,26 +510,26 @@ struct H5File::Impl {
     return H5Iget_type(object.get());
   }
 
+  /// Opens the object at p, which must be of `type`; `kind` ("group", "dataset") names it
+  /// in the messages.
+  Handle openObject(const std::string& p, Fault fault, H5I_type_t type, const std::string& kind,
+                    hid_t (*open)(hid_t, const char*, hid_t), Handle::Closer close) const {
+    if (objectType(p) != type) {
+      fail(fault, p, exists(p) ? "is not a " + kind : "no such " + kind);
+    }
+    Handle object(open(file.get(), p.c_str(), H5P_DEFAULT), close);
+    if (!object.valid()) {
+      fail(fault, p, "cannot open " + kind, true);
+    }
+    return object;
+  }
+
   Handle openGroup(const std::string& p, Fault fault) const {
-    if (objectType(p) != H5I_GROUP) {
-      fail(fault, p, exists(p) ? "is not a group" : "no such group");
-    }
-    Handle group(H5Gopen2(file.get(), p.c_str(), H5P_DEFAULT), H5Gclose);
-    if (!group.valid()) {
-      fail(fault, p, "cannot open group", true);
-    }
-    return group;
+    return openObject(p, fault, H5I_GROUP, "group", H5Gopen2, H5Gclose);
   }
 
   Handle openDataset(const std::string& p, Fault fault) const {
-    if (objectType(p) != H5I_DATASET) {
-      fail(fault, p, exists(p) ? "is not a dataset" : "no such dataset");
-    }
-    Handle dataset(H5Dopen2(file.get(), p.c_str(), H5P_DEFAULT), H5Dclose);
-    if (!dataset.valid()) {
-      fail(fault, p, "cannot open dataset", true);
-    }
-    return dataset;
+    return openObject(p, fault, H5I_DATASET, "dataset", H5Dopen2, H5Dclose);
   }
 
   /// A dataset kept open for writing (see kMaxOpenDatasets).
@@ -691,18 +691,24 @@ struct H5File::Impl {
           "cannot write the block at " + shapeText(start) + " of size " + shapeText(count));
   }
 
+  /// Fails unless `element` values can be written into a dataset of `type` (float values
+  /// into a floating-point type, int64 ones into an integer type).
+  void requireElementClass(hid_t type, const std::string& p, Element element) const {
+    const H5T_class_t cls = H5Tget_class(type);
+    if (element == Element::Float && cls != H5T_FLOAT) {
+      fail(Fault::Job, p, "cannot write float values into a dataset of " + nameOf(type));
+    }
+    if (element == Element::Int64 && cls != H5T_INTEGER) {
+      fail(Fault::Job, p, "cannot write integer values into a dataset of " + nameOf(type));
+    }
+  }
+
   /// H5Dwrite of float or int64 values, converted to half precision by ourselves when the
   /// dataset stores float16 (see floatToHalf).
   void write(hid_t dataset, const std::string& p, hid_t memSpace, hid_t fileSpace, const void* data,
              Element element, const std::string& what) {
     const Handle type(H5Dget_type(dataset), H5Tclose);
-    const H5T_class_t cls = H5Tget_class(type.get());
-    if (element == Element::Float && cls != H5T_FLOAT) {
-      fail(Fault::Job, p, "cannot write float values into a dataset of " + nameOf(type.get()));
-    }
-    if (element == Element::Int64 && cls != H5T_INTEGER) {
-      fail(Fault::Job, p, "cannot write integer values into a dataset of " + nameOf(type.get()));
-    }
+    requireElementClass(type.get(), p, element);
     herr_t status = 0;
     if (element == Element::Float && isHalf(type.get())) {
       const auto count = static_cast<std::size_t>(H5Sget_select_npoints(fileSpace));
@@ -724,13 +730,7 @@ struct H5File::Impl {
     requireWritable(p);
     const hid_t dataset = writableDataset(p);
     const Handle type(H5Dget_type(dataset), H5Tclose);
-    const H5T_class_t cls = H5Tget_class(type.get());
-    if (element == Element::Float && cls != H5T_FLOAT) {
-      fail(Fault::Job, p, "cannot write float values into a dataset of " + nameOf(type.get()));
-    }
-    if (element == Element::Int64 && cls != H5T_INTEGER) {
-      fail(Fault::Job, p, "cannot write integer values into a dataset of " + nameOf(type.get()));
-    }
+    requireElementClass(type.get(), p, element);
     auto [fileSpace, memSpace] = selectRows(dataset, p, offset, rows, Fault::Job, "write");
     if (rows == 0) {
       return;

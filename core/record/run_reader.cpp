@@ -26,6 +26,35 @@ std::string modelGroup(const std::string& task, const std::string& model) {
   throw InputError(file.path() + ": " + object + ": " + what);
 }
 
+/// The task's group; fails with "no such task" unless it exists.
+std::string existingTask(const H5File& file, const std::string& task) {
+  const std::string group = taskPath(task);
+  if (!file.isGroup(group)) {
+    fail(file, group, "no such task");
+  }
+  return group;
+}
+
+/// The model's group; fails with "no such model" unless it exists.
+std::string existingModel(const H5File& file, const std::string& task, const std::string& model) {
+  const std::string group = modelGroup(task, model);
+  if (!file.isGroup(group)) {
+    fail(file, group, "no such model");
+  }
+  return group;
+}
+
+/// The names of the children of `parent` that are groups, in creation order.
+std::vector<std::string> childGroups(const H5File& file, const std::string& parent) {
+  std::vector<std::string> names;
+  for (std::string& name : file.childrenInCreationOrder(parent)) {
+    if (file.isGroup(parent + "/" + name)) {
+      names.push_back(std::move(name));
+    }
+  }
+  return names;
+}
+
 /// What one dimension must be, and where that number comes from (for the message).
 struct Dim {
   std::uint64_t value = 0;
@@ -71,9 +100,8 @@ std::uint64_t checkLabels(const H5File& file, const std::string& task) {
   return file.shape(path)[0];
 }
 
-std::vector<std::int64_t> readLabels(const H5File& file, const std::string& task) {
-  const std::string path = taskPath(task) + "/eval/labels";
-  checkLabels(file, task);
+/// The labels at `path`, each checked to lie in [0, num_classes of the task).
+std::vector<std::int64_t> readLabelsOf(const H5File& file, const std::string& task, const std::string& path) {
   const std::int64_t classes = numClasses(file, task);
   std::vector<std::int64_t> labels = file.readInt64(path);
   for (std::size_t i = 0; i < labels.size(); ++i) {
@@ -84,6 +112,11 @@ std::vector<std::int64_t> readLabels(const H5File& file, const std::string& task
     }
   }
   return labels;
+}
+
+std::vector<std::int64_t> readLabels(const H5File& file, const std::string& task) {
+  checkLabels(file, task);
+  return readLabelsOf(file, task, taskPath(task) + "/eval/labels");
 }
 
 /// Checks eval/logits against the task: [rows of eval/labels, num_classes], floats.
@@ -204,30 +237,16 @@ std::vector<std::string> RunReader::tasks() const {
   if (!f.isGroup("/tasks")) {
     return {};
   }
-  std::vector<std::string> names;
-  for (std::string& name : f.childrenInCreationOrder("/tasks")) {
-    if (f.isGroup(taskPath(name))) {
-      names.push_back(std::move(name));
-    }
-  }
-  return names;
+  return childGroups(f, "/tasks");
 }
 
 std::vector<std::string> RunReader::models(const std::string& task) const {
   const H5File& f = *m_file;
-  if (!f.isGroup(taskPath(task))) {
-    fail(f, taskPath(task), "no such task");
-  }
-  const std::string group = taskPath(task) + "/models";
+  const std::string group = existingTask(f, task) + "/models";
   if (!f.isGroup(group)) {
     return {};
   }
-  std::vector<std::string> names;
-  for (std::string& name : f.childrenInCreationOrder(group)) {
-    if (f.isGroup(modelGroup(task, name))) {
-      names.push_back(std::move(name));
-    }
-  }
+  std::vector<std::string> names = childGroups(f, group);
   std::stable_partition(names.begin(), names.end(), [&](const std::string& name) {
     return f.attrString(modelGroup(task, name), "role") == "teacher";
   });
@@ -236,11 +255,9 @@ std::vector<std::string> RunReader::models(const std::string& task) const {
 
 std::vector<std::int64_t> RunReader::evalLabels(const std::string& task) const {
   const H5File& f = *m_file;
-  if (!f.isGroup(taskPath(task))) {
-    fail(f, taskPath(task), "no such task");
-  }
-  if (!f.isDataset(taskPath(task) + "/eval/labels")) {
-    fail(f, taskPath(task) + "/eval/labels", "no such dataset");
+  const std::string path = existingTask(f, task) + "/eval/labels";
+  if (!f.isDataset(path)) {
+    fail(f, path, "no such dataset");
   }
   return readLabels(f, task);
 }
@@ -248,10 +265,7 @@ std::vector<std::int64_t> RunReader::evalLabels(const std::string& task) const {
 std::vector<float> RunReader::evalLogits(const std::string& task, const std::string& model,
                                          std::int64_t* classes) const {
   const H5File& f = *m_file;
-  const std::string path = modelGroup(task, model) + "/eval/logits";
-  if (!f.isGroup(modelGroup(task, model))) {
-    fail(f, modelGroup(task, model), "no such model");
-  }
+  const std::string path = existingModel(f, task, model) + "/eval/logits";
   if (!f.isDataset(path)) {
     fail(f, path, "no such dataset");
   }
@@ -264,10 +278,7 @@ std::vector<float> RunReader::evalLogits(const std::string& task, const std::str
 
 TrainLog RunReader::trainLog(const std::string& task, const std::string& model) const {
   const H5File& f = *m_file;
-  const std::string m = modelGroup(task, model);
-  if (!f.isGroup(m)) {
-    fail(f, m, "no such model");
-  }
+  const std::string m = existingModel(f, task, model);
   TrainLog log;
   if (!f.isDataset(m + "/train/step")) {
     return log; // nothing logged yet
@@ -295,10 +306,7 @@ TrainLog RunReader::trainLog(const std::string& task, const std::string& model) 
 
 EvalCurve RunReader::evalCurve(const std::string& task, const std::string& model) const {
   const H5File& f = *m_file;
-  const std::string m = modelGroup(task, model);
-  if (!f.isGroup(m)) {
-    fail(f, m, "no such model");
-  }
+  const std::string m = existingModel(f, task, model);
   EvalCurve curve;
   const std::string c = m + "/eval_curve";
   if (!f.isDataset(c + "/step")) {
@@ -323,24 +331,12 @@ EvalCurve RunReader::evalCurve(const std::string& task, const std::string& model
 
 std::vector<std::int64_t> RunReader::trainLabels(const std::string& task) const {
   const H5File& f = *m_file;
-  if (!f.isGroup(taskPath(task))) {
-    fail(f, taskPath(task), "no such task");
-  }
-  const std::string path = taskPath(task) + "/train/labels";
+  const std::string path = existingTask(f, task) + "/train/labels";
   if (!f.isDataset(path)) {
     return {};
   }
   checkDataset(f, path, H5TypeClass::Integer, {std::nullopt});
-  const std::int64_t classes = numClasses(f, task);
-  std::vector<std::int64_t> labels = f.readInt64(path);
-  for (std::size_t i = 0; i < labels.size(); ++i) {
-    if (labels[i] < 0 || labels[i] >= classes) {
-      fail(f, path,
-           "label " + std::to_string(labels[i]) + " of example " + std::to_string(i) + " is outside 0.." +
-               std::to_string(classes - 1) + " (num_classes of " + taskPath(task) + ")");
-    }
-  }
-  return labels;
+  return readLabelsOf(f, task, path);
 }
 
 namespace {
@@ -414,10 +410,7 @@ void checkAtMost(const H5File& file, const std::string& path, std::uint64_t limi
 
 TrainRecords RunReader::trainRecords(const std::string& task, const std::string& model) const {
   const H5File& f = *m_file;
-  const std::string m = modelGroup(task, model);
-  if (!f.isGroup(m)) {
-    fail(f, m, "no such model");
-  }
+  const std::string m = existingModel(f, task, model);
   TrainRecords records;
   if (!f.exists(m + "/train_records")) {
     return records;

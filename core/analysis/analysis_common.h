@@ -1,0 +1,127 @@
+#pragma once
+// Internal to core/analysis (not part of its interface): the argument check, the thread
+// count and the small thread pool, the float64 dot product and the run-time choice of
+// AVX2 + FMA kernels that cka.cpp, probe.cpp, attention_stats.cpp, residual.cpp,
+// knowledge.cpp and metrics.cpp share. Each .cpp brings the names it uses into its own
+// unnamed namespace with `using`.
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <exception>
+#include <limits>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace kdscope::core::analysis::detail {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+/// Throws std::invalid_argument("function: what") unless ok.
+inline void require(bool ok, const char* function, const std::string& what) {
+  if (!ok) {
+    throw std::invalid_argument(std::string(function) + ": " + what);
+  }
+}
+
+/// `requested` threads, or every hardware thread (at least 1) for 0.
+inline std::size_t resolveThreads(std::size_t requested) {
+  if (requested > 0) {
+    return requested;
+  }
+  return std::max<std::size_t>(1, std::thread::hardware_concurrency());
+}
+
+/// Runs task(taskIndex, workerIndex) for every task on up to `threads` workers that take
+/// tasks in increasing order from a shared counter. With one worker it runs inline. The
+/// first exception is rethrown after every worker has joined.
+template <class Task> void parallelTasks(std::size_t numTasks, std::size_t threads, Task&& task) {
+  const std::size_t workers = std::min(threads, numTasks);
+  if (workers <= 1) {
+    for (std::size_t t = 0; t < numTasks; ++t) {
+      task(t, 0);
+    }
+    return;
+  }
+  std::atomic<std::size_t> next{0};
+  std::exception_ptr error;
+  std::mutex errorMutex;
+  auto run = [&](std::size_t worker) {
+    try {
+      for (std::size_t t = next.fetch_add(1); t < numTasks; t = next.fetch_add(1)) {
+        task(t, worker);
+      }
+    } catch (...) {
+      const std::lock_guard<std::mutex> lock(errorMutex);
+      if (!error) {
+        error = std::current_exception();
+      }
+      next.store(numTasks); // let the other workers stop early
+    }
+  };
+  std::vector<std::thread> pool;
+  pool.reserve(workers - 1);
+  for (std::size_t w = 1; w < workers; ++w) {
+    pool.emplace_back(run, w);
+  }
+  run(0);
+  for (std::thread& t : pool) {
+    t.join();
+  }
+  if (error) {
+    std::rethrow_exception(error);
+  }
+}
+
+/// Runs task(index) for every index on up to `threads` workers (inline with one); the first
+/// exception is rethrown after all have joined.
+template <class Task> void parallelFor(std::size_t count, std::size_t threads, Task&& task) {
+  parallelTasks(count, threads, [&task](std::size_t index, std::size_t /*worker*/) { task(index); });
+}
+
+/// Sum of a[i] * b[i] with four independent partial sums, so the additions pipeline without
+/// needing -ffast-math to reassociate.
+inline double dot(const double* a, const double* b, std::size_t n) {
+  double s0 = 0.0;
+  double s1 = 0.0;
+  double s2 = 0.0;
+  double s3 = 0.0;
+  std::size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    s0 += a[i] * b[i];
+    s1 += a[i + 1] * b[i + 1];
+    s2 += a[i + 2] * b[i + 2];
+    s3 += a[i + 3] * b[i + 3];
+  }
+  for (; i < n; ++i) {
+    s0 += a[i] * b[i];
+  }
+  return (s0 + s1) + (s2 + s3);
+}
+
+/// Whether this CPU runs AVX2 and FMA (always false off x86 or without GCC/Clang builtins).
+inline bool cpuHasAvx2Fma() {
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+  return false;
+#endif
+}
+
+/// The kernels for this CPU: `Kernels{}` (the portable ones) on request, otherwise
+/// `avx2Fma` when the CPU runs AVX2 + FMA. Chosen once per Kernels type (a function-local
+/// static, so the CPU probe never runs before the runtime's own constructors).
+template <class Kernels> const Kernels& pickKernels(bool portable, const Kernels& avx2Fma) {
+  static const Kernels generic;
+  if (portable) {
+    return generic;
+  }
+  static const Kernels chosen = cpuHasAvx2Fma() ? avx2Fma : generic;
+  return chosen;
+}
+
+} // namespace kdscope::core::analysis::detail
