@@ -157,6 +157,26 @@ std::uint64_t logLength(const H5File& file, const std::vector<std::pair<std::str
   return length.value_or(0);
 }
 
+/// logLength of `columns` after checking that each is a dataset; fails with `missing` on
+/// the first that is not.
+std::uint64_t columnsLength(const H5File& file, const std::vector<std::pair<std::string, H5TypeClass>>& columns,
+                            const std::string& missing) {
+  for (const auto& column : columns) {
+    if (!file.isDataset(column.first)) {
+      fail(file, column.first, missing);
+    }
+  }
+  return logLength(file, columns);
+}
+
+/// The columns of the eval curve group `c`: step, epoch, accuracy, loss.
+std::vector<std::pair<std::string, H5TypeClass>> evalCurveColumns(const std::string& c) {
+  return {{c + "/step", H5TypeClass::Integer},
+          {c + "/epoch", H5TypeClass::Integer},
+          {c + "/accuracy", H5TypeClass::Float},
+          {c + "/loss", H5TypeClass::Float}};
+}
+
 /// Fraction of eval examples whose logits' argmax (ties: the lowest class) is the label.
 /// -1 when a row was never written (all NaN: the fill value of a run cut off mid-write).
 double accuracy(const H5File& file, const std::string& task, const std::string& model) {
@@ -312,16 +332,7 @@ EvalCurve RunReader::evalCurve(const std::string& task, const std::string& model
   if (!f.isDataset(c + "/step")) {
     return curve;
   }
-  const std::vector<std::pair<std::string, H5TypeClass>> columns{{c + "/step", H5TypeClass::Integer},
-                                                                 {c + "/epoch", H5TypeClass::Integer},
-                                                                 {c + "/accuracy", H5TypeClass::Float},
-                                                                 {c + "/loss", H5TypeClass::Float}};
-  for (const auto& column : columns) {
-    if (!f.isDataset(column.first)) {
-      fail(f, column.first, "is missing, but " + c + "/step exists");
-    }
-  }
-  const std::uint64_t length = logLength(f, columns);
+  const std::uint64_t length = columnsLength(f, evalCurveColumns(c), "is missing, but " + c + "/step exists");
   curve.step = f.readInt64(c + "/step", 0, length);
   curve.epoch = f.readInt64(c + "/epoch", 0, length);
   curve.accuracy = f.readFloat(c + "/accuracy", 0, length);
@@ -357,12 +368,7 @@ std::uint64_t checkTrainRecords(const H5File& file, const std::string& task, con
   const std::string r = model + "/train_records";
   const std::vector<std::pair<std::string, H5TypeClass>> columns{{r + "/epoch", H5TypeClass::Integer},
                                                                  {r + "/step", H5TypeClass::Integer}};
-  for (const auto& column : columns) {
-    if (!file.isDataset(column.first)) {
-      fail(file, column.first, "is missing, but " + r + " exists");
-    }
-  }
-  const std::uint64_t length = logLength(file, columns);
+  const std::uint64_t length = columnsLength(file, columns, "is missing, but " + r + " exists");
   const std::string name = recordName(file, model);
   if (name.empty()) {
     fail(file, r, "holds neither q_true nor p_true");
@@ -481,25 +487,11 @@ void RunReader::validate() const {
             columns.emplace_back(m + "/train/terms/" + term, H5TypeClass::Float);
           }
         }
-        for (const auto& column : columns) {
-          if (!f.isDataset(column.first)) {
-            fail(f, column.first, "is missing or not a dataset, but " + m + "/train/step exists");
-          }
-        }
-        (void)logLength(f, columns);
+        (void)columnsLength(f, columns, "is missing or not a dataset, but " + m + "/train/step exists");
       }
       if (f.exists(m + "/eval_curve")) {
         const std::string c = m + "/eval_curve";
-        const std::vector<std::pair<std::string, H5TypeClass>> columns{{c + "/step", H5TypeClass::Integer},
-                                                                       {c + "/epoch", H5TypeClass::Integer},
-                                                                       {c + "/accuracy", H5TypeClass::Float},
-                                                                       {c + "/loss", H5TypeClass::Float}};
-        for (const auto& column : columns) {
-          if (!f.isDataset(column.first)) {
-            fail(f, column.first, "is missing or not a dataset, but " + c + " exists");
-          }
-        }
-        (void)logLength(f, columns);
+        (void)columnsLength(f, evalCurveColumns(c), "is missing or not a dataset, but " + c + " exists");
       }
       if (f.exists(m + "/eval/logits")) {
         checkLogits(f, task, model);
