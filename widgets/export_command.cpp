@@ -2,11 +2,9 @@
 
 #include <QApplication>
 #include <QDir>
-#include <QFile>
 #include <QFileInfo>
 #include <QJsonDocument>
 #include <QLoggingCategory>
-#include <QSaveFile>
 
 #include <cstdio>
 #include <iostream>
@@ -46,49 +44,6 @@ void filterMessages(QtMsgType type, const QMessageLogContext& context, const QSt
 void quietOffscreen() {
   QLoggingCategory::setFilterRules(QStringLiteral("qt.qpa.*=false"));
   previousHandler = qInstallMessageHandler(filterMessages);
-}
-
-// The index FigureExporter writes names the run files and the command that remakes the
-// pack; a study's figures read no run of the exporter's, so say which study they are of.
-bool describeStudyInIndex(const QString& path, const StudyDocument& study, const QString& given, QString* error) {
-  QFile in(path);
-  if (!in.open(QIODevice::ReadOnly)) {
-    *error = QStringLiteral("%1: %2").arg(path, in.errorString());
-    return false;
-  }
-  QString text = QString::fromUtf8(in.readAll());
-  in.close();
-  const bool html = path.endsWith(QStringLiteral(".html"));
-  const QString name = QString::fromStdString(study.summary->name);
-  const QString heading = QStringLiteral("Study '%1': gaps over the grid and training curves").arg(name);
-  text.replace(QStringLiteral("kdscope export --figure all"),
-               QStringLiteral("kdscope export --study %1 --figure all").arg(QFileInfo(given).absoluteFilePath()));
-  if (html) {
-    text.replace(QStringLiteral("<h2>study</h2>"), QStringLiteral("<h2>%1</h2>").arg(heading.toHtmlEscaped()));
-    const qsizetype at = text.indexOf(QStringLiteral("<ul>\n"));
-    if (at >= 0) {
-      text.insert(at + 5, QStringLiteral("<li>Study: %1 (<code>%2</code>), %3 of %4 cells complete</li>\n")
-                              .arg(name.toHtmlEscaped(), study.summaryPath.toHtmlEscaped())
-                              .arg(study.summary->completeCells())
-                              .arg(study.summary->cells.size()));
-    }
-  } else {
-    text.replace(QStringLiteral("\n## study\n"), QStringLiteral("\n## %1\n").arg(heading));
-    const QString title = QStringLiteral("# KDScope figures\n\n");
-    if (text.startsWith(title)) {
-      text.insert(title.size(), QStringLiteral("- Study: %1 (`%2`), %3 of %4 cells complete\n")
-                                    .arg(name, study.summaryPath)
-                                    .arg(study.summary->completeCells())
-                                    .arg(study.summary->cells.size()));
-    }
-  }
-  QSaveFile out(path);
-  const QByteArray bytes = text.toUtf8();
-  if (!out.open(QIODevice::WriteOnly) || out.write(bytes) != bytes.size() || !out.commit()) {
-    *error = QStringLiteral("%1: %2").arg(path, out.errorString());
-    return false;
-  }
-  return true;
 }
 
 int run(const ExportCommandLine& line) {
@@ -184,6 +139,7 @@ int run(const ExportCommandLine& line) {
     try {
       study = openStudy(q(studyPath));
       studySpecs = studyFigures(*study);
+      describeStudyExport(*study, &options); // the index names the study and its command
     } catch (const std::exception& error) {
       // A summary or cell run file that cannot be read is bad input, whatever threw.
       printError(QString::fromUtf8(error.what()));
@@ -246,12 +202,6 @@ int run(const ExportCommandLine& line) {
       });
   for (const QString& warning : summary.warnings) {
     std::cerr << "kdscope export: warning: " << warning.toStdString() << "\n";
-  }
-  if (study && !summary.indexFile.isEmpty()) {
-    QString error;
-    if (!describeStudyInIndex(QDir(options.outDir).filePath(summary.indexFile), *study, q(studyPath), &error)) {
-      std::cerr << "kdscope export: warning: " << error.toStdString() << "\n";
-    }
   }
   if (!summary.indexFile.isEmpty()) {
     std::cout << "index: " << QDir(options.outDir).filePath(summary.indexFile).toStdString() << "\n";

@@ -14,6 +14,8 @@
 #include <QTimer>
 #include <QVBoxLayout>
 
+#include <algorithm>
+
 #include "widgets/figure_style_editor.h"
 
 namespace kdscope::widgets {
@@ -153,6 +155,10 @@ void ExportDialog::setFormats(const QList<FigureFormat>& formats) {
   m_pdf->setChecked(formats.contains(FigureFormat::Pdf));
   m_svg->setChecked(formats.contains(FigureFormat::Svg));
   m_png->setChecked(formats.contains(FigureFormat::Png));
+}
+
+void ExportDialog::setIndex(IndexFormat index) {
+  m_index->setCurrentIndex(std::max(0, m_index->findData(static_cast<int>(index))));
 }
 
 void ExportDialog::setPreviewer(Previewer previewer) {

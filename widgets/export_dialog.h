@@ -1,6 +1,7 @@
 #pragma once
 /// ExportDialog: File > Export (the current view's figures, or one figure from a plot's
-/// context menu) and File > Export figure pack. Chooses figures, formats, the CSV, the
+/// context menu), File > Export figure pack, and a study's figures (the Study tab's Export
+/// figures..., MainWindow::openStudyExportDialog). Chooses figures, formats, the CSV, the
 /// folder, the style (the settings' style, a preset or a style file) and the pack's index,
 /// and previews the first chosen figure as it will be exported. Opened with open(), never
 /// exec(). GUI thread.
@@ -41,6 +42,7 @@ public:
   [[nodiscard]] bool compareOpenRuns() const;
   void setOutDir(const QString& dir);
   void setFormats(const QList<FigureFormat>& formats);
+  void setIndex(IndexFormat index);
   [[nodiscard]] FigureStyleEditor* styleEditor() const { return m_style; }
 
   /// Draws a preview of a figure at a style (MainWindow renders the PNG export at a screen

@@ -379,17 +379,27 @@ QString FigureExporter::writeIndex(const std::vector<ExportedFigure>& figures, Q
     }
     return {};
   }
-  QStringList runs;
-  for (std::size_t r = 0; r < m_catalog->runs().size(); ++r) {
-    runs << QStringLiteral("%1 (%2)").arg(canonicalRunPath(*m_catalog->runs()[r]), m_catalog->runLabels().value(static_cast<int>(r)));
+  // What the pack is of: the options' source lines, else the run files.
+  std::vector<IndexSource> sources = m_options.indexSources;
+  if (sources.empty()) {
+    for (std::size_t r = 0; r < m_catalog->runs().size(); ++r) {
+      sources.push_back({QStringLiteral("Run"),
+                         QStringLiteral("%1 (%2)").arg(canonicalRunPath(*m_catalog->runs()[r]),
+                                                       m_catalog->runLabels().value(static_cast<int>(r))),
+                         true});
+    }
   }
   QString formats;
   for (const FigureFormat format : m_options.formats) {
     formats += QLatin1Char(' ') + formatSuffix(format);
   }
   QString runArguments;
-  for (const RunDocument* run : m_catalog->runs()) {
-    runArguments += QLatin1Char(' ') + canonicalRunPath(*run);
+  if (!m_options.remakeInputs.isEmpty()) {
+    runArguments = QLatin1Char(' ') + m_options.remakeInputs;
+  } else {
+    for (const RunDocument* run : m_catalog->runs()) {
+      runArguments += QLatin1Char(' ') + canonicalRunPath(*run);
+    }
   }
   const QString command = QStringLiteral("kdscope export%1 --figure all --style style.json --format%2 --out DIR --index %3")
                               .arg(runArguments, formats.replace(QLatin1Char(' '), QLatin1Char(',')).replace(0, 1, QLatin1Char(' ')),
@@ -403,16 +413,18 @@ QString FigureExporter::writeIndex(const std::vector<ExportedFigure>& figures, Q
                            "figure { margin: 2em 0; } figure img { max-width: 100%; border: 1px solid #ddd; }\n"
                            "figcaption { margin-top: 0.5em; } code { font-size: 90%; }\n"
                            "</style>\n</head>\n<body>\n<h1>KDScope figures</h1>\n<ul>\n");
-    for (const QString& run : runs) {
-      text += QStringLiteral("<li>Run: <code>%1</code></li>\n").arg(htmlEscape(run));
+    for (const IndexSource& source : sources) {
+      text += source.code ? QStringLiteral("<li>%1: <code>%2</code></li>\n").arg(htmlEscape(source.label), htmlEscape(source.value))
+                          : QStringLiteral("<li>%1: %2</li>\n").arg(htmlEscape(source.label), htmlEscape(source.value));
     }
     text += QStringLiteral("<li>Style: %1 (<a href=\"style.json\">style.json</a>)</li>\n"
                            "<li>Written by KDScope %2; remade by <code>%3</code></li>\n</ul>\n")
                 .arg(htmlEscape(m_options.style.summary()), version(), htmlEscape(command));
   } else {
     text += QStringLiteral("# KDScope figures\n\n");
-    for (const QString& run : runs) {
-      text += QStringLiteral("- Run: `%1`\n").arg(run);
+    for (const IndexSource& source : sources) {
+      text += source.code ? QStringLiteral("- %1: `%2`\n").arg(source.label, source.value)
+                          : QStringLiteral("- %1: %2\n").arg(source.label, source.value);
     }
     text += QStringLiteral("- Style: %1 ([style.json](style.json))\n- Written by KDScope %2; remade by `%3`\n")
                 .arg(m_options.style.summary(), version(), command);
@@ -422,8 +434,8 @@ QString FigureExporter::writeIndex(const std::vector<ExportedFigure>& figures, Q
   for (const ExportedFigure& figure : figures) {
     if (figure.view != view) {
       view = figure.view;
-      text += html ? QStringLiteral("<h2>%1</h2>\n").arg(htmlEscape(viewTitle(view)))
-                   : QStringLiteral("\n## %1\n").arg(viewTitle(view));
+      const QString title = m_options.indexViewTitles.value(view, viewTitle(view));
+      text += html ? QStringLiteral("<h2>%1</h2>\n").arg(htmlEscape(title)) : QStringLiteral("\n## %1\n").arg(title);
     }
     ++number;
     const QString shown = shownFile(figure);

@@ -9,6 +9,7 @@
 #include <QByteArray>
 #include <QDateTime>
 #include <QList>
+#include <QMap>
 #include <QObject>
 #include <QString>
 #include <QStringList>
@@ -32,12 +33,32 @@ bool parseFigureFormat(const QString& text, FigureFormat* format);
 
 enum class IndexFormat { None, Markdown, Html };
 
+/// One line of a pack index's list of what its figures are of: "LABEL: VALUE", the value
+/// set as code (a path, a name) when `code` is true. Plain text: the index writer escapes it
+/// for HTML and puts it between backticks for Markdown.
+struct IndexSource {
+  QString label;
+  QString value;
+  bool code = false;
+};
+
 struct ExportOptions {
   QString outDir;
   FigureStyle style;
   QList<FigureFormat> formats = {FigureFormat::Pdf, FigureFormat::Svg, FigureFormat::Png};
   bool csv = true;
   IndexFormat index = IndexFormat::None;
+  // What the index says the pack is of. All empty (the default): the exporter's run files
+  // ("Run: PATH (LABEL)") and `kdscope export RUN... --figure all ...`, as for run files.
+  /// The index's source lines, instead of the run files (e.g. a study's name, summary file
+  /// and complete cells: describeStudyExport in study_figures.h).
+  std::vector<IndexSource> indexSources = {};
+  /// The arguments of the command that remakes the pack that name its inputs, instead of the
+  /// run files (e.g. "--study /abs/dir"); the index writes `kdscope export ARGS --figure all
+  /// --style style.json --format F --out DIR --index I`.
+  QString remakeInputs = {};
+  /// Section headings of the index by figure view ("study"), over the built-in ones.
+  QMap<QString, QString> indexViewTitles = {};
 };
 
 /// What one figure's export wrote.

@@ -18,6 +18,9 @@
 #include <QUrl>
 #include <QVBoxLayout>
 
+#include <algorithm>
+#include <memory>
+
 #include "widgets/examples_view.h"
 #include "widgets/export_dialog.h"
 #include "widgets/figure_registry.h"
@@ -28,6 +31,7 @@
 #include "widgets/overview_view.h"
 #include "widgets/plot_widget.h"
 #include "widgets/run_browser.h"
+#include "widgets/study_figures.h"
 #include "widgets/study_view.h"
 #include "widgets/tasks_view.h"
 
@@ -35,7 +39,22 @@ namespace kdscope::widgets {
 
 namespace {
 constexpr int kJobsTab = 0;
+
+// The PNG export of a figure at about screen resolution (the dialog's preview).
+QImage previewPng(const FigureSpec& spec, const FigureStyle& style, QString* error) {
+  try {
+    FigureStyle screen = style;
+    screen.dpi = std::max(50, std::min(110, static_cast<int>(360 / style.widthInches)));
+    const auto plot = buildExportPlot(spec, screen);
+    return QImage::fromData(renderFigure(*plot, spec, screen, FigureFormat::Png, QDateTime(), error), "PNG");
+  } catch (const std::exception& e) {
+    *error = QString::fromUtf8(e.what());
+    return {};
+  }
+}
 } // namespace
+
+bool MainWindow::studyShown() const { return m_tabs->currentWidget() == m_study && m_study->hasSummary(); }
 
 MainWindow::MainWindow(JobRunner runner, QWidget* parent) : QMainWindow(parent) {
   setWindowTitle(tr("KDScope"));
@@ -80,7 +99,8 @@ MainWindow::MainWindow(JobRunner runner, QWidget* parent) : QMainWindow(parent) 
   m_tabs->addTab(m_tasks, tr("Tasks"));
   m_tabs->addTab(m_knowledge, tr("Knowledge"));
   m_tabs->addTab(m_examples, tr("Examples"));
-  m_tabs->addTab(new StudyView(m_tabs), tr("Study")); // reads a study summary, not the selected run
+  m_study = new StudyView(m_tabs);
+  m_tabs->addTab(m_study, tr("Study")); // reads a study summary, not the selected run
   m_views = {m_overview, m_layers, m_heads, m_tasks, m_knowledge, m_examples};
   m_stale = QVector<bool>(m_views.size(), false);
   layout->addWidget(m_tabs, 1);
@@ -95,6 +115,7 @@ MainWindow::MainWindow(JobRunner runner, QWidget* parent) : QMainWindow(parent) 
             [this](const QString& name) { openExportDialog({name}, /*pack=*/false); });
     connect(plot, &PlotWidget::exportContentRequested, this, [this, plot] { openContentExportDialog(plot); });
   }
+  connect(m_study, &StudyView::exportFiguresRequested, this, [this] { openStudyExportDialog(); });
   statusBar()->showMessage(tr("Open a run file (File > Open run, or drop a .h5 file here), or queue a job."));
 
   connect(m_browser, &RunBrowser::selectionChanged, this, &MainWindow::onSelectionChanged);
@@ -144,10 +165,22 @@ void MainWindow::buildMenus() {
   file->addAction(tr("&New job..."), QKeySequence::New, m_jobs, &JobQueuePanel::onNewJob);
   file->addSeparator();
   QAction* exportView = file->addAction(tr("&Export figures of this view..."), QKeySequence(tr("Ctrl+E")), this,
-                                        [this] { openExportDialog(currentViewFigures(), /*pack=*/false); });
+                                        [this] {
+                                          if (studyShown()) {
+                                            openStudyExportDialog();
+                                          } else {
+                                            openExportDialog(currentViewFigures(), /*pack=*/false);
+                                          }
+                                        });
   exportView->setObjectName(QStringLiteral("exportViewAction"));
   QAction* exportPack = file->addAction(tr("Export figure &pack..."), QKeySequence(tr("Ctrl+Shift+E")), this,
-                                        [this] { openExportDialog({}, /*pack=*/true); });
+                                        [this] {
+                                          if (studyShown()) {
+                                            openStudyExportDialog();
+                                          } else {
+                                            openExportDialog({}, /*pack=*/true);
+                                          }
+                                        });
   exportPack->setObjectName(QStringLiteral("exportPackAction"));
   file->addSeparator();
   file->addAction(tr("&Settings..."), this, [this] {
@@ -387,6 +420,65 @@ ExportDialog* MainWindow::openContentExportDialog(const PlotWidget* plot) {
     QSettings remembered;
     remembered.setValue(QStringLiteral("export/last_folder"), options.outDir);
     exportFigures(std::vector<FigureSpec>{figure}, options);
+  });
+  dialog->open();
+  return dialog;
+}
+
+ExportDialog* MainWindow::openStudyExportDialog() {
+  if (!m_study->hasSummary()) {
+    statusBar()->showMessage(tr("Open a study summary in the Study tab to export its figures."));
+    return nullptr;
+  }
+  // The same study, catalog and names as `kdscope export --study` (re-read from the files,
+  // so a complete cell whose run file is missing is reported as there).
+  auto study = std::make_shared<StudyDocument>();
+  std::shared_ptr<const FigureCatalog> catalog;
+  try {
+    *study = openStudy(m_study->summaryPath());
+    catalog = std::make_shared<const FigureCatalog>(studyFigures(*study));
+  } catch (const std::exception& e) {
+    statusBar()->showMessage(tr("Cannot export the study: %1").arg(QString::fromUtf8(e.what())));
+    return nullptr;
+  }
+  QStringList names;
+  for (const FigureSpec& spec : catalog->figures()) {
+    names << spec.name;
+  }
+  if (names.isEmpty()) {
+    statusBar()->showMessage(tr("Study '%1' has no figures to export.").arg(QString::fromStdString(study->summary->name)));
+    return nullptr;
+  }
+  auto* dialog = new ExportDialog(ExportDialog::Mode::Figures, names, m_settings.figure, 1, this);
+  dialog->setWindowTitle(tr("Export figures of study '%1'").arg(QString::fromStdString(study->summary->name)));
+  dialog->setAttribute(Qt::WA_DeleteOnClose);
+  dialog->setIndex(IndexFormat::Markdown);
+  QSettings store;
+  dialog->setOutDir(store.value(QStringLiteral("export/last_folder"),
+                                QDir(m_settings.outputRoot).filePath(QStringLiteral("figures")))
+                        .toString());
+  dialog->setPreviewer([catalog](const QString& name, const FigureStyle& style, QString* error) {
+    const auto spec = catalog->find(name);
+    if (!spec) {
+      *error = tr("no figure %1").arg(name);
+      return QImage();
+    }
+    return previewPng(*spec, style, error);
+  });
+  connect(dialog, &QDialog::accepted, this, [this, dialog, study, catalog] {
+    ExportOptions options = dialog->options();
+    if (options.outDir.isEmpty()) {
+      statusBar()->showMessage(tr("Choose a folder to export to."));
+      return;
+    }
+    const QStringList chosen = dialog->selectedFigures();
+    if (chosen.isEmpty()) {
+      return;
+    }
+    QSettings remembered;
+    remembered.setValue(QStringLiteral("export/last_folder"), options.outDir);
+    describeStudyExport(*study, &options);
+    exportFigures(catalog->select(chosen), options);
   });
   dialog->open();
   return dialog;

@@ -1,7 +1,8 @@
 #pragma once
 /// MainWindow: the workbench. The run browser (dock), the job queue, and the views of the
 /// selected run (Overview, Layers, Heads, Tasks, Knowledge, Examples) under one task and
-/// student selector. Accepts dropped .h5 files. GUI thread.
+/// student selector, and the Study tab (a study summary, not the selected run). Accepts
+/// dropped .h5 files. GUI thread.
 
 #include <QMainWindow>
 #include <QVector>
@@ -27,6 +28,7 @@ class OverviewView;
 class PlotWidget;
 class RunBrowser;
 class RunDocument;
+class StudyView;
 class TasksView;
 
 class MainWindow : public QMainWindow {
@@ -46,6 +48,7 @@ public:
   [[nodiscard]] TasksView* tasksView() const { return m_tasks; }
   [[nodiscard]] KnowledgeView* knowledge() const { return m_knowledge; }
   [[nodiscard]] ExamplesView* examples() const { return m_examples; }
+  [[nodiscard]] StudyView* studyView() const { return m_study; }
   [[nodiscard]] QComboBox* taskSelector() const { return m_taskCombo; }
   [[nodiscard]] QComboBox* studentSelector() const { return m_studentCombo; }
 
@@ -64,6 +67,13 @@ public:
   /// "Export figure..." on a plot that is no figure of a run (the study view, live curves):
   /// the dialog for contentFigure(plot), exported from the plot's own numbers.
   ExportDialog* openContentExportDialog(const PlotWidget* plot);
+  /// The Study tab's "Export figures..." (also File > Export... while the Study tab shows a
+  /// study): the dialog on the study's figures, the catalog and names of `kdscope export
+  /// --study` (study_figures.h), every one ticked, a Markdown index by default. Accepting it
+  /// exports the ticked ones with exportFigures (one per event-loop pass), the index naming
+  /// the study and its command as the command line's does. Null (with a status message)
+  /// when no study is loaded or it cannot be opened.
+  ExportDialog* openStudyExportDialog();
   /// Exports figures of run files (FigureExportJob, one figure per event-loop pass) and
   /// reports in the status bar; figuresExported when done. Null while another export runs.
   FigureExportJob* exportFigures(const QStringList& runPaths, const QStringList& names, const ExportOptions& options);
@@ -86,6 +96,8 @@ private:
   void refreshCurrentView();
   void onJobFinished(int jobId, const core::JobResult& result);
   FigureExportJob* startExport(FigureExportJob* job, const ExportOptions& options);
+  /// The Study tab is shown with a study loaded (File > Export... then exports the study).
+  [[nodiscard]] bool studyShown() const;
   [[nodiscard]] QImage previewFigure(const QString& name, const FigureStyle& style, QString* error) const;
 
   JobQueue* m_queue = nullptr;
@@ -102,6 +114,7 @@ private:
   TasksView* m_tasks = nullptr;
   KnowledgeView* m_knowledge = nullptr;
   ExamplesView* m_examples = nullptr;
+  StudyView* m_study = nullptr;
   QVector<AnalysisView*> m_views;
   QVector<bool> m_stale; ///< per view: its context changed since it was last filled
   const RunDocument* m_run = nullptr;

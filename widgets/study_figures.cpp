@@ -348,4 +348,15 @@ std::vector<FigureSpec> studyFigures(const StudyDocument& study) {
   return out;
 }
 
+void describeStudyExport(const StudyDocument& study, ExportOptions* options) {
+  const QString name = q(study.summary->name);
+  options->indexSources = {
+      {tr("Study"), name, false},
+      {tr("Summary"), study.summaryPath, true},
+      {tr("Cells"), tr("%1 of %2 complete").arg(study.summary->completeCells()).arg(study.summary->cells.size()), false}};
+  options->remakeInputs = QStringLiteral("--study %1").arg(study.dir);
+  options->indexViewTitles[QStringLiteral("study")] =
+      tr("Study '%1': gaps over the grid and training curves").arg(name);
+}
+
 } // namespace kdscope::widgets

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/study/summary.h"
+#include "widgets/figure_export.h"
 #include "widgets/figure_registry.h"
 
 namespace kdscope::widgets {
@@ -80,5 +81,11 @@ StudyDocument openStudy(const QString& path);
 /// lines and the main effects (when the grid has factors), and the loss curves of each
 /// logged term (reads the cells' run files; throws core::InputError for an unreadable one).
 std::vector<FigureSpec> studyFigures(const StudyDocument& study);
+
+/// Sets what a pack index says about a study's figures (`kdscope export --study` and the
+/// window's study export both call it, so their indexes match): the source lines (the
+/// study's name, its summary file, the complete cells), the command that remakes the pack
+/// (`kdscope export --study DIR ...`) and the heading of the study's section.
+void describeStudyExport(const StudyDocument& study, ExportOptions* options);
 
 } // namespace kdscope::widgets

@@ -50,6 +50,13 @@ StudyView::StudyView(QWidget* parent) : QWidget(parent) {
   auto* top = new QHBoxLayout();
   auto* open = new QPushButton(tr("Open study summary..."), this);
   top->addWidget(open);
+  // The study's figures as `kdscope export --study` writes them (the gap with the default
+  // factors, the loss curves), each with its CSV; the plots' context menus export what they show.
+  m_export = new QPushButton(tr("Export figures..."), this);
+  m_export->setObjectName(QStringLiteral("studyExportButton"));
+  m_export->setToolTip(tr("Export the study's figures (study.gap_heatmap.TASK, ...), as kdscope export --study does"));
+  m_export->setEnabled(false);
+  top->addWidget(m_export);
   m_task = labelledCombo(tr("Task:"), this, top);
   m_metric = labelledCombo(tr("Metric:"), this, top);
   for (const auto metric : kMetrics) {
@@ -109,6 +116,7 @@ StudyView::StudyView(QWidget* parent) : QWidget(parent) {
   layout->addWidget(m_tabs, 1);
 
   connect(open, &QPushButton::clicked, this, &StudyView::onOpen);
+  connect(m_export, &QPushButton::clicked, this, &StudyView::exportFiguresRequested);
   for (QComboBox* combo : {m_task, m_metric, m_rowFactor, m_colFactor, m_xFactor, m_seriesFactor}) {
     connect(combo, &QComboBox::currentIndexChanged, this, [this] {
       if (!m_filling) {
@@ -149,6 +157,8 @@ bool StudyView::loadSummary(const QString& path, QString* error) {
     return false;
   }
   m_dir = QFileInfo(path).absolutePath();
+  m_path = QFileInfo(path).absoluteFilePath();
+  m_export->setEnabled(true);
   m_status->setText(tr("Study '%1': %2 of %3 cells complete, %4 task(s). %5")
                         .arg(QString::fromStdString(m_summary->name))
                         .arg(m_summary->completeCells())

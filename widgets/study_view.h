@@ -13,6 +13,7 @@
 
 class QComboBox;
 class QLabel;
+class QPushButton;
 class QTableWidget;
 class QTabWidget;
 
@@ -34,6 +35,10 @@ public:
   /// reader's message (file and field at fault) in `error`, when it cannot be read.
   bool loadSummary(const QString& path, QString* error = nullptr);
   [[nodiscard]] bool hasSummary() const { return static_cast<bool>(m_summary); }
+  /// The loaded study_summary.json (absolute); empty when none is loaded.
+  [[nodiscard]] const QString& summaryPath() const { return m_path; }
+  /// "Export figures...": enabled once a study is loaded; emits exportFiguresRequested.
+  [[nodiscard]] QPushButton* exportButton() const { return m_export; }
 
   [[nodiscard]] QComboBox* taskSelector() const { return m_task; }
   [[nodiscard]] QComboBox* metricSelector() const { return m_metric; }
@@ -47,6 +52,11 @@ public Q_SLOTS:
   /// Asks for a summary file and loads it.
   void onOpen();
 
+Q_SIGNALS:
+  /// The user asked to export the study's figures (`kdscope export --study`'s catalog);
+  /// MainWindow opens the export dialog on them.
+  void exportFiguresRequested();
+
 private:
   void refresh();
   void fillFactorCombos();
@@ -58,6 +68,8 @@ private:
 
   std::unique_ptr<core::StudySummary> m_summary;
   QString m_dir;
+  QString m_path;
+  QPushButton* m_export = nullptr;
   QLabel* m_status = nullptr;
   QComboBox* m_task = nullptr;
   QComboBox* m_metric = nullptr;

@@ -112,6 +112,10 @@ def check_study():
         for suffix in ("pdf", "svg", "csv"):
             check(os.path.isfile(os.path.join(pack, f"{name}.{suffix}")), f"study pack lacks {name}.{suffix}")
     check(os.path.isfile(os.path.join(pack, "index.md")), "study pack lacks index.md")
+    index = open(os.path.join(pack, "index.md"), encoding="utf-8").read()
+    remake = f"kdscope export --study {os.path.realpath(study)} --figure all --style style.json --format pdf,svg"
+    check("- Study: hand\n" in index and remake in index and "- Run:" not in index,
+          f"study index.md does not name the study and its command: {index[:600]}")
     comments, rows = csv_rows(os.path.join(pack, "study.gap_heatmap.t.csv"))
     gaps = {(int(r[0]), int(r[2])): float(r[4]) for r in rows[1:]}
     check(rows[0] == ["row", "row_label", "column", "column_label", "value"], f"heatmap CSV header: {rows[0]}")

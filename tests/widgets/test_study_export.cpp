@@ -3,12 +3,17 @@
 // small run file per cell with a training log. The exported CSVs hold the numbers worked out
 // by hand, the PDF and SVG are vector drawings, and bad input exits 2 naming the file.
 
+#include <QAction>
 #include <QDir>
+#include <QElapsedTimer>
 #include <QFile>
 #include <QFileInfo>
 #include <QProcess>
+#include <QPushButton>
 #include <QRegularExpression>
+#include <QSignalSpy>
 #include <QStandardPaths>
+#include <QTabWidget>
 #include <QTemporaryDir>
 
 #include <gtest/gtest.h>
@@ -22,8 +27,12 @@
 #include "core/study/summary.h"
 #include "test_run_file.h"
 #include "widgets/export_command.h"
+#include "widgets/export_dialog.h"
+#include "widgets/figure_style_editor.h"
+#include "widgets/main_window.h"
 #include "widgets/plot_widget.h"
 #include "widgets/study_figures.h"
+#include "widgets/study_view.h"
 
 using namespace kdscope;
 
@@ -325,9 +334,154 @@ TEST_F(StudyExport, MarkdownIndexAndPositionalSummaryFile) {
   const Result r = runExport(l); // --figure defaults to all, --index to md
   ASSERT_EQ(r.code, 0) << r.err;
   const QString index = readText(out(QStringLiteral("index.md")));
-  EXPECT_TRUE(index.contains(QStringLiteral("- Study: hand ("))) << index.toStdString();
+  EXPECT_TRUE(index.contains(QStringLiteral("- Study: hand\n"))) << index.toStdString();
   EXPECT_TRUE(index.contains(QStringLiteral("## Study 'hand'"))) << index.toStdString();
   EXPECT_TRUE(index.contains(QStringLiteral("[SVG](study.gap_heatmap.t.svg)"))) << index.toStdString();
+}
+
+// The index is written by FigureExporter from ExportOptions (indexSources, remakeInputs,
+// indexViewTitles; describeStudyExport fills them), in both formats.
+TEST_F(StudyExport, IndexNamesTheStudyAndTheRemakeCommandInMarkdownAndHtml) {
+  const QString summary = QFileInfo(m_study.filePath(QStringLiteral("study_summary.json"))).canonicalFilePath();
+  const QString dir = QFileInfo(summary).absolutePath();
+  for (const char* format : {"md", "html"}) {
+    SCOPED_TRACE(format);
+    QTemporaryDir pack;
+    ASSERT_TRUE(pack.isValid());
+    widgets::ExportCommandLine l = line();
+    l.outDir = pack.path().toStdString();
+    l.formats = {"svg"};
+    l.index = format;
+    const Result r = runExport(l);
+    ASSERT_EQ(r.code, 0) << r.err;
+    const bool html = std::string(format) == "html";
+    const QString index = readText(pack.filePath(html ? QStringLiteral("index.html") : QStringLiteral("index.md")));
+    const QString command =
+        QStringLiteral("kdscope export --study %1 --figure all --style style.json --format svg --out DIR --index %2")
+            .arg(dir, QString::fromLatin1(format));
+    const QString heading = QStringLiteral("Study 'hand': gaps over the grid and training curves");
+    if (html) {
+      EXPECT_TRUE(index.contains(QStringLiteral("<li>Study: hand</li>\n<li>Summary: <code>%1</code></li>\n"
+                                                "<li>Cells: 4 of 4 complete</li>\n<li>Style: ")
+                                     .arg(summary.toHtmlEscaped())))
+          << index.toStdString();
+      EXPECT_TRUE(index.contains(QStringLiteral("remade by <code>%1</code>").arg(command.toHtmlEscaped())))
+          << index.toStdString();
+      EXPECT_TRUE(index.contains(QStringLiteral("<h2>%1</h2>").arg(heading))) << index.toStdString();
+      EXPECT_FALSE(index.contains(QStringLiteral("<li>Run:"))) << index.toStdString();
+      EXPECT_FALSE(index.contains(QStringLiteral("<h2>study</h2>"))) << index.toStdString();
+    } else {
+      EXPECT_TRUE(index.startsWith(QStringLiteral("# KDScope figures\n\n- Study: hand\n- Summary: `%1`\n"
+                                                  "- Cells: 4 of 4 complete\n- Style: ")
+                                       .arg(summary)))
+          << index.toStdString();
+      EXPECT_TRUE(index.contains(QStringLiteral("remade by `%1`").arg(command))) << index.toStdString();
+      EXPECT_TRUE(index.contains(QStringLiteral("\n## %1\n").arg(heading))) << index.toStdString();
+      EXPECT_FALSE(index.contains(QStringLiteral("- Run:"))) << index.toStdString();
+    }
+  }
+}
+
+// The window: the Study tab's "Export figures..." opens the export dialog on the study's
+// figures (the names `kdscope export --study --list` prints); exporting them writes the same
+// bytes as the command line, index included, one figure per event-loop pass.
+TEST_F(StudyExport, StudyTabExportWritesTheSameFilesAsTheCommandLine) {
+  const QString styleFile = m_out.filePath(QStringLiteral("paper.json"));
+  ASSERT_TRUE(widgets::FigureStyle::load(QStringLiteral("single-column")).saveFile(styleFile));
+  QTemporaryDir cliDir;
+  QTemporaryDir windowDir;
+  ASSERT_TRUE(cliDir.isValid() && windowDir.isValid());
+  widgets::ExportCommandLine l = line();
+  l.outDir = cliDir.path().toStdString();
+  l.style = styleFile.toStdString();
+  const Result r = runExport(l); // --figure all, --index md
+  ASSERT_EQ(r.code, 0) << r.err;
+
+  widgets::MainWindow window([](const core::JobSpec&, const core::RunOptions&, const core::CancelToken&,
+                                const core::ProgressSink&) { return core::JobResult{}; });
+  window.show();
+  widgets::StudyView* view = window.studyView();
+  ASSERT_NE(view, nullptr);
+  EXPECT_FALSE(view->exportButton()->isEnabled()); // nothing loaded yet
+  EXPECT_EQ(window.openStudyExportDialog(), nullptr);
+  QString error;
+  ASSERT_TRUE(view->loadSummary(m_study.filePath(QStringLiteral("study_summary.json")), &error)) << error.toStdString();
+  window.tabs()->setCurrentWidget(view);
+  ASSERT_TRUE(view->exportButton()->isEnabled());
+  view->exportButton()->click();
+  auto* dialog = window.findChild<widgets::ExportDialog*>(QStringLiteral("exportDialog"));
+  ASSERT_NE(dialog, nullptr);
+  EXPECT_TRUE(dialog->isVisible());
+  EXPECT_EQ(dialog->selectedFigures(),
+            (QStringList{QStringLiteral("study.gap_heatmap.t"), QStringLiteral("study.gap_lines.t"),
+                         QStringLiteral("study.gap_effects.t"), QStringLiteral("study.loss.t"),
+                         QStringLiteral("study.loss_term.t.ce"), QStringLiteral("study.loss_term.t.kd")}));
+  EXPECT_EQ(dialog->options().index, widgets::IndexFormat::Markdown);
+  ASSERT_TRUE(dialog->styleEditor()->loadFile(styleFile));
+  dialog->setFormats({widgets::FigureFormat::Pdf, widgets::FigureFormat::Svg});
+  dialog->setOutDir(windowDir.path());
+  QSignalSpy progress(&window, &widgets::MainWindow::figuresExported);
+  widgets::ExportSummary summary;
+  QString exportError;
+  QObject::connect(&window, &widgets::MainWindow::figuresExported, &window,
+                   [&](const widgets::ExportSummary& s, const QString& e) {
+                     summary = s;
+                     exportError = e;
+                   });
+  QElapsedTimer clock;
+  clock.start();
+  dialog->accept();
+  // Nothing is drawn inside accept(): the figures are exported on later event-loop passes.
+  EXPECT_TRUE(window.exportRunning());
+  EXPECT_FALSE(QFileInfo::exists(QDir(windowDir.path()).filePath(QStringLiteral("study.gap_heatmap.t.csv"))));
+  ASSERT_TRUE(progress.wait(60000));
+  std::cout << "[ timing ] the Study tab's export of 6 figures (PDF, SVG, CSV) of a 4-cell study: "
+            << clock.elapsed() << " ms\n";
+  EXPECT_TRUE(exportError.isEmpty()) << exportError.toStdString();
+  EXPECT_EQ(summary.figures.size(), 6U);
+  EXPECT_EQ(summary.failures(), 0);
+  EXPECT_EQ(summary.indexFile, QStringLiteral("index.md"));
+
+  // Every file, byte for byte: CSVs, PDFs, SVGs, the index and style.json.
+  const QStringList cliFiles = QDir(cliDir.path()).entryList(QDir::Files, QDir::Name);
+  EXPECT_EQ(QDir(windowDir.path()).entryList(QDir::Files, QDir::Name), cliFiles);
+  EXPECT_EQ(cliFiles.size(), 6 * 3 + 2);
+  for (const QString& file : cliFiles) {
+    QFile a(QDir(cliDir.path()).filePath(file));
+    QFile b(QDir(windowDir.path()).filePath(file));
+    ASSERT_TRUE(a.open(QIODevice::ReadOnly) && b.open(QIODevice::ReadOnly)) << file.toStdString();
+    EXPECT_TRUE(a.readAll() == b.readAll()) << file.toStdString() << " differs";
+  }
+  const QString csv = readText(QDir(windowDir.path()).filePath(QStringLiteral("study.gap_heatmap.t.csv")));
+  EXPECT_FALSE(csvRows(csv).empty());
+  EXPECT_TRUE(readText(QDir(windowDir.path()).filePath(QStringLiteral("index.md")))
+                  .contains(QStringLiteral("- Study: hand\n")));
+}
+
+// File > Export figures of this view and File > Export figure pack export the study's
+// figures while the Study tab shows one; on other tabs they stay the run's.
+TEST_F(StudyExport, FileExportOnTheStudyTabOffersTheStudysFigures) {
+  widgets::MainWindow window([](const core::JobSpec&, const core::RunOptions&, const core::CancelToken&,
+                                const core::ProgressSink&) { return core::JobResult{}; });
+  window.show();
+  ASSERT_TRUE(window.studyView()->loadSummary(m_study.filePath(QStringLiteral("study_summary.json"))));
+  window.tabs()->setCurrentIndex(1); // Overview: no run open, so no dialog
+  auto* pack = window.findChild<QAction*>(QStringLiteral("exportPackAction"));
+  auto* viewAction = window.findChild<QAction*>(QStringLiteral("exportViewAction"));
+  ASSERT_NE(pack, nullptr);
+  ASSERT_NE(viewAction, nullptr);
+  pack->trigger();
+  EXPECT_EQ(window.findChild<widgets::ExportDialog*>(QStringLiteral("exportDialog")), nullptr);
+  window.tabs()->setCurrentWidget(window.studyView());
+  for (QAction* action : {pack, viewAction}) {
+    action->trigger();
+    auto* dialog = window.findChild<widgets::ExportDialog*>(QStringLiteral("exportDialog"));
+    ASSERT_NE(dialog, nullptr);
+    EXPECT_EQ(dialog->selectedFigures().value(0), QStringLiteral("study.gap_heatmap.t"));
+    EXPECT_EQ(dialog->selectedFigures().size(), 6);
+    dialog->reject();
+    delete dialog; // WA_DeleteOnClose deletes it later; the next findChild must not see it
+  }
 }
 
 TEST_F(StudyExport, MissingFolderExitsTwoNamingIt) {
