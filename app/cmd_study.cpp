@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <iomanip>
 #include <iostream>
+#include <string>
 
 #include "app/commands.h"
 #include "core/study/study_runner.h"
@@ -44,9 +45,12 @@ public:
       }
       if (j.kind == core::ProgressEvent::Kind::Phase || j.kind == core::ProgressEvent::Kind::Warning) {
         clearLine();
-        std::fprintf(stderr, "[%5.1f%%] %s: %s%s%s: %s (elapsed %s)\n", pct, where.c_str(), j.task.c_str(),
-                     j.model.empty() ? "" : "/", j.model.c_str(), j.message.c_str(),
-                     formatDuration(e.elapsedSeconds).c_str());
+        std::string subject = j.task + (j.model.empty() ? "" : "/" + j.model);
+        if (!subject.empty()) {
+          subject += ": ";
+        }
+        std::fprintf(stderr, "[%5.1f%%] %s: %s%s (elapsed %s)\n", pct, where.c_str(), subject.c_str(),
+                     j.message.c_str(), formatDuration(e.elapsedSeconds).c_str());
         return;
       }
       if (j.kind == core::ProgressEvent::Kind::Epoch) {

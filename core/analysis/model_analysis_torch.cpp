@@ -236,24 +236,8 @@ PooledStates computePooledStates(ClassifierImpl& model, const TaskData& task, co
                                             rows.begin() + static_cast<std::ptrdiff_t>(end));
     const Batch batch = inDtype(makeBatch(task, split, indices), dtype);
     const auto out = model.forward(batch);
-    std::vector<torch::Tensor> pooled;
-    pooled.reserve(out.hidden.size());
-    // The recorder's pooling (core/distill/trainer.cpp, recordEvalOutputs).
-    for (const auto& h : out.hidden) {
-      torch::Tensor p;
-      if (h.dim() == 3) {
-        if (pooling == "cls") {
-          p = h.select(1, 0);
-        } else {
-          auto mask = batch.mask.unsqueeze(-1).to(h.dtype());
-          p = (h * mask).sum(1) / mask.sum(1).clamp_min(1.0);
-        }
-      } else {
-        p = torch::nn::functional::pad(h, torch::nn::functional::PadFuncOptions({0, width - h.size(1)}));
-      }
-      pooled.push_back(p);
-    }
-    const auto block = torch::stack(pooled, /*dim=*/1).to(torch::kFloat32).contiguous();
+    // The recorder's pooling, so that these states are the ones a run file records.
+    const auto block = poolHiddenStates(out.hidden, batch, pooling, width).to(torch::kFloat32).contiguous();
     std::copy_n(block.data_ptr<float>(), block.numel(),
                 states.values.begin() + static_cast<std::ptrdiff_t>(begin * states.layers * states.width));
   }

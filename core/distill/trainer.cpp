@@ -345,6 +345,27 @@ TrainCheckpointInfo readTrainCheckpoint(const std::string& path) {
   }
 }
 
+torch::Tensor poolHiddenStates(const std::vector<torch::Tensor>& hidden, const Batch& batch,
+                               const std::string& pooling, std::int64_t width) {
+  std::vector<torch::Tensor> pooled;
+  pooled.reserve(hidden.size());
+  for (const auto& h : hidden) {
+    torch::Tensor p;
+    if (h.dim() == 3) {
+      if (pooling == "cls") {
+        p = h.select(1, 0);
+      } else {
+        auto mask = batch.mask.unsqueeze(-1).to(h.dtype());
+        p = (h * mask).sum(1) / mask.sum(1).clamp_min(1.0);
+      }
+    } else {
+      p = torch::nn::functional::pad(h, torch::nn::functional::PadFuncOptions({0, width - h.size(1)}));
+    }
+    pooled.push_back(p);
+  }
+  return torch::stack(pooled, /*dim=*/1).contiguous();
+}
+
 bool recordTrainRecords(ClassifierImpl& model, const TaskData& task, const std::string& modelName,
                         const std::string& recordName, std::int64_t epoch, std::int64_t step, RunWriter& writer,
                         const CancelToken& cancel) {
@@ -544,24 +565,7 @@ bool recordEvalOutputs(ClassifierImpl& model, const TaskData& task, const Record
     writer.writeEvalLogits(task.name, modelName, static_cast<std::uint64_t>(begin),
                            static_cast<std::uint64_t>(rows), logits.data_ptr<float>());
     if (recording.hidden) {
-      std::vector<torch::Tensor> pooled;
-      pooled.reserve(out.hidden.size());
-      for (const auto& h : out.hidden) {
-        torch::Tensor p;
-        if (h.dim() == 3) {
-          if (recording.pooling == "cls") {
-            p = h.select(1, 0);
-          } else {
-            auto mask = batch.mask.unsqueeze(-1).to(h.dtype());
-            p = (h * mask).sum(1) / mask.sum(1).clamp_min(1.0);
-          }
-        } else {
-          // MLP layers differ in width: zero-pad to the widest (zero columns leave CKA unchanged).
-          p = torch::nn::functional::pad(h, torch::nn::functional::PadFuncOptions({0, width - h.size(1)}));
-        }
-        pooled.push_back(p);
-      }
-      auto hidden = torch::stack(pooled, /*dim=*/1).contiguous(); // [B, Lyr+1, D]
+      auto hidden = poolHiddenStates(out.hidden, batch, recording.pooling, width); // [B, Lyr+1, D]
       writer.writeEvalHidden(task.name, modelName, static_cast<std::uint64_t>(begin),
                              static_cast<std::uint64_t>(rows), hidden.data_ptr<float>());
     }

@@ -27,6 +27,13 @@ Batch makeBatch(const TaskData& task, const Split& split, const std::vector<std:
 /// Contiguous rows [begin, end).
 Batch makeBatch(const TaskData& task, const Split& split, std::int64_t begin, std::int64_t end);
 
+/// Pools each layer's hidden states to one vector per example, as the recorder stores them
+/// (eval/hidden): token states [B, S, D] by the [CLS] position ("cls") or the mean over
+/// non-padding tokens (otherwise); vector states [B, D_l] (MLP layers differ in width) are
+/// zero-padded to `width` (zero columns leave CKA unchanged). Returns [B, layers + 1, width].
+torch::Tensor poolHiddenStates(const std::vector<torch::Tensor>& hidden, const Batch& batch,
+                               const std::string& pooling, std::int64_t width);
+
 /// Builds a model for a task from its architecture spec, seeded.
 std::shared_ptr<ClassifierImpl> makeModel(const ArchitectureSpec& spec, const TaskData& task);
 /// The architecture as JSON for the run file (spec plus the task-derived sizes).

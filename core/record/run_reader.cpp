@@ -490,8 +490,8 @@ void RunReader::validate() const {
         (void)columnsLength(f, columns, "is missing or not a dataset, but " + m + "/train/step exists");
       }
       if (f.exists(m + "/eval_curve")) {
-        const std::string c = m + "/eval_curve";
-        (void)columnsLength(f, evalCurveColumns(c), "is missing or not a dataset, but " + c + " exists");
+        const std::string curve = m + "/eval_curve";
+        (void)columnsLength(f, evalCurveColumns(curve), "is missing or not a dataset, but " + curve + " exists");
       }
       if (f.exists(m + "/eval/logits")) {
         checkLogits(f, task, model);
