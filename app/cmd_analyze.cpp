@@ -51,11 +51,13 @@ void printProgress(const core::ProgressEvent& e) {
                e.message.c_str());
 }
 
-int commandAnalyze(const std::string& runPath, const core::AnalyzeOptions& options, int threads) {
-  // The model passes (heads, probes) use every core by default; OpenBLAS stays at one thread
-  // so that its pool does not spin against LibTorch's (bench/README.md).
+int commandAnalyze(const std::string& runPath, const core::AnalyzeOptions& options, int threads, int blasThreads) {
+  // The model passes (heads, probes) use every core by default: LibTorch's pool for its
+  // element-wise kernels and OpenBLAS's for the matrix products, which is where the time goes
+  // (bench/README.md, "Analysis"); kdscope runs with OMP_WAIT_POLICY=PASSIVE, so the two pools
+  // do not spin against each other.
   const int torchThreads = threads > 0 ? threads : static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
-  core::configureThreads(torchThreads, /*blasThreads=*/1);
+  core::configureThreads(torchThreads, blasThreads);
   core::CancelToken cancel;
   g_analyzeCancel = &cancel;
   std::signal(SIGINT, onAnalyzeSignal);
@@ -92,6 +94,7 @@ void registerAnalyze(CLI::App& app, int& exitCode) {
     std::string only;
     core::AnalyzeOptions analyze;
     int threads = 0;
+    int blasThreads = 0;
   };
   auto options = std::make_shared<Options>();
   std::string names;
@@ -103,6 +106,9 @@ void registerAnalyze(CLI::App& app, int& exitCode) {
   cmd->add_option("run", options->runPath, "run file (.h5)")->required();
   cmd->add_option("--only", options->only, "comma-separated analyses to run (default all): " + names);
   cmd->add_option("--threads", options->threads, "worker threads (numeric library and LibTorch; 0: all cores)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--blas-threads", options->blasThreads,
+                  "OpenBLAS threads (0: OpenBLAS's default, one per core; see bench/README.md)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--force", options->analyze.force, "analyse a file whose status is \"running\"");
   cmd->add_option("--data-dir", options->analyze.dataDir,
@@ -120,7 +126,7 @@ void registerAnalyze(CLI::App& app, int& exitCode) {
     exitCode = guarded([&]() {
       options->analyze.only = splitList(options->only);
       options->analyze.threads = static_cast<std::size_t>(options->threads);
-      return commandAnalyze(options->runPath, options->analyze, options->threads);
+      return commandAnalyze(options->runPath, options->analyze, options->threads, options->blasThreads);
     });
   });
 }

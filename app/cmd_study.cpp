@@ -101,7 +101,7 @@ struct StudyOptions {
   std::string studyPath;
   std::string outDir;
   int threads = 0;
-  int blasThreads = 1;
+  int blasThreads = 0;
   bool list = false;
   bool summaryOnly = false;
 };
@@ -171,8 +171,9 @@ void registerStudy(CLI::App& app, int& exitCode) {
       ->required();
   study->add_option("--threads", options->threads, "LibTorch intra-op threads (0: LibTorch's default)")
       ->check(CLI::NonNegativeNumber);
-  study->add_option("--blas-threads", options->blasThreads, "OpenBLAS threads (default 1; see bench/README.md)")
-      ->check(CLI::PositiveNumber);
+  study->add_option("--blas-threads", options->blasThreads,
+                    "OpenBLAS threads (0: OpenBLAS's default, one per core, as for kdscope run; see bench/README.md)")
+      ->check(CLI::NonNegativeNumber);
   study->add_flag("--list", options->list, "list the cells and whether each is complete, then exit");
   study->add_flag("--summary-only", options->summaryOnly,
                   "rebuild the summary from the cells' run files without running anything");

@@ -1,4 +1,4 @@
-// CKA layer matrix timing (bench/run-analysis-bench.sh; results in bench/ANALYSIS.md):
+// CKA layer matrix timing (bench/run-analysis-bench.sh; results in bench/README.md):
 //   bench_analysis_cka DIR N LAYERS WIDTH [THREADS]
 // reads DIR/teacher.f32 and DIR/student.f32 (raw little-endian float32, [N, LAYERS, WIDTH],
 // written by bench/analysis_numpy.py), computes the LAYERS x LAYERS linear CKA matrix with

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Analysis benchmarks (results in bench/ANALYSIS.md):
+# Analysis benchmarks (results in bench/README.md):
 #  1. `kdscope analyze` on a 4000-example run (supersense, 4-layer teacher, 2-layer student;
 #     bench/analysis_job.json): all analyses, then each analysis alone, against a plain NumPy
 #     implementation of the analyses computed from the run file alone (analysis_numpy.py run);

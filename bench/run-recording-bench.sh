@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Recording benchmarks (results in bench/RECORDING.md):
+# Recording benchmarks (results in bench/README.md):
 #  1. write throughput of KDScope's recording (bench_recording) against a plain h5py write
 #     of the same arrays with the same chunks and compression (recording_h5py.py);
 #  2. recording overhead as a fraction of job time at default settings: the same job run

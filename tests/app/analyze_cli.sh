@@ -25,7 +25,7 @@ RUN="$WORK/run/run.h5"
 import sys, h5py
 sys.exit(1 if "analysis" in h5py.File(sys.argv[1], "r")["tasks/synthetic_hierarchy"] else 0)
 PY
-"$KDSCOPE" analyze "$RUN" --threads 1 2>"$WORK/analyze.log" || { cat "$WORK/analyze.log" >&2; fail "kdscope analyze exit $?"; }
+"$KDSCOPE" analyze "$RUN" --threads 1 --blas-threads 1 2>"$WORK/analyze.log" || { cat "$WORK/analyze.log" >&2; fail "kdscope analyze exit $?"; }
 grep -q "analysis complete" "$WORK/analyze.log" || fail "no progress output"
 "$PYTHON" "$SOURCE/tests/python/check_run_file.py" "$RUN" || fail "check_run_file.py after analysis"
 "$PYTHON" - "$RUN" <<'PY' || fail "analysis results as h5py reads them"
