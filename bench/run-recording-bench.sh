@@ -18,6 +18,8 @@ trap 'rm -rf "$OUT"' EXIT
 echo "== write throughput (20000 eval examples: logits, hidden [N, 5, 256], attention [64, 4, 4, 64, 64])" >&2
 "$BUILD/bench/bench_recording" "$OUT" 20000 3 | tee "$OUT/write.jsonl"
 /usr/bin/python3 "$ROOT/bench/recording_h5py.py" "$OUT" 20000 3 | tee -a "$OUT/write.jsonl"
+echo "== writer memory: the same at 5000 examples (the peak it holds beyond the arrays should not grow with N)" >&2
+"$BUILD/bench/bench_recording" "$OUT" 5000 1 | tee "$OUT/write_small.jsonl"
 
 echo "== recording overhead (polarity, default teacher and students, default recording)" >&2
 job() { # $1: recording object
@@ -49,6 +51,10 @@ for r in rows:
     print(f"{r['writer']:>24}: {r['mb_per_s']:7.1f} MB/s wall, {r['cpu_mb_per_s']:7.1f} MB/s CPU "
           f"({r['seconds']:.3f} s, {r['cpu_seconds']:.3f} s CPU, file {r['file_bytes'] / 1e6:.1f} MB); "
           f"kdscope/this: {ours['mb_per_s'] / r['mb_per_s']:.2f} wall, {ours['cpu_mb_per_s'] / r['cpu_mb_per_s']:.2f} CPU")
+small = json.loads(open(os.path.join(out, "write_small.jsonl")).readline())
+print(f"writer memory beyond the arrays: {small['writer_peak_extra_mb']:.1f} MB at {small['examples']} examples "
+      f"({small['raw_bytes'] / 1e6:.0f} MB raw), {ours['writer_peak_extra_mb']:.1f} MB at {ours['examples']} "
+      f"({ours['raw_bytes'] / 1e6:.0f} MB raw)")
 wall, cpu = {}, {}
 for line in open(os.path.join(out, "times.txt")):
     kind, elapsed, user, system = line.split()
