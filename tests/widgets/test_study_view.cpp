@@ -14,38 +14,16 @@
 #include "core/study/summary.h"
 #include "widgets/plot_widget.h"
 #include "widgets/study_view.h"
+#include "test_run_file.h"
 
 using namespace kdscope;
 
 namespace {
 
-/// Layers {1, 2} x heads {1, 2} on one task; gaps 0.10, 0.06, 0.04, 0.00.
+/// Layers {1, 2} x heads {1, 2} on one task; gaps 0.10, 0.06, 0.04, 0.00 (the study of
+/// test_study_export.cpp, with a small run file per cell).
 QString writeHandSummary(const QTemporaryDir& dir) {
-  core::StudySummary s;
-  s.name = "hand";
-  s.tasks = {"t"};
-  s.factors = {core::StudyFactor{"layers", {"1", "2"}, {1, 2}, false},
-               core::StudyFactor{"heads", {"1", "2"}, {1, 2}, false}};
-  const double gaps[2][2] = {{0.10, 0.06}, {0.04, 0.00}};
-  for (std::size_t l = 0; l < 2; ++l) {
-    for (std::size_t h = 0; h < 2; ++h) {
-      core::StudyCellResult c;
-      c.name = "L" + std::to_string(l + 1) + "_H" + std::to_string(h + 1);
-      c.levels = {l, h};
-      c.status = "complete";
-      c.runFile = "cells/" + c.name + "/run.h5";
-      core::StudyTaskResult t;
-      t.task = "t";
-      t.teacherAccuracy = 0.9;
-      t.studentAccuracy = 0.9 - gaps[l][h];
-      t.gap = gaps[l][h];
-      t.retained = t.studentAccuracy / 0.9;
-      t.sourceTeacherAccuracy = 0.9;
-      c.tasks = {t};
-      s.cells.push_back(c);
-    }
-  }
-  core::writeStudySummary(s, dir.path().toStdString());
+  widgets::test::writeHandStudy(dir.path());
   return dir.filePath(QStringLiteral("study_summary.json"));
 }
 
