@@ -38,9 +38,10 @@ torch::Dtype modelDtype(ClassifierImpl& model) {
 
 /// A transformer's forward pass split at its blocks, to rerun only the blocks from an ablated
 /// head's layer on. Reaches the blocks through the registered submodules of
-/// TransformerClassifierImpl (token_embedding, position_embedding, blocks, final_norm,
-/// classifier) and mirrors its forward() in eval mode; layerInputs() checks the mirrored
-/// logits against forward()'s and reports false (use forward()) when they differ.
+/// TransformerClassifierImpl (blocks, final_norm, classifier); the block inputs are the
+/// hidden states forward() returns (index l: the input of block l). layerInputs() checks that
+/// rerunning the last block from its input reproduces forward()'s logits and reports false
+/// (use forward()) when it does not.
 class LayeredTransformer {
 public:
   explicit LayeredTransformer(ClassifierImpl& model) {
@@ -48,11 +49,7 @@ public:
       return;
     }
     for (const auto& child : model.named_children()) {
-      if (child.key() == "token_embedding") {
-        m_tokens = std::dynamic_pointer_cast<torch::nn::EmbeddingImpl>(child.value());
-      } else if (child.key() == "position_embedding") {
-        m_positions = std::dynamic_pointer_cast<torch::nn::EmbeddingImpl>(child.value());
-      } else if (child.key() == "blocks") {
+      if (child.key() == "blocks") {
         if (const auto list = std::dynamic_pointer_cast<torch::nn::ModuleListImpl>(child.value())) {
           for (const auto& block : *list) {
             m_blocks.push_back(std::dynamic_pointer_cast<EncoderBlockImpl>(block));
@@ -64,24 +61,23 @@ public:
         m_classifier = std::dynamic_pointer_cast<torch::nn::LinearImpl>(child.value());
       }
     }
-    m_valid = m_tokens && m_positions && m_norm && m_classifier && !m_blocks.empty() &&
+    m_valid = m_norm && m_classifier && !m_blocks.empty() &&
               std::all_of(m_blocks.begin(), m_blocks.end(), [](const auto& b) { return b != nullptr; }) &&
               !model.is_training();
   }
 
   [[nodiscard]] bool valid() const { return m_valid; }
 
-  /// The input of every block for this batch; false when the mirrored forward pass does not
-  /// reproduce `logits` (then the caller uses forward()).
-  bool layerInputs(const Batch& batch, const torch::Tensor& logits, std::vector<torch::Tensor>& inputs) const {
-    const auto positions = torch::arange(batch.tokens.size(1), batch.tokens.options()).unsqueeze(0);
-    auto x = m_tokens->forward(batch.tokens) + m_positions->forward(positions);
-    inputs.clear();
-    for (const auto& block : m_blocks) {
-      inputs.push_back(x);
-      x = block->forward(x, batch.mask, torch::Tensor(), nullptr);
+  /// The input of every block for this batch, from forward()'s output `intact` (computed with
+  /// every gate 1); false when the split pass does not reproduce its logits.
+  bool layerInputs(const Batch& batch, const ForwardOutput& intact, std::vector<torch::Tensor>& inputs) const {
+    if (intact.hidden.size() != m_blocks.size() + 1) {
+      return false;
     }
-    const auto mirrored = classify(x);
+    inputs.assign(intact.hidden.begin(), intact.hidden.end() - 1);
+    const auto last = static_cast<int>(m_blocks.size()) - 1;
+    const auto mirrored = fromLayer(batch, inputs.back(), last, torch::Tensor());
+    const auto& logits = intact.logits;
     const double scale = 1.0 + logits.abs().max().item<double>();
     return mirrored.sizes() == logits.sizes() && (mirrored - logits).abs().max().item<double>() <= 1e-5 * scale;
   }
@@ -101,8 +97,6 @@ private:
   }
 
   bool m_valid = false;
-  std::shared_ptr<torch::nn::EmbeddingImpl> m_tokens;
-  std::shared_ptr<torch::nn::EmbeddingImpl> m_positions;
   std::vector<std::shared_ptr<EncoderBlockImpl>> m_blocks;
   std::shared_ptr<torch::nn::LayerNormImpl> m_norm;
   std::shared_ptr<torch::nn::LinearImpl> m_classifier;
@@ -192,8 +186,8 @@ HeadScores computeHeadScores(ClassifierImpl& model, const TaskData& task, const 
       lossSum[slot] += l;
       correctSum[slot] += c;
     };
-    const auto intact = model.forward(batch, ones).logits;
-    add(cells, intact);
+    const ForwardOutput intact = model.forward(batch, ones);
+    add(cells, intact.logits);
     std::vector<torch::Tensor> inputs;
     const bool useLayers = layered.valid() && layered.layerInputs(batch, intact, inputs);
     allLayered = allLayered && useLayers;
