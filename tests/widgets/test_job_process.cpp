@@ -244,6 +244,7 @@ TEST(JobProcess, AChildThatCannotStartOrCrashesFailsOnlyItsOwnJob) {
     file.write(QStringLiteral("#!/bin/sh\n"
                               "if grep -q '\"name\": *\"crasher\"' \"$2\"; then\n"
                               "  echo 'about to crash' >&2\n"
+                              "  ulimit -c 0\n"
                               "  kill -SEGV $$\n"
                               "fi\n"
                               "exec '%1' \"$@\"\n")
