@@ -280,3 +280,25 @@ TEST(JobProcess, AChildThatCannotStartOrCrashesFailsOnlyItsOwnJob) {
   EXPECT_EQ(missing.model()->job(missing.model()->at(1).id)->state, JobState::Failed);
   EXPECT_EQ(missing.runningCount(), 0);
 }
+
+TEST(JobProcess, OnlyTheKdscopeExecutableIsStartedByDefault) {
+  // This binary is not kdscope: started with `run JOB --out DIR` it would run its own tests,
+  // so a queue here has no executable unless given one, and runs jobs one at a time.
+  EXPECT_TRUE(JobQueue::defaultExecutable().isEmpty());
+  JobQueue queue([](const core::JobSpec&, const core::RunOptions&, const core::CancelToken&,
+                    const core::ProgressSink&) { return core::JobResult{core::JobStatus::Succeeded, "", ""}; });
+  EXPECT_TRUE(queue.executable().isEmpty());
+  queue.setMaxConcurrent(2);
+  QSignalSpy log(&queue, &JobQueue::logLine);
+  QSignalSpy finished(&queue, &JobQueue::jobFinished);
+  queue.addJob(tinyJob("x", 1), QStringLiteral("/tmp/x"));
+  queue.addJob(tinyJob("y", 2), QStringLiteral("/tmp/y"));
+  queue.start();
+  EXPECT_EQ(queue.runningCount(), 1);
+  QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 2, 5000);
+  bool said = false;
+  for (const QList<QVariant>& args : log) {
+    said = said || args.at(0).toString().contains(QStringLiteral("one at a time"));
+  }
+  EXPECT_TRUE(said);
+}
