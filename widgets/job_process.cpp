@@ -248,8 +248,11 @@ void JobProcess::onReadyRead() {
         break; // not ours: ignored
       }
     }
+  } catch (const std::exception& error) {
+    // A failed allocation while reading must not take the window down; the log says so.
+    Q_EMIT logLine(tr("job %1: its progress stream could not be read: %2").arg(m_jobId).arg(QString::fromUtf8(error.what())));
   } catch (...) {
-    // A failed allocation while reading must not take the window down.
+    Q_EMIT logLine(tr("job %1: its progress stream could not be read: an unknown error").arg(m_jobId));
   }
 }
 

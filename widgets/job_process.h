@@ -52,6 +52,8 @@ public:
 Q_SIGNALS:
   void progress(int jobId, const kdscope::widgets::JobProgress& progress);
   void finished(int jobId, const kdscope::core::JobResult& result);
+  /// A line for the window's log pane (an error this object caught in one of its slots).
+  void logLine(const QString& line);
 
 private:
   void onReadyRead();

@@ -164,6 +164,7 @@ void JobQueue::startJob(int jobId) {
     running.process = new JobProcess(jobId, entry.spec, entry.outDir, options, this);
     connect(running.process, &JobProcess::progress, this, &JobQueue::onProgress);
     connect(running.process, &JobProcess::finished, this, &JobQueue::onFinished);
+    connect(running.process, &JobProcess::logLine, this, &JobQueue::logLine);
     m_running.emplace(jobId, running);
     Q_EMIT logLine(tr("started job %1 '%2' in a child process (kdscope run)").arg(jobId).arg(entry.name));
     Q_EMIT jobStarted(jobId);
@@ -226,6 +227,7 @@ void JobQueue::onProgress(int jobId, const JobProgress& progress) {
   } catch (const std::exception& error) {
     Q_EMIT logLine(tr("job %1: progress could not be shown: %2").arg(jobId).arg(QString::fromUtf8(error.what())));
   } catch (...) {
+    Q_EMIT logLine(tr("job %1: progress could not be shown: an unknown error").arg(jobId));
   }
 }
 
@@ -270,6 +272,7 @@ void JobQueue::onFinished(int jobId, const core::JobResult& result) {
   } catch (const std::exception& error) {
     Q_EMIT logLine(tr("job %1: %2").arg(jobId).arg(QString::fromUtf8(error.what())));
   } catch (...) {
+    Q_EMIT logLine(tr("job %1: its end could not be recorded: an unknown error").arg(jobId));
   }
   // Start the next one after the current event finishes, outside this slot's stack.
   QTimer::singleShot(0, this, [this] { schedule(); });
