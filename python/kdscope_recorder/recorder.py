@@ -479,8 +479,10 @@ class RunRecorder:
         f = self._open()
         t = self._task(task)
         self._model(task, model)
-        if bias is None and hasattr(weight, "weight"):
+        if bias is None and hasattr(weight, "weight"):  # an nn.Linear
             weight, bias = weight.weight, weight.bias
+        elif bias is None and isinstance(weight, (tuple, list)) and len(weight) == 2:  # (weight, bias)
+            weight, bias = weight
         c = f"/tasks/{task}/models/{model}/classifier"
         w = _numpy(weight, np.float32)
         if w.ndim != 2 or w.shape[0] != t.classes:
@@ -640,13 +642,16 @@ class EvalWriter:
             if not pooled:
                 self._fail("eval/hidden", "no hidden state given (Lyr + 1 layers, index 0 the embedding output)")
         att = None
-        if attentions is not None and self.attention_examples > 0:
+        # Attention is kept for eval examples 0 .. n_att-1: a batch may give maps for all of
+        # its rows or only for those it keeps.
+        keep = max(0, min(rows, self.attention_examples - start))
+        if attentions is not None and keep > 0:
             if t.kind != "text":
                 self._fail("eval/attention", "attention needs a text task (eval_tokens)")
-            att = [_numpy(a, np.float32) for a in attentions]
-            if not att or any(a.ndim != 4 or a.shape[0] != rows for a in att):
-                self._fail("eval/attention", f"expected Lyr tensors [{rows}, H, Len, Len], got "
-                                             f"{[list(a.shape) for a in att]}")
+            att = [_numpy(a[:keep], np.float32) for a in attentions]
+            if not att or any(a.ndim != 4 or a.shape[0] != keep for a in att):
+                self._fail("eval/attention", f"expected Lyr tensors [{rows}, H, Len, Len] (or [{keep}, ...]: the "
+                                             f"rows kept), got {[list(a.shape) for a in attentions]}")
         if not self.created:
             self._create(pooled, att)
         else:
@@ -664,9 +669,8 @@ class EvalWriter:
             for index, p in enumerate(pooled):
                 block[:, index, :p.shape[1]] = p
             f[f"{self.m}/eval/hidden"][start:start + rows] = block.astype(rec.activation_dtype)
-        if att is not None and start < self.attention_examples:
-            keep = min(rows, self.attention_examples - start)
-            block = np.stack([a[:keep] for a in att], axis=1)
+        if att is not None:
+            block = np.stack(att, axis=1)
             if block.shape[1:] != self.attention_shape:
                 self._fail("eval/attention", f"a batch of shape {list(block.shape[1:])} per example, but the "
                                              f"first gave {list(self.attention_shape)}")

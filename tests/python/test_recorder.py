@@ -576,8 +576,9 @@ def dataset_layout(ds):
     """What must be equal between a KDScope file and the recorder's replay of it."""
     plist = ds.id.get_create_plist()
     filters = [plist.get_filter(i)[:2] for i in range(plist.get_nfilters())]
-    fill = ds.fillvalue
-    return {"dtype": str(ds.dtype) if h5py.check_string_dtype(ds.dtype) is None else "vlen utf-8",
+    string = h5py.check_string_dtype(ds.dtype) is not None
+    fill = None if string else ds.fillvalue  # (h5py 3.7 crashes reading a string dataset's fill value)
+    return {"dtype": "vlen utf-8" if string else str(ds.dtype),
             "shape": ds.shape, "maxshape": ds.maxshape, "chunks": ds.chunks, "filters": filters,
             "fill": "nan" if isinstance(fill, (float, np.floating)) and np.isnan(fill) else repr(fill),
             "fill_time": plist.get_fill_time(),
@@ -606,7 +607,6 @@ def layout(path):
     with h5py.File(path, "r") as f:
         items["/"] = {"attrs": attr_layout(f)}
         f.visititems(visit)
-        libver = f.id.get_access_plist().get_libver_bounds()
         items["/"]["superblock"] = f.id.get_create_plist().get_version()[0]
     return items
 
