@@ -204,7 +204,8 @@ class RunRecorder:
         return self._f
 
     def add_task(self, name, class_names, eval_labels, eval_tokens=None, vocab=None, eval_text=None,
-                 train_labels=None, super_class_of=None):
+                 train_labels=None, super_class_of=None, eval_source_index=None, eval_group=None,
+                 train_source_index=None):
         """Writes /tasks/<name>: its classes and eval split (flushed at once).
 
         class_names: C names (labels index them). eval_labels: [N] integers 0..C-1, the
@@ -212,7 +213,9 @@ class RunRecorder:
         token ids, [CLS] (or your first token) first, padding id 0 after the text; vocab:
         the token of each id (default: "[PAD]", "[UNK]", "[CLS]", then "#<id>"); eval_text:
         optional original texts. train_labels: [Ntrain], needed only for per-example
-        training records (log_train_probs)."""
+        training records (log_train_probs). Optional additions: super_class_of [C],
+        eval_source_index [N] and train_source_index [Ntrain] (each example's index in your
+        dataset before splitting), eval_group [N] (a source group name per example)."""
         f = self._open()
         _check_name(self.path, "task", name)
         t = f"/tasks/{name}"
@@ -261,6 +264,18 @@ class RunRecorder:
                 raise RecorderError(f"{self.path}: {t}/super_class_of: {supers.shape[0]} entries for "
                                     f"{classes} classes")
 
+        def index(values, rows, path):
+            if values is None:
+                return None
+            values = _numpy(values).astype(np.int64, copy=False).reshape(-1)
+            if rows is None or values.shape[0] != rows:
+                raise RecorderError(f"{self.path}: {t}/{path}: {values.shape[0]} entries for {rows} examples")
+            return values
+        eval_source = index(eval_source_index, n, "eval/source_index")
+        train_source = index(train_source_index, None if train is None else train.shape[0], "train/source_index")
+        if eval_group is not None and len(eval_group) != n:
+            raise RecorderError(f"{self.path}: {t}/eval/group: {len(eval_group)} groups for {n} examples")
+
         g = _h5.ensure_group(f, t)
         _h5.set_int(g, "num_classes", classes)
         _h5.set_str_array(g, "class_names", class_names)
@@ -271,10 +286,17 @@ class RunRecorder:
             _h5.write_strings(f, f"{t}/vocab", vocab)
             if eval_text is not None:
                 _h5.write_strings(f, f"{t}/eval/text", eval_text)
+        if eval_source is not None:
+            _h5.write_array(f, f"{t}/eval/source_index", _h5.INT64, eval_source, compress=True)
+        if eval_group is not None:
+            _h5.write_strings(f, f"{t}/eval/group", eval_group)
         if supers is not None:
             _h5.write_array(f, f"{t}/super_class_of", _h5.INT64, supers, compress=False)
         if train is not None:
             _h5.write_array(f, f"{t}/train/labels", _h5.INT64, train, compress=train.shape[0] > 0)
+            if train_source is not None:
+                _h5.write_array(f, f"{t}/train/source_index", _h5.INT64, train_source,
+                                compress=train.shape[0] > 0)
         _h5.ensure_group(f, f"{t}/models")
         task = _Task(name, classes, n, tokens.shape[1] if tokens is not None else 0,
                      "text" if tokens is not None else "vector", train.shape[0] if train is not None else None)

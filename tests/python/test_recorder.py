@@ -621,22 +621,36 @@ def replay(source, target):
                          vocab=list(t["vocab"].asstr()[:]) if text else None,
                          eval_text=list(t["eval/text"].asstr()[:]) if "eval/text" in t else None,
                          train_labels=t["train/labels"][:] if "train/labels" in t else None,
-                         super_class_of=t["super_class_of"][:] if "super_class_of" in t else None)
+                         super_class_of=t["super_class_of"][:] if "super_class_of" in t else None,
+                         eval_source_index=t["eval/source_index"][:] if "eval/source_index" in t else None,
+                         eval_group=list(t["eval/group"].asstr()[:]) if "eval/group" in t else None,
+                         train_source_index=t["train/source_index"][:] if "train/source_index" in t else None)
             for name, m in t["models"].items():
                 rec.add_model(task_name, name, role=m.attrs["role"], architecture=m.attrs["architecture"],
                               objective=m.attrs["objective"], parameter_count=m.attrs["parameter_count"])
                 terms = {k: v[:] for k, v in m["train/terms"].items()} if "train/terms" in m else {}
                 curve = {k: v[:] for k, v in m["eval_curve"].items()} if "eval_curve" in m else None
                 records = m["train_records"] if "train_records" in m else None
-                for i, step in enumerate(m["train/step"][:]):
-                    rec.log_step(task_name, name, step, m["train/loss"][i],
-                                 **{k: v[i] for k, v in terms.items() if not np.isnan(v[i])})
-                    for e in np.flatnonzero(curve["step"] == step) if curve else []:
-                        if records is not None:
-                            values = records["p_true" if "p_true" in records else "q_true"]
-                            rec.log_train_probs(task_name, name, records["epoch"][e], step, values[e])
-                        rec.log_eval(task_name, name, curve["epoch"][e], step, accuracy=curve["accuracy"][e],
-                                     loss=curve["loss"][e])
+                # Replayed in the order a loop records them: steps, and after the step of
+                # each evaluation its train records and eval-curve row.
+                events = [(int(s), 0, i) for i, s in enumerate(m["train/step"][:])]
+                if curve is not None:
+                    events += [(int(s), 1, e) for e, s in enumerate(curve["step"])]
+                if records is not None:
+                    events += [(int(s), 1, -1 - r) for r, s in enumerate(records["step"][:])
+                               if curve is None or r >= len(curve["step"])]
+                for step, kind, i in sorted(events):
+                    if kind == 0:
+                        rec.log_step(task_name, name, step, m["train/loss"][i],
+                                     **{k: v[i] for k, v in terms.items() if not np.isnan(v[i])})
+                        continue
+                    r = i if i >= 0 else -1 - i
+                    if records is not None and r < records["epoch"].shape[0]:
+                        values = records["p_true" if "p_true" in records else "q_true"]
+                        rec.log_train_probs(task_name, name, records["epoch"][r], records["step"][r], values[r])
+                    if i >= 0:
+                        rec.log_eval(task_name, name, curve["epoch"][i], step, accuracy=curve["accuracy"][i],
+                                     loss=curve["loss"][i])
                 hidden = m["eval/hidden"][:] if "eval/hidden" in m else None
                 attention = m["eval/attention"][:] if "eval/attention" in m else None
                 rec.record_eval(task_name, name, m["eval/logits"][:],
