@@ -20,7 +20,8 @@
 # 5. The summary (fuzz_summary.py): counts per kind and outcome, and sanitizer reports
 #    when the build is a sanitizer build.
 #
-# Environment: RUNS (10000), JOBS (1000), CHUNK (1500), LIMIT (10), SAMPLE (200), LOCK (a
+# Environment: RUNS (10000), JOBS (1000), CHUNK (1500), LIMIT (10), SAMPLE (200), PAR (2
+# harnesses side by side), LOCK (a
 # file to flock around each chunk, e.g. /tmp/kdscope-build.lock on a shared machine).
 # For an AddressSanitizer build (cmake --preset asan), reports go to WORK_DIR/sanitizer/.
 set -euo pipefail
@@ -34,6 +35,7 @@ JOBS=${JOBS:-1000}
 CHUNK=${CHUNK:-1500}
 LIMIT=${LIMIT:-10}
 SAMPLE=${SAMPLE:-200}
+PAR=${PAR:-2}
 LOCK=${LOCK:-}
 py=/usr/bin/python3
 kdscope=$build/app/kdscope
@@ -41,6 +43,11 @@ harness=$build/bench/fuzz_harness
 mkdir -p "$work/seeds" "$work/runs" "$work/jobs" "$work/sanitizer"
 work=$(cd "$work" && pwd)
 
+# The harnesses of one chunk share the lock (flock -s), so two of them run side by side
+# while builds (which take it exclusively) wait.
+locked_shared() {
+  if [ -n "$LOCK" ]; then flock -s "$LOCK" "$@"; else "$@"; fi
+}
 locked() {
   if [ -n "$LOCK" ]; then flock "$LOCK" "$@"; else "$@"; fi
 }
@@ -101,7 +108,14 @@ for ((start = 0; start < RUNS; start += CHUNK)); do
   $py "$here/fuzz_mutate_runs.py" "$dir" "$start" "$count" "${seeds[@]}"
   t1=$(date +%s)
   rm -f "$dir/out.tsv"
-  locked "$harness" runs "$dir/manifest.tsv" "$dir/out.tsv" --limit "$LIMIT"
+  # PAR harnesses side by side, each on every PAR-th file.
+  for ((w = 0; w < PAR; w++)); do
+    awk -v n="$PAR" -v w="$w" 'NR % n == w' "$dir/manifest.tsv" >"$dir/manifest.$w"
+    locked_shared "$harness" runs "$dir/manifest.$w" "$dir/out.$w.tsv" --limit "$LIMIT" &
+  done
+  wait
+  cat "$dir"/out.*.tsv >"$dir/out.tsv"
+  rm -f "$dir"/out.*.tsv "$dir"/manifest.[0-9]*
   t2=$(date +%s)
   if [ "$start" -eq 0 ] && [ "$SAMPLE" -gt 0 ]; then
     # The real executables on a sample of the chunk, each on its own copy.
