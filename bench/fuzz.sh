@@ -5,8 +5,10 @@
 #
 # 1. Seeds: small real run files made by `kdscope run` on two tiny jobs (a synthetic
 #    hierarchy with the four knowledge-control students, MLPs; a polarity text job with
-#    transformers, attention maps and texts), each also as an analysed copy (`kdscope
-#    analyze`): four seed files.
+#    transformers, attention maps and texts). `kdscope run` analyses them at its end (with
+#    the checkpoints beside them, so heads and probes too); a copy of each analysed again
+#    by `kdscope analyze` away from its checkpoints (heads and probes skipped, recorded in
+#    `skipped`) makes four seed files.
 # 2. RUNS corrupted copies (fuzz_mutate_runs.py: truncation, bit flips, lying dimensions,
 #    wrong shapes, wrong types, deleted objects, link cycles, lying values, mixed), made and
 #    run in chunks of CHUNK through fuzz_harness (the code of `kdscope info`, the window's

@@ -38,6 +38,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -219,7 +220,9 @@ Verdict consumeJob(const std::string& path, const std::string& mutatedPaths) {
     std::string message;
     bool allHavePaths = !parsed.issues.empty();
     bool syntaxNamed = false;
+    std::size_t longest = 0;
     for (const auto& issue : parsed.issues) {
+      longest = std::max(longest, issue.str().size());
       if (issue.path.empty()) {
         allHavePaths = false;
       }
@@ -247,7 +250,8 @@ Verdict consumeJob(const std::string& path, const std::string& mutatedPaths) {
         }
       }
     }
-    const std::string detail = std::to_string(parsed.issues.size()) + " issues; path " + match;
+    const std::string detail = std::to_string(parsed.issues.size()) + " issues, longest " + std::to_string(longest) +
+                               " bytes; path " + match;
     // The command line prints "kdscope run: FILE is not a valid job:" above the issues, so
     // the file is always named; what must be there is a path for every issue.
     return Verdict{allHavePaths ? "refused" : "unnamed", detail, path + ": " + message};

@@ -128,6 +128,9 @@ def main():
         match = collections.Counter(r["detail"].split("; path ")[-1] for r in jobs if r["outcome"] == "refused")
         print(f"\nRefusals with an issue naming the mutated JSON path (or its parent or child): {match['yes']} "
               f"of {sum(match.values())}")
+        longest = [int(m.group(1)) for r in jobs for m in [re.search(r"longest (\d+) bytes", r["detail"])] if m]
+        if longest:
+            print(f"\nLongest issue message: {max(longest)} bytes")
         secs = sorted(jobs, key=lambda r: -r["seconds"])
         print(f"\nseconds per file: median {statistics.median(r['seconds'] for r in jobs):.3f}, slowest:")
         for r in secs[:5]:
