@@ -406,6 +406,30 @@ TEST(StatsLossPattern, MannWhitneyHandCounts) {
   EXPECT_LE(tied.rankBiserial.hi, 1.0);
 }
 
+TEST(StatsLossPattern, RankBiserialCoverageOnSimulatedShift) {
+  // 300 eval sets: 40 "lost" examples with factor ~ N(0.5, 1), 160 others ~ N(0, 1). The true
+  // r = P(X1 > X0) - P(X1 < X0) = 2 Phi(0.5 / sqrt 2) - 1. The coverage estimate's sd is
+  // sqrt(0.95 * 0.05 / 300) = 0.0126, so [0.91, 0.99] is about +-3 sd.
+  const double truth = 2.0 * normalCdf(0.5 / std::sqrt(2.0)) - 1.0;
+  Rng rng(deriveSeed(14, "test:rank-biserial-coverage"));
+  int covered = 0;
+  constexpr int kDatasets = 300;
+  std::vector<double> values(200);
+  std::vector<std::uint8_t> group(200);
+  for (int d = 0; d < kDatasets; ++d) {
+    for (std::size_t i = 0; i < 200; ++i) {
+      group[i] = i < 40 ? 1 : 0;
+      values[i] = rng.normal(i < 40 ? 0.5 : 0.0, 1.0);
+    }
+    const Interval r = mannWhitney(values, group, {400, 0.95, static_cast<std::uint64_t>(d)}).rankBiserial;
+    covered += (r.lo <= truth && truth <= r.hi) ? 1 : 0;
+  }
+  const double coverage = static_cast<double>(covered) / kDatasets;
+  std::printf("[ coverage ] rank-biserial, stratified bootstrap, 40 vs 160: %.4f\n", coverage);
+  EXPECT_GE(coverage, 0.91);
+  EXPECT_LE(coverage, 0.99);
+}
+
 TEST(StatsLossPattern, MannWhitneyExactAgainstEnumeration) {
   // 4 + 5 distinct values: enumerate all C(9, 4) = 126 group assignments, count U by pairs,
   // and compare the two-sided p of an observed split with the exact one.
