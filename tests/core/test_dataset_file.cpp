@@ -285,9 +285,11 @@ template <typename RowFn> long long writeRows(const std::string& path, const std
   return static_cast<long long>(out.tellp());
 }
 
-/// Loads `spec`, requiring peak RSS growth <= 2 x kept bytes + 16 MiB: the kept data, one
-/// doubling of its vectors while they grow, and the reader's buffers. Reading the whole
-/// file into memory first would exceed it (the files are larger than what is kept).
+/// Loads `spec`, requiring peak RSS growth <= kept bytes + 16 MiB (kept counts the vectors'
+/// whole capacities, which cover the pages touched while they double; 16 MiB covers the
+/// reader's buffers and the old buffer of the last doubling). Holding the file's bytes would
+/// break it: both files are over 30 MB, more than the 16 MiB slack plus what was measured
+/// under the capacity (text 51.7 of 48 + 16 MiB, vector 9.6 of 20 + 16 MiB).
 TaskFile loadMeasured(const TaskFileSpec& spec, long long fileBytes) {
   const bool reset = resetPeakRss();
   const long long before = reset ? statusBytes("VmRSS") : statusBytes("VmHWM");
@@ -300,7 +302,7 @@ TaskFile loadMeasured(const TaskFileSpec& spec, long long fileBytes) {
             << " s, peak RSS growth " << growth / 1048576.0 << " MiB, kept " << kept / 1048576.0 << " MiB"
             << (reset ? "" : " (VmHWM could not be reset)") << "\n";
   EXPECT_TRUE(reset) << "could not reset VmHWM via /proc/self/clear_refs";
-  EXPECT_LE(growth, 2 * kept + (16LL << 20U));
+  EXPECT_LE(growth, kept + (16LL << 20U));
   return file;
 }
 
