@@ -12,6 +12,7 @@
 
 #include "core/common/error.h"
 #include "core/data/rng.h"
+#include "core/data/utf8.h"
 
 namespace kdscope::core::loaders {
 
@@ -327,24 +328,6 @@ std::string stripHtmlTags(const std::string& text) {
 
 namespace {
 
-void appendUtf8(std::uint32_t code, std::string& out) {
-  if (code < 0x80) {
-    out.push_back(static_cast<char>(code));
-  } else if (code < 0x800) {
-    out.push_back(static_cast<char>(0xC0U | (code >> 6U)));
-    out.push_back(static_cast<char>(0x80U | (code & 0x3FU)));
-  } else if (code < 0x10000) {
-    out.push_back(static_cast<char>(0xE0U | (code >> 12U)));
-    out.push_back(static_cast<char>(0x80U | ((code >> 6U) & 0x3FU)));
-    out.push_back(static_cast<char>(0x80U | (code & 0x3FU)));
-  } else {
-    out.push_back(static_cast<char>(0xF0U | (code >> 18U)));
-    out.push_back(static_cast<char>(0x80U | ((code >> 12U) & 0x3FU)));
-    out.push_back(static_cast<char>(0x80U | ((code >> 6U) & 0x3FU)));
-    out.push_back(static_cast<char>(0x80U | (code & 0x3FU)));
-  }
-}
-
 /// The text of one reference "&...;" (without & and ;), or false if it is not one we decode.
 bool decodeEntity(std::string_view name, std::string& out) {
   static const std::pair<std::string_view, std::string_view> kNamed[] = {
@@ -367,7 +350,7 @@ bool decodeEntity(std::string_view name, std::string& out) {
       code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) {
     return false;
   }
-  appendUtf8(code, out);
+  utf8::append(code, out);
   return true;
 }
 
