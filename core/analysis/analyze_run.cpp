@@ -25,6 +25,7 @@
 #include "core/data/dataset.h"
 #include "core/job/job_spec.h"
 #include "core/record/h5_file.h"
+#include "core/record/run_layout.h"
 #include "core/record/run_reader.h"
 #include "core/record/run_writer.h"
 
@@ -44,11 +45,9 @@ constexpr double kLogitTolerance = 1e-3;
 
 struct Cancelled {};
 
-std::string taskGroup(const std::string& task) { return "/tasks/" + task; }
-std::string modelGroup(const std::string& task, const std::string& model) {
-  return taskGroup(task) + "/models/" + model;
-}
-std::string analysisGroup(const std::string& task) { return taskGroup(task) + "/analysis"; }
+std::string taskGroup(const std::string& task) { return layout::task(task); }
+std::string modelGroup(const std::string& task, const std::string& model) { return layout::model(task, model); }
+std::string analysisGroup(const std::string& task) { return layout::analysis(task); }
 
 std::string formatNumber(double v) {
   std::ostringstream out;
@@ -57,7 +56,8 @@ std::string formatNumber(double v) {
   return out.str();
 }
 
-/// The logit-level objective of a student, as its objective attribute records it.
+/// The logit-level objective of a student, as its objective attribute records it
+/// (layout::decodeObjective; a model without the attribute is not "known").
 struct ParsedObjective {
   an::LogitObjective logit;
   bool known = false;
@@ -65,60 +65,19 @@ struct ParsedObjective {
   bool pure = false; ///< only the ce and kd terms: no logit MSE, intermediate terms, augmentation, weaker teacher
 };
 
-ParsedObjective parseObjective(const std::string& text) {
+ParsedObjective parseObjective(const std::string& text, const std::string& where) {
+  const layout::RecordedObjective r = layout::decodeObjective(text, where);
   ParsedObjective out;
-  try {
-    const Json j = Json::parse(text);
-    if (!j.contains("terms") || !j["terms"].is_array()) {
-      return out;
-    }
-    bool onlyCeKd = true;
-    for (const Json& term : j["terms"]) {
-      const std::string name = term.value("name", "");
-      if (name == "ce") {
-        out.logit.labelSmoothing = term.value("label_smoothing", 0.0);
-      } else if (name == "kd") {
-        out.hasKd = true;
-        out.logit.lambda = term.value("weight", 0.0);
-        out.logit.temperature = term.value("temperature", 1.0);
-        out.logit.tSquared = term.value("t_squared", true);
-        out.logit.ptTargets = term.value("teacher_targets", "full") == "pt";
-      } else if (name == "logit_mse") {
-        out.logit.logitMse = term.value("weight", 0.0);
-        onlyCeKd = false;
-      } else {
-        onlyCeKd = false;
-      }
-    }
-    out.pure = onlyCeKd && !j.contains("intermediate") && !j.contains("augmentation") && !j.contains("teacher");
-    out.known = true;
-  } catch (const std::exception&) {
-    out.known = false;
-  }
+  out.logit.labelSmoothing = r.labelSmoothing;
+  out.logit.lambda = r.lambda;
+  out.logit.temperature = r.temperature;
+  out.logit.tSquared = r.tSquared;
+  out.logit.ptTargets = r.ptTargets;
+  out.logit.logitMse = r.logitMse;
+  out.hasKd = r.hasKd;
+  out.pure = r.pure;
+  out.known = true;
   return out;
-}
-
-/// The architecture attribute (trainer's architectureJson) back as a spec.
-std::optional<ArchitectureSpec> parseArchitecture(const std::string& text) {
-  try {
-    const Json j = Json::parse(text);
-    ArchitectureSpec spec;
-    spec.type = j.at("type").get<std::string>();
-    spec.dropout = j.value("dropout", 0.0);
-    if (spec.type == "transformer") {
-      spec.layers = j.at("layers").get<int>();
-      spec.heads = j.at("heads").get<int>();
-      spec.width = j.at("width").get<int>();
-      spec.ffn = j.at("ffn").get<int>();
-    } else if (spec.type == "mlp") {
-      spec.hidden = j.at("hidden").get<std::vector<int>>();
-    } else {
-      return std::nullopt;
-    }
-    return spec;
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
 }
 
 /// What the run file holds about one model.
@@ -397,7 +356,7 @@ AnalyzeResult Analyzer::run() {
       // Read-only first: the reader checks format, version and shapes, and says why a file is bad.
       const RunReader reader(m_path);
       reader.validate();
-      const auto status = reader.file().attrString("/", "status");
+      const auto status = reader.file().attrString(layout::root(), layout::attr::kStatus);
       if (status == "running" && !m_options.force) {
         throw InputError(m_path +
                          ": status is \"running\": a job is still writing it (or its process died); analyse it "
@@ -407,8 +366,8 @@ AnalyzeResult Analyzer::run() {
     H5File file(m_path, H5File::Mode::ReadWrite);
     m_file = &file;
     m_out = std::make_unique<ResultWriter>(file);
-    if (file.hasAttr("/", "job")) {
-      const auto parsed = parseJob(file.attrString("/", "job"), m_path + " (attribute 'job')");
+    if (file.hasAttr(layout::root(), layout::attr::kJob)) {
+      const auto parsed = parseJob(file.attrString(layout::root(), layout::attr::kJob), m_path + " (attribute 'job')");
       if (parsed.job) {
         m_job = *parsed.job;
       } else {
@@ -417,7 +376,7 @@ AnalyzeResult Analyzer::run() {
     } else {
       m_jobProblem = "the file has no 'job' attribute";
     }
-    const auto tasks = file.exists("/tasks") ? file.childrenInCreationOrder("/tasks") : std::vector<std::string>{};
+    const auto tasks = file.exists(layout::tasks()) ? file.childrenInCreationOrder(layout::tasks()) : std::vector<std::string>{};
     m_taskCount = std::max<std::size_t>(1, tasks.size());
     for (m_taskIndex = 0; m_taskIndex < tasks.size(); ++m_taskIndex) {
       checkCancel();
@@ -450,25 +409,27 @@ void Analyzer::analyzeTask(H5File& file, const std::string& task) {
   advance(0.0);
   phase(task, "", "reading");
   const std::string base = taskGroup(task);
-  const auto classes = static_cast<std::size_t>(file.attrInt(base, "num_classes"));
-  const std::vector<std::int64_t> labels = file.readInt64(base + "/eval/labels");
+  const auto classes = static_cast<std::size_t>(file.attrInt(base, layout::attr::kNumClasses));
+  const std::vector<std::int64_t> labels = file.readInt64(layout::evalLabels(task));
   const std::size_t n = labels.size();
 
   std::vector<ModelRecord> records;
-  for (const std::string& name : file.childrenInCreationOrder(base + "/models")) {
+  for (const std::string& name : file.childrenInCreationOrder(layout::models(task))) {
     const std::string m = modelGroup(task, name);
     ModelRecord r;
     r.name = name;
-    r.role = file.hasAttr(m, "role") ? file.attrString(m, "role") : "";
-    if (file.hasAttr(m, "architecture")) {
-      r.architectureJson = file.attrString(m, "architecture");
-      r.architecture = parseArchitecture(r.architectureJson);
+    r.role = file.hasAttr(m, layout::attr::kRole) ? file.attrString(m, layout::attr::kRole) : "";
+    // A present but undecodable attribute is an error naming the file and object
+    // (InputError: the analysis refuses the file), never a silent "unknown".
+    if (file.hasAttr(m, layout::attr::kArchitecture)) {
+      r.architectureJson = file.attrString(m, layout::attr::kArchitecture);
+      r.architecture = layout::decodeArchitecture(r.architectureJson, m_path + ": " + m);
     }
-    if (file.hasAttr(m, "objective")) {
-      r.objective = parseObjective(file.attrString(m, "objective"));
+    if (file.hasAttr(m, layout::attr::kObjective)) {
+      r.objective = parseObjective(file.attrString(m, layout::attr::kObjective), m_path + ": " + m);
     }
-    if (file.exists(m + "/eval/logits")) {
-      r.logits = file.readFloat(m + "/eval/logits");
+    if (file.exists(layout::evalLogits(task, name))) {
+      r.logits = file.readFloat(layout::evalLogits(task, name));
       // Rows never written read as NaN (a run cut off during evaluation): no logits then.
       if (std::any_of(r.logits.begin(), r.logits.end(), [](float v) { return std::isnan(v); })) {
         r.logits.clear();
@@ -476,15 +437,15 @@ void Analyzer::analyzeTask(H5File& file, const std::string& task) {
         r.probs = an::softmax(r.logits, classes);
       }
     }
-    if (file.exists(m + "/eval/hidden")) {
-      const auto s = file.shape(m + "/eval/hidden");
+    if (file.exists(layout::evalHidden(task, name))) {
+      const auto s = file.shape(layout::evalHidden(task, name));
       r.hasHidden = s.size() == 3 && s[0] == n;
       r.hiddenLayers = r.hasHidden ? s[1] : 0;
       r.hiddenWidth = r.hasHidden ? s[2] : 0;
-      r.pooling = file.hasAttr(m + "/eval/hidden", "pooling") ? file.attrString(m + "/eval/hidden", "pooling") : "";
+      r.pooling = file.hasAttr(layout::evalHidden(task, name), layout::attr::kPooling) ? file.attrString(layout::evalHidden(task, name), layout::attr::kPooling) : "";
     }
-    if (file.exists(m + "/eval/attention") && file.exists(base + "/eval/tokens")) {
-      const auto s = file.shape(m + "/eval/attention");
+    if (file.exists(layout::evalAttention(task, name)) && file.exists(layout::evalTokens(task))) {
+      const auto s = file.shape(layout::evalAttention(task, name));
       r.hasAttention = s.size() == 5 && s[3] == s[4] && s[0] > 0;
       if (r.hasAttention) {
         r.attExamples = s[0];
@@ -493,8 +454,8 @@ void Analyzer::analyzeTask(H5File& file, const std::string& task) {
         r.attLength = s[3];
       }
     }
-    if (file.exists(m + "/classifier/weight")) {
-      const auto s = file.shape(m + "/classifier/weight");
+    if (file.exists(layout::classifierWeight(task, name))) {
+      const auto s = file.shape(layout::classifierWeight(task, name));
       r.hasClassifier = s.size() == 2 && s[0] == classes;
       r.classifierWidth = r.hasClassifier ? s[1] : 0;
     }
@@ -577,8 +538,8 @@ void Analyzer::analyzeTask(H5File& file, const std::string& task) {
   }
 
   std::vector<std::string> texts;
-  if (file.exists(base + "/eval/text")) {
-    texts = file.readStrings(base + "/eval/text");
+  if (file.exists(layout::evalText(task))) {
+    texts = file.readStrings(layout::evalText(task));
     if (texts.size() != n) {
       texts.clear();
     }
@@ -593,7 +554,7 @@ void Analyzer::analyzeTask(H5File& file, const std::string& task) {
   if (wants("knowledge")) {
     phase(task, "", "knowledge levels: gradient rescaling, class geometry, gain decomposition");
     for (const auto& [name, objective] : weightObjectives) {
-      const std::string g = a + "/" + name;
+      const std::string g = layout::analysisOf(task, name);
       m_out->attr(g, "w_lambda", objective.lambda);
       m_out->attr(g, "w_temperature", objective.temperature);
       m_out->attr(g, "w_t_squared", static_cast<std::int64_t>(objective.tSquared ? 1 : 0));
@@ -637,7 +598,7 @@ void Analyzer::taskMetrics(const std::string& task, const std::vector<std::int64
   const std::string a = analysisGroup(task);
   const std::uint64_t c = classes;
   auto perModel = [&](const ModelRecord& m) {
-    const std::string g = a + "/" + m.name;
+    const std::string g = layout::analysisOf(task, m.name);
     m_out->attr(g, "accuracy", an::accuracy(m.logits, labels, classes));
     const an::CalibrationBins bins = an::calibrationBins(m.logits, labels, classes, 15);
     m_out->attr(g, "ece", bins.ece);
@@ -653,7 +614,7 @@ void Analyzer::taskMetrics(const std::string& task, const std::vector<std::int64
   perModel(teacher);
   for (const ModelRecord* s : students) {
     perModel(*s);
-    const std::string g = a + "/" + s->name;
+    const std::string g = layout::analysisOf(task, s->name);
     const an::TaskComparison cmp = an::compareTask(teacher.logits, s->logits, labels, classes);
     m_out->attr(g, "teacher_accuracy", cmp.teacherAccuracy);
     m_out->attr(g, "gap", cmp.gap);
@@ -731,9 +692,9 @@ void Analyzer::knowledge(const std::string& task, const std::vector<std::int64_t
   std::vector<const ModelRecord*> all{&teacher};
   all.insert(all.end(), students.begin(), students.end());
   for (const ModelRecord* m : all) {
-    const std::string g = a + "/" + m->name;
+    const std::string g = layout::analysisOf(task, m->name);
     if (m->hasClassifier) {
-      const auto weight = m_file->readFloat(modelGroup(task, m->name) + "/classifier/weight");
+      const auto weight = m_file->readFloat(layout::classifierWeight(task, m->name));
       byWeights[m->name] = an::classSimilarityFromWeights(weight, classes, m->classifierWidth);
       m_out->matrix(g + "/class_similarity_weights", byWeights[m->name]);
     } else {
@@ -743,7 +704,7 @@ void Analyzer::knowledge(const std::string& task, const std::vector<std::int64_t
     m_out->matrix(g + "/class_similarity_probs", byProbs[m->name]);
   }
   for (const ModelRecord* s : students) {
-    const std::string g = a + "/" + s->name;
+    const std::string g = layout::analysisOf(task, s->name);
     double agreementWeights = kNaN;
     if (byWeights.count("teacher") && byWeights.count(s->name)) {
       agreementWeights = an::offDiagonalCorrelation(byWeights["teacher"], byWeights[s->name]);
@@ -786,7 +747,7 @@ void Analyzer::knowledge(const std::string& task, const std::vector<std::int64_t
 
   // Universe, instance, domain: the gain decomposition from the four control students.
   const auto controls = findControls(students);
-  const std::string k = a + "/knowledge";
+  const std::string k = layout::knowledge(task);
   if (!controls) {
     m_out->clear(k);
     skip(task, "knowledge/gain decomposition",
@@ -859,7 +820,7 @@ void Analyzer::layers(const std::string& task, const ModelRecord& teacher, const
     skip(task, "cka, residual", "the teacher has no eval/hidden (recording.hidden was off)");
     return;
   }
-  const std::vector<float> hiddenT = m_file->readFloat(modelGroup(task, "teacher") + "/eval/hidden");
+  const std::vector<float> hiddenT = m_file->readFloat(layout::evalHidden(task, "teacher"));
   const std::size_t lt = teacher.hiddenLayers;
   const std::size_t dt = teacher.hiddenWidth;
   std::size_t done = 0;
@@ -870,10 +831,10 @@ void Analyzer::layers(const std::string& task, const ModelRecord& teacher, const
       skip(task, "cka, residual/" + s->name, "the student has no eval/hidden");
       continue;
     }
-    const std::vector<float> hiddenS = m_file->readFloat(modelGroup(task, s->name) + "/eval/hidden");
+    const std::vector<float> hiddenS = m_file->readFloat(layout::evalHidden(task, s->name));
     const std::size_t ls = s->hiddenLayers;
     const std::size_t ds = s->hiddenWidth;
-    const std::string g = a + "/" + s->name;
+    const std::string g = layout::analysisOf(task, s->name);
     const std::string pooling = teacher.pooling.empty() ? "as recorded" : teacher.pooling;
     if (wants("cka")) {
       phase(task, s->name, "linear CKA, " + std::to_string(lt) + " x " + std::to_string(ls) + " layer pairs");
@@ -962,8 +923,8 @@ void Analyzer::attention(const std::string& task, const ModelRecord& teacher, co
     skip(task, "attention", "no model has eval/attention (vector task, or recording.attention_examples = 0)");
     return;
   }
-  const std::vector<std::int64_t> tokens = m_file->readInt64(taskGroup(task) + "/eval/tokens");
-  const auto shape = m_file->shape(taskGroup(task) + "/eval/tokens");
+  const std::vector<std::int64_t> tokens = m_file->readInt64(layout::evalTokens(task));
+  const auto shape = m_file->shape(layout::evalTokens(task));
   const std::size_t len = shape.size() == 2 ? shape[1] : 0;
   auto lengthsOf = [&](std::size_t first, std::size_t count) {
     std::vector<std::size_t> lengths(count, 0);
@@ -1005,7 +966,7 @@ void Analyzer::attention(const std::string& task, const ModelRecord& teacher, co
     const std::size_t block = blockSize(*m);
     for (std::size_t first = 0; first < m->attExamples; first += block) {
       const std::size_t count = std::min<std::size_t>(block, m->attExamples - first);
-      const std::vector<float> maps = m_file->readFloat(modelGroup(task, m->name) + "/eval/attention", first, count);
+      const std::vector<float> maps = m_file->readFloat(layout::evalAttention(task, m->name), first, count);
       const auto lengths = lengthsOf(first, count);
       const double rows = rowsOf(lengths);
       if (rows == 0.0) {
@@ -1026,7 +987,7 @@ void Analyzer::attention(const std::string& task, const ModelRecord& teacher, co
         entropy[i] = sum[i] / weight[i];
       }
     }
-    const std::string g = a + "/" + m->name;
+    const std::string g = layout::analysisOf(task, m->name);
     m_out->floats(g + "/attention_entropy", {L, H}, entropy);
     m_out->attr(g + "/attention_entropy", "examples", static_cast<std::int64_t>(m->attExamples));
     m_out->attr(g + "/attention_entropy", "unit", "nats; mean over the recorded examples' non-padding query rows");
@@ -1056,8 +1017,8 @@ void Analyzer::attention(const std::string& task, const ModelRecord& teacher, co
     const std::size_t block = std::min(blockSize(teacher), blockSize(*s));
     for (std::size_t first = 0; first < examples; first += block) {
       const std::size_t count = std::min<std::size_t>(block, examples - first);
-      const auto mapsT = m_file->readFloat(modelGroup(task, "teacher") + "/eval/attention", first, count);
-      const auto mapsS = m_file->readFloat(modelGroup(task, s->name) + "/eval/attention", first, count);
+      const auto mapsT = m_file->readFloat(layout::evalAttention(task, "teacher"), first, count);
+      const auto mapsS = m_file->readFloat(layout::evalAttention(task, s->name), first, count);
       const auto lengths = lengthsOf(first, count);
       const double rows = rowsOf(lengths);
       if (rows == 0.0) {
@@ -1098,7 +1059,7 @@ void Analyzer::attention(const std::string& task, const ModelRecord& teacher, co
         }
       }
     }
-    const std::string g = a + "/" + s->name;
+    const std::string g = layout::analysisOf(task, s->name);
     m_out->floats(g + "/head_js", {ls, ht, hs}, js);
     m_out->ints(g + "/head_js_teacher_layer", {ls}, teacherBlock);
     m_out->ints(g + "/head_js_best_match", {ls, ht}, best);
@@ -1165,8 +1126,8 @@ void Analyzer::modelAnalyses(const std::string& task, const std::vector<std::int
              "; " + std::to_string(data.eval.labels.size()) + " vs " + std::to_string(labels.size()) + " examples)");
     return;
   }
-  if (data.kind == TaskKind::Text && m_file->exists(taskGroup(task) + "/eval/tokens") &&
-      m_file->readInt64(taskGroup(task) + "/eval/tokens") != data.eval.tokens) {
+  if (data.kind == TaskKind::Text && m_file->exists(layout::evalTokens(task)) &&
+      m_file->readInt64(layout::evalTokens(task)) != data.eval.tokens) {
     skip(task, what, "the reloaded eval split's tokens differ from the run's eval/tokens");
     return;
   }
@@ -1190,7 +1151,7 @@ void Analyzer::modelAnalyses(const std::string& task, const std::vector<std::int
   for (const auto& [m, path] : available) {
     checkCancel();
     advance(0.55 + 0.45 * static_cast<double>(done++) / static_cast<double>(available.size()));
-    const std::string g = a + "/" + m->name;
+    const std::string g = layout::analysisOf(task, m->name);
     std::optional<an::ModelHandle> handle;
     try {
       handle.emplace(*m->architecture, data, path);
@@ -1298,15 +1259,15 @@ std::vector<TaskHeadline> readHeadlines(const RunReader& reader) {
     TaskHeadline h;
     h.task = task;
     const std::string a = analysisGroup(task);
-    h.analysed = file.exists(a) && file.hasAttr(a, "status") && file.attrString(a, "status") == "complete";
+    h.analysed = file.exists(a) && file.hasAttr(a, layout::attr::kStatus) && file.attrString(a, layout::attr::kStatus) == "complete";
     const auto labels = reader.evalLabels(task);
     std::int64_t classes = 0;
     std::vector<float> teacherLogits;
     std::vector<std::string> students;
     for (const std::string& model : reader.models(task)) {
       const std::string m = modelGroup(task, model);
-      const std::string role = file.hasAttr(m, "role") ? file.attrString(m, "role") : "";
-      if (role == "teacher" && file.exists(m + "/eval/logits")) {
+      const std::string role = file.hasAttr(m, layout::attr::kRole) ? file.attrString(m, layout::attr::kRole) : "";
+      if (role == "teacher" && file.exists(layout::evalLogits(task, model))) {
         teacherLogits = reader.evalLogits(task, model, &classes);
       } else if (role == "student") {
         students.push_back(model);
@@ -1316,7 +1277,7 @@ std::vector<TaskHeadline> readHeadlines(const RunReader& reader) {
       StudentHeadline s;
       s.name = model;
       const std::string m = modelGroup(task, model);
-      if (!teacherLogits.empty() && file.exists(m + "/eval/logits")) {
+      if (!teacherLogits.empty() && file.exists(layout::evalLogits(task, model))) {
         const auto logits = reader.evalLogits(task, model, &classes);
         const bool complete = std::none_of(logits.begin(), logits.end(), [](float v) { return std::isnan(v); }) &&
                               std::none_of(teacherLogits.begin(), teacherLogits.end(), [](float v) { return std::isnan(v); });
@@ -1332,7 +1293,7 @@ std::vector<TaskHeadline> readHeadlines(const RunReader& reader) {
           s.ece = c.studentEce;
         }
       }
-      const std::string g = a + "/" + model;
+      const std::string g = layout::analysisOf(task, model);
       if (file.exists(g)) {
         if (file.hasAttr(g, "geometry_agreement_weights")) {
           s.geometryAgreement = file.attrDouble(g, "geometry_agreement_weights");
@@ -1343,7 +1304,7 @@ std::vector<TaskHeadline> readHeadlines(const RunReader& reader) {
       }
       h.students.push_back(std::move(s));
     }
-    const std::string k = a + "/knowledge";
+    const std::string k = layout::knowledge(task);
     if (file.exists(k) && file.hasAttr(k, "universe")) {
       h.hasKnowledge = true;
       h.knowledgeStudents = file.attrStrings(k, "students");
@@ -1377,24 +1338,24 @@ ExampleAttentionView browseAttention(const std::string& runPath, const std::stri
     if (!file.exists(base)) {
       throw InputError(runPath + ": no task '" + task + "'");
     }
-    if (!file.exists(base + "/eval/tokens")) {
+    if (!file.exists(layout::evalTokens(task))) {
       throw InputError(runPath + ": task '" + task + "' has no tokens, so no attention maps");
     }
-    const auto shape = file.shape(base + "/eval/tokens");
+    const auto shape = file.shape(layout::evalTokens(task));
     if (example >= shape[0]) {
       throw InputError(runPath + ": task '" + task + "' has " + std::to_string(shape[0]) + " eval examples, not " +
                        std::to_string(example + 1));
     }
-    tokenRow = file.readInt64(base + "/eval/tokens", example, 1);
-    if (file.exists(base + "/vocab")) {
-      vocab = file.readStrings(base + "/vocab");
+    tokenRow = file.readInt64(layout::evalTokens(task), example, 1);
+    if (file.exists(layout::vocab(task))) {
+      vocab = file.readStrings(layout::vocab(task));
     }
-    if (file.exists(base + "/eval/text")) {
-      const auto texts = file.readStrings(base + "/eval/text");
+    if (file.exists(layout::evalText(task))) {
+      const auto texts = file.readStrings(layout::evalText(task));
       view.text = example < texts.size() ? texts[example] : "";
     }
-    if (file.hasAttr("/", "job")) {
-      const auto parsed = parseJob(file.attrString("/", "job"));
+    if (file.hasAttr(layout::root(), layout::attr::kJob)) {
+      const auto parsed = parseJob(file.attrString(layout::root(), layout::attr::kJob));
       if (parsed.job) {
         job = *parsed.job;
       }
@@ -1406,14 +1367,14 @@ ExampleAttentionView browseAttention(const std::string& runPath, const std::stri
       }
       ModelAttention ma;
       ma.model = model;
-      if (!forceRecompute && file.exists(m + "/eval/attention")) {
-        const auto s = file.shape(m + "/eval/attention");
+      if (!forceRecompute && file.exists(layout::evalAttention(task, model))) {
+        const auto s = file.shape(layout::evalAttention(task, model));
         if (s.size() == 5 && example < s[0]) {
           ma.source = "recorded";
           ma.layers = s[1];
           ma.heads = s[2];
           ma.length = s[3];
-          ma.maps = file.readFloat(m + "/eval/attention", example, 1);
+          ma.maps = file.readFloat(layout::evalAttention(task, model), example, 1);
         }
       }
       view.models.push_back(std::move(ma));
@@ -1455,11 +1416,10 @@ ExampleAttentionView browseAttention(const std::string& runPath, const std::stri
     if (!ma.source.empty()) {
       continue;
     }
-    const auto arch = parseArchitecture(reader.file().attrString(modelGroup(task, ma.model), "architecture"));
-    if (!arch) {
-      throw InputError(runPath + ": model '" + ma.model + "' has an unreadable architecture attribute");
-    }
-    const an::ModelHandle handle(*arch, data, (runDir / "checkpoints" / task / (ma.model + ".pt")).string());
+    const ArchitectureSpec arch = layout::decodeArchitecture(
+        reader.file().attrString(modelGroup(task, ma.model), layout::attr::kArchitecture),
+        runPath + ": " + modelGroup(task, ma.model));
+    const an::ModelHandle handle(arch, data, (runDir / "checkpoints" / task / (ma.model + ".pt")).string());
     const an::ExampleAttention maps = handle.attention(data, data.eval, example);
     ma.source = "recomputed";
     ma.layers = maps.layers;
