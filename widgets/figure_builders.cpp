@@ -185,7 +185,7 @@ void buildCka(PlotWidget& plot, const RunDocument& run, const QString& task, con
     plot.setMessage(tr("the task has no student"));
     return;
   }
-  const auto cka = run.readMatrix(RunDocument::analysisPath(task, student, QStringLiteral("cka")));
+  const auto cka = run.resultMatrix(task, student, QStringLiteral("cka"));
   if (!cka) {
     plot.setMessage(noAnalysisMessage(run));
     return;
@@ -220,7 +220,7 @@ void buildProbe(PlotWidget& plot, const RunDocument& run, const QString& task, c
     if (model.isEmpty()) {
       continue;
     }
-    if (const auto probe = run.readVector(RunDocument::analysisPath(task, model, QStringLiteral("probe_accuracy")))) {
+    if (const auto probe = run.resultVector(task, model, QStringLiteral("probe_accuracy"))) {
       QVector<double> x;
       QVector<double> y;
       const double layers = std::max<double>(1.0, static_cast<double>(probe->size()) - 1.0);
@@ -267,7 +267,7 @@ void buildHeadGrid(PlotWidget& plot, const RunDocument& run, const QString& task
   QString value;
   switch (metric) {
   case HeadMetric::Importance:
-    grid = run.readMatrix(RunDocument::analysisPath(task, model, QStringLiteral("head_importance")));
+    grid = run.resultMatrix(task, model, QStringLiteral("head_importance"));
     value = tr("importance");
     if (!grid) {
       plot.setMessage(noAnalysisMessage(run));
@@ -280,20 +280,28 @@ void buildHeadGrid(PlotWidget& plot, const RunDocument& run, const QString& task
     break;
   case HeadMetric::Divergence:
     if (model == teacher) {
-      plot.setMessage(tr("divergence is shown per student head (right): the smallest Jensen-Shannon divergence to "
-                         "any teacher head of the mapped layer"));
+      plot.setMessage(tr("divergence is shown per student (right): for each head of the mapped teacher layer, the "
+                         "smallest Jensen-Shannon divergence to any head of the student layer"));
       return;
     }
-    grid = run.headDivergence(task, teacher, model);
+    grid = run.headDivergence(task, model);
     value = tr("JS divergence (nats)");
     break;
   }
+  // Entropy and divergence are the analysis's numbers (analysis "attention"), never recomputed here.
   if (!grid) {
-    plot.setMessage(tr("%1 has no eval/attention").arg(model));
+    plot.setMessage(noAnalysisMessage(run));
     return;
   }
+  Heatmap map = gridOf(*grid, value);
+  if (metric == HeadMetric::Divergence) {
+    // head_js_best_divergence: rows are the student's layers, columns the heads of the
+    // teacher layer mapped to each (the analysis matches each teacher head to a student head).
+    map.rowTitle = tr("%1 layer").arg(model);
+    map.colTitle = tr("%1 head (mapped layer)").arg(teacher);
+  }
   plot.setTitle(model);
-  plot.setHeatmap(gridOf(*grid, value));
+  plot.setHeatmap(map);
   plot.setFigureName(headsName(task, model, metric));
 }
 
@@ -347,7 +355,7 @@ void buildSimilarity(PlotWidget& plot, const RunDocument& run, const QString& ta
   }
   std::optional<Matrix> matrix;
   if (kind == SimilarityKind::ClassifierCosine) {
-    if (const auto weight = run.readMatrix(RunDocument::modelPath(task, model) + "/classifier/weight")) {
+    if (const auto weight = run.classifierWeight(task, model)) {
       const std::vector<float> values(weight->values.begin(), weight->values.end());
       matrix = rowCosine(values, weight->rows, weight->cols);
     }
@@ -387,7 +395,7 @@ void buildGradRescale(PlotWidget& plot, const RunDocument& run, const QString& t
     plot.setMessage(tr("the task has no student"));
     return;
   }
-  const auto w = run.readVector(RunDocument::analysisPath(task, student, QStringLiteral("grad_rescale")));
+  const auto w = run.resultVector(task, student, QStringLiteral("grad_rescale"));
   if (!w) {
     plot.setMessage(noAnalysisMessage(run));
     return;

@@ -8,6 +8,7 @@
 #include <map>
 #include <set>
 
+#include "core/record/run_layout.h"
 #include "widgets/plot_widget.h"
 #include "widgets/run_document.h"
 
@@ -29,12 +30,11 @@ QString listNames(const QStringList& names) {
   return names.mid(0, names.size() - 1).join(QStringLiteral(", ")) + QStringLiteral(" and ") + names.last();
 }
 
-QString taskPath(const QString& task) { return QStringLiteral("/tasks/%1").arg(task); }
-QString modelPath(const QString& task, const QString& model) {
-  return QStringLiteral("/tasks/%1/models/%2").arg(task, model);
-}
+// A figure's sources: run-file paths, built by the run file's layout.
+std::string str(const QString& text) { return text.toStdString(); }
+QString qstr(const std::string& text) { return QString::fromStdString(text); }
 QString analysisPath(const QString& task, const QString& who, const QString& what) {
-  return QStringLiteral("/tasks/%1/analysis/%2/%3").arg(task, who, what);
+  return qstr(core::layout::analysisEntry(str(task), str(who), str(what)));
 }
 
 // What one task of a run holds, read once for the enumeration.
@@ -61,8 +61,7 @@ TaskFacts factsOf(const RunDocument& run, const QString& task) {
     for (const core::ModelSummary& m : t->models) {
       const QString model = QString::fromStdString(m.name);
       facts.models << model;
-      const std::string base = RunDocument::modelPath(task, model);
-      if (run.exists(base + "/train/step")) {
+      if (run.hasTrainLog(task, model)) {
         const core::TrainLog log = run.reader().trainLog(t->name, m.name);
         if (!log.steps.empty()) {
           facts.trained << model;
@@ -71,7 +70,7 @@ TaskFacts factsOf(const RunDocument& run, const QString& task) {
           terms.insert(QString::fromStdString(term));
         }
       }
-      if (run.exists(base + "/eval_curve/epoch") && !run.reader().evalCurve(t->name, m.name).epoch.empty()) {
+      if (run.hasEvalCurve(task, model) && !run.reader().evalCurve(t->name, m.name).epoch.empty()) {
         facts.evaluatedCurves << model;
       }
       if (!run.logits(task, model).empty()) {
@@ -80,7 +79,7 @@ TaskFacts factsOf(const RunDocument& run, const QString& task) {
       if (run.attentionShape(task, model)) {
         facts.withAttention << model;
       }
-      if (run.exists(base + "/classifier/weight")) {
+      if (run.hasClassifier(task, model)) {
         facts.withClassifier << model;
       }
     }
@@ -107,7 +106,6 @@ FigureSpec spec(const RunDocument& run, const QString& name, const QString& view
 const QString kFromReader = QStringLiteral("read from the run file as recorded during training");
 const QString kFromAnalyze = QStringLiteral("written by `kdscope analyze` (core/analysis)");
 const QString kFromLogits = QStringLiteral("computed by KDScope from eval/logits and eval/labels (core/analysis/metrics)");
-const QString kFromAttention = QStringLiteral("computed by KDScope from eval/attention (widgets/run_document.cpp)");
 
 FigureSpec attentionSpec(const RunDocument& run, const QString& task, const QString& model, int example, int layer,
                          int head) {
@@ -130,7 +128,7 @@ FigureSpec attentionSpec(const RunDocument& run, const QString& task, const QStr
           .arg(example)
           .arg(task, label, text.isEmpty() ? QString() : QStringLiteral(", \"%1\"").arg(text));
   return spec(run, figures::attentionName(task, model, example, layer, head), QStringLiteral("heads"), caption,
-              {modelPath(task, model) + QStringLiteral("/eval/attention"), taskPath(task) + QStringLiteral("/eval/tokens")},
+              {qstr(core::layout::evalAttention(str(task), str(model))), qstr(core::layout::evalTokens(str(task)))},
               kFromReader, [doc, task, model, example, layer, head](PlotWidget& plot) {
                 figures::buildAttention(plot, *doc, task, model, example, layer, head);
               });
@@ -189,8 +187,8 @@ std::vector<FigureSpec> runFigures(const RunDocument& run) {
                          tr("Training loss on task %1: the total objective (nats; the weighted sum of the "
                             "objective's terms) at each logged optimizer step, for %2.")
                              .arg(task, listNames(t.trained)),
-                         {modelPath(task, QStringLiteral("*")) + QStringLiteral("/train/step"),
-                          modelPath(task, QStringLiteral("*")) + QStringLiteral("/train/loss")},
+                         {qstr(core::layout::trainStep(str(task), str(QStringLiteral("*")))),
+                          qstr(core::layout::trainLoss(str(task), str(QStringLiteral("*"))))},
                          kFromReader,
                          [doc, task](PlotWidget& plot) { figures::buildLoss(plot, *doc, task, {}); }));
       if (!t.terms.isEmpty()) {
@@ -199,8 +197,8 @@ std::vector<FigureSpec> runFigures(const RunDocument& run) {
                            tr("Training loss on task %1, every model: the total objective (solid) and each "
                               "unweighted term of it (dashed, dotted; %2), nats per logged step.")
                                .arg(task, t.terms.join(QStringLiteral(", "))),
-                           {modelPath(task, QStringLiteral("*")) + QStringLiteral("/train/loss"),
-                            modelPath(task, QStringLiteral("*")) + QStringLiteral("/train/terms/*")},
+                           {qstr(core::layout::trainLoss(str(task), str(QStringLiteral("*")))),
+                            qstr(core::layout::trainTerm(str(task), str(QStringLiteral("*")), "*"))},
                            kFromReader,
                            [doc, task, all](PlotWidget& plot) { figures::buildLoss(plot, *doc, task, all); }));
         for (const QString& term : t.terms) {
@@ -209,7 +207,7 @@ std::vector<FigureSpec> runFigures(const RunDocument& run) {
                              tr("The unweighted loss term \"%1\" (nats) at each logged step on task %2, for the "
                                 "models whose objective has it.")
                                  .arg(term, task),
-                             {modelPath(task, QStringLiteral("*")) + QStringLiteral("/train/terms/") + term},
+                             {qstr(core::layout::trainTerm(str(task), "*", str(term)))},
                              kFromReader,
                              [doc, task, one](PlotWidget& plot) { figures::buildLoss(plot, *doc, task, one); }));
         }
@@ -220,8 +218,8 @@ std::vector<FigureSpec> runFigures(const RunDocument& run) {
                          tr("Eval accuracy (fraction of eval examples whose highest logit is the label) after each "
                             "epoch of training on task %1, for %2.")
                              .arg(task, listNames(t.evaluatedCurves)),
-                         {modelPath(task, QStringLiteral("*")) + QStringLiteral("/eval_curve/epoch"),
-                          modelPath(task, QStringLiteral("*")) + QStringLiteral("/eval_curve/accuracy")},
+                         {qstr(core::layout::evalCurveColumn(str(task), str(QStringLiteral("*")), "epoch")),
+                          qstr(core::layout::evalCurveColumn(str(task), str(QStringLiteral("*")), "accuracy"))},
                          kFromReader, [doc, task](PlotWidget& plot) { figures::buildEvalAccuracy(plot, *doc, task); }));
     }
   }
@@ -231,7 +229,7 @@ std::vector<FigureSpec> runFigures(const RunDocument& run) {
     const QString task = t.name;
     const QString teacher = t.teacher;
     for (const QString& student : t.students) {
-      if (run.exists(RunDocument::analysisPath(task, student, QStringLiteral("cka")))) {
+      if (run.hasResult(task, student, QStringLiteral("cka"))) {
         out.push_back(spec(run, figures::ckaName(task, student), QStringLiteral("layers"),
                            tr("Linear CKA between the pooled hidden states of each layer of %1 (rows) and of "
                               "student %2 (columns) on the eval split of task %3; \"emb\" is the embedding "
@@ -251,7 +249,7 @@ std::vector<FigureSpec> runFigures(const RunDocument& run) {
       QStringList objects;
       for (const QString& model : {teacher, student}) {
         if (!model.isEmpty() &&
-            run.exists(RunDocument::analysisPath(task, model, QStringLiteral("probe_accuracy")))) {
+            run.hasResult(task, model, QStringLiteral("probe_accuracy"))) {
           objects << analysisPath(task, model, QStringLiteral("probe_accuracy"));
         }
       }
@@ -273,7 +271,7 @@ std::vector<FigureSpec> runFigures(const RunDocument& run) {
     const QString task = t.name;
     const QString teacher = t.teacher;
     for (const QString& model : t.models) {
-      if (run.exists(RunDocument::analysisPath(task, model, QStringLiteral("head_importance")))) {
+      if (run.hasResult(task, model, QStringLiteral("head_importance"))) {
         out.push_back(spec(run, figures::headsName(task, model, figures::HeadMetric::Importance), QStringLiteral("heads"),
                            tr("Importance of each attention head of %1 on task %2 (Michel et al. 2019), "
                               "normalised per layer: layers (rows) by heads (columns).")
@@ -284,7 +282,11 @@ std::vector<FigureSpec> runFigures(const RunDocument& run) {
                            }));
       }
     }
+    // Entropy and divergence: the analysis's numbers (analysis "attention"), listed once analysed.
     for (const QString& model : t.withAttention) {
+      if (!run.hasResult(task, model, QStringLiteral("attention_entropy"))) {
+        continue;
+      }
       const auto shape = run.attentionShape(task, model);
       out.push_back(spec(run, figures::headsName(task, model, figures::HeadMetric::Entropy), QStringLiteral("heads"),
                          tr("Mean entropy (nats) of the attention distributions of each head of %1 (layers by "
@@ -293,31 +295,27 @@ std::vector<FigureSpec> runFigures(const RunDocument& run) {
                              .arg(model)
                              .arg(shape->examples)
                              .arg(task),
-                         {modelPath(task, model) + QStringLiteral("/eval/attention")}, kFromAttention,
-                         [doc, task, teacher, model](PlotWidget& plot) {
+                         {analysisPath(task, model, QStringLiteral("attention_entropy"))},
+                         kFromAnalyze + tr(", attention entropy"), [doc, task, teacher, model](PlotWidget& plot) {
                            figures::buildHeadGrid(plot, *doc, task, teacher, model, figures::HeadMetric::Entropy);
                          }));
     }
-    if (t.withAttention.contains(teacher)) {
-      const auto teacherShape = run.attentionShape(task, teacher);
-      for (const QString& student : t.students) {
-        const auto shape = run.attentionShape(task, student);
-        if (!shape || shape->length != teacherShape->length) {
-          continue;
-        }
-        out.push_back(spec(run, figures::headsName(task, student, figures::HeadMetric::Divergence),
-                           QStringLiteral("heads"),
-                           tr("For each attention head of student %1 (layers by heads): the smallest "
-                              "Jensen-Shannon divergence (nats) between its attention and that of any head of "
-                              "the mapped layer of %2, averaged over the kept eval examples and their "
-                              "non-padding queries, task %3.")
-                               .arg(student, teacher, task),
-                           {modelPath(task, student) + QStringLiteral("/eval/attention"),
-                            modelPath(task, teacher) + QStringLiteral("/eval/attention")},
-                           kFromAttention, [doc, task, teacher, student](PlotWidget& plot) {
-                             figures::buildHeadGrid(plot, *doc, task, teacher, student, figures::HeadMetric::Divergence);
-                           }));
+    for (const QString& student : t.students) {
+      if (!run.hasResult(task, student, QStringLiteral("head_js_best_divergence"))) {
+        continue;
       }
+      out.push_back(spec(run, figures::headsName(task, student, figures::HeadMetric::Divergence),
+                         QStringLiteral("heads"),
+                         tr("For each head of the layer of %2 mapped to each layer of student %1 (student layers "
+                            "by teacher heads): the smallest Jensen-Shannon divergence (nats) between its "
+                            "attention and that of any head of the student layer, averaged over the kept eval "
+                            "examples and their non-padding queries, task %3.")
+                             .arg(student, teacher, task),
+                         {analysisPath(task, student, QStringLiteral("head_js_best_divergence")),
+                          analysisPath(task, student, QStringLiteral("head_js_best_match"))},
+                         kFromAnalyze + tr(", head divergence"), [doc, task, teacher, student](PlotWidget& plot) {
+                           figures::buildHeadGrid(plot, *doc, task, teacher, student, figures::HeadMetric::Divergence);
+                         }));
     }
     for (const QString& model : t.withAttention) {
       const auto shape = run.attentionShape(task, model);
@@ -345,8 +343,8 @@ std::vector<FigureSpec> runFigures(const RunDocument& run) {
                          tr("Recall of each class of task %1 (correct predictions among the eval examples of the "
                             "class) for %2.")
                              .arg(task, student.isEmpty() ? teacher : tr("%1 and student %2").arg(teacher, student)),
-                         {modelPath(task, QStringLiteral("*")) + QStringLiteral("/eval/logits"),
-                          taskPath(task) + QStringLiteral("/eval/labels")},
+                         {qstr(core::layout::evalLogits(str(task), str(QStringLiteral("*")))),
+                          qstr(core::layout::evalLabels(str(task)))},
                          kFromLogits, [doc, task, teacher, student](PlotWidget& plot) {
                            figures::buildRecall(plot, *doc, task, teacher, student);
                          }));
@@ -363,7 +361,7 @@ std::vector<FigureSpec> runFigures(const RunDocument& run) {
                          tr("Cosine similarity between the rows of %1's classifier weight (one row per class of "
                             "task %2): the class geometry the model learned (domain knowledge in Tang et al. 2020).")
                              .arg(model, task),
-                         {modelPath(task, model) + QStringLiteral("/classifier/weight")},
+                         {qstr(core::layout::classifierWeight(str(task), str(model)))},
                          tr("computed by KDScope from classifier/weight (widgets/knowledge_view.cpp)"),
                          [doc, task, model](PlotWidget& plot) {
                            figures::buildSimilarity(plot, *doc, task, model, figures::SimilarityKind::ClassifierCosine);
@@ -375,22 +373,22 @@ std::vector<FigureSpec> runFigures(const RunDocument& run) {
                          tr("Mean softmax probability (T = 1) that %1 gives class j (columns) over the eval "
                             "examples of class i (rows), task %2.")
                              .arg(model, task),
-                         {modelPath(task, model) + QStringLiteral("/eval/logits"),
-                          taskPath(task) + QStringLiteral("/eval/labels")},
+                         {qstr(core::layout::evalLogits(str(task), str(model))),
+                          qstr(core::layout::evalLabels(str(task)))},
                          kFromLogits, [doc, task, model](PlotWidget& plot) {
                            figures::buildSimilarity(plot, *doc, task, model, figures::SimilarityKind::MeanProbability);
                          }));
     }
     for (const QString& student : t.students) {
       if (t.withLogits.contains(teacher) &&
-          run.exists(RunDocument::analysisPath(task, student, QStringLiteral("grad_rescale")))) {
+          run.hasResult(task, student, QStringLiteral("grad_rescale"))) {
         out.push_back(spec(run, figures::gradRescaleName(task, student), QStringLiteral("knowledge"),
                            tr("Instance-level knowledge (Tang et al. 2020): the gradient rescaling weight w of "
                               "each eval example for student %1, against %2's probability of the true class "
                               "p_y (T = 1), task %3. One point per eval example.")
                                .arg(student, teacher, task),
                            {analysisPath(task, student, QStringLiteral("grad_rescale")),
-                            modelPath(task, teacher) + QStringLiteral("/eval/logits")},
+                            qstr(core::layout::evalLogits(str(task), str(teacher)))},
                            kFromAnalyze + tr(" (w); p_y from the teacher's eval/logits"),
                            [doc, task, teacher, student](PlotWidget& plot) {
                              figures::buildGradRescale(plot, *doc, task, teacher, student);
@@ -447,7 +445,7 @@ std::vector<FigureSpec> comparisonFigures(const std::vector<const RunDocument*>&
           if (m.trainSteps > 0) {
             ++trainedRuns[model];
           }
-          if (run->exists(RunDocument::modelPath(task, model) + "/eval_curve/epoch") &&
+          if (run->hasEvalCurve(task, model) &&
               !run->reader().evalCurve(t->name, m.name).epoch.empty()) {
             ++curveRuns[model];
           }
@@ -471,15 +469,15 @@ std::vector<FigureSpec> comparisonFigures(const std::vector<const RunDocument*>&
            tr("Final eval accuracy of each model on task %1, one marker per run (%2): how the same models "
               "compare across runs.")
                .arg(task, runList),
-           {modelPath(task, QStringLiteral("*")) + QStringLiteral("/eval/logits"),
-            taskPath(task) + QStringLiteral("/eval/labels")},
+           {qstr(core::layout::evalLogits(str(task), str(QStringLiteral("*")))),
+            qstr(core::layout::evalLabels(str(task)))},
            kFromLogits, [runs, labels, task](PlotWidget& plot) { figures::buildCompareAccuracy(plot, runs, labels, task); });
     }
     for (const QString& model : models) {
       if (curveRuns[model] >= 2) {
         make(figures::compareEvalCurveName(task, model),
              tr("Eval accuracy of %1 after each epoch on task %2, one line per run (%3).").arg(model, task, runList),
-             {modelPath(task, model) + QStringLiteral("/eval_curve/accuracy")}, kFromReader,
+             {qstr(core::layout::evalCurveColumn(str(task), str(model), "accuracy"))}, kFromReader,
              [runs, labels, task, model](PlotWidget& plot) {
                figures::buildCompareEvalCurve(plot, runs, labels, task, model);
              });
@@ -488,7 +486,7 @@ std::vector<FigureSpec> comparisonFigures(const std::vector<const RunDocument*>&
         make(figures::compareLossName(task, model),
              tr("Training loss (total objective, nats) of %1 at each logged step on task %2, one line per run (%3).")
                  .arg(model, task, runList),
-             {modelPath(task, model) + QStringLiteral("/train/loss")}, kFromReader,
+             {qstr(core::layout::trainLoss(str(task), str(model)))}, kFromReader,
              [runs, labels, task, model](PlotWidget& plot) { figures::buildCompareLoss(plot, runs, labels, task, model); });
       }
     }

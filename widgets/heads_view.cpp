@@ -42,8 +42,33 @@ HeadsView::HeadsView(QWidget* parent) : AnalysisView(parent) {
   connect(m_metric, &QComboBox::currentIndexChanged, this, [this] { fillGrids(); });
   connect(m_teacherGrid, &PlotWidget::cellClicked, this,
           [this](int layer, int head) { m_attention->selectTeacherHead(layer, head); });
-  connect(m_studentGrid, &PlotWidget::cellClicked, this,
-          [this](int layer, int head) { m_attention->selectStudentHead(layer, head); });
+  connect(m_studentGrid, &PlotWidget::cellClicked, this, [this](int layer, int head) { studentCellClicked(layer, head); });
+}
+
+void HeadsView::studentCellClicked(int layer, int column) {
+  if (static_cast<Metric>(m_metric->currentData().toInt()) != Metric::Divergence || context().run == nullptr) {
+    m_attention->selectStudentHead(layer, column);
+    return;
+  }
+  // Divergence columns are heads of the mapped teacher layer: show that teacher head beside
+  // the student head the analysis matched to it.
+  try {
+    const auto d = context().run->results().headDivergence(context().task.toStdString(), context().student.toStdString());
+    if (!d || layer < 0 || static_cast<std::size_t>(layer) >= d->teacherLayer.size()) {
+      return;
+    }
+    const std::size_t cell = static_cast<std::size_t>(layer) * d->bestDivergence.cols + static_cast<std::size_t>(column);
+    const std::int64_t teacherLayer = d->teacherLayer[static_cast<std::size_t>(layer)];
+    const std::int64_t studentHead = cell < d->bestMatch.size() ? d->bestMatch[cell] : -1;
+    if (teacherLayer >= 0) {
+      m_attention->selectTeacherHead(static_cast<int>(teacherLayer), column);
+    }
+    if (studentHead >= 0) {
+      m_attention->selectStudentHead(layer, static_cast<int>(studentHead));
+    }
+  } catch (const std::exception& error) {
+    m_studentGrid->setMessage(QString::fromUtf8(error.what()));
+  }
 }
 
 void HeadsView::setMetric(Metric metric) { m_metric->setCurrentIndex(m_metric->findData(static_cast<int>(metric))); }

@@ -31,6 +31,9 @@ protected:
 private:
   void fillGrids();
   void fillGrid(PlotWidget* plot, const QString& model, bool student);
+  /// Opens the clicked head's attention; in the divergence grid (columns: heads of the mapped
+  /// teacher layer) that teacher head and the student head the analysis matched to it.
+  void studentCellClicked(int layer, int column);
 
   QComboBox* m_metric = nullptr;
   PlotWidget* m_teacherGrid = nullptr;

@@ -1,8 +1,9 @@
 #pragma once
-/// RunDocument: one open run file, read-only, for the views. Wraps core::RunReader and
-/// core::H5File, caches what the views read repeatedly (labels, logits, vocabulary, texts)
-/// and computes the per-head quantities that need only eval/attention. Lives on the GUI
-/// thread. Methods throw core::InputError for a bad file; the views catch it.
+/// RunDocument: one open run file, read-only, for the views: a Qt-side cache over
+/// core::RunReader and core::AnalysisResults (what the views read repeatedly: labels,
+/// logits, vocabulary, texts). It never opens an HDF5 object by path and never recomputes
+/// an analysis: a view shows what `kdscope analyze` wrote, or says it is not analysed.
+/// Lives on the GUI thread. Methods throw core::InputError for a bad file; the views catch it.
 
 #include <QString>
 #include <QStringList>
@@ -14,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "core/analysis/analysis_results.h"
 #include "core/analysis/metrics.h"
 #include "core/record/run_reader.h"
 
@@ -46,20 +48,25 @@ public:
   [[nodiscard]] QStringList studentsOf(const QString& task) const;
   [[nodiscard]] QStringList classNames(const QString& task) const;
 
-  [[nodiscard]] bool exists(const std::string& objectPath) const;
+  [[nodiscard]] const core::AnalysisResults& results() const { return *m_results; }
   [[nodiscard]] const std::vector<std::int64_t>& labels(const QString& task) const;
   /// Row-major [N, C]; empty when the model has no eval/logits.
   [[nodiscard]] const std::vector<float>& logits(const QString& task, const QString& model) const;
   [[nodiscard]] std::size_t numClasses(const QString& task) const;
 
-  /// /tasks/<task>/analysis/<who>/<name>
-  static std::string analysisPath(const QString& task, const QString& who, const QString& name);
-  static std::string modelPath(const QString& task, const QString& model);
-  /// A 2-D float dataset as a matrix, or nothing when the dataset is absent. Throws for a
-  /// dataset of another rank.
-  [[nodiscard]] std::optional<Matrix> readMatrix(const std::string& path) const;
-  /// A 1-D float dataset, or nothing when absent.
-  [[nodiscard]] std::optional<std::vector<double>> readVector(const std::string& path) const;
+  /// The analysis result <who>/<name> of a task exists.
+  [[nodiscard]] bool hasResult(const QString& task, const QString& who, const QString& name) const;
+  /// A 2-D analysis result (e.g. "cka", "head_importance"), or nothing when not analysed.
+  /// Throws for a dataset of another rank.
+  [[nodiscard]] std::optional<Matrix> resultMatrix(const QString& task, const QString& who, const QString& name) const;
+  /// A 1-D analysis result (e.g. "probe_accuracy", "grad_rescale"), or nothing when not analysed.
+  [[nodiscard]] std::optional<std::vector<double>> resultVector(const QString& task, const QString& who,
+                                                                const QString& name) const;
+  [[nodiscard]] bool hasTrainLog(const QString& task, const QString& model) const;
+  [[nodiscard]] bool hasEvalCurve(const QString& task, const QString& model) const;
+  [[nodiscard]] bool hasClassifier(const QString& task, const QString& model) const;
+  /// classifier/weight [C, D], or nothing when the model has none.
+  [[nodiscard]] std::optional<Matrix> classifierWeight(const QString& task, const QString& model) const;
 
   [[nodiscard]] bool isTextTask(const QString& task) const;
   [[nodiscard]] QString exampleText(const QString& task, int example) const;
@@ -69,21 +76,21 @@ public:
   [[nodiscard]] std::optional<AttentionShape> attentionShape(const QString& task, const QString& model) const;
   /// One example's attention, row-major [layers, heads, length, length].
   [[nodiscard]] std::vector<float> attention(const QString& task, const QString& model, int example) const;
-  /// Mean attention entropy (nats) per head [layers, heads] over the kept examples and their
-  /// non-padding query positions; nothing when the model has no eval/attention.
+  /// The analysis's mean attention entropy (nats) per head [layers, heads]
+  /// (analysis/<model>/attention_entropy); nothing when not analysed.
   [[nodiscard]] std::optional<Matrix> headEntropy(const QString& task, const QString& model) const;
-  /// For each student head: the smallest Jensen-Shannon divergence (nats) between its
-  /// attention rows and those of any teacher head in the mapped teacher layer (skip map,
-  /// floor((i + 1) * Lt / Ls) - 1), averaged over examples and non-padding queries.
-  [[nodiscard]] std::optional<Matrix> headDivergence(const QString& task, const QString& teacher,
-                                                     const QString& student) const;
+  /// The analysis's teacher-student head divergence of a student [student layers, teacher
+  /// heads] (analysis/<student>/head_js_best_divergence): for each head of the teacher layer
+  /// mapped to student layer i, the smallest Jensen-Shannon divergence (nats) to any head of
+  /// student layer i. Nothing when not analysed.
+  [[nodiscard]] std::optional<Matrix> headDivergence(const QString& task, const QString& student) const;
 
 private:
-  [[nodiscard]] std::vector<int> validLengths(const QString& task, int examples) const;
   [[nodiscard]] const std::vector<std::string>& vocab(const QString& task) const;
 
   QString m_path;
   std::unique_ptr<core::RunReader> m_reader;
+  std::unique_ptr<core::AnalysisResults> m_results;
   core::RunSummary m_summary;
   mutable std::map<QString, std::vector<std::int64_t>> m_labels;
   mutable std::map<std::pair<QString, QString>, std::vector<float>> m_logits;
