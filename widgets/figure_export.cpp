@@ -15,7 +15,7 @@
 #include <map>
 
 #include "core/common/error.h"
-#include "core/record/run_writer.h"
+#include "core/common/version.h"
 #include "widgets/plot_widget.h"
 #include "widgets/run_document.h"
 

@@ -21,6 +21,7 @@
 #include "core/analysis/model_analysis.h"
 #include "core/analysis/probe.h"
 #include "core/analysis/residual.h"
+#include "core/common/cancel.h"
 #include "core/common/error.h"
 #include "core/data/dataset.h"
 #include "core/job/job_spec.h"
@@ -43,7 +44,6 @@ constexpr std::uint64_t kAttentionBlockBytes = 64ULL << 20U;
 /// Reloaded logits must reproduce eval/logits to this (absolute + relative) tolerance.
 constexpr double kLogitTolerance = 1e-3;
 
-struct Cancelled {};
 
 std::string taskGroup(const std::string& task) { return layout::task(task); }
 std::string modelGroup(const std::string& task, const std::string& model) { return layout::model(task, model); }

@@ -17,6 +17,7 @@
 
 #include "core/analysis/analyze_run.h"
 #include "core/analysis/model_analysis_torch.h"
+#include "core/common/cancel.h"
 #include "core/common/error.h"
 #include "core/data/dataset.h"
 #include "core/distill/objectives.h"
@@ -61,8 +62,6 @@ void configureThreads(int torchThreads, int blasThreads) {
 }
 
 namespace {
-
-struct Cancelled {};
 
 std::string resolvePath(const std::string& base, const std::string& path) {
   if (path.empty() || fs::path(path).is_absolute() || base.empty()) {
