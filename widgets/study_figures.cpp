@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "core/common/error.h"
+#include "core/record/run_layout.h"
 #include "widgets/figure_builders.h"
 #include "widgets/plot_widget.h"
 
@@ -331,9 +332,8 @@ std::vector<FigureSpec> studyFigures(const StudyDocument& study) {
     QStringList files{study.summaryPath};
     files << study.runFiles;
     for (const std::string& term : core::termNames(*summary, dir, task)) {
-      const QString object = term == "loss" ? QStringLiteral("/tasks/%1/models/%2/train/loss").arg(t, q(summary->studentName))
-                                            : QStringLiteral("/tasks/%1/models/%2/train/terms/%3")
-                                                  .arg(t, q(summary->studentName), q(term));
+      const QString object = q(term == "loss" ? core::layout::trainLoss(task, summary->studentName)
+                                              : core::layout::trainTerm(task, summary->studentName, term));
       spec(figures::studyLossName(t, q(term)),
            term == "loss" ? tr("Study '%1', task %2: the student's training loss (the weighted objective) per "
                                "logged step, one line per complete cell.")

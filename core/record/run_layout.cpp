@@ -43,11 +43,11 @@ std::string evalCurve(const std::string& t, const std::string& m) { return join(
 std::string evalCurveColumn(const std::string& t, const std::string& m, const std::string& column) {
   return evalCurve(t, m) + "/" + column;
 }
-std::string evalLogits(const std::string& t, const std::string& m) { return join(model(t, m), "eval/logits"); }
-std::string evalHidden(const std::string& t, const std::string& m) { return join(model(t, m), "eval/hidden"); }
-std::string evalAttention(const std::string& t, const std::string& m) { return join(model(t, m), "eval/attention"); }
+std::string evalLogits(const std::string& t, const std::string& m) { return join(model(t, m), kEvalLogitsName); }
+std::string evalHidden(const std::string& t, const std::string& m) { return join(model(t, m), kEvalHiddenName); }
+std::string evalAttention(const std::string& t, const std::string& m) { return join(model(t, m), kEvalAttentionName); }
 std::string evalTokenHidden(const std::string& t, const std::string& m) {
-  return join(model(t, m), "eval/token_hidden");
+  return join(model(t, m), kEvalTokenHiddenName);
 }
 std::vector<std::string> evalOutputs(const std::string& t, const std::string& m) {
   return {evalLogits(t, m), evalHidden(t, m), evalAttention(t, m), evalTokenHidden(t, m)};
@@ -68,6 +68,7 @@ std::string analysisEntry(const std::string& t, const std::string& who, const st
   return analysisOf(t, who) + "/" + entry;
 }
 std::string knowledge(const std::string& t) { return analysisOf(t, "knowledge"); }
+std::string child(const std::string& group, const std::string& name) { return group + "/" + name; }
 
 // ---- Codecs ---------------------------------------------------------------------------
 

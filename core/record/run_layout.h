@@ -89,6 +89,12 @@ std::string evalAttention(const std::string& task, const std::string& model);
 std::string evalTokenHidden(const std::string& task, const std::string& model);
 /// The eval/* outputs a model may have, in the order above (removed together on resume).
 std::vector<std::string> evalOutputs(const std::string& task, const std::string& model);
+/// The same outputs relative to their model ("eval/logits", ...), for labels that name them
+/// without a task or model (the size estimate's breakdown).
+inline constexpr const char* kEvalLogitsName = "eval/logits";
+inline constexpr const char* kEvalHiddenName = "eval/hidden";
+inline constexpr const char* kEvalAttentionName = "eval/attention";
+inline constexpr const char* kEvalTokenHiddenName = "eval/token_hidden";
 /// <model>/classifier, <model>/classifier/{weight,bias}
 std::string classifier(const std::string& task, const std::string& model);
 std::string classifierWeight(const std::string& task, const std::string& model);
@@ -107,6 +113,73 @@ std::string analysisOf(const std::string& task, const std::string& who);
 std::string analysisEntry(const std::string& task, const std::string& who, const std::string& entry);
 /// The group of the knowledge-level gain decomposition: analysisOf(task, "knowledge").
 std::string knowledge(const std::string& task);
+
+// ---- Analysis entries -----------------------------------------------------------------
+
+/// "<group>/<name>": a member of a group built above, e.g. child(analysisOf(t, m), entry::kCka)
+/// or child(child(g, entry::kLost), entry::kIndex).
+std::string child(const std::string& group, const std::string& name);
+
+/// The entries `kdscope analyze` writes under /tasks/<task>/analysis/<who>/ (docs/run-format.md
+/// lists each with its shape): the writer (core/analysis/passes) and the readers
+/// (AnalysisResults, the window's figures) name them through these.
+namespace entry {
+inline constexpr const char* kAttentionEntropy = "attention_entropy";
+inline constexpr const char* kCalibration = "calibration";
+inline constexpr const char* kCalibrationAccuracy = "calibration/accuracy";
+inline constexpr const char* kCalibrationCount = "calibration/count";
+inline constexpr const char* kCalibrationMeanConfidence = "calibration/mean_confidence";
+inline constexpr const char* kCka = "cka";
+inline constexpr const char* kCkaMinibatch = "cka_minibatch";
+inline constexpr const char* kCkaRbf = "cka_rbf";
+inline constexpr const char* kClassSimilarityProbs = "class_similarity_probs";
+inline constexpr const char* kClassSimilarityWeights = "class_similarity_weights";
+inline constexpr const char* kConfusion = "confusion";
+inline constexpr const char* kCosineDistance = "cosine_distance";
+inline constexpr const char* kCount = "count";
+inline constexpr const char* kDirectCosineDistance = "direct_cosine_distance";
+inline constexpr const char* kDirectMse = "direct_mse";
+inline constexpr const char* kGained = "gained";
+inline constexpr const char* kGeometryAgreementProbs = "geometry_agreement_probs";
+inline constexpr const char* kGeometryAgreementWeights = "geometry_agreement_weights";
+inline constexpr const char* kGradRescale = "grad_rescale";
+inline constexpr const char* kHeadAblationAccuracy = "head_ablation_accuracy";
+inline constexpr const char* kHeadAblationLoss = "head_ablation_loss";
+inline constexpr const char* kHeadImportance = "head_importance";
+inline constexpr const char* kHeadImportanceRaw = "head_importance_raw";
+inline constexpr const char* kHeadJs = "head_js";
+inline constexpr const char* kHeadJsBestDivergence = "head_js_best_divergence";
+inline constexpr const char* kHeadJsBestMatch = "head_js_best_match";
+inline constexpr const char* kHeadJsHeadAveraged = "head_js_head_averaged";
+inline constexpr const char* kHeadJsTeacherLayer = "head_js_teacher_layer";
+inline constexpr const char* kIndex = "index";
+inline constexpr const char* kLabel = "label";
+inline constexpr const char* kLost = "lost";
+inline constexpr const char* kLower = "lower";
+inline constexpr const char* kMeanConfidence = "mean_confidence";
+inline constexpr const char* kMeanW = "mean_w";
+inline constexpr const char* kMse = "mse";
+inline constexpr const char* kProbeAccuracy = "probe_accuracy";
+inline constexpr const char* kProbeConverged = "probe_converged";
+inline constexpr const char* kProbeRelativeDepth = "probe_relative_depth";
+inline constexpr const char* kProbeTrainAccuracy = "probe_train_accuracy";
+inline constexpr const char* kRecall = "recall";
+inline constexpr const char* kResidual = "residual";
+inline constexpr const char* kSpearmanWConfidence = "spearman_w_confidence";
+inline constexpr const char* kStudentPrediction = "student_prediction";
+inline constexpr const char* kStudentProbs = "student_probs";
+inline constexpr const char* kStudentTrueProbability = "student_true_probability";
+inline constexpr const char* kTeacherLayer = "teacher_layer";
+inline constexpr const char* kTeacherPrediction = "teacher_prediction";
+inline constexpr const char* kTeacherProbs = "teacher_probs";
+inline constexpr const char* kTeacherTrueProbability = "teacher_true_probability";
+inline constexpr const char* kText = "text";
+inline constexpr const char* kTrueClassProbability = "true_class_probability";
+inline constexpr const char* kUnexplained = "unexplained";
+inline constexpr const char* kUpper = "upper";
+inline constexpr const char* kWByConfidence = "w_by_confidence";
+inline constexpr const char* kWPerClass = "w_per_class";
+} // namespace entry
 
 // ---- Codecs of the JSON attributes ----------------------------------------------------
 
