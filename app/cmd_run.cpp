@@ -1,15 +1,21 @@
 // kdscope run JOB.json --out DIR: trains the teacher and distils each student, writing
 // DIR/run.h5, with progress on the terminal. Ctrl-C cancels cleanly (status "cancelled");
-// kdscope run --resume DIR continues a killed, cancelled or failed job.
+// kdscope run --resume DIR continues a killed, cancelled or failed job. With --progress-json
+// stdout carries a machine-readable progress stream (one JSON object a line) for the window,
+// which runs concurrent jobs as child processes of this command.
 #include <CLI/CLI.hpp>
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <csignal>
-#include <filesystem>
 #include <cstdio>
+#include <filesystem>
+#include <functional>
 #include <iostream>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "app/commands.h"
 #include "core/engine/run_job.h"
@@ -68,6 +74,128 @@ private:
   std::chrono::steady_clock::time_point m_last{};
 };
 
+/// JSON text helpers for the progress stream (no JSON library in the app layer needed).
+std::string jsonString(const std::string& text) {
+  std::string out = "\"";
+  for (const char c : text) {
+    switch (c) {
+    case '"': out += "\\\""; break;
+    case '\\': out += "\\\\"; break;
+    case '\n': out += "\\n"; break;
+    case '\r': out += "\\r"; break;
+    case '\t': out += "\\t"; break;
+    default:
+      if (static_cast<unsigned char>(c) < 0x20) {
+        char buffer[8];
+        std::snprintf(buffer, sizeof buffer, "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(c)));
+        out += buffer;
+      } else {
+        out += c; // UTF-8 passes through unchanged
+      }
+    }
+  }
+  return out + "\"";
+}
+
+/// %.17g round-trips a double exactly; JSON has no NaN or infinity, so those become null.
+std::string jsonNumber(double value) {
+  if (!std::isfinite(value)) {
+    return "null";
+  }
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.17g", value);
+  return buffer;
+}
+
+const char* kindName(core::ProgressEvent::Kind kind) {
+  switch (kind) {
+  case core::ProgressEvent::Kind::Info: return "info";
+  case core::ProgressEvent::Kind::Phase: return "phase";
+  case core::ProgressEvent::Kind::Step: return "step";
+  case core::ProgressEvent::Kind::Epoch: return "epoch";
+  case core::ProgressEvent::Kind::Warning: return "warning";
+  }
+  return "info";
+}
+
+std::string eventJson(const core::ProgressEvent& e) {
+  std::string out = "{\"kind\":\"" + std::string(kindName(e.kind)) + "\",\"task\":" + jsonString(e.task) +
+                    ",\"model\":" + jsonString(e.model) + ",\"message\":" + jsonString(e.message) +
+                    ",\"epoch\":" + std::to_string(e.epoch) + ",\"epochs\":" + std::to_string(e.epochs) +
+                    ",\"step\":" + std::to_string(e.step) + ",\"steps\":" + std::to_string(e.steps) +
+                    ",\"loss\":" + jsonNumber(e.loss) + ",\"terms\":{";
+  bool first = true;
+  for (const auto& [name, value] : e.terms) {
+    out += (first ? "" : ",") + jsonString(name) + ":" + jsonNumber(value);
+    first = false;
+  }
+  out += "},\"eval_accuracy\":" + jsonNumber(e.evalAccuracy) + ",\"fraction\":" + jsonNumber(e.fraction) +
+         ",\"elapsed_seconds\":" + jsonNumber(e.elapsedSeconds) + "}";
+  return out;
+}
+
+/// --progress-json: progress as JSON lines on stdout, batched like the window's own worker
+/// (widgets/job_worker.cpp): Step events are collected and written at most every 100 ms,
+/// every other event at once, each update carrying the newest event, every Step since the
+/// previous update (so live curves miss no point) and the non-Step events in order. After
+/// the job, one update with "final": true and then the result line. docs/gui.md documents
+/// the format.
+class JsonProgress {
+public:
+  static constexpr auto kThrottle = std::chrono::milliseconds(100);
+
+  void operator()(const core::ProgressEvent& e) {
+    m_latest = e;
+    if (e.kind == core::ProgressEvent::Kind::Step) {
+      m_points.push_back("{\"task\":" + jsonString(e.task) + ",\"model\":" + jsonString(e.model) +
+                         ",\"step\":" + std::to_string(e.step) + ",\"loss\":" + jsonNumber(e.loss) + "}");
+      if (!m_emitted || std::chrono::steady_clock::now() - m_last >= kThrottle) {
+        flush(false);
+      }
+      return;
+    }
+    m_notices.push_back(eventJson(e));
+    flush(false);
+  }
+
+  void flush(bool final) {
+    std::string line = "{\"type\":\"progress\",\"final\":" + std::string(final ? "true" : "false") +
+                       ",\"latest\":" + eventJson(m_latest) + ",\"points\":[";
+    for (std::size_t i = 0; i < m_points.size(); ++i) {
+      line += (i == 0 ? "" : ",") + m_points[i];
+    }
+    line += "],\"notices\":[";
+    for (std::size_t i = 0; i < m_notices.size(); ++i) {
+      line += (i == 0 ? "" : ",") + m_notices[i];
+    }
+    line += "]}\n";
+    write(line);
+    m_points.clear();
+    m_notices.clear();
+    m_emitted = true;
+    m_last = std::chrono::steady_clock::now();
+  }
+
+  static void result(const core::JobResult& result) {
+    write("{\"type\":\"result\",\"status\":" + jsonString(core::toString(result.status)) +
+          ",\"message\":" + jsonString(result.message) + ",\"run_path\":" + jsonString(result.runPath) +
+          ",\"estimated_bytes\":" + std::to_string(result.estimatedBytes) + "}\n");
+  }
+
+private:
+  static void write(const std::string& line) {
+    // One fwrite and a flush per line: the reader sees whole lines as they happen.
+    std::fwrite(line.data(), 1, line.size(), stdout);
+    std::fflush(stdout);
+  }
+
+  core::ProgressEvent m_latest;
+  std::vector<std::string> m_points;
+  std::vector<std::string> m_notices;
+  bool m_emitted = false;
+  std::chrono::steady_clock::time_point m_last{};
+};
+
 struct RunArguments {
   std::string jobPath;
   std::string outDir;
@@ -75,6 +203,7 @@ struct RunArguments {
   int threads = 0;
   int blasThreads = 0;
   double maxFileMb = -1.0; ///< < 0: the job's recording.max_file_mb
+  bool progressJson = false;
 };
 
 int commandRun(const RunArguments& args) {
@@ -111,8 +240,17 @@ int commandRun(const RunArguments& args) {
   options.blasThreads = args.blasThreads;
   options.maxFileMb = args.maxFileMb;
   TerminalProgress progress;
-  const auto result = core::runJob(*job, options, cancel, std::ref(progress));
+  JsonProgress json;
+  core::ProgressSink sink = std::ref(progress);
+  if (args.progressJson) {
+    sink = std::ref(json);
+  }
+  const auto result = core::runJob(*job, options, cancel, sink);
   progress.clearLine();
+  if (args.progressJson) {
+    json.flush(true); // always the final state, then the result
+    JsonProgress::result(result);
+  }
   switch (result.status) {
   case core::JobStatus::Succeeded: {
     std::error_code ec;
@@ -160,6 +298,12 @@ void registerRun(CLI::App& app, int& exitCode) {
                   "OpenBLAS threads (0: OpenBLAS's default, one per core; with OMP_WAIT_POLICY=PASSIVE, which "
                   "kdscope sets, that was fastest here: see bench/README.md)")
       ->check(CLI::NonNegativeNumber);
+  run->add_flag("--progress-json", options->progressJson,
+               "machine-readable progress on stdout instead of progress lines on stderr: one JSON object a "
+               "line, {\"type\":\"progress\",...} at most every 100 ms (every step since the previous line in "
+               "\"points\") and at the end one with \"final\":true followed by {\"type\":\"result\",\"status\":..., "
+               "\"message\":...,\"run_path\":...}; docs/gui.md gives the format. The window runs concurrent "
+               "jobs this way");
   run->callback([options, &exitCode]() {
     exitCode = guarded([&]() { return commandRun(*options); });
   });

@@ -1,7 +1,11 @@
 #include "widgets/job_queue.h"
 
+#include <QCoreApplication>
+#include <QFileInfo>
 #include <QThread>
 #include <QTimer>
+
+#include "widgets/job_process.h"
 
 #include <exception>
 
@@ -30,7 +34,8 @@ QString noticeText(const core::ProgressEvent& event) {
 } // namespace
 
 JobQueue::JobQueue(JobRunner runner, QObject* parent)
-    : QObject(parent), m_model(new JobQueueModel(this)), m_runner(std::move(runner)) {
+    : QObject(parent), m_model(new JobQueueModel(this)), m_runner(std::move(runner)),
+      m_executable(defaultExecutable()) {
   qRegisterMetaType<kdscope::widgets::JobProgress>("kdscope::widgets::JobProgress");
   qRegisterMetaType<kdscope::core::JobResult>("kdscope::core::JobResult");
 }
@@ -38,14 +43,28 @@ JobQueue::JobQueue(JobRunner runner, QObject* parent)
 JobQueue::~JobQueue() {
   for (auto& [id, running] : m_running) {
     running.cancel.cancel();
+    if (running.process != nullptr) {
+      running.process->disconnect(this); // no finished() into a queue being destroyed
+      running.process->cancel();         // SIGTERM to every child first, then wait for each
+    }
   }
   for (auto& [id, running] : m_running) {
+    if (running.process != nullptr) {
+      running.process->stopAndWait(m_killAfterMs);
+      delete running.process;
+      continue;
+    }
     running.thread->quit();
     running.thread->wait(); // the job returns at its next cancel check
     delete running.worker;
     delete running.thread;
   }
   m_running.clear();
+}
+
+QString JobQueue::defaultExecutable() {
+  const QString path = QCoreApplication::applicationFilePath();
+  return QFileInfo(path).fileName() == QLatin1String("kdscope") ? path : QString();
 }
 
 void JobQueue::setMaxConcurrent(int jobs) {
@@ -76,6 +95,9 @@ void JobQueue::cancel(int jobId) {
   const auto running = m_running.find(jobId);
   if (running != m_running.end()) {
     running->second.cancel.cancel(); // directly, from the GUI thread: the flag is atomic
+    if (running->second.process != nullptr) {
+      running->second.process->cancel();
+    }
     Q_EMIT logLine(tr("cancelling job %1").arg(jobId));
     return;
   }
@@ -98,7 +120,7 @@ void JobQueue::schedule() {
   if (!m_processing) {
     return;
   }
-  while (static_cast<int>(m_running.size()) < m_maxConcurrent) {
+  while (static_cast<int>(m_running.size()) < effectiveMaxConcurrent()) {
     const int next = m_model->nextQueued();
     if (next < 0) {
       break;
@@ -111,11 +133,44 @@ void JobQueue::schedule() {
   }
 }
 
+int JobQueue::effectiveMaxConcurrent() {
+  if (m_maxConcurrent > 1 && m_executable.isEmpty()) {
+    if (!m_warnedNoExecutable) {
+      m_warnedNoExecutable = true;
+      Q_EMIT logLine(tr("jobs run one at a time: running several at once needs the kdscope executable "
+                        "for their child processes"));
+    }
+    return 1;
+  }
+  return m_maxConcurrent;
+}
+
 void JobQueue::startJob(int jobId) {
   JobEntry entry = *m_model->job(jobId);
   entry.state = JobState::Running;
   entry.message.clear();
   m_model->update(entry);
+
+  // In this process only when it is the only job: see the class comment.
+  const bool child = !m_executable.isEmpty() &&
+                     (m_processMode == ProcessMode::Always || m_maxConcurrent > 1 || !m_running.empty());
+  if (child) {
+    JobProcess::Options options;
+    options.executable = m_executable;
+    options.torchThreads = m_torchThreads;
+    options.blasThreads = m_blasThreads;
+    options.killAfterMs = m_killAfterMs;
+    Running running;
+    running.process = new JobProcess(jobId, entry.spec, entry.outDir, options, this);
+    connect(running.process, &JobProcess::progress, this, &JobQueue::onProgress);
+    connect(running.process, &JobProcess::finished, this, &JobQueue::onFinished);
+    connect(running.process, &JobProcess::logLine, this, &JobQueue::logLine);
+    m_running.emplace(jobId, running);
+    Q_EMIT logLine(tr("started job %1 '%2' in a child process (kdscope run)").arg(jobId).arg(entry.name));
+    Q_EMIT jobStarted(jobId);
+    running.process->start(); // failures arrive as a queued finished()
+    return;
+  }
 
   core::RunOptions options;
   options.outDir = entry.outDir.toStdString();
@@ -172,13 +227,17 @@ void JobQueue::onProgress(int jobId, const JobProgress& progress) {
   } catch (const std::exception& error) {
     Q_EMIT logLine(tr("job %1: progress could not be shown: %2").arg(jobId).arg(QString::fromUtf8(error.what())));
   } catch (...) {
+    Q_EMIT logLine(tr("job %1: progress could not be shown: an unknown error").arg(jobId));
   }
 }
 
 void JobQueue::onFinished(int jobId, const core::JobResult& result) {
   try {
     const auto running = m_running.find(jobId);
-    if (running != m_running.end()) {
+    if (running != m_running.end() && running->second.process != nullptr) {
+      running->second.process->deleteLater(); // we are inside its signal
+      m_running.erase(running);
+    } else if (running != m_running.end()) {
       running->second.thread->quit();
       running->second.thread->wait(); // run() has returned; this is the event loop's exit
       delete running->second.worker;
@@ -213,6 +272,7 @@ void JobQueue::onFinished(int jobId, const core::JobResult& result) {
   } catch (const std::exception& error) {
     Q_EMIT logLine(tr("job %1: %2").arg(jobId).arg(QString::fromUtf8(error.what())));
   } catch (...) {
+    Q_EMIT logLine(tr("job %1: its end could not be recorded: an unknown error").arg(jobId));
   }
   // Start the next one after the current event finishes, outside this slot's stack.
   QTimer::singleShot(0, this, [this] { schedule(); });

@@ -1,7 +1,15 @@
 #pragma once
-/// JobQueue: runs the jobs of a JobQueueModel in row order, one at a time by default, each
-/// on its own QThread with a JobWorker. Lives on the GUI thread. Cancelling sets the job's
-/// atomic token directly (never QThread::terminate); the job stops at its next check.
+/// JobQueue: runs the jobs of a JobQueueModel in row order, one at a time by default. Lives
+/// on the GUI thread.
+///
+/// One job at a time runs in this process, on a QThread of its own with a JobWorker;
+/// cancelling sets the job's atomic token directly (never QThread::terminate) and the job
+/// stops at its next check. With more than one job at once, every job runs as a child
+/// process, `kdscope run --progress-json` (JobProcess): the seed and the LibTorch and
+/// OpenBLAS thread pools are process-wide, so two jobs in one process would change each
+/// other's results; in processes of their own they compute exactly what they would alone,
+/// and a crash fails only its own job. Cancelling sends the child SIGTERM (it cancels
+/// cleanly), and SIGKILL if it has not ended after a grace period.
 
 #include <QObject>
 #include <QString>
@@ -16,6 +24,14 @@ class QThread;
 
 namespace kdscope::widgets {
 
+class JobProcess;
+
+/// Where jobs run.
+enum class ProcessMode {
+  WhenConcurrent, ///< in this process when one job runs at a time, else each as a child process
+  Always,         ///< always each job as a child process
+};
+
 class JobQueue : public QObject {
   Q_OBJECT
 public:
@@ -29,6 +45,17 @@ public:
   [[nodiscard]] int maxConcurrent() const { return m_maxConcurrent; }
   void setThreads(int torchThreads, int blasThreads);
   void setThrottleMs(int ms) { m_throttleMs = ms; }
+  void setProcessMode(ProcessMode mode) { m_processMode = mode; }
+  [[nodiscard]] ProcessMode processMode() const { return m_processMode; }
+  /// The `kdscope` executable that child processes run. Empty: jobs run one at a time in
+  /// this process whatever maxConcurrent says (never two in one process).
+  void setExecutable(const QString& path) { m_executable = path; }
+  [[nodiscard]] QString executable() const { return m_executable; }
+  /// After a cancel, a child still running after this long is killed.
+  void setKillAfterMs(int ms) { m_killAfterMs = ms; }
+  /// This application's executable when it is `kdscope` (the window), else empty: the
+  /// widget tests' binary must not be started with `run` arguments.
+  static QString defaultExecutable();
 
   /// Queues a job; it runs when the queue is started and earlier jobs are done.
   int addJob(const core::JobSpec& spec, const QString& outDir);
@@ -57,10 +84,13 @@ private Q_SLOTS:
 private:
   void schedule();
   void startJob(int jobId);
+  /// maxConcurrent, or 1 when there is no executable for child processes.
+  [[nodiscard]] int effectiveMaxConcurrent();
 
   struct Running {
-    QThread* thread = nullptr;
+    QThread* thread = nullptr;   ///< in-process jobs
     JobWorker* worker = nullptr;
+    JobProcess* process = nullptr; ///< child-process jobs
     core::CancelToken cancel;
   };
 
@@ -71,7 +101,11 @@ private:
   int m_torchThreads = 0;
   int m_blasThreads = -1;
   int m_throttleMs = JobWorker::kDefaultThrottleMs;
+  ProcessMode m_processMode = ProcessMode::WhenConcurrent;
+  QString m_executable;
+  int m_killAfterMs = 5000;
   bool m_processing = false;
+  bool m_warnedNoExecutable = false;
 };
 
 } // namespace kdscope::widgets

@@ -73,6 +73,8 @@ SettingsDialog::SettingsDialog(const Settings& settings, QWidget* parent) : QDia
   m_concurrent = new QSpinBox(jobs);
   m_concurrent->setRange(1, 16);
   m_concurrent->setValue(settings.maxConcurrentJobs);
+  m_concurrent->setToolTip(tr("Above 1, every job runs in a kdscope run process of its own, so its results are "
+                              "the same as if it ran alone and a crash fails only that job."));
   auto* outputRow = new QHBoxLayout;
   m_outputRoot = new QLineEdit(settings.outputRoot, jobs);
   auto* browse = new QPushButton(tr("..."), jobs);

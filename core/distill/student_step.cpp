@@ -33,6 +33,9 @@ struct StepState {
   AugmentationSpec augmentation;
   bool needsTeacher = false;
   bool useCache = false;
+  /// The student could read the cache but the job turned it off: compute the teacher's
+  /// logits exactly as the cache does (exampleWiseTeacherLogits).
+  bool exampleWiseTeacher = false;
   bool text = true;
   std::int64_t vocabSize = 0;
   const TeacherCache* cache = nullptr;
@@ -127,6 +130,9 @@ LossTerms studentStep(StepState& state, ClassifierImpl& model, const Batch& batc
     if (state.needsTeacher) {
       if (state.useCache) {
         teacherLogits = state.cache->logits(rows);
+      } else if (state.exampleWiseTeacher) {
+        // Computed as the cache computes them, so cache on and off train the same student.
+        teacherLogits = exampleWiseTeacherLogits(*state.teacher, batch);
       } else {
         torch::NoGradGuard noGrad; // thread-local: we are on the job's thread
         teacherOut = state.teacher->forward(batch);
@@ -171,6 +177,7 @@ StudentStep makeStudentStep(const StudentSpec& student, ClassifierImpl& teacher,
   state->needsTeacher = studentNeedsTeacher(student);
   state->useCache = cache != nullptr && studentUsesTeacherCache(student);
   state->cache = state->useCache ? cache : nullptr;
+  state->exampleWiseTeacher = cache == nullptr && studentUsesTeacherCache(student);
   state->teacher = &teacher;
   state->text = task.kind == TaskKind::Text;
   state->vocabSize = static_cast<std::int64_t>(task.vocab.size());

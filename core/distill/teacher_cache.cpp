@@ -12,7 +12,19 @@
 namespace kdscope::core {
 
 namespace {
-constexpr std::int64_t kCacheBatch = 256;
+constexpr std::int64_t kCacheBatch = 256; // rows gathered per cache fill
+
+/// Example `i` of every tensor the batch holds, as a batch of one (views, no copies).
+Batch exampleOf(const Batch& batch, std::int64_t i) {
+  Batch out;
+  const auto pick = [&](const torch::Tensor& t) { return t.defined() ? t.narrow(0, i, 1) : t; };
+  out.tokens = pick(batch.tokens);
+  out.mask = pick(batch.mask);
+  out.features = pick(batch.features);
+  out.labels = pick(batch.labels);
+  out.wordEmbeddings = pick(batch.wordEmbeddings);
+  return out;
+}
 
 void writeAll(int fd, const float* data, std::size_t bytes, std::uint64_t offset, const std::string& path) {
   const auto* p = reinterpret_cast<const char*>(data);
@@ -30,6 +42,17 @@ void writeAll(int fd, const float* data, std::size_t bytes, std::uint64_t offset
   }
 }
 } // namespace
+
+torch::Tensor exampleWiseTeacherLogits(ClassifierImpl& teacher, const Batch& batch) {
+  torch::NoGradGuard noGrad; // thread-local: we are on the job's thread
+  const auto n = batch.size();
+  std::vector<torch::Tensor> rows;
+  rows.reserve(static_cast<std::size_t>(n));
+  for (std::int64_t i = 0; i < n; ++i) {
+    rows.push_back(teacher.forward(exampleOf(batch, i)).logits);
+  }
+  return torch::cat(rows).contiguous();
+}
 
 TeacherCache::~TeacherCache() {
   if (m_fd >= 0) {
@@ -59,7 +82,7 @@ bool TeacherCache::build(ClassifierImpl& teacher, const TaskData& task, std::uin
       return false;
     }
     const auto end = std::min(n, begin + kCacheBatch);
-    auto logits = teacher.forward(makeBatch(task, task.train, begin, end)).logits.contiguous();
+    auto logits = exampleWiseTeacherLogits(teacher, makeBatch(task, task.train, begin, end));
     const auto offset = static_cast<std::uint64_t>(begin) * m_classes;
     if (m_fd >= 0) {
       writeAll(m_fd, logits.data_ptr<float>(), static_cast<std::size_t>(logits.numel()) * sizeof(float),

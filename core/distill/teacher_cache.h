@@ -16,6 +16,18 @@
 
 namespace kdscope::core {
 
+/// The teacher's logits [B, C] for `batch` when a student needs nothing else from it (no
+/// gradient; the caller sets eval mode), computed one example at a time, so that an example's
+/// logits are a function of that example alone. BLAS picks kernels and tilings by a product's
+/// shape and a row's position in it: with OpenBLAS's Haswell kernels even two products of the
+/// same shape round a row differently when it sits at another position (measured: 50 of 50
+/// random 32-row batches differ in some bit from their reversed order at width 64), so neither
+/// a batch nor a fixed-size block gives the same bits in every composition. The cache is
+/// filled this way, and without the cache each training batch is, so cache in memory, on disk
+/// and off train bit-identical students (docs/architecture.md, "Determinism"). A transformer
+/// still multiplies [Len, D] matrices per example; the cost is in bench/README.md.
+[[nodiscard]] torch::Tensor exampleWiseTeacherLogits(ClassifierImpl& teacher, const Batch& batch);
+
 class TeacherCache {
 public:
   /// Runs the teacher (eval mode, no gradient) over the train split. `spillPath` is used

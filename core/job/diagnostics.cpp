@@ -79,10 +79,17 @@ std::optional<std::string> closestMatch(std::string_view word, const std::vector
   std::size_t bestDistance = 0;
   for (const std::string& candidate : candidates) {
     const std::string foldedCandidate = foldName(candidate);
-    const std::size_t distance = editDistance(folded, foldedCandidate);
     // About one edit per three characters: "temprature" -> "temperature", while short
     // names only match a single typo ("lt" -> "lr", but not "x" -> "lr").
     const std::size_t allowed = std::clamp<std::size_t>(foldedCandidate.size() / 3, 1, 3);
+    // The distance is at least the difference in length: a word much longer than any name
+    // (a 100 MB string in a job file, bench/fuzz.sh) is not compared, which would take
+    // minutes (the distance is quadratic).
+    const std::size_t longer = std::max(folded.size(), foldedCandidate.size());
+    if (longer - std::min(folded.size(), foldedCandidate.size()) > allowed) {
+      continue;
+    }
+    const std::size_t distance = editDistance(folded, foldedCandidate);
     if (distance <= allowed && distance < foldedCandidate.size() && (!best || distance < bestDistance)) {
       best = candidate;
       bestDistance = distance;

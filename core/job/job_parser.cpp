@@ -66,8 +66,18 @@ std::string joinNames(const std::vector<std::string>& names) {
   return out;
 }
 
+/// A value in quotes; a long one (a 100 MB string in a job file, bench/fuzz.sh) is cut to
+/// its first 60 characters and its length, so that the message stays readable.
 std::string singleQuoted(std::string_view s) {
-  return "'" + std::string(s) + "'";
+  constexpr std::size_t kShown = 60;
+  if (s.size() <= 2 * kShown) {
+    return "'" + std::string(s) + "'";
+  }
+  std::size_t cut = kShown;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) {
+    --cut; // not inside a UTF-8 sequence
+  }
+  return "'" + std::string(s.substr(0, cut)) + "...' (" + std::to_string(s.size()) + " bytes)";
 }
 
 /// Shortest text that reads back as the same double; integral values without ".0" so
@@ -536,7 +546,7 @@ private:
         objective.labelSmoothingMatched = true;
         objective.labelSmoothing = 0.0;
       } else {
-        badValue(path, "must be a number in [0, 1) or 'matched', got '" + value.get<std::string>() + "'");
+        badValue(path, "must be a number in [0, 1) or 'matched', got " + singleQuoted(value.get<std::string>()));
       }
       return;
     }
@@ -1200,8 +1210,43 @@ Json taskToJson(const TaskSpec& task) {
 
 } // namespace
 
+/// The offset of the first bracket that nests deeper than `limit`, outside strings; npos
+/// when none does. nlohmann's callback parser copies values recursively, so a job nested
+/// a million levels deep overflowed the stack (bench/fuzz.sh); no job needs more than a few.
+std::size_t tooDeep(const std::string& text, std::size_t limit) {
+  std::size_t depth = 0;
+  bool inString = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (inString) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        inString = false;
+      }
+    } else if (c == '"') {
+      inString = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > limit) {
+        return i;
+      }
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return std::string::npos;
+}
+
 JobParseResult parseJob(const std::string& jsonText, const std::string& sourceName) {
   JobParseResult result;
+  constexpr std::size_t kMaxDepth = 512;
+  if (const std::size_t at = tooDeep(jsonText, kMaxDepth); at != std::string::npos) {
+    const TextPosition pos = textPositionAt(jsonText, at);
+    result.issues.push_back(JobIssue{sourceName + ":" + std::to_string(pos.line) + ":" + std::to_string(pos.column),
+                                     "arrays and objects nested more than " + std::to_string(kMaxDepth) +
+                                         " levels deep"});
+    return result;
+  }
   try {
     DuplicateKeyTracker duplicates;
     Json root;

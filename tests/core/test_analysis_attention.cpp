@@ -1,5 +1,6 @@
-// Tests of core/analysis/attention_stats.h: closed forms (ln k, ln 2, 0), a hand-worked JS
-// value, and a naive per-row JS written here from the KL definition.
+// Tests of core/analysis/attention_stats.h: closed forms (ln k, ln 2, ln 2 * TV, 0), hand-worked
+// JS values (also between rows that leak mass to padding keys), bounds in total variation that
+// the clamp to [0, ln 2] cannot produce, and a naive per-row JS written here from the KL definition.
 
 #include "core/analysis/attention_stats.h"
 
@@ -69,6 +70,21 @@ double naiveJs(const float* p, const float* q, std::size_t n) {
     }
   }
   return js;
+}
+
+/// Total variation 1/2 sum |a - b| of two rows' first n keys, each renormalised.
+double totalVariation(const float* p, const float* q, std::size_t n) {
+  double sp = 0.0;
+  double sq = 0.0;
+  for (std::size_t j = 0; j < n; ++j) {
+    sp += p[j];
+    sq += q[j];
+  }
+  double tv = 0.0;
+  for (std::size_t j = 0; j < n; ++j) {
+    tv += 0.5 * std::abs(p[j] / sp - q[j] / sq);
+  }
+  return tv;
 }
 
 TEST(AnalysisAttention, JsDivergenceClosedForms) {
@@ -163,8 +179,43 @@ TEST(AnalysisAttention, DivergenceMatrixMatchesNaiveAndFindsCopiedHeads) {
         }
       }
       EXPECT_NEAR(js(t, s), sum / static_cast<double>(rows), 1e-12) << t << "," << s;
-      EXPECT_GE(js(t, s), 0.0);
-      EXPECT_LE(js(t, s), kLn2);
+    }
+  }
+  // Bounds that the code's clamp to [0, ln 2] cannot produce by itself. For one pair of rows
+  // with total variation TV = 1/2 sum |p - q|:
+  //   TV^2 / 2 <= JS        (Pinsker on each half: KL(p || m) >= 2 TV(p, m)^2 = TV^2 / 2),
+  //   JS <= ln 2 * TV       (per key, with t = p_j / (p_j + q_j) the key contributes
+  //                          (p_j + q_j)/2 (ln 2 - H(t)), and H(t) >= 2 ln 2 min(t, 1 - t) by
+  //                          concavity of the binary entropy H),
+  // with equality on the right only for equal or disjoint rows. Averaged over the rows:
+  // mean(TV^2) / 2 <= JS <= ln 2 mean(TV). The random rows overlap on every key, so the pairs
+  // that are not copies lie strictly inside: a value the clamp pinned to 0 or to ln 2 fails.
+  for (std::size_t t = 0; t < 2; ++t) {
+    for (std::size_t s = 0; s < 3; ++s) {
+      double tv = 0.0;
+      double tv2 = 0.0;
+      std::size_t rows = 0;
+      for (std::size_t e = 0; e < lengths.size(); ++e) {
+        for (std::size_t i = 0; i < lengths[e]; ++i) {
+          const double d = totalVariation(teacher.data.data() + ((e * 2 + t) * 7 + i) * 7,
+                                          student.data.data() + ((e * 3 + s) * 7 + i) * 7, lengths[e]);
+          tv += d;
+          tv2 += d * d;
+          ++rows;
+        }
+      }
+      tv /= static_cast<double>(rows);
+      tv2 /= static_cast<double>(rows);
+      const bool copy = (t == 0 && s == 1) || (t == 1 && s == 2);
+      if (copy) {
+        EXPECT_EQ(tv, 0.0);
+        continue;
+      }
+      EXPECT_GT(tv, 0.1) << t << "," << s; // the random rows really differ
+      EXPECT_GE(js(t, s), tv2 / 2.0) << t << "," << s;
+      EXPECT_LT(js(t, s), kLn2 * tv) << t << "," << s;
+      EXPECT_GT(js(t, s), 0.0) << t << "," << s;
+      EXPECT_LT(js(t, s), kLn2 - 0.1) << t << "," << s;
     }
   }
   EXPECT_EQ(js(0, 1), 0.0);
@@ -200,6 +251,69 @@ TEST(AnalysisAttention, DivergenceIsSymmetricAndLn2ForDisjointAttention) {
   }
   EXPECT_NEAR(jsDivergenceMatrix(t.view(), s.view(), lengths)(0, 0), kLn2, 1e-15);
   EXPECT_NEAR(headAveragedJsDivergence(t.view(), s.view(), lengths), kLn2, 1e-15);
+  // Partly disjoint rows, where ln 2 is NOT the answer (so the clamp cannot supply it): where
+  // on every key the rows are equal or one of them is 0, a key with p_j > 0 = q_j adds
+  // 1/2 p_j ln(p_j / (p_j / 2)) = p_j ln 2 / 2, an equal key adds 0, so JS = ln 2 * TV.
+  // p = (0.6, 0.4, 0), q = (0, 0.4, 0.6): TV = 0.6, JS = 0.6 ln 2.
+  EXPECT_NEAR(jsDivergence({0.6, 0.4, 0.0}, {0.0, 0.4, 0.6}), 0.6 * kLn2, 1e-15);
+  // In the maps: teacher (1/2, 1/2, 0, 0, 0), student (0, 1/2, 1/2, 0, 0) on every row:
+  // TV = 1/2, JS = ln 2 / 2 (the one-key overlap of lengths 5 and 3 alike).
+  Maps t2(2, 1, 5, 0.0F);
+  Maps s2(2, 1, 5, 0.0F);
+  for (std::size_t e = 0; e < 2; ++e) {
+    for (std::size_t i = 0; i < 5; ++i) {
+      t2.row(e, 0, i)[0] = 0.5F;
+      t2.row(e, 0, i)[1] = 0.5F;
+      s2.row(e, 0, i)[1] = 0.5F;
+      s2.row(e, 0, i)[2] = 0.5F;
+    }
+  }
+  EXPECT_NEAR(jsDivergenceMatrix(t2.view(), s2.view(), lengths)(0, 0), kLn2 / 2.0, 1e-15);
+  EXPECT_NEAR(headAveragedJsDivergence(t2.view(), s2.view(), lengths), kLn2 / 2.0, 1e-15);
+}
+
+TEST(AnalysisAttention, DivergenceMatrixHandWorkedAndRenormalisedOverRealKeys) {
+  // Length-2 rows p = (3/4, 1/4) and q = (1/4, 3/4): m = (1/2, 1/2) and
+  //   KL(p || m) = 3/4 ln(3/2) + 1/4 ln(1/2) = 3/4 ln 3 - ln 2 = KL(q || m),
+  //   JS = 3/4 ln 3 - ln 2 = 0.130812035...
+  // The maps have length 4: the model leaks mass to the padding keys 2 and 3 (teacher rows
+  // (0.375, 0.125, 0.3, 0.2), student rows (0.05, 0.15, 0.4, 0.4)), which the divergence must
+  // drop and renormalise away, and the padding query rows 2 and 3 hold garbage (0.37) that
+  // must not count.
+  const double expected = 0.75 * std::log(3.0) - kLn2;
+  EXPECT_NEAR(jsDivergence({0.75, 0.25}, {0.25, 0.75}), expected, 1e-15);
+  Maps t(2, 1, 4);
+  Maps s(2, 2, 4);
+  for (std::size_t e = 0; e < 2; ++e) {
+    for (std::size_t i = 0; i < 2; ++i) {
+      float* rt = t.row(e, 0, i);
+      rt[0] = 0.375F;
+      rt[1] = 0.125F;
+      rt[2] = 0.3F;
+      rt[3] = 0.2F;
+      float* r0 = s.row(e, 0, i); // the mirror image of the teacher: JS = expected
+      r0[0] = 0.05F;
+      r0[1] = 0.15F;
+      r0[2] = 0.4F;
+      r0[3] = 0.4F;
+      float* r1 = s.row(e, 1, i); // the teacher's shape at another scale: JS = 0
+      r1[0] = 0.075F;
+      r1[1] = 0.025F;
+      r1[2] = 0.9F;
+      r1[3] = 0.0F;
+    }
+  }
+  const Matrix js = jsDivergenceMatrix(t.view(), s.view(), {2, 2});
+  EXPECT_NEAR(js(0, 0), expected, 1e-7); // float inputs: 0.375 / 0.5 etc. are exact, the sums not
+  EXPECT_NEAR(js(0, 1), 0.0, 1e-7);
+  // Head-averaged, the student's heads average (after renormalisation) to (1/2, 1/2) against
+  // the teacher's (3/4, 1/4): JS = 1/2 [3/4 ln(3/4 / 5/8) + 1/4 ln(1/4 / 3/8)]
+  //   + 1/2 [1/2 ln(1/2 / 5/8) + 1/2 ln(1/2 / 3/8)], written out below.
+  const double headAveraged = 0.5 * (0.75 * std::log(0.75 / 0.625) + 0.25 * std::log(0.25 / 0.375)) +
+                              0.5 * (0.5 * std::log(0.5 / 0.625) + 0.5 * std::log(0.5 / 0.375));
+  EXPECT_NEAR(headAveragedJsDivergence(t.view(), s.view(), {2, 2}), headAveraged, 1e-7);
+  // Entropy of the renormalised teacher rows: H(3/4, 1/4) = ln 4 - 3/4 ln 3.
+  EXPECT_NEAR(attentionEntropy(t.view(), {2, 2})[0], std::log(4.0) - 0.75 * std::log(3.0), 1e-7);
 }
 
 TEST(AnalysisAttention, HeadAveragedComparisonAcrossHeadCounts) {

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <stdexcept>
@@ -256,33 +257,68 @@ TEST(AnalysisKnowledge, OffDiagonalCorrelationHandCase) {
 
 // ---- Decomposition ------------------------------------------------------------------
 
-TEST(AnalysisKnowledge, GainDecompositionAddsUpExactly) {
-  // Dyadic accuracies: every difference is exact, so the sum equals the total bit for bit.
-  const GainDecomposition g = gainDecomposition(0.75, 0.8125, 0.84375, 0.875);
-  EXPECT_EQ(g.universe, 0.0625);
-  EXPECT_EQ(g.instance, 0.03125);
+TEST(AnalysisKnowledge, GainDecompositionHandCases) {
+  // Dyadic accuracies, so every difference below is exact and compared bit for bit.
+  // acc_CE 0.5, acc_LS 0.625, acc_KD-pt 0.6875, acc_KD 0.71875:
+  //   universe = LS - CE    = 0.625 - 0.5       = 0.125   (1/8)
+  //   instance = KD-pt - LS = 0.6875 - 0.625    = 0.0625  (1/16)
+  //   domain   = KD - KD-pt = 0.71875 - 0.6875  = 0.03125 (1/32)
+  //   total    = KD - CE    = 0.71875 - 0.5     = 0.21875 (7/32)
+  //   LS share = universe / total = (4/32) / (7/32) = 4/7.
+  // The three levels all differ, so a level computed from the wrong pair of accuracies (or
+  // two levels exchanged) shows.
+  const GainDecomposition g = gainDecomposition(0.5, 0.625, 0.6875, 0.71875);
+  EXPECT_EQ(g.universe, 0.125);
+  EXPECT_EQ(g.instance, 0.0625);
   EXPECT_EQ(g.domain, 0.03125);
-  EXPECT_EQ(g.total, 0.125);
-  EXPECT_EQ(g.universe + g.instance + g.domain, g.total);
-  EXPECT_EQ(g.lsShareOfKdGain, 0.5);
-  // Accuracies k / N on an eval split of N = 872 (not dyadic): the levels still add up to the
-  // total to within rounding of the total.
-  std::mt19937 rng(5);
-  std::uniform_int_distribution<int> count(400, 872);
-  for (int trial = 0; trial < 200; ++trial) {
-    auto acc = [&] { return count(rng) / 872.0; };
-    const double ce = acc();
-    const double ls = acc();
-    const double pt = acc();
-    const double kd = acc();
-    const GainDecomposition r = gainDecomposition(ce, ls, pt, kd);
-    EXPECT_EQ(r.total, kd - ce);
-    EXPECT_NEAR(r.universe + r.instance + r.domain, r.total, 4e-16);
-  }
+  EXPECT_EQ(g.total, 0.21875);
+  EXPECT_NEAR(g.lsShareOfKdGain, 4.0 / 7.0, 1e-15);
+  // A negative level, as in the findings run (KD-pt below LS): CE 0.75, LS 0.8125,
+  // KD-pt 0.6875, KD 0.875 -> universe +1/16, instance -1/8, domain +3/16, total +1/8,
+  // LS share (1/16) / (1/8) = 1/2.
+  const GainDecomposition n = gainDecomposition(0.75, 0.8125, 0.6875, 0.875);
+  EXPECT_EQ(n.universe, 0.0625);
+  EXPECT_EQ(n.instance, -0.125);
+  EXPECT_EQ(n.domain, 0.1875);
+  EXPECT_EQ(n.total, 0.125);
+  EXPECT_EQ(n.lsShareOfKdGain, 0.5);
   // A KD student no better than CE: the LS share is undefined.
   EXPECT_TRUE(std::isnan(gainDecomposition(0.8, 0.81, 0.79, 0.8).lsShareOfKdGain));
-  // LS explains more than all of the gain when KD-pt and KD fall back below LS.
-  EXPECT_DOUBLE_EQ(gainDecomposition(0.5, 0.75, 0.625, 0.625).lsShareOfKdGain, 2.0);
+  // LS explains more than all of the gain when KD-pt and KD fall back below LS:
+  // (0.75 - 0.5) / (0.625 - 0.5) = 2.
+  EXPECT_EQ(gainDecomposition(0.5, 0.75, 0.625, 0.625).lsShareOfKdGain, 2.0);
+}
+
+TEST(AnalysisKnowledge, GainDecompositionMatchesCountsOfCorrectExamples) {
+  // Accuracies k / N on an eval split of N = 872 (not dyadic). The oracle works in whole
+  // examples: each level is (k_a - k_b) / N, one rounding of an exact integer difference,
+  // and the LS share is the ratio of two integer differences. The code subtracts rounded
+  // accuracies, so it agrees to within a few units in the last place, not bit for bit.
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<int> count(400, 872);
+  const double total = 872.0;
+  int sharesChecked = 0;
+  for (int trial = 0; trial < 500; ++trial) {
+    const int kCe = count(rng);
+    const int kLs = count(rng);
+    const int kPt = count(rng);
+    const int kKd = trial % 50 == 0 ? kCe : count(rng); // now and then no gain at all
+    const GainDecomposition r = gainDecomposition(kCe / total, kLs / total, kPt / total, kKd / total);
+    EXPECT_NEAR(r.universe, (kLs - kCe) / total, 1e-15) << "trial " << trial;
+    EXPECT_NEAR(r.instance, (kPt - kLs) / total, 1e-15) << "trial " << trial;
+    EXPECT_NEAR(r.domain, (kKd - kPt) / total, 1e-15) << "trial " << trial;
+    EXPECT_NEAR(r.total, (kKd - kCe) / total, 1e-15) << "trial " << trial;
+    // The levels telescope to the total (ANALYSES.md), to rounding of the total.
+    EXPECT_NEAR(r.universe + r.instance + r.domain, r.total, 4e-16) << "trial " << trial;
+    if (kKd == kCe) {
+      EXPECT_TRUE(std::isnan(r.lsShareOfKdGain)) << "trial " << trial;
+    } else {
+      const double share = static_cast<double>(kLs - kCe) / static_cast<double>(kKd - kCe);
+      EXPECT_NEAR(r.lsShareOfKdGain, share, 1e-12 * std::max(1.0, std::abs(share))) << "trial " << trial;
+      ++sharesChecked;
+    }
+  }
+  EXPECT_GT(sharesChecked, 400);
 }
 
 } // namespace

@@ -1,8 +1,9 @@
 // The analysis engine end to end: real jobs of tiny models, analysed, and the results in the
 // run file checked against values computed here from the file's own recordings (CKA, w,
 // attention statistics), against reloaded checkpoints (the matched epsilon, attention of
-// any example), and for the bookkeeping (exact gain decomposition, refusal of running files,
-// --only, skipped analyses).
+// any example), against an independent probe fit (LibTorch's L-BFGS on the documented
+// objective), and for the bookkeeping (the gain decomposition from counts of correct
+// examples, refusal of running files, --only, skipped analyses).
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -94,6 +95,63 @@ std::vector<double> readDoubles(const H5File& f, const std::string& path) {
 
 bool contains(const std::vector<std::string>& lines, const std::string& needle) {
   return std::any_of(lines.begin(), lines.end(), [&](const std::string& l) { return l.find(needle) != std::string::npos; });
+}
+
+/// What an independently fitted probe gives on one layer: accuracies and how many examples
+/// sit so close to a decision boundary that the two fits may legitimately disagree.
+struct IndependentProbe {
+  double trainAccuracy = 0.0;
+  double evalAccuracy = 0.0;
+  std::int64_t nearTiesTrain = 0;
+  std::int64_t nearTiesEval = 0;
+};
+
+/// The probe of probe.h fitted without it: LibTorch's L-BFGS with a strong-Wolfe line search
+/// on J(W, b) = mean cross-entropy + (l2 / 2) ||W||^2 over features standardised with the
+/// training mean and population std (constant features dropped: their weight is 0 at the
+/// optimum), all float64 autograd. Rows are [N, D] float tensors.
+IndependentProbe independentProbe(torch::Tensor xTrain, const std::vector<std::int64_t>& yTrain, torch::Tensor xEval,
+                                  const std::vector<std::int64_t>& yEval, std::int64_t classes, double l2) {
+  xTrain = xTrain.to(torch::kFloat64);
+  xEval = xEval.to(torch::kFloat64);
+  const auto mean = xTrain.mean(0);
+  const auto sd = (xTrain - mean).pow(2).mean(0).sqrt();
+  const auto keep = sd.gt(0).nonzero().squeeze(1);
+  const auto standardise = [&](const torch::Tensor& x) {
+    return ((x - mean) / torch::where(sd.gt(0), sd, torch::ones_like(sd))).index_select(1, keep);
+  };
+  const auto train = standardise(xTrain);
+  const auto eval = standardise(xEval);
+  const auto labelsTrain = torch::tensor(yTrain, torch::kInt64);
+  const auto labelsEval = torch::tensor(yEval, torch::kInt64);
+  auto w = torch::zeros({classes, train.size(1)}, torch::kFloat64).requires_grad_(true);
+  auto b = torch::zeros({classes}, torch::kFloat64).requires_grad_(true);
+  torch::optim::LBFGS optimiser(
+      {w, b}, torch::optim::LBFGSOptions(1.0).max_iter(2000).tolerance_grad(1e-11).tolerance_change(1e-16).history_size(
+                  20).line_search_fn("strong_wolfe"));
+  const auto objective = [&] {
+    return torch::nn::functional::cross_entropy(torch::addmm(b, train, w.t()), labelsTrain) +
+           0.5 * l2 * w.pow(2).sum();
+  };
+  optimiser.step([&] {
+    optimiser.zero_grad();
+    auto loss = objective();
+    loss.backward();
+    return loss;
+  });
+  IndependentProbe out;
+  const torch::NoGradGuard noGrad;
+  const auto score = [&](const torch::Tensor& x, const torch::Tensor& y, double& accuracy, std::int64_t& nearTies) {
+    const auto z = torch::addmm(b, x, w.t());
+    accuracy = z.argmax(1).eq(y).to(torch::kFloat64).mean().item<double>();
+    const auto top2 = std::get<0>(z.topk(2, 1));
+    // The probe stops at max |dJ/dtheta| <= 1e-6 with l2 = 1e-3: its logits may differ by
+    // up to about 1e-3 per unit of |x~|; margins below 0.05 are allowed to flip.
+    nearTies = (top2.select(1, 0) - top2.select(1, 1)).lt(0.05).sum().item<std::int64_t>();
+  };
+  score(train, labelsTrain, out.trainAccuracy, out.nearTiesTrain);
+  score(eval, labelsEval, out.evalAccuracy, out.nearTiesEval);
+  return out;
 }
 
 /// The text job, run once and shared by the text tests (each analyses its own copy).
@@ -211,24 +269,71 @@ TEST(AnalyzeRun, VectorJobIsAnalysedAtTheEndAndMatchesIndependentComputations) {
     }
     return c;
   };
+  // Each level from the counts of correct eval examples, counted here from the recorded
+  // logits: universe = LS - CE, instance = KD-pt - LS, domain = KD - KD-pt, total = KD - CE.
   const std::int64_t ce = correct("ctl-ce");
+  const std::int64_t ls = correct("ctl-ls");
+  const std::int64_t kdpt = correct("ctl-kdpt");
   const std::int64_t kd = correct("ctl-kd");
-  EXPECT_EQ(f.attrInt(k, "universe_examples") + f.attrInt(k, "instance_examples") + f.attrInt(k, "domain_examples"),
-            kd - ce);
+  EXPECT_EQ(f.attrInt(k, "universe_examples"), ls - ce);
+  EXPECT_EQ(f.attrInt(k, "instance_examples"), kdpt - ls);
+  EXPECT_EQ(f.attrInt(k, "domain_examples"), kd - kdpt);
   EXPECT_EQ(f.attrInt(k, "total_examples"), kd - ce);
   const double n = static_cast<double>(labels.size());
-  EXPECT_EQ(f.attrDouble(k, "total"), static_cast<double>(kd) / n - static_cast<double>(ce) / n);
+  EXPECT_NEAR(f.attrDouble(k, "universe"), static_cast<double>(ls - ce) / n, 1e-15);
+  EXPECT_NEAR(f.attrDouble(k, "instance"), static_cast<double>(kdpt - ls) / n, 1e-15);
+  EXPECT_NEAR(f.attrDouble(k, "domain"), static_cast<double>(kd - kdpt) / n, 1e-15);
+  EXPECT_NEAR(f.attrDouble(k, "total"), static_cast<double>(kd - ce) / n, 1e-15);
   EXPECT_NEAR(f.attrDouble(k, "universe") + f.attrDouble(k, "instance") + f.attrDouble(k, "domain"),
               f.attrDouble(k, "total"), 1e-15);
   EXPECT_NEAR(f.attrDouble(k, "ls_epsilon"), eps, 1e-9);
 
-  // Probes per layer for the teacher (2 hidden layers + input) and the students.
+  // Probes per layer for the teacher (2 hidden layers + input) and the students, against an
+  // independent fit (independentProbe: LibTorch's L-BFGS on the documented objective) on
+  // features obtained independently of the analysis: train features from the checkpoint
+  // reloaded here (all 192 train rows: fewer than probe_train_examples), eval features from
+  // the run's own recording (eval/hidden, written while training). Exact agreement, up to
+  // examples within a hair of a decision boundary.
   EXPECT_EQ(f.shape(a + "/teacher/probe_accuracy"), (std::vector<std::uint64_t>{3}));
-  for (double acc : readDoubles(f, a + "/teacher/probe_accuracy")) {
-    EXPECT_GE(acc, 0.0);
-    EXPECT_LE(acc, 1.0);
-  }
   EXPECT_EQ(f.shape(a + "/ctl-kd/probe_accuracy"), (std::vector<std::uint64_t>{2}));
+  for (const auto& [name, architecture] : std::vector<std::pair<std::string, ArchitectureSpec>>{
+           {"teacher", job.teacher.architecture}, {"kd", job.students[0].architecture},
+           {"ctl-kd", job.knowledgeControls.architecture}}) {
+    auto model = makeModel(architecture, data);
+    torch::serialize::InputArchive modelArchive;
+    modelArchive.load_from((out / "checkpoints/synthetic_hierarchy" / (name + ".pt")).string());
+    model->load(modelArchive);
+    model->eval();
+    const auto evalHidden = f.readFloat(t + "/models/" + name + "/eval/hidden");
+    const auto shape = f.shape(t + "/models/" + name + "/eval/hidden"); // [n, layers, width]
+    const auto fileAccuracy = readDoubles(f, a + "/" + name + "/probe_accuracy");
+    const auto fileTrainAccuracy = readDoubles(f, a + "/" + name + "/probe_train_accuracy");
+    ASSERT_EQ(fileAccuracy.size(), shape[1]) << name;
+    ASSERT_EQ(shape[0], labels.size()) << name; // every eval example recorded
+    std::vector<torch::Tensor> trainHidden;
+    {
+      torch::NoGradGuard noGrad;
+      trainHidden = model->forward(makeBatch(data, data.train, 0, static_cast<std::int64_t>(data.train.size()))).hidden;
+    }
+    ASSERT_EQ(trainHidden.size(), shape[1]) << name;
+    const double nEval = static_cast<double>(labels.size());
+    const double nTrain = static_cast<double>(data.train.size());
+    for (std::size_t l = 0; l < shape[1]; ++l) {
+      const auto evalLayer = torch::tensor(layerOf(evalHidden, shape[1], shape[2], l)).view(
+          {static_cast<std::int64_t>(shape[0]), static_cast<std::int64_t>(shape[2])});
+      const auto trainLayer = trainHidden[l].to(torch::kFloat32);
+      const auto probe = independentProbe(trainLayer, data.train.labels,
+                                          evalLayer.slice(1, 0, trainLayer.size(1)), labels, 4, 1e-3);
+      std::cout << "[          ] probe " << name << " layer " << l << ": file " << fileAccuracy[l] << " / train "
+                << fileTrainAccuracy[l] << ", independent " << probe.evalAccuracy << " / " << probe.trainAccuracy
+                << " (near ties " << probe.nearTiesEval << " / " << probe.nearTiesTrain << ")\n";
+      EXPECT_NEAR(fileAccuracy[l], probe.evalAccuracy, (static_cast<double>(probe.nearTiesEval) + 1e-3) / nEval)
+          << name << " layer " << l;
+      EXPECT_NEAR(fileTrainAccuracy[l], probe.trainAccuracy,
+                  (static_cast<double>(probe.nearTiesTrain) + 1e-3) / nTrain)
+          << name << " layer " << l;
+    }
+  }
   // MLPs have no heads: recorded as skipped.
   EXPECT_TRUE(contains(f.attrStrings(a, "skipped"), "heads: no model has attention heads (MLP models)"));
 
@@ -422,8 +527,11 @@ TEST(AnalyzeRun, WrongDataIsRefusedForModelAnalysesOnly) {
 
 // Findings check (docs/analyses.md, "Findings on the synthetic hierarchy"): samples/knowledge.json
 // as shipped (fixed seed), analysed at the end of the job. On Tang et al.'s hierarchical
-// data the KD student's class geometry agrees with the teacher's more than the CE student's,
-// and w rises with the teacher's confidence in the true class.
+// data the KD student's class geometry (classifier-weight cosines) agrees with the teacher's
+// more than the CE student's, and w rises with the teacher's confidence in the true class,
+// the most confident bin far above the rest. The margins hold on seeds 1 to 5 alike (the
+// smallest, geometry on seed 5: 0.609 against 0.551), so they should survive another CPU's
+// rounding; the other numbers of the docs' table are printed, not checked.
 TEST(AnalyzeFindings, KdStudentKeepsTheTeachersClassGeometryAndWRisesWithConfidence) {
   const auto parsed = loadJobFile(std::string(KDSCOPE_SOURCE_DIR) + "/samples/knowledge.json");
   ASSERT_TRUE(parsed.job.has_value());
@@ -436,15 +544,22 @@ TEST(AnalyzeFindings, KdStudentKeepsTheTeachersClassGeometryAndWRisesWithConfide
   const double geometryKd = f.attrDouble(a + "/ctl-kd", "geometry_agreement_weights");
   const double geometryCe = f.attrDouble(a + "/ctl-ce", "geometry_agreement_weights");
   const double spearmanKd = f.attrDouble(a + "/ctl-kd", "spearman_w_confidence");
-  std::cout << "[          ] geometry agreement (classifier-weight cosines): KD " << geometryKd << ", CE " << geometryCe
-            << "; (mean teacher probability): KD " << f.attrDouble(a + "/ctl-kd", "geometry_agreement_probs") << ", CE "
-            << f.attrDouble(a + "/ctl-ce", "geometry_agreement_probs") << "; Spearman(w, p_y) of KD " << spearmanKd
-            << "\n";
+  for (const char* student : {"ctl-ce", "ctl-ls", "ctl-kdpt", "ctl-kd"}) {
+    std::cout << "[          ] " << student << ": geometry agreement (classifier-weight cosines) "
+              << f.attrDouble(a + "/" + student, "geometry_agreement_weights") << ", (mean teacher probability) "
+              << f.attrDouble(a + "/" + student, "geometry_agreement_probs") << "; Spearman(w, p_y) "
+              << f.attrDouble(a + "/" + student, "spearman_w_confidence") << "\n";
+  }
   EXPECT_GT(geometryKd, geometryCe + 0.05);
   EXPECT_GT(spearmanKd, 0.5);
   // Binned: the mean w of the most confident non-empty bin exceeds that of the least confident.
   const auto meanW = readDoubles(f, a + "/ctl-kd/w_by_confidence/mean_w");
   const auto count = f.readInt64(a + "/ctl-kd/w_by_confidence/count");
+  std::cout << "[          ] ctl-kd mean w by confidence bin (count):";
+  for (std::size_t b = 0; b < meanW.size(); ++b) {
+    std::cout << " " << meanW[b] << " (" << count[b] << ")";
+  }
+  std::cout << "\n";
   std::size_t low = 0;
   std::size_t high = meanW.size() - 1;
   while (low < meanW.size() && count[low] == 0) {
@@ -455,4 +570,12 @@ TEST(AnalyzeFindings, KdStudentKeepsTheTeachersClassGeometryAndWRisesWithConfide
   }
   ASSERT_LT(low, high);
   EXPECT_GT(meanW[high], meanW[low]);
+  // The most confident bin has the highest mean w, by a wide margin (seeds 1 to 5: 6.6 to
+  // 12.8 against at most 0.8 elsewhere), and w is not bounded by 1 there.
+  EXPECT_GT(meanW[high], 1.0);
+  for (std::size_t b = 0; b < high; ++b) {
+    if (count[b] > 0) {
+      EXPECT_GT(meanW[high], meanW[b] + 1.0) << "bin " << b;
+    }
+  }
 }

@@ -149,21 +149,7 @@ TEST(Engine, SameJobSameSeedSameLogits) {
   EXPECT_NE(ra.evalLogits("synthetic_hierarchy", "ce"), RunReader(c.runPath).evalLogits("synthetic_hierarchy", "ce"));
 }
 
-TEST(Engine, TeacherCacheInMemoryOnDiskAndOffGiveTheSameStudent) {
-  auto job = vectorJob();
-  job.students = {job.students[1]};
-  const auto memory = runJob(job, RunOptions{tempDir("cache_mem").string()}, CancelToken(), nullptr);
-  job.teacherCacheBudgetMb = 0.0; // forces the spill file
-  const auto disk = runJob(job, RunOptions{tempDir("cache_disk").string()}, CancelToken(), nullptr);
-  job.cacheTeacherOutputs = false;
-  const auto off = runJob(job, RunOptions{tempDir("cache_off").string()}, CancelToken(), nullptr);
-  for (const auto* r : {&memory, &disk, &off}) {
-    ASSERT_EQ(r->status, JobStatus::Succeeded) << r->message;
-  }
-  const auto ref = RunReader(memory.runPath).evalLogits("synthetic_hierarchy", "kd");
-  EXPECT_EQ(ref, RunReader(disk.runPath).evalLogits("synthetic_hierarchy", "kd"));
-  EXPECT_EQ(ref, RunReader(off.runPath).evalLogits("synthetic_hierarchy", "kd"));
-}
+// Teacher cache in memory, on disk and off: tests/core/test_determinism.cpp.
 
 TEST(Engine, CancelStopsBetweenBatchesAndKeepsWhatWasRecorded) {
   auto job = vectorJob();

@@ -1,0 +1,146 @@
+// Determinism that holds on any CPU (docs/architecture.md, "Determinism"). These tests also
+// run under other LibTorch and OpenBLAS kernels than this CPU's own (the .kernels_* variants
+// of this suite in ctest, cmake/KdscopeTestSuites.cmake), so a promise that holds only with
+// one machine's kernels fails here first.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <numeric>
+#include <random>
+
+#include "core/distill/teacher_cache.h"
+#include "core/distill/trainer.h"
+#include "core/engine/run_job.h"
+#include "core/record/run_reader.h"
+#include "tests/core/test_support.h"
+
+using namespace kdscope::core;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path tempDir(const std::string& name) { return kdscope::test::freshTempDir("determinism_" + name); }
+
+/// Bit patterns, so that -0.0 against 0.0 or two NaNs are told apart as the run file would.
+std::vector<std::uint32_t> bitsOf(const torch::Tensor& t) {
+  const auto c = t.contiguous();
+  std::vector<std::uint32_t> bits(static_cast<std::size_t>(c.numel()));
+  std::memcpy(bits.data(), c.data_ptr<float>(), bits.size() * sizeof(float));
+  return bits;
+}
+
+/// For a model in eval mode: each train example's teacher logits as the cache computes them,
+/// inside batches of several sizes and orders (32, 7, 45 and 1 rows in random order, and the
+/// whole split), must have the same bits as in the ordered whole split. A plain batched
+/// forward fails this with OpenBLAS's Haswell kernels (docs/architecture.md, "Determinism").
+void expectRowsIndependentOfTheirBatch(ClassifierImpl& model, const TaskData& task) {
+  torch::NoGradGuard noGrad;
+  model.eval();
+  const auto n = static_cast<std::int64_t>(task.train.size());
+  ASSERT_GT(n, 100);
+  const auto reference = exampleWiseTeacherLogits(model, makeBatch(task, task.train, 0, n));
+  const auto classes = reference.size(1);
+  std::vector<std::int64_t> order(static_cast<std::size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  std::mt19937_64 rng(11);
+  std::shuffle(order.begin(), order.end(), rng);
+  std::int64_t compared = 0;
+  std::size_t at = 0;
+  for (const std::int64_t size : {std::int64_t{32}, std::int64_t{7}, std::int64_t{45}, std::int64_t{1}, n}) {
+    std::vector<std::int64_t> rows;
+    for (std::int64_t i = 0; i < size; ++i) {
+      rows.push_back(order[(at + static_cast<std::size_t>(i)) % order.size()]);
+    }
+    at += static_cast<std::size_t>(size);
+    const auto logits = exampleWiseTeacherLogits(model, makeBatch(task, task.train, rows));
+    ASSERT_EQ(logits.sizes(), (std::vector<std::int64_t>{size, classes}));
+    for (std::int64_t i = 0; i < size; ++i) {
+      ASSERT_EQ(bitsOf(logits[i]), bitsOf(reference[rows[static_cast<std::size_t>(i)]]))
+          << "example " << rows[static_cast<std::size_t>(i)] << " at position " << i << " of a batch of " << size;
+      ++compared;
+    }
+  }
+  EXPECT_EQ(compared, 32 + 7 + 45 + 1 + n);
+}
+
+JobSpec vectorKdJob() {
+  JobSpec job;
+  job.name = "determinism";
+  job.seed = 9;
+  job.tasks.push_back(kdscope::test::syntheticHierarchyTask(8, 50));
+  job.teacher.architecture.type = "mlp";
+  job.teacher.architecture.hidden = {24, 12};
+  job.teacher.training.epochs = 2;
+  job.teacher.training.batchSize = 20;
+  StudentSpec kd;
+  kd.name = "kd";
+  kd.architecture.type = "mlp";
+  kd.architecture.hidden = {8};
+  kd.training = job.teacher.training;
+  kd.training.batchSize = 45; // a partial last batch: 100 train rows
+  kd.objective.lambda = 0.7;
+  kd.objective.temperature = 3.0;
+  job.students = {kd};
+  return job;
+}
+
+/// The same job with the teacher cache in memory, spilled to disk, and off: the students'
+/// eval logits and train logs must be bit-identical (the three compute the teacher's logits
+/// one example at a time).
+void expectCacheModesGiveTheSameStudent(JobSpec job, const std::string& task, const std::string& name) {
+  job.cacheTeacherOutputs = true;
+  job.teacherCacheBudgetMb = 64.0;
+  const auto memory = runJob(job, RunOptions{tempDir(name + "_mem").string()}, CancelToken(), nullptr);
+  job.teacherCacheBudgetMb = 0.0;
+  const auto disk = runJob(job, RunOptions{tempDir(name + "_disk").string()}, CancelToken(), nullptr);
+  job.cacheTeacherOutputs = false;
+  const auto off = runJob(job, RunOptions{tempDir(name + "_off").string()}, CancelToken(), nullptr);
+  for (const auto* r : {&memory, &disk, &off}) {
+    ASSERT_EQ(r->status, JobStatus::Succeeded) << r->message;
+  }
+  const auto student = job.students.front().name;
+  const auto ref = RunReader(memory.runPath).evalLogits(task, student);
+  ASSERT_FALSE(ref.empty());
+  EXPECT_EQ(ref, RunReader(disk.runPath).evalLogits(task, student)) << "cache on disk";
+  EXPECT_EQ(ref, RunReader(off.runPath).evalLogits(task, student)) << "cache off";
+  // The train log (per-step losses) too: the three students took the same steps.
+  const auto refLog = RunReader(memory.runPath).trainLog(task, student);
+  const auto offLog = RunReader(off.runPath).trainLog(task, student);
+  EXPECT_EQ(refLog.steps, offLog.steps);
+  EXPECT_EQ(refLog.loss, offLog.loss);
+  EXPECT_EQ(refLog.terms, offLog.terms);
+}
+
+} // namespace
+
+TEST(Determinism, CachedTeacherLogitsOfAnMlpDependOnlyOnTheExample) {
+  const auto job = vectorKdJob();
+  const auto task = loadTask(job.tasks[0], "", job.seed);
+  torch::manual_seed(3);
+  auto model = makeModel(job.teacher.architecture, task);
+  expectRowsIndependentOfTheirBatch(*model, task);
+}
+
+TEST(Determinism, CachedTeacherLogitsOfATransformerDependOnlyOnTheExample) {
+  const auto dataDir = kdscope::test::writePolarityCorpus(tempDir("text_rows_data"),
+                                                          kdscope::test::PolarityCorpus{200, false, true});
+  const auto job = kdscope::test::tinyPolarityJob(dataDir, 1);
+  const auto task = loadTask(job.tasks[0], dataDir, job.seed);
+  torch::manual_seed(4);
+  auto model = makeModel(job.teacher.architecture, task);
+  expectRowsIndependentOfTheirBatch(*model, task);
+}
+
+TEST(Determinism, TeacherCacheInMemoryOnDiskAndOffTrainBitIdenticalMlpStudents) {
+  expectCacheModesGiveTheSameStudent(vectorKdJob(), "synthetic_hierarchy", "mlp");
+}
+
+TEST(Determinism, TeacherCacheInMemoryOnDiskAndOffTrainBitIdenticalTransformerStudents) {
+  const auto dataDir = kdscope::test::writePolarityCorpus(tempDir("text_cache_data"),
+                                                          kdscope::test::PolarityCorpus{200, false, true});
+  auto job = kdscope::test::tinyPolarityJob(dataDir, 2);
+  job.students.front().training.batchSize = 24;
+  expectCacheModesGiveTheSameStudent(job, "polarity", "text");
+}
