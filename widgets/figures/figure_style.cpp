@@ -12,6 +12,11 @@
 
 #include "core/common/error.h"
 
+// Q_INIT_RESOURCE declares a function, so it must be called outside any namespace. The
+// resources live in the static kdscope_widgets library, which a linker keeps only when
+// something refers to them: this call is that reference.
+static void registerKdscopeResources() { Q_INIT_RESOURCE(kdscope); }
+
 namespace kdscope::widgets {
 
 namespace {
@@ -137,33 +142,39 @@ QString FigureStyle::summary() const {
       .arg(px.height());
 }
 
+void initResources() {
+  static const bool registered = (registerKdscopeResources(), true);
+  static_cast<void>(registered);
+}
+
 QStringList FigureStyle::presetNames() {
   return {QStringLiteral("single-column"), QStringLiteral("double-column"), QStringLiteral("slides")};
 }
 
 bool FigureStyle::isPreset(const QString& name) { return presetNames().contains(name); }
 
+// The presets are JSON resources (resources/styles/<name>.json in resources/kdscope.qrc),
+// read by the same fromJson as a user's style file, so `kdscope export --style NAME` and the
+// window's style editor load the same values. single-column: a 3.5 in column of a two-column
+// paper, 8 pt text; double-column: the full text width of a two-column paper (7.16 in in IEEE
+// and ACM templates); slides: half of a 16:9 slide, text readable from the back of a room.
 FigureStyle FigureStyle::fromPreset(const QString& name) {
-  FigureStyle style; // single-column: a 3.5 in column of a two-column paper, 8 pt text
-  if (name == QStringLiteral("double-column")) {
-    // The full text width of a two-column paper (7.16 in in IEEE and ACM templates).
-    style.preset = name;
-    style.widthInches = 7.16;
-    style.aspect = 0.4;
-    style.fontPointSize = 9;
-    style.lineWidth = 1.2;
-    style.axisLineWidth = 0.7;
-  } else if (name == QStringLiteral("slides")) {
-    // Half of a 16:9 slide, text readable from the back of a room.
-    style.preset = name;
-    style.widthInches = 6.0;
-    style.aspect = 0.5625;
-    style.fontPointSize = 14;
-    style.lineWidth = 2.0;
-    style.axisLineWidth = 1.0;
-    style.dpi = 200;
-    style.title = true;
+  if (!isPreset(name)) {
+    return FigureStyle{};
   }
+  initResources();
+  const QString path = QStringLiteral(":/kdscope/styles/%1.json").arg(name);
+  QFile file(path);
+  if (!file.open(QIODevice::ReadOnly)) {
+    fail(path, QStringLiteral("the preset's resource cannot be read: %1").arg(file.errorString()));
+  }
+  QJsonParseError error{};
+  const QJsonDocument document = QJsonDocument::fromJson(file.readAll(), &error);
+  if (document.isNull() || !document.isObject()) {
+    fail(path, QStringLiteral("not a JSON object (offset %1: %2)").arg(error.offset).arg(error.errorString()));
+  }
+  FigureStyle style = fromJson(document.object(), path);
+  style.preset = name;
   return style;
 }
 

@@ -26,6 +26,10 @@ enum class Palette { OkabeIto, TolBright, Greyscale };
 /// Where an exported figure's legend goes. Below and Right keep it off the data.
 enum class LegendPlacement { Below, Right, Inside, None };
 
+/// Registers the resources compiled into kdscope_widgets (resources/kdscope.qrc: the icon,
+/// the style presets). Idempotent; fromPreset calls it, and the application at start-up.
+void initResources();
+
 struct FigureStyle {
   QString preset = QStringLiteral("single-column"); ///< the preset the values started from
   double widthInches = 3.5;                          ///< exported width

@@ -1,3 +1,6 @@
+// Above 800 lines on purpose: one QCustomPlot wrapper for every plot kind (lines, heatmaps,
+// bars, scatter) that the window and the exporter share, so on-screen and exported figures
+// are drawn by the same code; its parts share the style and axis state.
 #include "widgets/figures/plot_widget.h"
 
 #include <QContextMenuEvent>

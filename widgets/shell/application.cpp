@@ -3,6 +3,7 @@
 #include <QApplication>
 #include <QFileInfo>
 #include <QGuiApplication>
+#include <QIcon>
 #include <QImage>
 #include <QPixmap>
 #include <QScreen>
@@ -12,6 +13,7 @@
 #include <cstdio>
 #include <exception>
 
+#include "widgets/figures/figure_style.h"
 #include "widgets/shell/main_window.h"
 
 namespace kdscope::widgets {
@@ -29,6 +31,10 @@ int runApplication(int argc, char** argv) {
   QApplication app(argc, argv);
   QApplication::setApplicationName(QStringLiteral("KDScope"));
   QApplication::setOrganizationName(QStringLiteral("KDScope"));
+  initResources();
+  QApplication::setWindowIcon(QIcon(QStringLiteral(":/kdscope/icons/kdscope.svg")));
+  // Matches resources/kdscope.desktop, so a desktop shell groups the window with its launcher.
+  QGuiApplication::setDesktopFileName(QStringLiteral("kdscope"));
   int status = 0;
   try {
     MainWindow window;
