@@ -143,7 +143,15 @@ void Analyzer::analyzeTask(H5File& file, const std::string& task) {
     // (InputError: the analysis refuses the file), never a silent "unknown".
     if (file.hasAttr(m, layout::attr::kArchitecture)) {
       r.architectureJson = file.attrString(m, layout::attr::kArchitecture);
-      r.architecture = layout::decodeArchitecture(r.architectureJson, m_ctx.path + ": " + m);
+      // A model KDScope did not build (the Python recorder writes type "pytorch") is not an
+      // error: the passes that rebuild models skip it. Malformed JSON or a KDScope type with
+      // missing fields still is.
+      const Json parsed = Json::parse(r.architectureJson, nullptr, /*allow_exceptions=*/false);
+      const bool foreign = parsed.is_object() && parsed.contains("type") && parsed["type"].is_string() &&
+                           parsed["type"] != "transformer" && parsed["type"] != "mlp";
+      if (!foreign) {
+        r.architecture = layout::decodeArchitecture(r.architectureJson, m_ctx.path + ": " + m);
+      }
     }
     if (file.hasAttr(m, layout::attr::kObjective)) {
       r.objective = passes::parseObjective(file.attrString(m, layout::attr::kObjective), m_ctx.path + ": " + m);
