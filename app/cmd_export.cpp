@@ -1,7 +1,7 @@
 // kdscope export RUN.h5 [RUN2.h5 ...] --figure NAME|all --format pdf,svg,png --out DIR:
 // figures for papers, each with a CSV of its numbers, and a figure pack with an index;
 // kdscope export --study STUDY_DIR ... the same for a study's figures. The
-// work is in widgets/export_command.cpp (it needs Qt); this file only parses the options.
+// work is in widgets/figures/export_command.cpp (it needs Qt); this file only parses the options.
 #include <CLI/CLI.hpp>
 
 #include <iostream>
@@ -10,7 +10,7 @@
 #include "app/commands.h"
 
 #ifdef KDSCOPE_WITH_GUI
-#include "widgets/export_command.h"
+#include "widgets/figures/export_command.h"
 #endif
 
 namespace kdscope::app {

@@ -135,7 +135,7 @@ std::string eventJson(const core::ProgressEvent& e) {
 }
 
 /// --progress-json: progress as JSON lines on stdout, batched like the window's own worker
-/// (widgets/job_worker.cpp): Step events are collected and written at most every 100 ms,
+/// (widgets/jobs/job_worker.cpp): Step events are collected and written at most every 100 ms,
 /// every other event at once, each update carrying the newest event, every Step since the
 /// previous update (so live curves miss no point) and the non-Step events in order. After
 /// the job, one update with "final": true and then the result line. docs/gui.md documents

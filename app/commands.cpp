@@ -13,7 +13,7 @@
 #include "core/job/job_spec.h"
 
 #ifdef KDSCOPE_WITH_GUI
-#include "widgets/application.h"
+#include "widgets/shell/application.h"
 #endif
 
 namespace kdscope::app {

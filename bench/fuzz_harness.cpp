@@ -57,14 +57,14 @@
 #include "core/engine/run_job.h"
 #include "core/job/job_spec.h"
 #include "core/record/run_reader.h"
-#include "widgets/examples_view.h"
-#include "widgets/heads_view.h"
-#include "widgets/knowledge_view.h"
-#include "widgets/layers_view.h"
-#include "widgets/overview_view.h"
-#include "widgets/run_browser.h"
-#include "widgets/run_document.h"
-#include "widgets/tasks_view.h"
+#include "widgets/views/examples_view.h"
+#include "widgets/views/heads_view.h"
+#include "widgets/views/knowledge_view.h"
+#include "widgets/views/layers_view.h"
+#include "widgets/views/overview_view.h"
+#include "widgets/shell/run_browser.h"
+#include "widgets/shell/run_document.h"
+#include "widgets/views/tasks_view.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define FUZZ_ASAN 1

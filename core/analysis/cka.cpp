@@ -1,3 +1,5 @@
+// Above 800 lines on purpose: linear, RBF and minibatch (unbiased HSIC) CKA share the
+// centring, the threaded Gram products and the float64 accumulation they are checked against.
 #include "core/analysis/cka.h"
 
 #include <algorithm>

@@ -18,4 +18,15 @@ private:
   std::shared_ptr<std::atomic<bool>> m_flag;
 };
 
+/// Thrown inside core when a polled CancelToken is set; caught at the public entry point
+/// (runJob, analyzeRun), which reports "cancelled" in its status. Never leaves core.
+struct Cancelled {};
+
+/// Throws Cancelled when `token` is set.
+inline void throwIfCancelled(const CancelToken& token) {
+  if (token.cancelled()) {
+    throw Cancelled{};
+  }
+}
+
 } // namespace kdscope::core

@@ -1,4 +1,7 @@
-#include "core/record/run_writer.h"
+#include "core/common/version.h"
+
 namespace kdscope::core {
+
 const char* kdscopeVersion() { return KDSCOPE_VERSION; }
+
 } // namespace kdscope::core

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/record/run_layout.h"
+
 namespace kdscope::core {
 
 torch::Tensor hardLabelLoss(const torch::Tensor& logits, const torch::Tensor& labels, double epsilon) {
@@ -73,56 +75,9 @@ LossTerms studentObjective(const ObjectiveSpec& objective, const torch::Tensor& 
 }
 
 std::string objectiveJson(const ObjectiveSpec& objective) {
-  nlohmann::json terms = nlohmann::json::array();
-  terms.push_back({{"name", "ce"},
-                   {"weight", 1.0 - objective.lambda},
-                   {"label_smoothing", objective.labelSmoothing},
-                   {"formula", "-sum_c target_c log q_c, target = (1-eps) onehot(y) + eps/C"},
-                   {"reduction", "mean over examples"}});
-  if (objective.lambda > 0.0) {
-    terms.push_back({{"name", "kd"},
-                     {"weight", objective.lambda},
-                     {"temperature", objective.temperature},
-                     {"t_squared", objective.tSquared},
-                     {"teacher_targets", objective.teacherTargets},
-                     {"formula", objective.tSquared ? "T^2 * KL(p^T || q^T)" : "KL(p^T || q^T)"},
-                     {"reduction", "sum over classes, mean over examples (batchmean)"}});
-  }
-  if (objective.logitMse > 0.0) {
-    terms.push_back({{"name", "logit_mse"},
-                     {"weight", objective.logitMse},
-                     {"formula", "(z_s - z_t)^2"},
-                     {"reduction", "mean over classes and examples"}});
-  }
-  // Intermediate terms: each the mean over the layer map's pairs (docs/methods.md).
-  const auto intermediate = [&terms](const char* name, double weight, const char* formula, const char* reduction) {
-    if (weight > 0.0) {
-      terms.push_back({{"name", name}, {"weight", weight}, {"formula", formula}, {"reduction", reduction}});
-    }
-  };
-  const char* tokenMean = "mean over non-padding tokens of the batch, then over mapped layer pairs";
-  intermediate("hidden_mse", objective.hiddenMse, "mean_d (W h_s - h_t)^2", tokenMean);
-  intermediate("hidden_cosine", objective.hiddenCosine, "1 - cos(W h_s, h_t)", tokenMean);
-  intermediate("pkd", objective.pkd, "|| W h_s / |W h_s| - h_t / |h_t| ||^2 of the [CLS] states",
-               "mean over examples, then over mapped layer pairs");
-  intermediate("attention_kl", objective.attentionKl,
-               "KL(teacher row || student row) over non-padding keys (head-averaged maps when head counts differ)",
-               "mean over non-padding query rows, heads and examples, then over mapped attention layers");
-  intermediate("attention_mse", objective.attentionMse,
-               "(s_s - s_t)^2 of pre-softmax scores (head-averaged when head counts differ)",
-               "mean over real (query, key) pairs, heads and examples, then over mapped attention layers");
-  intermediate("infonce", objective.infoNce,
-               "-(log B + mean_i (S[i,i] - logsumexp_j S[i,j])), S[i,j] = g_s(s_i) . g_t(t_j) on token-mean states",
-               "one value per batch, mean over mapped layer pairs");
-  if (objective.miAlpha > 0.0) {
-    terms.push_back({{"name", "mi_alpha"},
-                     {"weight", objective.miAlpha},
-                     {"alpha", objective.alpha},
-                     {"formula", "-I_alpha (Poole et al. 2019), leave-one-out batch estimate, learned baseline b_i"},
-                     {"reduction", "one value per batch, mean over mapped layer pairs"}});
-  }
-  nlohmann::json j = {{"total", "sum of weight * term"}, {"terms", terms}};
-  return j.dump();
+  // The codec lives with the run file's layout: the analysis reads it back with the same
+  // field names (layout::decodeObjective).
+  return layout::encodeObjective(objective);
 }
 
 std::string studentObjectiveJson(const StudentSpec& student, const std::string& intermediateJson,

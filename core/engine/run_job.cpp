@@ -17,6 +17,7 @@
 
 #include "core/analysis/analyze_run.h"
 #include "core/analysis/model_analysis_torch.h"
+#include "core/common/cancel.h"
 #include "core/common/error.h"
 #include "core/data/dataset.h"
 #include "core/distill/objectives.h"
@@ -24,6 +25,7 @@
 #include "core/distill/teacher_cache.h"
 #include "core/distill/trainer.h"
 #include "core/record/h5_file.h"
+#include "core/record/run_layout.h"
 #include "core/record/run_writer.h"
 #include "core/record/size_estimate.h"
 
@@ -60,8 +62,6 @@ void configureThreads(int torchThreads, int blasThreads) {
 }
 
 namespace {
-
-struct Cancelled {};
 
 std::string resolvePath(const std::string& base, const std::string& path) {
   if (path.empty() || fs::path(path).is_absolute() || base.empty()) {
@@ -203,15 +203,26 @@ StudentSpec withMatchedLabelSmoothing(const StudentSpec& student, ClassifierImpl
   return matched;
 }
 
+/// The architecture attribute of a model of `task` (the codec of core/record/run_layout.h,
+/// which the analysis decodes).
+std::string recordedArchitecture(const ArchitectureSpec& spec, const TaskData& task) {
+  layout::ArchitectureContext context;
+  context.classes = task.numClasses();
+  context.vocab = static_cast<std::int64_t>(task.vocab.size());
+  context.maxLen = task.seqLen;
+  context.inputDim = task.dim;
+  return layout::encodeArchitecture(spec, context);
+}
+
 /// Records in the student's objective attribute that its epsilon was matched to the teacher.
 void noteMatchedLabelSmoothing(RunWriter& writer, const std::string& task, const std::string& model, double epsilon) {
   H5File& file = writer.file();
   const std::string path = RunWriter::modelPath(task, model);
-  auto objective = nlohmann::json::parse(file.attrString(path, "objective"));
+  auto objective = nlohmann::json::parse(file.attrString(path, layout::attr::kObjective));
   objective["label_smoothing_matched"] = {
       {"epsilon", epsilon},
       {"rule", "eps = C E[1 - p_y] / (C - 1) over the teacher's predictions (T = 1) on the train split"}};
-  file.setAttr(path, "objective", objective.dump());
+  file.setAttr(path, layout::attr::kObjective, objective.dump());
 }
 
 /// `kdscope analyze` on the finished run (the job's "analyze" setting). The job has
@@ -334,7 +345,7 @@ void JobRunner::runTask(const TaskData& task) {
     resumeTeacher = startModel(task.name, "teacher", m_job.teacher.checkpoint.empty() ? teacherState : fs::path(),
                                [&] {
                                  m_writer->beginModel(task.name, "teacher", "teacher",
-                                                      architectureJson(m_job.teacher.architecture, task),
+                                                      recordedArchitecture(m_job.teacher.architecture, task),
                                                       teacherObjectiveJson(), teacher->parameterCount());
                                });
   }
@@ -435,7 +446,7 @@ void JobRunner::runTask(const TaskData& task) {
                                       cache ? &*cache : nullptr, deriveSeed(m_job.seed, task.name, student.name + "/augment"));
     const fs::path studentState = checkpointDir / (student.name + ".state.pt");
     const bool resumeStudent = startModel(task.name, student.name, studentState, [&] {
-      m_writer->beginModel(task.name, student.name, "student", architectureJson(student.architecture, task),
+      m_writer->beginModel(task.name, student.name, "student", recordedArchitecture(student.architecture, task),
                            studentObjectiveJson(student, step.intermediateJson, teacherJson), model->parameterCount());
     });
     if (student.objective.labelSmoothingMatched) {
@@ -570,13 +581,13 @@ JobSpec loadJobForResume(const std::string& outDir) {
   {
     probeHdf5File(runPath);
     const H5File file(runPath, H5File::Mode::ReadOnly);
-    if (!file.hasAttr("/", "format") || file.attrString("/", "format") != "kdscope-run") {
+    if (!file.hasAttr(layout::root(), layout::attr::kFormat) || file.attrString(layout::root(), layout::attr::kFormat) != layout::kFormatName) {
       throw InputError(runPath + ": not a KDScope run file (attribute 'format' is not 'kdscope-run')");
     }
-    if (!file.hasAttr("/", "job")) {
+    if (!file.hasAttr(layout::root(), layout::attr::kJob)) {
       throw InputError(runPath + ": attribute 'job' is missing: the run does not say what it ran");
     }
-    jobJson = file.attrString("/", "job");
+    jobJson = file.attrString(layout::root(), layout::attr::kJob);
   }
   JobParseResult parsed = parseJob(jobJson, runPath + " (attribute 'job')");
   if (!parsed.job) {

@@ -1,3 +1,7 @@
+// Above 800 lines, to be split (issue #12): the JSON reader (duplicate keys, error
+// locations), the job validation, and the writers (`*ToJson`), which should share one field
+// table with the reader. Not yet done: see docs/architecture.md.
+//
 // Parsing, validation and normalisation of job files (docs/job-format.md).
 //
 // Two passes over the document. The first reads every field into a JobSpec, reporting

@@ -1,3 +1,6 @@
+// Above 800 lines on purpose: every HDF5 C call of KDScope is here, behind one RAII wrapper
+// whose errors name the file and object; splitting it would spread hid_t handling (and the
+// full-disk driver and the crash probe it relies on) over several files.
 #include "core/record/h5_file.h"
 
 #include <hdf5.h>

@@ -6,6 +6,7 @@
 
 #include "core/common/error.h"
 #include "core/record/h5_file.h"
+#include "core/record/run_layout.h"
 #include "core/record/run_writer.h"
 #include "core/record/shape_text.h"
 
@@ -17,10 +18,8 @@ namespace {
 // not for a whole eval set.
 constexpr std::uint64_t kBlockRows = 4096;
 
-std::string taskPath(const std::string& task) { return "/tasks/" + task; }
-std::string modelGroup(const std::string& task, const std::string& model) {
-  return RunWriter::modelPath(task, model);
-}
+std::string taskPath(const std::string& task) { return layout::task(task); }
+std::string modelGroup(const std::string& task, const std::string& model) { return layout::model(task, model); }
 
 [[noreturn]] void fail(const H5File& file, const std::string& object, const std::string& what) {
   throw InputError(file.path() + ": " + object + ": " + what);
@@ -86,7 +85,7 @@ void checkDataset(const H5File& file, const std::string& path, H5TypeClass cls,
 }
 
 std::int64_t numClasses(const H5File& file, const std::string& task) {
-  const std::int64_t classes = file.attrInt(taskPath(task), "num_classes");
+  const std::int64_t classes = file.attrInt(taskPath(task), layout::attr::kNumClasses);
   if (classes < 1) {
     fail(file, taskPath(task), "attribute 'num_classes' is " + std::to_string(classes) + ", expected at least 1");
   }
@@ -95,7 +94,7 @@ std::int64_t numClasses(const H5File& file, const std::string& task) {
 
 /// Checked labels: 1-D integers, each a class of the task.
 std::uint64_t checkLabels(const H5File& file, const std::string& task) {
-  const std::string path = taskPath(task) + "/eval/labels";
+  const std::string path = layout::evalLabels(task);
   checkDataset(file, path, H5TypeClass::Integer, {std::nullopt});
   return file.shape(path)[0];
 }
@@ -116,23 +115,23 @@ std::vector<std::int64_t> readLabelsOf(const H5File& file, const std::string& ta
 
 std::vector<std::int64_t> readLabels(const H5File& file, const std::string& task) {
   checkLabels(file, task);
-  return readLabelsOf(file, task, taskPath(task) + "/eval/labels");
+  return readLabelsOf(file, task, layout::evalLabels(task));
 }
 
 /// Checks eval/logits against the task: [rows of eval/labels, num_classes], floats.
 void checkLogits(const H5File& file, const std::string& task, const std::string& model) {
-  const std::string labels = taskPath(task) + "/eval/labels";
+  const std::string labels = layout::evalLabels(task);
   std::optional<Dim> rows;
   if (file.exists(labels)) {
     rows = Dim{checkLabels(file, task), "rows of " + labels};
   }
   const auto classes = static_cast<std::uint64_t>(numClasses(file, task));
-  checkDataset(file, modelGroup(task, model) + "/eval/logits", H5TypeClass::Float,
+  checkDataset(file, layout::evalLogits(task, model), H5TypeClass::Float,
                {rows, Dim{classes, "num_classes of " + taskPath(task)}});
 }
 
 bool cutOff(const H5File& file) {
-  return file.hasAttr("/", "status") && file.attrString("/", "status") == "running";
+  return file.hasAttr(layout::root(), layout::attr::kStatus) && file.attrString(layout::root(), layout::attr::kStatus) == "running";
 }
 
 /// The common length of a log's columns (each must be 1-D, of its class). The writer
@@ -169,12 +168,12 @@ std::uint64_t columnsLength(const H5File& file, const std::vector<std::pair<std:
   return logLength(file, columns);
 }
 
-/// The columns of the eval curve group `c`: step, epoch, accuracy, loss.
-std::vector<std::pair<std::string, H5TypeClass>> evalCurveColumns(const std::string& c) {
-  return {{c + "/step", H5TypeClass::Integer},
-          {c + "/epoch", H5TypeClass::Integer},
-          {c + "/accuracy", H5TypeClass::Float},
-          {c + "/loss", H5TypeClass::Float}};
+/// The columns of a model's eval curve: step, epoch, accuracy, loss.
+std::vector<std::pair<std::string, H5TypeClass>> evalCurveColumns(const std::string& task, const std::string& model) {
+  return {{layout::evalCurveColumn(task, model, "step"), H5TypeClass::Integer},
+          {layout::evalCurveColumn(task, model, "epoch"), H5TypeClass::Integer},
+          {layout::evalCurveColumn(task, model, "accuracy"), H5TypeClass::Float},
+          {layout::evalCurveColumn(task, model, "loss"), H5TypeClass::Float}};
 }
 
 /// Fraction of eval examples whose logits' argmax (ties: the lowest class) is the label.
@@ -183,7 +182,7 @@ double accuracy(const H5File& file, const std::string& task, const std::string& 
   checkLogits(file, task, model);
   const std::vector<std::int64_t> labels = readLabels(file, task);
   const auto classes = static_cast<std::size_t>(numClasses(file, task));
-  const std::string path = modelGroup(task, model) + "/eval/logits";
+  const std::string path = layout::evalLogits(task, model);
   if (labels.empty()) {
     return -1.0;
   }
@@ -223,20 +222,20 @@ std::unique_ptr<H5File> openChecked(const std::string& path) {
 
 RunReader::RunReader(const std::string& path) : m_file(openChecked(path)) {
   const H5File& f = *m_file;
-  if (!f.hasAttr("/", "format")) {
+  if (!f.hasAttr(layout::root(), layout::attr::kFormat)) {
     throw InputError(path + ": not a KDScope run file (attribute 'format' is missing)");
   }
   std::string format;
   try {
-    format = f.attrString("/", "format");
+    format = f.attrString(layout::root(), layout::attr::kFormat);
   } catch (const InputError&) {
     throw InputError(path + ": not a KDScope run file (attribute 'format' is not a string)");
   }
-  if (format != "kdscope-run") {
+  if (format != layout::kFormatName) {
     throw InputError(path + ": not a KDScope run file (attribute 'format' is '" + format +
                      "', expected 'kdscope-run')");
   }
-  const std::int64_t version = f.attrInt("/", "format_version");
+  const std::int64_t version = f.attrInt(layout::root(), layout::attr::kFormatVersion);
   if (version > kRunFormatVersion) {
     throw InputError(path + ": format_version " + std::to_string(version) + " is newer than this KDScope reads (" +
                      std::to_string(kRunFormatVersion) + ")");
@@ -254,28 +253,30 @@ const H5File& RunReader::file() const { return *m_file; }
 
 std::vector<std::string> RunReader::tasks() const {
   const H5File& f = *m_file;
-  if (!f.isGroup("/tasks")) {
+  if (!f.isGroup(layout::tasks())) {
     return {};
   }
-  return childGroups(f, "/tasks");
+  return childGroups(f, layout::tasks());
 }
 
 std::vector<std::string> RunReader::models(const std::string& task) const {
   const H5File& f = *m_file;
-  const std::string group = existingTask(f, task) + "/models";
+  (void)existingTask(f, task); // fails with "no such task/model"
+  const std::string group = layout::models(task);
   if (!f.isGroup(group)) {
     return {};
   }
   std::vector<std::string> names = childGroups(f, group);
   std::stable_partition(names.begin(), names.end(), [&](const std::string& name) {
-    return f.attrString(modelGroup(task, name), "role") == "teacher";
+    return f.attrString(modelGroup(task, name), layout::attr::kRole) == "teacher";
   });
   return names;
 }
 
 std::vector<std::int64_t> RunReader::evalLabels(const std::string& task) const {
   const H5File& f = *m_file;
-  const std::string path = existingTask(f, task) + "/eval/labels";
+  (void)existingTask(f, task); // fails with "no such task/model"
+  const std::string path = layout::evalLabels(task);
   if (!f.isDataset(path)) {
     fail(f, path, "no such dataset");
   }
@@ -285,7 +286,8 @@ std::vector<std::int64_t> RunReader::evalLabels(const std::string& task) const {
 std::vector<float> RunReader::evalLogits(const std::string& task, const std::string& model,
                                          std::int64_t* classes) const {
   const H5File& f = *m_file;
-  const std::string path = existingModel(f, task, model) + "/eval/logits";
+  (void)existingModel(f, task, model); // fails with "no such task/model"
+  const std::string path = layout::evalLogits(task, model);
   if (!f.isDataset(path)) {
     fail(f, path, "no such dataset");
   }
@@ -298,51 +300,51 @@ std::vector<float> RunReader::evalLogits(const std::string& task, const std::str
 
 TrainLog RunReader::trainLog(const std::string& task, const std::string& model) const {
   const H5File& f = *m_file;
-  const std::string m = existingModel(f, task, model);
+  (void)existingModel(f, task, model);
   TrainLog log;
-  if (!f.isDataset(m + "/train/step")) {
+  if (!f.isDataset(layout::trainStep(task, model))) {
     return log; // nothing logged yet
   }
-  std::vector<std::pair<std::string, H5TypeClass>> columns{{m + "/train/step", H5TypeClass::Integer},
-                                                           {m + "/train/loss", H5TypeClass::Float}};
+  std::vector<std::pair<std::string, H5TypeClass>> columns{{layout::trainStep(task, model), H5TypeClass::Integer},
+                                                           {layout::trainLoss(task, model), H5TypeClass::Float}};
   std::vector<std::string> terms;
-  if (f.isGroup(m + "/train/terms")) {
-    terms = f.childrenInCreationOrder(m + "/train/terms");
+  if (f.isGroup(layout::trainTerms(task, model))) {
+    terms = f.childrenInCreationOrder(layout::trainTerms(task, model));
     for (const std::string& term : terms) {
-      columns.emplace_back(m + "/train/terms/" + term, H5TypeClass::Float);
+      columns.emplace_back(layout::trainTerm(task, model, term), H5TypeClass::Float);
     }
   }
-  if (!f.isDataset(m + "/train/loss")) {
-    fail(f, m + "/train/loss", "is missing, but " + m + "/train/step exists");
+  if (!f.isDataset(layout::trainLoss(task, model))) {
+    fail(f, layout::trainLoss(task, model), "is missing, but " + layout::trainStep(task, model) + " exists");
   }
   const std::uint64_t length = logLength(f, columns);
-  log.steps = f.readInt64(m + "/train/step", 0, length);
-  log.loss = f.readFloat(m + "/train/loss", 0, length);
+  log.steps = f.readInt64(layout::trainStep(task, model), 0, length);
+  log.loss = f.readFloat(layout::trainLoss(task, model), 0, length);
   for (const std::string& term : terms) {
-    log.terms[term] = f.readFloat(m + "/train/terms/" + term, 0, length);
+    log.terms[term] = f.readFloat(layout::trainTerm(task, model, term), 0, length);
   }
   return log;
 }
 
 EvalCurve RunReader::evalCurve(const std::string& task, const std::string& model) const {
   const H5File& f = *m_file;
-  const std::string m = existingModel(f, task, model);
+  (void)existingModel(f, task, model);
   EvalCurve curve;
-  const std::string c = m + "/eval_curve";
-  if (!f.isDataset(c + "/step")) {
+  if (!f.isDataset(layout::evalCurveColumn(task, model, "step"))) {
     return curve;
   }
-  const std::uint64_t length = columnsLength(f, evalCurveColumns(c), "is missing, but " + c + "/step exists");
-  curve.step = f.readInt64(c + "/step", 0, length);
-  curve.epoch = f.readInt64(c + "/epoch", 0, length);
-  curve.accuracy = f.readFloat(c + "/accuracy", 0, length);
-  curve.loss = f.readFloat(c + "/loss", 0, length);
+  const std::uint64_t length = columnsLength(f, evalCurveColumns(task, model), "is missing, but " + layout::evalCurveColumn(task, model, "step") + " exists");
+  curve.step = f.readInt64(layout::evalCurveColumn(task, model, "step"), 0, length);
+  curve.epoch = f.readInt64(layout::evalCurveColumn(task, model, "epoch"), 0, length);
+  curve.accuracy = f.readFloat(layout::evalCurveColumn(task, model, "accuracy"), 0, length);
+  curve.loss = f.readFloat(layout::evalCurveColumn(task, model, "loss"), 0, length);
   return curve;
 }
 
 std::vector<std::int64_t> RunReader::trainLabels(const std::string& task) const {
   const H5File& f = *m_file;
-  const std::string path = existingTask(f, task) + "/train/labels";
+  (void)existingTask(f, task); // fails with "no such task/model"
+  const std::string path = layout::trainLabels(task);
   if (!f.isDataset(path)) {
     return {};
   }
@@ -353,10 +355,9 @@ std::vector<std::int64_t> RunReader::trainLabels(const std::string& task) const 
 namespace {
 
 /// The name of a model's per-example record ("q_true" or "p_true"), empty when it has none.
-std::string recordName(const H5File& file, const std::string& model) {
-  const std::string r = model + "/train_records";
+std::string recordName(const H5File& file, const std::string& task, const std::string& model) {
   for (const char* name : {"q_true", "p_true"}) {
-    if (file.exists(r + "/" + name)) {
+    if (file.exists(layout::trainRecordsValues(task, model, name))) {
       return name;
     }
   }
@@ -365,27 +366,27 @@ std::string recordName(const H5File& file, const std::string& model) {
 
 /// Checks train_records and returns its common length (rows of epoch and step).
 std::uint64_t checkTrainRecords(const H5File& file, const std::string& task, const std::string& model) {
-  const std::string r = model + "/train_records";
-  const std::vector<std::pair<std::string, H5TypeClass>> columns{{r + "/epoch", H5TypeClass::Integer},
-                                                                 {r + "/step", H5TypeClass::Integer}};
+  const std::string r = layout::trainRecords(task, model);
+  const std::vector<std::pair<std::string, H5TypeClass>> columns{{layout::trainRecordsEpoch(task, model), H5TypeClass::Integer},
+                                                                 {layout::trainRecordsStep(task, model), H5TypeClass::Integer}};
   const std::uint64_t length = columnsLength(file, columns, "is missing, but " + r + " exists");
-  const std::string name = recordName(file, model);
+  const std::string name = recordName(file, task, model);
   if (name.empty()) {
     fail(file, r, "holds neither q_true nor p_true");
   }
-  const std::string labels = taskPath(task) + "/train/labels";
+  const std::string labels = layout::trainLabels(task);
   if (!file.isDataset(labels)) {
-    fail(file, r + "/" + name, "needs " + labels + ", which is missing");
+    fail(file, layout::trainRecordsValues(task, model, name), "needs " + labels + ", which is missing");
   }
   checkDataset(file, labels, H5TypeClass::Integer, {std::nullopt});
   const std::uint64_t examples = file.shape(labels)[0];
-  const std::string values = r + "/" + name;
+  const std::string values = layout::trainRecordsValues(task, model, name);
   checkDataset(file, values, H5TypeClass::Float, {std::nullopt, Dim{examples, "rows of " + labels}});
   const std::uint64_t rows = file.shape(values)[0];
   // The writer extends the values before epoch and step, so a cut-off file may hold a row more.
   if (rows < length) {
     if (!cutOff(file)) {
-      fail(file, values, "has " + std::to_string(rows) + " rows, but " + r + "/epoch has " + std::to_string(length));
+      fail(file, values, "has " + std::to_string(rows) + " rows, but " + layout::trainRecordsEpoch(task, model) + " has " + std::to_string(length));
     }
     return rows;
   }
@@ -416,32 +417,31 @@ void checkAtMost(const H5File& file, const std::string& path, std::uint64_t limi
 
 TrainRecords RunReader::trainRecords(const std::string& task, const std::string& model) const {
   const H5File& f = *m_file;
-  const std::string m = existingModel(f, task, model);
+  (void)existingModel(f, task, model);
   TrainRecords records;
-  if (!f.exists(m + "/train_records")) {
+  if (!f.exists(layout::trainRecords(task, model))) {
     return records;
   }
-  const std::uint64_t length = checkTrainRecords(f, task, m);
-  const std::string r = m + "/train_records";
-  records.name = recordName(f, m);
-  records.examples = f.shape(r + "/" + records.name).at(1);
-  records.epoch = f.readInt64(r + "/epoch", 0, length);
-  records.step = f.readInt64(r + "/step", 0, length);
-  records.values = f.readFloat(r + "/" + records.name, 0, length);
+  const std::uint64_t length = checkTrainRecords(f, task, model);
+  records.name = recordName(f, task, model);
+  records.examples = f.shape(layout::trainRecordsValues(task, model, records.name)).at(1);
+  records.epoch = f.readInt64(layout::trainRecordsEpoch(task, model), 0, length);
+  records.step = f.readInt64(layout::trainRecordsStep(task, model), 0, length);
+  records.values = f.readFloat(layout::trainRecordsValues(task, model, records.name), 0, length);
   return records;
 }
 
 void RunReader::validate() const {
   const H5File& f = *m_file;
-  for (const char* name : {"status", "status_message", "job", "kdscope_version"}) {
-    if (f.hasAttr("/", name)) {
-      (void)f.attrString("/", name);
+  for (const char* name : {layout::attr::kStatus, layout::attr::kStatusMessage, layout::attr::kJob, layout::attr::kKdscopeVersion}) {
+    if (f.hasAttr(layout::root(), name)) {
+      (void)f.attrString(layout::root(), name);
     }
   }
   for (const std::string& task : tasks()) {
     const std::string t = taskPath(task);
     const auto classes = static_cast<std::uint64_t>(numClasses(f, task));
-    const std::vector<std::string> classNames = f.attrStrings(t, "class_names");
+    const std::vector<std::string> classNames = f.attrStrings(t, layout::attr::kClassNames);
     if (classNames.size() != classes) {
       fail(f, t,
            "attribute 'class_names' holds " + std::to_string(classNames.size()) + " names, but num_classes is " +
@@ -449,56 +449,56 @@ void RunReader::validate() const {
     }
     const Dim c{classes, "num_classes of " + t};
     std::optional<Dim> n;
-    if (f.exists(t + "/eval/labels")) {
-      n = Dim{checkLabels(f, task), "rows of " + t + "/eval/labels"};
+    if (f.exists(layout::evalLabels(task))) {
+      n = Dim{checkLabels(f, task), "rows of " + layout::evalLabels(task)};
     }
     std::optional<Dim> len;
-    checkOptional(f, t + "/eval/tokens", H5TypeClass::Integer, {n, std::nullopt});
-    if (f.exists(t + "/eval/tokens")) {
-      len = Dim{f.shape(t + "/eval/tokens")[1], "columns of " + t + "/eval/tokens"};
+    checkOptional(f, layout::evalTokens(task), H5TypeClass::Integer, {n, std::nullopt});
+    if (f.exists(layout::evalTokens(task))) {
+      len = Dim{f.shape(layout::evalTokens(task))[1], "columns of " + layout::evalTokens(task)};
     }
-    checkOptional(f, t + "/vocab", H5TypeClass::String, {std::nullopt});
-    checkOptional(f, t + "/eval/text", H5TypeClass::String, {n});
-    checkOptional(f, t + "/eval/group", H5TypeClass::String, {n});
-    checkOptional(f, t + "/eval/source_index", H5TypeClass::Integer, {n});
-    checkOptional(f, t + "/super_class_of", H5TypeClass::Integer, {c});
+    checkOptional(f, layout::vocab(task), H5TypeClass::String, {std::nullopt});
+    checkOptional(f, layout::evalText(task), H5TypeClass::String, {n});
+    checkOptional(f, layout::evalGroup(task), H5TypeClass::String, {n});
+    checkOptional(f, layout::evalSourceIndex(task), H5TypeClass::Integer, {n});
+    checkOptional(f, layout::superClassOf(task), H5TypeClass::Integer, {c});
     std::optional<Dim> nTrain;
-    checkOptional(f, t + "/train/labels", H5TypeClass::Integer, {std::nullopt});
-    if (f.exists(t + "/train/labels")) {
-      nTrain = Dim{f.shape(t + "/train/labels")[0], "rows of " + t + "/train/labels"};
+    checkOptional(f, layout::trainLabels(task), H5TypeClass::Integer, {std::nullopt});
+    if (f.exists(layout::trainLabels(task))) {
+      nTrain = Dim{f.shape(layout::trainLabels(task))[0], "rows of " + layout::trainLabels(task)};
     }
-    checkOptional(f, t + "/train/source_index", H5TypeClass::Integer, {nTrain});
+    checkOptional(f, layout::trainSourceIndex(task), H5TypeClass::Integer, {nTrain});
 
     for (const std::string& model : models(task)) {
       const std::string m = modelGroup(task, model);
-      const std::string role = f.attrString(m, "role");
+      const std::string role = f.attrString(m, layout::attr::kRole);
       if (role != "teacher" && role != "student") {
         fail(f, m, "attribute 'role' is '" + role + "', expected 'teacher' or 'student'");
       }
-      (void)f.attrString(m, "architecture");
-      (void)f.attrString(m, "objective");
-      (void)f.attrInt(m, "parameter_count");
+      (void)f.attrString(m, layout::attr::kArchitecture);
+      (void)f.attrString(m, layout::attr::kObjective);
+      (void)f.attrInt(m, layout::attr::kParameterCount);
       // Logs: each column 1-D, of its class, all of one length (nothing read).
-      if (f.exists(m + "/train/step")) {
-        std::vector<std::pair<std::string, H5TypeClass>> columns{{m + "/train/step", H5TypeClass::Integer},
-                                                                 {m + "/train/loss", H5TypeClass::Float}};
-        if (f.isGroup(m + "/train/terms")) {
-          for (const std::string& term : f.children(m + "/train/terms")) {
-            columns.emplace_back(m + "/train/terms/" + term, H5TypeClass::Float);
+      if (f.exists(layout::trainStep(task, model))) {
+        std::vector<std::pair<std::string, H5TypeClass>> columns{{layout::trainStep(task, model), H5TypeClass::Integer},
+                                                                 {layout::trainLoss(task, model), H5TypeClass::Float}};
+        if (f.isGroup(layout::trainTerms(task, model))) {
+          for (const std::string& term : f.children(layout::trainTerms(task, model))) {
+            columns.emplace_back(layout::trainTerm(task, model, term), H5TypeClass::Float);
           }
         }
-        (void)columnsLength(f, columns, "is missing or not a dataset, but " + m + "/train/step exists");
+        (void)columnsLength(f, columns, "is missing or not a dataset, but " + layout::trainStep(task, model) + " exists");
       }
-      if (f.exists(m + "/eval_curve")) {
-        const std::string curve = m + "/eval_curve";
-        (void)columnsLength(f, evalCurveColumns(curve), "is missing or not a dataset, but " + curve + " exists");
+      if (f.exists(layout::evalCurve(task, model))) {
+        const std::string curve = layout::evalCurve(task, model);
+        (void)columnsLength(f, evalCurveColumns(task, model), "is missing or not a dataset, but " + curve + " exists");
       }
-      if (f.exists(m + "/eval/logits")) {
+      if (f.exists(layout::evalLogits(task, model))) {
         checkLogits(f, task, model);
       }
       std::optional<Dim> layers1;
       std::optional<Dim> width;
-      const std::string hidden = m + "/eval/hidden";
+      const std::string hidden = layout::evalHidden(task, model);
       checkOptional(f, hidden, H5TypeClass::Float, {n, std::nullopt, std::nullopt});
       if (f.exists(hidden)) {
         const auto shape = f.shape(hidden);
@@ -508,7 +508,7 @@ void RunReader::validate() const {
         layers1 = Dim{shape[1], "dimension 1 of " + hidden};
         width = Dim{shape[2], "dimension 2 of " + hidden};
       }
-      const std::string attention = m + "/eval/attention";
+      const std::string attention = layout::evalAttention(task, model);
       std::optional<Dim> layers;
       if (layers1) {
         layers = Dim{layers1->value - 1, "dimension 1 of " + hidden + " minus 1"};
@@ -516,22 +516,22 @@ void RunReader::validate() const {
       checkOptional(f, attention, H5TypeClass::Float, {std::nullopt, layers, std::nullopt, len, len});
       if (f.exists(attention)) {
         if (!len) {
-          fail(f, attention, "exists, but " + t + "/eval/tokens does not (attention needs tokens)");
+          fail(f, attention, "exists, but " + layout::evalTokens(task) + " does not (attention needs tokens)");
         }
         checkAtMost(f, attention, n ? n->value : 0, n ? n->source : "no eval labels");
       }
-      const std::string tokenHidden = m + "/eval/token_hidden";
+      const std::string tokenHidden = layout::evalTokenHidden(task, model);
       checkOptional(f, tokenHidden, H5TypeClass::Float, {std::nullopt, layers1, len, width});
       if (f.exists(tokenHidden)) {
         if (!len) {
-          fail(f, tokenHidden, "exists, but " + t + "/eval/tokens does not");
+          fail(f, tokenHidden, "exists, but " + layout::evalTokens(task) + " does not");
         }
         checkAtMost(f, tokenHidden, n ? n->value : 0, n ? n->source : "no eval labels");
       }
-      checkOptional(f, m + "/classifier/weight", H5TypeClass::Float, {c, std::nullopt});
-      checkOptional(f, m + "/classifier/bias", H5TypeClass::Float, {c});
-      if (f.exists(m + "/train_records")) {
-        (void)checkTrainRecords(f, task, m);
+      checkOptional(f, layout::classifierWeight(task, model), H5TypeClass::Float, {c, std::nullopt});
+      checkOptional(f, layout::classifierBias(task, model), H5TypeClass::Float, {c});
+      if (f.exists(layout::trainRecords(task, model))) {
+        (void)checkTrainRecords(f, task, model);
       }
     }
   }
@@ -542,46 +542,46 @@ RunSummary RunReader::summary() const {
   const H5File& f = *m_file;
   RunSummary run;
   run.path = f.path();
-  run.formatVersion = f.attrInt("/", "format_version");
-  run.status = f.attrString("/", "status");
-  run.statusMessage = f.attrString("/", "status_message");
-  run.jobJson = f.attrString("/", "job");
-  run.kdscopeVersion = f.attrString("/", "kdscope_version");
+  run.formatVersion = f.attrInt(layout::root(), layout::attr::kFormatVersion);
+  run.status = f.attrString(layout::root(), layout::attr::kStatus);
+  run.statusMessage = f.attrString(layout::root(), layout::attr::kStatusMessage);
+  run.jobJson = f.attrString(layout::root(), layout::attr::kJob);
+  run.kdscopeVersion = f.attrString(layout::root(), layout::attr::kKdscopeVersion);
   for (const std::string& taskName : tasks()) {
     const std::string t = taskPath(taskName);
     TaskSummary task;
     task.name = taskName;
     task.numClasses = numClasses(f, taskName);
-    task.classNames = f.attrStrings(t, "class_names");
+    task.classNames = f.attrStrings(t, layout::attr::kClassNames);
     if (task.classNames.size() != static_cast<std::size_t>(task.numClasses)) {
       fail(f, t,
            "attribute 'class_names' holds " + std::to_string(task.classNames.size()) + " names, but num_classes is " +
                std::to_string(task.numClasses));
     }
-    const bool hasLabels = f.exists(t + "/eval/labels");
+    const bool hasLabels = f.exists(layout::evalLabels(taskName));
     task.evalExamples = hasLabels ? static_cast<std::int64_t>(checkLabels(f, taskName)) : 0;
     for (const std::string& modelName : models(taskName)) {
       const std::string m = modelGroup(taskName, modelName);
       ModelSummary model;
       model.name = modelName;
-      model.role = f.attrString(m, "role");
-      model.architectureJson = f.attrString(m, "architecture");
-      model.objectiveJson = f.attrString(m, "objective");
-      model.parameterCount = f.attrInt(m, "parameter_count");
-      if (f.isDataset(m + "/train/step")) {
-        std::vector<std::pair<std::string, H5TypeClass>> columns{{m + "/train/step", H5TypeClass::Integer}};
-        if (f.isDataset(m + "/train/loss")) {
-          columns.emplace_back(m + "/train/loss", H5TypeClass::Float);
+      model.role = f.attrString(m, layout::attr::kRole);
+      model.architectureJson = f.attrString(m, layout::attr::kArchitecture);
+      model.objectiveJson = f.attrString(m, layout::attr::kObjective);
+      model.parameterCount = f.attrInt(m, layout::attr::kParameterCount);
+      if (f.isDataset(layout::trainStep(taskName, modelName))) {
+        std::vector<std::pair<std::string, H5TypeClass>> columns{{layout::trainStep(taskName, modelName), H5TypeClass::Integer}};
+        if (f.isDataset(layout::trainLoss(taskName, modelName))) {
+          columns.emplace_back(layout::trainLoss(taskName, modelName), H5TypeClass::Float);
         }
         const std::uint64_t length = logLength(f, columns);
         if (length > 0) {
-          model.trainSteps = f.readInt64(m + "/train/step", length - 1, 1).at(0);
+          model.trainSteps = f.readInt64(layout::trainStep(taskName, modelName), length - 1, 1).at(0);
           if (columns.size() > 1) {
-            model.finalLoss = f.readFloat(m + "/train/loss", length - 1, 1).at(0);
+            model.finalLoss = f.readFloat(layout::trainLoss(taskName, modelName), length - 1, 1).at(0);
           }
         }
       }
-      if (hasLabels && f.exists(m + "/eval/logits")) {
+      if (hasLabels && f.exists(layout::evalLogits(taskName, modelName))) {
         model.evalAccuracy = accuracy(f, taskName, modelName);
       }
       task.models.push_back(std::move(model));

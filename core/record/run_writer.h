@@ -9,14 +9,16 @@
 #include <utility>
 #include <vector>
 
+#include "core/common/version.h"
 #include "core/data/dataset.h"
+#include "core/record/run_layout.h"
 
 namespace kdscope::core {
 
 class H5File;
 
-inline constexpr int kRunFormatVersion = 1;
-const char* kdscopeVersion();
+/// The format version written; core/record/run_layout.h owns it.
+inline constexpr int kRunFormatVersion = layout::kFormatVersion;
 
 /// How many rows each extendable log of a model holds: what a resumed job truncates to
 /// (RunWriter::truncateLogs), so that nothing recorded after a checkpoint is kept twice.

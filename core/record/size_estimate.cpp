@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <map>
 
+#include "core/record/run_layout.h"
+
 namespace kdscope::core {
 
 namespace {
@@ -205,22 +207,22 @@ RunSizeEstimate estimateRunFileSize(const JobSpec& job, const std::vector<TaskDa
             kGroupBytes + chunkedDataset(4.0 * rows * nTrain, kProbabilityRatio, 2) +
             (chunks / 64) * btreeBytes(2) + 2 * logColumn(rows, 8);
       }
-      parts["eval/logits"] += chunkedDataset(4.0 * n * classes, kFloatRatio, 2) + kGroupBytes;
+      parts[layout::kEvalLogitsName] += chunkedDataset(4.0 * n * classes, kFloatRatio, 2) + kGroupBytes;
       if (rec.hidden) {
         // MLP layers narrower than D are zero-padded; the zeros compress away.
-        parts["eval/hidden"] +=
+        parts[layout::kEvalHiddenName] +=
             chunkedDataset(static_cast<double>(activationBytes) * n * shape.storedHiddenWidths, activationRatio, 3);
       }
       if (text && shape.heads > 0) {
         const std::uint64_t nAtt = std::min<std::uint64_t>(static_cast<std::uint64_t>(rec.attentionExamples), n);
         if (nAtt > 0) {
-          parts["eval/attention"] += chunkedDataset(
+          parts[layout::kEvalAttentionName] += chunkedDataset(
               static_cast<double>(activationBytes) * nAtt * shape.layers * shape.heads * len * len,
               rec.float16 ? kAttentionRatio * 1.1 : kAttentionRatio, 5);
         }
         const std::uint64_t nTok = std::min<std::uint64_t>(static_cast<std::uint64_t>(rec.tokenHiddenExamples), n);
         if (nTok > 0) {
-          parts["eval/token_hidden"] += chunkedDataset(
+          parts[layout::kEvalTokenHiddenName] += chunkedDataset(
               static_cast<double>(activationBytes) * nTok * (shape.layers + 1) * len * shape.width, activationRatio, 4);
         }
       }

@@ -27,9 +27,9 @@
 #include <string>
 
 #include "test_run_file.h"
-#include "widgets/export_dialog.h"
-#include "widgets/figure_style_editor.h"
-#include "widgets/main_window.h"
+#include "widgets/figures/export_dialog.h"
+#include "widgets/figures/figure_style_editor.h"
+#include "widgets/shell/main_window.h"
 
 namespace {
 

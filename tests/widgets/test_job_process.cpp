@@ -22,8 +22,8 @@
 #include <cstring>
 
 #include "core/record/run_reader.h"
-#include "widgets/job_process.h"
-#include "widgets/job_queue.h"
+#include "widgets/jobs/job_process.h"
+#include "widgets/jobs/job_queue.h"
 #include "test_run_file.h"
 
 using namespace kdscope;

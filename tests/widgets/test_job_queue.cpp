@@ -13,8 +13,8 @@
 #include <mutex>
 #include <thread>
 
-#include "widgets/job_queue.h"
-#include "widgets/job_queue_model.h"
+#include "widgets/jobs/job_queue.h"
+#include "widgets/jobs/job_queue_model.h"
 #include "test_run_file.h"
 
 using namespace kdscope;

@@ -35,10 +35,10 @@
 #include <fstream>
 #include <vector>
 
-#include "widgets/job_queue.h"
-#include "widgets/job_queue_panel.h"
-#include "widgets/main_window.h"
-#include "widgets/plot_widget.h"
+#include "widgets/jobs/job_queue.h"
+#include "widgets/jobs/job_queue_panel.h"
+#include "widgets/shell/main_window.h"
+#include "widgets/figures/plot_widget.h"
 #include "test_run_file.h"
 
 using namespace kdscope;

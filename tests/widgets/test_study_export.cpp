@@ -1,4 +1,4 @@
-// `kdscope export --study` (widgets/export_command.h, widgets/study_figures.h) on a hand-made
+// `kdscope export --study` (widgets/figures/export_command.h, widgets/figures/study_figures.h) on a hand-made
 // study: layers {1, 2} x heads {1, 2} on one task with the gaps of test_study_view.cpp, and a
 // small run file per cell with a training log. The exported CSVs hold the numbers worked out
 // by hand, the PDF and SVG are vector drawings, and bad input exits 2 naming the file.
@@ -26,13 +26,13 @@
 #include "core/record/run_writer.h"
 #include "core/study/summary.h"
 #include "test_run_file.h"
-#include "widgets/export_command.h"
-#include "widgets/export_dialog.h"
-#include "widgets/figure_style_editor.h"
-#include "widgets/main_window.h"
-#include "widgets/plot_widget.h"
-#include "widgets/study_figures.h"
-#include "widgets/study_view.h"
+#include "widgets/figures/export_command.h"
+#include "widgets/figures/export_dialog.h"
+#include "widgets/figures/figure_style_editor.h"
+#include "widgets/shell/main_window.h"
+#include "widgets/figures/plot_widget.h"
+#include "widgets/figures/study_figures.h"
+#include "widgets/views/study_view.h"
 
 using namespace kdscope;
 

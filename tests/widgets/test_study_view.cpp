@@ -12,8 +12,8 @@
 #include <cmath>
 
 #include "core/study/summary.h"
-#include "widgets/plot_widget.h"
-#include "widgets/study_view.h"
+#include "widgets/figures/plot_widget.h"
+#include "widgets/views/study_view.h"
 #include "test_run_file.h"
 
 using namespace kdscope;

@@ -25,20 +25,20 @@
 #include "core/job/job_spec.h"
 #include "core/record/h5_file.h"
 #include "test_run_file.h"
-#include "widgets/analysis_view.h"
-#include "widgets/attention_pane.h"
-#include "widgets/examples_view.h"
-#include "widgets/heads_view.h"
-#include "widgets/job_editor.h"
-#include "widgets/knowledge_view.h"
-#include "widgets/layers_view.h"
-#include "widgets/main_window.h"
-#include "widgets/overview_view.h"
-#include "widgets/plot_widget.h"
-#include "widgets/run_browser.h"
-#include "widgets/run_document.h"
-#include "widgets/settings_dialog.h"
-#include "widgets/tasks_view.h"
+#include "widgets/views/analysis_view.h"
+#include "widgets/views/attention_pane.h"
+#include "widgets/views/examples_view.h"
+#include "widgets/views/heads_view.h"
+#include "widgets/jobs/job_editor.h"
+#include "widgets/views/knowledge_view.h"
+#include "widgets/views/layers_view.h"
+#include "widgets/shell/main_window.h"
+#include "widgets/views/overview_view.h"
+#include "widgets/figures/plot_widget.h"
+#include "widgets/shell/run_browser.h"
+#include "widgets/shell/run_document.h"
+#include "widgets/shell/settings_dialog.h"
+#include "widgets/views/tasks_view.h"
 
 using namespace kdscope;
 using namespace kdscope::widgets;
@@ -203,23 +203,30 @@ TEST_F(ViewTest, HeadsViewGridsAndClickingACellOpensThatHeadsAttention) {
   ASSERT_TRUE(QTest::qWaitForWindowExposed(&view));
   view.setContext(context(plain));
   EXPECT_TRUE(view.errorText().isEmpty()) << view.errorText().toStdString();
-  // Entropy (the default): head 0 uniform over 3 keys, head 1 one-hot.
+  // Every metric is an analysis result: a run not analysed says so, it is never recomputed here.
+  EXPECT_FALSE(view.teacherGrid()->hasHeatmap());
+  EXPECT_EQ(view.teacherGrid()->message(), noAnalysisMessage(plain));
+  view.setMetric(HeadsView::Metric::Divergence);
+  EXPECT_EQ(view.studentGrid()->message(), noAnalysisMessage(plain));
+  view.setMetric(HeadsView::Metric::Importance);
+  EXPECT_EQ(view.teacherGrid()->message(), noAnalysisMessage(plain));
+
+  RunDocument analysed(m_analysed);
+  view.setContext(context(analysed));
+  // Entropy: head 0 uniform over 3 keys, head 1 one-hot.
+  view.setMetric(HeadsView::Metric::Entropy);
   ASSERT_TRUE(view.teacherGrid()->hasHeatmap());
   EXPECT_EQ(view.teacherGrid()->heatmap().rows, 2);
   EXPECT_EQ(view.teacherGrid()->heatmap().cols, 2);
   EXPECT_NEAR(heat(view.teacherGrid(), 0, 0), kLn3, 1e-6);
   EXPECT_NEAR(heat(view.teacherGrid(), 1, 1), 0.0, 1e-6);
   EXPECT_NEAR(heat(view.studentGrid(), 0, 0), kLn3, 1e-6);
-  // Divergence: kd head 0 matches a uniform teacher head; head 1 is one-hot on another key.
+  // Divergence (kd layer 0 by the heads of teacher layer 1): teacher head 0 (uniform) matches
+  // kd head 0 exactly; teacher head 1 (one-hot on key 1) is closest to the uniform kd head 0.
   view.setMetric(HeadsView::Metric::Divergence);
   ASSERT_TRUE(view.studentGrid()->hasHeatmap());
   EXPECT_NEAR(heat(view.studentGrid(), 0, 0), 0.0, 1e-6);
   EXPECT_NEAR(heat(view.studentGrid(), 0, 1), kJsOneHotUniform3, 1e-6);
-  // Importance is an analysis result.
-  view.setMetric(HeadsView::Metric::Importance);
-  EXPECT_EQ(view.teacherGrid()->message(), noAnalysisMessage(plain));
-  RunDocument analysed(m_analysed);
-  view.setContext(context(analysed));
   view.setMetric(HeadsView::Metric::Importance);
   ASSERT_TRUE(view.teacherGrid()->hasHeatmap());
   EXPECT_FLOAT_EQ(heat(view.teacherGrid(), 0, 1), 0.9F);
@@ -251,6 +258,55 @@ TEST_F(ViewTest, HeadsViewGridsAndClickingACellOpensThatHeadsAttention) {
   view.attentionPane()->setExample(4);
   EXPECT_FALSE(teacherMap->hasHeatmap());
   EXPECT_EQ(teacherMap->message(), QStringLiteral("no attention kept for example 4"));
+}
+
+// One truth per number: every cell the Heads view shows is the number the analysis engine
+// wrote to /analysis (read here straight from the file, by its documented path).
+TEST_F(ViewTest, HeadsViewShowsExactlyWhatTheAnalysisWrote) {
+  RunDocument analysed(m_analysed);
+  HeadsView view;
+  view.resize(1000, 800);
+  view.show();
+  ASSERT_TRUE(QTest::qWaitForWindowExposed(&view));
+  const core::H5File file(m_analysed.toStdString(), core::H5File::Mode::ReadOnly);
+  const auto expectGrid = [&](PlotWidget* grid, const std::string& path) {
+    ASSERT_TRUE(file.isDataset(path)) << path;
+    const auto shape = file.shape(path);
+    const std::vector<float> values = file.readFloat(path);
+    ASSERT_TRUE(grid->hasHeatmap()) << path << ": " << grid->message().toStdString();
+    ASSERT_EQ(grid->heatmap().rows, static_cast<int>(shape[0])) << path;
+    ASSERT_EQ(grid->heatmap().cols, static_cast<int>(shape[1])) << path;
+    for (std::size_t r = 0; r < shape[0]; ++r) {
+      for (std::size_t c = 0; c < shape[1]; ++c) {
+        EXPECT_EQ(heat(grid, static_cast<int>(r), static_cast<int>(c)), static_cast<double>(values[r * shape[1] + c]))
+            << path << " [" << r << ", " << c << "]";
+      }
+    }
+  };
+  for (const QString& student : {QStringLiteral("kd"), QStringLiteral("ce")}) {
+    ViewContext c = context(analysed);
+    c.student = student;
+    view.setContext(c);
+    view.setMetric(HeadsView::Metric::Entropy);
+    expectGrid(view.teacherGrid(), "/tasks/polarity/analysis/teacher/attention_entropy");
+    expectGrid(view.studentGrid(), "/tasks/polarity/analysis/" + student.toStdString() + "/attention_entropy");
+    view.setMetric(HeadsView::Metric::Divergence);
+    expectGrid(view.studentGrid(), "/tasks/polarity/analysis/" + student.toStdString() + "/head_js_best_divergence");
+  }
+  // Clicking a divergence cell (kd layer 0, teacher head 1) opens teacher layer 1 head 1 and
+  // the kd head the analysis matched to it (head 0, uniform).
+  ViewContext c = context(analysed);
+  view.setContext(c);
+  view.setMetric(HeadsView::Metric::Divergence);
+  QTest::qWait(30);
+  PlotWidget* grid = view.studentGrid();
+  QWidget* canvas = grid->childAt(grid->pixelOfCell(0, 1));
+  ASSERT_NE(canvas, nullptr);
+  QTest::mouseClick(canvas, Qt::LeftButton, {}, canvas->mapFrom(grid, grid->pixelOfCell(0, 1)));
+  ASSERT_TRUE(view.attentionPane()->teacherPlot()->hasHeatmap());
+  EXPECT_DOUBLE_EQ(heat(view.attentionPane()->teacherPlot(), 0, 1), 1.0); // one-hot on key 1
+  ASSERT_TRUE(view.attentionPane()->studentPlot()->hasHeatmap());
+  EXPECT_NEAR(heat(view.attentionPane()->studentPlot(), 2, 1), 1.0 / 3.0, 1e-6); // uniform
 }
 
 TEST_F(ViewTest, TasksViewComparesTeacherAndStudentPerTask) {

@@ -1,0 +1,190 @@
+// Typed reads of /tasks/<task>/analysis and of the recorded outputs the window shows.
+#include "core/analysis/analysis_results.h"
+
+#include <algorithm>
+
+#include "core/common/error.h"
+#include "core/record/h5_file.h"
+#include "core/record/run_layout.h"
+#include "core/record/run_reader.h"
+
+namespace kdscope::core {
+
+namespace {
+
+[[noreturn]] void fail(const H5File& f, const std::string& path, const std::string& what) {
+  throw InputError(f.path() + ": " + path + ": " + what);
+}
+
+std::optional<analysis::Matrix> readMatrix(const H5File& f, const std::string& path) {
+  if (!f.isDataset(path)) {
+    return std::nullopt;
+  }
+  const auto shape = f.shape(path);
+  if (shape.size() != 2) {
+    fail(f, path, "expected a 2-D dataset, found rank " + std::to_string(shape.size()));
+  }
+  if (f.typeClass(path) != H5TypeClass::Float) {
+    fail(f, path, "holds " + f.typeName(path) + ", expected floating point values");
+  }
+  const std::vector<float> values = f.readFloat(path);
+  analysis::Matrix m(shape[0], shape[1]);
+  std::copy(values.begin(), values.end(), m.values.begin());
+  return m;
+}
+
+std::optional<std::vector<double>> readVector(const H5File& f, const std::string& path) {
+  if (!f.isDataset(path)) {
+    return std::nullopt;
+  }
+  const auto shape = f.shape(path);
+  if (shape.size() != 1 || f.typeClass(path) != H5TypeClass::Float) {
+    fail(f, path, "expected a 1-D float dataset");
+  }
+  const std::vector<float> values = f.readFloat(path);
+  return std::vector<double>(values.begin(), values.end());
+}
+
+std::vector<std::int64_t> readInts(const H5File& f, const std::string& path, std::size_t rank) {
+  if (!f.isDataset(path) || f.shape(path).size() != rank || f.typeClass(path) != H5TypeClass::Integer) {
+    fail(f, path, "expected an integer dataset of rank " + std::to_string(rank));
+  }
+  return f.readInt64(path);
+}
+
+} // namespace
+
+AnalysisResults::AnalysisResults(const RunReader& reader) : m_reader(reader) {}
+
+bool AnalysisResults::hasAnalysis(const std::string& task) const {
+  return m_reader.file().isGroup(layout::analysis(task));
+}
+
+bool AnalysisResults::analysed(const std::string& task) const {
+  const H5File& f = m_reader.file();
+  const std::string a = layout::analysis(task);
+  return f.isGroup(a) && f.hasAttr(a, layout::attr::kStatus) && f.attrString(a, layout::attr::kStatus) == "complete";
+}
+
+bool AnalysisResults::has(const std::string& task, const std::string& who, const std::string& entry) const {
+  return m_reader.file().exists(layout::analysisEntry(task, who, entry));
+}
+
+std::optional<analysis::Matrix> AnalysisResults::matrix(const std::string& task, const std::string& who,
+                                                        const std::string& entry) const {
+  return readMatrix(m_reader.file(), layout::analysisEntry(task, who, entry));
+}
+
+std::optional<std::vector<double>> AnalysisResults::vector(const std::string& task, const std::string& who,
+                                                           const std::string& entry) const {
+  return readVector(m_reader.file(), layout::analysisEntry(task, who, entry));
+}
+
+std::optional<double> AnalysisResults::number(const std::string& task, const std::string& who,
+                                              const std::string& name) const {
+  const H5File& f = m_reader.file();
+  const std::string g = layout::analysisOf(task, who);
+  if (!f.exists(g) || !f.hasAttr(g, name)) {
+    return std::nullopt;
+  }
+  return f.attrDouble(g, name);
+}
+
+std::optional<analysis::Matrix> AnalysisResults::attentionEntropy(const std::string& task,
+                                                                  const std::string& model) const {
+  return matrix(task, model, "attention_entropy");
+}
+
+std::optional<analysis::Matrix> AnalysisResults::headImportance(const std::string& task,
+                                                                const std::string& model) const {
+  return matrix(task, model, "head_importance");
+}
+
+std::optional<HeadDivergence> AnalysisResults::headDivergence(const std::string& task,
+                                                              const std::string& student) const {
+  const H5File& f = m_reader.file();
+  const std::string full = layout::analysisEntry(task, student, "head_js");
+  auto best = matrix(task, student, "head_js_best_divergence");
+  if (!best || !f.isDataset(full)) {
+    return std::nullopt;
+  }
+  const auto shape = f.shape(full);
+  if (shape.size() != 3 || shape[0] != best->rows || shape[1] != best->cols) {
+    fail(f, full, "expected [Ls, Ht, Hs] agreeing with head_js_best_divergence [Ls, Ht]");
+  }
+  HeadDivergence out;
+  out.bestDivergence = std::move(*best);
+  out.teacherLayer = readInts(f, layout::analysisEntry(task, student, "head_js_teacher_layer"), 1);
+  out.bestMatch = readInts(f, layout::analysisEntry(task, student, "head_js_best_match"), 2);
+  if (out.teacherLayer.size() != shape[0] || out.bestMatch.size() != shape[0] * shape[1]) {
+    fail(f, layout::analysisOf(task, student), "head_js_teacher_layer or head_js_best_match disagree with head_js");
+  }
+  const std::vector<float> values = f.readFloat(full);
+  out.studentHeads = shape[2];
+  out.full = analysis::Matrix(shape[0], shape[1] * shape[2]);
+  std::copy(values.begin(), values.end(), out.full.values.begin());
+  return out;
+}
+
+bool AnalysisResults::hasTrainLog(const std::string& task, const std::string& model) const {
+  return m_reader.file().exists(layout::trainStep(task, model));
+}
+
+bool AnalysisResults::hasEvalCurve(const std::string& task, const std::string& model) const {
+  return m_reader.file().exists(layout::evalCurveColumn(task, model, "epoch"));
+}
+
+bool AnalysisResults::hasEvalLogits(const std::string& task, const std::string& model) const {
+  return m_reader.file().exists(layout::evalLogits(task, model));
+}
+
+bool AnalysisResults::hasClassifier(const std::string& task, const std::string& model) const {
+  return m_reader.file().exists(layout::classifierWeight(task, model));
+}
+
+std::optional<analysis::Matrix> AnalysisResults::classifierWeight(const std::string& task,
+                                                                  const std::string& model) const {
+  return readMatrix(m_reader.file(), layout::classifierWeight(task, model));
+}
+
+std::optional<AttentionShape> AnalysisResults::attentionShape(const std::string& task,
+                                                              const std::string& model) const {
+  const H5File& f = m_reader.file();
+  const std::string path = layout::evalAttention(task, model);
+  if (!f.isDataset(path)) {
+    return std::nullopt;
+  }
+  const auto shape = f.shape(path);
+  if (shape.size() != 5 || shape[3] != shape[4]) {
+    fail(f, path, "expected shape [n_att, Lyr, H, Len, Len]");
+  }
+  return AttentionShape{shape[0], shape[1], shape[2], shape[3]};
+}
+
+std::vector<float> AnalysisResults::attention(const std::string& task, const std::string& model,
+                                              std::size_t example) const {
+  return m_reader.file().readFloat(layout::evalAttention(task, model), example, 1);
+}
+
+bool AnalysisResults::hasTokens(const std::string& task) const {
+  return m_reader.file().exists(layout::evalTokens(task));
+}
+
+std::vector<std::int64_t> AnalysisResults::tokens(const std::string& task, std::size_t example) const {
+  if (!hasTokens(task)) {
+    return {};
+  }
+  return m_reader.file().readInt64(layout::evalTokens(task), example, 1);
+}
+
+std::vector<std::string> AnalysisResults::vocabulary(const std::string& task) const {
+  const H5File& f = m_reader.file();
+  return f.exists(layout::vocab(task)) ? f.readStrings(layout::vocab(task)) : std::vector<std::string>{};
+}
+
+std::vector<std::string> AnalysisResults::texts(const std::string& task) const {
+  const H5File& f = m_reader.file();
+  return f.exists(layout::evalText(task)) ? f.readStrings(layout::evalText(task)) : std::vector<std::string>{};
+}
+
+} // namespace kdscope::core

@@ -1,0 +1,103 @@
+#pragma once
+/// AnalysisResults: the typed reader of what `kdscope analyze` wrote under
+/// /tasks/<task>/analysis (docs/run-format.md). The window (widgets/RunDocument), `kdscope
+/// info` and `kdscope export` show these numbers and never recompute them, so a view, a
+/// headline and an exported figure agree with the file. Paths come from
+/// core/record/run_layout.h. Every error is an InputError naming the file and object.
+///
+/// Also the typed reads of the recorded model outputs the window shows as they are
+/// (attention maps, tokens, texts, classifier weights), so that nothing outside core opens
+/// an HDF5 object by path.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/analysis/metrics.h"
+
+namespace kdscope::core {
+
+class RunReader;
+
+/// The shape of a model's eval/attention: [examples, layers, heads, length, length].
+struct AttentionShape {
+  std::size_t examples = 0; ///< n_att
+  std::size_t layers = 0;
+  std::size_t heads = 0;
+  std::size_t length = 0;
+};
+
+/// The teacher-student head divergence of one student (analysis "attention", head_js_*):
+/// for student layer i, the mapped teacher layer teacherLayer[i] (-1: none), and for each
+/// head h of that teacher layer, the student head of layer i with the smallest Jensen-Shannon
+/// divergence (bestMatch, -1: none) and that divergence (bestDivergence, nats; NaN: none).
+struct HeadDivergence {
+  std::vector<std::int64_t> teacherLayer; ///< [Ls]
+  analysis::Matrix bestDivergence;        ///< [Ls, Ht]
+  std::vector<std::int64_t> bestMatch;    ///< [Ls * Ht], row-major
+  analysis::Matrix full;                  ///< head_js [Ls, Ht * Hs]: JS of every head pair
+  std::size_t studentHeads = 0;           ///< Hs
+};
+
+class AnalysisResults {
+public:
+  /// Reads through `reader`, which must outlive this object.
+  explicit AnalysisResults(const RunReader& reader);
+
+  /// The task's analysis group exists and its status is "complete".
+  [[nodiscard]] bool analysed(const std::string& task) const;
+  /// The task's analysis group exists (complete or not).
+  [[nodiscard]] bool hasAnalysis(const std::string& task) const;
+  /// /tasks/<task>/analysis/<who>/<entry> exists.
+  [[nodiscard]] bool has(const std::string& task, const std::string& who, const std::string& entry) const;
+  /// A 2-D float result, or nothing when absent. Throws for another rank or type.
+  [[nodiscard]] std::optional<analysis::Matrix> matrix(const std::string& task, const std::string& who,
+                                                       const std::string& entry) const;
+  /// A 1-D float result, or nothing when absent. Throws for another rank or type.
+  [[nodiscard]] std::optional<std::vector<double>> vector(const std::string& task, const std::string& who,
+                                                          const std::string& entry) const;
+  /// A floating-point attribute of <who> (e.g. "geometry_agreement_weights"), or nothing.
+  [[nodiscard]] std::optional<double> number(const std::string& task, const std::string& who,
+                                             const std::string& name) const;
+
+  /// attention_entropy [Lyr, H] of a model (nats), or nothing when not analysed.
+  [[nodiscard]] std::optional<analysis::Matrix> attentionEntropy(const std::string& task,
+                                                                 const std::string& model) const;
+  /// head_importance [Lyr, H], or nothing when not analysed.
+  [[nodiscard]] std::optional<analysis::Matrix> headImportance(const std::string& task,
+                                                               const std::string& model) const;
+  /// The student's head divergence, or nothing when not analysed.
+  [[nodiscard]] std::optional<HeadDivergence> headDivergence(const std::string& task,
+                                                             const std::string& student) const;
+
+  // ---- Recorded model outputs, as they are --------------------------------------------
+
+  [[nodiscard]] bool hasTrainLog(const std::string& task, const std::string& model) const;
+  [[nodiscard]] bool hasEvalCurve(const std::string& task, const std::string& model) const;
+  [[nodiscard]] bool hasEvalLogits(const std::string& task, const std::string& model) const;
+  [[nodiscard]] bool hasClassifier(const std::string& task, const std::string& model) const;
+  /// classifier/weight [C, D], or nothing when absent.
+  [[nodiscard]] std::optional<analysis::Matrix> classifierWeight(const std::string& task,
+                                                                 const std::string& model) const;
+  /// The shape of eval/attention, or nothing when the model has none. Throws for a dataset
+  /// that is not [n_att, Lyr, H, Len, Len].
+  [[nodiscard]] std::optional<AttentionShape> attentionShape(const std::string& task,
+                                                             const std::string& model) const;
+  /// One example's maps, row-major [layers, heads, length, length].
+  [[nodiscard]] std::vector<float> attention(const std::string& task, const std::string& model,
+                                             std::size_t example) const;
+  /// The task has eval/tokens (a text task).
+  [[nodiscard]] bool hasTokens(const std::string& task) const;
+  /// One example's token ids (padded to the task's length); empty for a vector task.
+  [[nodiscard]] std::vector<std::int64_t> tokens(const std::string& task, std::size_t example) const;
+  /// The task's vocabulary; empty when it has none.
+  [[nodiscard]] std::vector<std::string> vocabulary(const std::string& task) const;
+  /// eval/text; empty when not recorded.
+  [[nodiscard]] std::vector<std::string> texts(const std::string& task) const;
+
+private:
+  const RunReader& m_reader;
+};
+
+} // namespace kdscope::core

@@ -1,0 +1,185 @@
+#pragma once
+// What the analysis passes share (internal to core/analysis; not a public header): the
+// models as the run file records them, the writer of results, the inputs of one task and the
+// context of one analysis (options, progress, cancellation, skipped analyses). The
+// orchestrator (core/analysis/analyze_run.cpp) fills them; each pass
+// (core/analysis/passes/*_pass.cpp) reads TaskInputs and writes through AnalysisContext::out.
+
+#include <chrono>
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/analysis/analyze_run.h"
+#include "core/analysis/cka.h"
+#include "core/analysis/knowledge.h"
+#include "core/analysis/metrics.h"
+#include "core/common/cancel.h"
+#include "core/common/progress.h"
+#include "core/job/job_spec.h"
+#include "core/record/h5_file.h"
+
+namespace kdscope::core::passes {
+
+namespace an = analysis;
+
+inline constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+/// The logit-level objective of a student, as its objective attribute records it
+/// (layout::decodeObjective; a model without the attribute is not "known").
+struct ParsedObjective {
+  an::LogitObjective logit;
+  bool known = false;
+  bool hasKd = false;
+  bool pure = false; ///< only the ce and kd terms: no logit MSE, intermediate terms, augmentation, weaker teacher
+};
+
+/// Reads a model's objective attribute (layout::decodeObjective: throws InputError naming
+/// `where` when present but undecodable).
+ParsedObjective parseObjective(const std::string& text, const std::string& where);
+
+/// What the run file holds about one model.
+struct ModelRecord {
+  std::string name;
+  std::string role;
+  std::string architectureJson;
+  std::optional<ArchitectureSpec> architecture;
+  ParsedObjective objective;
+  std::vector<float> logits; ///< empty when absent or not fully written
+  std::vector<double> probs; ///< softmax(logits), T = 1
+  bool hasHidden = false;
+  std::uint64_t hiddenLayers = 0; ///< Lyr + 1
+  std::uint64_t hiddenWidth = 0;
+  std::string pooling;
+  bool hasAttention = false;
+  std::uint64_t attExamples = 0;
+  std::uint64_t attLayers = 0;
+  std::uint64_t attHeads = 0;
+  std::uint64_t attLength = 0;
+  bool hasClassifier = false;
+  std::uint64_t classifierWidth = 0;
+};
+
+/// Writes results, replacing what is there (HDF5 cannot overwrite a dataset of another shape).
+class ResultWriter {
+public:
+  explicit ResultWriter(H5File& file) : m_file(file) {}
+
+  void group(const std::string& path) {
+    if (!m_file.exists(path)) {
+      m_file.createGroup(path);
+    }
+  }
+  void floats(const std::string& path, const std::vector<std::uint64_t>& dims, const std::vector<double>& values) {
+    floats(path, dims, std::vector<float>(values.begin(), values.end()));
+  }
+  void floats(const std::string& path, const std::vector<std::uint64_t>& dims, const std::vector<float>& values) {
+    clear(path);
+    m_file.writeFloat(path, dims, values, /*compress=*/values.size() >= 4096);
+  }
+  void matrix(const std::string& path, const an::Matrix& m) { floats(path, {m.rows, m.cols}, m.values); }
+  void ints(const std::string& path, const std::vector<std::uint64_t>& dims, const std::vector<std::int64_t>& values) {
+    clear(path);
+    m_file.writeInt64(path, dims, values, /*compress=*/values.size() >= 4096);
+  }
+  void strings(const std::string& path, const std::vector<std::string>& values) {
+    clear(path);
+    m_file.writeStrings(path, values);
+  }
+  void clear(const std::string& path) {
+    if (m_file.exists(path)) {
+      m_file.remove(path);
+    }
+  }
+  template <class T> void attr(const std::string& path, const std::string& name, const T& value) {
+    group(path);
+    m_file.setAttr(path, name, value);
+  }
+
+private:
+  H5File& m_file;
+};
+
+std::vector<std::int64_t> toInt64(const an::Matrix& m);
+std::vector<std::int64_t> sizesToInt64(const std::vector<std::size_t>& v);
+/// Four significant digits, for messages.
+std::string formatNumber(double v);
+
+/// What every pass of one task reads: filled by the orchestrator once per task.
+struct TaskInputs {
+  std::string task;
+  std::vector<std::int64_t> labels; ///< eval/labels
+  std::size_t classes = 0;
+  const ModelRecord* teacher = nullptr;       ///< has eval/logits
+  std::vector<const ModelRecord*> students;   ///< with complete eval/logits
+  std::vector<const ModelRecord*> models;     ///< the teacher, then the students
+  /// The gradient rescaling weight w per student, the objective it was computed with and
+  /// where that objective came from (its own, or the reference KD objective).
+  std::map<std::string, std::vector<double>> weights;
+  std::map<std::string, an::LogitObjective> weightObjectives;
+  std::map<std::string, std::string> weightSources;
+  std::vector<std::string> texts; ///< eval/text, or empty
+};
+
+/// The state of one `analyzeRun`: what it was asked, where it writes, how it reports.
+struct AnalysisContext {
+  AnalysisContext(std::string runPath, const AnalyzeOptions& analyzeOptions, const CancelToken& cancelToken,
+                  const ProgressSink& progress)
+      : path(std::move(runPath)), options(analyzeOptions), cancel(cancelToken), sink(progress) {
+    numeric.threads = analyzeOptions.threads;
+  }
+
+  std::string path;
+  const AnalyzeOptions& options;
+  const CancelToken& cancel;
+  const ProgressSink& sink;
+  an::CkaOptions numeric;
+  std::optional<JobSpec> job;   ///< the job stored in the file, when readable
+  std::string jobProblem;       ///< why not
+  std::unique_ptr<ResultWriter> out;
+  H5File* file = nullptr;
+  std::vector<std::string> warnings;
+  std::vector<std::string> taskSkipped; ///< of the current task
+  std::size_t taskIndex = 0;
+  std::size_t taskCount = 1;
+  double fraction = 0.0;
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+
+  [[nodiscard]] bool wants(const std::string& name) const;
+  /// Throws Cancelled when the token is set.
+  void checkCancel() const;
+  void emit(ProgressEvent::Kind kind, const std::string& task, const std::string& model, const std::string& message);
+  void phase(const std::string& task, const std::string& model, const std::string& message);
+  /// An analysis that could not run: reported, kept for the result and for the file.
+  void skip(const std::string& task, const std::string& what, const std::string& why);
+  /// Progress within the current task, 0..1.
+  void advance(double stageFraction);
+  /// The data cache folder: the option, else the job's data_dir (absolute, or beside the run
+  /// file), else the default.
+  [[nodiscard]] std::string dataDir() const;
+  /// The checkpoint of a model: beside the run file, or (a loaded teacher) the job's.
+  [[nodiscard]] std::string checkpointFor(const std::string& task, const std::string& model) const;
+  /// The student's own layer map (its name and explicit layer list) when the job gives one,
+  /// else the uniform (skip) map.
+  [[nodiscard]] std::pair<std::string, std::vector<int>> layerMapOf(const std::string& student) const;
+};
+
+// ---- The passes, in the order the orchestrator runs them -------------------------------
+
+/// "task": accuracy, fidelity, calibration, per-class recall, lost and gained examples.
+void taskMetricsPass(AnalysisContext& ctx, const TaskInputs& in);
+/// "knowledge": w against the teacher's confidence, class geometry, the gain decomposition.
+void knowledgePass(AnalysisContext& ctx, const TaskInputs& in);
+/// "cka" and "residual": layer similarity and the distillation residual from eval/hidden.
+void layersPass(AnalysisContext& ctx, const TaskInputs& in);
+/// "attention": entropy per head and the teacher-student head divergence from eval/attention.
+void attentionPass(AnalysisContext& ctx, const TaskInputs& in);
+/// "heads" and "probes": reload the checkpoints and the task's data.
+void modelsPass(AnalysisContext& ctx, const TaskInputs& in);
+
+} // namespace kdscope::core::passes

@@ -1,0 +1,190 @@
+// The "attention" pass: entropy per head and the teacher-student head divergence (JS) over
+// the mapped attention blocks, from eval/attention (read in bounded blocks).
+#include "core/analysis/passes/analysis_context.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/analysis/attention_stats.h"
+#include "core/analysis/residual.h"
+#include "core/record/run_layout.h"
+
+namespace kdscope::core::passes {
+
+namespace {
+
+/// Eval examples of attention read at once (bounded memory for big attention tensors).
+constexpr std::uint64_t kAttentionBlockBytes = 64ULL << 20U;
+
+} // namespace
+
+void attentionPass(AnalysisContext& ctx, const TaskInputs& in) {
+  const std::string& task = in.task;
+  const ModelRecord& teacher = *in.teacher;
+  const std::vector<const ModelRecord*>& students = in.students;
+  std::vector<const ModelRecord*> withMaps;
+  if (teacher.hasAttention) {
+    withMaps.push_back(&teacher);
+  }
+  for (const ModelRecord* s : students) {
+    if (s->hasAttention) {
+      withMaps.push_back(s);
+    }
+  }
+  if (withMaps.empty()) {
+    ctx.skip(task, "attention", "no model has eval/attention (vector task, or recording.attention_examples = 0)");
+    return;
+  }
+  const std::vector<std::int64_t> tokens = ctx.file->readInt64(layout::evalTokens(task));
+  const auto shape = ctx.file->shape(layout::evalTokens(task));
+  const std::size_t len = shape.size() == 2 ? shape[1] : 0;
+  auto lengthsOf = [&](std::size_t first, std::size_t count) {
+    std::vector<std::size_t> lengths(count, 0);
+    for (std::size_t e = 0; e < count; ++e) {
+      const std::int64_t* row = tokens.data() + (first + e) * len;
+      std::size_t l = 0;
+      while (l < len && row[l] != 0) {
+        ++l;
+      }
+      lengths[e] = l;
+    }
+    return lengths;
+  };
+  // Examples per read block, and the pooled weight (counted rows) of each block.
+  auto blockSize = [](const ModelRecord& m) {
+    const std::uint64_t perExample = m.attLayers * m.attHeads * m.attLength * m.attLength * sizeof(float);
+    return static_cast<std::size_t>(std::max<std::uint64_t>(1, kAttentionBlockBytes / std::max<std::uint64_t>(1, perExample)));
+  };
+  auto rowsOf = [](const std::vector<std::size_t>& lengths) {
+    double rows = 0.0;
+    for (std::size_t l : lengths) {
+      rows += static_cast<double>(l);
+    }
+    return rows;
+  };
+
+  // Entropy per head of every model with maps.
+  for (const ModelRecord* m : withMaps) {
+    ctx.checkCancel();
+    if (m->attLength != len) {
+      ctx.skip(task, "attention/" + m->name, "eval/attention's length differs from eval/tokens'");
+      continue;
+    }
+    ctx.phase(task, m->name, "attention entropy per head");
+    const std::size_t L = m->attLayers;
+    const std::size_t H = m->attHeads;
+    std::vector<double> sum(L * H, 0.0);
+    std::vector<double> weight(L * H, 0.0);
+    const std::size_t block = blockSize(*m);
+    for (std::size_t first = 0; first < m->attExamples; first += block) {
+      const std::size_t count = std::min<std::size_t>(block, m->attExamples - first);
+      const std::vector<float> maps = ctx.file->readFloat(layout::evalAttention(task, m->name), first, count);
+      const auto lengths = lengthsOf(first, count);
+      const double rows = rowsOf(lengths);
+      if (rows == 0.0) {
+        continue;
+      }
+      for (std::size_t l = 0; l < L; ++l) {
+        const auto view = an::AttentionLayer::fromLayers(maps, L, l, H, len);
+        const auto entropy = an::attentionEntropy(view, lengths);
+        for (std::size_t h = 0; h < H; ++h) {
+          sum[l * H + h] += entropy[h] * rows;
+          weight[l * H + h] += rows;
+        }
+      }
+    }
+    std::vector<double> entropy(L * H, kNaN);
+    for (std::size_t i = 0; i < L * H; ++i) {
+      if (weight[i] > 0.0) {
+        entropy[i] = sum[i] / weight[i];
+      }
+    }
+    const std::string g = layout::analysisOf(task, m->name);
+    ctx.out->floats(layout::child(g, layout::entry::kAttentionEntropy), {L, H}, entropy);
+    ctx.out->attr(layout::child(g, layout::entry::kAttentionEntropy), "examples", static_cast<std::int64_t>(m->attExamples));
+    ctx.out->attr(layout::child(g, layout::entry::kAttentionEntropy), "unit", "nats; mean over the recorded examples' non-padding query rows");
+  }
+
+  // Teacher-student head divergence over the mapped attention blocks.
+  if (!teacher.hasAttention || teacher.attLength != len) {
+    ctx.skip(task, "attention/head_js", "the teacher has no usable eval/attention");
+    return;
+  }
+  for (const ModelRecord* s : students) {
+    ctx.checkCancel();
+    if (!s->hasAttention || s->attLength != len) {
+      continue;
+    }
+    ctx.phase(task, s->name, "teacher-student head divergence (Jensen-Shannon)");
+    const auto [map, list] = ctx.layerMapOf(s->name);
+    const an::LayerPairing pairing =
+        an::layerPairing(map, static_cast<int>(teacher.attLayers), static_cast<int>(s->attLayers), list);
+    const std::size_t ls = s->attLayers;
+    const std::size_t ht = teacher.attHeads;
+    const std::size_t hs = s->attHeads;
+    const std::size_t examples = std::min(teacher.attExamples, s->attExamples);
+    std::vector<double> js(ls * ht * hs, 0.0);
+    std::vector<double> averaged(ls, 0.0);
+    double totalRows = 0.0;
+    const std::size_t block = std::min(blockSize(teacher), blockSize(*s));
+    for (std::size_t first = 0; first < examples; first += block) {
+      const std::size_t count = std::min<std::size_t>(block, examples - first);
+      const auto mapsT = ctx.file->readFloat(layout::evalAttention(task, "teacher"), first, count);
+      const auto mapsS = ctx.file->readFloat(layout::evalAttention(task, s->name), first, count);
+      const auto lengths = lengthsOf(first, count);
+      const double rows = rowsOf(lengths);
+      if (rows == 0.0) {
+        continue;
+      }
+      totalRows += rows;
+      for (std::size_t i = 0; i < ls; ++i) {
+        const int j = pairing.attention[i];
+        if (j < 0) {
+          continue;
+        }
+        const auto viewT = an::AttentionLayer::fromLayers(mapsT, teacher.attLayers, static_cast<std::size_t>(j), ht, len);
+        const auto viewS = an::AttentionLayer::fromLayers(mapsS, s->attLayers, i, hs, len);
+        const an::Matrix m = an::jsDivergenceMatrix(viewT, viewS, lengths, ctx.options.threads);
+        for (std::size_t k = 0; k < ht * hs; ++k) {
+          js[i * ht * hs + k] += m.values[k] * rows;
+        }
+        averaged[i] += an::headAveragedJsDivergence(viewT, viewS, lengths) * rows;
+      }
+    }
+    std::vector<std::int64_t> teacherBlock;
+    std::vector<std::int64_t> best(ls * ht, -1);
+    std::vector<double> bestValue(ls * ht, kNaN);
+    for (std::size_t i = 0; i < ls; ++i) {
+      const int j = pairing.attention[i];
+      teacherBlock.push_back(j);
+      for (std::size_t k = 0; k < ht * hs; ++k) {
+        js[i * ht * hs + k] = (j >= 0 && totalRows > 0.0) ? js[i * ht * hs + k] / totalRows : kNaN;
+      }
+      averaged[i] = (j >= 0 && totalRows > 0.0) ? averaged[i] / totalRows : kNaN;
+      an::Matrix m(ht, hs);
+      std::copy_n(js.begin() + static_cast<std::ptrdiff_t>(i * ht * hs), ht * hs, m.values.begin());
+      const auto matches = an::bestMatch(m);
+      for (std::size_t h = 0; h < ht; ++h) {
+        if (matches[h].studentHead != an::HeadMatch::kNone) {
+          best[i * ht + h] = static_cast<std::int64_t>(matches[h].studentHead);
+          bestValue[i * ht + h] = matches[h].divergence;
+        }
+      }
+    }
+    const std::string g = layout::analysisOf(task, s->name);
+    ctx.out->floats(layout::child(g, layout::entry::kHeadJs), {ls, ht, hs}, js);
+    ctx.out->ints(layout::child(g, layout::entry::kHeadJsTeacherLayer), {ls}, teacherBlock);
+    ctx.out->ints(layout::child(g, layout::entry::kHeadJsBestMatch), {ls, ht}, best);
+    ctx.out->floats(layout::child(g, layout::entry::kHeadJsBestDivergence), {ls, ht}, bestValue);
+    ctx.out->floats(layout::child(g, layout::entry::kHeadJsHeadAveraged), {ls}, averaged);
+    ctx.out->attr(layout::child(g, layout::entry::kHeadJs), "map", map);
+    ctx.out->attr(layout::child(g, layout::entry::kHeadJs), "examples", static_cast<std::int64_t>(examples));
+    ctx.out->attr(layout::child(g, layout::entry::kHeadJs), "unit", "nats (at most ln 2); mean over the non-padding query rows of the recorded examples");
+  }
+}
+
+} // namespace kdscope::core::passes

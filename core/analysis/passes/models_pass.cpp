@@ -1,0 +1,197 @@
+// The "heads" and "probes" passes: they reload the checkpoints and the task's data (the
+// stored job, same seed), check the reloaded model reproduces eval/logits, then compute head
+// importance and ablation, and linear probes per layer.
+#include "core/analysis/passes/analysis_context.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/analysis/model_analysis.h"
+#include "core/analysis/probe.h"
+#include "core/common/error.h"
+#include "core/data/dataset.h"
+#include "core/record/run_layout.h"
+
+namespace kdscope::core::passes {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+/// Reloaded logits must reproduce eval/logits to this (absolute + relative) tolerance.
+constexpr double kLogitTolerance = 1e-3;
+
+} // namespace
+
+void modelsPass(AnalysisContext& ctx, const TaskInputs& in) {
+  const std::string& task = in.task;
+  const std::vector<std::int64_t>& labels = in.labels;
+  const std::vector<const ModelRecord*>& models = in.models;
+  const std::string what = ctx.wants("heads") && ctx.wants("probes") ? "heads, probes" : (ctx.wants("heads") ? "heads" : "probes");
+  if (!ctx.job) {
+    ctx.skip(task, what, "the job stored in the file cannot be read (" + ctx.jobProblem + "), so the data cannot be reloaded");
+    return;
+  }
+  const auto spec = std::find_if(ctx.job->tasks.begin(), ctx.job->tasks.end(),
+                                 [&](const TaskSpec& t) { return t.name == task; });
+  if (spec == ctx.job->tasks.end()) {
+    ctx.skip(task, what, "the job has no task of this name");
+    return;
+  }
+  // Models without attention (MLPs) have no heads: one line for a task where none has any.
+  const bool anyHeads = std::any_of(models.begin(), models.end(), [](const ModelRecord* m) {
+    return m->architecture && m->architecture->type == "transformer";
+  });
+  if (ctx.wants("heads") && !anyHeads) {
+    ctx.skip(task, "heads", "no model has attention heads (MLP models)");
+  }
+  // Reload the task only when some model has a checkpoint.
+  std::vector<std::pair<const ModelRecord*, std::string>> available;
+  for (const ModelRecord* m : models) {
+    const std::string path = ctx.checkpointFor(task, m->name);
+    std::error_code ec;
+    if (!fs::exists(path, ec)) {
+      ctx.skip(task, what + "/" + m->name, "checkpoint '" + path + "' not found");
+    } else if (!m->architecture) {
+      ctx.skip(task, what + "/" + m->name, "the model's architecture attribute cannot be read");
+    } else {
+      available.emplace_back(m, path);
+    }
+  }
+  if (available.empty()) {
+    return;
+  }
+  ctx.phase(task, "", "reloading the task's data");
+  TaskData data;
+  try {
+    data = loadTask(*spec, ctx.dataDir(), ctx.job->seed);
+  } catch (const InputError& e) {
+    ctx.skip(task, what, std::string("the data cannot be reloaded: ") + e.what());
+    return;
+  }
+  if (data.eval.labels != labels) {
+    std::size_t first = 0;
+    while (first < labels.size() && first < data.eval.labels.size() && data.eval.labels[first] == labels[first]) {
+      ++first;
+    }
+    ctx.skip(task, what,
+         "the reloaded eval split differs from the run's (eval labels differ at example " + std::to_string(first) +
+             "; " + std::to_string(data.eval.labels.size()) + " vs " + std::to_string(labels.size()) + " examples)");
+    return;
+  }
+  if (data.kind == TaskKind::Text && ctx.file->exists(layout::evalTokens(task)) &&
+      ctx.file->readInt64(layout::evalTokens(task)) != data.eval.tokens) {
+    ctx.skip(task, what, "the reloaded eval split's tokens differ from the run's eval/tokens");
+    return;
+  }
+  // Probes train on the first rows of the (shuffled) train split.
+  std::vector<std::int64_t> trainRows;
+  const std::size_t trainCount = ctx.options.probeTrainExamples > 0
+                                     ? std::min(data.train.size(), ctx.options.probeTrainExamples)
+                                     : data.train.size();
+  for (std::size_t i = 0; i < trainCount; ++i) {
+    trainRows.push_back(static_cast<std::int64_t>(i));
+  }
+  std::vector<std::int64_t> trainLabels(data.train.labels.begin(),
+                                        data.train.labels.begin() + static_cast<std::ptrdiff_t>(trainCount));
+  std::vector<std::int64_t> evalRows;
+  for (std::size_t i = 0; i < data.eval.size(); ++i) {
+    evalRows.push_back(static_cast<std::int64_t>(i));
+  }
+  const std::size_t classes = static_cast<std::size_t>(data.numClasses());
+
+  std::size_t done = 0;
+  for (const auto& [m, path] : available) {
+    ctx.checkCancel();
+    ctx.advance(0.55 + 0.45 * static_cast<double>(done++) / static_cast<double>(available.size()));
+    const std::string g = layout::analysisOf(task, m->name);
+    std::optional<an::ModelHandle> handle;
+    try {
+      handle.emplace(*m->architecture, data, path);
+    } catch (const InputError& e) {
+      ctx.skip(task, what + "/" + m->name, e.what());
+      continue;
+    }
+    // The checkpoint must be the model the run recorded.
+    const std::vector<float> logits = handle->logits(data, data.eval);
+    double worst = 0.0;
+    for (std::size_t i = 0; i < logits.size() && i < m->logits.size(); ++i) {
+      const double d = std::abs(static_cast<double>(logits[i]) - m->logits[i]);
+      worst = std::max(worst, d / (1.0 + std::abs(static_cast<double>(m->logits[i]))));
+    }
+    if (logits.size() != m->logits.size() || !(worst <= kLogitTolerance)) {
+      ctx.skip(task, what + "/" + m->name,
+           "checkpoint '" + path + "' does not reproduce the recorded eval/logits (relative difference up to " +
+               formatNumber(worst) + ")");
+      continue;
+    }
+    if (ctx.wants("heads")) {
+      if (handle->heads() <= 0) {
+        if (anyHeads) {
+          ctx.skip(task, "heads/" + m->name, "the model has no attention heads");
+        }
+      } else {
+        ctx.phase(task, m->name, "head importance (gradient of a head gate) and single-head ablation");
+        const an::HeadScores scores = handle->headScores(data, data.eval, ctx.cancel);
+        ctx.checkCancel();
+        const std::vector<std::uint64_t> dims{scores.layers, scores.heads};
+        ctx.out->floats(layout::child(g, layout::entry::kHeadImportance), dims, scores.normalisedImportance);
+        ctx.out->attr(layout::child(g, layout::entry::kHeadImportance), "normalisation", "each layer divided by its L2 norm (Michel et al. 2019)");
+        ctx.out->floats(layout::child(g, layout::entry::kHeadImportanceRaw), dims, scores.importance);
+        ctx.out->attr(layout::child(g, layout::entry::kHeadImportanceRaw), "formula",
+                    "mean over eval examples of |dL_i/d xi_h|, L_i cross-entropy in nats, gates xi = 1");
+        ctx.out->floats(layout::child(g, layout::entry::kHeadAblationAccuracy), dims, scores.ablationAccuracy);
+        ctx.out->floats(layout::child(g, layout::entry::kHeadAblationLoss), dims, scores.ablationLoss);
+        ctx.out->attr(layout::child(g, layout::entry::kHeadAblationAccuracy), "intact", scores.accuracy);
+        ctx.out->attr(layout::child(g, layout::entry::kHeadAblationLoss), "intact", scores.loss);
+      }
+    }
+    if (ctx.wants("probes")) {
+      ctx.phase(task, m->name, "linear probes per layer (" + std::to_string(trainCount) + " train examples)");
+      const std::string pooling = m->pooling.empty() ? (ctx.job ? ctx.job->recording.pooling : "mean") : m->pooling;
+      const an::PooledStates train = handle->pooledStates(data, data.train, trainRows, pooling);
+      const an::PooledStates eval = handle->pooledStates(data, data.eval, evalRows, pooling);
+      const std::size_t L = train.layers;
+      const std::size_t D = train.width;
+      std::vector<double> accuracy(L, kNaN);
+      std::vector<double> trainAccuracy(L, kNaN);
+      std::vector<double> depth(L, 0.0);
+      std::vector<std::int64_t> converged(L, 0);
+      an::ProbeOptions po;
+      po.l2 = ctx.options.probeL2;
+      po.threads = ctx.options.threads;
+      auto layerOf = [&](const an::PooledStates& states, std::size_t l) {
+        std::vector<float> out(states.rows * D);
+        for (std::size_t r = 0; r < states.rows; ++r) {
+          std::copy_n(states.values.begin() + static_cast<std::ptrdiff_t>((r * L + l) * D), D,
+                      out.begin() + static_cast<std::ptrdiff_t>(r * D));
+        }
+        return out;
+      };
+      for (std::size_t l = 0; l < L; ++l) {
+        ctx.checkCancel();
+        const std::vector<float> xTrain = layerOf(train, l);
+        const std::vector<float> xEval = layerOf(eval, l);
+        const an::LinearProbe probe = an::fitProbe(xTrain, D, trainLabels, classes, po);
+        accuracy[l] = an::probeAccuracy(probe, xEval, data.eval.labels);
+        trainAccuracy[l] = an::probeAccuracy(probe, xTrain, trainLabels);
+        depth[l] = L > 1 ? static_cast<double>(l) / static_cast<double>(L - 1) : 0.0;
+        converged[l] = probe.converged ? 1 : 0;
+      }
+      ctx.out->floats(layout::child(g, layout::entry::kProbeAccuracy), {L}, accuracy);
+      ctx.out->floats(layout::child(g, layout::entry::kProbeTrainAccuracy), {L}, trainAccuracy);
+      ctx.out->floats(layout::child(g, layout::entry::kProbeRelativeDepth), {L}, depth);
+      ctx.out->ints(layout::child(g, layout::entry::kProbeConverged), {L}, converged);
+      ctx.out->attr(layout::child(g, layout::entry::kProbeAccuracy), "l2", ctx.options.probeL2);
+      ctx.out->attr(layout::child(g, layout::entry::kProbeAccuracy), "train_examples", static_cast<std::int64_t>(trainCount));
+      ctx.out->attr(layout::child(g, layout::entry::kProbeAccuracy), "pooling", pooling);
+      ctx.out->attr(layout::child(g, layout::entry::kProbeAccuracy), "layer0", "embedding output");
+    }
+  }
+}
+
+} // namespace kdscope::core::passes

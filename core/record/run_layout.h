@@ -1,0 +1,221 @@
+#pragma once
+/// The layout of the run file, format version 1 (RUN-FORMAT.md, docs/run-format.md): the one
+/// place that spells a run-file path or attribute name, and the codecs of the JSON
+/// attributes (objective, architecture) that writers and readers share. Writers (RunWriter,
+/// the analysis engine) and readers (RunReader, AnalysisResults, the window) build every
+/// path through these functions, so a path changes in one place and a new format version
+/// has one place to branch.
+///
+/// Torch-free and Qt-free: widgets/ may include it.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/job/job_spec.h"
+
+namespace kdscope::core::layout {
+
+/// The format version this KDScope writes and the newest it reads.
+inline constexpr int kFormatVersion = 1;
+/// The root attribute `format`.
+inline constexpr const char* kFormatName = "kdscope-run";
+
+// ---- Attribute names ------------------------------------------------------------------
+
+namespace attr {
+// Root.
+inline constexpr const char* kFormat = "format";
+inline constexpr const char* kFormatVersion = "format_version";
+inline constexpr const char* kStatus = "status";
+inline constexpr const char* kStatusMessage = "status_message";
+inline constexpr const char* kJob = "job";
+inline constexpr const char* kKdscopeVersion = "kdscope_version";
+// Task group.
+inline constexpr const char* kNumClasses = "num_classes";
+inline constexpr const char* kClassNames = "class_names";
+inline constexpr const char* kKind = "kind";
+// Model group.
+inline constexpr const char* kRole = "role";
+inline constexpr const char* kArchitecture = "architecture";
+inline constexpr const char* kObjective = "objective";
+inline constexpr const char* kParameterCount = "parameter_count";
+// eval/hidden.
+inline constexpr const char* kPooling = "pooling";
+// train_records/<name>.
+inline constexpr const char* kRecordName = "name";
+} // namespace attr
+
+// ---- Paths ----------------------------------------------------------------------------
+
+/// "/": the root, holding the root attributes.
+std::string root();
+/// "/tasks"
+std::string tasks();
+/// "/tasks/<task>"
+std::string task(const std::string& task);
+/// /tasks/<task>/eval/{labels,tokens,text,source_index,group}
+std::string evalLabels(const std::string& task);
+std::string evalTokens(const std::string& task);
+std::string evalText(const std::string& task);
+std::string evalSourceIndex(const std::string& task);
+std::string evalGroup(const std::string& task);
+/// /tasks/<task>/vocab, /tasks/<task>/super_class_of
+std::string vocab(const std::string& task);
+std::string superClassOf(const std::string& task);
+/// /tasks/<task>/train/{labels,source_index}
+std::string trainLabels(const std::string& task);
+std::string trainSourceIndex(const std::string& task);
+
+/// "/tasks/<task>/models"
+std::string models(const std::string& task);
+/// "/tasks/<task>/models/<model>"
+std::string model(const std::string& task, const std::string& model);
+/// <model>/train and <model>/eval: the groups of a model's training log and eval outputs.
+std::string modelTrain(const std::string& task, const std::string& model);
+std::string modelEval(const std::string& task, const std::string& model);
+/// <model>/train/{step,loss}, <model>/train/terms and <model>/train/terms/<term>
+std::string trainStep(const std::string& task, const std::string& model);
+std::string trainLoss(const std::string& task, const std::string& model);
+std::string trainTerms(const std::string& task, const std::string& model);
+std::string trainTerm(const std::string& task, const std::string& model, const std::string& term);
+/// <model>/eval_curve and <model>/eval_curve/<column> (epoch, step, accuracy, loss)
+std::string evalCurve(const std::string& task, const std::string& model);
+std::string evalCurveColumn(const std::string& task, const std::string& model, const std::string& column);
+/// <model>/eval/{logits,hidden,attention,token_hidden}
+std::string evalLogits(const std::string& task, const std::string& model);
+std::string evalHidden(const std::string& task, const std::string& model);
+std::string evalAttention(const std::string& task, const std::string& model);
+std::string evalTokenHidden(const std::string& task, const std::string& model);
+/// The eval/* outputs a model may have, in the order above (removed together on resume).
+std::vector<std::string> evalOutputs(const std::string& task, const std::string& model);
+/// The same outputs relative to their model ("eval/logits", ...), for labels that name them
+/// without a task or model (the size estimate's breakdown).
+inline constexpr const char* kEvalLogitsName = "eval/logits";
+inline constexpr const char* kEvalHiddenName = "eval/hidden";
+inline constexpr const char* kEvalAttentionName = "eval/attention";
+inline constexpr const char* kEvalTokenHiddenName = "eval/token_hidden";
+/// <model>/classifier, <model>/classifier/{weight,bias}
+std::string classifier(const std::string& task, const std::string& model);
+std::string classifierWeight(const std::string& task, const std::string& model);
+std::string classifierBias(const std::string& task, const std::string& model);
+/// <model>/train_records, its {epoch,step} columns and its values dataset <name>
+std::string trainRecords(const std::string& task, const std::string& model);
+std::string trainRecordsEpoch(const std::string& task, const std::string& model);
+std::string trainRecordsStep(const std::string& task, const std::string& model);
+std::string trainRecordsValues(const std::string& task, const std::string& model, const std::string& name);
+
+/// "/tasks/<task>/analysis": written by `kdscope analyze`.
+std::string analysis(const std::string& task);
+/// "/tasks/<task>/analysis/<who>": <who> is a model, or "knowledge" for the gain decomposition.
+std::string analysisOf(const std::string& task, const std::string& who);
+/// "/tasks/<task>/analysis/<who>/<entry>"; `entry` may have several parts ("lost/index").
+std::string analysisEntry(const std::string& task, const std::string& who, const std::string& entry);
+/// The group of the knowledge-level gain decomposition: analysisOf(task, "knowledge").
+std::string knowledge(const std::string& task);
+
+// ---- Analysis entries -----------------------------------------------------------------
+
+/// "<group>/<name>": a member of a group built above, e.g. child(analysisOf(t, m), entry::kCka)
+/// or child(child(g, entry::kLost), entry::kIndex).
+std::string child(const std::string& group, const std::string& name);
+
+/// The entries `kdscope analyze` writes under /tasks/<task>/analysis/<who>/ (docs/run-format.md
+/// lists each with its shape): the writer (core/analysis/passes) and the readers
+/// (AnalysisResults, the window's figures) name them through these.
+namespace entry {
+inline constexpr const char* kAttentionEntropy = "attention_entropy";
+inline constexpr const char* kCalibration = "calibration";
+inline constexpr const char* kCalibrationAccuracy = "calibration/accuracy";
+inline constexpr const char* kCalibrationCount = "calibration/count";
+inline constexpr const char* kCalibrationMeanConfidence = "calibration/mean_confidence";
+inline constexpr const char* kCka = "cka";
+inline constexpr const char* kCkaMinibatch = "cka_minibatch";
+inline constexpr const char* kCkaRbf = "cka_rbf";
+inline constexpr const char* kClassSimilarityProbs = "class_similarity_probs";
+inline constexpr const char* kClassSimilarityWeights = "class_similarity_weights";
+inline constexpr const char* kConfusion = "confusion";
+inline constexpr const char* kCosineDistance = "cosine_distance";
+inline constexpr const char* kCount = "count";
+inline constexpr const char* kDirectCosineDistance = "direct_cosine_distance";
+inline constexpr const char* kDirectMse = "direct_mse";
+inline constexpr const char* kGained = "gained";
+inline constexpr const char* kGeometryAgreementProbs = "geometry_agreement_probs";
+inline constexpr const char* kGeometryAgreementWeights = "geometry_agreement_weights";
+inline constexpr const char* kGradRescale = "grad_rescale";
+inline constexpr const char* kHeadAblationAccuracy = "head_ablation_accuracy";
+inline constexpr const char* kHeadAblationLoss = "head_ablation_loss";
+inline constexpr const char* kHeadImportance = "head_importance";
+inline constexpr const char* kHeadImportanceRaw = "head_importance_raw";
+inline constexpr const char* kHeadJs = "head_js";
+inline constexpr const char* kHeadJsBestDivergence = "head_js_best_divergence";
+inline constexpr const char* kHeadJsBestMatch = "head_js_best_match";
+inline constexpr const char* kHeadJsHeadAveraged = "head_js_head_averaged";
+inline constexpr const char* kHeadJsTeacherLayer = "head_js_teacher_layer";
+inline constexpr const char* kIndex = "index";
+inline constexpr const char* kLabel = "label";
+inline constexpr const char* kLost = "lost";
+inline constexpr const char* kLower = "lower";
+inline constexpr const char* kMeanConfidence = "mean_confidence";
+inline constexpr const char* kMeanW = "mean_w";
+inline constexpr const char* kMse = "mse";
+inline constexpr const char* kProbeAccuracy = "probe_accuracy";
+inline constexpr const char* kProbeConverged = "probe_converged";
+inline constexpr const char* kProbeRelativeDepth = "probe_relative_depth";
+inline constexpr const char* kProbeTrainAccuracy = "probe_train_accuracy";
+inline constexpr const char* kRecall = "recall";
+inline constexpr const char* kResidual = "residual";
+inline constexpr const char* kSpearmanWConfidence = "spearman_w_confidence";
+inline constexpr const char* kStudentPrediction = "student_prediction";
+inline constexpr const char* kStudentProbs = "student_probs";
+inline constexpr const char* kStudentTrueProbability = "student_true_probability";
+inline constexpr const char* kTeacherLayer = "teacher_layer";
+inline constexpr const char* kTeacherPrediction = "teacher_prediction";
+inline constexpr const char* kTeacherProbs = "teacher_probs";
+inline constexpr const char* kTeacherTrueProbability = "teacher_true_probability";
+inline constexpr const char* kText = "text";
+inline constexpr const char* kTrueClassProbability = "true_class_probability";
+inline constexpr const char* kUnexplained = "unexplained";
+inline constexpr const char* kUpper = "upper";
+inline constexpr const char* kWByConfidence = "w_by_confidence";
+inline constexpr const char* kWPerClass = "w_per_class";
+} // namespace entry
+
+// ---- Codecs of the JSON attributes ----------------------------------------------------
+
+/// What the analysis needs from a model's `objective` attribute: the logit-level terms.
+struct RecordedObjective {
+  double labelSmoothing = 0.0; ///< of the "ce" term
+  bool hasKd = false;          ///< a "kd" term is present
+  double lambda = 0.0;         ///< weight of the "kd" term
+  double temperature = 1.0;
+  bool tSquared = true;
+  bool ptTargets = false;      ///< teacher_targets == "pt"
+  double logitMse = 0.0;       ///< weight of the "logit_mse" term
+  /// Only the ce and kd terms: no logit MSE, intermediate terms, augmentation or other
+  /// teacher (the knowledge-level control students are pure).
+  bool pure = false;
+};
+
+/// The objective attribute as KDScope writes it: every term with its weight, temperature,
+/// T^2 convention, formula and reduction.
+std::string encodeObjective(const ObjectiveSpec& objective);
+/// Reads an objective attribute back. Throws InputError "<where>: attribute 'objective': ..."
+/// when it is not JSON, has no "terms" array, or a term lacks a name or has a field of the
+/// wrong type. `where` names the file and object (e.g. "run.h5: /tasks/t/models/kd").
+RecordedObjective decodeObjective(const std::string& text, const std::string& where);
+
+/// What an architecture attribute records besides the spec: sizes the task fixes.
+struct ArchitectureContext {
+  std::int64_t classes = 0;
+  std::int64_t vocab = 0;    ///< transformer: vocabulary size
+  std::int64_t maxLen = 0;   ///< transformer: sequence length
+  std::int64_t inputDim = 0; ///< mlp: input width
+};
+std::string encodeArchitecture(const ArchitectureSpec& spec, const ArchitectureContext& context);
+/// Reads an architecture attribute back as a spec. Throws InputError
+/// "<where>: attribute 'architecture': ..." for malformed JSON, a missing field or an
+/// unknown model type.
+ArchitectureSpec decodeArchitecture(const std::string& text, const std::string& where);
+
+} // namespace kdscope::core::layout

@@ -1,0 +1,600 @@
+#include "widgets/figures/figure_builders.h"
+
+#include <QObject>
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "core/analysis/metrics.h"
+#include "widgets/views/analysis_view.h"
+#include "widgets/views/knowledge_view.h"
+#include "widgets/figures/plot_widget.h"
+#include "widgets/shell/run_document.h"
+
+namespace kdscope::widgets {
+
+QString figureSegment(const QString& text) {
+  QString out;
+  out.reserve(text.size());
+  for (const QChar c : text) {
+    const bool keep = (c >= QLatin1Char('a') && c <= QLatin1Char('z')) || (c >= QLatin1Char('A') && c <= QLatin1Char('Z')) ||
+                      (c >= QLatin1Char('0') && c <= QLatin1Char('9')) || c == QLatin1Char('-') || c == QLatin1Char('_');
+    out += keep ? c : QLatin1Char('_');
+  }
+  return out.isEmpty() ? QStringLiteral("_") : out;
+}
+
+namespace figures {
+
+namespace {
+
+QString tr(const char* text) { return QObject::tr(text); }
+
+QString join(std::initializer_list<QString> parts) {
+  QStringList segments;
+  for (const QString& part : parts) {
+    segments << part;
+  }
+  return segments.join(QLatin1Char('.'));
+}
+
+QStringList layerLabels(std::size_t count) {
+  QStringList labels;
+  for (std::size_t i = 0; i < count; ++i) {
+    labels << (i == 0 ? tr("emb") : QString::number(i));
+  }
+  return labels;
+}
+
+Heatmap gridOf(const Matrix& m, const QString& value) {
+  Heatmap map;
+  map.rows = static_cast<int>(m.rows);
+  map.cols = static_cast<int>(m.cols);
+  map.values = m.values;
+  map.rowTitle = tr("layer");
+  map.colTitle = tr("head");
+  map.valueTitle = value;
+  return map;
+}
+
+const core::ModelSummary* modelOf(const RunDocument& run, const QString& task, const QString& model) {
+  if (const core::TaskSummary* t = run.task(task)) {
+    for (const core::ModelSummary& m : t->models) {
+      if (QString::fromStdString(m.name) == model) {
+        return &m;
+      }
+    }
+  }
+  return nullptr;
+}
+
+} // namespace
+
+QString lossName(const QString& task, const LossSelection& selection) {
+  switch (selection.kind) {
+  case LossSelection::Kind::AllTerms:
+    return join({QStringLiteral("overview"), QStringLiteral("loss_all"), figureSegment(task)});
+  case LossSelection::Kind::Term:
+    return join({QStringLiteral("overview"), QStringLiteral("loss_term"), figureSegment(task), figureSegment(selection.term)});
+  case LossSelection::Kind::Total:
+    break;
+  }
+  return join({QStringLiteral("overview"), QStringLiteral("loss"), figureSegment(task)});
+}
+
+void buildLoss(PlotWidget& plot, const RunDocument& run, const QString& taskName, const LossSelection& selection) {
+  plot.clear();
+  const core::TaskSummary* task = run.task(taskName);
+  if (task == nullptr) {
+    plot.setMessage(tr("no task %1").arg(taskName));
+    return;
+  }
+  plot.setTitle(selection.kind == LossSelection::Kind::Total      ? tr("Training loss")
+                : selection.kind == LossSelection::Kind::AllTerms ? tr("Training loss: total and every term")
+                                                                  : tr("Training loss: %1").arg(selection.term));
+  plot.setAxisLabels(tr("step"), tr("loss (nats)"));
+  int color = 0;
+  for (const core::ModelSummary& model : task->models) {
+    const core::TrainLog log = run.reader().trainLog(task->name, model.name);
+    QVector<double> x;
+    for (const std::int64_t step : log.steps) {
+      x << static_cast<double>(step);
+    }
+    const QString name = QString::fromStdString(model.name);
+    const auto addSeries = [&](const QString& label, const std::vector<float>& values, PlotWidget::LineStyle style) {
+      QVector<double> xs;
+      QVector<double> ys;
+      for (std::size_t i = 0; i < values.size() && i < static_cast<std::size_t>(x.size()); ++i) {
+        if (!std::isnan(values[i])) { // a term not logged on a step is NaN
+          xs << x[static_cast<int>(i)];
+          ys << values[i];
+        }
+      }
+      if (!xs.isEmpty()) {
+        plot.addLine(label, xs, ys, color, style);
+      }
+    };
+    if (selection.kind != LossSelection::Kind::Term) {
+      addSeries(name, log.loss, PlotWidget::LineStyle::Solid);
+    }
+    int termIndex = 0;
+    for (const auto& [term, values] : log.terms) {
+      const QString termName = QString::fromStdString(term);
+      if (selection.kind == LossSelection::Kind::AllTerms) {
+        addSeries(name + QStringLiteral(" ") + termName, values,
+                  termIndex % 2 == 0 ? PlotWidget::LineStyle::Dashed : PlotWidget::LineStyle::Dotted);
+      } else if (selection.kind == LossSelection::Kind::Term && selection.term == termName) {
+        addSeries(name + QStringLiteral(" ") + termName, values, PlotWidget::LineStyle::Solid);
+      }
+      ++termIndex;
+    }
+    ++color;
+  }
+  if (plot.lineCount() == 0) {
+    plot.setMessage(tr("no training log recorded"));
+    return;
+  }
+  plot.rescale();
+  plot.setFigureName(lossName(taskName, selection));
+}
+
+QString accuracyName(const QString& task) {
+  return join({QStringLiteral("overview"), QStringLiteral("accuracy"), figureSegment(task)});
+}
+
+void buildEvalAccuracy(PlotWidget& plot, const RunDocument& run, const QString& taskName) {
+  plot.clear();
+  const core::TaskSummary* task = run.task(taskName);
+  if (task == nullptr) {
+    plot.setMessage(tr("no task %1").arg(taskName));
+    return;
+  }
+  plot.setTitle(tr("Eval accuracy"));
+  plot.setAxisLabels(tr("epoch"), tr("accuracy"));
+  int color = 0;
+  for (const core::ModelSummary& model : task->models) {
+    const core::EvalCurve curve = run.reader().evalCurve(task->name, model.name);
+    QVector<double> x;
+    QVector<double> y;
+    for (std::size_t i = 0; i < curve.epoch.size(); ++i) {
+      x << static_cast<double>(curve.epoch[i]);
+      y << curve.accuracy[i];
+    }
+    if (!x.isEmpty()) {
+      plot.addLine(QString::fromStdString(model.name), x, y, color);
+    }
+    ++color;
+  }
+  if (plot.lineCount() == 0) {
+    plot.setMessage(tr("no eval curve recorded"));
+    return;
+  }
+  plot.rescale();
+  plot.setFigureName(accuracyName(taskName));
+}
+
+QString ckaName(const QString& task, const QString& student) {
+  return join({QStringLiteral("layers"), QStringLiteral("cka"), figureSegment(task), figureSegment(student)});
+}
+
+void buildCka(PlotWidget& plot, const RunDocument& run, const QString& task, const QString& teacher,
+              const QString& student) {
+  plot.clear();
+  if (student.isEmpty()) {
+    plot.setMessage(tr("the task has no student"));
+    return;
+  }
+  const auto cka = run.resultMatrix(task, student, QStringLiteral("cka"));
+  if (!cka) {
+    plot.setMessage(noAnalysisMessage(run));
+    return;
+  }
+  Heatmap map;
+  map.rows = static_cast<int>(cka->rows);
+  map.cols = static_cast<int>(cka->cols);
+  map.values = cka->values;
+  map.rowLabels = layerLabels(cka->rows);
+  map.colLabels = layerLabels(cka->cols);
+  map.rowTitle = tr("%1 layer").arg(teacher);
+  map.colTitle = tr("%1 layer").arg(student);
+  map.valueTitle = tr("linear CKA");
+  map.range = std::make_pair(0.0, 1.0);
+  plot.setTitle(tr("Linear CKA, %1 vs %2").arg(teacher, student));
+  plot.setHeatmap(map);
+  plot.setFigureName(ckaName(task, student));
+}
+
+QString probeName(const QString& task, const QString& student) {
+  return join({QStringLiteral("layers"), QStringLiteral("probe"), figureSegment(task),
+               figureSegment(student.isEmpty() ? QStringLiteral("teacher") : student)});
+}
+
+void buildProbe(PlotWidget& plot, const RunDocument& run, const QString& task, const QString& teacher,
+                const QString& student) {
+  plot.clear();
+  plot.setTitle(tr("Linear probe accuracy by relative depth"));
+  plot.setAxisLabels(tr("relative depth (layer / layers)"), tr("probe accuracy"));
+  int color = 0;
+  for (const QString& model : {teacher, student}) {
+    if (model.isEmpty()) {
+      continue;
+    }
+    if (const auto probe = run.resultVector(task, model, QStringLiteral("probe_accuracy"))) {
+      QVector<double> x;
+      QVector<double> y;
+      const double layers = std::max<double>(1.0, static_cast<double>(probe->size()) - 1.0);
+      for (std::size_t i = 0; i < probe->size(); ++i) {
+        x << static_cast<double>(i) / layers;
+        y << (*probe)[i];
+      }
+      plot.addLine(model, x, y, color);
+    }
+    ++color;
+  }
+  if (plot.lineCount() == 0) {
+    plot.setMessage(noAnalysisMessage(run));
+    return;
+  }
+  plot.rescale();
+  plot.setFigureName(probeName(task, student));
+}
+
+QString headMetricKey(HeadMetric metric) {
+  switch (metric) {
+  case HeadMetric::Importance:
+    return QStringLiteral("importance");
+  case HeadMetric::Divergence:
+    return QStringLiteral("divergence");
+  case HeadMetric::Entropy:
+    break;
+  }
+  return QStringLiteral("entropy");
+}
+
+QString headsName(const QString& task, const QString& model, HeadMetric metric) {
+  return join({QStringLiteral("heads"), headMetricKey(metric), figureSegment(task), figureSegment(model)});
+}
+
+void buildHeadGrid(PlotWidget& plot, const RunDocument& run, const QString& task, const QString& teacher,
+                   const QString& model, HeadMetric metric) {
+  plot.clear();
+  if (model.isEmpty()) {
+    plot.setMessage(tr("no model"));
+    return;
+  }
+  std::optional<Matrix> grid;
+  QString value;
+  switch (metric) {
+  case HeadMetric::Importance:
+    grid = run.resultMatrix(task, model, QStringLiteral("head_importance"));
+    value = tr("importance");
+    if (!grid) {
+      plot.setMessage(noAnalysisMessage(run));
+      return;
+    }
+    break;
+  case HeadMetric::Entropy:
+    grid = run.headEntropy(task, model);
+    value = tr("entropy (nats)");
+    break;
+  case HeadMetric::Divergence:
+    if (model == teacher) {
+      plot.setMessage(tr("divergence is shown per student (right): for each head of the mapped teacher layer, the "
+                         "smallest Jensen-Shannon divergence to any head of the student layer"));
+      return;
+    }
+    grid = run.headDivergence(task, model);
+    value = tr("JS divergence (nats)");
+    break;
+  }
+  // Entropy and divergence are the analysis's numbers (analysis "attention"), never recomputed here.
+  if (!grid) {
+    plot.setMessage(noAnalysisMessage(run));
+    return;
+  }
+  Heatmap map = gridOf(*grid, value);
+  if (metric == HeadMetric::Divergence) {
+    // head_js_best_divergence: rows are the student's layers, columns the heads of the
+    // teacher layer mapped to each (the analysis matches each teacher head to a student head).
+    map.rowTitle = tr("%1 layer").arg(model);
+    map.colTitle = tr("%1 head (mapped layer)").arg(teacher);
+  }
+  plot.setTitle(model);
+  plot.setHeatmap(map);
+  plot.setFigureName(headsName(task, model, metric));
+}
+
+QString recallName(const QString& task, const QString& student) {
+  return student.isEmpty() ? join({QStringLiteral("tasks"), QStringLiteral("recall"), figureSegment(task)})
+                           : join({QStringLiteral("tasks"), QStringLiteral("recall"), figureSegment(task),
+                                   figureSegment(student)});
+}
+
+void buildRecall(PlotWidget& plot, const RunDocument& run, const QString& task, const QString& teacher,
+                 const QString& student) {
+  plot.clear();
+  const std::size_t classes = run.numClasses(task);
+  plot.setTitle(tr("Per-class recall, %1").arg(task));
+  plot.setAxisLabels(tr("class"), tr("recall"));
+  int color = 0;
+  for (const QString& model : {teacher, student}) {
+    if (!model.isEmpty() && !run.logits(task, model).empty()) {
+      const auto recall = core::analysis::perClassRecall(run.logits(task, model), run.labels(task), classes);
+      QVector<double> x;
+      QVector<double> y;
+      for (std::size_t i = 0; i < recall.size(); ++i) {
+        x << static_cast<double>(i);
+        y << recall[i];
+      }
+      plot.addLine(model, x, y, color);
+    }
+    ++color;
+  }
+  plot.setXTickLabels(run.classNames(task));
+  if (plot.lineCount() == 0) {
+    plot.setMessage(tr("no eval/logits recorded"));
+    return;
+  }
+  plot.rescale();
+  plot.setFigureName(recallName(task, student));
+}
+
+QString similarityName(const QString& task, const QString& model, SimilarityKind kind) {
+  return join({QStringLiteral("knowledge"),
+               kind == SimilarityKind::ClassifierCosine ? QStringLiteral("cosine") : QStringLiteral("probability"),
+               figureSegment(task), figureSegment(model)});
+}
+
+void buildSimilarity(PlotWidget& plot, const RunDocument& run, const QString& task, const QString& model,
+                     SimilarityKind kind) {
+  plot.clear();
+  if (model.isEmpty()) {
+    plot.setMessage(tr("no model"));
+    return;
+  }
+  std::optional<Matrix> matrix;
+  if (kind == SimilarityKind::ClassifierCosine) {
+    if (const auto weight = run.classifierWeight(task, model)) {
+      const std::vector<float> values(weight->values.begin(), weight->values.end());
+      matrix = rowCosine(values, weight->rows, weight->cols);
+    }
+  } else if (const std::vector<float>& logits = run.logits(task, model); !logits.empty()) {
+    matrix = meanClassProbability(logits, run.labels(task), run.numClasses(task));
+  }
+  if (!matrix) {
+    plot.setMessage(tr("%1: not recorded (classifier/weight or eval/logits)").arg(model));
+    return;
+  }
+  const QStringList classes = run.classNames(task);
+  Heatmap map;
+  map.rows = static_cast<int>(matrix->rows);
+  map.cols = static_cast<int>(matrix->cols);
+  map.values = matrix->values;
+  map.rowLabels = classes;
+  map.colLabels = classes;
+  map.rowTitle = tr("class i");
+  map.colTitle = tr("class j");
+  map.valueTitle = kind == SimilarityKind::ClassifierCosine ? tr("cosine") : tr("mean probability");
+  map.range = kind == SimilarityKind::ClassifierCosine ? std::make_pair(-1.0, 1.0) : std::make_pair(0.0, 1.0);
+  plot.setTitle(model);
+  plot.setHeatmap(map);
+  plot.setFigureName(similarityName(task, model, kind));
+}
+
+QString gradRescaleName(const QString& task, const QString& student) {
+  return join({QStringLiteral("knowledge"), QStringLiteral("grad_rescale"), figureSegment(task), figureSegment(student)});
+}
+
+void buildGradRescale(PlotWidget& plot, const RunDocument& run, const QString& task, const QString& teacher,
+                      const QString& student) {
+  plot.clear();
+  plot.setTitle(tr("Instance level: w against the teacher's confidence"));
+  plot.setAxisLabels(tr("teacher p_y"), tr("w = g_KD / g_CE"));
+  if (student.isEmpty()) {
+    plot.setMessage(tr("the task has no student"));
+    return;
+  }
+  const auto w = run.resultVector(task, student, QStringLiteral("grad_rescale"));
+  if (!w) {
+    plot.setMessage(noAnalysisMessage(run));
+    return;
+  }
+  const std::vector<float>& logits = run.logits(task, teacher);
+  const std::vector<std::int64_t>& labels = run.labels(task);
+  const std::size_t classes = run.numClasses(task);
+  if (logits.empty() || w->size() != labels.size()) {
+    plot.setMessage(tr("grad_rescale has %1 values for %2 eval examples").arg(w->size()).arg(labels.size()));
+    return;
+  }
+  const std::vector<double> p = core::analysis::softmax(logits, classes);
+  QVector<double> x;
+  QVector<double> y;
+  for (std::size_t n = 0; n < labels.size(); ++n) {
+    x << p[n * classes + static_cast<std::size_t>(labels[n])];
+    y << (*w)[n];
+  }
+  plot.addScatter(student, x, y, 2);
+  plot.rescale();
+  plot.setFigureName(gradRescaleName(task, student));
+}
+
+QString attentionName(const QString& task, const QString& model, int example, int layer, int head) {
+  return join({QStringLiteral("heads"), QStringLiteral("attention"), figureSegment(task), figureSegment(model),
+               QStringLiteral("e%1").arg(example), QStringLiteral("l%1").arg(layer),
+               head < 0 ? QStringLiteral("mean") : QStringLiteral("h%1").arg(head)});
+}
+
+void buildAttention(PlotWidget& plot, const RunDocument& run, const QString& task, const QString& model,
+                    int example, int layer, int head) {
+  plot.clear();
+  if (model.isEmpty()) {
+    plot.setMessage(tr("no model"));
+    return;
+  }
+  const auto shape = run.attentionShape(task, model);
+  if (!shape) {
+    plot.setMessage(tr("%1 has no eval/attention (a model without attention, or a vector task)").arg(model));
+    return;
+  }
+  if (example < 0 || example >= shape->examples) {
+    plot.setMessage(tr("no attention kept for example %1").arg(example));
+    return;
+  }
+  if (layer < 0 || layer >= shape->layers || head >= shape->heads) {
+    plot.setMessage(tr("%1 has no layer %2 head %3").arg(model).arg(layer).arg(head));
+    return;
+  }
+  const std::vector<float> all = run.attention(task, model, example);
+  const int len = shape->length;
+  QStringList tokens = run.exampleTokens(task, example);
+  const int shown = tokens.isEmpty() ? len : static_cast<int>(std::min<qsizetype>(tokens.size(), len));
+  Heatmap map;
+  map.rows = shown;
+  map.cols = shown;
+  map.values.assign(static_cast<std::size_t>(shown) * shown, 0.0);
+  const int first = head < 0 ? 0 : head;
+  const int last = head < 0 ? shape->heads - 1 : head;
+  for (int h = first; h <= last; ++h) {
+    const float* values = all.data() + (static_cast<std::size_t>(layer) * shape->heads + h) * len * len;
+    for (int q = 0; q < shown; ++q) {
+      for (int k = 0; k < shown; ++k) {
+        map.values[static_cast<std::size_t>(q) * shown + k] += values[static_cast<std::size_t>(q) * len + k];
+      }
+    }
+  }
+  const double count = last - first + 1;
+  for (double& v : map.values) {
+    v /= count;
+  }
+  tokens = tokens.mid(0, shown);
+  map.rowLabels = tokens;
+  map.colLabels = tokens;
+  map.rowTitle = tr("query");
+  map.colTitle = tr("key");
+  map.valueTitle = tr("attention");
+  map.range = std::make_pair(0.0, 1.0);
+  plot.setTitle(QStringLiteral("%1, layer %2, %3")
+                    .arg(model)
+                    .arg(layer)
+                    .arg(head < 0 ? tr("mean over heads") : tr("head %1").arg(head)));
+  plot.setHeatmap(map);
+  plot.setFigureName(attentionName(task, model, example, layer, head));
+}
+
+QString compareAccuracyName(const QString& task) {
+  return join({QStringLiteral("compare"), QStringLiteral("accuracy"), figureSegment(task)});
+}
+
+void buildCompareAccuracy(PlotWidget& plot, const std::vector<const RunDocument*>& runs, const QStringList& labels,
+                          const QString& task) {
+  plot.clear();
+  // Models in the order the runs list them (teacher first), each once.
+  QStringList models;
+  for (const RunDocument* run : runs) {
+    if (const core::TaskSummary* t = run->task(task)) {
+      for (const core::ModelSummary& m : t->models) {
+        const QString name = QString::fromStdString(m.name);
+        if (!models.contains(name)) {
+          models << name;
+        }
+      }
+    }
+  }
+  plot.setTitle(tr("Eval accuracy by model, %1").arg(task));
+  plot.setAxisLabels(tr("model"), tr("accuracy"));
+  // Runs side by side within each model's slot (dodged), so equal accuracies stay visible.
+  const double slot = std::min(0.6, 0.15 * static_cast<double>(runs.size() - 1));
+  for (std::size_t r = 0; r < runs.size(); ++r) {
+    const double offset = runs.size() < 2 ? 0.0 : slot * (static_cast<double>(r) / (runs.size() - 1) - 0.5);
+    QVector<double> x;
+    QVector<double> y;
+    for (int i = 0; i < models.size(); ++i) {
+      const core::ModelSummary* m = modelOf(*runs[r], task, models[i]);
+      if (m != nullptr && m->evalAccuracy >= 0.0) {
+        x << i + offset;
+        y << m->evalAccuracy;
+      }
+    }
+    if (!x.isEmpty()) {
+      plot.addScatter(labels.value(static_cast<int>(r)), x, y, static_cast<int>(r), /*markerPoints=*/5.0);
+    }
+  }
+  plot.setXTickLabels(models);
+  if (plot.lineCount() == 0) {
+    plot.setMessage(tr("no evaluated model of %1 in these runs").arg(task));
+    return;
+  }
+  plot.rescale();
+  plot.setFigureName(compareAccuracyName(task));
+}
+
+QString compareEvalCurveName(const QString& task, const QString& model) {
+  return join({QStringLiteral("compare"), QStringLiteral("eval_curve"), figureSegment(task), figureSegment(model)});
+}
+
+void buildCompareEvalCurve(PlotWidget& plot, const std::vector<const RunDocument*>& runs,
+                           const QStringList& labels, const QString& task, const QString& model) {
+  plot.clear();
+  plot.setTitle(tr("Eval accuracy of %1, %2").arg(model, task));
+  plot.setAxisLabels(tr("epoch"), tr("accuracy"));
+  for (std::size_t r = 0; r < runs.size(); ++r) {
+    if (modelOf(*runs[r], task, model) == nullptr) {
+      continue;
+    }
+    const core::EvalCurve curve = runs[r]->reader().evalCurve(task.toStdString(), model.toStdString());
+    QVector<double> x;
+    QVector<double> y;
+    for (std::size_t i = 0; i < curve.epoch.size(); ++i) {
+      x << static_cast<double>(curve.epoch[i]);
+      y << curve.accuracy[i];
+    }
+    if (!x.isEmpty()) {
+      plot.addLine(labels.value(static_cast<int>(r)), x, y, static_cast<int>(r));
+    }
+  }
+  if (plot.lineCount() == 0) {
+    plot.setMessage(tr("no eval curve of %1 in these runs").arg(model));
+    return;
+  }
+  plot.rescale();
+  plot.setFigureName(compareEvalCurveName(task, model));
+}
+
+QString compareLossName(const QString& task, const QString& model) {
+  return join({QStringLiteral("compare"), QStringLiteral("loss"), figureSegment(task), figureSegment(model)});
+}
+
+void buildCompareLoss(PlotWidget& plot, const std::vector<const RunDocument*>& runs, const QStringList& labels,
+                      const QString& task, const QString& model) {
+  plot.clear();
+  plot.setTitle(tr("Training loss of %1, %2").arg(model, task));
+  plot.setAxisLabels(tr("step"), tr("loss (nats)"));
+  for (std::size_t r = 0; r < runs.size(); ++r) {
+    if (modelOf(*runs[r], task, model) == nullptr) {
+      continue;
+    }
+    const core::TrainLog log = runs[r]->reader().trainLog(task.toStdString(), model.toStdString());
+    QVector<double> x;
+    QVector<double> y;
+    for (std::size_t i = 0; i < log.steps.size() && i < log.loss.size(); ++i) {
+      if (!std::isnan(log.loss[i])) {
+        x << static_cast<double>(log.steps[i]);
+        y << log.loss[i];
+      }
+    }
+    if (!x.isEmpty()) {
+      plot.addLine(labels.value(static_cast<int>(r)), x, y, static_cast<int>(r));
+    }
+  }
+  if (plot.lineCount() == 0) {
+    plot.setMessage(tr("no training log of %1 in these runs").arg(model));
+    return;
+  }
+  plot.rescale();
+  plot.setFigureName(compareLossName(task, model));
+}
+
+} // namespace figures
+
+} // namespace kdscope::widgets

@@ -1,0 +1,150 @@
+#include "widgets/views/overview_view.h"
+
+#include <QComboBox>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QLabel>
+#include <QSplitter>
+#include <QTableWidget>
+#include <QVBoxLayout>
+
+#include <cmath>
+#include <set>
+
+#include "widgets/figures/figure_builders.h"
+#include "widgets/figures/plot_widget.h"
+
+namespace kdscope::widgets {
+
+namespace {
+
+const QString kTotal = QStringLiteral("total");
+const QString kAllTerms = QStringLiteral("total and every term");
+
+QTableWidgetItem* item(const QString& text, const QString& tip = {}) {
+  auto* cell = new QTableWidgetItem(text);
+  cell->setFlags(Qt::ItemIsSelectable | Qt::ItemIsEnabled);
+  cell->setToolTip(tip.isEmpty() ? text : tip);
+  return cell;
+}
+
+} // namespace
+
+OverviewView::OverviewView(QWidget* parent) : AnalysisView(parent) {
+  auto* layout = new QVBoxLayout(body());
+  layout->setContentsMargins(0, 0, 0, 0);
+  auto* controls = new QHBoxLayout;
+  controls->addWidget(new QLabel(tr("Training loss:"), body()));
+  m_term = new QComboBox(body());
+  m_term->setObjectName(QStringLiteral("overviewTerm"));
+  controls->addWidget(m_term);
+  controls->addStretch(1);
+  layout->addLayout(controls);
+
+  auto* split = new QSplitter(Qt::Vertical, body());
+  auto* plots = new QSplitter(Qt::Horizontal, split);
+  m_lossPlot = new PlotWidget(plots);
+  m_lossPlot->setObjectName(QStringLiteral("overviewLossPlot"));
+  m_accuracyPlot = new PlotWidget(plots);
+  m_accuracyPlot->setObjectName(QStringLiteral("overviewAccuracyPlot"));
+  m_table = new QTableWidget(0, ColumnCount, split);
+  m_table->setObjectName(QStringLiteral("overviewAccuracyTable"));
+  m_table->setHorizontalHeaderLabels(
+      {tr("Model"), tr("Role"), tr("Parameters"), tr("Accuracy"), tr("Gap"), tr("Retained"), tr("Final loss")});
+  m_table->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
+  m_table->verticalHeader()->hide();
+  m_table->setEditTriggers(QAbstractItemView::NoEditTriggers);
+  split->setStretchFactor(0, 3);
+  split->setStretchFactor(1, 1);
+  layout->addWidget(split, 1);
+
+  connect(m_term, &QComboBox::currentTextChanged, this, [this] {
+    try {
+      fillLossPlot();
+    } catch (const std::exception& error) {
+      m_lossPlot->clear();
+      m_lossPlot->setMessage(QString::fromUtf8(error.what()));
+    }
+  });
+}
+
+void OverviewView::clearView() {
+  m_lossPlot->clear();
+  m_accuracyPlot->clear();
+  m_table->setRowCount(0);
+  const QSignalBlocker block(m_term);
+  m_term->clear();
+}
+
+void OverviewView::populate() {
+  const RunDocument& run = *context().run;
+  const core::TaskSummary* task = run.task(context().task);
+  if (task == nullptr) {
+    return;
+  }
+  // Terms across every model of the task, for the selector.
+  std::set<QString> terms;
+  for (const core::ModelSummary& model : task->models) {
+    for (const auto& [name, values] : run.reader().trainLog(task->name, model.name).terms) {
+      terms.insert(QString::fromStdString(name));
+    }
+  }
+  {
+    const QSignalBlocker block(m_term);
+    m_term->addItem(kTotal);
+    if (!terms.empty()) {
+      m_term->addItem(kAllTerms);
+    }
+    for (const QString& term : terms) {
+      m_term->addItem(term);
+    }
+  }
+  fillLossPlot();
+
+  // Eval accuracy per epoch.
+  figures::buildEvalAccuracy(*m_accuracyPlot, run, context().task);
+
+  // The table: teacher first, then students with gap and retained fraction.
+  double teacherAccuracy = -1.0;
+  for (const core::ModelSummary& model : task->models) {
+    if (model.role == "teacher") {
+      teacherAccuracy = model.evalAccuracy;
+    }
+  }
+  m_table->setRowCount(static_cast<int>(task->models.size()));
+  int row = 0;
+  for (const core::ModelSummary& model : task->models) {
+    const bool student = model.role != "teacher";
+    const bool comparable = student && teacherAccuracy >= 0.0 && model.evalAccuracy >= 0.0;
+    m_table->setItem(row, ColModel, item(QString::fromStdString(model.name), QString::fromStdString(model.architectureJson)));
+    m_table->setItem(row, ColRole, item(QString::fromStdString(model.role), QString::fromStdString(model.objectiveJson)));
+    m_table->setItem(row, ColParameters, item(QString::number(model.parameterCount)));
+    m_table->setItem(row, ColAccuracy,
+                     item(model.evalAccuracy >= 0.0 ? formatNumber(model.evalAccuracy) : QStringLiteral("-"),
+                          QString::number(model.evalAccuracy, 'g', 17)));
+    m_table->setItem(row, ColGap, item(comparable ? formatNumber(teacherAccuracy - model.evalAccuracy) : QStringLiteral("-")));
+    m_table->setItem(row, ColRetained,
+                     item(comparable && teacherAccuracy > 0.0 ? formatNumber(model.evalAccuracy / teacherAccuracy)
+                                                              : QStringLiteral("-")));
+    m_table->setItem(row, ColFinalLoss, item(model.trainSteps > 0 ? formatNumber(model.finalLoss) : QStringLiteral("-")));
+    ++row;
+  }
+}
+
+void OverviewView::fillLossPlot() {
+  m_lossPlot->clear();
+  if (context().run == nullptr || context().run->task(context().task) == nullptr) {
+    return;
+  }
+  const QString selected = m_term->currentText().isEmpty() ? kTotal : m_term->currentText();
+  LossSelection selection;
+  if (selected == kAllTerms) {
+    selection.kind = LossSelection::Kind::AllTerms;
+  } else if (selected != kTotal) {
+    selection.kind = LossSelection::Kind::Term;
+    selection.term = selected;
+  }
+  figures::buildLoss(*m_lossPlot, *context().run, context().task, selection);
+}
+
+} // namespace kdscope::widgets

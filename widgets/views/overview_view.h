@@ -1,0 +1,39 @@
+#pragma once
+/// OverviewView: training curves per loss term, eval accuracy curves, and the accuracy
+/// table (teacher and students, gap and retained fraction). GUI thread.
+
+#include "widgets/views/analysis_view.h"
+
+class QComboBox;
+class QTableWidget;
+
+namespace kdscope::widgets {
+
+class PlotWidget;
+
+class OverviewView : public AnalysisView {
+  Q_OBJECT
+public:
+  explicit OverviewView(QWidget* parent = nullptr);
+
+  enum Column { ColModel, ColRole, ColParameters, ColAccuracy, ColGap, ColRetained, ColFinalLoss, ColumnCount };
+
+  [[nodiscard]] QTableWidget* accuracyTable() const { return m_table; }
+  [[nodiscard]] PlotWidget* lossPlot() const { return m_lossPlot; }
+  [[nodiscard]] PlotWidget* accuracyPlot() const { return m_accuracyPlot; }
+  [[nodiscard]] QComboBox* termSelector() const { return m_term; }
+
+protected:
+  void populate() override;
+  void clearView() override;
+
+private:
+  void fillLossPlot();
+
+  QComboBox* m_term = nullptr;
+  PlotWidget* m_lossPlot = nullptr;
+  PlotWidget* m_accuracyPlot = nullptr;
+  QTableWidget* m_table = nullptr;
+};
+
+} // namespace kdscope::widgets

@@ -1,0 +1,294 @@
+#include "widgets/views/study_view.h"
+
+#include <QComboBox>
+#include <QDir>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QLabel>
+#include <QPushButton>
+#include <QSplitter>
+#include <QTabWidget>
+#include <QTableWidget>
+#include <QVBoxLayout>
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/study/summary.h"
+#include "widgets/figures/plot_widget.h"
+#include "widgets/figures/study_figures.h"
+
+namespace kdscope::widgets {
+
+namespace {
+
+const core::StudyMetric kMetrics[] = {core::StudyMetric::Gap, core::StudyMetric::StudentAccuracy,
+                                      core::StudyMetric::Retained, core::StudyMetric::SourceGap};
+
+QStringList toQStrings(const std::vector<std::string>& v) {
+  QStringList out;
+  for (const auto& s : v) {
+    out << QString::fromStdString(s);
+  }
+  return out;
+}
+
+QComboBox* labelledCombo(const QString& label, QWidget* parent, QHBoxLayout* row) {
+  row->addWidget(new QLabel(label, parent));
+  auto* combo = new QComboBox(parent);
+  combo->setMinimumContentsLength(10);
+  row->addWidget(combo);
+  return combo;
+}
+
+} // namespace
+
+StudyView::StudyView(QWidget* parent) : QWidget(parent) {
+  auto* layout = new QVBoxLayout(this);
+  auto* top = new QHBoxLayout();
+  auto* open = new QPushButton(tr("Open study summary..."), this);
+  top->addWidget(open);
+  // The study's figures as `kdscope export --study` writes them (the gap with the default
+  // factors, the loss curves), each with its CSV; the plots' context menus export what they show.
+  m_export = new QPushButton(tr("Export figures..."), this);
+  m_export->setObjectName(QStringLiteral("studyExportButton"));
+  m_export->setToolTip(tr("Export the study's figures (study.gap_heatmap.TASK, ...), as kdscope export --study does"));
+  m_export->setEnabled(false);
+  top->addWidget(m_export);
+  m_task = labelledCombo(tr("Task:"), this, top);
+  m_metric = labelledCombo(tr("Metric:"), this, top);
+  for (const auto metric : kMetrics) {
+    m_metric->addItem(studyMetricTitle(metric));
+  }
+  top->addStretch(1);
+  layout->addLayout(top);
+  m_status = new QLabel(tr("No study loaded: run `kdscope study STUDY.json --out DIR`, then open "
+                           "DIR/study_summary.json."),
+                        this);
+  m_status->setWordWrap(true);
+  layout->addWidget(m_status);
+
+  m_tabs = new QTabWidget(this);
+  // Heatmap over two factors.
+  auto* heat = new QWidget(m_tabs);
+  auto* heatLayout = new QVBoxLayout(heat);
+  auto* heatRow = new QHBoxLayout();
+  m_rowFactor = labelledCombo(tr("Rows:"), heat, heatRow);
+  m_colFactor = labelledCombo(tr("Columns:"), heat, heatRow);
+  heatRow->addStretch(1);
+  heatLayout->addLayout(heatRow);
+  m_heatmap = new PlotWidget(heat);
+  heatLayout->addWidget(m_heatmap, 1);
+  m_tabs->addTab(heat, tr("Heatmap"));
+  // Metric against one factor, a line per level of another.
+  auto* lines = new QWidget(m_tabs);
+  auto* linesLayout = new QVBoxLayout(lines);
+  auto* linesRow = new QHBoxLayout();
+  m_xFactor = labelledCombo(tr("Against:"), lines, linesRow);
+  m_seriesFactor = labelledCombo(tr("One line per:"), lines, linesRow);
+  linesRow->addStretch(1);
+  linesLayout->addLayout(linesRow);
+  m_lines = new PlotWidget(lines);
+  linesLayout->addWidget(m_lines, 1);
+  m_tabs->addTab(lines, tr("Lines"));
+  // Component contributions.
+  auto* effects = new QSplitter(Qt::Vertical, m_tabs);
+  m_effects = new PlotWidget(effects);
+  m_effectsTable = new QTableWidget(effects);
+  m_effectsTable->setColumnCount(8);
+  m_effectsTable->setHorizontalHeaderLabels(
+      {tr("factor"), tr("effect"), tr("spread"), tr("level"), tr("mean"), tr("sd"), tr("min..max"), tr("cells")});
+  m_effectsTable->horizontalHeader()->setStretchLastSection(true);
+  m_effectsTable->setEditTriggers(QAbstractItemView::NoEditTriggers);
+  m_tabs->addTab(effects, tr("Components"));
+  // Per-term loss curves across cells.
+  auto* curves = new QWidget(m_tabs);
+  auto* curvesLayout = new QVBoxLayout(curves);
+  auto* curvesRow = new QHBoxLayout();
+  m_term = labelledCombo(tr("Term:"), curves, curvesRow);
+  curvesRow->addStretch(1);
+  curvesLayout->addLayout(curvesRow);
+  m_curves = new PlotWidget(curves);
+  curvesLayout->addWidget(m_curves, 1);
+  m_tabs->addTab(curves, tr("Loss curves"));
+  layout->addWidget(m_tabs, 1);
+
+  connect(open, &QPushButton::clicked, this, &StudyView::onOpen);
+  connect(m_export, &QPushButton::clicked, this, &StudyView::exportFiguresRequested);
+  for (QComboBox* combo : {m_task, m_metric, m_rowFactor, m_colFactor, m_xFactor, m_seriesFactor}) {
+    connect(combo, &QComboBox::currentIndexChanged, this, [this] {
+      if (!m_filling) {
+        refresh();
+      }
+    });
+  }
+  connect(m_term, &QComboBox::currentIndexChanged, this, [this] {
+    if (!m_filling) {
+      refreshCurves();
+    }
+  });
+  connect(m_tabs, &QTabWidget::currentChanged, this, [this] { refresh(); });
+}
+
+StudyView::~StudyView() = default;
+
+void StudyView::onOpen() {
+  const QString path = QFileDialog::getOpenFileName(this, tr("Open study summary"), QString(),
+                                                    tr("Study summaries (study_summary.json);;JSON (*.json)"));
+  if (path.isEmpty()) {
+    return;
+  }
+  QString error;
+  if (!loadSummary(path, &error)) {
+    m_status->setText(error);
+  }
+}
+
+bool StudyView::loadSummary(const QString& path, QString* error) {
+  try {
+    auto summary = std::make_unique<core::StudySummary>(core::readStudySummary(path.toStdString()));
+    m_summary = std::move(summary);
+  } catch (const std::exception& e) {
+    if (error != nullptr) {
+      *error = QString::fromStdString(e.what());
+    }
+    return false;
+  }
+  m_dir = QFileInfo(path).absolutePath();
+  m_path = QFileInfo(path).absoluteFilePath();
+  m_export->setEnabled(true);
+  m_status->setText(tr("Study '%1': %2 of %3 cells complete, %4 task(s). %5")
+                        .arg(QString::fromStdString(m_summary->name))
+                        .arg(m_summary->completeCells())
+                        .arg(m_summary->cells.size())
+                        .arg(m_summary->tasks.size())
+                        .arg(QDir::toNativeSeparators(path)));
+  fillFactorCombos();
+  refresh();
+  return true;
+}
+
+void StudyView::fillFactorCombos() {
+  m_filling = true;
+  m_task->clear();
+  m_task->addItem(tr("all tasks (mean)"));
+  m_task->addItems(toQStrings(m_summary->tasks));
+  if (m_summary->tasks.size() == 1) {
+    m_task->setCurrentIndex(1);
+  }
+  QStringList factors;
+  for (const auto& f : m_summary->factors) {
+    factors << QString::fromStdString(f.name);
+  }
+  // The same default factors as `kdscope export --study` draws (study_figures.h).
+  const StudyAxes axes = defaultStudyAxes(*m_summary);
+  const auto pick = [&factors](QComboBox* combo, const std::string& name, bool withNone) {
+    combo->clear();
+    if (withNone) {
+      combo->addItem(QObject::tr("(none)"));
+    }
+    combo->addItems(factors);
+    combo->setCurrentIndex(std::max(0, combo->findText(QString::fromStdString(name))));
+  };
+  pick(m_rowFactor, axes.row, false);
+  pick(m_colFactor, axes.col, true);
+  pick(m_xFactor, axes.x, false);
+  pick(m_seriesFactor, axes.series, true);
+  m_filling = false;
+}
+
+std::string StudyView::currentTask() const {
+  return m_task->currentIndex() <= 0 ? std::string() : m_task->currentText().toStdString();
+}
+
+void StudyView::refresh() {
+  if (!m_summary) {
+    return;
+  }
+  switch (m_tabs->currentIndex()) {
+  case 0:
+    refreshHeatmap();
+    break;
+  case 1:
+    refreshLines();
+    break;
+  case 2:
+    refreshEffects();
+    break;
+  default:
+    refreshCurves();
+    break;
+  }
+}
+
+void StudyView::refreshHeatmap() {
+  const auto metric = kMetrics[std::max(0, m_metric->currentIndex())];
+  const std::string row = m_rowFactor->currentText().toStdString();
+  const std::string col = m_colFactor->currentIndex() <= 0 ? std::string() : m_colFactor->currentText().toStdString();
+  figures::buildStudyHeatmap(*m_heatmap, *m_summary, currentTask(), m_task->currentText(), row, col, metric);
+  m_heatmap->queueReplot();
+}
+
+void StudyView::refreshLines() {
+  const auto metric = kMetrics[std::max(0, m_metric->currentIndex())];
+  const std::string x = m_xFactor->currentText().toStdString();
+  const std::string series =
+      m_seriesFactor->currentIndex() <= 0 ? std::string() : m_seriesFactor->currentText().toStdString();
+  figures::buildStudyLines(*m_lines, *m_summary, currentTask(), m_task->currentText(), x, series, metric);
+  m_lines->queueReplot();
+}
+
+void StudyView::refreshEffects() {
+  m_effectsTable->setRowCount(0);
+  const auto metric = kMetrics[std::max(0, m_metric->currentIndex())];
+  // The plot and the table list the factors in the same order: largest effect first.
+  const auto effects = figures::buildStudyEffects(*m_effects, *m_summary, currentTask(), m_task->currentText(), metric);
+  const auto number = [](double v) { return std::isfinite(v) ? QString::number(v, 'f', 4) : QStringLiteral("-"); };
+  for (const auto& effect : effects) {
+    for (std::size_t l = 0; l < effect.levels.size(); ++l) {
+      const auto& level = effect.levels[l];
+      const int row = m_effectsTable->rowCount();
+      m_effectsTable->insertRow(row);
+      const auto cell = [this, row](int col, const QString& text) {
+        m_effectsTable->setItem(row, col, new QTableWidgetItem(text));
+      };
+      cell(0, l == 0 ? QString::fromStdString(effect.factor) : QString());
+      cell(1, l == 0 ? number(effect.effect) : QString());
+      cell(2, l == 0 ? number(effect.spread) : QString());
+      cell(3, QString::fromStdString(level.level));
+      cell(4, number(level.mean));
+      cell(5, number(level.stddev));
+      cell(6, number(level.min) + QStringLiteral(" .. ") + number(level.max));
+      cell(7, QString::number(level.count));
+    }
+  }
+  m_effects->queueReplot();
+}
+
+void StudyView::refreshCurves() {
+  m_curves->clear();
+  if (!m_summary || m_summary->tasks.empty()) {
+    return;
+  }
+  // Loss curves are per task: "all tasks" shows the first.
+  const std::string task = currentTask().empty() ? m_summary->tasks.front() : currentTask();
+  try {
+    const QString previous = m_term->currentText();
+    m_filling = true;
+    m_term->clear();
+    m_term->addItems(toQStrings(core::termNames(*m_summary, m_dir.toStdString(), task)));
+    const int keep = m_term->findText(previous);
+    m_term->setCurrentIndex(keep >= 0 ? keep : 0);
+    m_filling = false;
+    figures::buildStudyLossCurves(*m_curves, *m_summary, m_dir.toStdString(), task,
+                                  m_term->currentText().toStdString());
+    m_curves->queueReplot();
+  } catch (const std::exception& e) {
+    m_filling = false;
+    m_curves->setMessage(QString::fromStdString(e.what()));
+  }
+}
+
+} // namespace kdscope::widgets
