@@ -39,18 +39,6 @@ std::vector<std::string> splitList(const std::string& text) {
   return out;
 }
 
-/// One line per phase and warning; on a terminal they carry the elapsed time.
-void printProgress(const core::ProgressEvent& e) {
-  using Kind = core::ProgressEvent::Kind;
-  if (e.kind == Kind::Step || e.kind == Kind::Epoch) {
-    return;
-  }
-  const std::string where = e.task + (e.model.empty() ? "" : "/" + e.model);
-  std::fprintf(stderr, "[%5.1f%% %6.1fs] %s%s%s%s\n", 100.0 * e.fraction, e.elapsedSeconds,
-               e.kind == Kind::Warning ? "warning: " : "", where.c_str(), where.empty() ? "" : ": ",
-               e.message.c_str());
-}
-
 int commandAnalyze(const std::string& runPath, const core::AnalyzeOptions& options, int threads, int blasThreads) {
   // The model passes (heads, probes) use every core by default: LibTorch's pool for its
   // element-wise kernels and OpenBLAS's for the matrix products, which is where the time goes
@@ -62,7 +50,7 @@ int commandAnalyze(const std::string& runPath, const core::AnalyzeOptions& optio
   g_analyzeCancel = &cancel;
   std::signal(SIGINT, onAnalyzeSignal);
   std::signal(SIGTERM, onAnalyzeSignal);
-  const auto result = core::analyzeRun(runPath, options, cancel, printProgress);
+  const auto result = core::analyzeRun(runPath, options, cancel, TerminalProgress(/*showElapsed=*/true));
   g_analyzeCancel = nullptr;
   switch (result.status) {
   case core::AnalyzeStatus::Succeeded:

@@ -26,54 +26,6 @@ namespace kdscope::app {
 
 namespace {
 
-/// Prints progress: on a terminal one updating line, otherwise a line per epoch and phase.
-class TerminalProgress {
-public:
-  TerminalProgress() : m_tty(::isatty(STDERR_FILENO) != 0) {}
-  void operator()(const core::ProgressEvent& e) {
-    using Kind = core::ProgressEvent::Kind;
-    const auto now = std::chrono::steady_clock::now();
-    const double pct = 100.0 * e.fraction;
-    std::string eta = "--";
-    if (e.fraction > 0.01) {
-      eta = formatDuration(e.elapsedSeconds * (1.0 - e.fraction) / e.fraction);
-    }
-    if (e.kind == Kind::Step) {
-      if (!m_tty || now - m_last < std::chrono::milliseconds(200)) {
-        return;
-      }
-      m_last = now;
-      std::fprintf(stderr, "\r[%5.1f%%] %s/%s epoch %d/%d step %ld/%ld loss %.4f  eta %s   ", pct,
-                   e.task.c_str(), e.model.c_str(), e.epoch, e.epochs, e.step, e.steps, e.loss, eta.c_str());
-      std::fflush(stderr);
-      m_dirty = true;
-      return;
-    }
-    clearLine();
-    if (e.kind == Kind::Epoch) {
-      std::fprintf(stderr, "[%5.1f%%] %s/%s epoch %d/%d: eval accuracy %.4f, eval loss %.4f (elapsed %s, eta %s)\n",
-                   pct, e.task.c_str(), e.model.c_str(), e.epoch, e.epochs, e.evalAccuracy, e.loss,
-                   formatDuration(e.elapsedSeconds).c_str(), eta.c_str());
-    } else if (e.task.empty()) {
-      std::fprintf(stderr, "[%5.1f%%] %s\n", pct, e.message.c_str());
-    } else {
-      std::fprintf(stderr, "[%5.1f%%] %s%s%s: %s\n", pct, e.task.c_str(), e.model.empty() ? "" : "/",
-                   e.model.c_str(), e.message.c_str());
-    }
-  }
-  void clearLine() {
-    if (m_dirty) {
-      std::fprintf(stderr, "\r%-100s\r", "");
-      m_dirty = false;
-    }
-  }
-
-private:
-  bool m_tty;
-  bool m_dirty = false;
-  std::chrono::steady_clock::time_point m_last{};
-};
-
 /// JSON text helpers for the progress stream (no JSON library in the app layer needed).
 std::string jsonString(const std::string& text) {
   std::string out = "\"";

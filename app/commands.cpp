@@ -2,7 +2,10 @@
 
 #include <CLI/CLI.hpp>
 
+#include <unistd.h>
+
 #include <csignal>
+#include <cstdio>
 #include <iomanip>
 #include <iostream>
 #include <sstream>
@@ -38,6 +41,55 @@ CancelOnSignal::CancelOnSignal(core::CancelToken& token) {
 }
 
 CancelOnSignal::~CancelOnSignal() { g_cancel = nullptr; }
+
+TerminalProgress::TerminalProgress(bool showElapsed)
+    : m_tty(::isatty(STDERR_FILENO) != 0), m_showElapsed(showElapsed) {}
+
+void TerminalProgress::operator()(const core::ProgressEvent& e) {
+  using Kind = core::ProgressEvent::Kind;
+  const auto now = std::chrono::steady_clock::now();
+  const double pct = 100.0 * e.fraction;
+  std::string eta = "--";
+  if (e.fraction > 0.01) {
+    eta = formatDuration(e.elapsedSeconds * (1.0 - e.fraction) / e.fraction);
+  }
+  char head[48];
+  if (m_showElapsed) {
+    std::snprintf(head, sizeof head, "[%5.1f%% %6.1fs]", pct, e.elapsedSeconds);
+  } else {
+    std::snprintf(head, sizeof head, "[%5.1f%%]", pct);
+  }
+  if (e.kind == Kind::Step) {
+    if (!m_tty || now - m_last < std::chrono::milliseconds(200)) {
+      return;
+    }
+    m_last = now;
+    std::fprintf(stderr, "\r%s %s/%s epoch %d/%d step %ld/%ld loss %.4f  eta %s   ", head, e.task.c_str(),
+                 e.model.c_str(), e.epoch, e.epochs, e.step, e.steps, e.loss, eta.c_str());
+    std::fflush(stderr);
+    m_dirty = true;
+    return;
+  }
+  clearLine();
+  const char* warning = e.kind == Kind::Warning ? "warning: " : "";
+  if (e.kind == Kind::Epoch) {
+    std::fprintf(stderr, "%s %s/%s epoch %d/%d: eval accuracy %.4f, eval loss %.4f (elapsed %s, eta %s)\n", head,
+                 e.task.c_str(), e.model.c_str(), e.epoch, e.epochs, e.evalAccuracy, e.loss,
+                 formatDuration(e.elapsedSeconds).c_str(), eta.c_str());
+  } else if (e.task.empty()) {
+    std::fprintf(stderr, "%s %s%s\n", head, warning, e.message.c_str());
+  } else {
+    std::fprintf(stderr, "%s %s%s%s%s: %s\n", head, warning, e.task.c_str(), e.model.empty() ? "" : "/",
+                 e.model.c_str(), e.message.c_str());
+  }
+}
+
+void TerminalProgress::clearLine() {
+  if (m_dirty) {
+    std::fprintf(stderr, "\r%-100s\r", "");
+    m_dirty = false;
+  }
+}
 
 std::string formatDuration(double seconds) {
   if (seconds < 0) {

@@ -2,9 +2,12 @@
 /// The command line. Each subcommand lives in its own app/cmd_*.cpp and registers itself
 /// with a register* function; its callback stores the exit code.
 
+#include <chrono>
 #include <functional>
 #include <string>
 #include <vector>
+
+#include "core/common/progress.h"
 
 namespace CLI {
 class App;
@@ -30,6 +33,23 @@ int guarded(const std::function<int()>& body);
 
 /// A time for progress lines: "05m07s", "2h05m07s"; "--" for a negative (unknown) time.
 std::string formatDuration(double seconds);
+
+/// The one terminal progress printer of `kdscope run`, `analyze` and `study`, on stderr: on a
+/// terminal one updating line for training steps, otherwise nothing for them; a line per
+/// epoch, phase, message and warning, with the elapsed time when `showElapsed`.
+class TerminalProgress {
+public:
+  explicit TerminalProgress(bool showElapsed = false);
+  void operator()(const core::ProgressEvent& e);
+  /// Ends an updating step line, so the next output starts on a clean line.
+  void clearLine();
+
+private:
+  bool m_tty;
+  bool m_showElapsed;
+  bool m_dirty = false;
+  std::chrono::steady_clock::time_point m_last{};
+};
 
 /// Prints "kdscope COMMAND: PATH is not a valid WHAT:" and then each issue, indented, on stderr.
 void printIssues(const std::string& command, const std::string& path, const std::string& what,
