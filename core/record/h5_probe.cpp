@@ -1,11 +1,15 @@
 #include <hdf5.h>
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstring>
 #include <thread>
 #include <vector>
@@ -220,7 +224,93 @@ void walk(const char* path) {
 
 } // namespace
 
+namespace {
+
+std::uint64_t readLittle(const unsigned char* p, int bytes) {
+  std::uint64_t value = 0;
+  for (int i = bytes - 1; i >= 0; --i) {
+    value = (value << 8U) | p[i];
+  }
+  return value;
+}
+
+/// HDF5 1.10.8 keeps variable-length strings in global heap collections ("GCOL") and copies
+/// an object by the size its header states without checking that it lies inside the
+/// collection (H5HG_read), so one flipped bit in a size reads past the collection's memory:
+/// a SIGSEGV that depends on the heap's layout, so the child below may survive a read that
+/// kills the parent (found by bench/fuzz.sh: a vocabulary dataset and an objective
+/// attribute). Checked here on the file's bytes, without HDF5: every collection (signature,
+/// version 1, zero reserved bytes, at least the 4096 bytes HDF5 allocates, 8-byte lengths as
+/// KDScope and h5py write them) must hold each object's header and data inside its size.
+/// Random bytes pass as a collection header with odds of 2^-64 per offset, so a valid file
+/// is not refused by a chance match.
+void checkGlobalHeapCollections(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return; // the open that follows reports it
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || st.st_size < 32) {
+    ::close(fd);
+    return;
+  }
+  const auto fileSize = static_cast<std::size_t>(st.st_size);
+  void* mapped = ::mmap(nullptr, fileSize, PROT_READ, MAP_PRIVATE, fd, 0);
+  ::close(fd);
+  if (mapped == MAP_FAILED) {
+    return;
+  }
+  const auto* bytes = static_cast<const unsigned char*>(mapped);
+  std::string problem;
+  constexpr std::size_t kHeader = 16;   // "GCOL", version, 3 reserved, 8-byte collection size
+  constexpr std::size_t kObject = 16;   // index, reference count, 4 reserved, 8-byte size
+  constexpr std::uint64_t kMinCollection = 4096;
+  for (std::size_t at = 0; problem.empty() && at + kHeader <= fileSize;) {
+    const void* hit = ::memmem(bytes + at, fileSize - at, "GCOL", 4);
+    if (hit == nullptr) {
+      break;
+    }
+    const auto o = static_cast<std::size_t>(static_cast<const unsigned char*>(hit) - bytes);
+    at = o + 1;
+    if (o + kHeader > fileSize || bytes[o + 4] != 1 || bytes[o + 5] != 0 || bytes[o + 6] != 0 || bytes[o + 7] != 0) {
+      continue;
+    }
+    const std::uint64_t size = readLittle(bytes + o + 8, 8);
+    if (size < kMinCollection) {
+      continue;
+    }
+    if (size > fileSize - o) {
+      problem = "the global heap collection at byte " + std::to_string(o) + " claims " + std::to_string(size) +
+                " bytes, past the end of the file";
+      break;
+    }
+    const std::size_t end = o + static_cast<std::size_t>(size);
+    for (std::size_t p = o + kHeader; p + kObject <= end;) {
+      const auto index = readLittle(bytes + p, 2);
+      const std::uint64_t objectSize = readLittle(bytes + p + 8, 8);
+      if (index == 0) {
+        break; // free space: the rest of the collection
+      }
+      const std::uint64_t need = kObject + ((objectSize + 7U) & ~std::uint64_t{7});
+      if (objectSize > size || need > end - p) {
+        problem = "object " + std::to_string(index) + " of the global heap collection at byte " + std::to_string(o) +
+                  " claims " + std::to_string(objectSize) + " bytes, past the collection's end";
+        break;
+      }
+      p += static_cast<std::size_t>(need);
+    }
+  }
+  ::munmap(mapped, fileSize);
+  if (!problem.empty()) {
+    throw InputError(path + ": the file is corrupt: " + problem +
+                     " (its variable-length strings cannot be read safely); KDScope refused it");
+  }
+}
+
+} // namespace
+
 void probeHdf5File(const std::string& path, int timeoutSeconds) {
+  checkGlobalHeapCollections(path);
   pid_t child = -1;
   {
     // No other thread is inside HDF5 while the process forks: the child uses the library

@@ -4,6 +4,8 @@
 // and a fuzz loop over hundreds of randomly corrupted copies of a real run file finds no
 // crash and no other exception (run it under the asan preset too: docs/run-format.md).
 #include <gtest/gtest.h>
+
+#include <cstring>
 #include <hdf5.h>
 
 #include <algorithm>
@@ -119,6 +121,36 @@ TEST_F(BadFiles, TruncatedFileIsRefusedNamingTheFile) {
   // Cut inside the superblock: not even recognisable as HDF5.
   writeBytes(path, bytes.substr(0, 5));
   EXPECT_EQ(messageOf<InputError>([&] { readEverything(path); }), path + ": not an HDF5 file");
+}
+
+// Found by bench/fuzz.sh: HDF5 1.10.8 copies a variable-length string by the size its global
+// heap object header states (H5HG_read), so a flipped bit in that size read past the heap and
+// crashed `kdscope info` and the window (SIGSEGV in memcpy) in a way the child probe did not
+// always reproduce. Every object of every global heap collection ("GCOL": signature, version
+// 1, 3 zero bytes, 8-byte size; objects: index, count, 4 reserved, 8-byte size) must fit
+// inside its collection, checked on the bytes before HDF5 opens the file.
+TEST_F(BadFiles, AGlobalHeapObjectThatClaimsMoreThanItsCollectionIsRefused) {
+  const std::string bytes = readBytes(s_run);
+  const auto collection = bytes.find(std::string("GCOL\x01\0\0\0", 8));
+  ASSERT_NE(collection, std::string::npos) << "the run file has variable-length strings";
+  std::uint64_t size = 0;
+  std::memcpy(&size, bytes.data() + collection + 8, sizeof size); // little-endian x86-64
+  ASSERT_GE(size, 4096U);
+  const std::size_t object = collection + 16; // the first object's header
+  ASSERT_NE(bytes[object] | bytes[object + 1], 0) << "the first object is a real one, not free space";
+  std::string corrupt = bytes;
+  const std::uint64_t lie = std::uint64_t{1} << 31U; // as one flipped bit made it in the fuzz file
+  std::memcpy(corrupt.data() + object + 8, &lie, sizeof lie);
+  const std::string path = m_dir.path("heap.h5");
+  writeBytes(path, corrupt);
+  const std::string message = messageOf<InputError>([&] { readEverything(path); });
+  EXPECT_EQ(message.rfind(path + ": the file is corrupt: object ", 0), 0U) << message;
+  EXPECT_NE(message.find("global heap collection at byte " + std::to_string(collection)), std::string::npos) << message;
+  EXPECT_NE(message.find("claims 2147483648 bytes"), std::string::npos) << message;
+  // The unchanged bytes still read whole: the check refuses only what lies.
+  const std::string intact = m_dir.path("intact.h5");
+  writeBytes(intact, bytes);
+  readEverything(intact);
 }
 
 /// The file offset and size of chunk 0 of a chunked dataset.
