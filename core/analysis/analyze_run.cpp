@@ -61,6 +61,15 @@ AnalyzeResult Analyzer::run() {
     result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - m_ctx.start).count();
     return result;
   };
+  // A library's own exception (std::length_error for a size a damaged file states, say)
+  // says nothing of where: the message gets the file and the task it happened in.
+  std::string currentTask;
+  const auto located = [&](const std::string& message) {
+    if (message.find(m_ctx.path) != std::string::npos) {
+      return message;
+    }
+    return m_ctx.path + (currentTask.empty() ? "" : ": task '" + currentTask + "'") + ": " + message;
+  };
   try {
     for (const std::string& name : m_ctx.options.only) {
       const auto& known = analysisNames();
@@ -100,7 +109,8 @@ AnalyzeResult Analyzer::run() {
     m_ctx.taskCount = std::max<std::size_t>(1, tasks.size());
     for (m_ctx.taskIndex = 0; m_ctx.taskIndex < tasks.size(); ++m_ctx.taskIndex) {
       m_ctx.checkCancel();
-      analyzeTask(file, tasks[m_ctx.taskIndex]);
+      currentTask = tasks[m_ctx.taskIndex];
+      analyzeTask(file, currentTask);
       file.flush();
     }
     m_ctx.fraction = 1.0;
@@ -117,9 +127,9 @@ AnalyzeResult Analyzer::run() {
   } catch (const InputError& e) {
     return finish(AnalyzeStatus::BadInput, e.what());
   } catch (const std::exception& e) {
-    return finish(AnalyzeStatus::Failed, e.what());
+    return finish(AnalyzeStatus::Failed, located(e.what()));
   } catch (...) {
-    return finish(AnalyzeStatus::Failed, "unknown error");
+    return finish(AnalyzeStatus::Failed, located("unknown error"));
   }
 }
 
