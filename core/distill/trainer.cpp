@@ -138,28 +138,6 @@ std::shared_ptr<ClassifierImpl> makeModel(const ArchitectureSpec& spec, const Ta
   throw InputError("architecture.type: unknown model type '" + spec.type + "'");
 }
 
-std::string architectureJson(const ArchitectureSpec& spec, const TaskData& task) {
-  nlohmann::json j;
-  j["type"] = spec.type;
-  j["dropout"] = spec.dropout;
-  j["classes"] = task.numClasses();
-  if (spec.type == "transformer") {
-    j["layers"] = spec.layers;
-    j["heads"] = spec.heads;
-    j["width"] = spec.width;
-    j["ffn"] = spec.ffn;
-    j["vocab"] = task.vocab.size();
-    j["max_len"] = task.seqLen;
-    j["norm"] = "pre-layernorm";
-    j["pooling"] = "[CLS] state after the final LayerNorm";
-  } else {
-    j["input_dim"] = task.dim;
-    j["hidden"] = spec.hidden;
-    j["layers"] = spec.hidden.size();
-  }
-  return j.dump();
-}
-
 ProgressTracker::ProgressTracker(ProgressSink sink, long totalSteps)
     : m_sink(std::move(sink)), m_totalSteps(std::max(1L, totalSteps)),
       m_start(std::chrono::steady_clock::now()) {}

@@ -36,8 +36,6 @@ torch::Tensor poolHiddenStates(const std::vector<torch::Tensor>& hidden, const B
 
 /// Builds a model for a task from its architecture spec, seeded.
 std::shared_ptr<ClassifierImpl> makeModel(const ArchitectureSpec& spec, const TaskData& task);
-/// The architecture as JSON for the run file (spec plus the task-derived sizes).
-std::string architectureJson(const ArchitectureSpec& spec, const TaskData& task);
 
 /// Overall job progress across tasks and models; emits events to the sink.
 class ProgressTracker {
