@@ -19,6 +19,7 @@
 
 #include "core/common/error.h"
 #include "core/record/h5_driver.h"
+#include "core/record/h5_vlen_check.h"
 #include "core/record/shape_text.h"
 
 namespace kdscope::core {
@@ -1326,6 +1327,13 @@ std::vector<std::string> H5File::readStrings(const std::string& path) const {
   const Handle dataset = m_impl->openDataset(p, Fault::Input);
   const Handle type(H5Dget_type(dataset.get()), H5Tclose);
   const Handle space(H5Dget_space(dataset.get()), H5Sclose);
+  if (type.valid() && H5Tis_variable_str(type.get()) > 0) {
+    // The check reads the file's bytes: a writable file's cache goes to disk first.
+    if (m_impl->mode != Mode::ReadOnly && H5Fflush(m_impl->file.get(), H5F_SCOPE_LOCAL) < 0) {
+      m_impl->fail(Fault::Input, p, "cannot flush the file before reading the dataset", true);
+    }
+    detail::checkVlenDescriptors(dataset.get(), m_impl->path, p);
+  }
   return m_impl->readStringValues(type.get(), space.get(), p, "the dataset", [&](hid_t memType, void* buffer) {
     return H5Dread(dataset.get(), memType, H5S_ALL, H5S_ALL, H5P_DEFAULT, buffer);
   });

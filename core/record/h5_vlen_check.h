@@ -1,0 +1,19 @@
+#pragma once
+
+// Internal to core/record (includes hdf5.h): checks a variable-length string dataset's
+// stored descriptors before HDF5 follows them. See h5_vlen_check.cpp.
+
+#include <hdf5.h>
+
+#include <string>
+
+namespace kdscope::core::detail {
+
+/// Throws InputError (naming `filePath` and `objectPath`) when an element of the
+/// variable-length string dataset `dataset` points to a global heap object that its
+/// collection does not hold. Returns quietly when the layout or filters are not ones the
+/// check can read (compact storage, filters other than shuffle, deflate and Fletcher-32);
+/// HDF5 then reads the dataset unchecked, as before.
+void checkVlenDescriptors(hid_t dataset, const std::string& filePath, const std::string& objectPath);
+
+} // namespace kdscope::core::detail
