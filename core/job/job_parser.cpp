@@ -98,8 +98,17 @@ template <typename T> std::string formatNumber(T value) {
   return std::to_string(value);
 }
 
+/// A key as a path step: as written, or JSON-quoted when it is empty or holds characters
+/// of the path syntax, so that every issue has a path that names its key (`"".x`, `a."b.c"`).
+std::string pathStep(std::string_view key) {
+  if (!key.empty() && key.find_first_of(".[]\"") == std::string_view::npos) {
+    return std::string(key);
+  }
+  return Json(std::string(key)).dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
 std::string childPath(const std::string& parent, std::string_view key) {
-  return parent.empty() ? std::string(key) : parent + "." + std::string(key);
+  return parent.empty() ? pathStep(key) : parent + "." + pathStep(key);
 }
 
 std::string indexPath(const std::string& parent, std::size_t index) {

@@ -585,6 +585,11 @@ const std::vector<RuleCase> kRuleCases = {
   {"UnknownObjectiveKey", kTextJob, "/students/0/objective/temprature", "4.0", "students[0].objective.temprature",
    "unknown field (did you mean 'temperature'?)"},
   {"UnknownRootKey", kTextJob, "/task", R"(["hedge"])", "task", "unknown field (did you mean 'tasks'?)"},
+  // Keys that path syntax cannot spell plainly are quoted, so every issue names its key
+  // (the fuzz campaign's one unnamed refusal was an empty top-level key).
+  {"EmptyRootKey", kTextJob, "/", "1", R"("")", "unknown field (known fields: name, seed"},
+  {"EmptyNestedKey", kTextJob, "/teacher/training/", "1", R"(teacher.training."")", "unknown field (known fields: epochs"},
+  {"DottedKey", kTextJob, "/teacher/training/batch.size", "1", R"(teacher.training."batch.size")", "unknown field"},
   // Wrong JSON types.
   {"EpochsString", kTextJob, "/teacher/training/epochs", R"("3")", "teacher.training.epochs", "must be an integer, got string"},
   {"EpochsFractional", kTextJob, "/teacher/training/epochs", "2.5", "teacher.training.epochs", "must be an integer, got 2.5"},
