@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "app/commands.h"
+#include "core/analysis/analysis_results.h"
 #include "core/analysis/analyze_run.h"
 #include "core/record/run_reader.h"
 
@@ -56,7 +57,7 @@ void printHeadlines(const core::TaskHeadline& h) {
 int commandInfo(const std::string& runPath) {
   const core::RunReader reader(runPath);
   const auto summary = reader.summary();
-  const auto headlines = core::readHeadlines(reader);
+  const auto headlines = core::AnalysisResults(reader).headlines();
   std::cout << "run file:  " << summary.path << "\n"
             << "status:    " << summary.status
             << (summary.statusMessage.empty() ? "" : " (" + summary.statusMessage + ")") << "\n"

@@ -52,6 +52,7 @@
 #include <string>
 #include <vector>
 
+#include "core/analysis/analysis_results.h"
 #include "core/analysis/analyze_run.h"
 #include "core/common/error.h"
 #include "core/engine/run_job.h"
@@ -125,7 +126,7 @@ Verdict consumeInfo(const std::string& path) {
   return guardedVerdict([&] {
     const core::RunReader reader(path);
     const auto summary = reader.summary();
-    const auto headlines = core::readHeadlines(reader);
+    const auto headlines = core::AnalysisResults(reader).headlines();
     return Verdict{"accepted", std::to_string(summary.tasks.size()) + " tasks", ""};
   });
 }

@@ -2,6 +2,7 @@
 #include "core/analysis/analysis_results.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/common/error.h"
 #include "core/record/h5_file.h"
@@ -185,6 +186,80 @@ std::vector<std::string> AnalysisResults::vocabulary(const std::string& task) co
 std::vector<std::string> AnalysisResults::texts(const std::string& task) const {
   const H5File& f = m_reader.file();
   return f.exists(layout::evalText(task)) ? f.readStrings(layout::evalText(task)) : std::vector<std::string>{};
+}
+
+// ---- Headlines -------------------------------------------------------------------------
+
+namespace {
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+} // namespace
+
+std::vector<TaskHeadline> AnalysisResults::headlines() const {
+  const RunReader& reader = m_reader;
+  const H5File& file = reader.file();
+  std::vector<TaskHeadline> out;
+  for (const std::string& task : reader.tasks()) {
+    TaskHeadline h;
+    h.task = task;
+    h.analysed = analysed(task);
+    const auto labels = reader.evalLabels(task);
+    std::int64_t classes = 0;
+    std::vector<float> teacherLogits;
+    std::vector<std::string> students;
+    for (const std::string& model : reader.models(task)) {
+      const std::string m = layout::model(task, model);
+      const std::string role = file.hasAttr(m, layout::attr::kRole) ? file.attrString(m, layout::attr::kRole) : "";
+      if (role == "teacher" && file.exists(layout::evalLogits(task, model))) {
+        teacherLogits = reader.evalLogits(task, model, &classes);
+      } else if (role == "student") {
+        students.push_back(model);
+      }
+    }
+    for (const std::string& model : students) {
+      StudentHeadline s;
+      s.name = model;
+      const std::string m = layout::model(task, model);
+      if (!teacherLogits.empty() && file.exists(layout::evalLogits(task, model))) {
+        const auto logits = reader.evalLogits(task, model, &classes);
+        const bool complete = std::none_of(logits.begin(), logits.end(), [](float v) { return std::isnan(v); }) &&
+                              std::none_of(teacherLogits.begin(), teacherLogits.end(), [](float v) { return std::isnan(v); });
+        if (complete && classes > 0 && !labels.empty()) {
+          const auto c = analysis::compareTask(teacherLogits, logits, labels, static_cast<std::size_t>(classes));
+          s.teacherAccuracy = c.teacherAccuracy;
+          s.accuracy = c.studentAccuracy;
+          s.gap = c.gap;
+          s.retainedFraction = c.retainedFraction;
+          s.agreement = c.agreement;
+          s.meanKl = c.meanKl;
+          s.teacherEce = c.teacherEce;
+          s.ece = c.studentEce;
+        }
+      }
+      s.geometryAgreement = number(task, model, "geometry_agreement_weights").value_or(kNaN);
+      s.wConfidenceSpearman = number(task, model, "spearman_w_confidence").value_or(kNaN);
+      h.students.push_back(std::move(s));
+    }
+    const std::string k = layout::knowledge(task);
+    if (const auto universe = number(task, "knowledge", "universe")) {
+      h.hasKnowledge = true;
+      h.knowledgeStudents = file.attrStrings(k, "students");
+      h.universe = *universe;
+      const auto required = [&](const char* name) {
+        const auto value = number(task, "knowledge", name);
+        if (!value) {
+          fail(file, k, std::string("attribute '") + name + "' is missing beside 'universe'");
+        }
+        return *value;
+      };
+      h.instance = required("instance");
+      h.domain = required("domain");
+      h.total = required("total");
+      h.lsShare = required("ls_share_of_kd_gain");
+      h.matchedEpsilon = number(task, "knowledge", "ls_epsilon").value_or(kNaN);
+    }
+    out.push_back(std::move(h));
+  }
+  return out;
 }
 
 } // namespace kdscope::core

@@ -10,6 +10,7 @@
 /// an HDF5 object by path.
 
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -38,6 +39,38 @@ struct HeadDivergence {
   std::vector<std::int64_t> bestMatch;    ///< [Ls * Ht], row-major
   analysis::Matrix full;                  ///< head_js [Ls, Ht * Hs]: JS of every head pair
   std::size_t studentHeads = 0;           ///< Hs
+};
+
+// ---- Headline numbers (kdscope info) ---------------------------------------------------
+
+struct StudentHeadline {
+  static constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+  std::string name;
+  double teacherAccuracy = kNaN;
+  double accuracy = kNaN;
+  double gap = kNaN;              ///< teacher - student accuracy
+  double retainedFraction = kNaN; ///< student / teacher accuracy
+  double agreement = kNaN;        ///< top-1 agreement with the teacher
+  double meanKl = kNaN;           ///< mean KL(p || q), T = 1, nats
+  double teacherEce = kNaN;
+  double ece = kNaN;
+  double geometryAgreement = kNaN; ///< off-diagonal correlation of classifier-weight cosines (analysis)
+  double wConfidenceSpearman = kNaN; ///< Spearman of w with the teacher's p_y (analysis)
+};
+
+struct TaskHeadline {
+  static constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+  std::string task;
+  bool analysed = false; ///< /tasks/<task>/analysis exists and completed
+  std::vector<StudentHeadline> students;
+  bool hasKnowledge = false; ///< the four control students were found
+  std::vector<std::string> knowledgeStudents; ///< CE, LS, KD-pt, KD
+  double universe = kNaN;
+  double instance = kNaN;
+  double domain = kNaN;
+  double total = kNaN;
+  double lsShare = kNaN;
+  double matchedEpsilon = kNaN;
 };
 
 class AnalysisResults {
@@ -95,6 +128,12 @@ public:
   [[nodiscard]] std::vector<std::string> vocabulary(const std::string& task) const;
   /// eval/text; empty when not recorded.
   [[nodiscard]] std::vector<std::string> texts(const std::string& task) const;
+
+  /// Per task and student: accuracy, gap, retained fraction, agreement, mean KL and ECE
+  /// (from the eval logits, so also for runs not analysed yet) and, when the run has been
+  /// analysed, geometry agreement, the w-confidence correlation and the knowledge gains
+  /// (`kdscope info`). Throws InputError for an unreadable file.
+  [[nodiscard]] std::vector<TaskHeadline> headlines() const;
 
 private:
   const RunReader& m_reader;

@@ -69,44 +69,6 @@ struct AnalyzeResult {
 AnalyzeResult analyzeRun(const std::string& runPath, const AnalyzeOptions& options, const CancelToken& cancel,
                          const ProgressSink& progress);
 
-// ---- Headline numbers (kdscope info) ---------------------------------------------------
-
-struct StudentHeadline {
-  static constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-  std::string name;
-  double teacherAccuracy = kNaN;
-  double accuracy = kNaN;
-  double gap = kNaN;              ///< teacher - student accuracy
-  double retainedFraction = kNaN; ///< student / teacher accuracy
-  double agreement = kNaN;        ///< top-1 agreement with the teacher
-  double meanKl = kNaN;           ///< mean KL(p || q), T = 1, nats
-  double teacherEce = kNaN;
-  double ece = kNaN;
-  double geometryAgreement = kNaN; ///< off-diagonal correlation of classifier-weight cosines (analysis)
-  double wConfidenceSpearman = kNaN; ///< Spearman of w with the teacher's p_y (analysis)
-};
-
-struct TaskHeadline {
-  static constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-  std::string task;
-  bool analysed = false; ///< /tasks/<task>/analysis exists and completed
-  std::vector<StudentHeadline> students;
-  bool hasKnowledge = false; ///< the four control students were found
-  std::vector<std::string> knowledgeStudents; ///< CE, LS, KD-pt, KD
-  double universe = kNaN;
-  double instance = kNaN;
-  double domain = kNaN;
-  double total = kNaN;
-  double lsShare = kNaN;
-  double matchedEpsilon = kNaN;
-};
-
-/// Per task and student: accuracy, gap, retained fraction, agreement, mean KL and ECE (from
-/// the eval logits, so also for runs not analysed yet) and, when the run has been analysed,
-/// geometry agreement, the w-confidence correlation and the knowledge gains. Throws
-/// InputError for an unreadable file.
-std::vector<TaskHeadline> readHeadlines(const RunReader& reader);
-
 // ---- Browsing attention ----------------------------------------------------------------
 
 /// One model's attention maps of one example: [layers, heads, length, length], `length` the

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <random>
 
+#include "core/analysis/analysis_results.h"
 #include "core/analysis/analyze_run.h"
 #include "core/analysis/attention_stats.h"
 #include "core/analysis/cka.h"
@@ -338,7 +339,7 @@ TEST(AnalyzeRun, VectorJobIsAnalysedAtTheEndAndMatchesIndependentComputations) {
   EXPECT_TRUE(contains(f.attrStrings(a, "skipped"), "heads: no model has attention heads (MLP models)"));
 
   // Headline numbers for kdscope info.
-  const auto headlines = readHeadlines(reader);
+  const auto headlines = AnalysisResults(reader).headlines();
   ASSERT_EQ(headlines.size(), 1U);
   EXPECT_TRUE(headlines[0].analysed);
   EXPECT_TRUE(headlines[0].hasKnowledge);
