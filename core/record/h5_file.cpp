@@ -417,6 +417,9 @@ struct H5File::Impl {
   // outlive the HDF5 file, so it is declared before `file`.
   detail::WriteGuard guard;
   bool recovering = false; ///< reopened after a write failure (reopenAfterWriteFailure)
+  /// Written since the last flush: the file's bytes may not match what HDF5 holds, so the
+  /// byte-level checks of variable-length strings (h5_vlen_check.h) are skipped.
+  mutable bool unflushed = false;
   Handle file;
   // Declared after `file`, so destroyed (closed) before it.
   std::vector<std::pair<std::string, Handle>> openDatasets; ///< most recently used last
@@ -474,6 +477,7 @@ struct H5File::Impl {
   }
 
   void requireWritable(const std::string& object) const {
+    unflushed = true; // every write path passes here first
     if (mode == Mode::ReadOnly) {
       fail(Fault::Job, object, "cannot modify: the file is open read-only");
     }
@@ -952,11 +956,27 @@ struct H5File::Impl {
     return value;
   }
 
+  /// detail::checkVlenAttributeDescriptors on the object at `p`, unless the file was
+  /// written since its last flush (the check reads the file's bytes).
+  void checkAttributeDescriptors(const std::string& p, const std::string& name) const {
+    if (unflushed) {
+      return;
+    }
+    const Handle object(H5Oopen(file.get(), p.c_str(), H5P_DEFAULT), H5Oclose);
+    if (!object.valid()) {
+      fail(Fault::Input, p, "cannot open the object of attribute '" + name + "'", true);
+    }
+    detail::checkVlenAttributeDescriptors(object.get(), name, path, p);
+  }
+
   std::vector<std::string> readStringAttr(const std::string& objectPath, const std::string& name) const {
     const std::string p = normalize(objectPath);
     const Handle attr = openAttr(p, name);
     const Handle type(H5Aget_type(attr.get()), H5Tclose);
     const Handle space(H5Aget_space(attr.get()), H5Sclose);
+    if (type.valid() && H5Tis_variable_str(type.get()) > 0) {
+      checkAttributeDescriptors(p, name);
+    }
     return readStringValues(type.get(), space.get(), p, "attribute '" + name + "'",
                             [&](hid_t memType, void* buffer) { return H5Aread(attr.get(), memType, buffer); });
   }
@@ -965,6 +985,7 @@ struct H5File::Impl {
 H5File::H5File(const std::string& path, Mode mode) : m_impl(std::make_unique<Impl>()) {
   m_impl->path = path;
   m_impl->mode = mode;
+  m_impl->unflushed = mode == Mode::Create;
   if (mode != Mode::Create) {
     // Ask the system first: HDF5's own message for a missing file is long and indirect.
     struct stat info {};
@@ -1328,11 +1349,11 @@ std::vector<std::string> H5File::readStrings(const std::string& path) const {
   const Handle type(H5Dget_type(dataset.get()), H5Tclose);
   const Handle space(H5Dget_space(dataset.get()), H5Sclose);
   if (type.valid() && H5Tis_variable_str(type.get()) > 0) {
-    // The check reads the file's bytes: a writable file's cache goes to disk first.
-    if (m_impl->mode != Mode::ReadOnly && H5Fflush(m_impl->file.get(), H5F_SCOPE_LOCAL) < 0) {
-      m_impl->fail(Fault::Input, p, "cannot flush the file before reading the dataset", true);
+    // The check reads the file's bytes: skipped while writes since the last flush may
+    // not be on disk yet.
+    if (!m_impl->unflushed) {
+      detail::checkVlenDescriptors(dataset.get(), m_impl->path, p);
     }
-    detail::checkVlenDescriptors(dataset.get(), m_impl->path, p);
   }
   return m_impl->readStringValues(type.get(), space.get(), p, "the dataset", [&](hid_t memType, void* buffer) {
     return H5Dread(dataset.get(), memType, H5S_ALL, H5S_ALL, H5P_DEFAULT, buffer);
@@ -1437,6 +1458,7 @@ void H5File::flush() {
   // Their caches were just written: closing them costs nothing now, and the next flush then
   // reserves room only for the datasets written after this one.
   impl.openDatasets.clear();
+  impl.unflushed = false;
 }
 
 bool H5File::writeFailed() const {

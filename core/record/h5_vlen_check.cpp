@@ -137,37 +137,45 @@ bool unfilter(std::vector<unsigned char>& data, unsigned mask, const std::vector
 
 } // namespace
 
-void checkVlenDescriptors(hid_t dataset, const std::string& filePath, const std::string& objectPath) {
-  const hid_t fileId = H5Iget_file_id(dataset);
-  if (fileId < 0) {
+/// The file's bytes and the collections read so far, for checking descriptors.
+class DescriptorChecker {
+public:
+  /// False when the file's layout is not one this check reads (address size, no file).
+  bool open(hid_t object, const std::string& filePath) {
+    m_path = filePath;
+    const hid_t fileId = H5Iget_file_id(object);
+    if (fileId < 0) {
+      H5Eclear2(H5E_DEFAULT);
+      return false;
+    }
+    std::size_t sizeofAddr = 0;
+    std::size_t sizeofSize = 0;
+    const hid_t fcpl = H5Fget_create_plist(fileId);
+    if (fcpl >= 0) {
+      H5Pget_userblock(fcpl, &m_userblock);
+      H5Pget_sizes(fcpl, &sizeofAddr, &sizeofSize);
+      H5Pclose(fcpl);
+    }
+    H5Fclose(fileId);
     H5Eclear2(H5E_DEFAULT);
-    return;
-  }
-  hsize_t userblock = 0;
-  std::size_t sizeofAddr = 0;
-  std::size_t sizeofSize = 0;
-  const hid_t fcpl = H5Fget_create_plist(fileId);
-  if (fcpl >= 0) {
-    H5Pget_userblock(fcpl, &userblock);
-    H5Pget_sizes(fcpl, &sizeofAddr, &sizeofSize);
-    H5Pclose(fcpl);
-  }
-  H5Fclose(fileId);
-  if (sizeofAddr != 8) {
-    H5Eclear2(H5E_DEFAULT);
-    return; // descriptors of another address size: not a layout this check reads
+    if (sizeofAddr != 8 || sizeofSize != 8) {
+      return false; // descriptors of another address size: not a layout this check reads
+    }
+    m_file.fd = ::open(filePath.c_str(), O_RDONLY | O_CLOEXEC);
+    struct stat st {};
+    if (m_file.fd < 0 || ::fstat(m_file.fd, &st) != 0) {
+      return false;
+    }
+    m_fileSize = static_cast<std::uint64_t>(st.st_size);
+    return true;
   }
 
-  Closer file;
-  file.fd = ::open(filePath.c_str(), O_RDONLY | O_CLOEXEC);
-  struct stat st {};
-  if (file.fd < 0 || ::fstat(file.fd, &st) != 0) {
-    return;
-  }
-  const auto fileSize = static_cast<std::uint64_t>(st.st_size);
+  [[nodiscard]] int fd() const { return m_file.fd; }
+  [[nodiscard]] std::uint64_t fileSize() const { return m_fileSize; }
+  [[nodiscard]] std::uint64_t userblock() const { return m_userblock; }
 
-  std::map<std::uint64_t, Collection> collections;
-  const auto checkBytes = [&](const unsigned char* bytes, std::size_t count, std::uint64_t first) {
+  /// `count` descriptors at `bytes`, numbered from `first`; throws naming `what`.
+  void check(const unsigned char* bytes, std::size_t count, std::uint64_t first, const std::string& what) {
     for (std::size_t i = 0; i < count; ++i) {
       const std::uint64_t element = first + i;
       const unsigned char* d = bytes + i * kDescriptor;
@@ -177,9 +185,9 @@ void checkVlenDescriptors(hid_t dataset, const std::string& filePath, const std:
       if (length == 0 && address == 0) {
         continue; // an empty or null string: no heap object
       }
-      auto found = collections.find(address);
-      if (found == collections.end()) {
-        found = collections.emplace(address, readCollection(file.fd, address + userblock, fileSize)).first;
+      auto found = m_collections.find(address);
+      if (found == m_collections.end()) {
+        found = m_collections.emplace(address, readCollection(m_file.fd, address + m_userblock, m_fileSize)).first;
       }
       const Collection& c = found->second;
       std::string problem;
@@ -193,10 +201,29 @@ void checkVlenDescriptors(hid_t dataset, const std::string& filePath, const std:
                   std::to_string(c.objects.at(index));
       }
       if (!problem.empty()) {
-        throw InputError(filePath + ": " + objectPath + ": the file is corrupt: string " + std::to_string(element) +
-                         " " + problem + " (KDScope refused to read it)");
+        throw InputError(m_path + ": " + what + ": the file is corrupt: string " + std::to_string(element) + " " +
+                         problem + " (KDScope refused to read it)");
       }
     }
+  }
+
+private:
+  std::string m_path;
+  Closer m_file;
+  std::uint64_t m_fileSize = 0;
+  hsize_t m_userblock = 0;
+  std::map<std::uint64_t, Collection> m_collections;
+};
+
+void checkVlenDescriptors(hid_t dataset, const std::string& filePath, const std::string& objectPath) {
+  DescriptorChecker checker;
+  if (!checker.open(dataset, filePath)) {
+    return;
+  }
+  const std::uint64_t userblock = checker.userblock();
+  const std::uint64_t fileSize = checker.fileSize();
+  const auto checkBytes = [&](const unsigned char* bytes, std::size_t count, std::uint64_t first) {
+    checker.check(bytes, count, first, objectPath);
   };
 
   const hid_t dcpl = H5Dget_create_plist(dataset);
@@ -231,7 +258,7 @@ void checkVlenDescriptors(hid_t dataset, const std::string& filePath, const std:
       return; // HDF5's own read reports the short file
     }
     std::vector<unsigned char> data(static_cast<std::size_t>(bytes));
-    if (::pread(file.fd, data.data(), data.size(), static_cast<off_t>(offset + userblock)) !=
+    if (::pread(checker.fd(), data.data(), data.size(), static_cast<off_t>(offset + userblock)) !=
         static_cast<ssize_t>(data.size())) {
       return;
     }
@@ -307,6 +334,194 @@ void checkVlenDescriptors(hid_t dataset, const std::string& filePath, const std:
     checkBytes(data.data(), count, first);
   }
   H5Sclose(space);
+}
+
+} // namespace kdscope::core::detail
+
+// ---- Attributes ------------------------------------------------------------------------------
+//
+// A variable-length string attribute keeps its descriptors inside its object header's
+// attribute message, which HDF5 converts without a check as above (fuzz files 06378 and
+// 06881: a model's `objective`, the root's `status`). The object header is read here from
+// the file's bytes (version 1, as KDScope and h5py write by default, and version 2 "OHDR"
+// with its "OCHK" continuation chunks); attributes in dense storage (a fractal heap, used
+// beyond 8 attributes with the newest file format) are not checked.
+
+namespace kdscope::core::detail {
+
+namespace {
+
+struct Region {
+  std::uint64_t at = 0;   // absolute file offset of the first message
+  std::uint64_t size = 0; // bytes of messages
+};
+
+constexpr std::uint16_t kAttributeMessage = 0x000C;
+constexpr std::uint16_t kContinuationMessage = 0x0010;
+constexpr int kMaxRegions = 64;
+
+std::uint64_t pad8(std::uint64_t n) { return (n + 7U) & ~std::uint64_t{7}; }
+
+/// The descriptors of attribute `name` in one attribute message, or false when the message
+/// is another attribute or not one this check can read.
+bool attributeData(const std::vector<unsigned char>& m, const std::string& name, std::size_t& offset,
+                   std::size_t& count) {
+  if (m.size() < 9) {
+    return false;
+  }
+  const unsigned version = m[0];
+  if (version < 1 || version > 3 || (version >= 2 && (m[1] & 0x03U) != 0)) {
+    return false; // unknown version, or a shared datatype or dataspace
+  }
+  const std::uint64_t nameSize = little(m.data() + 2, 2);
+  const std::uint64_t typeSize = little(m.data() + 4, 2);
+  const std::uint64_t spaceSize = little(m.data() + 6, 2);
+  std::uint64_t p = version == 3 ? 9 : 8;
+  const auto advance = [&](std::uint64_t n) { return version == 1 ? pad8(n) : n; };
+  if (nameSize == 0 || p + advance(nameSize) > m.size()) {
+    return false;
+  }
+  const std::string stored(reinterpret_cast<const char*>(m.data() + p), static_cast<std::size_t>(nameSize - 1));
+  if (stored != name) {
+    return false;
+  }
+  p += advance(nameSize);
+  if (typeSize < 8 || p + advance(typeSize) > m.size()) {
+    return false;
+  }
+  const unsigned char* type = m.data() + p;
+  const bool vlenString = (type[0] & 0x0FU) == 9 && (type[1] & 0x0FU) == 1 && little(type + 4, 4) == kDescriptor;
+  if (!vlenString) {
+    return false;
+  }
+  p += advance(typeSize);
+  if (spaceSize < 4 || p + advance(spaceSize) > m.size()) {
+    return false;
+  }
+  const unsigned char* space = m.data() + p;
+  const unsigned spaceVersion = space[0];
+  const unsigned rank = space[1];
+  std::uint64_t dims = 0;
+  std::uint64_t elements = 1;
+  if (spaceVersion == 1) {
+    dims = 8;
+  } else if (spaceVersion == 2) {
+    dims = 4;
+    if (space[3] == 2) {
+      elements = 0; // a null dataspace
+    }
+  } else {
+    return false;
+  }
+  if (rank > 32 || dims + 8ULL * rank > spaceSize) {
+    return false;
+  }
+  for (unsigned d = 0; d < rank; ++d) {
+    const std::uint64_t extent = little(space + dims + 8ULL * d, 8);
+    if (extent != 0 && elements > (std::uint64_t{1} << 32) / extent) {
+      return false;
+    }
+    elements *= extent;
+  }
+  p += advance(spaceSize);
+  if (elements * kDescriptor > m.size() - p) {
+    return false; // HDF5's own read reports the short message
+  }
+  offset = static_cast<std::size_t>(p);
+  count = static_cast<std::size_t>(elements);
+  return true;
+}
+
+bool readAt(int fd, std::uint64_t at, std::uint64_t size, std::vector<unsigned char>& out) {
+  out.resize(static_cast<std::size_t>(size));
+  return size == 0 || ::pread(fd, out.data(), out.size(), static_cast<off_t>(at)) == static_cast<ssize_t>(size);
+}
+
+} // namespace
+
+void checkVlenAttributeDescriptors(hid_t object, const std::string& name, const std::string& filePath,
+                                   const std::string& objectPath) {
+  H5O_info_t info{};
+  if (H5Oget_info2(object, &info, H5O_INFO_BASIC) < 0) {
+    H5Eclear2(H5E_DEFAULT);
+    return;
+  }
+  DescriptorChecker checker;
+  if (!checker.open(object, filePath)) {
+    return;
+  }
+  const int fd = checker.fd();
+  const std::uint64_t base = checker.userblock();
+  const std::uint64_t fileSize = checker.fileSize();
+  const std::uint64_t header = info.addr + base;
+  std::vector<unsigned char> prefix;
+  if (header >= fileSize || !readAt(fd, header, std::min<std::uint64_t>(64, fileSize - header), prefix) ||
+      prefix.size() < 16) {
+    return;
+  }
+  bool v2 = false;
+  bool creationOrder = false;
+  std::vector<Region> regions;
+  if (std::memcmp(prefix.data(), "OHDR", 4) == 0) {
+    v2 = true;
+    const unsigned flags = prefix[5];
+    std::size_t p = 6;
+    if ((flags & 0x20U) != 0) {
+      p += 16;
+    }
+    if ((flags & 0x10U) != 0) {
+      p += 4;
+    }
+    creationOrder = (flags & 0x04U) != 0;
+    const int width = 1 << (flags & 0x03U);
+    if (p + static_cast<std::size_t>(width) > prefix.size()) {
+      return;
+    }
+    const std::uint64_t size = little(prefix.data() + p, width);
+    regions.push_back({header + p + static_cast<std::uint64_t>(width), size});
+  } else if (prefix[0] == 1) {
+    regions.push_back({header + 16, little(prefix.data() + 8, 4)});
+  } else {
+    return;
+  }
+  const std::size_t messageHeader = v2 ? (creationOrder ? 6U : 4U) : 8U;
+  for (std::size_t r = 0; r < regions.size() && r < kMaxRegions; ++r) {
+    const Region region = regions[r];
+    std::vector<unsigned char> bytes;
+    if (region.at >= fileSize || region.size > fileSize - region.at || region.size > (std::uint64_t{1} << 24) ||
+        !readAt(fd, region.at, region.size, bytes)) {
+      return; // HDF5's own read reports the broken header
+    }
+    for (std::size_t p = 0; p + messageHeader <= bytes.size();) {
+      const std::uint16_t type = static_cast<std::uint16_t>(v2 ? bytes[p] : little(bytes.data() + p, 2));
+      const std::uint64_t size = v2 ? little(bytes.data() + p + 1, 2) : little(bytes.data() + p + 2, 2);
+      const std::size_t data = p + messageHeader;
+      if (size > bytes.size() - data) {
+        break; // the gap at a v2 chunk's end, or damage HDF5 reports itself
+      }
+      if (type == kContinuationMessage && size >= 16) {
+        const std::uint64_t at = little(bytes.data() + data, 8) + base;
+        const std::uint64_t length = little(bytes.data() + data + 8, 8);
+        if (v2) {
+          if (length > 8) {
+            regions.push_back({at + 4, length - 8}); // "OCHK" ... checksum
+          }
+        } else {
+          regions.push_back({at, length});
+        }
+      } else if (type == kAttributeMessage) {
+        const std::vector<unsigned char> message(bytes.begin() + static_cast<std::ptrdiff_t>(data),
+                                                 bytes.begin() + static_cast<std::ptrdiff_t>(data + size));
+        std::size_t offset = 0;
+        std::size_t count = 0;
+        if (attributeData(message, name, offset, count)) {
+          checker.check(message.data() + offset, count, 0, objectPath + ": attribute '" + name + "'");
+          return;
+        }
+      }
+      p = data + static_cast<std::size_t>(size);
+    }
+  }
 }
 
 } // namespace kdscope::core::detail

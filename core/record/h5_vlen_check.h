@@ -16,4 +16,10 @@ namespace kdscope::core::detail {
 /// HDF5 then reads the dataset unchecked, as before.
 void checkVlenDescriptors(hid_t dataset, const std::string& filePath, const std::string& objectPath);
 
+/// The same for variable-length string attribute `name` of `object` (an open group or
+/// dataset), read from the attribute message in the object header. Returns quietly for
+/// attributes in dense storage or messages it cannot parse.
+void checkVlenAttributeDescriptors(hid_t object, const std::string& name, const std::string& filePath,
+                                   const std::string& objectPath);
+
 } // namespace kdscope::core::detail

@@ -195,5 +195,76 @@ TEST(VlenDescriptors, ADescriptorInADeflatedChunkNamingNoHeapObjectIsRefused) {
   EXPECT_EQ(H5File(path, H5File::Mode::ReadOnly).readStrings("/words"), kWords);
 }
 
+/// The offset of the one descriptor in `bytes` that holds `length` and points to a global
+/// heap collection (the file's first), or npos.
+std::size_t findDescriptor(const std::string& bytes, std::uint32_t length) {
+  const std::size_t collection = bytes.find(std::string("GCOL\x01\0\0\0", 8));
+  if (collection == std::string::npos) {
+    return std::string::npos;
+  }
+  std::string pattern(12, '\0');
+  std::memcpy(pattern.data(), &length, 4);
+  const std::uint64_t address = collection;
+  std::memcpy(pattern.data() + 4, &address, 8);
+  const std::size_t at = bytes.find(pattern);
+  return at != std::string::npos && bytes.find(pattern, at + 1) == std::string::npos ? at : std::string::npos;
+}
+
+TEST(VlenDescriptors, AnAttributeDescriptorNamingNoHeapObjectIsRefused) {
+  TempDir dir;
+  const std::string good = dir.path("attribute.h5");
+  const std::string value = "{\"temperature\": 4.0, \"lambda\": 0.7}"; // 35 bytes, a unique length
+  {
+    H5File file(good, H5File::Mode::Create);
+    file.createGroup("/tasks");
+    file.setAttr("/tasks", "objective", value);
+    file.setAttr("/tasks", "role", std::string("student"));
+  }
+  EXPECT_EQ(H5File(good, H5File::Mode::ReadOnly).attrString("/tasks", "objective"), value);
+  const std::string bytes = readBytes(good);
+  const std::size_t at = findDescriptor(bytes, static_cast<std::uint32_t>(value.size()));
+  ASSERT_NE(at, std::string::npos) << "the attribute's descriptor is in the object header once";
+  std::string corrupt = bytes;
+  corrupt[at + 15] = static_cast<char>(corrupt[at + 15] ^ 0x40); // index bit 30, as in fuzz file 06378
+  const std::string path = dir.path("corrupt.h5");
+  writeBytes(path, corrupt);
+  const H5File file(path, H5File::Mode::ReadOnly);
+  const std::string message = messageOf<InputError>([&] { (void)file.attrString("/tasks", "objective"); });
+  EXPECT_EQ(message.rfind(path + ": /tasks: attribute 'objective': the file is corrupt: string 0 names object ", 0), 0U)
+      << message;
+  // The other attribute of the same object is intact and still reads.
+  EXPECT_EQ(file.attrString("/tasks", "role"), "student");
+}
+
+TEST(VlenDescriptors, AttributesInVersion2ObjectHeadersReadWhole) {
+  // Files with version 2 object headers ("OHDR", as HDF5 1.8+ writes with libver "v108"): the
+  // header parser must find the attribute and let intact strings through.
+  TempDir dir;
+  const std::string path = dir.path("v2.h5");
+  {
+    const std::lock_guard<std::mutex> lock(hdf5Mutex());
+    const hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18);
+    const hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    const hid_t g = H5Gcreate2(f, "/g", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    const hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, H5T_VARIABLE);
+    const hsize_t two[1] = {2};
+    const hid_t space = H5Screate_simple(1, two, nullptr);
+    const hid_t attr = H5Acreate2(g, "names", type, space, H5P_DEFAULT, H5P_DEFAULT);
+    const char* values[2] = {"teacher", "student"};
+    H5Awrite(attr, type, values);
+    H5Aclose(attr);
+    H5Sclose(space);
+    H5Tclose(type);
+    H5Gclose(g);
+    H5Fclose(f);
+    H5Pclose(fapl);
+  }
+  ASSERT_NE(readBytes(path).find("OHDR"), std::string::npos);
+  EXPECT_EQ(H5File(path, H5File::Mode::ReadOnly).attrStrings("/g", "names"),
+            (std::vector<std::string>{"teacher", "student"}));
+}
+
 } // namespace
 } // namespace kdscope::core
