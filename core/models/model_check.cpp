@@ -298,8 +298,8 @@ ModelCheckReport preflightTorchScript(TorchScriptClassifierImpl& model, const Ba
       if (m.takes(ModelInput::HeadMask)) {
         hint = "; head_mask is [layers, heads] from the manifest's sizes: check sizes.layers and sizes.heads";
       }
-      r.errors.push_back("model '" + model.modelPath() + "': forward failed on " + batchDescription + " (inputs " +
-                         inputDescription(m, batch) + "): " + ts::summarizeError(e) + hint);
+      r.errors.push_back("model '" + model.modelPath() + "': forward failed (inputs " + inputDescription(m, batch) +
+                         "): " + ts::summarizeError(e) + hint);
       model.train(wasTraining);
       return r;
     }
@@ -522,7 +522,19 @@ std::string formatModelCheck(const ModelCheckReport& r) {
   };
   section("provides:", r.provides);
   section("does not provide:", r.lacks);
-  section("skipped for this model:", r.skipped);
+  // Skipped: the names that share a reason on one line, the reason below them.
+  if (!r.skipped.empty()) {
+    out << "skipped for this model:\n";
+    for (std::size_t i = 0; i < r.skipped.size();) {
+      std::string names = r.skipped[i].what;
+      std::size_t j = i + 1;
+      for (; j < r.skipped.size() && r.skipped[j].detail == r.skipped[i].detail; ++j) {
+        names += "; " + r.skipped[j].what;
+      }
+      out << "  " << names << "\n      " << r.skipped[i].detail << "\n";
+      i = j;
+    }
+  }
   for (const auto& n : r.notes) {
     out << "note: " << n << "\n";
   }

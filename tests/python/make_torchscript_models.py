@@ -243,7 +243,8 @@ def write_json(path, value):
         f.write("\n")
 
 
-def bert_manifest(inputs, outputs=None, heads=HEADS, classes=None):
+def bert_manifest(inputs, outputs=None, heads=HEADS, classes=None, prefix=""):
+    """A manifest for the tiny BERT; `prefix` is where a wrapper holds it ("bert.")."""
     return {
         "manifest_version": 1,
         "inputs": inputs,
@@ -251,7 +252,7 @@ def bert_manifest(inputs, outputs=None, heads=HEADS, classes=None):
         "tokenizer": {"type": "wordpiece", "vocab": "vocab.txt", "lower_case": True},
         "class_names": classes or CLASS_NAMES,
         "sizes": {"layers": LAYERS, "heads": heads, "width": WIDTH, "max_length": MAX_LEN},
-        "classifier": {"weight": "classifier.weight", "bias": "classifier.bias"},
+        "classifier": {"weight": prefix + "classifier.weight", "bias": prefix + "classifier.bias"},
     }
 
 
@@ -305,20 +306,20 @@ def main():
         nohm = torch.jit.trace(NoHeadMask(bert).eval(), (ex_ids, ex_mask))
         nohm.save(os.path.join(out, "bert_nohm.pt"))
         two = ["input_ids", "attention_mask"]
-        write_json(os.path.join(out, "bert_nohm.json"), bert_manifest(two))
-        write_json(os.path.join(out, "bert_nohm_heads12.json"), bert_manifest(two, heads=12))
+        write_json(os.path.join(out, "bert_nohm.json"), bert_manifest(two, prefix="bert."))
+        write_json(os.path.join(out, "bert_nohm_heads12.json"), bert_manifest(two, heads=12, prefix="bert."))
         avg = torch.jit.trace(HeadAveraged(bert).eval(), (ex_ids, ex_mask, ex_types, ex_pos, ones))
         avg.save(os.path.join(out, "bert_head_avg.pt"))
-        write_json(os.path.join(out, "bert_head_avg.json"), bert_manifest(full))
+        write_json(os.path.join(out, "bert_head_avg.json"), bert_manifest(full, prefix="bert."))
         ignores = torch.jit.trace(IgnoresHeadMask(bert).eval(), (ex_ids, ex_mask, ex_types, ex_pos, ones))
         ignores.save(os.path.join(out, "ignores_head_mask.pt"))
-        write_json(os.path.join(out, "ignores_head_mask.json"), bert_manifest(full))
+        write_json(os.path.join(out, "ignores_head_mask.json"), bert_manifest(full, prefix="bert."))
         doubled = torch.jit.trace(DoubledAttentions(bert).eval(), (ex_ids, ex_mask, ex_types, ex_pos, ones))
         doubled.save(os.path.join(out, "bert_doubled_attn.pt"))
-        write_json(os.path.join(out, "bert_doubled_attn.json"), bert_manifest(full))
+        write_json(os.path.join(out, "bert_doubled_attn.json"), bert_manifest(full, prefix="bert."))
         only = torch.jit.trace(LogitsOnly(bert).eval(), (ex_ids, ex_mask))
         only.save(os.path.join(out, "bert_logits_only.pt"))
-        write_json(os.path.join(out, "bert_logits_only.json"), bert_manifest(two))
+        write_json(os.path.join(out, "bert_logits_only.json"), bert_manifest(two, prefix="bert."))
     torch.jit.script(DictLogits().eval()).save(os.path.join(out, "dict_logits.pt"))
     write_json(os.path.join(out, "dict_logits.json"),
                bert_manifest(two, outputs={"logits": "logits", "hidden_states": "hidden_states"}))
