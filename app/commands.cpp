@@ -146,6 +146,7 @@ int runMain(int argc, char** argv) {
   registerAnalyze(app, exitCode);
   registerExport(app, exitCode);
   registerStudy(app, exitCode);
+  registerCheckModel(app, exitCode);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

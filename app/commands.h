@@ -70,5 +70,6 @@ void registerInfo(CLI::App& app, int& exitCode);
 void registerAnalyze(CLI::App& app, int& exitCode);
 void registerExport(CLI::App& app, int& exitCode);
 void registerStudy(CLI::App& app, int& exitCode);
+void registerCheckModel(CLI::App& app, int& exitCode);
 
 } // namespace kdscope::app

@@ -20,6 +20,10 @@ struct Batch {
   /// Optional float [B, Len, D]: word embeddings that replace the token-embedding lookup
   /// (embedding mixup). Specific to one model's embedding width; `tokens` still gives Len.
   torch::Tensor wordEmbeddings;
+  /// Optional int64 [B, Len]: segment ids of sentence pairs (0 for the first text, 1 for the
+  /// second). Only models that take token_type_ids read it (TorchScript modules, see
+  /// torchscript_model.h); undefined means all 0.
+  torch::Tensor tokenTypes;
   [[nodiscard]] std::int64_t size() const { return labels.size(0); }
 };
 
@@ -30,6 +34,16 @@ struct ForwardOutput {
   /// Lyr entries of [B, H, Len, Len]: pre-softmax attention scores q.k / sqrt(d_h), -inf at
   /// padding keys (text models only; TinyBERT-style attention-score MSE needs them).
   std::vector<torch::Tensor> scores;
+};
+
+/// Parts of a model's outputs and inputs that a model from elsewhere may lack.
+enum class ModelFeature {
+  HiddenStates,    ///< ForwardOutput::hidden
+  Attention,       ///< ForwardOutput::attention
+  AttentionScores, ///< ForwardOutput::scores
+  HeadGate,        ///< forward's headGate argument
+  Classifier,      ///< classifier(): the final linear layer's weight and bias
+  WordEmbeddings,  ///< Batch::wordEmbeddings (embedding mixup)
 };
 
 /// Base of every classifier. Not copyable; held by shared_ptr like torch modules.
@@ -46,6 +60,11 @@ public:
   /// The final linear layer: weight [C, D_last], bias [C].
   [[nodiscard]] virtual torch::nn::Linear& classifier() = 0;
   [[nodiscard]] std::int64_t parameterCount() const;
+  /// Empty when the model provides `feature`; otherwise why it does not, in words for the
+  /// user (naming the manifest field at fault). KDScope's own models provide everything their
+  /// kind has (an MLP has no attention: numHeads() == 0 says so); TorchScript modules provide
+  /// what their manifest declares and the pre-flight check confirmed (torchscript_model.h).
+  [[nodiscard]] virtual std::string unavailable(ModelFeature /*feature*/) const { return {}; }
 };
 
 } // namespace kdscope::core
