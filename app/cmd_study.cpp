@@ -226,10 +226,10 @@ int commandStudy(const StudyOptions& o) {
       std::cerr << "kdscope study: complete (" << result.ran << " run, " << result.skipped
                 << " already complete); summary " << result.summaryPath << "\n";
     } else {
-      std::cerr << "kdscope study: " << (result.ran > 0 ? "complete" : "complete already, skipped")
-                << (options.scope == core::StudyScope::Cell ? "; merge the summary with --merge once every cell is"
-                                                             : "")
-                << "\n";
+      const bool cell = options.scope == core::StudyScope::Cell;
+      std::cerr << "kdscope study: " << (cell ? "the cell is " : "the teacher job is ")
+                << (result.ran > 0 ? "complete" : "complete already, skipped")
+                << (cell ? " (--merge writes the summary once every cell is complete)" : "") << "\n";
     }
     return kExitOk;
   case core::JobStatus::BadInput:

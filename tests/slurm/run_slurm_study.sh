@@ -9,7 +9,8 @@
 #     `mungekey -c` and its own socket, then slurmctld and slurmd for one node of CPUs=2 with no
 #     cgroups (MpiDefault=none, ProctrackType=proctrack/linuxproc, TaskPlugin=task/none,
 #     SelectType=select/cons_tres, a cgroup.conf of CgroupPlugin=autodetect and
-#     IgnoreSystemd=yes) on ports of their own (SLURMCTLD_PORT, SLURMD_PORT: 16817, 16818);
+#     IgnoreSystemd=yes) on two free ports of 127.0.0.1 (so that it runs beside a real Slurm,
+#     or beside itself in another checkout);
 #  3. writes the study's scripts with `kdscope study --slurm --cpus-per-task 1` (the same
 #     threads as step 1) and runs their submit.sh: the teacher job, the array of 4 cells after
 #     it, the merge job after the array;
@@ -25,8 +26,6 @@ exe=$(readlink -f "${1:?usage: run_slurm_study.sh KDSCOPE [SOURCE_DIR]}")
 src=$(readlink -f "${2:-$(dirname "$0")/../..}")
 python=${PYTHON:-/usr/bin/python3}
 timeout=${TIMEOUT:-900}
-ctld_port=${SLURMCTLD_PORT:-16817}
-slurmd_port=${SLURMD_PORT:-16818}
 
 skip() { echo "SKIPPED: $*"; exit 77; }
 [ "$(id -u)" -eq 0 ] || skip "run as root (slurmd runs the jobs as the submitting user, and munged needs its own user)"
@@ -97,6 +96,13 @@ runuser -u munge -- munged --key-file="$m/etc/munge.key" --socket="$m/run/munge.
 munged_pid=$(cat "$m/run/munged.pid")
 munge -S "$m/run/munge.socket" -n | unmunge -S "$m/run/munge.socket" > /dev/null || fail "munge round trip"
 
+# Two free ports (the kernel's choice; SLURMCTLD_PORT and SLURMD_PORT override).
+read -r free1 free2 < <("$python" -c 'import socket
+s = [socket.socket() for _ in range(2)]
+for x in s: x.bind(("127.0.0.1", 0))
+print(*[x.getsockname()[1] for x in s])')
+ctld_port=${SLURMCTLD_PORT:-$free1}
+slurmd_port=${SLURMD_PORT:-$free2}
 node=$(hostname -s)
 memory=$(awk '/^MemTotal:/ { printf "%d", $2 / 1024 / 2 }' /proc/meminfo) # half the RAM, in MB
 mkdir -p "$tmp/etc" "$tmp/state" "$tmp/spool" "$tmp/log" "$tmp/run"
@@ -143,7 +149,7 @@ for _ in $(seq 120); do
 done
 [ "$state" = idle ] || fail "the node did not come up (sinfo: '$state')"
 bringup_s=$(since "$t0")
-echo "Slurm up: $(sinfo -V), node $node idle after $bringup_s s"
+echo "Slurm up: $(sinfo -V), node $node idle after $bringup_s s (ports $ctld_port, $slurmd_port)"
 
 # 3. The scripts and their submission.
 "$exe" study "$tmp/study/study.json" --out "$tmp/study/array" --slurm --partition debug --cpus-per-task 1 \

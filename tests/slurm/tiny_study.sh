@@ -2,7 +2,8 @@
 # WORK/study.json over a tiny polarity corpus in WORK/data (laid out like the Debian package
 # the real data comes from, docs/data.md): a transformer teacher of 2 layers and 4 cells,
 # teacher_epoch {1, final} x lambda {0.2, 0.8}, so the cells load both the final teacher and
-# its epoch-1 checkpoint. A cell takes a few seconds.
+# its epoch-1 checkpoint. A cell takes a few seconds. A fifth of the labels are flipped, so
+# the accuracies are not all 1 and differ between cells.
 #
 #   make_tiny_study PYTHON WORK
 make_tiny_study() {
@@ -20,7 +21,8 @@ with open(os.path.join(d, "polarity-en-pang&lee2.csv"), "w", encoding="utf-8") a
     for i in range(160):
         positive = i % 2 == 0
         words = [rng.choice((good if positive else bad) if w % 3 == 1 else filler) for w in range(8)]
-        out.write('"%s","%s"\n' % ("1" if positive else "-1", " ".join(words)))
+        label = positive if rng.random() >= 0.2 else not positive  # a fifth mislabelled: no model is perfect
+        out.write('"%s","%s"\n' % ("1" if label else "-1", " ".join(words)))
 PY
   cat > "$work/study.json" <<JSON
 {

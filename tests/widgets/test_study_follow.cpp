@@ -1,9 +1,10 @@
 // The Study tab following a study whose cells other writers produce (a Slurm array): the cells
 // complete so far with "N of M" and the gaps worked out from the logits written here, a cell
 // held open by its writer shown as running, new cells picked up by the poll without a reload,
-// and the user's choices kept across polls. The Slurm scripts dialog: the preview and the
-// files it writes, the issues that stop it. The real processes' side is
-// tests/slurm/run_standin_study.sh (ctest app_study_slurm_standin).
+// and the user's choices kept across polls; then real `kdscope study --cell` processes (the
+// teacher, two cells at once) followed to the end, the view's numbers those of the merged
+// summary. The Slurm scripts dialog: the preview and the files it writes, the issues that stop
+// it. The array path itself is tests/slurm/ (ctest app_study_slurm_standin and _real).
 
 #include <QCheckBox>
 #include <QComboBox>
@@ -11,6 +12,7 @@
 #include <QFile>
 #include <QLineEdit>
 #include <QPlainTextEdit>
+#include <QProcess>
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QSpinBox>
@@ -18,6 +20,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 
@@ -25,6 +28,7 @@
 #include "core/record/run_writer.h"
 #include "core/study/slurm_script.h"
 #include "core/study/study_spec.h"
+#include "core/study/summary.h"
 #include "test_run_file.h"
 #include "widgets/figures/plot_widget.h"
 #include "widgets/views/study_slurm_dialog.h"
@@ -181,6 +185,86 @@ TEST(StudyFollow, CellsWrittenByOthersAppearAsTheyComplete) {
   EXPECT_NEAR(h.values[3], 0.50, 1e-12);
   // Nothing to export until the study is merged into a summary file.
   EXPECT_FALSE(view.exportButton()->isEnabled());
+}
+
+TEST(StudyFollow, FollowsCellsThatKdscopeProcessesRun) {
+  QTemporaryDir dir;
+  // A tiny polarity corpus laid out like the Debian package (docs/data.md); one word in three
+  // carries the sentiment.
+  {
+    const QString corpora = dir.filePath(QStringLiteral("data/python3-pattern/usr/share/doc/python3-pattern/test/corpora"));
+    QDir().mkpath(corpora);
+    QFile csv(QDir(corpora).filePath(QStringLiteral("polarity-en-pang&lee2.csv")));
+    ASSERT_TRUE(csv.open(QIODevice::WriteOnly));
+    const char* good[] = {"good", "great", "fine", "lovely"};
+    const char* bad[] = {"bad", "awful", "dull", "poor"};
+    const char* filler[] = {"the", "film", "was", "a", "plot"};
+    for (int i = 0; i < 96; ++i) {
+      const bool positive = i % 2 == 0;
+      QStringList words;
+      for (int w = 0; w < 6; ++w) {
+        words << QString::fromLatin1(w % 3 == 1 ? (positive ? good : bad)[(i + w) % 4] : filler[(i * 7 + w) % 5]);
+      }
+      const bool label = (i % 7 == 3) ? !positive : positive; // a few wrong labels
+      csv.write(QStringLiteral("\"%1\",\"%2\"\n").arg(label ? "1" : "-1", words.join(QLatin1Char(' '))).toUtf8());
+    }
+  }
+  const QString study = dir.filePath(QStringLiteral("tiny.json"));
+  writeText(study, R"({"name": "processes", "seed": 4, "data_dir": "data", "analyze": false,
+    "tasks": [{"name": "polarity", "max_len": 8, "min_freq": 1}],
+    "teacher": {"architecture": {"layers": 1, "heads": 2, "width": 8, "ffn": 16},
+                "training": {"epochs": 1, "batch_size": 16}},
+    "student": {"architecture": {"layers": 1, "heads": 1, "width": 8, "ffn": 16},
+                "training": {"epochs": 1, "batch_size": 16}},
+    "grid": {"lambda": [0.3, 0.9]},
+    "recording": {"attention_examples": 0}})");
+  const QString out = dir.filePath(QStringLiteral("out"));
+  const QString exe = QStringLiteral(KDSCOPE_EXECUTABLE);
+  const auto run = [&](const QStringList& extra) {
+    auto* p = new QProcess();
+    p->setProcessChannelMode(QProcess::MergedChannels);
+    p->start(exe, QStringList{QStringLiteral("study"), study, QStringLiteral("--out"), out, QStringLiteral("--threads"),
+                              QStringLiteral("1"), QStringLiteral("--blas-threads"), QStringLiteral("1")} +
+                      extra);
+    return std::unique_ptr<QProcess>(p);
+  };
+  // The teacher first (it writes study.json), then the two cells at once while the view follows.
+  auto teacher = run({QStringLiteral("--teacher-only")});
+  ASSERT_TRUE(teacher->waitForFinished(120000));
+  ASSERT_EQ(teacher->exitCode(), 0) << teacher->readAll().toStdString();
+
+  widgets::StudyView view;
+  QSignalSpy spy(&view, &widgets::StudyView::followed);
+  view.setFollowInterval(100);
+  ASSERT_TRUE(view.followStudy(out));
+  auto cell0 = run({QStringLiteral("--cell"), QStringLiteral("0")});
+  auto cell1 = run({QStringLiteral("--cell"), QStringLiteral("lam0.9")});
+  std::vector<int> seen;
+  for (int polls = 0; polls < 1200 && (seen.empty() || seen.back() != 2); ++polls) {
+    const auto [complete, total] = nextFollow(spy);
+    ASSERT_EQ(total, 2);
+    seen.push_back(complete);
+  }
+  ASSERT_FALSE(seen.empty());
+  EXPECT_EQ(seen.back(), 2);
+  EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end())); // cells complete, never go back
+  for (auto* p : {cell0.get(), cell1.get()}) {
+    ASSERT_TRUE(p->state() == QProcess::NotRunning || p->waitForFinished(120000)); // may have ended already
+    EXPECT_EQ(p->exitCode(), 0) << p->readAll().toStdString();
+  }
+  EXPECT_TRUE(view.statusText().contains(QStringLiteral("2 of 2 cells complete"))) << view.statusText().toStdString();
+
+  // The view shows what the merge writes: the gap per lambda.
+  auto merge = run({QStringLiteral("--merge")});
+  ASSERT_TRUE(merge->waitForFinished(60000));
+  ASSERT_EQ(merge->exitCode(), 0) << merge->readAll().toStdString();
+  const core::StudySummary merged = core::readStudySummary(QDir(out).filePath(QStringLiteral("study_summary.json")).toStdString());
+  ASSERT_EQ(merged.cells.size(), 2U);
+  const widgets::Heatmap& h = view.heatmapPlot()->heatmap();
+  ASSERT_EQ(h.rows * h.cols, 2);
+  EXPECT_EQ(h.values[0], merged.cells[0].tasks[0].gap); // the same numbers from the same files
+  EXPECT_EQ(h.values[1], merged.cells[1].tasks[0].gap);
+  EXPECT_TRUE(std::isfinite(h.values[0]) && std::isfinite(h.values[1]));
 }
 
 TEST(StudyFollow, AFolderWithoutAValidStudyIsNamed) {
