@@ -66,7 +66,7 @@ StudySummary StudyFollower::refresh() {
   summary.factors = m_study->factors;
   summary.tasks = m_study->tasks;
   for (const StudyCell& cell : m_study->cells) {
-    const fs::path runPath = fs::path(m_outDir) / "cells" / cell.name / "run.h5";
+    const fs::path runPath = fs::path(studyCellDir(m_outDir, cell.name)) / "run.h5";
     FileStamp cellStamp;
     std::error_code cellError;
     cellStamp.time = fs::last_write_time(runPath, cellError);
