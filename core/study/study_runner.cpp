@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <unistd.h>
+
 #include "core/record/run_reader.h"
 #include "core/study/summary.h"
 
@@ -30,6 +32,7 @@ namespace {
 
 struct Unit {
   std::string name;
+  int cell = -1; ///< index into StudySpec::cells; -1 for the teacher
   std::string dir;
   JobSpec job;
   double weight = 0.0;
@@ -55,6 +58,7 @@ std::vector<Unit> studyUnits(const StudySpec& study, const std::string& outDir) 
   for (const StudyCell& cell : study.cells) {
     Unit u;
     u.name = cell.name;
+    u.cell = static_cast<int>(&cell - study.cells.data());
     u.dir = studyCellDir(outDir, cell.name);
     u.job = cellJobForRun(study, cell, outDir);
     for (const auto& s : u.job.students) {
@@ -83,12 +87,35 @@ UnitState unitState(const Unit& unit) {
   }
 }
 
+/// Writes OUT/study.json beside, then renames it into place: array tasks that start at once
+/// never leave (or read) half a file. With `onlyIfMissing`, an existing file is kept.
+void writeStudyCopy(const StudySpec& study, const std::string& outDir, bool onlyIfMissing) {
+  const fs::path target = fs::path(outDir) / "study.json";
+  std::error_code ec;
+  if (onlyIfMissing && fs::exists(target, ec)) {
+    return;
+  }
+  const fs::path tmp = target.string() + ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << study.normalizedJson << "\n";
+    if (!out) {
+      fs::remove(tmp, ec);
+      return; // a copy for the record only: the run does not depend on it
+    }
+  }
+  fs::rename(tmp, target, ec);
+  if (ec) {
+    fs::remove(tmp, ec);
+  }
+}
+
 } // namespace
 
 std::vector<StudyUnitStatus> studyStatus(const StudySpec& study, const std::string& outDir) {
   std::vector<StudyUnitStatus> out;
   for (const Unit& unit : studyUnits(study, outDir)) {
-    out.push_back({unit.name, (fs::path(unit.dir) / "run.h5").string(), unitState(unit)});
+    out.push_back({unit.name, unit.cell, (fs::path(unit.dir) / "run.h5").string(), unitState(unit)});
   }
   return out;
 }
@@ -105,14 +132,52 @@ StudyResult runStudy(const StudySpec& study, const StudyRunOptions& options, con
       result.message = "--out '" + options.outDir + "': cannot create the folder: " + ec.message();
       return result;
     }
-    {
-      std::ofstream out(fs::path(options.outDir) / "study.json", std::ios::binary | std::ios::trunc);
-      out << study.normalizedJson << "\n";
-    }
+    writeStudyCopy(study, options.outDir, options.scope == StudyScope::Cell);
     const std::vector<Unit> units = studyUnits(study, options.outDir);
+    // The units this call runs (indices into `units`, whose numbering progress reports).
+    std::vector<std::size_t> selected;
+    const std::size_t firstCell = study.teacherJob ? 1 : 0;
+    switch (options.scope) {
+    case StudyScope::All:
+      for (std::size_t i = 0; i < units.size(); ++i) {
+        selected.push_back(i);
+      }
+      break;
+    case StudyScope::TeacherOnly:
+      if (study.teacherJob) {
+        selected.push_back(0);
+      }
+      break;
+    case StudyScope::Cell: {
+      if (options.cell >= study.cells.size()) {
+        result.status = JobStatus::BadInput;
+        result.message = "--cell " + std::to_string(options.cell) + ": the study has " +
+                         std::to_string(study.cells.size()) + " cells (0 to " +
+                         std::to_string(study.cells.size() - 1) + ")";
+        return result;
+      }
+      // A cell alone never trains the teacher: array tasks would all train it at once into
+      // the same folder. It must be complete (the Slurm array depends on the teacher job).
+      if (study.teacherJob) {
+        const UnitState teacher = unitState(units[0]);
+        if (teacher != UnitState::Complete) {
+          result.status = JobStatus::Failed;
+          result.message = "cell " + std::to_string(options.cell) + " (" + study.cells[options.cell].name +
+                           ") needs the study's teacher, and " + (fs::path(units[0].dir) / "run.h5").string() +
+                           " is " + toString(teacher) +
+                           (teacher == UnitState::Stale ? " (written for another study)" : "") +
+                           ": run the teacher first (kdscope study STUDY --out DIR --teacher-only)";
+          result.failed.push_back(units[0].name + ": " + toString(teacher));
+          return result;
+        }
+      }
+      selected.push_back(firstCell + options.cell);
+      break;
+    }
+    }
     double totalWeight = 0.0;
-    for (const Unit& u : units) {
-      totalWeight += u.weight;
+    for (const std::size_t i : selected) {
+      totalWeight += units[i].weight;
     }
     totalWeight = std::max(totalWeight, 1e-12);
     double doneWeight = 0.0;    // complete units, skipped or run
@@ -141,7 +206,8 @@ StudyResult runStudy(const StudySpec& study, const StudyRunOptions& options, con
     };
     bool cancelled = false;
     bool teacherFailed = false;
-    for (std::size_t i = 0; i < units.size() && !cancelled && !teacherFailed; ++i) {
+    for (std::size_t k = 0; k < selected.size() && !cancelled && !teacherFailed; ++k) {
+      const std::size_t i = selected[k];
       const Unit& unit = units[i];
       const UnitState state = unitState(unit);
       if (state == UnitState::Complete) {
@@ -165,6 +231,12 @@ StudyResult runStudy(const StudySpec& study, const StudyRunOptions& options, con
       const auto unitSeconds = [&unitStart]() {
         return std::chrono::duration<double>(std::chrono::steady_clock::now() - unitStart).count();
       };
+      if (state != UnitState::Missing) {
+        // A new file, not the old one truncated: a reader that holds the old one open (the
+        // window following the study, another --list) cannot make this unit's writer fail.
+        std::error_code removeError;
+        fs::remove(fs::path(unit.dir) / "run.h5", removeError);
+      }
       RunOptions runOptions;
       runOptions.outDir = unit.dir;
       runOptions.threads = options.threads;
@@ -197,11 +269,16 @@ StudyResult runStudy(const StudySpec& study, const StudyRunOptions& options, con
         teacherFailed = unit.name == "teacher" && study.teacherJob.has_value() && i == 0;
       }
     }
-    // The summary reflects whatever is on disk now, finished or not.
-    const StudySummary summary = buildStudySummary(study, options.outDir);
-    writeStudySummary(summary, options.outDir);
-    result.summaryPath = (fs::path(options.outDir) / "study_summary.json").string();
-    if (progress) {
+    // The summary reflects whatever is on disk now, finished or not. A unit run alone leaves
+    // it to mergeStudy: array tasks finishing at once would each rewrite it.
+    std::size_t completeCells = 0;
+    if (options.scope == StudyScope::All) {
+      const StudySummary summary = buildStudySummary(study, options.outDir);
+      writeStudySummary(summary, options.outDir);
+      completeCells = summary.completeCells();
+      result.summaryPath = (fs::path(options.outDir) / "study_summary.json").string();
+    }
+    if (progress && options.scope == StudyScope::All) {
       StudyProgressEvent event;
       event.kind = StudyProgressEvent::Kind::Summary;
       event.units = units.size();
@@ -212,12 +289,15 @@ StudyResult runStudy(const StudySpec& study, const StudyRunOptions& options, con
     }
     if (cancelled) {
       result.status = JobStatus::Cancelled;
-      result.message = "cancelled; " + std::to_string(summary.completeCells()) + " of " +
-                       std::to_string(summary.cells.size()) + " cells complete (run the study again to resume)";
+      result.message = options.scope == StudyScope::All
+                           ? "cancelled; " + std::to_string(completeCells) + " of " +
+                                 std::to_string(study.cells.size()) + " cells complete (run the study again to resume)"
+                           : "cancelled (run the same command again to resume)";
     } else if (!result.failed.empty()) {
       result.status = JobStatus::Failed;
-      result.message = teacherFailed ? "the teacher job failed, so no cell could run: " + result.failed.front()
-                                     : std::to_string(result.failed.size()) + " unit(s) failed: " + result.failed.front();
+      result.message = teacherFailed && options.scope == StudyScope::All
+                           ? "the teacher job failed, so no cell could run: " + result.failed.front()
+                           : std::to_string(result.failed.size()) + " unit(s) failed: " + result.failed.front();
     } else {
       result.status = JobStatus::Succeeded;
     }
@@ -227,6 +307,21 @@ StudyResult runStudy(const StudySpec& study, const StudyRunOptions& options, con
   } catch (...) {
     result.status = JobStatus::Failed;
     result.message = "unknown error";
+  }
+  return result;
+}
+
+StudyMergeResult mergeStudy(const StudySpec& study, const std::string& outDir) {
+  StudyMergeResult result;
+  for (const StudyUnitStatus& unit : studyStatus(study, outDir)) {
+    if (unit.cell >= 0 && unit.state != UnitState::Complete) {
+      result.notComplete.push_back(unit);
+    }
+  }
+  result.complete = result.notComplete.empty();
+  if (result.complete) {
+    writeStudySummary(buildStudySummary(study, outDir), outDir);
+    result.summaryPath = (fs::path(outDir) / "study_summary.json").string();
   }
   return result;
 }

@@ -3,6 +3,10 @@
 /// file, then the study summary (docs/studies.md). Resumable: a unit whose run file is
 /// complete and was written for the same job is not run again. Never throws. Runs on the
 /// caller's thread, like runJob.
+///
+/// The same units run one at a time in separate processes (a Slurm job array, docs/studies.md
+/// "Running on Slurm"): the teacher alone (StudyScope::TeacherOnly), then each cell alone
+/// (StudyScope::Cell), then mergeStudy writes the summary once every cell is complete.
 
 #include <cstddef>
 #include <functional>
@@ -16,10 +20,19 @@
 
 namespace kdscope::core {
 
+/// Which units one call runs.
+enum class StudyScope {
+  All,         ///< the teacher job, every cell, then the summary
+  TeacherOnly, ///< the teacher job alone (nothing when the study's teacher has a checkpoint); no summary
+  Cell         ///< one cell (StudyRunOptions::cell) alone; its teacher must be complete; no summary
+};
+
 struct StudyRunOptions {
   std::string outDir;   ///< OUT: study.json, teacher/, cells/<cell>/, study_summary.{json,csv}
   int threads = 0;      ///< as RunOptions
   int blasThreads = -1; ///< as RunOptions
+  StudyScope scope = StudyScope::All;
+  std::size_t cell = 0; ///< StudyScope::Cell: the index into StudySpec::cells
 };
 
 /// Where a unit (the teacher job or a cell) stands on disk.
@@ -33,6 +46,7 @@ const char* toString(UnitState state);
 
 struct StudyUnitStatus {
   std::string name;    ///< "teacher" or the cell's name
+  int cell = -1;       ///< the index into StudySpec::cells (the array task id); -1 for the teacher
   std::string runPath; ///< OUT/teacher/run.h5 or OUT/cells/<cell>/run.h5
   UnitState state = UnitState::Missing;
 };
@@ -77,5 +91,18 @@ struct StudyResult {
 /// stops after the running unit records "cancelled", and the summary lists what is done.
 StudyResult runStudy(const StudySpec& study, const StudyRunOptions& options, const CancelToken& cancel,
                      const StudyProgressSink& progress);
+
+struct StudyMergeResult {
+  bool complete = false;                     ///< every cell is complete for this study
+  std::vector<StudyUnitStatus> notComplete;  ///< the cells that are not (missing, incomplete, stale)
+  std::string summaryPath;                   ///< OUT/study_summary.json; empty when not written
+};
+
+/// The last step of a study run unit by unit: when every cell's run file is complete and
+/// records the cell's job (as studyStatus says), writes OUT/study_summary.{json,csv} (the
+/// same buildStudySummary as runStudy) and says so; otherwise writes nothing and lists the
+/// cells that are not complete. Throws InputError naming the file when the summary cannot
+/// be written.
+StudyMergeResult mergeStudy(const StudySpec& study, const std::string& outDir);
 
 } // namespace kdscope::core

@@ -510,6 +510,23 @@ std::string studyTeacherDir(const std::string& outDir) {
   return (fs::path(outDir) / "teacher").string();
 }
 
+std::optional<std::size_t> findStudyCell(const StudySpec& study, const std::string& indexOrName) {
+  for (std::size_t i = 0; i < study.cells.size(); ++i) {
+    if (study.cells[i].name == indexOrName) {
+      return i;
+    }
+  }
+  if (indexOrName.empty() || indexOrName.size() > 9 ||
+      !std::all_of(indexOrName.begin(), indexOrName.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return std::nullopt;
+  }
+  const std::size_t index = std::stoul(indexOrName);
+  if (index >= study.cells.size()) {
+    return std::nullopt;
+  }
+  return index;
+}
+
 JobSpec cellJobForRun(const StudySpec& /*study*/, const StudyCell& cell, const std::string& outDir) {
   JobSpec job = cell.job;
   std::error_code ec;

@@ -65,6 +65,10 @@ std::string studyCellDir(const std::string& outDir, const std::string& cellName)
 /// Folder of the teacher-only job: OUT/teacher.
 std::string studyTeacherDir(const std::string& outDir);
 
+/// The cell `indexOrName` names: a decimal index into `cells` (0-based: the Slurm array task
+/// id) or a cell's name. Empty when there is no such cell.
+std::optional<std::size_t> findStudyCell(const StudySpec& study, const std::string& indexOrName);
+
 /// A cell's job as it runs under `outDir`: its checkpoint path made to point at the
 /// study's teacher and baseDir set to the cell's folder.
 JobSpec cellJobForRun(const StudySpec& study, const StudyCell& cell, const std::string& outDir);

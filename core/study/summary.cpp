@@ -2,6 +2,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -69,6 +75,18 @@ std::string csvNumber(double v) {
 
 } // namespace
 
+bool runFileBeingWritten(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return false;
+  }
+  // RunWriter's HDF5 driver holds an exclusive flock for as long as the file is open for
+  // writing (core/record/h5_driver.cpp); a shared one is refused meanwhile.
+  const bool locked = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  ::close(fd); // also drops the shared lock if it was granted
+  return locked;
+}
+
 StudyTaskResult::StudyTaskResult()
     : teacherAccuracy(kNaN), studentAccuracy(kNaN), gap(kNaN), retained(kNaN), sourceTeacherAccuracy(kNaN),
       finalLoss(kNaN) {}
@@ -87,6 +105,70 @@ int StudySummary::factorIndex(const std::string& name) const {
   return -1;
 }
 
+StudyCellResult readStudyCell(const StudySpec& study, const StudyCell& cell, const std::string& outDir) {
+  StudyCellResult result;
+  result.name = cell.name;
+  result.levels = cell.levels;
+  result.runFile = relativeRunFile(cell.name);
+  for (const std::string& task : study.tasks) {
+    StudyTaskResult t;
+    t.task = task;
+    result.tasks.push_back(t);
+  }
+  const std::string path = (fs::path(outDir) / result.runFile).string();
+  result.status = "missing";
+  std::error_code ec;
+  if (!fs::exists(path, ec)) {
+    return result;
+  }
+  if (runFileBeingWritten(path)) {
+    result.status = "running"; // its writer holds it: opening it would fail (or read a moving file)
+    return result;
+  }
+  try {
+    const RunReader reader(path);
+    const RunSummary run = reader.summary();
+    result.status = run.status;
+    for (StudyTaskResult& t : result.tasks) {
+      const auto task =
+          std::find_if(run.tasks.begin(), run.tasks.end(), [&](const TaskSummary& s) { return s.name == t.task; });
+      if (task == run.tasks.end()) {
+        continue;
+      }
+      for (const ModelSummary& model : task->models) {
+        if (model.role == "teacher" && model.evalAccuracy >= 0.0) {
+          t.teacherAccuracy = model.evalAccuracy;
+        } else if (model.name == study.studentName) {
+          if (model.evalAccuracy >= 0.0) {
+            t.studentAccuracy = model.evalAccuracy;
+          }
+          t.finalLoss = model.trainSteps > 0 ? model.finalLoss : kNaN;
+          t.trainSteps = model.trainSteps;
+          t.parameters = model.parameterCount;
+          t.sourceTeacherAccuracy = kNaN;
+          if (model.trainSteps > 0) {
+            const TrainLog log = reader.trainLog(t.task, model.name);
+            for (const auto& [term, values] : log.terms) {
+              if (!values.empty()) {
+                t.finalTerms[term] = values.back();
+              }
+            }
+          }
+          t.sourceTeacherAccuracy = sourceAccuracy(model.objectiveJson, kNaN);
+        }
+      }
+      if (std::isnan(t.sourceTeacherAccuracy)) {
+        t.sourceTeacherAccuracy = t.teacherAccuracy;
+      }
+      t.gap = t.teacherAccuracy - t.studentAccuracy;
+      t.retained = t.teacherAccuracy > 0.0 ? t.studentAccuracy / t.teacherAccuracy : kNaN;
+    }
+  } catch (const std::exception&) {
+    result.status = runFileBeingWritten(path) ? "running" : "unreadable";
+  }
+  return result;
+}
+
 StudySummary buildStudySummary(const StudySpec& study, const std::string& outDir) {
   StudySummary summary;
   summary.name = study.name;
@@ -94,62 +176,7 @@ StudySummary buildStudySummary(const StudySpec& study, const std::string& outDir
   summary.factors = study.factors;
   summary.tasks = study.tasks;
   for (const StudyCell& cell : study.cells) {
-    StudyCellResult result;
-    result.name = cell.name;
-    result.levels = cell.levels;
-    result.runFile = relativeRunFile(cell.name);
-    for (const std::string& task : study.tasks) {
-      StudyTaskResult t;
-      t.task = task;
-      result.tasks.push_back(t);
-    }
-    const std::string path = (fs::path(outDir) / result.runFile).string();
-    result.status = "missing";
-    std::error_code ec;
-    if (fs::exists(path, ec)) {
-      try {
-        const RunReader reader(path);
-        const RunSummary run = reader.summary();
-        result.status = run.status;
-        for (StudyTaskResult& t : result.tasks) {
-          const auto task = std::find_if(run.tasks.begin(), run.tasks.end(),
-                                         [&](const TaskSummary& s) { return s.name == t.task; });
-          if (task == run.tasks.end()) {
-            continue;
-          }
-          for (const ModelSummary& model : task->models) {
-            if (model.role == "teacher" && model.evalAccuracy >= 0.0) {
-              t.teacherAccuracy = model.evalAccuracy;
-            } else if (model.name == study.studentName) {
-              if (model.evalAccuracy >= 0.0) {
-                t.studentAccuracy = model.evalAccuracy;
-              }
-              t.finalLoss = model.trainSteps > 0 ? model.finalLoss : kNaN;
-              t.trainSteps = model.trainSteps;
-              t.parameters = model.parameterCount;
-              t.sourceTeacherAccuracy = kNaN;
-              if (model.trainSteps > 0) {
-                const TrainLog log = reader.trainLog(t.task, model.name);
-                for (const auto& [term, values] : log.terms) {
-                  if (!values.empty()) {
-                    t.finalTerms[term] = values.back();
-                  }
-                }
-              }
-              t.sourceTeacherAccuracy = sourceAccuracy(model.objectiveJson, kNaN);
-            }
-          }
-          if (std::isnan(t.sourceTeacherAccuracy)) {
-            t.sourceTeacherAccuracy = t.teacherAccuracy;
-          }
-          t.gap = t.teacherAccuracy - t.studentAccuracy;
-          t.retained = t.teacherAccuracy > 0.0 ? t.studentAccuracy / t.teacherAccuracy : kNaN;
-        }
-      } catch (const std::exception&) {
-        result.status = "unreadable";
-      }
-    }
-    summary.cells.push_back(std::move(result));
+    summary.cells.push_back(readStudyCell(study, cell, outDir));
   }
   return summary;
 }

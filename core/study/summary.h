@@ -53,10 +53,18 @@ struct StudySummary {
   [[nodiscard]] int factorIndex(const std::string& name) const;
 };
 
-/// Reads every cell's run file under `outDir` (OUT/cells/<cell>/run.h5). Cells whose file
-/// is missing or unreadable are listed with status "missing" and NaN results. Throws only
-/// on allocation failure.
+/// Reads every cell's run file under `outDir` (OUT/cells/<cell>/run.h5), with readStudyCell.
+/// Throws only on allocation failure.
 StudySummary buildStudySummary(const StudySpec& study, const std::string& outDir);
+
+/// One cell's results from OUT/cells/<cell>/run.h5, with NaN for what the file lacks. Status:
+/// the run file's own; "missing" without a file; "running" while another process has it open
+/// for writing (its writer's lock, runFileBeingWritten); "unreadable" when it cannot be read.
+StudyCellResult readStudyCell(const StudySpec& study, const StudyCell& cell, const std::string& outDir);
+
+/// Whether a process holds the run file open for writing (RunWriter's exclusive lock; on a
+/// file system without locks, never).
+bool runFileBeingWritten(const std::string& path);
 
 /// Writes OUT/study_summary.json and OUT/study_summary.csv (one row per cell and task).
 /// Throws InputError naming the file when it cannot be written.

@@ -1,6 +1,8 @@
 #include "widgets/views/study_view.h"
 
+#include <QCheckBox>
 #include <QComboBox>
+#include <QTime>
 #include <QDir>
 #include <QFileDialog>
 #include <QFileInfo>
@@ -16,9 +18,12 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/study/study_follow.h"
 #include "core/study/summary.h"
 #include "widgets/figures/plot_widget.h"
 #include "widgets/figures/study_figures.h"
+#include "widgets/views/study_folder_follower.h"
+#include "widgets/views/study_slurm_dialog.h"
 
 namespace kdscope::widgets {
 
@@ -50,6 +55,23 @@ StudyView::StudyView(QWidget* parent) : QWidget(parent) {
   auto* top = new QHBoxLayout();
   auto* open = new QPushButton(tr("Open study summary..."), this);
   top->addWidget(open);
+  // A study whose cells other processes are writing (a Slurm array): follow its folder.
+  auto* follow = new QPushButton(tr("Follow study folder..."), this);
+  follow->setToolTip(tr("Show a study while its cells are being run elsewhere (e.g. a Slurm job array): "
+                        "the cells complete so far, polled"));
+  top->addWidget(follow);
+  m_reload = new QPushButton(tr("Reload"), this);
+  m_reload->setToolTip(tr("Read the study again from its files"));
+  m_reload->setEnabled(false);
+  top->addWidget(m_reload);
+  m_followCheck = new QCheckBox(tr("Follow"), this);
+  m_followCheck->setToolTip(tr("Poll the followed folder for cells that completed"));
+  m_followCheck->setChecked(true);
+  m_followCheck->setEnabled(false);
+  top->addWidget(m_followCheck);
+  m_slurm = new QPushButton(tr("Slurm scripts..."), this);
+  m_slurm->setToolTip(tr("Write the sbatch scripts that run a study as a Slurm job array"));
+  top->addWidget(m_slurm);
   // The study's figures as `kdscope export --study` writes them (the gap with the default
   // factors, the loss curves), each with its CSV; the plots' context menus export what they show.
   m_export = new QPushButton(tr("Export figures..."), this);
@@ -65,7 +87,7 @@ StudyView::StudyView(QWidget* parent) : QWidget(parent) {
   top->addStretch(1);
   layout->addLayout(top);
   m_status = new QLabel(tr("No study loaded: run `kdscope study STUDY.json --out DIR`, then open "
-                           "DIR/study_summary.json."),
+                           "DIR/study_summary.json, or follow DIR while its cells run."),
                         this);
   m_status->setWordWrap(true);
   layout->addWidget(m_status);
@@ -116,6 +138,14 @@ StudyView::StudyView(QWidget* parent) : QWidget(parent) {
   layout->addWidget(m_tabs, 1);
 
   connect(open, &QPushButton::clicked, this, &StudyView::onOpen);
+  connect(follow, &QPushButton::clicked, this, &StudyView::onFollowFolder);
+  connect(m_reload, &QPushButton::clicked, this, &StudyView::reload);
+  connect(m_slurm, &QPushButton::clicked, this, &StudyView::onSlurmScripts);
+  connect(m_followCheck, &QCheckBox::toggled, this, [this](bool on) {
+    if (m_follower != nullptr) {
+      m_follower->setInterval(on ? m_followInterval : 0);
+    }
+  });
   connect(m_export, &QPushButton::clicked, this, &StudyView::exportFiguresRequested);
   for (QComboBox* combo : {m_task, m_metric, m_rowFactor, m_colFactor, m_xFactor, m_seriesFactor}) {
     connect(combo, &QComboBox::currentIndexChanged, this, [this] {
@@ -147,27 +177,146 @@ void StudyView::onOpen() {
 }
 
 bool StudyView::loadSummary(const QString& path, QString* error) {
+  std::unique_ptr<core::StudySummary> summary;
   try {
-    auto summary = std::make_unique<core::StudySummary>(core::readStudySummary(path.toStdString()));
-    m_summary = std::move(summary);
+    summary = std::make_unique<core::StudySummary>(core::readStudySummary(path.toStdString()));
   } catch (const std::exception& e) {
     if (error != nullptr) {
       *error = QString::fromStdString(e.what());
     }
     return false;
   }
+  stopFollowing();
   m_dir = QFileInfo(path).absolutePath();
   m_path = QFileInfo(path).absoluteFilePath();
-  m_export->setEnabled(true);
+  showSummary(std::move(summary));
   m_status->setText(tr("Study '%1': %2 of %3 cells complete, %4 task(s). %5")
                         .arg(QString::fromStdString(m_summary->name))
                         .arg(m_summary->completeCells())
                         .arg(m_summary->cells.size())
                         .arg(m_summary->tasks.size())
                         .arg(QDir::toNativeSeparators(path)));
-  fillFactorCombos();
-  refresh();
   return true;
+}
+
+void StudyView::showSummary(std::unique_ptr<core::StudySummary> summary) {
+  const auto shape = [](const core::StudySummary& s) {
+    std::vector<std::string> parts = s.tasks;
+    for (const auto& f : s.factors) {
+      parts.push_back(f.name + ":" + std::to_string(f.levels.size()));
+    }
+    return parts;
+  };
+  const bool sameShape = m_summary && shape(*m_summary) == shape(*summary);
+  m_summary = std::move(summary);
+  // The export reads a summary file; a followed folder has one once the study is merged.
+  m_export->setEnabled(!m_path.isEmpty());
+  m_reload->setEnabled(true);
+  if (!sameShape) {
+    fillFactorCombos();
+  }
+  refresh();
+}
+
+bool StudyView::followStudy(const QString& dir, QString* error) {
+  const QString studyFile = QDir(dir).filePath(QStringLiteral("study.json"));
+  if (!QFileInfo::exists(studyFile)) {
+    if (error != nullptr) {
+      *error = tr("%1: no study here (kdscope study writes study.json into its --out folder when it starts)")
+                   .arg(QDir::toNativeSeparators(studyFile));
+    }
+    return false;
+  }
+  stopFollowing();
+  m_summary.reset();
+  m_dir = QFileInfo(dir).absoluteFilePath();
+  m_path.clear();
+  m_follower = new StudyFolderFollower(m_dir, this);
+  connect(m_follower, &StudyFolderFollower::refreshed, this, &StudyView::onFollowed);
+  connect(m_follower, &StudyFolderFollower::failed, this, [this](const QString& message) {
+    m_status->setText(message);
+    Q_EMIT followFailed(message);
+  });
+  m_followCheck->setEnabled(true);
+  m_reload->setEnabled(true);
+  m_follower->setInterval(m_followCheck->isChecked() ? m_followInterval : 0);
+  m_status->setText(tr("Reading %1...").arg(QDir::toNativeSeparators(m_dir)));
+  m_follower->refreshNow();
+  return true;
+}
+
+void StudyView::stopFollowing() {
+  if (m_follower != nullptr) {
+    m_follower->setInterval(0);
+    m_follower->disconnect(this);
+    m_follower->deleteLater(); // it may be delivering a result right now
+    m_follower = nullptr;
+  }
+  m_followCheck->setEnabled(false);
+}
+
+void StudyView::onFollowed(const std::shared_ptr<const core::StudySummary>& summary) {
+  showSummary(std::make_unique<core::StudySummary>(*summary));
+  const core::StudyProgressCounts counts = core::studyProgressCounts(*m_summary);
+  m_status->setText(tr("Study '%1': %2 of %3 cells complete (%4 running, %5 failed, %6 not started), "
+                       "%7 task(s). Following %8, read %9.")
+                        .arg(QString::fromStdString(m_summary->name))
+                        .arg(counts.complete)
+                        .arg(counts.total)
+                        .arg(counts.running)
+                        .arg(counts.failed)
+                        .arg(counts.missing)
+                        .arg(m_summary->tasks.size())
+                        .arg(QDir::toNativeSeparators(m_dir))
+                        .arg(QTime::currentTime().toString(QStringLiteral("HH:mm:ss"))));
+  Q_EMIT followed(static_cast<int>(counts.complete), static_cast<int>(counts.total));
+}
+
+void StudyView::setFollowInterval(int ms) {
+  m_followInterval = std::max(1, ms);
+  if (m_follower != nullptr && m_followCheck->isChecked()) {
+    m_follower->setInterval(m_followInterval);
+  }
+}
+
+void StudyView::reload() {
+  if (m_follower != nullptr) {
+    m_follower->refreshNow();
+  } else if (!m_path.isEmpty()) {
+    QString error;
+    if (!loadSummary(m_path, &error)) {
+      m_status->setText(error);
+    }
+  }
+}
+
+std::pair<int, int> StudyView::cellsDone() const {
+  if (!m_summary) {
+    return {0, 0};
+  }
+  return {static_cast<int>(m_summary->completeCells()), static_cast<int>(m_summary->cells.size())};
+}
+
+QString StudyView::statusText() const { return m_status->text(); }
+
+void StudyView::onFollowFolder() {
+  const QString dir = QFileDialog::getExistingDirectory(this, tr("Follow study folder (its --out folder)"));
+  if (dir.isEmpty()) {
+    return;
+  }
+  QString error;
+  if (!followStudy(dir, &error)) {
+    m_status->setText(error);
+  }
+}
+
+void StudyView::onSlurmScripts() {
+  auto* dialog = new StudySlurmDialog(this);
+  dialog->setAttribute(Qt::WA_DeleteOnClose);
+  if (!m_dir.isEmpty()) {
+    dialog->setOutDir(m_dir);
+  }
+  dialog->open();
 }
 
 void StudyView::fillFactorCombos() {
