@@ -76,14 +76,6 @@ public:
 
   [[nodiscard]] const std::vector<Field<S>>& fields() const { return m_fields; }
   [[nodiscard]] const std::vector<std::string>& keys() const { return m_keys; }
-  [[nodiscard]] const Field<S>* find(const std::string& key) const {
-    for (const Field<S>& field : m_fields) {
-      if (field.key == key) {
-        return &field;
-      }
-    }
-    return nullptr;
-  }
 
   /// Reads the object at `path` into `out`; keys that are absent keep out's values.
   void read(JsonReader& reader, const Json& value, const std::string& path, S& out) const {

@@ -274,29 +274,6 @@ JsonDocument parseJsonText(const std::string& text, const std::string& sourceNam
 
 // ---- bounds ----------------------------------------------------------------------------------
 
-bool Bound::admits(double value) const {
-  switch (kind) {
-  case Kind::AtLeast:
-    return value >= low;
-  case Kind::Positive:
-    return value > 0;
-  case Kind::Interval:
-    return (lowIncluded ? value >= low : value > low) && (highIncluded ? value <= high : value < high);
-  case Kind::None:
-  case Kind::NotEmpty:
-  case Kind::OneOf:
-    break;
-  }
-  return true;
-}
-
-bool Bound::admits(const std::string& value) const {
-  if (kind == Kind::NotEmpty) {
-    return !value.empty();
-  }
-  return kind != Kind::OneOf || std::find(choices.begin(), choices.end(), value) != choices.end();
-}
-
 Bound atLeast(double minimum) {
   Bound b;
   b.kind = Bound::Kind::AtLeast;

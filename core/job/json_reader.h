@@ -88,11 +88,6 @@ struct Bound {
   bool lowIncluded = true;
   bool highIncluded = true;
   std::vector<std::string> choices; ///< OneOf
-
-  /// Whether a number is inside (None, NotEmpty and OneOf: every number is).
-  [[nodiscard]] bool admits(double value) const;
-  /// Whether a string is inside (OneOf: one of the choices; NotEmpty: not empty).
-  [[nodiscard]] bool admits(const std::string& value) const;
 };
 
 Bound atLeast(double minimum);
