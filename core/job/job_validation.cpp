@@ -1,0 +1,337 @@
+// The job's validation (job_validation.h): the bounds of the field tables, section by
+// section, and the rules between fields. Issues are collected in the reader, which sorts
+// them into document order at the end; the order of the checks here only decides between
+// issues on the same path.
+
+#include "core/job/job_validation.h"
+
+#include <algorithm>
+#include <array>
+#include <map>
+#include <string_view>
+#include <utility>
+
+#include "core/job/diagnostics.h"
+#include "core/job/job_fields.h"
+
+namespace kdscope::core {
+namespace {
+
+using json::childPath;
+using json::indexPath;
+using json::joinNames;
+using json::Json;
+using json::JsonReader;
+using json::singleQuoted;
+using jobfields::architectureTable;
+using jobfields::augmentationTable;
+using jobfields::jobTable;
+using jobfields::knowledgeControlsTable;
+using jobfields::objectiveTable;
+using jobfields::recordingTable;
+using jobfields::studentTable;
+using jobfields::taskTable;
+using jobfields::trainingTable;
+
+constexpr std::array<std::string_view, 5> kTextTasks = {"polarity", "hedge", "spam", "supersense", "fortune"};
+constexpr std::array<std::string_view, 3> kVectorTasks = {"fashion_mnist", "digits", "synthetic_hierarchy"};
+constexpr std::string_view kTransformer = "transformer";
+constexpr std::string_view kMlp = "mlp";
+constexpr std::string_view kReservedStudentName = "teacher";
+
+enum class TaskKind { Text, Vector, Unknown };
+
+TaskKind taskKind(std::string_view name) {
+  if (std::find(kTextTasks.begin(), kTextTasks.end(), name) != kTextTasks.end()) {
+    return TaskKind::Text;
+  }
+  if (std::find(kVectorTasks.begin(), kVectorTasks.end(), name) != kVectorTasks.end()) {
+    return TaskKind::Vector;
+  }
+  return TaskKind::Unknown;
+}
+
+std::vector<std::string> allTaskNames() {
+  std::vector<std::string> names(kTextTasks.begin(), kTextTasks.end());
+  names.insert(names.end(), kVectorTasks.begin(), kVectorTasks.end());
+  return names;
+}
+
+int depthOf(const ArchitectureSpec& arch) {
+  return arch.type == kMlp ? static_cast<int>(arch.hidden.size()) : arch.layers;
+}
+
+class JobValidator {
+public:
+  JobValidator(const JobSpec& job, const Json& root, JsonReader& reader) : m_job(job), m_r(reader) {
+    // Where each task's name was written: the element itself (a bare name) or its "name".
+    const auto tasks = root.find("tasks");
+    for (std::size_t i = 0; i < job.tasks.size(); ++i) {
+      const std::string at = indexPath("tasks", i);
+      const bool bare = tasks != root.end() && tasks->is_array() && i < tasks->size() && (*tasks)[i].is_string();
+      m_taskNamePaths.push_back(bare ? at : childPath(at, "name"));
+    }
+  }
+
+  void validate() {
+    jobTable().checkBounds(m_r, m_job, "");
+    validateTasks();
+    validateArchitecture(m_job.teacher.architecture, "teacher.architecture");
+    trainingTable().checkBounds(m_r, m_job.teacher.training, "teacher.training");
+    validateStudents();
+    for (std::size_t i = 0; i < m_job.students.size(); ++i) {
+      validateStudentTeacher(m_job.students[i], indexPath("students", i));
+    }
+    recordingTable().checkBounds(m_r, m_job.recording, "recording");
+    validateKnowledgeControls();
+    validateArchitectureFit();
+  }
+
+private:
+  void validateTasks() {
+    if (!m_r.isPresent("tasks")) {
+      m_r.issue("tasks", "required field is missing (list at least one task)");
+      return;
+    }
+    m_r.check(!m_job.tasks.empty(), "tasks", "must list at least one task");
+    std::map<std::string, std::size_t> firstIndex;
+    for (std::size_t i = 0; i < m_job.tasks.size(); ++i) {
+      const TaskSpec& task = m_job.tasks[i];
+      const std::string& namePath = m_taskNamePaths[i];
+      if (!m_r.isBad(namePath) && !m_r.isPresent(namePath)) {
+        m_r.badValue(namePath, "required field is missing (the task's name, e.g. 'polarity')");
+      }
+      if (taskKind(task.name) == TaskKind::Unknown) {
+        std::string message = "unknown task " + singleQuoted(task.name);
+        if (const auto match = closestMatch(task.name, allTaskNames())) {
+          message += " (did you mean " + singleQuoted(*match) + "?)";
+        }
+        m_r.check(false, namePath, message + "; known tasks: " + joinNames(allTaskNames()));
+      } else if (const auto [it, inserted] = firstIndex.emplace(task.name, i); !inserted) {
+        m_r.check(false, namePath,
+                  "duplicate task " + singleQuoted(task.name) + " (also " + indexPath("tasks", it->second) + ")");
+      }
+      taskTable().checkBounds(m_r, task, indexPath("tasks", i));
+    }
+  }
+
+  /// The table's bounds (type; layers, heads, width, ffn of a transformer; dropout; the
+  /// widths of an mlp), then width against heads and "hidden" against the type.
+  void validateArchitecture(const ArchitectureSpec& arch, const std::string& path) {
+    architectureTable().checkBounds(m_r, arch, path);
+    const std::string typePath = childPath(path, "type");
+    const std::string hiddenPath = childPath(path, "hidden");
+    if (arch.type == kTransformer) {
+      const std::string widthPath = childPath(path, "width");
+      const std::string headsPath = childPath(path, "heads");
+      if (arch.heads >= 1 && arch.width >= 1 && !m_r.isBad(headsPath)) {
+        m_r.check(arch.width % arch.heads == 0, widthPath,
+                  "must be divisible by heads (" + std::to_string(arch.heads) + "), got " +
+                      std::to_string(arch.width));
+      }
+      // A transformer ignores "hidden": a list there means the type was forgotten.
+      m_r.check(arch.hidden.empty(), hiddenPath,
+                "is only used by an 'mlp' architecture, but type is 'transformer'" +
+                    std::string(m_r.isPresent(typePath) ? "" : " (the default)"));
+    } else if (arch.type == kMlp) {
+      m_r.check(!arch.hidden.empty(), hiddenPath, "an 'mlp' needs at least one hidden layer width, e.g. [256, 128]");
+    }
+  }
+
+  void validateStudents() {
+    std::map<std::string, std::size_t> firstIndex;
+    for (std::size_t i = 0; i < m_job.students.size(); ++i) {
+      const StudentSpec& student = m_job.students[i];
+      const std::string at = indexPath("students", i);
+      const std::string namePath = childPath(at, "name");
+      if (!m_r.isBad(namePath) && !m_r.isPresent(namePath)) {
+        m_r.badValue(namePath, "required field is missing (a unique name such as 'kd')");
+      } else if (student.name.empty()) {
+        m_r.check(false, namePath, "must not be empty");
+      } else if (!std::all_of(student.name.begin(), student.name.end(), [](char c) {
+                   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+                          c == '-';
+                 })) {
+        // Names become run-file groups and file names.
+        m_r.check(false, namePath, "must use only letters, digits, '_' and '-', got " + singleQuoted(student.name));
+      } else if (student.name == kReservedStudentName) {
+        m_r.check(false, namePath, "'teacher' is reserved for the teacher's records");
+      } else if (student.name == "knowledge") {
+        // The task's knowledge-level results are stored under the name "knowledge".
+        m_r.check(false, namePath, "'knowledge' is reserved for the analysis of the knowledge levels");
+      } else if (const auto [it, inserted] = firstIndex.emplace(student.name, i); !inserted) {
+        m_r.check(false, namePath,
+                  "duplicate student name " + singleQuoted(student.name) + " (also " +
+                      indexPath("students", it->second) + ")");
+      }
+      validateArchitecture(student.architecture, childPath(at, "architecture"));
+      trainingTable().checkBounds(m_r, student.training, childPath(at, "training"));
+      objectiveTable().checkBounds(m_r, student.objective, childPath(at, "objective"));
+    }
+  }
+
+  /// Rules between a student and its teacher: the layer map of the intermediate terms,
+  /// attention terms on transformers only, token augmentation on text tasks only, and a
+  /// teacher epoch the teacher will have.
+  void validateStudentTeacher(const StudentSpec& student, const std::string& at) {
+    const ObjectiveSpec& objective = student.objective;
+    const std::string objectivePath = childPath(at, "objective");
+    const std::string mapPath = childPath(objectivePath, "layer_map");
+    const ArchitectureSpec& teacher = m_job.teacher.architecture;
+    const bool knownTypes = (student.architecture.type == kTransformer || student.architecture.type == kMlp) &&
+                            (teacher.type == kTransformer || teacher.type == kMlp);
+    const bool attentionTerms = objective.attentionKl > 0 || objective.attentionMse > 0;
+    const bool intermediate = attentionTerms || objective.hiddenMse > 0 || objective.hiddenCosine > 0 ||
+                              objective.pkd > 0 || objective.infoNce > 0 || objective.miAlpha > 0;
+    if (knownTypes && attentionTerms) {
+      for (const auto& [key, weight] : {std::pair<const char*, double>{"attention_kl", objective.attentionKl},
+                                        {"attention_mse", objective.attentionMse}}) {
+        if (weight > 0 && (student.architecture.type != kTransformer || teacher.type != kTransformer)) {
+          m_r.check(false, childPath(objectivePath, key),
+                    "needs attention maps: the student and the teacher must both be transformers");
+        }
+      }
+    }
+    const int ls = depthOf(student.architecture);
+    const int lt = depthOf(teacher);
+    if (knownTypes && intermediate && ls >= 1 && lt >= 1) {
+      validateLayerMap(objective, mapPath, ls, lt, attentionTerms);
+    }
+    studentTable().checkBounds(m_r, student, at); // teacher_epoch >= 0
+    const std::string epochPath = childPath(at, "teacher_epoch");
+    if (m_job.teacher.checkpoint.empty() && student.teacherEpoch > m_job.teacher.training.epochs) {
+      m_r.check(false, epochPath,
+                "the teacher trains for " + std::to_string(m_job.teacher.training.epochs) +
+                    " epochs, so there is no checkpoint after epoch " + std::to_string(student.teacherEpoch));
+    }
+    const std::string augmentationPath = childPath(at, "augmentation");
+    augmentationTable().checkBounds(m_r, student.augmentation, augmentationPath);
+    const bool vectorJob = std::any_of(m_job.tasks.begin(), m_job.tasks.end(),
+                                       [](const TaskSpec& task) { return taskKind(task.name) == TaskKind::Vector; });
+    if (vectorJob) {
+      for (const auto& [key, rate] : {std::pair<const char*, double>{"mask", student.augmentation.mask},
+                                      {"replace", student.augmentation.replace},
+                                      {"swap", student.augmentation.swap},
+                                      {"delete", student.augmentation.deletion}}) {
+        m_r.check(rate == 0.0, childPath(augmentationPath, key),
+                  "token augmentation needs a text task (vector tasks can use mixup only)");
+      }
+    }
+  }
+
+  /// A student of `ls` layers against a teacher of `lt` (both >= 1).
+  void validateLayerMap(const ObjectiveSpec& objective, const std::string& mapPath, int ls, int lt,
+                        bool attentionTerms) {
+    const std::string counts = " (student " + std::to_string(ls) + ", teacher " + std::to_string(lt) + ")";
+    if (objective.layerMap == "last") {
+      m_r.check(ls <= lt, mapPath, "'last' needs a student with at most as many layers as the teacher" + counts);
+    } else if (objective.layerMap == "uniform" && attentionTerms) {
+      m_r.check(ls <= lt, mapPath,
+                "'uniform' maps attention layers only for a student with at most as many layers as the "
+                "teacher" + counts);
+    } else if (objective.layerMap == "list") {
+      if (static_cast<int>(objective.layerList.size()) != ls + 1) {
+        m_r.check(false, mapPath,
+                  "must list one teacher hidden state (0.." + std::to_string(lt) + ") for each of the student's " +
+                      std::to_string(ls + 1) + " hidden states (index 0 = embeddings), got " +
+                      std::to_string(objective.layerList.size()));
+        return;
+      }
+      for (std::size_t i = 0; i < objective.layerList.size(); ++i) {
+        const int j = objective.layerList[i];
+        const std::string itemPath = indexPath(mapPath, i);
+        if (j < 0 || j > lt) {
+          m_r.check(false, itemPath,
+                    "must be in [0, " + std::to_string(lt) + "] (the teacher's hidden states), got " +
+                        std::to_string(j));
+        } else if (i > 0 && j == 0 && attentionTerms) {
+          m_r.check(false, itemPath,
+                    "student layer " + std::to_string(i) +
+                        " maps to the teacher's embeddings, which have no attention map to transfer");
+        }
+      }
+    }
+  }
+
+  void validateKnowledgeControls() {
+    const KnowledgeControlsSpec& kc = m_job.knowledgeControls;
+    if (!kc.enabled) {
+      return;
+    }
+    validateArchitecture(kc.architecture, "knowledge_controls.architecture");
+    trainingTable().checkBounds(m_r, kc.training, "knowledge_controls.training");
+    knowledgeControlsTable().checkBounds(m_r, kc, "knowledge_controls"); // lambda, temperature
+  }
+
+  /// Text tasks need a transformer, vector tasks an mlp, and one job's architectures
+  /// serve all its tasks: so one kind of task per job, and architectures to match it.
+  void validateArchitectureFit() {
+    const std::vector<TaskSpec>& tasks = m_job.tasks;
+    std::vector<std::string> kindTasks;
+    TaskKind kind = TaskKind::Unknown;
+    std::size_t firstIndex = 0;
+    for (std::size_t i = 0; i < tasks.size(); ++i) {
+      const TaskKind k = taskKind(tasks[i].name);
+      if (k == TaskKind::Unknown || m_r.isBad(m_taskNamePaths[i])) {
+        continue;
+      }
+      if (kind == TaskKind::Unknown) {
+        kind = k;
+        firstIndex = i;
+      } else if (k != kind) {
+        const auto describe = [](TaskKind t) {
+          return t == TaskKind::Text ? std::string("a text task (needs a 'transformer')")
+                                     : std::string("a vector task (needs an 'mlp')");
+        };
+        m_r.issue(indexPath("tasks", i),
+                  singleQuoted(tasks[i].name) + " is " + describe(k) + " but " + singleQuoted(tasks[firstIndex].name) +
+                      " (" + indexPath("tasks", firstIndex) + ") is " + describe(kind) +
+                      "; a job's architectures apply to all its tasks, so put text and vector "
+                      "tasks in separate jobs");
+        return;
+      }
+      if (std::find(kindTasks.begin(), kindTasks.end(), tasks[i].name) == kindTasks.end()) {
+        kindTasks.push_back(tasks[i].name);
+      }
+    }
+    if (kind == TaskKind::Unknown) {
+      return;
+    }
+    const std::string_view required = kind == TaskKind::Text ? kTransformer : kMlp;
+    const auto fit = [&](const ArchitectureSpec& arch, const std::string& path) {
+      const std::string typePath = childPath(path, "type");
+      if ((arch.type != kTransformer && arch.type != kMlp) || arch.type == required) {
+        return; // an unknown type is reported on its own
+      }
+      std::string message = std::string(kind == TaskKind::Text ? "text tasks (" : "vector tasks (") +
+                            joinNames(kindTasks) + ") need " + (kind == TaskKind::Text ? "a " : "an ") +
+                            singleQuoted(required) + " architecture, got " + singleQuoted(arch.type);
+      if (!m_r.isPresent(typePath)) {
+        message += " (the default)";
+      }
+      if (kind == TaskKind::Vector) {
+        message += R"(; set "type": "mlp" and "hidden": [...])";
+      }
+      m_r.check(false, typePath, message);
+    };
+    fit(m_job.teacher.architecture, "teacher.architecture");
+    for (std::size_t i = 0; i < m_job.students.size(); ++i) {
+      fit(m_job.students[i].architecture, childPath(indexPath("students", i), "architecture"));
+    }
+    if (m_job.knowledgeControls.enabled) {
+      fit(m_job.knowledgeControls.architecture, "knowledge_controls.architecture");
+    }
+  }
+
+  const JobSpec& m_job;
+  JsonReader& m_r;
+  std::vector<std::string> m_taskNamePaths; // "tasks[i]" (a bare name) or "tasks[i].name"
+};
+
+} // namespace
+
+void validateJob(const JobSpec& job, const Json& root, JsonReader& reader) {
+  JobValidator(job, root, reader).validate();
+}
+
+} // namespace kdscope::core
