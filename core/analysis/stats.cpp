@@ -1,3 +1,5 @@
+// Above 800 lines on purpose: the statistics library (docs/statistics.md) shares its
+// distribution functions, resampling and rank helpers across the tests it implements.
 #include "core/analysis/stats.h"
 
 #include <algorithm>

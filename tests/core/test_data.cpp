@@ -1,3 +1,5 @@
+// Above 800 lines on purpose: one suite per built-in dataset's loader, all sharing the
+// data-folder fixtures at the top.
 // Data layer: loaders on small files written into a temporary data folder (same layout as
 // scripts/fetch-data.sh leaves), splits, subsampling, the synthetic generator, the RNG.
 // Nothing here needs the real cache, except DataRealCache, which is skipped without it.

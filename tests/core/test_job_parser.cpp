@@ -1,3 +1,6 @@
+// Above 800 lines on purpose: one table of hand-written rule cases (JobRule) and the parser's
+// hand-counted positions read best in one place; the field tables have their own suite
+// (test_job_fields.cpp).
 // Tests of the job file parser and validator (core/job/job_spec.h, docs/job-format.md).
 // Expected values are written out by hand: field values, JSON paths, and line:column
 // positions counted on the documents below.
@@ -841,7 +844,12 @@ JobSpec nonDefaultJob() {
   s.architecture.hidden = {32};
   s.architecture.dropout = 0.0;
   s.training = TrainingSpec{2, 7, 0.1, 0.0, 1.0, 5.0};
-  s.objective = ObjectiveSpec{0.9, 4.0, false, 0.05, 0.125, "pt"};
+  s.objective.lambda = 0.9;
+  s.objective.temperature = 4.0;
+  s.objective.tSquared = false;
+  s.objective.labelSmoothing = 0.05;
+  s.objective.logitMse = 0.125;
+  s.objective.teacherTargets = "pt";
   StudentSpec t;
   t.name = "ce";
   t.architecture.type = "mlp";

@@ -1,3 +1,5 @@
+// Above 800 lines on purpose: the writer and reader of format version 1 tested together,
+// object by object, on shared fixture files.
 // Tests of the run file: RunWriter -> RunReader round trips on hand-made tasks with
 // hand-computed accuracies, the reader's refusals (each naming the object), a run cut off
 // by a crash, and h5py's view of what we write (tests/python/check_run_file.py, the
