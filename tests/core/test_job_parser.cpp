@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/core/job_test_support.h"
 #include "core/job/diagnostics.h"
 #include "core/job/job_spec.h"
 
@@ -56,79 +57,7 @@ void expectValid(const JobParseResult& result) {
   EXPECT_FALSE(result.normalizedJson.empty());
 }
 
-void expectSameArchitecture(const ArchitectureSpec& a, const ArchitectureSpec& b) {
-  EXPECT_EQ(a.type, b.type);
-  EXPECT_EQ(a.layers, b.layers);
-  EXPECT_EQ(a.heads, b.heads);
-  EXPECT_EQ(a.width, b.width);
-  EXPECT_EQ(a.ffn, b.ffn);
-  EXPECT_EQ(a.dropout, b.dropout);
-  EXPECT_EQ(a.hidden, b.hidden);
-}
-
-void expectSameTraining(const TrainingSpec& a, const TrainingSpec& b) {
-  EXPECT_EQ(a.epochs, b.epochs);
-  EXPECT_EQ(a.batchSize, b.batchSize);
-  EXPECT_EQ(a.lr, b.lr);
-  EXPECT_EQ(a.weightDecay, b.weightDecay);
-  EXPECT_EQ(a.warmupFraction, b.warmupFraction);
-  EXPECT_EQ(a.gradClip, b.gradClip);
-}
-
-/// Field-by-field equality of everything the JSON carries (baseDir comes from the file's
-/// location, not from the JSON).
-void expectSameJob(const JobSpec& a, const JobSpec& b) {
-  EXPECT_EQ(a.name, b.name);
-  EXPECT_EQ(a.seed, b.seed);
-  EXPECT_EQ(a.dataDir, b.dataDir);
-  EXPECT_EQ(a.cacheTeacherOutputs, b.cacheTeacherOutputs);
-  EXPECT_EQ(a.teacherCacheBudgetMb, b.teacherCacheBudgetMb);
-  ASSERT_EQ(a.tasks.size(), b.tasks.size());
-  for (std::size_t i = 0; i < a.tasks.size(); ++i) {
-    SCOPED_TRACE("task " + std::to_string(i));
-    const TaskSpec& x = a.tasks[i];
-    const TaskSpec& y = b.tasks[i];
-    EXPECT_EQ(x.name, y.name);
-    EXPECT_EQ(x.evalFraction, y.evalFraction);
-    EXPECT_EQ(x.maxExamples, y.maxExamples);
-    EXPECT_EQ(x.maxLen, y.maxLen);
-    EXPECT_EQ(x.vocabSize, y.vocabSize);
-    EXPECT_EQ(x.minFreq, y.minFreq);
-    EXPECT_EQ(x.minClassSize, y.minClassSize);
-    EXPECT_EQ(x.superClasses, y.superClasses);
-    EXPECT_EQ(x.classesPerSuper, y.classesPerSuper);
-    EXPECT_EQ(x.dim, y.dim);
-    EXPECT_EQ(x.examplesPerClass, y.examplesPerClass);
-    EXPECT_EQ(x.superSpread, y.superSpread);
-    EXPECT_EQ(x.classSpread, y.classSpread);
-    EXPECT_EQ(x.noise, y.noise);
-  }
-  {
-    SCOPED_TRACE("teacher");
-    expectSameArchitecture(a.teacher.architecture, b.teacher.architecture);
-    expectSameTraining(a.teacher.training, b.teacher.training);
-    EXPECT_EQ(a.teacher.checkpoint, b.teacher.checkpoint);
-  }
-  ASSERT_EQ(a.students.size(), b.students.size());
-  for (std::size_t i = 0; i < a.students.size(); ++i) {
-    SCOPED_TRACE("student " + std::to_string(i));
-    const StudentSpec& x = a.students[i];
-    const StudentSpec& y = b.students[i];
-    EXPECT_EQ(x.name, y.name);
-    expectSameArchitecture(x.architecture, y.architecture);
-    expectSameTraining(x.training, y.training);
-    EXPECT_EQ(x.objective.lambda, y.objective.lambda);
-    EXPECT_EQ(x.objective.temperature, y.objective.temperature);
-    EXPECT_EQ(x.objective.tSquared, y.objective.tSquared);
-    EXPECT_EQ(x.objective.labelSmoothing, y.objective.labelSmoothing);
-    EXPECT_EQ(x.objective.logitMse, y.objective.logitMse);
-    EXPECT_EQ(x.objective.teacherTargets, y.objective.teacherTargets);
-  }
-  EXPECT_EQ(a.recording.attentionExamples, b.recording.attentionExamples);
-  EXPECT_EQ(a.recording.pooling, b.recording.pooling);
-  EXPECT_EQ(a.recording.logEvery, b.recording.logEvery);
-  EXPECT_EQ(a.recording.hidden, b.recording.hidden);
-}
+using test::expectSameJob;
 
 // A valid text job and a valid vector job; the rule tests change one value in them.
 constexpr const char* kTextJob = R"({
