@@ -15,20 +15,7 @@ rm -rf "$work"
 mkdir -p "$work/data"
 
 # A tiny polarity corpus laid out like the fetched Debian package (docs/data.md).
-"$python" - "$work/data" <<'PY'
-import os, random, sys
-d = os.path.join(sys.argv[1], "python3-pattern/usr/share/doc/python3-pattern/test/corpora")
-os.makedirs(d)
-rng = random.Random(3)
-good = ["good", "great", "fine", "lovely", "superb"]
-bad = ["bad", "awful", "dull", "poor", "boring"]
-filler = ["the", "film", "was", "a", "plot", "and", "acting"]
-with open(os.path.join(d, "polarity-en-pang&lee2.csv"), "w", encoding="utf-8") as out:
-    for i in range(160):
-        positive = i % 2 == 0
-        words = [rng.choice((good if positive else bad) if w % 3 == 1 else filler) for w in range(8)]
-        out.write('"%s","%s"\n' % ("1" if positive else "-1", " ".join(words)))
-PY
+"$python" "$src/tests/app/make_tiny_polarity.py" "$work/data"
 
 cat > "$work/vector.json" <<'JSON'
 {"name": "python-check-vector", "seed": 2,

@@ -5,25 +5,11 @@
 # its epoch-1 checkpoint. A cell takes a few seconds. A fifth of the labels are flipped, so
 # the accuracies are not all 1 and differ between cells.
 #
-#   make_tiny_study PYTHON WORK
+#   make_tiny_study PYTHON WORK   (with $src set to the source tree)
 make_tiny_study() {
   local python=$1 work=$2
   mkdir -p "$work/data"
-  "$python" - "$work/data" <<'PY'
-import os, random, sys
-d = os.path.join(sys.argv[1], "python3-pattern/usr/share/doc/python3-pattern/test/corpora")
-os.makedirs(d, exist_ok=True)
-rng = random.Random(3)
-good = ["good", "great", "fine", "lovely", "superb"]
-bad = ["bad", "awful", "dull", "poor", "boring"]
-filler = ["the", "film", "was", "a", "plot", "and", "acting"]
-with open(os.path.join(d, "polarity-en-pang&lee2.csv"), "w", encoding="utf-8") as out:
-    for i in range(160):
-        positive = i % 2 == 0
-        words = [rng.choice((good if positive else bad) if w % 3 == 1 else filler) for w in range(8)]
-        label = positive if rng.random() >= 0.2 else not positive  # a fifth mislabelled: no model is perfect
-        out.write('"%s","%s"\n' % ("1" if label else "-1", " ".join(words)))
-PY
+  "$python" "$src/tests/app/make_tiny_polarity.py" "$work/data" --flip 0.2
   cat > "$work/study.json" <<JSON
 {
   "name": "tiny-array",
