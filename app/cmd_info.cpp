@@ -164,30 +164,39 @@ void printIntervals(const core::TaskHeadline& h, const std::vector<std::string>&
       const an::ClassFactor& c = lp.goldClass;
       std::cout << "    " << std::left << std::setw(19) << "gold class" << std::right << " chi-square "
                 << an::numberText(c.chiSquare.chiSquare, 2) << " (df " << c.chiSquare.df << "), p = "
-                << an::pValueText(c.chiSquare.pValue) << ", Cramer's V " << an::intervalText(c.cramersV, 3);
-      // The class most over-represented among the lost examples, by odds ratio.
+                << an::pValueText(c.chiSquare.pValue)
+                << (c.chiSquare.minExpected < 5.0 ? " (rough: an expected count below 5)" : "") << ", Cramer's V "
+                << an::intervalText(c.cramersV, 3);
+      // The class most clearly over-represented among the lost examples: the smallest Fisher
+      // p among the classes whose odds ratio is above 1.
       std::size_t most = c.oddsRatio.size();
       for (std::size_t k = 0; k < c.oddsRatio.size(); ++k) {
-        if (c.lost[k] > 0 && (most == c.oddsRatio.size() || c.oddsRatio[k].estimate > c.oddsRatio[most].estimate)) {
+        if (c.oddsRatio[k].estimate > 1.0 &&
+            (most == c.oddsRatio.size() || c.fisher[k].pValue < c.fisher[most].pValue)) {
           most = k;
         }
       }
       if (most < c.oddsRatio.size()) {
-        std::cout << "; most lost: " << (most < classNames.size() ? classNames[most] : std::to_string(most))
-                  << " (odds ratio " << an::intervalText(c.oddsRatio[most], 2) << ", Fisher p = "
-                  << an::pValueText(c.fisher[most].pValue) << ")";
+        std::cout << "; most over-represented: " << (most < classNames.size() ? classNames[most] : std::to_string(most))
+                  << " (" << c.lost[most] << " lost of " << c.lost[most] + c.rest[most] << ", odds ratio "
+                  << an::intervalText(c.oddsRatio[most], 2) << ", Fisher p = " << an::pValueText(c.fisher[most].pValue)
+                  << ")";
       }
       std::cout << "\n";
       const an::LossLogistic& fit = lp.logistic;
-      std::cout << "    logistic regression of lost (log odds per sd" << (fit.includesClass ? "; class against the most frequent" : "")
-                << (fit.converged ? "" : "; did not converge") << "):";
-      std::string sep = " ";
-      for (const an::LogisticTerm& t : fit.terms) {
-        if (t.name != "intercept" && t.name.rfind("class:", 0) != 0) {
-          std::cout << sep << factorTitle(t.name) << " " << an::intervalText(t.coefficient.value, 2, true) << " p = "
-                    << an::pValueText(t.coefficient.pValue);
-          sep = "; ";
+      std::cout << "    logistic regression of lost";
+      if (fit.converged) {
+        std::cout << " (log odds per sd" << (fit.includesClass ? "; class against the most frequent" : "") << "):";
+        std::string sep = " ";
+        for (const an::LogisticTerm& t : fit.terms) {
+          if (t.name != "intercept" && t.name.rfind("class:", 0) != 0) {
+            std::cout << sep << factorTitle(t.name) << " " << an::intervalText(t.coefficient.value, 2, true) << " p = "
+                      << an::pValueText(t.coefficient.pValue);
+            sep = "; ";
+          }
         }
+      } else {
+        std::cout << ": did not converge (a factor separates the lost examples)";
       }
       std::cout << (fit.note.empty() ? "" : " (" + fit.note + ")") << "\n";
     }

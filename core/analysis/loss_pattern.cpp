@@ -195,11 +195,9 @@ Interval woolfOddsRatio(std::uint64_t a, std::uint64_t b, std::uint64_t c, std::
   const double fb = static_cast<double>(b);
   const double fc = static_cast<double>(c);
   const double fd = static_cast<double>(d);
-  const double num = fa * fd;
-  const double den = fb * fc;
-  out.estimate = den > 0.0 ? num / den : (num > 0.0 ? std::numeric_limits<double>::infinity() : kNaN);
   const double add = (a == 0 || b == 0 || c == 0 || d == 0) ? 0.5 : 0.0;
   const double logOr = std::log((fa + add) * (fd + add) / ((fb + add) * (fc + add)));
+  out.estimate = std::exp(logOr);
   const double se = std::sqrt(1.0 / (fa + add) + 1.0 / (fb + add) + 1.0 / (fc + add) + 1.0 / (fd + add));
   const double z = normalQuantile(0.5 + 0.5 * level);
   out.lo = std::exp(logOr - z * se);

@@ -40,14 +40,15 @@ struct ContinuousFactor {
 /// The gold class against "lost": the C x 2 table, Pearson chi-square with Cramér's V (and a
 /// percentile bootstrap interval of V over eval examples), and per class, that class against
 /// the others: Fisher's exact test and the odds ratio of being lost with Woolf's interval
-/// (log OR +- z sqrt(1/a + 1/b + 1/c + 1/d), 0.5 added to every cell when one is 0).
+/// (log OR +- z sqrt(1/a + 1/b + 1/c + 1/d); 0.5 added to every cell, for the estimate too,
+/// when one is 0).
 struct ClassFactor {
   std::vector<std::uint64_t> lost; ///< [C] lost examples of each class
   std::vector<std::uint64_t> rest; ///< [C] the other examples of each class
   ChiSquareResult chiSquare;
   Interval cramersV;
   std::vector<FisherResult> fisher; ///< [C] class c against the other classes
-  std::vector<Interval> oddsRatio;  ///< [C] estimate = Fisher's sample odds ratio; interval Woolf's
+  std::vector<Interval> oddsRatio;  ///< [C] woolfOddsRatio (Haldane-corrected when a cell is 0)
 };
 
 /// One term of the logistic regression of lost (1) against the rest (0).
@@ -79,9 +80,10 @@ struct LossPattern {
 /// The entropy -sum_c p_c ln p_c (nats) of each row of probabilities.
 [[nodiscard]] std::vector<double> rowEntropy(const std::vector<double>& probs, std::size_t numClasses);
 
-/// The odds ratio ad / (bc) of [[a, b], [c, d]] with Woolf's interval; 0.5 is added to every
-/// cell for the interval when a cell is 0 (Haldane-Anscombe). Estimate = the sample odds ratio
-/// (inf or 0 with a zero cell; NaN for 0/0).
+/// The odds ratio ad / (bc) of [[a, b], [c, d]] with Woolf's interval exp(log OR -+ z
+/// sqrt(1/a + 1/b + 1/c + 1/d)); when a cell is 0, 0.5 is added to every cell for both the
+/// estimate and the interval (Haldane-Anscombe), so the estimate is finite and inside its
+/// interval. (Fisher's sample odds ratio, inf or 0 then, is in FisherResult.)
 [[nodiscard]] Interval woolfOddsRatio(std::uint64_t a, std::uint64_t b, std::uint64_t c, std::uint64_t d,
                                       double level = 0.95);
 

@@ -553,3 +553,18 @@ TEST(AnalysisIntervals, NumPyOracleAgreesOnTheRealRun) {
   EXPECT_EQ(status, 0) << output;
   EXPECT_NE(output.find("check_intervals: ok"), std::string::npos) << output;
 }
+
+TEST(AnalysisIntervals, WoolfOddsRatioHandWorked) {
+  // [[2, 3], [4, 6]]: OR = 12 / 12 = 1, se = sqrt(1/2 + 1/3 + 1/4 + 1/6) = sqrt(5/4).
+  const an::Interval even = an::woolfOddsRatio(2, 3, 4, 6);
+  EXPECT_NEAR(even.estimate, 1.0, 1e-15);
+  EXPECT_NEAR(even.lo, std::exp(-1.959963984540054 * std::sqrt(1.25)), 1e-12);
+  EXPECT_NEAR(even.hi, std::exp(1.959963984540054 * std::sqrt(1.25)), 1e-12);
+  // A zero cell: 0.5 added to every cell, (0.5 * 5.5) / (4.5 * 3.5) = 11 / 63, finite and
+  // inside its interval.
+  const an::Interval zero = an::woolfOddsRatio(0, 4, 3, 5);
+  EXPECT_NEAR(zero.estimate, 11.0 / 63.0, 1e-15);
+  const double se = std::sqrt(1 / 0.5 + 1 / 4.5 + 1 / 3.5 + 1 / 5.5);
+  EXPECT_NEAR(zero.lo, 11.0 / 63.0 * std::exp(-1.959963984540054 * se), 1e-12);
+  EXPECT_NEAR(zero.hi, 11.0 / 63.0 * std::exp(1.959963984540054 * se), 1e-12);
+}

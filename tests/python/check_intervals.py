@@ -164,7 +164,7 @@ def woolf(a, b, c, d):
     add = 0.5 if 0 in (a, b, c, d) else 0.0
     lor = math.log((a + add) * (d + add) / ((b + add) * (c + add)))
     se = math.sqrt(sum(1.0 / (v + add) for v in (a, b, c, d)))
-    return math.exp(lor - Z975 * se), math.exp(lor + Z975 * se)
+    return math.exp(lor), math.exp(lor - Z975 * se), math.exp(lor + Z975 * se)
 
 
 def irls(x, y):
@@ -299,7 +299,8 @@ def main(argv):
                 aa, bb = int(lost_c[k]), int(rest_c[k])
                 c2, d2 = all_lost - aa, all_rest - bb
                 close(f"{what} class {k} fisher_p", float(cg["fisher_p"][k]), fisher_p(aa, bb, c2, d2), 1e-6)
-                lo, hi = woolf(aa, bb, c2, d2)
+                est, lo, hi = woolf(aa, bb, c2, d2)
+                close(f"{what} class {k} odds_ratio", float(cg["odds_ratio"][k]), est, 1e-6)
                 close(f"{what} class {k} odds_ratio_lo", float(cg["odds_ratio_lo"][k]), lo, 1e-6)
                 close(f"{what} class {k} odds_ratio_hi", float(cg["odds_ratio_hi"][k]), hi, 1e-6)
             lg = lpg["logistic"]

@@ -92,7 +92,7 @@ TEST_F(IntervalViewTest, TasksViewShowsTheIntervalsAndPairedTestsTheAnalysisWrot
   EXPECT_TRUE(table->item(0, TasksView::ColGap)->toolTip().contains(QStringLiteral("no detectable difference")));
   EXPECT_FALSE(table->item(0, TasksView::ColStudent)->font().italic());
   EXPECT_EQ(cell(table, 0, TasksView::ColVsTeacher), QStringLiteral("p = 1 (1 vs 2), no detectable difference"));
-  EXPECT_TRUE(view.intervalNote()->text().contains(QStringLiteral("over the 6 eval examples (B = 2000, seed 14)")))
+  EXPECT_TRUE(view.intervalNote()->text().contains(QStringLiteral("(6 on polarity; B = 2000, seed 14)")))
       << view.intervalNote()->text().toStdString();
 
   QTableWidget* paired = view.pairedTable();
@@ -210,7 +210,7 @@ TEST_F(IntervalViewTest, ExportedFiguresCarryTheIntervalsInTheirCsv) {
                                       QString::number(attr("teacher/intervals", "accuracy_lo"), 'g', QLocale::FloatingPointShortest),
                                       QString::number(attr("teacher/intervals", "accuracy_hi"), 'g', QLocale::FloatingPointShortest));
   EXPECT_TRUE(csv.contains(teacherRow)) << teacherRow.toStdString() << "\n" << csv.toStdString();
-  EXPECT_TRUE(spec->caption.contains(QStringLiteral("95% percentile bootstrap intervals over the 6 eval examples")))
+  EXPECT_TRUE(spec->caption.contains(QStringLiteral("95% percentile bootstrap interval over the 6 eval examples")))
       << spec->caption.toStdString();
   // The gap: kd's and ce's gaps both hold 0 on 6 examples, drawn in the series named so.
   const auto gap = catalog.find(QStringLiteral("tasks.gap.polarity"));

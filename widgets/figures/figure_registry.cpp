@@ -347,7 +347,7 @@ std::vector<FigureSpec> runFigures(const RunDocument& run) {
     if (!bootstrap) {
       continue;
     }
-    const QString over = tr("95% percentile bootstrap intervals over the %1 eval examples (B = %2, seed %3)")
+    const QString over = tr("95% percentile bootstrap interval over the %1 eval examples (B = %2, seed %3)")
                              .arg(bootstrap->examples)
                              .arg(bootstrap->resamples)
                              .arg(bootstrap->seed);
@@ -356,12 +356,18 @@ std::vector<FigureSpec> runFigures(const RunDocument& run) {
                        objects, kFromAnalyze + tr(", %1").arg(over),
                        [doc, task](PlotWidget& plot) { figures::buildTaskAccuracy(plot, *doc, task); }));
     if (!students.isEmpty()) {
+      QStringList gapObjects = objects;
+      for (const QString& student : students) {
+        gapObjects << qstr(core::layout::child(
+            core::layout::analysisEntry(str(task), str(student), core::layout::entry::kPaired), str(t.teacher)));
+      }
       out.push_back(spec(run, figures::taskGapName(task), QStringLiteral("tasks"),
                          tr("Gap to the teacher (teacher accuracy minus student accuracy, on the same eval "
                             "examples) of %1 on task %2, each with its %3 (paired: both accuracies on each "
-                            "resample). A gap whose interval holds 0 is drawn as \"no detectable difference\".")
+                            "resample). A gap whose interval holds 0, or whose exact McNemar p against the teacher is 0.05 or "
+                            "more, is drawn as \"no detectable difference\".")
                              .arg(listNames(students), task, over),
-                         objects, kFromAnalyze + tr(", %1").arg(over),
+                         gapObjects, kFromAnalyze + tr(", %1").arg(over),
                          [doc, task](PlotWidget& plot) { figures::buildTaskGap(plot, *doc, task); }));
     }
   }
@@ -382,8 +388,8 @@ std::vector<FigureSpec> runFigures(const RunDocument& run) {
                          tr("Where the examples student %1 loses on task %2 are: for each factor (%3), the "
                             "rank-biserial r of its %4 lost examples (teacher right, student wrong) against the "
                             "other %5 eval examples, P(lost > rest) - P(lost < rest), with a 95% stratified "
-                            "bootstrap interval; an r whose interval holds 0 is drawn as \"no detectable "
-                            "difference\".")
+                            "bootstrap interval; an r whose interval holds 0, or whose Mann-Whitney p is 0.05 or more, is "
+                            "drawn as \"no detectable difference\".")
                              .arg(student, task, factors.join(QStringLiteral(", ")))
                              .arg(lp->lost)
                              .arg(lp->examples - lp->lost),

@@ -91,7 +91,7 @@ void buildTaskAccuracy(PlotWidget& plot, const RunDocument& run, const QString& 
     plot.setMessage(tr("no intervals yet: %1").arg(noAnalysisMessage(run)));
     return;
   }
-  addPoints(plot, tr("accuracy (95% bootstrap interval over eval examples)"), points, 0);
+  addPoints(plot, tr("accuracy, 95% interval"), points, 0);
   plot.setXTickLabels(labels);
   plot.rescale();
   plot.setFigureName(taskAccuracyName(task));
@@ -134,7 +134,7 @@ QString lossPatternName(const QString& task, const QString& student) {
 void buildLossPattern(PlotWidget& plot, const RunDocument& run, const QString& task, const QString& student) {
   plot.clear();
   plot.setTitle(tr("Lost examples (teacher right, %1 wrong) against the rest, %2").arg(student, task));
-  plot.setAxisLabels(tr("factor"), tr("rank-biserial r = P(lost > rest) - P(lost < rest)"));
+  plot.setAxisLabels(tr("factor"), tr("rank-biserial r (lost vs rest)"));
   const auto lp = student.isEmpty() ? std::nullopt : run.lossPattern(task, student);
   if (!lp) {
     plot.setMessage(tr("no loss pattern yet: %1").arg(noAnalysisMessage(run)));

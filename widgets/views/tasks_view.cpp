@@ -82,6 +82,9 @@ TasksView::TasksView(QWidget* parent) : AnalysisView(parent) {
   m_accuracy->setObjectName(QStringLiteral("tasksAccuracyPlot"));
   m_recall = new PlotWidget(plots);
   m_recall->setObjectName(QStringLiteral("tasksRecallPlot"));
+  split->setStretchFactor(0, 1);
+  split->setStretchFactor(1, 1);
+  split->setSizes({1000, 1000}); // the tables' size hints would leave the plots a strip
   layout->addWidget(split);
 }
 
@@ -97,7 +100,8 @@ void TasksView::populate() {
   const RunDocument& run = *context().run;
   const QString& student = context().student;
   int row = 0;
-  std::optional<core::ModelIntervals> shownIntervals;
+  std::optional<core::ModelIntervals> shownIntervals; // the selected task's, else the first task's
+  QString shownTask;
   for (const QString& task : run.taskNames()) {
     const QString teacher = run.teacherOf(task);
     if (teacher.isEmpty() || student.isEmpty() || !run.studentsOf(task).contains(student)) {
@@ -113,8 +117,9 @@ void TasksView::populate() {
     const auto find = [&intervals](const char* metric) {
       return intervals ? intervals->find(metric) : nullptr;
     };
-    if (intervals && !shownIntervals) {
+    if (intervals && (!shownIntervals || task == context().task)) {
       shownIntervals = intervals;
+      shownTask = task;
     }
     std::optional<core::PairedTest> vsTeacher;
     for (core::PairedTest& test : run.pairedTests(task, student)) {
@@ -154,10 +159,11 @@ void TasksView::populate() {
     ++row;
   }
   if (shownIntervals) {
-    m_note->setText(tr("Intervals: 95%, percentile bootstrap over the %1 eval examples (B = %2, seed %3); a "
-                       "difference whose interval holds 0, or whose McNemar p is 0.05 or more, is marked \"%4\" "
-                       "(italic).")
+    m_note->setText(tr("Intervals: 95%, percentile bootstrap over each task's eval examples (%1 on %2; B = %3, "
+                       "seed %4). A difference whose interval holds 0, or whose McNemar p is 0.05 or more, is "
+                       "marked \"%5\" (italic).")
                         .arg(shownIntervals->bootstrap.examples)
+                        .arg(shownTask)
                         .arg(shownIntervals->bootstrap.resamples)
                         .arg(shownIntervals->bootstrap.seed)
                         .arg(noDetectableDifference()));
