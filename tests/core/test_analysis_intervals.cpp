@@ -19,6 +19,7 @@
 #include "core/analysis/metrics.h"
 #include "core/analysis/stats.h"
 #include "core/analysis/task_intervals.h"
+#include "core/common/error.h"
 #include "core/data/dataset.h"
 #include "core/engine/run_job.h"
 #include "core/record/h5_file.h"
@@ -567,4 +568,27 @@ TEST(AnalysisIntervals, WoolfOddsRatioHandWorked) {
   const double se = std::sqrt(1 / 0.5 + 1 / 4.5 + 1 / 3.5 + 1 / 5.5);
   EXPECT_NEAR(zero.lo, 11.0 / 63.0 * std::exp(-1.959963984540054 * se), 1e-12);
   EXPECT_NEAR(zero.hi, 11.0 / 63.0 * std::exp(1.959963984540054 * se), 1e-12);
+}
+
+TEST(AnalysisIntervals, AGroupMissingAnAttributeItListsIsRefusedByName) {
+  const std::string path = constructedRun("bad");
+  {
+    H5File f(path, H5File::Mode::ReadWrite);
+    f.setAttr("/tasks/t/analysis/a/intervals", "metrics", std::vector<std::string>{"accuracy", "bogus"});
+    f.setAttr("/tasks/t/analysis/b/paired/teacher", "only_this", static_cast<std::int64_t>(7)); // counts no longer add up
+  }
+  const RunReader reader(path);
+  const AnalysisResults results(reader);
+  const std::string intervals = kdscope::test::messageOf<InputError>([&] { (void)results.intervals("t", "a"); });
+  EXPECT_NE(intervals.find(path), std::string::npos) << intervals;
+  EXPECT_NE(intervals.find("/tasks/t/analysis/a/intervals: attribute 'bogus' is missing"), std::string::npos)
+      << intervals;
+  const std::string paired = kdscope::test::messageOf<InputError>([&] { (void)results.pairedTests("t", "b"); });
+  EXPECT_NE(paired.find("/tasks/t/analysis/b/paired/teacher: only_this + only_other + both_right + both_wrong"),
+            std::string::npos)
+      << paired;
+  // kdscope info says the same and exits 2 (bad input), without a crash.
+  const auto [status, output] = run(std::string(KDSCOPE_EXECUTABLE) + " info '" + path + "'");
+  EXPECT_EQ(status, 2) << output;
+  EXPECT_NE(output.find("attribute 'bogus' is missing"), std::string::npos) << output;
 }

@@ -335,22 +335,30 @@ std::vector<FigureSpec> runFigures(const RunDocument& run) {
     QStringList objects;
     std::optional<core::BootstrapInfo> bootstrap;
     for (const QString& model : t.models) {
-      if (const auto i = run.intervals(task, model)) {
-        models << model;
-        if (model != t.teacher) {
-          students << model;
-        }
-        objects << analysisPath(task, model, intervals);
-        bootstrap = bootstrap ? bootstrap : i->bootstrap;
+      if (!run.hasResult(task, model, intervals)) {
+        continue;
+      }
+      models << model;
+      if (model != t.teacher) {
+        students << model;
+      }
+      objects << analysisPath(task, model, intervals);
+      try {
+        const auto i = run.intervals(task, model);
+        bootstrap = bootstrap || !i ? bootstrap : i->bootstrap;
+      } catch (const std::exception&) {
+        // A damaged group: listed all the same; building the figure reports the error.
       }
     }
-    if (!bootstrap) {
+    if (models.isEmpty()) {
       continue;
     }
-    const QString over = tr("95% percentile bootstrap interval over the %1 eval examples (B = %2, seed %3)")
-                             .arg(bootstrap->examples)
-                             .arg(bootstrap->resamples)
-                             .arg(bootstrap->seed);
+    const QString over =
+        bootstrap ? tr("95% percentile bootstrap interval over the %1 eval examples (B = %2, seed %3)")
+                        .arg(bootstrap->examples)
+                        .arg(bootstrap->resamples)
+                        .arg(bootstrap->seed)
+                  : tr("95% percentile bootstrap interval over the eval examples");
     out.push_back(spec(run, figures::taskAccuracyName(task), QStringLiteral("tasks"),
                        tr("Eval accuracy of %1 on task %2, each with its %3.").arg(listNames(models), task, over),
                        objects, kFromAnalyze + tr(", %1").arg(over),
@@ -376,24 +384,35 @@ std::vector<FigureSpec> runFigures(const RunDocument& run) {
   for (const TaskFacts& t : tasks) {
     const QString task = t.name;
     for (const QString& student : t.students) {
-      const auto lp = run.lossPattern(task, student);
-      if (!lp || lp->factors.empty()) {
+      const QString entry = QString::fromLatin1(core::layout::entry::kLossPattern);
+      if (!run.hasResult(task, student, entry)) {
         continue;
       }
-      QStringList factors;
-      for (const auto& f : lp->factors) {
-        factors << QString::fromStdString(f.name).replace(QLatin1Char('_'), QLatin1Char(' '));
+      QString caption = tr("Where the examples student %1 loses on task %2 are (the loss pattern in the file could "
+                           "not be read: building the figure says why).")
+                            .arg(student, task);
+      try {
+        const auto lp = run.lossPattern(task, student);
+        if (!lp || lp->factors.empty()) {
+          continue; // nothing was tested (no lost example)
+        }
+        QStringList factors;
+        for (const auto& f : lp->factors) {
+          factors << QString::fromStdString(f.name).replace(QLatin1Char('_'), QLatin1Char(' '));
+        }
+        caption = tr("Where the examples student %1 loses on task %2 are: for each factor (%3), the rank-biserial "
+                     "r of its %4 lost examples (teacher right, student wrong) against the other %5 eval "
+                     "examples, P(lost > rest) - P(lost < rest), with a 95% stratified bootstrap interval; an r "
+                     "whose interval holds 0, or whose Mann-Whitney p is 0.05 or more, is drawn as \"no "
+                     "detectable difference\".")
+                      .arg(student, task, factors.join(QStringLiteral(", ")))
+                      .arg(lp->lost)
+                      .arg(lp->examples - lp->lost);
+      } catch (const std::exception&) {
+        // A damaged group: listed all the same; building the figure reports the error.
       }
-      out.push_back(spec(run, figures::lossPatternName(task, student), QStringLiteral("examples"),
-                         tr("Where the examples student %1 loses on task %2 are: for each factor (%3), the "
-                            "rank-biserial r of its %4 lost examples (teacher right, student wrong) against the "
-                            "other %5 eval examples, P(lost > rest) - P(lost < rest), with a 95% stratified "
-                            "bootstrap interval; an r whose interval holds 0, or whose Mann-Whitney p is 0.05 or more, is "
-                            "drawn as \"no detectable difference\".")
-                             .arg(student, task, factors.join(QStringLiteral(", ")))
-                             .arg(lp->lost)
-                             .arg(lp->examples - lp->lost),
-                         {analysisPath(task, student, QString::fromLatin1(core::layout::entry::kLossPattern))},
+      out.push_back(spec(run, figures::lossPatternName(task, student), QStringLiteral("examples"), caption,
+                         {analysisPath(task, student, entry)},
                          kFromAnalyze + tr(", loss pattern (Mann-Whitney U, rank-biserial r)"),
                          [doc, task, student](PlotWidget& plot) { figures::buildLossPattern(plot, *doc, task, student); }));
     }
