@@ -110,6 +110,13 @@ void registerAnalyze(CLI::App& app, int& exitCode) {
   cmd->add_option("--probe-examples", options->analyze.probeTrainExamples,
                   "train examples each linear probe is fitted on (0: all)")
       ->capture_default_str();
+  cmd->add_option("--resamples", options->analyze.bootstrapResamples,
+                  "bootstrap resamples B of the 95% intervals and paired tests (at least 100)")
+      ->check(CLI::Range(100, 1000000))
+      ->capture_default_str();
+  cmd->add_option("--bootstrap-seed", options->analyze.bootstrapSeed,
+                  "seed of the bootstrap (the same seed gives the same intervals)")
+      ->capture_default_str();
   cmd->callback([options, &exitCode]() {
     exitCode = guarded([&]() {
       options->analyze.only = splitList(options->only);

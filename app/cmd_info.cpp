@@ -1,6 +1,7 @@
 // kdscope info RUN.h5: tasks, models, accuracies and status of a run file.
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <iomanip>
 #include <iostream>
@@ -8,6 +9,7 @@
 
 #include "app/commands.h"
 #include "core/analysis/analysis_results.h"
+#include "core/analysis/interval_text.h"
 #include "core/analysis/analyze_run.h"
 #include "core/record/run_reader.h"
 
@@ -54,6 +56,153 @@ void printHeadlines(const core::TaskHeadline& h) {
   }
 }
 
+std::string factorTitle(const std::string& name) {
+  std::string out = name;
+  for (char& c : out) {
+    c = c == '_' ? ' ' : c;
+  }
+  return out;
+}
+
+/// The 95% intervals, the paired tests and the loss pattern the analysis wrote (docs/statistics.md).
+void printIntervals(const core::TaskHeadline& h, const std::vector<std::string>& classNames) {
+  namespace an = core::analysis;
+  const core::ModelIntervals* any = h.teacherIntervals ? &*h.teacherIntervals : nullptr;
+  for (const auto& s : h.students) {
+    any = any != nullptr ? any : (s.intervals ? &*s.intervals : nullptr);
+  }
+  if (any == nullptr) {
+    if (!h.students.empty()) {
+      std::cout << "  (no intervals: run 'kdscope analyze' for the 95% intervals and paired tests)\n";
+    }
+    return;
+  }
+  const auto& b = any->bootstrap;
+  std::cout << "  95% intervals: percentile bootstrap over the " << b.examples << " eval examples (B = " << b.resamples
+            << ", seed " << b.seed << ")\n";
+  // The gap is a difference: its verdict also needs the McNemar test against the teacher.
+  const auto line = [](const std::string& who, const std::vector<std::pair<std::string, const an::Interval*>>& items,
+                       double gapP = std::nan("")) {
+    std::cout << "    " << std::left << std::setw(14) << who << std::right;
+    bool first = true;
+    for (const auto& [label, interval] : items) {
+      if (interval == nullptr) {
+        continue;
+      }
+      const bool difference = label == "gap";
+      std::cout << (first ? "" : "; ") << label << " " << an::intervalText(*interval, 4, difference)
+                << (difference && !an::detectable(*interval, gapP) ? " (" + std::string(an::kNoDetectableDifference) + ")"
+                                                                   : "");
+      first = false;
+    }
+    std::cout << "\n";
+  };
+  if (h.teacherIntervals) {
+    line("teacher", {{"accuracy", h.teacherIntervals->find(an::metric::kAccuracy)},
+                     {"ECE", h.teacherIntervals->find(an::metric::kEce)}});
+  }
+  for (const auto& s : h.students) {
+    if (!s.intervals) {
+      continue;
+    }
+    line(s.name,
+         {{"accuracy", s.interval(an::metric::kAccuracy)}, {"gap", s.interval(an::metric::kGap)},
+          {"retained", s.interval(an::metric::kRetainedFraction)}},
+         s.vsTeacher ? s.vsTeacher->comparison.mcnemarP : std::nan(""));
+    line("", {{"agreement", s.interval(an::metric::kAgreement)}, {"mean KL", s.interval(an::metric::kMeanKl)},
+              {"ECE", s.interval(an::metric::kEce)}});
+  }
+  std::cout << "  paired tests on the same eval examples (accuracy difference, first minus second; exact McNemar on "
+               "correctness):\n";
+  std::vector<std::pair<std::string, std::string>> shown;
+  for (const auto& s : h.students) {
+    std::vector<const core::PairedTest*> tests;
+    if (s.vsTeacher) {
+      tests.push_back(&*s.vsTeacher);
+    }
+    for (const auto& t : s.vsStudents) {
+      tests.push_back(&t);
+    }
+    for (const core::PairedTest* t : tests) {
+      // Each pair of students once (both directions are in the file).
+      if (std::find(shown.begin(), shown.end(), std::make_pair(t->other, t->student)) != shown.end()) {
+        continue;
+      }
+      shown.emplace_back(t->student, t->other);
+      const auto& c = t->comparison;
+      const auto& d = c.accuracyDifference.difference;
+      std::cout << "    " << t->student << " - " << t->other << ": " << an::intervalText(d, 4, true)
+                << ", McNemar p = " << an::pValueText(c.mcnemarP) << " (" << c.onlyFirst << " only " << t->student
+                << ", " << c.onlySecond << " only " << t->other << "), bootstrap p = "
+                << an::pValueText(c.accuracyDifference.pValue) << ": "
+                << (an::detectable(d, c.mcnemarP) ? (d.estimate > 0 ? t->student + " better" : t->other + " better")
+                                                  : std::string(an::kNoDetectableDifference))
+                << "\n";
+    }
+  }
+  for (const auto& s : h.students) {
+    if (!s.lossPattern) {
+      continue;
+    }
+    const an::LossPattern& lp = *s.lossPattern;
+    std::cout << "  loss pattern of " << s.name << ": " << lp.lost << " lost (teacher right, student wrong) against the "
+              << lp.examples - lp.lost << " other eval examples" << (lp.note.empty() ? "" : " (" + lp.note + ")")
+              << (lp.lost > 0 && lp.lost < 10 ? " (few lost examples: the tests have little power and the intervals "
+                                                "of r are rough)"
+                                              : "")
+              << "\n";
+    for (const an::ContinuousFactor& f : lp.factors) {
+      const an::Interval& r = f.test.rankBiserial;
+      std::cout << "    " << std::left << std::setw(19) << factorTitle(f.name) << std::right << " median "
+                << an::numberText(f.medianLost, 3) << " lost vs " << an::numberText(f.medianRest, 3)
+                << " rest; rank-biserial r " << an::intervalText(r, 3, true) << ", Mann-Whitney p = "
+                << an::pValueText(f.test.pValue)
+                << (an::detectable(r, f.test.pValue) ? "" : " (" + std::string(an::kNoDetectableDifference) + ")")
+                << "\n";
+    }
+    if (!lp.factors.empty()) {
+      const an::ClassFactor& c = lp.goldClass;
+      std::cout << "    " << std::left << std::setw(19) << "gold class" << std::right << " chi-square "
+                << an::numberText(c.chiSquare.chiSquare, 2) << " (df " << c.chiSquare.df << "), p = "
+                << an::pValueText(c.chiSquare.pValue)
+                << (c.chiSquare.minExpected < 5.0 ? " (rough: an expected count below 5)" : "") << ", Cramer's V "
+                << an::intervalText(c.cramersV, 3);
+      // The class most clearly over-represented among the lost examples: the smallest Fisher
+      // p among the classes whose odds ratio is above 1.
+      std::size_t most = c.oddsRatio.size();
+      for (std::size_t k = 0; k < c.oddsRatio.size(); ++k) {
+        if (c.oddsRatio[k].estimate > 1.0 &&
+            (most == c.oddsRatio.size() || c.fisher[k].pValue < c.fisher[most].pValue)) {
+          most = k;
+        }
+      }
+      if (most < c.oddsRatio.size()) {
+        std::cout << "; most over-represented: " << (most < classNames.size() ? classNames[most] : std::to_string(most))
+                  << " (" << c.lost[most] << " lost of " << c.lost[most] + c.rest[most] << ", odds ratio "
+                  << an::intervalText(c.oddsRatio[most], 2) << ", Fisher p = " << an::pValueText(c.fisher[most].pValue)
+                  << ")";
+      }
+      std::cout << "\n";
+      const an::LossLogistic& fit = lp.logistic;
+      std::cout << "    logistic regression of lost";
+      if (fit.converged) {
+        std::cout << " (log odds per sd" << (fit.includesClass ? "; class against the most frequent" : "") << "):";
+        std::string sep = " ";
+        for (const an::LogisticTerm& t : fit.terms) {
+          if (t.name != "intercept" && t.name.rfind("class:", 0) != 0) {
+            std::cout << sep << factorTitle(t.name) << " " << an::intervalText(t.coefficient.value, 2, true) << " p = "
+                      << an::pValueText(t.coefficient.pValue);
+            sep = "; ";
+          }
+        }
+      } else {
+        std::cout << ": did not converge (a factor separates the lost examples)";
+      }
+      std::cout << (fit.note.empty() ? "" : " (" + fit.note + ")") << "\n";
+    }
+  }
+}
+
 int commandInfo(const std::string& runPath) {
   const core::RunReader reader(runPath);
   const auto summary = reader.summary();
@@ -91,6 +240,7 @@ int commandInfo(const std::string& runPath) {
     for (const auto& h : headlines) {
       if (h.task == task.name) {
         printHeadlines(h);
+        printIntervals(h, task.classNames);
       }
     }
   }

@@ -211,6 +211,7 @@ std::vector<TaskHeadline> AnalysisResults::headlines() const {
       const std::string role = file.hasAttr(m, layout::attr::kRole) ? file.attrString(m, layout::attr::kRole) : "";
       if (role == "teacher" && file.exists(layout::evalLogits(task, model))) {
         teacherLogits = reader.evalLogits(task, model, &classes);
+        h.teacherIntervals = intervals(task, model);
       } else if (role == "student") {
         students.push_back(model);
       }
@@ -237,6 +238,15 @@ std::vector<TaskHeadline> AnalysisResults::headlines() const {
       }
       s.geometryAgreement = number(task, model, "geometry_agreement_weights").value_or(kNaN);
       s.wConfidenceSpearman = number(task, model, "spearman_w_confidence").value_or(kNaN);
+      s.intervals = intervals(task, model);
+      for (PairedTest& test : pairedTests(task, model)) {
+        if (test.otherRole == "teacher") {
+          s.vsTeacher = std::move(test);
+        } else {
+          s.vsStudents.push_back(std::move(test));
+        }
+      }
+      s.lossPattern = lossPattern(task, model);
       h.students.push_back(std::move(s));
     }
     const std::string k = layout::knowledge(task);

@@ -15,7 +15,10 @@
 #include <string>
 #include <vector>
 
+#include "core/analysis/loss_pattern.h"
 #include "core/analysis/metrics.h"
+#include "core/analysis/stats.h"
+#include "core/analysis/task_intervals.h"
 
 namespace kdscope::core {
 
@@ -41,6 +44,39 @@ struct HeadDivergence {
   std::size_t studentHeads = 0;           ///< Hs
 };
 
+// ---- Intervals and tests (analysis "task"; docs/statistics.md) -------------------------
+
+/// How the bootstrap of a group was drawn: bootstrapResampleIndices(examples, resamples, seed).
+struct BootstrapInfo {
+  int resamples = 0;
+  std::uint64_t seed = 0;
+  double level = 0.95;
+  std::size_t examples = 0;
+};
+
+/// analysis/<model>/intervals: each metric's estimate and 95% interval, in the file's order
+/// (a model: accuracy, ece; a student also teacher_accuracy, teacher_ece, gap,
+/// retained_fraction, agreement, mean_kl). Each Interval has resamples, level, count and
+/// over (kOverExamples) filled from the group.
+struct ModelIntervals {
+  BootstrapInfo bootstrap;
+  std::string method;
+  std::vector<analysis::NamedInterval> metrics;
+  /// The metric's interval, or nullptr when the group has none of that name.
+  [[nodiscard]] const analysis::Interval* find(const std::string& metric) const;
+};
+
+/// analysis/<student>/paired/<other>: the student ("this") against the teacher or another
+/// student on the same eval examples. In `comparison`, "first" is this student: onlyFirst =
+/// only this one right, accuracyDifference = accuracy(this) - accuracy(other).
+struct PairedTest {
+  std::string student;
+  std::string other;
+  std::string otherRole; ///< "teacher" or "student"
+  BootstrapInfo bootstrap;
+  analysis::CorrectnessComparison comparison;
+};
+
 // ---- Headline numbers (kdscope info) ---------------------------------------------------
 
 struct StudentHeadline {
@@ -56,6 +92,17 @@ struct StudentHeadline {
   double ece = kNaN;
   double geometryAgreement = kNaN; ///< off-diagonal correlation of classifier-weight cosines (analysis)
   double wConfidenceSpearman = kNaN; ///< Spearman of w with the teacher's p_y (analysis)
+  /// The analysis's intervals of this student's metrics (absent when not analysed).
+  std::optional<ModelIntervals> intervals;
+  /// Paired tests against the teacher and against the other students (empty when not analysed).
+  std::optional<PairedTest> vsTeacher;
+  std::vector<PairedTest> vsStudents;
+  /// Where the lost examples are (absent when not analysed).
+  std::optional<analysis::LossPattern> lossPattern;
+  /// The interval of a metric (task_intervals.h metric:: names), or nullptr.
+  [[nodiscard]] const analysis::Interval* interval(const std::string& metric) const {
+    return intervals ? intervals->find(metric) : nullptr;
+  }
 };
 
 struct TaskHeadline {
@@ -71,6 +118,8 @@ struct TaskHeadline {
   double total = kNaN;
   double lsShare = kNaN;
   double matchedEpsilon = kNaN;
+  /// The teacher's accuracy and ECE intervals (absent when not analysed).
+  std::optional<ModelIntervals> teacherIntervals;
 };
 
 class AnalysisResults {
@@ -90,6 +139,15 @@ public:
   /// A 1-D float result, or nothing when absent. Throws for another rank or type.
   [[nodiscard]] std::optional<std::vector<double>> vector(const std::string& task, const std::string& who,
                                                           const std::string& entry) const;
+  /// analysis/<model>/intervals, or nothing when not analysed. Throws InputError naming the
+  /// file, object and attribute when the group lacks one its `metrics` lists.
+  [[nodiscard]] std::optional<ModelIntervals> intervals(const std::string& task, const std::string& model) const;
+  /// analysis/<student>/paired/*: against the teacher first, then the other students, in the
+  /// order the analysis wrote them; empty when not analysed.
+  [[nodiscard]] std::vector<PairedTest> pairedTests(const std::string& task, const std::string& student) const;
+  /// analysis/<student>/loss_pattern, or nothing when not analysed.
+  [[nodiscard]] std::optional<analysis::LossPattern> lossPattern(const std::string& task,
+                                                                 const std::string& student) const;
   /// A floating-point attribute of <who> (e.g. "geometry_agreement_weights"), or nothing.
   [[nodiscard]] std::optional<double> number(const std::string& task, const std::string& who,
                                              const std::string& name) const;
@@ -131,8 +189,9 @@ public:
 
   /// Per task and student: accuracy, gap, retained fraction, agreement, mean KL and ECE
   /// (from the eval logits, so also for runs not analysed yet) and, when the run has been
-  /// analysed, geometry agreement, the w-confidence correlation and the knowledge gains
-  /// (`kdscope info`). Throws InputError for an unreadable file.
+  /// analysed, their 95% intervals, the paired tests, the loss pattern, geometry agreement,
+  /// the w-confidence correlation and the knowledge gains (`kdscope info`). Throws
+  /// InputError for an unreadable file.
   [[nodiscard]] std::vector<TaskHeadline> headlines() const;
 
 private:

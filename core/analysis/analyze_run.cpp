@@ -81,6 +81,10 @@ AnalyzeResult Analyzer::run() {
         throw InputError("unknown analysis '" + name + "' (known: " + list + ")");
       }
     }
+    if (m_ctx.options.bootstrapResamples < 100) {
+      throw InputError("bootstrap resamples must be at least 100, not " +
+                       std::to_string(m_ctx.options.bootstrapResamples));
+    }
     {
       // Read-only first: the reader checks format, version and shapes, and says why a file is bad.
       const RunReader reader(m_ctx.path);
@@ -232,7 +236,9 @@ void Analyzer::analyzeTask(H5File& file, const std::string& task) {
                     {"minibatch_size", m_ctx.options.minibatchSize},
                     {"probe_train_examples", m_ctx.options.probeTrainExamples},
                     {"probe_l2", m_ctx.options.probeL2},
-                    {"confidence_bins", m_ctx.options.confidenceBins}};
+                    {"confidence_bins", m_ctx.options.confidenceBins},
+                    {"bootstrap_resamples", m_ctx.options.bootstrapResamples},
+                    {"bootstrap_seed", m_ctx.options.bootstrapSeed}};
     m_ctx.out->attr(a, "options", options.dump());
   }
 
@@ -298,6 +304,10 @@ void Analyzer::analyzeTask(H5File& file, const std::string& task) {
   if (m_ctx.wants("task")) {
     m_ctx.phase(task, "", "accuracy, fidelity, calibration, per-class recall, lost and gained examples");
     taskMetricsPass(m_ctx, in);
+    m_ctx.checkCancel();
+    m_ctx.phase(task, "", "intervals, paired tests and the loss pattern (bootstrap, B = " +
+                              std::to_string(m_ctx.options.bootstrapResamples) + ")");
+    intervalsPass(m_ctx, in);
   }
   m_ctx.checkCancel();
   m_ctx.advance(0.1);

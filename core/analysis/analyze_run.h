@@ -28,7 +28,9 @@ class RunReader;
 
 /// The analyses, by the names `kdscope analyze --only` takes:
 /// - "task": accuracy, gap, retained fraction, agreement, mean KL, ECE and its reliability
-///   bins, per-class recall, confusion matrices, lost and gained examples;
+///   bins, per-class recall, confusion matrices, lost and gained examples; the 95% bootstrap
+///   interval of each of those numbers, the paired tests of each student against its teacher
+///   and against the other students, and the loss pattern (where the lost examples are);
 /// - "cka": linear CKA teacher x student for every layer pair, RBF and minibatch forms;
 /// - "residual": the layer-pair distillation residual over the mapped pairs;
 /// - "probes": linear probes per layer, teacher and students (checkpoints + data);
@@ -50,6 +52,11 @@ struct AnalyzeOptions {
   std::size_t probeTrainExamples = 5000; ///< train rows a probe is fitted on (the first ones); 0: all
   double probeL2 = 1e-3;              ///< the probes' L2 weight
   std::size_t confidenceBins = 10;    ///< bins of w against the teacher's confidence
+  /// Bootstrap resamples B of the within-run intervals and tests ("task": intervals, paired
+  /// tests, loss pattern; docs/statistics.md). At least 100.
+  int bootstrapResamples = 2000;
+  /// Seed of every bootstrap of the analysis: the same seed and file give the same intervals.
+  std::uint64_t bootstrapSeed = 14;
 };
 
 enum class AnalyzeStatus { Succeeded, Cancelled, Failed, BadInput };

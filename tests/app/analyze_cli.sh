@@ -37,10 +37,25 @@ assert a["kd/grad_rescale"].shape == a["teacher/true_class_probability"].shape
 k = a["knowledge"].attrs
 assert list(k["students"]) == ["ctl-ce", "ctl-ls", "ctl-kdpt", "ctl-kd"]
 assert k["universe_examples"] + k["instance_examples"] + k["domain_examples"] == k["total_examples"]
+# The 95% intervals, paired tests and loss pattern (docs/statistics.md): the estimate inside
+# its interval, the counts adding up, the bootstrap recorded.
+i = a["kd/intervals"].attrs
+assert i["accuracy"] == a["kd"].attrs["accuracy"], (i["accuracy"], a["kd"].attrs["accuracy"])
+assert i["accuracy_lo"] <= i["accuracy"] <= i["accuracy_hi"]
+assert i["resamples"] == 2000 and i["seed"] == 14, (i["resamples"], i["seed"])
+p = a["kd/paired/teacher"].attrs
+assert p["only_this"] + p["only_other"] + p["both_right"] + p["both_wrong"] == p["examples"]
+assert 0 < p["mcnemar_p"] <= 1
+assert set(a["kd/paired"]) == {"teacher", "ctl-ce", "ctl-ls", "ctl-kdpt", "ctl-kd"}, list(a["kd/paired"])
+lp = a["kd/loss_pattern"].attrs
+assert lp["lost"] + lp["rest"] == lp["examples"]
 PY
 "$KDSCOPE" info "$RUN" >"$WORK/info.txt" || fail "kdscope info"
 grep -q "knowledge levels (ctl-ce, ctl-ls, ctl-kdpt, ctl-kd)" "$WORK/info.txt" || fail "info without knowledge levels"
 grep -q "agreement" "$WORK/info.txt" || fail "info without fidelity"
+grep -q "95% intervals: percentile bootstrap over the" "$WORK/info.txt" || fail "info without intervals"
+grep -q "kd - teacher: .*McNemar p = " "$WORK/info.txt" || fail "info without the paired test against the teacher"
+grep -q "loss pattern of kd: " "$WORK/info.txt" || fail "info without the loss pattern"
 set +e
 echo "not a run file" >"$WORK/bad.h5"
 "$KDSCOPE" analyze "$WORK/bad.h5" 2>"$WORK/bad.log"; code=$?
@@ -50,4 +65,6 @@ grep -q "bad.h5" "$WORK/bad.log" || fail "the message does not name the file"
 [ "$code" -eq 2 ] || fail "an unknown analysis gave exit $code, not 2"
 "$KDSCOPE" analyze "$RUN" --only cka,task 2>/dev/null; code=$?
 [ "$code" -eq 0 ] || fail "--only cka,task gave exit $code"
+"$KDSCOPE" analyze "$RUN" --only task --resamples 50 2>/dev/null; code=$?
+[ "$code" -eq 2 ] || fail "--resamples 50 gave exit $code, not 2"
 echo "analyze_cli: ok"

@@ -64,6 +64,17 @@ QString recallName(const QString& task, const QString& student);
 void buildRecall(PlotWidget& plot, const RunDocument& run, const QString& task, const QString& teacher,
                  const QString& student);
 
+/// Intervals and tests of the "task" analysis (interval_figures.cpp): each model's accuracy
+/// with its 95% error bar; each student's gap to the teacher (gaps whose interval holds 0 in
+/// a series of their own, "no detectable difference"); the rank-biserial r of each factor
+/// of a student's lost examples against the rest. A message when not analysed.
+QString taskAccuracyName(const QString& task);
+void buildTaskAccuracy(PlotWidget& plot, const RunDocument& run, const QString& task);
+QString taskGapName(const QString& task);
+void buildTaskGap(PlotWidget& plot, const RunDocument& run, const QString& task);
+QString lossPatternName(const QString& task, const QString& student);
+void buildLossPattern(PlotWidget& plot, const RunDocument& run, const QString& task, const QString& student);
+
 enum class SimilarityKind { ClassifierCosine, MeanProbability };
 QString similarityName(const QString& task, const QString& model, SimilarityKind kind);
 void buildSimilarity(PlotWidget& plot, const RunDocument& run, const QString& task, const QString& model,

@@ -93,7 +93,8 @@ QString viewTitle(const QString& view) {
       {QStringLiteral("overview"), QStringLiteral("Overview: training and evaluation")},
       {QStringLiteral("layers"), QStringLiteral("Layers: representation similarity and probes")},
       {QStringLiteral("heads"), QStringLiteral("Attention heads")},
-      {QStringLiteral("tasks"), QStringLiteral("Tasks: per-class results")},
+      {QStringLiteral("tasks"), QStringLiteral("Tasks: accuracy and gap with 95% intervals, per-class results")},
+      {QStringLiteral("examples"), QStringLiteral("Examples: where the lost examples are")},
       {QStringLiteral("knowledge"), QStringLiteral("Knowledge: class geometry and instance weights")},
       {QStringLiteral("compare"), QStringLiteral("Comparison of runs")}};
   const auto it = kTitles.find(view);
@@ -270,7 +271,13 @@ QByteArray figureCsv(const PlotWidget& plot, const FigureSpec& spec) {
     }
   } else {
     const QStringList ticks = plot.xTickLabels();
-    out += ticks.isEmpty() ? QStringLiteral("series,index,x,y\n") : QStringLiteral("series,index,x,x_label,y\n");
+    // Error bars: two more columns, the interval's ends (empty for a series without them).
+    bool intervals = false;
+    for (const PlotSeries& series : plot.series()) {
+      intervals = intervals || !series.lower.isEmpty();
+    }
+    out += ticks.isEmpty() ? QStringLiteral("series,index,x,y") : QStringLiteral("series,index,x,x_label,y");
+    out += intervals ? QStringLiteral(",y_lo,y_hi\n") : QStringLiteral("\n");
     for (const PlotSeries& series : plot.series()) {
       for (int i = 0; i < series.x.size() && i < series.y.size(); ++i) {
         QString label;
@@ -280,10 +287,15 @@ QByteArray figureCsv(const PlotWidget& plot, const FigureSpec& spec) {
           const int at = static_cast<int>(std::lround(x));
           label = QStringLiteral(",") + csvField(std::abs(x - at) < 0.4 ? ticks.value(at) : QString());
         }
-        out += QStringLiteral("%1,%2,%3%4,%5\n")
+        QString ends;
+        if (intervals) {
+          const bool has = i < series.lower.size() && i < series.upper.size();
+          ends = has ? QStringLiteral(",%1,%2").arg(exact(series.lower[i]), exact(series.upper[i])) : QStringLiteral(",,");
+        }
+        out += QStringLiteral("%1,%2,%3%4,%5%6\n")
                    .arg(csvField(series.name))
                    .arg(i)
-                   .arg(exact(series.x[i]), label, exact(series.y[i]));
+                   .arg(exact(series.x[i]), label, exact(series.y[i]), ends);
       }
     }
   }

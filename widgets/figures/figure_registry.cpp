@@ -6,6 +6,7 @@
 #include <QRegularExpression>
 
 #include <map>
+#include <optional>
 #include <set>
 
 #include "core/record/run_layout.h"
@@ -322,6 +323,98 @@ std::vector<FigureSpec> runFigures(const RunDocument& run) {
       if (shape->examples > 0 && shape->layers > 0) {
         out.push_back(attentionSpec(run, task, model, 0, shape->layers - 1, -1));
       }
+    }
+  }
+
+  // Tasks: accuracy and gap with their 95% intervals (analysis "task").
+  for (const TaskFacts& t : tasks) {
+    const QString task = t.name;
+    const QString intervals = QString::fromLatin1(core::layout::entry::kIntervals);
+    QStringList models;
+    QStringList students;
+    QStringList objects;
+    std::optional<core::BootstrapInfo> bootstrap;
+    for (const QString& model : t.models) {
+      if (!run.hasResult(task, model, intervals)) {
+        continue;
+      }
+      models << model;
+      if (model != t.teacher) {
+        students << model;
+      }
+      objects << analysisPath(task, model, intervals);
+      try {
+        const auto i = run.intervals(task, model);
+        bootstrap = bootstrap || !i ? bootstrap : i->bootstrap;
+      } catch (const std::exception&) {
+        // A damaged group: listed all the same; building the figure reports the error.
+      }
+    }
+    if (models.isEmpty()) {
+      continue;
+    }
+    const QString over =
+        bootstrap ? tr("95% percentile bootstrap interval over the %1 eval examples (B = %2, seed %3)")
+                        .arg(bootstrap->examples)
+                        .arg(bootstrap->resamples)
+                        .arg(bootstrap->seed)
+                  : tr("95% percentile bootstrap interval over the eval examples");
+    out.push_back(spec(run, figures::taskAccuracyName(task), QStringLiteral("tasks"),
+                       tr("Eval accuracy of %1 on task %2, each with its %3.").arg(listNames(models), task, over),
+                       objects, kFromAnalyze + tr(", %1").arg(over),
+                       [doc, task](PlotWidget& plot) { figures::buildTaskAccuracy(plot, *doc, task); }));
+    if (!students.isEmpty()) {
+      QStringList gapObjects = objects;
+      for (const QString& student : students) {
+        gapObjects << qstr(core::layout::child(
+            core::layout::analysisEntry(str(task), str(student), core::layout::entry::kPaired), str(t.teacher)));
+      }
+      out.push_back(spec(run, figures::taskGapName(task), QStringLiteral("tasks"),
+                         tr("Gap to the teacher (teacher accuracy minus student accuracy, on the same eval "
+                            "examples) of %1 on task %2, each with its %3 (paired: both accuracies on each "
+                            "resample). A gap whose interval holds 0, or whose exact McNemar p against the teacher is 0.05 or "
+                            "more, is drawn as \"no detectable difference\".")
+                             .arg(listNames(students), task, over),
+                         gapObjects, kFromAnalyze + tr(", %1").arg(over),
+                         [doc, task](PlotWidget& plot) { figures::buildTaskGap(plot, *doc, task); }));
+    }
+  }
+
+  // Examples: where each student's lost examples are.
+  for (const TaskFacts& t : tasks) {
+    const QString task = t.name;
+    for (const QString& student : t.students) {
+      const QString entry = QString::fromLatin1(core::layout::entry::kLossPattern);
+      if (!run.hasResult(task, student, entry)) {
+        continue;
+      }
+      QString caption = tr("Where the examples student %1 loses on task %2 are (the loss pattern in the file could "
+                           "not be read: building the figure says why).")
+                            .arg(student, task);
+      try {
+        const auto lp = run.lossPattern(task, student);
+        if (!lp || lp->factors.empty()) {
+          continue; // nothing was tested (no lost example)
+        }
+        QStringList factors;
+        for (const auto& f : lp->factors) {
+          factors << QString::fromStdString(f.name).replace(QLatin1Char('_'), QLatin1Char(' '));
+        }
+        caption = tr("Where the examples student %1 loses on task %2 are: for each factor (%3), the rank-biserial "
+                     "r of its %4 lost examples (teacher right, student wrong) against the other %5 eval "
+                     "examples, P(lost > rest) - P(lost < rest), with a 95% stratified bootstrap interval; an r "
+                     "whose interval holds 0, or whose Mann-Whitney p is 0.05 or more, is drawn as \"no "
+                     "detectable difference\".")
+                      .arg(student, task, factors.join(QStringLiteral(", ")))
+                      .arg(lp->lost)
+                      .arg(lp->examples - lp->lost);
+      } catch (const std::exception&) {
+        // A damaged group: listed all the same; building the figure reports the error.
+      }
+      out.push_back(spec(run, figures::lossPatternName(task, student), QStringLiteral("examples"), caption,
+                         {analysisPath(task, student, entry)},
+                         kFromAnalyze + tr(", loss pattern (Mann-Whitney U, rank-biserial r)"),
+                         [doc, task, student](PlotWidget& plot) { figures::buildLossPattern(plot, *doc, task, student); }));
     }
   }
 

@@ -22,7 +22,7 @@ class RunDocument;
 
 struct FigureSpec {
   QString name;    ///< unique in its catalog; with several runs, per-run names are "LABEL/name"
-  QString view;    ///< overview, layers, heads, tasks, knowledge or compare
+  QString view;    ///< overview, layers, heads, tasks, examples, knowledge or compare
   QString caption; ///< one or two sentences: what the figure shows
   QStringList runPaths; ///< the run files it reads (absolute, canonical)
   FigureProvenance provenance;

@@ -32,6 +32,7 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <numeric>
 
 namespace kdscope::widgets {
 
@@ -229,6 +230,8 @@ void PlotWidget::clear() {
   }
   m_heatmap = Heatmap{};
   m_series.clear();
+  m_referenceLines.clear();
+  m_plot->clearItems();
   m_xTickLabels.clear();
   m_figureName.clear();
   m_plot->legend->setVisible(false);
@@ -311,7 +314,7 @@ int PlotWidget::addLine(const QString& name, const QVector<double>& x, const QVe
     graph->removeFromLegend();
   }
   m_plot->legend->setVisible(!name.isEmpty() || m_plot->legend->visible());
-  m_series.append(PlotSeries{name, x, y, false, colorIndex, static_cast<int>(style), 0.0});
+  m_series.append(PlotSeries{name, x, y, false, colorIndex, static_cast<int>(style), 0.0, {}, {}});
   return m_plot->graphCount() - 1;
 }
 
@@ -337,6 +340,52 @@ int PlotWidget::addScatter(const QString& name, const QVector<double>& x, const 
   return index;
 }
 
+void PlotWidget::setErrorBars(int line, const QVector<double>& lower, const QVector<double>& upper) {
+  if (line < 0 || line >= m_plot->graphCount() || line >= m_series.size() || lower.size() != m_series[line].y.size() ||
+      upper.size() != lower.size()) {
+    return;
+  }
+  PlotSeries& series = m_series[line];
+  series.lower = lower;
+  series.upper = upper;
+  auto* bars = new QCPErrorBars(m_plot->xAxis, m_plot->yAxis);
+  bars->removeFromLegend();
+  QVector<double> minus(lower.size());
+  QVector<double> plus(lower.size());
+  const QVector<double>& keys = series.x;
+  for (int i = 0; i < lower.size(); ++i) {
+    const bool known = std::isfinite(lower[i]) && std::isfinite(upper[i]);
+    minus[i] = known ? std::max(0.0, series.y[i] - lower[i]) : 0.0;
+    plus[i] = known ? std::max(0.0, upper[i] - series.y[i]) : 0.0;
+  }
+  // QCPErrorBars pairs its data with the graph's by index, and the graph sorts by key: sort
+  // the bars the same way.
+  QVector<int> order(lower.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&keys](int a, int b) { return keys[a] < keys[b]; });
+  QVector<double> sortedMinus;
+  QVector<double> sortedPlus;
+  for (const int i : order) {
+    sortedMinus << minus[i];
+    sortedPlus << plus[i];
+  }
+  bars->setData(sortedMinus, sortedPlus);
+  bars->setDataPlottable(m_plot->graph(line));
+  const FigureStyle& s = style();
+  bars->setPen(QPen(paletteColor(s.palette, series.colorIndex), std::max(0.5, 0.75 * s.lineWidth) * penScale()));
+  bars->setWhiskerWidth((m_exportMode ? 4.0 : 6.0) * penScale());
+}
+
+void PlotWidget::addReferenceLine(double y) {
+  auto* line = new QCPItemStraightLine(m_plot);
+  line->point1->setCoords(0.0, y);
+  line->point2->setCoords(1.0, y);
+  QPen pen(QColor(110, 110, 110), std::max(0.5, 0.5 * style().lineWidth) * penScale(), Qt::DashLine);
+  line->setPen(pen);
+  line->setLayer(QStringLiteral("grid"));
+  m_referenceLines << y;
+}
+
 PlotContent PlotWidget::content() const {
   PlotContent content;
   content.title = m_title;
@@ -344,6 +393,7 @@ PlotContent PlotWidget::content() const {
   content.yLabel = yLabel();
   content.xTickLabels = m_xTickLabels;
   content.series = m_series;
+  content.referenceLines = m_referenceLines;
   if (m_colorMap != nullptr) {
     content.heatmap = m_heatmap;
   }
@@ -364,6 +414,12 @@ void PlotWidget::setContent(const PlotContent& content) {
     } else {
       addLine(series.name, series.x, series.y, series.colorIndex, static_cast<LineStyle>(series.lineStyle));
     }
+    if (!series.lower.isEmpty()) {
+      setErrorBars(lineCount() - 1, series.lower, series.upper);
+    }
+  }
+  for (const double y : content.referenceLines) {
+    addReferenceLine(y);
   }
   setXTickLabels(content.xTickLabels);
   rescale();
@@ -488,12 +544,23 @@ void PlotWidget::rescale() {
     double lo = std::numeric_limits<double>::infinity();
     double hi = -std::numeric_limits<double>::infinity();
     for (const PlotSeries& series : m_series) {
-      for (const double v : series.y) {
-        if (std::isfinite(v)) {
-          lo = std::min(lo, v);
-          hi = std::max(hi, v);
+      for (const QVector<double>* values : {&series.y, &series.lower, &series.upper}) {
+        for (const double v : *values) {
+          if (std::isfinite(v)) {
+            lo = std::min(lo, v);
+            hi = std::max(hi, v);
+          }
         }
       }
+    }
+    for (const double v : m_referenceLines) {
+      lo = std::min(lo, v);
+      hi = std::max(hi, v);
+    }
+    if (lo <= hi) {
+      // rescaleAxes knows the graphs; the error bars and reference lines may reach further.
+      const QCPRange fitted = m_plot->yAxis->range();
+      m_plot->yAxis->setRange(std::min(fitted.lower, lo), std::max(fitted.upper, hi));
     }
     const QCPRange y = m_plot->yAxis->range();
     if (lo <= hi && hi - lo < 1e-12) {
@@ -584,6 +651,15 @@ QString PlotWidget::toolTipAt(const QPoint& pixel) const {
                         number(it->key),
                         m_plot->yAxis->label().isEmpty() ? QStringLiteral("y") : m_plot->yAxis->label(),
                         number(it->value));
+        if (g < m_series.size() && !m_series[g].lower.isEmpty()) {
+          const PlotSeries& series = m_series[g];
+          for (int i = 0; i < series.x.size(); ++i) {
+            if (series.x[i] == it->key && series.y[i] == it->value) {
+              text += QStringLiteral("\n95% interval [%1, %2]").arg(number(series.lower[i]), number(series.upper[i]));
+              break;
+            }
+          }
+        }
       }
     }
   }

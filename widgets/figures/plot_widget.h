@@ -52,6 +52,9 @@ struct PlotSeries {
   int colorIndex = 0;
   int lineStyle = 0;         ///< PlotWidget::LineStyle as int
   double markerPoints = 0.0; ///< scatter marker size (0: the default)
+  /// Error bars: the interval's ends at each point (empty: none); the CSV's y_lo and y_hi.
+  QVector<double> lower;
+  QVector<double> upper;
 };
 
 /// Everything a plot shows, as data: PlotWidget::content() copies it out and setContent()
@@ -64,6 +67,7 @@ struct PlotContent {
   QStringList xTickLabels;
   QVector<PlotSeries> series;
   std::optional<Heatmap> heatmap;
+  QVector<double> referenceLines; ///< horizontal lines at these y values (e.g. 0 for differences)
 };
 
 class PlotWidget : public QWidget {
@@ -95,6 +99,13 @@ public:
   /// marker size in points when exported (0: a size for many points).
   int addScatter(const QString& name, const QVector<double>& x, const QVector<double>& y, int colorIndex,
                  double markerPoints = 0.0);
+  /// Error bars on a line or scatter series: the interval [lower[i], upper[i]] at each of its
+  /// points, in the series' colour (NaN ends: no bar at that point). Sizes must match the
+  /// series'; the numbers go into the figure's CSV (y_lo, y_hi) and the tooltips.
+  void setErrorBars(int line, const QVector<double>& lower, const QVector<double>& upper);
+  /// A thin dashed horizontal line across the plot at y (not a series: not in the CSV's rows).
+  void addReferenceLine(double y);
+  [[nodiscard]] const QVector<double>& referenceLines() const { return m_referenceLines; }
   /// Appends points to a line (live curves).
   void appendPoints(int line, const QVector<double>& x, const QVector<double>& y);
   [[nodiscard]] int lineCount() const;
@@ -198,6 +209,7 @@ private:
   QString m_title;
   QStringList m_xTickLabels;
   QVector<PlotSeries> m_series;
+  QVector<double> m_referenceLines;
   QString m_figureName;
   std::optional<FigureStyle> m_style;
   bool m_exportMode = false;

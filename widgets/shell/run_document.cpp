@@ -119,6 +119,18 @@ std::optional<std::vector<double>> RunDocument::resultVector(const QString& task
   return m_results->vector(str(task), str(who), str(name));
 }
 
+std::optional<core::ModelIntervals> RunDocument::intervals(const QString& task, const QString& model) const {
+  return m_results->intervals(str(task), str(model));
+}
+
+std::vector<core::PairedTest> RunDocument::pairedTests(const QString& task, const QString& student) const {
+  return m_results->pairedTests(str(task), str(student));
+}
+
+std::optional<core::analysis::LossPattern> RunDocument::lossPattern(const QString& task, const QString& student) const {
+  return m_results->lossPattern(str(task), str(student));
+}
+
 bool RunDocument::hasTrainLog(const QString& task, const QString& model) const {
   return m_results->hasTrainLog(str(task), str(model));
 }

@@ -62,6 +62,15 @@ public:
   /// A 1-D analysis result (e.g. "probe_accuracy", "grad_rescale"), or nothing when not analysed.
   [[nodiscard]] std::optional<std::vector<double>> resultVector(const QString& task, const QString& who,
                                                                 const QString& name) const;
+  /// The analysis's 95% intervals of a model's task metrics (analysis/<model>/intervals), or
+  /// nothing when not analysed.
+  [[nodiscard]] std::optional<core::ModelIntervals> intervals(const QString& task, const QString& model) const;
+  /// The paired tests of a student against the teacher and the other students; empty when
+  /// not analysed.
+  [[nodiscard]] std::vector<core::PairedTest> pairedTests(const QString& task, const QString& student) const;
+  /// Where the student's lost examples are (analysis/<student>/loss_pattern), or nothing.
+  [[nodiscard]] std::optional<core::analysis::LossPattern> lossPattern(const QString& task,
+                                                                       const QString& student) const;
   [[nodiscard]] bool hasTrainLog(const QString& task, const QString& model) const;
   [[nodiscard]] bool hasEvalCurve(const QString& task, const QString& model) const;
   [[nodiscard]] bool hasClassifier(const QString& task, const QString& model) const;

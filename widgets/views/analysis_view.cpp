@@ -6,6 +6,8 @@
 #include <cmath>
 #include <exception>
 
+#include "core/analysis/interval_text.h"
+
 namespace kdscope::widgets {
 
 QString noAnalysisMessage(const RunDocument& run) {
@@ -15,6 +17,30 @@ QString noAnalysisMessage(const RunDocument& run) {
 QString formatNumber(double value, int decimals) {
   return std::isnan(value) ? QStringLiteral("-") : QString::number(value, 'f', decimals);
 }
+
+QString formatInterval(double value, const core::analysis::Interval* interval, int decimals, bool showSign) {
+  if (interval == nullptr) {
+    return showSign && !std::isnan(value) ? QString::fromStdString(core::analysis::numberText(value, decimals, true))
+                                          : formatNumber(value, decimals);
+  }
+  return QString::fromStdString(core::analysis::intervalText(*interval, decimals, showSign));
+}
+
+QString formatP(double p) { return QString::fromStdString(core::analysis::pValueText(p)); }
+
+QString intervalTooltip(const core::analysis::Interval& interval) {
+  QString text = QObject::tr("%1 [%2, %3]\n%4% interval over %5")
+                     .arg(QString::number(interval.estimate, 'g', 17), QString::number(interval.lo, 'g', 17),
+                          QString::number(interval.hi, 'g', 17))
+                     .arg(std::lround(100.0 * interval.level))
+                     .arg(QString::fromStdString(interval.over));
+  if (interval.resamples > 0) {
+    text += QObject::tr(", B = %1 resamples of %2 examples").arg(interval.resamples).arg(interval.count);
+  }
+  return text;
+}
+
+QString noDetectableDifference() { return QString::fromLatin1(core::analysis::kNoDetectableDifference); }
 
 AnalysisView::AnalysisView(QWidget* parent) : QWidget(parent) {
   auto* layout = new QVBoxLayout(this);

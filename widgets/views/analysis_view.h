@@ -26,6 +26,16 @@ QString noAnalysisMessage(const RunDocument& run);
 /// "%.4f", or "-" for NaN.
 QString formatNumber(double value, int decimals = 4);
 
+/// "0.8120 [0.7810, 0.8420]" when the analysis wrote the interval, else formatNumber(value).
+QString formatInterval(double value, const core::analysis::Interval* interval, int decimals = 4,
+                       bool showSign = false);
+/// A p-value as `kdscope info` writes it ("0.219", "3.2e-05", "-").
+QString formatP(double p);
+/// What an interval is over, for a tooltip: "95% interval: eval examples (bootstrap), B = 2000".
+QString intervalTooltip(const core::analysis::Interval& interval);
+/// The words for a difference whose 95% interval holds 0 ("no detectable difference").
+QString noDetectableDifference();
+
 class AnalysisView : public QWidget {
   Q_OBJECT
 public:

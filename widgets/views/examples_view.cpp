@@ -1,5 +1,6 @@
 #include "widgets/views/examples_view.h"
 
+#include <QBrush>
 #include <QComboBox>
 #include <QHBoxLayout>
 #include <QHeaderView>
@@ -13,7 +14,12 @@
 #include <QTextBrowser>
 #include <QVBoxLayout>
 
+#include <cmath>
+
+#include "core/analysis/interval_text.h"
 #include "core/analysis/metrics.h"
+#include "widgets/figures/figure_builders.h"
+#include "widgets/figures/plot_widget.h"
 #include "widgets/views/attention_pane.h"
 
 namespace kdscope::widgets {
@@ -88,7 +94,8 @@ ExamplesView::ExamplesView(QWidget* parent) : AnalysisView(parent) {
   m_proxy->setFilterKeyColumn(-1);
   m_proxy->setFilterCaseSensitivity(Qt::CaseInsensitive);
   m_proxy->setSortRole(Qt::UserRole + 2);
-  m_table = new QTableView(split);
+  auto* top = new QSplitter(Qt::Horizontal, split);
+  m_table = new QTableView(top);
   m_table->setObjectName(QStringLiteral("examplesTable"));
   m_table->setModel(m_proxy);
   m_table->setSortingEnabled(true);
@@ -98,6 +105,27 @@ ExamplesView::ExamplesView(QWidget* parent) : AnalysisView(parent) {
   m_table->setEditTriggers(QAbstractItemView::NoEditTriggers);
   m_table->horizontalHeader()->setStretchLastSection(true);
   m_table->verticalHeader()->hide();
+
+  auto* pattern = new QWidget(top);
+  auto* patternLayout = new QVBoxLayout(pattern);
+  patternLayout->setContentsMargins(0, 0, 0, 0);
+  m_lossSummary = new QLabel(pattern);
+  m_lossSummary->setObjectName(QStringLiteral("examplesLossPatternSummary"));
+  m_lossSummary->setWordWrap(true);
+  patternLayout->addWidget(m_lossSummary);
+  m_lossTable = new QTableWidget(0, LossColumnCount, pattern);
+  m_lossTable->setObjectName(QStringLiteral("examplesLossPattern"));
+  m_lossTable->setHorizontalHeaderLabels({tr("Factor"), tr("Lost"), tr("Rest"), tr("Effect [95% CI]"), tr("Test"),
+                                          tr("p"), tr("Logistic slope [95% CI]"), tr("Verdict")});
+  m_lossTable->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+  m_lossTable->verticalHeader()->hide();
+  m_lossTable->setEditTriggers(QAbstractItemView::NoEditTriggers);
+  patternLayout->addWidget(m_lossTable, 1);
+  m_lossPlot = new PlotWidget(pattern);
+  m_lossPlot->setObjectName(QStringLiteral("examplesLossPatternPlot"));
+  patternLayout->addWidget(m_lossPlot, 1);
+  top->setStretchFactor(0, 3);
+  top->setStretchFactor(1, 2);
 
   auto* detail = new QSplitter(Qt::Horizontal, split);
   auto* left = new QWidget(detail);
@@ -156,6 +184,9 @@ void ExamplesView::setTextFilter(const QString& text) { m_search->setText(text);
 QString ExamplesView::shownText() const { return m_text->toPlainText(); }
 
 void ExamplesView::clearView() {
+  m_lossSummary->clear();
+  m_lossTable->setRowCount(0);
+  m_lossPlot->clear();
   m_model->removeRows(0, m_model->rowCount());
   m_text->clear();
   m_probabilities->setRowCount(0);
@@ -212,6 +243,7 @@ void ExamplesView::populate() {
   }
   m_table->resizeColumnsToContents();
   m_attention->setContext(context());
+  showLossPattern();
 }
 
 bool ExamplesView::selectExample(int example) {
@@ -263,6 +295,102 @@ void ExamplesView::showExample(int example) {
     m_attention->setExample(example);
   } catch (const std::exception& error) {
     m_text->setPlainText(tr("Cannot show example %1: %2").arg(example).arg(QString::fromUtf8(error.what())));
+  }
+}
+
+void ExamplesView::showLossPattern() {
+  namespace an = core::analysis;
+  const RunDocument& run = *context().run;
+  const QString& task = context().task;
+  const QString& student = context().student;
+  figures::buildLossPattern(*m_lossPlot, run, task, student);
+  const auto lp = run.lossPattern(task, student);
+  if (!lp) {
+    m_lossSummary->setText(tr("Loss pattern: %1").arg(noAnalysisMessage(run)));
+    return;
+  }
+  QString caution;
+  if (lp->lost > 0 && lp->lost < 10) {
+    caution = tr(" Few lost examples: the tests have little power and the intervals of r are rough.");
+  }
+  m_lossSummary->setText(tr("Loss pattern of %1: %2 lost examples (teacher right, student wrong) against the %3 "
+                            "other eval examples.%4%5 An effect is \"%6\" when its 95% interval holds its null "
+                            "value or its test's p is 0.05 or more.")
+                             .arg(student)
+                             .arg(lp->lost)
+                             .arg(lp->examples - lp->lost)
+                             .arg(lp->note.empty() ? QString() : QStringLiteral(" ") + QString::fromStdString(lp->note),
+                                  caution, noDetectableDifference()));
+  const auto text = [](const QString& value, const QString& tip = QString()) {
+    auto* item = new QTableWidgetItem(value);
+    item->setToolTip(tip.isEmpty() ? value : tip);
+    return item;
+  };
+  const auto slopeOf = [&lp](const std::string& name) -> const an::Coefficient* {
+    for (const an::LogisticTerm& t : lp->logistic.terms) {
+      if (t.name == name && lp->logistic.converged) {
+        return &t.coefficient;
+      }
+    }
+    return nullptr;
+  };
+  const auto addRow = [&](const QString& factor, const QString& lost, const QString& rest, QTableWidgetItem* effect,
+                          const QString& test, double p, const an::Coefficient* slope, bool detectable) {
+    const int row = m_lossTable->rowCount();
+    m_lossTable->insertRow(row);
+    m_lossTable->setItem(row, LossFactor, text(factor));
+    m_lossTable->setItem(row, LossLost, text(lost));
+    m_lossTable->setItem(row, LossRest, text(rest));
+    m_lossTable->setItem(row, LossEffect, effect);
+    m_lossTable->setItem(row, LossTest, text(test));
+    m_lossTable->setItem(row, LossP, text(formatP(p), QString::number(p, 'g', 17)));
+    m_lossTable->setItem(row, LossLogistic,
+                         slope == nullptr ? text(QStringLiteral("-"), tr("not in the logistic regression"))
+                                          : text(formatInterval(slope->value.estimate, &slope->value, 3, true),
+                                                 tr("log odds of lost per %1; Wald p = %2")
+                                                     .arg(factor.startsWith(tr("class")) ? tr("example of this class against "
+                                                                                               "the reference class")
+                                                                                         : tr("sd of the factor"),
+                                                          formatP(slope->pValue))));
+    auto* verdict = text(detectable ? tr("lost examples differ") : noDetectableDifference());
+    if (!detectable) {
+      for (auto* item : {verdict, effect}) {
+        QFont font = item->font();
+        font.setItalic(true);
+        item->setFont(font);
+        item->setForeground(QBrush(QColor(110, 110, 110)));
+      }
+    }
+    m_lossTable->setItem(row, LossVerdict, verdict);
+  };
+  for (const an::ContinuousFactor& f : lp->factors) {
+    const an::Interval& r = f.test.rankBiserial;
+    auto* effect = text(tr("r = %1").arg(formatInterval(r.estimate, &r, 3, true)),
+                        intervalTooltip(r) + tr("\nrank-biserial r = P(lost > rest) - P(lost < rest)"));
+    addRow(QString::fromStdString(f.name).replace(QLatin1Char('_'), QLatin1Char(' ')),
+           tr("median %1").arg(formatNumber(f.medianLost, 3)), tr("median %1").arg(formatNumber(f.medianRest, 3)),
+           effect, f.test.exact ? tr("Mann-Whitney U (exact)") : tr("Mann-Whitney U (normal)"), f.test.pValue,
+           slopeOf(f.name), an::detectable(r, f.test.pValue));
+  }
+  if (!lp->factors.empty()) {
+    const an::ClassFactor& c = lp->goldClass;
+    auto* effect = text(tr("V = %1").arg(formatInterval(c.cramersV.estimate, &c.cramersV, 3)),
+                        intervalTooltip(c.cramersV) + tr("\nCramér's V of the class x lost table"));
+    // V is never below 0: the chi-square test decides (p < 0.05).
+    addRow(tr("gold class"), QString(), QString(), effect,
+           tr("chi-square %1 (df %2)").arg(formatNumber(c.chiSquare.chiSquare, 2)).arg(c.chiSquare.df),
+           c.chiSquare.pValue, nullptr, c.chiSquare.pValue < 0.05);
+    const QStringList names = run.classNames(task);
+    for (std::size_t k = 0; k < c.lost.size(); ++k) {
+      const an::Interval& odds = c.oddsRatio[k];
+      const bool holdsOne = !(odds.lo > 1.0 || odds.hi < 1.0);
+      const QString name = static_cast<int>(k) < names.size() ? names[static_cast<int>(k)] : QString::number(k);
+      auto* oddsItem = text(tr("OR = %1").arg(formatInterval(odds.estimate, &odds, 2)),
+                            tr("odds ratio of being lost, this class against the others; Woolf interval"));
+      addRow(tr("class %1").arg(name), QString::number(c.lost[k]), QString::number(c.rest[k]), oddsItem,
+             tr("Fisher exact"), c.fisher[k].pValue, slopeOf("class:" + std::to_string(k)),
+             !holdsOne && !std::isnan(odds.lo) && c.fisher[k].pValue < 0.05);
+    }
   }
 }
 

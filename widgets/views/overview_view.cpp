@@ -11,6 +11,8 @@
 #include <cmath>
 #include <set>
 
+#include "core/analysis/interval_text.h"
+#include "core/analysis/task_intervals.h"
 #include "widgets/figures/figure_builders.h"
 #include "widgets/figures/plot_widget.h"
 
@@ -50,7 +52,8 @@ OverviewView::OverviewView(QWidget* parent) : AnalysisView(parent) {
   m_table = new QTableWidget(0, ColumnCount, split);
   m_table->setObjectName(QStringLiteral("overviewAccuracyTable"));
   m_table->setHorizontalHeaderLabels(
-      {tr("Model"), tr("Role"), tr("Parameters"), tr("Accuracy"), tr("Gap"), tr("Retained"), tr("Final loss")});
+      {tr("Model"), tr("Role"), tr("Parameters"), tr("Accuracy"), tr("Gap"), tr("Retained"), tr("Final loss"),
+       tr("Accuracy 95% CI"), tr("Gap 95% CI")});
   m_table->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
   m_table->verticalHeader()->hide();
   m_table->setEditTriggers(QAbstractItemView::NoEditTriggers);
@@ -127,6 +130,26 @@ void OverviewView::populate() {
                      item(comparable && teacherAccuracy > 0.0 ? formatNumber(model.evalAccuracy / teacherAccuracy)
                                                               : QStringLiteral("-")));
     m_table->setItem(row, ColFinalLoss, item(model.trainSteps > 0 ? formatNumber(model.finalLoss) : QStringLiteral("-")));
+    // The analysis's intervals (percentile bootstrap over the eval examples).
+    const auto intervals = run.intervals(context().task, QString::fromStdString(model.name));
+    const auto ends = [](const core::analysis::Interval* i) {
+      return QStringLiteral("[%1, %2]").arg(formatNumber(i->lo), formatNumber(i->hi));
+    };
+    const core::analysis::Interval* accuracy = intervals ? intervals->find(core::analysis::metric::kAccuracy) : nullptr;
+    const core::analysis::Interval* gap = intervals ? intervals->find(core::analysis::metric::kGap) : nullptr;
+    m_table->setItem(row, ColAccuracyInterval,
+                     accuracy != nullptr ? item(ends(accuracy), intervalTooltip(*accuracy)) : item(QStringLiteral("-")));
+    double mcnemarP = std::nan("");
+    for (const core::PairedTest& test : gap == nullptr ? std::vector<core::PairedTest>{}
+                                                       : run.pairedTests(context().task, QString::fromStdString(model.name))) {
+      mcnemarP = test.otherRole == "teacher" ? test.comparison.mcnemarP : mcnemarP;
+    }
+    m_table->setItem(row, ColGapInterval,
+                     gap == nullptr ? item(QStringLiteral("-"))
+                                    : item(ends(gap) + (core::analysis::detectable(*gap, mcnemarP)
+                                                            ? QString()
+                                                            : QStringLiteral(" ") + noDetectableDifference()),
+                                           intervalTooltip(*gap)));
     ++row;
   }
 }

@@ -16,7 +16,12 @@ class OverviewView : public AnalysisView {
 public:
   explicit OverviewView(QWidget* parent = nullptr);
 
-  enum Column { ColModel, ColRole, ColParameters, ColAccuracy, ColGap, ColRetained, ColFinalLoss, ColumnCount };
+  /// The interval columns hold the analysis's 95% bootstrap intervals ("[lo, hi]"; "-" when
+  /// not analysed; a gap whose interval holds 0 says "no detectable difference").
+  enum Column {
+    ColModel, ColRole, ColParameters, ColAccuracy, ColGap, ColRetained, ColFinalLoss, ColAccuracyInterval,
+    ColGapInterval, ColumnCount
+  };
 
   [[nodiscard]] QTableWidget* accuracyTable() const { return m_table; }
   [[nodiscard]] PlotWidget* lossPlot() const { return m_lossPlot; }

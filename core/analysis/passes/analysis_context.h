@@ -173,6 +173,10 @@ struct AnalysisContext {
 
 /// "task": accuracy, fidelity, calibration, per-class recall, lost and gained examples.
 void taskMetricsPass(AnalysisContext& ctx, const TaskInputs& in);
+/// Also "task", after taskMetricsPass: the bootstrap interval of each task metric, the paired
+/// tests (McNemar, paired bootstrap) of each student against the teacher and the other
+/// students, and the loss pattern (intervals_pass.cpp).
+void intervalsPass(AnalysisContext& ctx, const TaskInputs& in);
 /// "knowledge": w against the teacher's confidence, class geometry, the gain decomposition.
 void knowledgePass(AnalysisContext& ctx, const TaskInputs& in);
 /// "cka" and "residual": layer similarity and the distillation residual from eval/hidden.
