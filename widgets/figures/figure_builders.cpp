@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <set>
 
 #include "core/analysis/metrics.h"
@@ -529,6 +530,35 @@ void buildCompareAccuracy(PlotWidget& plot, const std::vector<const RunDocument*
   plot.setFigureName(compareAccuracyName(task));
 }
 
+namespace {
+
+/// One line per run that has `model` in `task`, from `series` (x and y of that run; no line
+/// when x is empty); then the empty message, or the rescale and the figure's name.
+void plotRunLines(PlotWidget& plot, const std::vector<const RunDocument*>& runs, const QStringList& labels,
+                  const QString& task, const QString& model,
+                  const std::function<void(const RunDocument&, QVector<double>&, QVector<double>&)>& series,
+                  const QString& emptyMessage, const QString& figureName) {
+  for (std::size_t r = 0; r < runs.size(); ++r) {
+    if (modelOf(*runs[r], task, model) == nullptr) {
+      continue;
+    }
+    QVector<double> x;
+    QVector<double> y;
+    series(*runs[r], x, y);
+    if (!x.isEmpty()) {
+      plot.addLine(labels.value(static_cast<int>(r)), x, y, static_cast<int>(r));
+    }
+  }
+  if (plot.lineCount() == 0) {
+    plot.setMessage(emptyMessage);
+    return;
+  }
+  plot.rescale();
+  plot.setFigureName(figureName);
+}
+
+} // namespace
+
 QString compareEvalCurveName(const QString& task, const QString& model) {
   return join({QStringLiteral("compare"), QStringLiteral("eval_curve"), figureSegment(task), figureSegment(model)});
 }
@@ -538,27 +568,16 @@ void buildCompareEvalCurve(PlotWidget& plot, const std::vector<const RunDocument
   plot.clear();
   plot.setTitle(tr("Eval accuracy of %1, %2").arg(model, task));
   plot.setAxisLabels(tr("epoch"), tr("accuracy"));
-  for (std::size_t r = 0; r < runs.size(); ++r) {
-    if (modelOf(*runs[r], task, model) == nullptr) {
-      continue;
-    }
-    const core::EvalCurve curve = runs[r]->reader().evalCurve(task.toStdString(), model.toStdString());
-    QVector<double> x;
-    QVector<double> y;
-    for (std::size_t i = 0; i < curve.epoch.size(); ++i) {
-      x << static_cast<double>(curve.epoch[i]);
-      y << curve.accuracy[i];
-    }
-    if (!x.isEmpty()) {
-      plot.addLine(labels.value(static_cast<int>(r)), x, y, static_cast<int>(r));
-    }
-  }
-  if (plot.lineCount() == 0) {
-    plot.setMessage(tr("no eval curve of %1 in these runs").arg(model));
-    return;
-  }
-  plot.rescale();
-  plot.setFigureName(compareEvalCurveName(task, model));
+  plotRunLines(
+      plot, runs, labels, task, model,
+      [&](const RunDocument& run, QVector<double>& x, QVector<double>& y) {
+        const core::EvalCurve curve = run.reader().evalCurve(task.toStdString(), model.toStdString());
+        for (std::size_t i = 0; i < curve.epoch.size(); ++i) {
+          x << static_cast<double>(curve.epoch[i]);
+          y << curve.accuracy[i];
+        }
+      },
+      tr("no eval curve of %1 in these runs").arg(model), compareEvalCurveName(task, model));
 }
 
 QString compareLossName(const QString& task, const QString& model) {
@@ -570,29 +589,18 @@ void buildCompareLoss(PlotWidget& plot, const std::vector<const RunDocument*>& r
   plot.clear();
   plot.setTitle(tr("Training loss of %1, %2").arg(model, task));
   plot.setAxisLabels(tr("step"), tr("loss (nats)"));
-  for (std::size_t r = 0; r < runs.size(); ++r) {
-    if (modelOf(*runs[r], task, model) == nullptr) {
-      continue;
-    }
-    const core::TrainLog log = runs[r]->reader().trainLog(task.toStdString(), model.toStdString());
-    QVector<double> x;
-    QVector<double> y;
-    for (std::size_t i = 0; i < log.steps.size() && i < log.loss.size(); ++i) {
-      if (!std::isnan(log.loss[i])) {
-        x << static_cast<double>(log.steps[i]);
-        y << log.loss[i];
-      }
-    }
-    if (!x.isEmpty()) {
-      plot.addLine(labels.value(static_cast<int>(r)), x, y, static_cast<int>(r));
-    }
-  }
-  if (plot.lineCount() == 0) {
-    plot.setMessage(tr("no training log of %1 in these runs").arg(model));
-    return;
-  }
-  plot.rescale();
-  plot.setFigureName(compareLossName(task, model));
+  plotRunLines(
+      plot, runs, labels, task, model,
+      [&](const RunDocument& run, QVector<double>& x, QVector<double>& y) {
+        const core::TrainLog log = run.reader().trainLog(task.toStdString(), model.toStdString());
+        for (std::size_t i = 0; i < log.steps.size() && i < log.loss.size(); ++i) {
+          if (!std::isnan(log.loss[i])) {
+            x << static_cast<double>(log.steps[i]);
+            y << log.loss[i];
+          }
+        }
+      },
+      tr("no training log of %1 in these runs").arg(model), compareLossName(task, model));
 }
 
 } // namespace figures
