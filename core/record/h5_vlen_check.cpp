@@ -240,6 +240,9 @@ void checkVlenDescriptors(hid_t dataset, const std::string& filePath, const std:
     unsigned config = 0;
     filters.push_back(H5Pget_filter2(dcpl, static_cast<unsigned>(i), &flags, &cdNelmts, nullptr, 0, nullptr, &config));
   }
+  // Elements per chunk come from the chunk's shape (chunked layout only).
+  std::vector<hsize_t> chunkDims(H5S_MAX_RANK);
+  const int rank = layout == H5D_CHUNKED ? H5Pget_chunk(dcpl, H5S_MAX_RANK, chunkDims.data()) : -1;
   H5Pclose(dcpl);
 
   const hid_t space = H5Dget_space(dataset);
@@ -277,13 +280,6 @@ void checkVlenDescriptors(hid_t dataset, const std::string& filePath, const std:
     H5Sclose(space);
     H5Eclear2(H5E_DEFAULT);
     return;
-  }
-  // Elements per chunk, from the chunk's shape.
-  const hid_t plist = H5Dget_create_plist(dataset);
-  std::vector<hsize_t> chunkDims(H5S_MAX_RANK);
-  const int rank = plist >= 0 ? H5Pget_chunk(plist, H5S_MAX_RANK, chunkDims.data()) : -1;
-  if (plist >= 0) {
-    H5Pclose(plist);
   }
   if (rank <= 0) {
     H5Sclose(space);
