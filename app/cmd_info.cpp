@@ -5,12 +5,14 @@
 #include <cmath>
 #include <iomanip>
 #include <iostream>
+#include <map>
 #include <sstream>
 
 #include "app/commands.h"
 #include "core/analysis/analysis_results.h"
 #include "core/analysis/interval_text.h"
 #include "core/analysis/analyze_run.h"
+#include "core/record/run_layout.h"
 #include "core/record/run_reader.h"
 
 namespace kdscope::app {
@@ -203,6 +205,39 @@ void printIntervals(const core::TaskHeadline& h, const std::vector<std::string>&
   }
 }
 
+/// Where the task's data came from (the task group's source attributes), one line each.
+void printTaskSource(const core::TaskSummary& task) {
+  namespace attr = core::layout::attr;
+  const std::map<std::string, std::string> a(task.source.begin(), task.source.end());
+  if (a.empty()) {
+    return;
+  }
+  const auto get = [&](const char* key) {
+    const auto it = a.find(key);
+    return it == a.end() ? std::string() : it->second;
+  };
+  if (get(attr::kSource) == "file") {
+    std::cout << "  data:      " << get(attr::kSourcePath) << " (" << get(attr::kSourceFormat) << ", "
+              << get(attr::kSourceBytes) << " bytes)\n";
+    if (!get(attr::kSourceEvalPath).empty()) {
+      std::cout << "  eval data: " << get(attr::kSourceEvalPath) << "\n";
+    }
+    if (!get(attr::kSourceLabelPath).empty()) {
+      std::cout << "  labels:    " << get(attr::kSourceLabelPath) << "\n";
+    }
+    std::cout << "  fields:    " << get(attr::kSourceFields) << "\n";
+  } else {
+    std::cout << "  data:      " << get(attr::kSource) << "\n";
+  }
+  if (!get(attr::kTokenizer).empty()) {
+    std::cout << "  tokenizer: " << get(attr::kTokenizer);
+    if (get(attr::kTokenizer) == "wordpiece") {
+      std::cout << " " << get(attr::kTokenizerVocab) << (get(attr::kTokenizerLowerCase) == "1" ? " (lower-cased)" : " (cased)");
+    }
+    std::cout << "\n";
+  }
+}
+
 int commandInfo(const std::string& runPath) {
   const core::RunReader reader(runPath);
   const auto summary = reader.summary();
@@ -215,6 +250,7 @@ int commandInfo(const std::string& runPath) {
   for (const auto& task : summary.tasks) {
     std::cout << "\ntask " << task.name << ": " << task.numClasses << " classes, " << task.evalExamples
               << " eval examples\n";
+    printTaskSource(task);
     std::cout << "  " << std::left << std::setw(16) << "model" << std::setw(9) << "role" << std::right
               << std::setw(12) << "parameters" << std::setw(8) << "steps" << std::setw(12) << "final loss"
               << std::setw(11) << "accuracy" << "\n";

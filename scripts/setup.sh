@@ -77,6 +77,9 @@ fi
 
 log "Data: fetching into ${KDSCOPE_DATA_DIR:-$HOME/.cache/kdscope/data}"
 bash "$ROOT/scripts/fetch-data.sh"
+# The "your own data" sample (samples/own-data): a JSON Lines file made from the hedge set
+# just fetched; skipped when already there.
+/usr/bin/python3 "$ROOT/scripts/make-own-data.py" "${KDSCOPE_DATA_DIR:-$HOME/.cache/kdscope/data}"
 
 BUILD="${KDSCOPE_BUILD_DIR:-$ROOT/build/release}"
 JOBS="${KDSCOPE_JOBS:-$(nproc)}"

@@ -3,12 +3,15 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <memory>
 #include <utility>
 
 #include "core/common/error.h"
 #include "core/data/loaders.h"
 #include "core/data/rng.h"
+#include "core/data/task_source.h"
 #include "core/data/tokenizer.h"
+#include "core/data/wordpiece.h"
 
 namespace kdscope::core {
 
@@ -30,6 +33,9 @@ void validateRaw(const std::string& task, const RawDataset& raw) {
       (raw.dim < 1 || raw.features.size() != n * static_cast<std::size_t>(raw.dim))) {
     throwTask(task, std::to_string(raw.features.size()) + " features for " + std::to_string(n) +
                         " examples of dimension " + std::to_string(raw.dim));
+  }
+  if (!raw.pairTexts.empty() && raw.pairTexts.size() != n) {
+    throwTask(task, std::to_string(raw.pairTexts.size()) + " second texts for " + std::to_string(n) + " labels");
   }
   if (!raw.groups.empty() && raw.groups.size() != n) {
     throwTask(task, std::to_string(raw.groups.size()) + " groups for " + std::to_string(n) + " labels");
@@ -106,8 +112,72 @@ std::vector<std::int64_t> stratifiedSubsample(const RawDataset& raw, std::size_t
   return chosen;
 }
 
+/// How a text task's examples become token ids (buildTask's doc comment).
+class TextEncoder {
+public:
+  TextEncoder(const TaskSpec& spec, const RawDataset& raw, const std::vector<std::int64_t>& trainIndices)
+      : m_raw(raw), m_seqLen(spec.maxLen) {
+    if (!spec.vocab.empty()) {
+      m_wordPiece = std::make_unique<WordPieceTokenizer>(WordPieceTokenizer::fromFile(spec.vocab, spec.lowerCase));
+      const auto& pieces = m_wordPiece->vocab();
+      const std::int64_t specials[3] = {m_wordPiece->padId(), m_wordPiece->unkId(), m_wordPiece->clsId()};
+      m_remap.assign(pieces.size(), -1);
+      for (const auto id : specials) {
+        m_remap[static_cast<std::size_t>(id)] = static_cast<std::int64_t>(m_vocab.size());
+        m_vocab.push_back(pieces[static_cast<std::size_t>(id)]);
+      }
+      for (std::size_t id = 0; id < pieces.size(); ++id) {
+        if (m_remap[id] < 0) {
+          m_remap[id] = static_cast<std::int64_t>(m_vocab.size());
+          m_vocab.push_back(pieces[id]);
+        }
+      }
+      return;
+    }
+    std::vector<std::string> trainTexts;
+    trainTexts.reserve(trainIndices.size());
+    for (const auto index : trainIndices) {
+      trainTexts.push_back(joined(static_cast<std::size_t>(index)));
+    }
+    // Built from the train split only, so eval words the model never saw stay [UNK].
+    m_word = std::make_unique<Tokenizer>(Tokenizer::build(trainTexts, spec.vocabSize, spec.minFreq));
+    m_vocab = m_word->vocab();
+  }
+
+  [[nodiscard]] const std::vector<std::string>& vocab() const { return m_vocab; }
+
+  /// The text shown for example i: the text, or "a\nb" for a pair.
+  [[nodiscard]] std::string joined(std::size_t i) const {
+    if (m_raw.pairTexts.empty()) {
+      return m_raw.texts[i];
+    }
+    // The line break keeps the last word of a and the first of b apart.
+    return m_raw.texts[i] + "\n" + m_raw.pairTexts[i];
+  }
+
+  [[nodiscard]] std::vector<std::int64_t> encode(std::size_t i) const {
+    if (!m_wordPiece) {
+      return m_word->encode(joined(i), m_seqLen);
+    }
+    WordPieceEncoding e = m_raw.pairTexts.empty() ? m_wordPiece->encode(m_raw.texts[i], m_seqLen)
+                                                  : m_wordPiece->encodePair(m_raw.texts[i], m_raw.pairTexts[i], m_seqLen);
+    for (auto& id : e.inputIds) {
+      id = m_remap[static_cast<std::size_t>(id)];
+    }
+    return std::move(e.inputIds);
+  }
+
+private:
+  const RawDataset& m_raw;
+  int m_seqLen = 0;
+  std::unique_ptr<Tokenizer> m_word;
+  std::unique_ptr<WordPieceTokenizer> m_wordPiece;
+  std::vector<std::int64_t> m_remap; ///< WordPiece id -> task id
+  std::vector<std::string> m_vocab;
+};
+
 /// Fills one split with the examples `indices` of raw, in that order.
-void fillSplit(const RawDataset& raw, const std::vector<std::int64_t>& indices, const Tokenizer* tokenizer,
+void fillSplit(const RawDataset& raw, const std::vector<std::int64_t>& indices, const TextEncoder* encoder,
                int seqLen, Split& split) {
   const std::size_t n = indices.size();
   const auto dim = static_cast<std::size_t>(raw.dim);
@@ -126,8 +196,8 @@ void fillSplit(const RawDataset& raw, const std::vector<std::int64_t>& indices, 
     const auto i = static_cast<std::size_t>(index);
     split.labels.push_back(raw.labels[i]);
     if (raw.kind == TaskKind::Text) {
-      split.texts.push_back(raw.texts[i]);
-      const auto ids = tokenizer->encode(raw.texts[i], seqLen);
+      split.texts.push_back(encoder->joined(i));
+      const auto ids = encoder->encode(i);
       split.tokens.insert(split.tokens.end(), ids.begin(), ids.end());
     } else {
       const auto row = raw.features.begin() + static_cast<std::ptrdiff_t>(i * dim);
@@ -137,6 +207,46 @@ void fillSplit(const RawDataset& raw, const std::vector<std::int64_t>& indices, 
       split.groups.push_back(raw.groups[i]);
     }
   }
+}
+
+/// The task from its split: the tokenizer (text tasks) and both splits.
+TaskData assemble(const TaskSpec& spec, const RawDataset& raw, const std::vector<std::int64_t>& trainIndices,
+                  const std::vector<std::int64_t>& evalIndices) {
+  TaskData data;
+  data.name = spec.name;
+  data.kind = raw.kind;
+  data.classNames = raw.classNames;
+  data.superClassOf = raw.superClassOf;
+  if (raw.kind == TaskKind::Text) {
+    const TextEncoder encoder(spec, raw, trainIndices);
+    data.vocab = encoder.vocab();
+    data.seqLen = spec.maxLen;
+    fillSplit(raw, trainIndices, &encoder, spec.maxLen, data.train);
+    fillSplit(raw, evalIndices, &encoder, spec.maxLen, data.eval);
+  } else {
+    data.dim = raw.dim;
+    fillSplit(raw, trainIndices, nullptr, 0, data.train);
+    fillSplit(raw, evalIndices, nullptr, 0, data.eval);
+  }
+  return data;
+}
+
+/// The data's own split (raw.inEval), put in a seeded order so that classes are mixed even
+/// in a sorted file.
+TaskData buildFixedSplit(const TaskSpec& spec, const RawDataset& raw, std::uint64_t seed) {
+  if (raw.inEval.size() != raw.labels.size()) {
+    throwTask(spec.name, std::to_string(raw.inEval.size()) + " split marks for " + std::to_string(raw.labels.size()) +
+                             " labels");
+  }
+  std::vector<std::int64_t> trainIndices;
+  std::vector<std::int64_t> evalIndices;
+  for (std::size_t i = 0; i < raw.inEval.size(); ++i) {
+    (raw.inEval[i] != 0 ? evalIndices : trainIndices).push_back(static_cast<std::int64_t>(i));
+  }
+  Rng splitRng(deriveSeed(seed, "split:" + spec.name));
+  splitRng.shuffle(trainIndices);
+  splitRng.shuffle(evalIndices);
+  return assemble(spec, raw, trainIndices, evalIndices);
 }
 
 } // namespace
@@ -196,7 +306,14 @@ RawDataset loadRawDataset(const TaskSpec& spec, const std::string& dataDir, std:
 }
 
 TaskData loadTask(const TaskSpec& spec, const std::string& dataDir, std::uint64_t seed) {
-  return buildTask(spec, loadRawDataset(spec, dataDir, seed), seed);
+  TaskData data = spec.fromFile() ? loadFileTask(spec, seed) // the user's own file (core/data/task_source.h)
+                                  : buildTask(spec, loadRawDataset(spec, dataDir, seed), seed);
+  data.provenance = taskProvenance(spec);
+  if (data.kind != TaskKind::Text) {
+    data.provenance.tokenizer.clear();
+    data.provenance.vocabPath.clear();
+  }
+  return data;
 }
 
 TaskData buildTask(const TaskSpec& spec, RawDataset raw, std::uint64_t seed) {
@@ -210,11 +327,14 @@ TaskData buildTask(const TaskSpec& spec, RawDataset raw, std::uint64_t seed) {
   if (raw.kind == TaskKind::Text && spec.maxLen < 1) {
     throwTask(task, "maxLen must be at least 1 (room for [CLS]), got " + std::to_string(spec.maxLen));
   }
-  if (raw.kind == TaskKind::Text && spec.vocabSize < 3) {
+  if (raw.kind == TaskKind::Text && spec.vocab.empty() && spec.vocabSize < 3) {
     throwTask(task,
               "vocabSize must be at least 3 (the special tokens), got " + std::to_string(spec.vocabSize));
   }
   validateRaw(task, raw);
+  if (!raw.inEval.empty()) {
+    return buildFixedSplit(spec, raw, seed);
+  }
 
   // Separate streams for subsampling and splitting, so that the split's draws do not depend
   // on how many draws the subsample used.
@@ -256,30 +376,7 @@ TaskData buildTask(const TaskSpec& spec, RawDataset raw, std::uint64_t seed) {
   splitRng.shuffle(trainIndices);
   splitRng.shuffle(evalIndices);
 
-  TaskData data;
-  data.name = task;
-  data.kind = raw.kind;
-  data.classNames = raw.classNames;
-  data.superClassOf = raw.superClassOf;
-  if (raw.kind == TaskKind::Text) {
-    std::vector<std::string> trainTexts;
-    trainTexts.reserve(trainIndices.size());
-    for (const auto index : trainIndices) {
-      trainTexts.push_back(raw.texts[static_cast<std::size_t>(index)]);
-    }
-    // Built from the train split only, so eval words the model never saw stay [UNK].
-    const Tokenizer tokenizer = Tokenizer::build(trainTexts, spec.vocabSize, spec.minFreq);
-    trainTexts = {};
-    data.vocab = tokenizer.vocab();
-    data.seqLen = spec.maxLen;
-    fillSplit(raw, trainIndices, &tokenizer, spec.maxLen, data.train);
-    fillSplit(raw, evalIndices, &tokenizer, spec.maxLen, data.eval);
-  } else {
-    data.dim = raw.dim;
-    fillSplit(raw, trainIndices, nullptr, 0, data.train);
-    fillSplit(raw, evalIndices, nullptr, 0, data.eval);
-  }
-  return data;
+  return assemble(spec, raw, trainIndices, evalIndices);
 }
 
 } // namespace kdscope::core

@@ -25,6 +25,21 @@ struct Split {
   [[nodiscard]] std::size_t size() const { return labels.size(); }
 };
 
+/// Where a task's data came from, recorded as attributes of the task's group in the run
+/// file (docs/run-format.md, "Task source"). Empty `source`: not recorded.
+struct TaskProvenance {
+  std::string source;        ///< "builtin" or "file"
+  std::string path;          ///< file tasks: the data file (absolute as run)
+  std::uint64_t bytes = 0;   ///< its size when loaded
+  std::string format;        ///< jsonl, csv, tsv, npy, h5
+  std::string evalPath;      ///< optional eval file
+  std::string labelPath;     ///< arrays: the label file
+  std::string fields;        ///< the field mapping as JSON text ({"text": ..., "label": ...})
+  std::string tokenizer;     ///< text tasks: "word" or "wordpiece"
+  std::string vocabPath;     ///< wordpiece: the vocab.txt
+  bool lowerCase = true;     ///< wordpiece: lower-casing on
+};
+
 struct TaskData {
   std::string name;
   TaskKind kind = TaskKind::Text;
@@ -35,6 +50,7 @@ struct TaskData {
   std::vector<int> superClassOf;  ///< synthetic_hierarchy: super-class of each class
   Split train;
   Split eval;
+  TaskProvenance provenance; ///< set by loadTask
   [[nodiscard]] int numClasses() const { return static_cast<int>(classNames.size()); }
 };
 
@@ -48,6 +64,8 @@ struct RawDataset {
   int dim = 0;
   std::vector<int> superClassOf;
   std::vector<std::string> groups; ///< source group per example, or empty (see Split::groups)
+  std::vector<std::string> pairTexts; ///< sentence pairs: the second text of each example, else empty
+  std::vector<std::uint8_t> inEval;   ///< a split fixed by the data (1: eval) per example, else empty
 };
 
 /// The data cache folder: `override` if non-empty, else $KDSCOPE_DATA_DIR, else
@@ -66,6 +84,13 @@ RawDataset loadRawDataset(const TaskSpec& spec, const std::string& dataDir, std:
 TaskData loadTask(const TaskSpec& spec, const std::string& dataDir, std::uint64_t seed);
 
 /// Builds a task from raw data (used by loadTask and by tests with in-memory data).
+/// Text tasks: KDScope's word tokenizer built from the train split, or, when spec.vocab is
+/// set, WordPiece over that BERT-style vocab.txt (ids renumbered so that [PAD], [UNK],
+/// [CLS] are 0, 1, 2 as KDScope's models and augmentation expect; the other tokens follow in
+/// the file's order). Sentence pairs: the word tokenizer reads "a\nb"; WordPiece gives
+/// [CLS] a [SEP] b [SEP] (KDScope's transformer has no segment embedding: the [SEP] marks
+/// the boundary). With raw.inEval the split is the data's (maxExamples and evalFraction do
+/// not apply), in a seeded order.
 TaskData buildTask(const TaskSpec& spec, RawDataset raw, std::uint64_t seed);
 
 } // namespace kdscope::core

@@ -588,69 +588,9 @@ TaskFile loadTaskFile(const TaskFileSpec& spec) {
 
 TaskData buildTaskFromFile(const TaskSpec& spec, TaskFile file, std::uint64_t seed) {
   RawDataset& raw = file.raw;
-  if (!file.pairTexts.empty()) {
-    // The word tokenizer has no segments: the pair becomes one text, the line break keeping
-    // the last word of a and the first of b apart.
-    for (std::size_t i = 0; i < raw.texts.size(); ++i) {
-      raw.texts[i] += '\n';
-      raw.texts[i] += file.pairTexts[i];
-    }
-    file.pairTexts = {};
-  }
-  if (!file.fixedSplit()) {
-    return buildTask(spec, std::move(raw), seed);
-  }
-  // The file's split: buildTask's checks that apply here (labels were checked on reading).
-  const std::string& task = spec.name;
-  if (raw.kind == TaskKind::Text && (spec.maxLen < 1 || spec.vocabSize < 3)) {
-    throw InputError("task '" + task + "': maxLen must be >= 1 and vocabSize >= 3");
-  }
-  std::vector<std::int64_t> trainIndices;
-  std::vector<std::int64_t> evalIndices;
-  for (std::size_t i = 0; i < file.inEval.size(); ++i) {
-    (file.inEval[i] != 0 ? evalIndices : trainIndices).push_back(static_cast<std::int64_t>(i));
-  }
-  // A seeded order, as buildTask gives, so that classes are mixed even in a sorted file.
-  Rng splitRng(deriveSeed(seed, "split:" + task));
-  splitRng.shuffle(trainIndices);
-  splitRng.shuffle(evalIndices);
-
-  TaskData data;
-  data.name = task;
-  data.kind = raw.kind;
-  data.classNames = raw.classNames;
-  std::unique_ptr<Tokenizer> tokenizer;
-  if (raw.kind == TaskKind::Text) {
-    std::vector<std::string> trainTexts;
-    trainTexts.reserve(trainIndices.size());
-    for (const auto index : trainIndices) {
-      trainTexts.push_back(raw.texts[static_cast<std::size_t>(index)]);
-    }
-    tokenizer = std::make_unique<Tokenizer>(Tokenizer::build(trainTexts, spec.vocabSize, spec.minFreq));
-    data.vocab = tokenizer->vocab();
-    data.seqLen = spec.maxLen;
-  } else {
-    data.dim = raw.dim;
-  }
-  const auto dim = static_cast<std::size_t>(raw.dim);
-  const auto fill = [&](const std::vector<std::int64_t>& indices, Split& split) {
-    split.sourceIndex = indices;
-    for (const auto index : indices) {
-      const auto i = static_cast<std::size_t>(index);
-      split.labels.push_back(raw.labels[i]);
-      if (raw.kind == TaskKind::Text) {
-        const auto ids = tokenizer->encode(raw.texts[i], spec.maxLen);
-        split.tokens.insert(split.tokens.end(), ids.begin(), ids.end());
-        split.texts.push_back(std::move(raw.texts[i]));
-      } else {
-        const auto row = raw.features.begin() + static_cast<std::ptrdiff_t>(i * dim);
-        split.features.insert(split.features.end(), row, row + static_cast<std::ptrdiff_t>(dim));
-      }
-    }
-  };
-  fill(trainIndices, data.train);
-  fill(evalIndices, data.eval);
-  return data;
+  raw.pairTexts = std::move(file.pairTexts);
+  raw.inEval = std::move(file.inEval);
+  return buildTask(spec, std::move(raw), seed);
 }
 
 } // namespace kdscope::core

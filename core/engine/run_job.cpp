@@ -20,6 +20,7 @@
 #include "core/common/cancel.h"
 #include "core/common/error.h"
 #include "core/data/dataset.h"
+#include "core/data/task_source.h"
 #include "core/distill/objectives.h"
 #include "core/distill/student_step.h"
 #include "core/distill/teacher_cache.h"
@@ -606,6 +607,9 @@ JobResult runJob(const JobSpec& job, const RunOptions& options, const CancelToke
   // knowledge_controls' students (the parser adds them too; a spec built in code may not have).
   JobSpec expanded = job;
   expanded.students = allStudents(job);
+  // Task files as absolute paths, so that the job recorded in the run file finds them again
+  // (analysis reloads the data; --resume).
+  resolveTaskFilePaths(expanded);
   JobResult result;
   {
     JobRunner runner(expanded, options, cancel, progress);

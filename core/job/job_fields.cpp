@@ -102,6 +102,29 @@ Field<ObjectiveSpec> layerMapField() {
   return std::move(f).when([](const ObjectiveSpec& objective) { return objective.layerMap != "list"; });
 }
 
+/// "feature_fields": an array of column names (a task read from a file).
+Field<TaskSpec> featureFieldsField() {
+  return special<TaskSpec>(
+      "feature_fields", Bound{},
+      [](JsonReader& r, const Json& value, const std::string& path, TaskSpec& task) {
+        if (!value.is_array()) {
+          r.typeError(path, "an array of column names", value);
+          return;
+        }
+        task.featureFields.clear();
+        r.readArray(value, path, "an array of column names", [&](const Json& element, const std::string& at) {
+          r.readValue(element, at, task.featureFields.emplace_back());
+        });
+      },
+      [](const TaskSpec& task) { return Json(task.featureFields); },
+      [](JsonReader& r, const TaskSpec& task, const std::string& path) {
+        for (std::size_t i = 0; i < task.featureFields.size(); ++i) {
+          r.checkBound(json::indexPath(path, i), task.featureFields[i], json::notEmpty());
+        }
+      },
+      [](const TaskSpec& a, const TaskSpec& b) { return a.featureFields == b.featureFields; });
+}
+
 /// A task is an object, or just its name.
 void readTask(JsonReader& r, const Json& element, const std::string& path, TaskSpec& task) {
   if (element.is_string()) {
@@ -136,6 +159,23 @@ const Table<TaskSpec>& taskTable() {
       value("super_spread", &TaskSpec::superSpread, positive()),
       value("class_spread", &TaskSpec::classSpread, positive()),
       value("noise", &TaskSpec::noise, positive()),
+      // A task read from a file (rules between these: job_validation's validateTaskFile).
+      value("file", &TaskSpec::file),
+      value("eval_file", &TaskSpec::evalFile),
+      choice("format", &TaskSpec::format, {"auto", "jsonl", "csv", "tsv", "npy", "h5"}),
+      value("text_field", &TaskSpec::textField, json::notEmpty()),
+      value("text_pair_field", &TaskSpec::textPairField),
+      featureFieldsField(),
+      value("label_field", &TaskSpec::labelField, json::notEmpty()),
+      value("id_field", &TaskSpec::idField),
+      value("split_field", &TaskSpec::splitField),
+      choice("label_kind", &TaskSpec::labelKind, {"auto", "name", "integer"}),
+      value("num_classes", &TaskSpec::numClasses, atLeast(0)),
+      value("h5_dataset", &TaskSpec::h5Dataset),
+      value("label_file", &TaskSpec::labelFile),
+      value("label_column", &TaskSpec::labelColumn),
+      value("vocab", &TaskSpec::vocab),
+      value("lower_case", &TaskSpec::lowerCase),
   });
   return table;
 }

@@ -22,6 +22,7 @@
 
 #include "core/job/job_fields.h"
 #include "core/job/job_spec.h"
+#include "core/data/task_source.h"
 #include "core/job/job_validation.h"
 #include "core/job/json_reader.h"
 
@@ -97,6 +98,17 @@ JobParseResult loadJobFile(const std::string& path) {
     // directory changes before the job runs (queued jobs run later, on another thread).
     const fs::path absolute = fs::absolute(file, ec);
     result.job->baseDir = (ec ? file.parent_path() : absolute.parent_path()).lexically_normal().string();
+    // Task files (relative to the job file's folder) must exist; their rows are read by the
+    // run before any training (checkTaskFiles with readRows, or loadTask).
+    std::vector<JobIssue> missing = checkTaskFiles(*result.job, /*readRows=*/false);
+    if (!missing.empty()) {
+      for (JobIssue& issue : missing) {
+        issue.message += " (relative paths are relative to the job file's folder, " + result.job->baseDir + ")";
+      }
+      result.issues = std::move(missing);
+      result.job.reset();
+      result.normalizedJson.clear();
+    }
   }
   return result;
 }

@@ -28,6 +28,28 @@ struct TaskSpec {
   double superSpread = 3.0; ///< std of super-class centres around the origin
   double classSpread = 1.0; ///< std of class centres around their super-class centre
   double noise = 1.0;       ///< std of points around their class centre
+  // A task read from the user's own file (docs/data.md "Your own data", docs/job-format.md).
+  // Empty `file`: a built-in task, and the fields below are ignored. Paths are relative to
+  // the job file's folder (resolveTaskFilePaths, core/data/dataset_file.h).
+  std::string file;          ///< JSON Lines, CSV or TSV rows; or an .npy / .h5 feature array
+  std::string evalFile;      ///< optional separate eval file (same fields)
+  std::string format = "auto"; ///< auto (from the extension), jsonl, csv, tsv, npy, h5
+  std::string textField = "text";
+  std::string textPairField;  ///< optional second text (sentence pairs)
+  std::vector<std::string> featureFields; ///< vector tasks: numeric columns, in order
+  std::string labelField = "label";
+  std::string idField;
+  std::string splitField;
+  std::string labelKind = "auto"; ///< auto, name, integer
+  int numClasses = 0;             ///< integer labels: > 0 bounds them to 0..numClasses-1
+  std::string h5Dataset;          ///< .h5 arrays: the dataset holding the [N, D] features
+  std::string labelFile;          ///< .npy / .h5 arrays: the labels, one per line or a CSV column
+  std::string labelColumn;        ///< label_file as CSV: the column (empty: one label per line)
+  // Tokenizer of text tasks (built-in or file): empty vocab is KDScope's word tokenizer built
+  // from the train split; a BERT-style vocab.txt selects WordPiece over it.
+  std::string vocab;
+  bool lowerCase = true;          ///< WordPiece: lower-case and strip accents (uncased models)
+  [[nodiscard]] bool fromFile() const { return !file.empty(); }
 };
 
 /// Model architecture. type "transformer" for text tasks, "mlp" for vector tasks.

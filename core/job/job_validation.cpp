@@ -7,10 +7,12 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <map>
 #include <string_view>
 #include <utility>
 
+#include "core/data/task_source.h"
 #include "core/job/diagnostics.h"
 #include "core/job/job_fields.h"
 
@@ -49,6 +51,25 @@ TaskKind taskKind(std::string_view name) {
     return TaskKind::Vector;
   }
   return TaskKind::Unknown;
+}
+
+bool isArrayFormat(const std::string& format) {
+  return format == "npy" || format == "h5";
+}
+
+/// A task's kind: built-in by name; from a file by its fields (feature columns or an array
+/// are vectors, anything else text).
+TaskKind taskKind(const TaskSpec& task) {
+  if (!task.fromFile()) {
+    return taskKind(task.name);
+  }
+  return !task.featureFields.empty() || isArrayFormat(taskFileFormat(task)) ? TaskKind::Vector : TaskKind::Text;
+}
+
+bool isFileName(const std::string& name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  });
 }
 
 std::vector<std::string> allTaskNames() {
@@ -101,7 +122,17 @@ private:
       if (!m_r.isBad(namePath) && !m_r.isPresent(namePath)) {
         m_r.badValue(namePath, "required field is missing (the task's name, e.g. 'polarity')");
       }
-      if (taskKind(task.name) == TaskKind::Unknown) {
+      if (task.fromFile()) {
+        if (!isFileName(task.name) && m_r.isPresent(namePath)) {
+          m_r.check(false, namePath,
+                    "a task read from a file needs a name of letters, digits, '_' and '-', got " +
+                        singleQuoted(task.name));
+        } else if (const auto [it, inserted] = firstIndex.emplace(task.name, i); !inserted) {
+          m_r.check(false, namePath,
+                    "duplicate task " + singleQuoted(task.name) + " (also " + indexPath("tasks", it->second) + ")");
+        }
+        validateTaskFile(task, indexPath("tasks", i));
+      } else if (taskKind(task.name) == TaskKind::Unknown) {
         std::string message = "unknown task " + singleQuoted(task.name);
         if (const auto match = closestMatch(task.name, allTaskNames())) {
           message += " (did you mean " + singleQuoted(*match) + "?)";
@@ -112,7 +143,65 @@ private:
                   "duplicate task " + singleQuoted(task.name) + " (also " + indexPath("tasks", it->second) + ")");
       }
       taskTable().checkBounds(m_r, task, indexPath("tasks", i));
+      if (!task.fromFile() && taskKind(task.name) == TaskKind::Vector) {
+        const std::string vocabPath = childPath(indexPath("tasks", i), "vocab");
+        m_r.check(task.vocab.empty(), vocabPath,
+                  "a vector task has no tokenizer (a vocabulary applies to text tasks)");
+      }
     }
+  }
+
+  /// The rules between the fields of a task read from a file (docs/job-format.md): which
+  /// fields apply to rows (JSON Lines, CSV, TSV) and which to arrays (.npy, .h5). Whether
+  /// the files exist and every row is good is checked where the job file's folder is known
+  /// (checkTaskFiles, core/data/dataset_file.h).
+  void validateTaskFile(const TaskSpec& task, const std::string& at) {
+    const std::string format = taskFileFormat(task);
+    const TaskSpec defaults;
+    // Judged by value, not by presence: the normalised job writes every key, defaults included.
+    const auto refuse = [&](const char* key, bool given, const std::string& why) {
+      if (given) {
+        m_r.check(false, childPath(at, key), why);
+      }
+    };
+    if (format.empty()) {
+      m_r.check(false, childPath(at, "file"),
+                "cannot tell the format of " + singleQuoted(task.file) +
+                    " from its extension (.jsonl, .csv, .tsv, .npy, .h5); set 'format'");
+      return;
+    }
+    if (isArrayFormat(format)) {
+      const std::string why = "does not apply to an ." + format + " array (its rows are the features; "
+                              "labels come from 'label_file')";
+      refuse("eval_file", !task.evalFile.empty(), why);
+      refuse("text_field", task.textField != defaults.textField, why);
+      refuse("text_pair_field", !task.textPairField.empty(), why);
+      refuse("feature_fields", !task.featureFields.empty(), why);
+      refuse("id_field", !task.idField.empty(), why);
+      refuse("split_field", !task.splitField.empty(), why);
+      refuse("vocab", !task.vocab.empty(), why);
+      m_r.check(!task.labelFile.empty(), childPath(at, "label_file"),
+                "an ." + format + " array needs a label file (one label per line, or a CSV with 'label_column')");
+      if (format == "h5") {
+        m_r.check(!task.h5Dataset.empty(), childPath(at, "h5_dataset"),
+                  "an .h5 array needs the name of the dataset that holds the [N, D] features");
+      } else {
+        refuse("h5_dataset", !task.h5Dataset.empty(), "applies to .h5 arrays only");
+      }
+      return;
+    }
+    const std::string rowsOnly = "applies to .npy / .h5 arrays only; rows carry their label in 'label_field'";
+    refuse("h5_dataset", !task.h5Dataset.empty(), rowsOnly);
+    refuse("label_file", !task.labelFile.empty(), rowsOnly);
+    refuse("label_column", !task.labelColumn.empty(), rowsOnly);
+    if (!task.featureFields.empty()) {
+      refuse("text_field", task.textField != defaults.textField,
+             "a task has either a text field or feature columns, not both");
+      refuse("text_pair_field", !task.textPairField.empty(), "a vector task (feature columns) has no text pair");
+      refuse("vocab", !task.vocab.empty(), "a vector task (feature columns) has no tokenizer");
+    }
+    refuse("split_field", !task.evalFile.empty() && !task.splitField.empty(),
+           "the split comes from either a split column or an eval file, not both");
   }
 
   /// The table's bounds (type; layers, heads, width, ffn of a transformer; dropout; the
@@ -207,7 +296,7 @@ private:
     const std::string augmentationPath = childPath(at, "augmentation");
     augmentationTable().checkBounds(m_r, student.augmentation, augmentationPath);
     const bool vectorJob = std::any_of(m_job.tasks.begin(), m_job.tasks.end(),
-                                       [](const TaskSpec& task) { return taskKind(task.name) == TaskKind::Vector; });
+                                       [](const TaskSpec& task) { return taskKind(task) == TaskKind::Vector; });
     if (vectorJob) {
       for (const auto& [key, rate] : {std::pair<const char*, double>{"mask", student.augmentation.mask},
                                       {"replace", student.augmentation.replace},
@@ -271,7 +360,7 @@ private:
     TaskKind kind = TaskKind::Unknown;
     std::size_t firstIndex = 0;
     for (std::size_t i = 0; i < tasks.size(); ++i) {
-      const TaskKind k = taskKind(tasks[i].name);
+      const TaskKind k = taskKind(tasks[i]);
       if (k == TaskKind::Unknown || m_r.isBad(m_taskNamePaths[i])) {
         continue;
       }

@@ -35,6 +35,17 @@ inline constexpr const char* kKdscopeVersion = "kdscope_version";
 inline constexpr const char* kNumClasses = "num_classes";
 inline constexpr const char* kClassNames = "class_names";
 inline constexpr const char* kKind = "kind";
+// Task group: where the data came from (TaskProvenance; docs/run-format.md "Task source").
+inline constexpr const char* kSource = "source";
+inline constexpr const char* kSourcePath = "source_path";
+inline constexpr const char* kSourceBytes = "source_bytes";
+inline constexpr const char* kSourceFormat = "source_format";
+inline constexpr const char* kSourceEvalPath = "source_eval_path";
+inline constexpr const char* kSourceLabelPath = "source_label_path";
+inline constexpr const char* kSourceFields = "source_fields";
+inline constexpr const char* kTokenizer = "tokenizer";
+inline constexpr const char* kTokenizerVocab = "tokenizer_vocab";
+inline constexpr const char* kTokenizerLowerCase = "tokenizer_lower_case";
 // Model group.
 inline constexpr const char* kRole = "role";
 inline constexpr const char* kArchitecture = "architecture";

@@ -560,6 +560,17 @@ RunSummary RunReader::summary() const {
     }
     const bool hasLabels = f.exists(layout::evalLabels(taskName));
     task.evalExamples = hasLabels ? static_cast<std::int64_t>(checkLabels(f, taskName)) : 0;
+    for (const char* name : {layout::attr::kSource, layout::attr::kSourcePath, layout::attr::kSourceBytes,
+                             layout::attr::kSourceFormat, layout::attr::kSourceEvalPath,
+                             layout::attr::kSourceLabelPath, layout::attr::kSourceFields, layout::attr::kTokenizer,
+                             layout::attr::kTokenizerVocab, layout::attr::kTokenizerLowerCase}) {
+      if (!f.hasAttr(t, name)) {
+        continue;
+      }
+      const bool integer = std::string(name) == layout::attr::kSourceBytes ||
+                           std::string(name) == layout::attr::kTokenizerLowerCase;
+      task.source.emplace_back(name, integer ? std::to_string(f.attrInt(t, name)) : f.attrString(t, name));
+    }
     for (const std::string& modelName : models(taskName)) {
       const std::string m = modelGroup(taskName, modelName);
       ModelSummary model;

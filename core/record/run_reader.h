@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace kdscope::core {
@@ -28,6 +29,10 @@ struct TaskSummary {
   std::int64_t numClasses = 0;
   std::vector<std::string> classNames;
   std::int64_t evalExamples = 0;
+  /// Where the data came from: the task group's source attributes that are present, as
+  /// (name, value as text) in the order of docs/run-format.md ("Task source"); empty for
+  /// files written before they existed.
+  std::vector<std::pair<std::string, std::string>> source;
   std::vector<ModelSummary> models; ///< teacher first, then students in file order
 };
 

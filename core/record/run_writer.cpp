@@ -205,6 +205,27 @@ void RunWriter::writeTask(const TaskData& task, bool trainLabels) {
   f.setAttr(t, layout::attr::kNumClasses, classes);
   f.setAttr(t, layout::attr::kClassNames, task.classNames);
   f.setAttr(t, layout::attr::kKind, text ? "text" : "vector");
+  if (const TaskProvenance& p = task.provenance; !p.source.empty()) {
+    f.setAttr(t, layout::attr::kSource, p.source);
+    const auto setIfAny = [&](const char* name, const std::string& value) {
+      if (!value.empty()) {
+        f.setAttr(t, name, value);
+      }
+    };
+    setIfAny(layout::attr::kSourcePath, p.path);
+    if (!p.path.empty()) {
+      f.setAttr(t, layout::attr::kSourceBytes, static_cast<std::int64_t>(p.bytes));
+    }
+    setIfAny(layout::attr::kSourceFormat, p.format);
+    setIfAny(layout::attr::kSourceEvalPath, p.evalPath);
+    setIfAny(layout::attr::kSourceLabelPath, p.labelPath);
+    setIfAny(layout::attr::kSourceFields, p.fields);
+    setIfAny(layout::attr::kTokenizer, p.tokenizer);
+    setIfAny(layout::attr::kTokenizerVocab, p.vocabPath);
+    if (p.tokenizer == "wordpiece") {
+      f.setAttr(t, layout::attr::kTokenizerLowerCase, static_cast<std::int64_t>(p.lowerCase ? 1 : 0));
+    }
+  }
   f.writeInt64(layout::evalLabels(task.name), {n}, eval.labels, /*compress=*/true);
   if (text) {
     f.writeInt64(layout::evalTokens(task.name), {n, static_cast<std::uint64_t>(task.seqLen)}, eval.tokens, /*compress=*/true);

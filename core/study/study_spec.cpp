@@ -155,6 +155,16 @@ public:
       }
     }
     absolutise(base, "data_dir");
+    // Tasks read from files: their paths are relative to the study file, not to the cells.
+    if (base.contains("tasks") && base["tasks"].is_array()) {
+      for (Json& task : base["tasks"]) {
+        if (task.is_object()) {
+          for (const char* key : {"file", "eval_file", "label_file", "vocab"}) {
+            absolutise(task, key);
+          }
+        }
+      }
+    }
     bool teacherHasCheckpoint = false;
     if (base.contains("teacher") && base["teacher"].is_object() && base["teacher"].contains("checkpoint")) {
       absolutise(base["teacher"], "checkpoint");

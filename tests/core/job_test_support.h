@@ -88,6 +88,22 @@ inline void expectSameJob(const JobSpec& a, const JobSpec& b) {
     EXPECT_EQ(x.superSpread, y.superSpread);
     EXPECT_EQ(x.classSpread, y.classSpread);
     EXPECT_EQ(x.noise, y.noise);
+    EXPECT_EQ(x.file, y.file);
+    EXPECT_EQ(x.evalFile, y.evalFile);
+    EXPECT_EQ(x.format, y.format);
+    EXPECT_EQ(x.textField, y.textField);
+    EXPECT_EQ(x.textPairField, y.textPairField);
+    EXPECT_EQ(x.featureFields, y.featureFields);
+    EXPECT_EQ(x.labelField, y.labelField);
+    EXPECT_EQ(x.idField, y.idField);
+    EXPECT_EQ(x.splitField, y.splitField);
+    EXPECT_EQ(x.labelKind, y.labelKind);
+    EXPECT_EQ(x.numClasses, y.numClasses);
+    EXPECT_EQ(x.h5Dataset, y.h5Dataset);
+    EXPECT_EQ(x.labelFile, y.labelFile);
+    EXPECT_EQ(x.labelColumn, y.labelColumn);
+    EXPECT_EQ(x.vocab, y.vocab);
+    EXPECT_EQ(x.lowerCase, y.lowerCase);
   }
   expectSameArchitecture(a.teacher.architecture, b.teacher.architecture);
   expectSameTraining(a.teacher.training, b.teacher.training);

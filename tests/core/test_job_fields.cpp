@@ -51,7 +51,11 @@ const std::vector<std::string> kJobKeys = {"name",     "seed",     "data_dir", "
 const std::vector<std::string> kTaskKeys = {"name",           "eval_fraction", "max_examples",      "max_len",
                                             "vocab_size",     "min_freq",      "min_class_size",    "super_classes",
                                             "classes_per_super", "dim",        "examples_per_class", "super_spread",
-                                            "class_spread",   "noise"};
+                                            "class_spread",   "noise",         "file",              "eval_file",
+                                            "format",         "text_field",    "text_pair_field",   "feature_fields",
+                                            "label_field",    "id_field",      "split_field",       "label_kind",
+                                            "num_classes",    "h5_dataset",    "label_file",        "label_column",
+                                            "vocab",          "lower_case"};
 const std::vector<std::string> kArchitectureKeys = {"type", "layers", "heads", "width", "ffn", "dropout", "hidden"};
 const std::vector<std::string> kTrainingKeys = {"epochs",          "batch_size", "lr", "weight_decay",
                                                 "warmup_fraction", "grad_clip"};
@@ -133,6 +137,12 @@ template <class S> std::vector<Json> nonDefaultValues(const Field<S>& field) {
   if constexpr (std::is_same_v<S, TaskSpec>) {
     if (field.key == "name") {
       return {"spam", "fashion_mnist"};
+    }
+    if (field.key == "file") {
+      return {"data.csv"}; // a format the extension names
+    }
+    if (field.key == "feature_fields") {
+      return {Json::array({"a", "b"})};
     }
   }
   const Bound& bound = field.bound;
@@ -421,6 +431,18 @@ TEST(JobFieldTable, EveryMemberChangedByHandSurvivesTheWriter) {
   task.superSpread = 0.75;
   task.classSpread = 0.375;
   task.noise = 1.5;
+  // Task-file members (a text task read from a CSV; array-only fields are ignored by it).
+  task.file = "own/data.csv";
+  task.evalFile = "own/dev.csv";
+  task.format = "csv";
+  task.textField = "premise";
+  task.textPairField = "hypothesis";
+  task.labelField = "gold";
+  task.idField = "pair";
+  task.labelKind = "integer";
+  task.numClasses = 3;
+  task.vocab = "own/vocab.txt";
+  task.lowerCase = false;
   text.teacher.architecture = ArchitectureSpec{"transformer", 3, 4, 48, 96, 0.25, {}};
   text.teacher.training = TrainingSpec{4, 8, 0.003, 0.02, 0.3, 2.5};
   text.teacher.checkpoint = "";

@@ -26,7 +26,11 @@
 #include <QTimer>
 #include <QVBoxLayout>
 
+#include <algorithm>
+
 #include "core/data/dataset.h"
+#include "core/data/task_source.h"
+#include "widgets/jobs/task_file_form.h"
 
 namespace kdscope::widgets {
 
@@ -136,6 +140,21 @@ void JobEditor::buildForm(QWidget* form) {
   m_maxExamples->setSpecialValueText(tr("all"));
   jobForm->addRow(tr("Max examples per task"), m_maxExamples);
   layout->addWidget(job);
+
+  m_taskFile = new TaskFileForm(form);
+  m_taskFile->setCheckable(false);
+  layout->addWidget(m_taskFile);
+  connect(m_taskFile, &TaskFileForm::changed, this, [this] { formToJson(); });
+  connect(m_taskFile, &TaskFileForm::checkRequested, this, [this] {
+    if (validateNow() && m_job) {
+      m_taskFile->checkData(*m_job);
+    }
+  });
+  connect(m_taskFile, &TaskFileForm::checked, this, [this](const QStringList& issues) {
+    for (const QString& line : issues) {
+      m_issues->addItem(line);
+    }
+  });
 
   auto* teacher = new QGroupBox(tr("Teacher"), form);
   auto* teacherForm = new QFormLayout(teacher);
@@ -258,10 +277,23 @@ bool JobEditor::validateNow() {
   if (m_job && !m_baseDir.isEmpty()) {
     m_job->baseDir = m_baseDir.toStdString();
   }
-  m_status->setText(parsed.job ? tr("<span style='color:#009E73'>valid job</span>")
-                               : tr("<span style='color:#D55E00'>%n issue(s)</span>", nullptr,
-                                    static_cast<int>(parsed.issues.size())));
-  m_accept->setEnabled(parsed.job.has_value());
+  // Task files must exist (as loadJobFile requires); their rows are read by "Check data".
+  if (m_job && (!m_baseDir.isEmpty() || std::any_of(m_job->tasks.begin(), m_job->tasks.end(), [](const core::TaskSpec& t) {
+                  return !t.file.empty() && QFileInfo(QString::fromStdString(t.file)).isAbsolute();
+                }))) {
+    const std::vector<core::JobIssue> missing = core::checkTaskFiles(*m_job, /*readRows=*/false);
+    for (const core::JobIssue& issue : missing) {
+      m_issues->addItem(QString::fromStdString(issue.str()));
+    }
+    if (!missing.empty()) {
+      m_job.reset();
+    }
+  }
+  m_taskFile->setBaseDir(m_baseDir);
+  const bool valid = m_job.has_value();
+  m_status->setText(valid ? tr("<span style='color:#009E73'>valid job</span>")
+                          : tr("<span style='color:#D55E00'>%n issue(s)</span>", nullptr, m_issues->count()));
+  m_accept->setEnabled(valid);
   // The form follows the text whenever the text is JSON at all.
   QJsonParseError error{};
   const QJsonDocument doc = QJsonDocument::fromJson(text.toUtf8(), &error);
@@ -271,8 +303,8 @@ bool JobEditor::validateNow() {
   if (isObject) {
     jsonToForm(doc.object());
   }
-  Q_EMIT validated(parsed.job.has_value());
-  return parsed.job.has_value();
+  Q_EMIT validated(valid);
+  return valid;
 }
 
 QStringList JobEditor::issueLines() const {
@@ -293,10 +325,18 @@ void JobEditor::jsonToForm(const QJsonObject& root) {
   m_seed->setValue(root.value("seed").toInt(static_cast<int>(defaults.seed)));
   QStringList tasks;
   int maxExamples = 0;
+  QJsonObject fileTask;
   for (const QJsonValue& value : root.value("tasks").toArray()) {
-    tasks << value.toObject().value("name").toString();
+    if (value.toObject().contains(QStringLiteral("file"))) {
+      if (fileTask.isEmpty()) {
+        fileTask = value.toObject(); // the form shows the first task read from a file
+      }
+      continue;
+    }
+    tasks << (value.isString() ? value.toString() : value.toObject().value("name").toString());
     maxExamples = std::max(maxExamples, value.toObject().value("max_examples").toInt(0));
   }
+  m_taskFile->setTaskObject(fileTask);
   for (int i = 0; i < m_tasks->count(); ++i) {
     m_tasks->item(i)->setCheckState(tasks.contains(m_tasks->item(i)->text()) ? Qt::Checked : Qt::Unchecked);
   }
@@ -334,7 +374,12 @@ void JobEditor::formToJson() {
   // Tasks: keep the objects of tasks still checked (with their other fields), add new ones.
   QJsonArray tasks;
   QMap<QString, QJsonObject> existing;
+  QJsonArray fileTasks; // tasks read from files: the first is the form's, the others kept as they are
   for (const QJsonValue& value : root.value("tasks").toArray()) {
+    if (value.toObject().contains(QStringLiteral("file"))) {
+      fileTasks.append(value);
+      continue;
+    }
     existing.insert(value.toObject().value("name").toString(), value.toObject());
   }
   for (int i = 0; i < m_tasks->count(); ++i) {
@@ -348,6 +393,13 @@ void JobEditor::formToJson() {
       }
       tasks.append(task);
     }
+  }
+  const QJsonObject formTask = m_taskFile->taskObject();
+  if (!formTask.isEmpty()) {
+    tasks.append(formTask);
+  }
+  for (qsizetype i = 1; i < fileTasks.size(); ++i) {
+    tasks.append(fileTasks[i]);
   }
   root["tasks"] = tasks;
   QJsonObject teacher = obj(root, "teacher");
@@ -428,6 +480,7 @@ bool JobEditor::saveFile(const QString& path) {
     return false;
   }
   m_baseDir = QFileInfo(path).absolutePath();
+  m_taskFile->setBaseDir(m_baseDir);
   return true;
 }
 

@@ -27,6 +27,8 @@ class QTimer;
 
 namespace kdscope::widgets {
 
+class TaskFileForm;
+
 class JobEditor : public QDialog {
   Q_OBJECT
 public:
@@ -56,6 +58,7 @@ public:
   [[nodiscard]] QLineEdit* nameEdit() const { return m_name; }
   [[nodiscard]] QTableWidget* studentTable() const { return m_students; }
   [[nodiscard]] QSpinBox* teacherLayers() const { return m_teacherLayers; }
+  [[nodiscard]] TaskFileForm* taskFileForm() const { return m_taskFile; }
 
   enum StudentColumn {
     SName, SType, SLayers, SHeads, SWidth, SFfn, SEpochs, SLambda, STemperature, SSmoothing, STargets, SColumnCount
@@ -94,6 +97,7 @@ private:
   QSpinBox* m_teacherBatch = nullptr;
   QDoubleSpinBox* m_teacherLr = nullptr;
   QTableWidget* m_students = nullptr;
+  TaskFileForm* m_taskFile = nullptr; ///< the first task read from a file (docs/job-format.md)
 
   bool m_syncing = false; ///< true while code (not the user) changes the form or the text
   std::optional<core::JobSpec> m_job;
