@@ -130,23 +130,30 @@ std::vector<JobIssue> checkTaskFiles(const JobSpec& job, bool readRows) {
   std::vector<JobIssue> issues;
   for (std::size_t i = 0; i < resolvedJob.tasks.size(); ++i) {
     const TaskSpec& task = resolvedJob.tasks[i];
+    const TaskSpec& written = job.tasks[i];
     const std::string at = "tasks[" + std::to_string(i) + "]";
     bool present = true;
-    const auto need = [&](const std::string& key, const std::string& path) {
+    // `as` is the path as the job wrote it: the message says what it was resolved against.
+    const auto need = [&](const std::string& key, const std::string& path, const std::string& as) {
       if (path.empty()) {
         return;
       }
-      if (const std::string why = missingReason(path); !why.empty()) {
+      if (std::string why = missingReason(path); !why.empty()) {
+        if (as.compare(0, 10, "{data_dir}") == 0) {
+          why += " (in the data folder; scripts/setup.sh writes the samples' files there)";
+        } else if (fs::path(as).is_relative() && !job.baseDir.empty()) {
+          why += " (relative to the job file's folder, " + job.baseDir + ")";
+        }
         issues.push_back(JobIssue{at + "." + key, why});
         present = false;
       }
     };
     if (task.fromFile()) {
-      need("file", task.file);
-      need("eval_file", task.evalFile);
-      need("label_file", task.labelFile);
+      need("file", task.file, written.file);
+      need("eval_file", task.evalFile, written.evalFile);
+      need("label_file", task.labelFile, written.labelFile);
     }
-    need("vocab", task.vocab);
+    need("vocab", task.vocab, written.vocab);
     if (!readRows || !present) {
       continue;
     }

@@ -102,9 +102,6 @@ JobParseResult loadJobFile(const std::string& path) {
     // run before any training (checkTaskFiles with readRows, or loadTask).
     std::vector<JobIssue> missing = checkTaskFiles(*result.job, /*readRows=*/false);
     if (!missing.empty()) {
-      for (JobIssue& issue : missing) {
-        issue.message += " (relative paths are relative to the job file's folder, " + result.job->baseDir + ")";
-      }
       result.issues = std::move(missing);
       result.job.reset();
       result.normalizedJson.clear();

@@ -282,8 +282,11 @@ TEST(JobParser, NormalizedJsonSpellsOutEveryDefault) {
   EXPECT_EQ(j["cache_teacher_outputs"], true);
   EXPECT_EQ(j["teacher_cache_budget_mb"], 256.0);
   ASSERT_TRUE(j["tasks"][0].is_object()); // bare strings come back as full objects
-  EXPECT_EQ(j["tasks"][0].size(), 14U);
+  EXPECT_EQ(j["tasks"][0].size(), 30U); // 14 task settings and the 16 task-file keys
   EXPECT_EQ(j["tasks"][0]["name"], "polarity");
+  EXPECT_EQ(j["tasks"][0]["file"], "");
+  EXPECT_EQ(j["tasks"][0]["text_field"], "text");
+  EXPECT_EQ(j["tasks"][0]["lower_case"], true);
   EXPECT_EQ(j["tasks"][0]["max_len"], 32);
   EXPECT_EQ(j["tasks"][0]["noise"], 1.0);
   EXPECT_EQ(j["teacher"]["architecture"].size(), 7U);
