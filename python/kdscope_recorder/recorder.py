@@ -24,6 +24,11 @@ STATUSES = ("running", "complete", "cancelled", "failed")
 EVAL_BLOCK_ROWS = 128  # rows pooled and written at a time (as KDScope's evaluation)
 
 
+# The task-source attributes of /tasks/<task> (docs/run-format.md, "Task source") and their types.
+_SOURCE_ATTRS = {"source": str, "source_path": str, "source_bytes": int, "source_format": str,
+                 "source_eval_path": str, "source_label_path": str, "source_fields": str, "tokenizer": str,
+                 "tokenizer_vocab": str, "tokenizer_lower_case": int}
+
 class RecorderError(ValueError):
     """A call the run file cannot take; the message names the file and the object."""
 
@@ -205,7 +210,7 @@ class RunRecorder:
 
     def add_task(self, name, class_names, eval_labels, eval_tokens=None, vocab=None, eval_text=None,
                  train_labels=None, super_class_of=None, eval_source_index=None, eval_group=None,
-                 train_source_index=None):
+                 train_source_index=None, source=None):
         """Writes /tasks/<name>: its classes and eval split (flushed at once).
 
         class_names: C names (labels index them). eval_labels: [N] integers 0..C-1, the
@@ -215,7 +220,11 @@ class RunRecorder:
         optional original texts. train_labels: [Ntrain], needed only for per-example
         training records (log_train_probs). Optional additions: super_class_of [C],
         eval_source_index [N] and train_source_index [Ntrain] (each example's index in your
-        dataset before splitting), eval_group [N] (a source group name per example)."""
+        dataset before splitting), eval_group [N] (a source group name per example).
+        source: optional dict of the task-source attributes of docs/run-format.md ("Task
+        source"): "source" ("builtin" or "file"), "source_path", "source_bytes" (int),
+        "source_format", "source_eval_path", "source_label_path", "source_fields" (JSON
+        text), "tokenizer", "tokenizer_vocab", "tokenizer_lower_case" (int)."""
         f = self._open()
         _check_name(self.path, "task", name)
         t = f"/tasks/{name}"
@@ -276,10 +285,22 @@ class RunRecorder:
         if eval_group is not None and len(eval_group) != n:
             raise RecorderError(f"{self.path}: {t}/eval/group: {len(eval_group)} groups for {n} examples")
 
+        source = dict(source or {})
+        unknown = sorted(set(source) - set(_SOURCE_ATTRS))
+        if unknown:
+            raise RecorderError(f"{self.path}: {t}: unknown task-source attribute(s) {unknown} "
+                                f"(known: {', '.join(_SOURCE_ATTRS)})")
+
         g = _h5.ensure_group(f, t)
         _h5.set_int(g, "num_classes", classes)
         _h5.set_str_array(g, "class_names", class_names)
         _h5.set_str(g, "kind", "text" if tokens is not None else "vector")
+        for key in _SOURCE_ATTRS:
+            if key in source:
+                if _SOURCE_ATTRS[key] is int:
+                    _h5.set_int(g, key, int(source[key]))
+                else:
+                    _h5.set_str(g, key, str(source[key]))
         _h5.write_array(f, f"{t}/eval/labels", _h5.INT64, labels, compress=True)
         if tokens is not None:
             _h5.write_array(f, f"{t}/eval/tokens", _h5.INT64, tokens, compress=True)

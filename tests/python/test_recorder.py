@@ -643,7 +643,10 @@ def replay(source, target):
                          super_class_of=t["super_class_of"][:] if "super_class_of" in t else None,
                          eval_source_index=t["eval/source_index"][:] if "eval/source_index" in t else None,
                          eval_group=list(t["eval/group"].asstr()[:]) if "eval/group" in t else None,
-                         train_source_index=t["train/source_index"][:] if "train/source_index" in t else None)
+                         train_source_index=t["train/source_index"][:] if "train/source_index" in t else None,
+                         source={k: (int(v) if np.ndim(v) == 0 and np.asarray(v).dtype.kind in "iu" else
+                                     (v.decode() if isinstance(v, bytes) else str(v)))
+                                 for k, v in t.attrs.items() if k not in ("num_classes", "class_names", "kind")})
             for name, m in t["models"].items():
                 rec.add_model(task_name, name, role=m.attrs["role"], architecture=m.attrs["architecture"],
                               objective=m.attrs["objective"], parameter_count=m.attrs["parameter_count"])
