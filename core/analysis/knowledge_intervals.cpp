@@ -103,6 +103,18 @@ Interval geometryAgreementProbsInterval(const std::vector<double>& teacherProbs,
   if (teacherProbs.size() != studentProbs.size() || teacherProbs.size() != labels.size() * numClasses) {
     throw std::invalid_argument("geometryAgreementProbsInterval: expected two N x C probability arrays");
   }
+  if (numClasses < 3) {
+    // Two classes have two off-diagonal entries: their correlation is +-1 by construction on
+    // every resample, so an interval would say nothing.
+    Interval none;
+    none.estimate = offDiagonalCorrelation(classSimilarityFromProbs(teacherProbs, labels, numClasses),
+                                           classSimilarityFromProbs(studentProbs, labels, numClasses));
+    none.lo = none.hi = kNaN;
+    none.over = kOverExamples;
+    none.level = options.level;
+    none.count = labels.size();
+    return none;
+  }
   std::vector<double> t;
   std::vector<double> s;
   std::vector<std::int64_t> l;

@@ -37,7 +37,8 @@ struct GainIntervals {
 /// Geometry agreement from probabilities: offDiagonalCorrelation of
 /// classSimilarityFromProbs(teacher) and (student), both recomputed on each resample of the
 /// examples (the same examples for both). Rows of classes absent from a resample are NaN and
-/// their entries skipped, as on the full set.
+/// their entries skipped, as on the full set. With fewer than 3 classes the ends are NaN (two
+/// off-diagonal entries correlate +-1 by construction).
 [[nodiscard]] Interval geometryAgreementProbsInterval(const std::vector<double>& teacherProbs,
                                                       const std::vector<double>& studentProbs,
                                                       const std::vector<std::int64_t>& labels, std::size_t numClasses,

@@ -56,9 +56,10 @@ const std::vector<std::string> kArchitectureKeys = {"type", "layers", "heads", "
 const std::vector<std::string> kTrainingKeys = {"epochs",          "batch_size", "lr", "weight_decay",
                                                 "warmup_fraction", "grad_clip"};
 const std::vector<std::string> kObjectiveKeys = {
-    "lambda",     "temperature", "t_squared",    "label_smoothing", "logit_mse", "teacher_targets", "hidden_mse",
-    "hidden_cosine", "pkd",      "attention_kl", "attention_mse",   "infonce",   "mi_alpha",        "alpha",
-    "layer_map", "label_smoothing_temperature"};
+    "lambda",     "temperature",  "t_squared",     "label_smoothing", "label_smoothing_temperature",
+    "logit_mse",  "teacher_targets", "hidden_mse", "hidden_cosine",   "pkd",
+    "attention_kl", "attention_mse", "infonce",   "mi_alpha",        "alpha",
+    "layer_map"};
 const std::vector<std::string> kAugmentationKeys = {"mask", "replace", "swap", "delete", "mixup", "mixup_alpha"};
 const std::vector<std::string> kTeacherKeys = {"architecture", "training", "checkpoint", "epoch_checkpoints"};
 const std::vector<std::string> kStudentKeys = {"name",      "architecture", "training",

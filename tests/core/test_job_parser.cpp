@@ -292,7 +292,7 @@ TEST(JobParser, NormalizedJsonSpellsOutEveryDefault) {
   EXPECT_EQ(j["teacher"]["training"]["lr"], 0.001);
   EXPECT_EQ(j["teacher"]["checkpoint"], "");
   EXPECT_EQ(j["students"][0].size(), 6U); // name, architecture, training, objective, augmentation, teacher_epoch
-  EXPECT_EQ(j["students"][0]["objective"].size(), 15U);
+  EXPECT_EQ(j["students"][0]["objective"].size(), 16U);
   EXPECT_EQ(j["students"][0]["objective"]["teacher_targets"], "full");
   EXPECT_EQ(j["recording"].size(), 8U);
   EXPECT_EQ(j["recording"]["log_every"], 10);

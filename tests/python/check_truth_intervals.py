@@ -135,7 +135,10 @@ def main():
             continue
         g = a[s]
         ps = softmax(logits[s])
-        if "geometry_agreement_probs_lo" in g.attrs:
+        if "geometry_agreement_probs_lo" in g.attrs and c < 3:
+            # Two off-diagonal entries correlate +-1 by construction: no interval (NaN ends).
+            close(f"{s} geometry_agreement_probs_lo", float(g.attrs["geometry_agreement_probs_lo"]), np.nan, 0)
+        elif "geometry_agreement_probs_lo" in g.attrs:
             r = [off_diagonal_correlation(class_similarity(pt[row], labels[row], c),
                                           class_similarity(ps[row], labels[row], c)) for row in idx]
             lo, hi = percentile(r)
