@@ -241,5 +241,4 @@ TEST(MatchedEpsilon, IsCTimesTheTeachersMeanNonTargetMassOverCMinusOne) {
   const auto p2 = torch::softmax(teacher->forward(batch).logits.to(torch::kFloat64) / 2.0, 1);
   const double meanNonTarget2 = (1.0 - p2.gather(1, batch.labels.unsqueeze(1))).mean().item<double>();
   EXPECT_NEAR(matchedEpsilonOnTrainSplit(*teacher, task, 2.0), 4.0 * meanNonTarget2 / 3.0, 1e-12);
-  EXPECT_GT(meanNonTarget2, meanNonTarget); // a flatter distribution has more non-target mass
 }
