@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <iomanip>
 #include <iostream>
 #include <map>
@@ -18,6 +19,64 @@
 namespace kdscope::app {
 
 namespace {
+
+/// The 95% intervals of the knowledge analysis's headline numbers (docs/statistics.md,
+/// "Knowledge levels"), when the file has them.
+void printKnowledgeIntervals(const core::TaskHeadline& h) {
+  namespace an = core::analysis;
+  const auto level = [](const char* name, const std::optional<an::Interval>& i) {
+    if (i) {
+      std::cout << "    " << name << " " << an::intervalText(*i, 4, true)
+                << (an::detectable(*i) ? "" : std::string(" (") + an::kNoDetectableDifference + ")") << "\n";
+    }
+  };
+  if (h.universeInterval) {
+    std::cout << "  knowledge levels, 95% intervals (" << an::kOverExamples << ", paired: every control student "
+              << "on the same resample, B = " << h.universeInterval->resamples << "):\n";
+  }
+  level("universe (LS - CE)     ", h.universeInterval);
+  level("instance (KD-pt - LS)  ", h.instanceInterval);
+  level("domain (KD - KD-pt)    ", h.domainInterval);
+  level("KD gain (KD - CE)      ", h.totalInterval);
+  if (h.lsShareInterval) {
+    std::cout << "    share LS explains       " << an::intervalText(*h.lsShareInterval, 4) << "\n";
+  }
+  bool header = false;
+  for (const core::StudentHeadline& s : h.students) {
+    if (!s.wConfidenceSpearmanInterval && !s.geometryAgreementProbs) {
+      continue;
+    }
+    if (!header) {
+      std::cout << "  per student, 95% intervals (" << an::kOverExamples << "): w~p_y = Spearman of w with the "
+                << "teacher's p_y; geometry(probs) = agreement of the class-probability similarity\n";
+      header = true;
+    }
+    std::cout << "    " << s.name << ":";
+    if (s.wConfidenceSpearmanInterval) {
+      std::cout << " w~p_y " << an::intervalText(*s.wConfidenceSpearmanInterval, 3, true);
+    }
+    if (s.geometryAgreementProbs) {
+      std::cout << "; geometry(probs) " << an::intervalText(*s.geometryAgreementProbs, 3);
+    }
+    std::cout << "\n";
+  }
+  for (const core::StudentHeadline& s : h.students) {
+    if (!s.matchedCka) {
+      continue;
+    }
+    std::cout << "  " << s.name << ": CKA at matched depth (" << s.matchedCka->map << " map), 95% intervals ("
+              << an::kOverExamples << ", B = " << (s.matchedCka->cka.empty() ? 0 : s.matchedCka->cka[0].resamples)
+              << "):";
+    for (std::size_t i = 0; i < s.matchedCka->cka.size(); ++i) {
+      if (s.matchedCka->teacherLayer[i] >= 0) {
+        std::cout << " s" << i << "~t" << s.matchedCka->teacherLayer[i] << " "
+                  << an::intervalText(s.matchedCka->cka[i], 3);
+        std::cout << (i + 1 < s.matchedCka->cka.size() ? ";" : "");
+      }
+    }
+    std::cout << "\n";
+  }
+}
 
 /// Fidelity, calibration and the knowledge levels of a task's students (core/analysis).
 void printHeadlines(const core::TaskHeadline& h) {
@@ -54,8 +113,12 @@ void printHeadlines(const core::TaskHeadline& h) {
               << h.knowledgeStudents[2] << ", " << h.knowledgeStudents[3] << "): universe " << num(h.universe, 0, true)
               << ", instance " << num(h.instance, 0, true) << ", domain " << num(h.domain, 0, true)
               << " = KD gain " << num(h.total, 0, true) << " (share LS explains: " << num(h.lsShare, 0)
-              << "; LS epsilon " << num(h.matchedEpsilon, 0) << ")\n";
+              << "; LS epsilon " << num(h.matchedEpsilon, 0)
+              << (std::isnan(h.lsMatchTemperature) ? std::string()
+                                                   : " matched at T = " + num(h.lsMatchTemperature, 0))
+              << ")\n";
   }
+  printKnowledgeIntervals(h); // the levels' intervals only with the controls; w and geometry per student
 }
 
 std::string factorTitle(const std::string& name) {

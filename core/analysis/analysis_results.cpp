@@ -238,6 +238,9 @@ std::vector<TaskHeadline> AnalysisResults::headlines() const {
       }
       s.geometryAgreement = number(task, model, "geometry_agreement_weights").value_or(kNaN);
       s.wConfidenceSpearman = number(task, model, "spearman_w_confidence").value_or(kNaN);
+      s.wConfidenceSpearmanInterval = numberInterval(task, model, "spearman_w_confidence");
+      s.geometryAgreementProbs = numberInterval(task, model, "geometry_agreement_probs");
+      s.matchedCka = matchedCka(task, model);
       s.intervals = intervals(task, model);
       for (PairedTest& test : pairedTests(task, model)) {
         if (test.otherRole == "teacher") {
@@ -266,6 +269,12 @@ std::vector<TaskHeadline> AnalysisResults::headlines() const {
       h.total = required("total");
       h.lsShare = required("ls_share_of_kd_gain");
       h.matchedEpsilon = number(task, "knowledge", "ls_epsilon").value_or(kNaN);
+      h.lsMatchTemperature = number(task, "knowledge", "ls_match_temperature").value_or(kNaN);
+      h.universeInterval = numberInterval(task, "knowledge", "universe");
+      h.instanceInterval = numberInterval(task, "knowledge", "instance");
+      h.domainInterval = numberInterval(task, "knowledge", "domain");
+      h.totalInterval = numberInterval(task, "knowledge", "total");
+      h.lsShareInterval = numberInterval(task, "knowledge", "ls_share_of_kd_gain");
     }
     out.push_back(std::move(h));
   }

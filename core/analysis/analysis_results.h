@@ -79,6 +79,14 @@ struct PairedTest {
 
 // ---- Headline numbers (kdscope info) ---------------------------------------------------
 
+/// CKA at matched depth with its 95% interval (bootstrap over eval examples), one entry per
+/// student hidden index (analysis/<student>/cka_matched*, docs/run-format.md).
+struct MatchedCka {
+  std::vector<std::int64_t> teacherLayer; ///< the teacher hidden index of each; -1: unmapped
+  std::vector<analysis::Interval> cka;
+  std::string map; ///< the layer map the pairs come from
+};
+
 struct StudentHeadline {
   static constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
   std::string name;
@@ -92,6 +100,15 @@ struct StudentHeadline {
   double ece = kNaN;
   double geometryAgreement = kNaN; ///< off-diagonal correlation of classifier-weight cosines (analysis)
   double wConfidenceSpearman = kNaN; ///< Spearman of w with the teacher's p_y (analysis)
+  /// Its 95% bootstrap interval over eval examples (absent for older files).
+  std::optional<analysis::Interval> wConfidenceSpearmanInterval;
+  /// Geometry agreement from the class-probability similarity (the teacher's mean
+  /// probabilities by class), with its bootstrap interval over eval examples. (The
+  /// classifier-weight agreement above does not depend on the eval examples: it has no
+  /// within-run interval; its spread is over replicates.)
+  std::optional<analysis::Interval> geometryAgreementProbs;
+  /// CKA at matched depth with intervals (absent when not analysed).
+  std::optional<MatchedCka> matchedCka;
   /// The analysis's intervals of this student's metrics (absent when not analysed).
   std::optional<ModelIntervals> intervals;
   /// Paired tests against the teacher and against the other students (empty when not analysed).
@@ -118,6 +135,15 @@ struct TaskHeadline {
   double total = kNaN;
   double lsShare = kNaN;
   double matchedEpsilon = kNaN;
+  /// The temperature of the teacher's p^T the LS control's epsilon was matched at (NaN: the
+  /// epsilon was not matched, or the file predates the record).
+  double lsMatchTemperature = kNaN;
+  /// The levels' 95% intervals: paired bootstrap over eval examples (absent for older files).
+  std::optional<analysis::Interval> universeInterval;
+  std::optional<analysis::Interval> instanceInterval;
+  std::optional<analysis::Interval> domainInterval;
+  std::optional<analysis::Interval> totalInterval;
+  std::optional<analysis::Interval> lsShareInterval;
   /// The teacher's accuracy and ECE intervals (absent when not analysed).
   std::optional<ModelIntervals> teacherIntervals;
 };
@@ -152,9 +178,23 @@ public:
   [[nodiscard]] std::optional<double> number(const std::string& task, const std::string& who,
                                              const std::string& name) const;
 
+  /// An attribute `name` of <who> with its interval attributes `name_lo`, `name_hi` (as the
+  /// knowledge and layers passes write them; over eval examples by bootstrap), or nothing
+  /// when any of the three is absent (analysis_results_truth.cpp).
+  [[nodiscard]] std::optional<analysis::Interval> numberInterval(const std::string& task, const std::string& who,
+                                                                 const std::string& name) const;
+
+  /// The student's CKA at matched depth with intervals, or nothing when not analysed (or the
+  /// file predates it). Throws InputError naming the dataset when the four differ in length.
+  [[nodiscard]] std::optional<MatchedCka> matchedCka(const std::string& task, const std::string& student) const;
+
   /// attention_entropy [Lyr, H] of a model (nats), or nothing when not analysed.
   [[nodiscard]] std::optional<analysis::Matrix> attentionEntropy(const std::string& task,
                                                                  const std::string& model) const;
+  /// The 95% interval (bootstrap over eval examples) of head_importance: the lower and upper
+  /// [Lyr, H] matrices, or nothing when not analysed (or the file predates them).
+  [[nodiscard]] std::optional<std::pair<analysis::Matrix, analysis::Matrix>>
+  headImportanceInterval(const std::string& task, const std::string& model) const;
   /// head_importance [Lyr, H], or nothing when not analysed.
   [[nodiscard]] std::optional<analysis::Matrix> headImportance(const std::string& task,
                                                                const std::string& model) const;

@@ -119,6 +119,12 @@ double matchedLabelSmoothingEpsilon(const std::vector<double>& teacherProbs, con
   return c * (mass / static_cast<double>(n)) / (c - 1.0);
 }
 
+double matchedLabelSmoothingEpsilonAt(const std::vector<float>& teacherLogits, const std::vector<std::int64_t>& labels,
+                                      std::size_t numClasses, double temperature) {
+  require(temperature > 0.0, "matchedLabelSmoothingEpsilonAt", "needs a positive temperature");
+  return matchedLabelSmoothingEpsilon(softmax(teacherLogits, numClasses, temperature), labels, numClasses);
+}
+
 std::vector<double> labelSmoothingTargets(const std::vector<std::int64_t>& labels, std::size_t numClasses,
                                           double epsilon) {
   std::vector<double> targets(labels.size() * numClasses, epsilon / static_cast<double>(numClasses));

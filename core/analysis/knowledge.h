@@ -25,6 +25,15 @@ namespace kdscope::core::analysis {
 [[nodiscard]] double matchedLabelSmoothingEpsilon(const std::vector<double>& teacherProbs,
                                                   const std::vector<std::int64_t>& labels, std::size_t numClasses);
 
+/// The same epsilon matched to the teacher's distribution at temperature T:
+/// eps = C E_i[1 - p^T_{i, y_i}] / (C - 1), p^T = softmax(z_t / T) of the N x C `teacherLogits`.
+/// T = 1 is matchedLabelSmoothingEpsilon(softmax(z_t)); T = the KD temperature matches the
+/// distribution a KD student is trained on (docs/analyses.md, "Matched epsilon"). Throws when
+/// T <= 0 or C < 2.
+[[nodiscard]] double matchedLabelSmoothingEpsilonAt(const std::vector<float>& teacherLogits,
+                                                    const std::vector<std::int64_t>& labels, std::size_t numClasses,
+                                                    double temperature);
+
 /// The label-smoothing target (1 - eps) onehot(y) + eps / C for every example (N x C).
 [[nodiscard]] std::vector<double> labelSmoothingTargets(const std::vector<std::int64_t>& labels,
                                                         std::size_t numClasses, double epsilon);

@@ -32,6 +32,9 @@ struct HeadScores {
   /// importance divided, layer by layer, by the layer's L2 norm (Michel et al. section 4.2);
   /// NaN for a layer whose importances are all 0.
   std::vector<double> normalisedImportance;
+  /// |dL_i / d xi_h| of every example, [N, layers * heads] row-major (what importance is the
+  /// mean of; the bootstrap of head_importance_lo/_hi resamples its rows).
+  std::vector<double> perExampleImportance;
   /// Accuracy and mean cross-entropy with head h of layer l gated to 0 alone.
   std::vector<double> ablationAccuracy;
   std::vector<double> ablationLoss;

@@ -144,7 +144,10 @@ HeadScores computeHeadScores(ClassifierImpl& model, const TaskData& task, const 
     }
     const auto end = std::min<std::int64_t>(n, begin + batchSize);
     const auto g = headGateGradients(model, makeBatch(task, split, begin, end));
-    sumAbs += g.to(torch::kFloat64).abs().sum(0);
+    const auto absolute = g.to(torch::kFloat64).abs().contiguous();
+    sumAbs += absolute.sum(0);
+    scores.perExampleImportance.insert(scores.perExampleImportance.end(), absolute.data_ptr<double>(),
+                                       absolute.data_ptr<double>() + absolute.numel());
   }
   const auto importance = (sumAbs / static_cast<double>(n)).contiguous();
   scores.layers = static_cast<std::size_t>(layers);
@@ -238,7 +241,10 @@ PooledStates computePooledStates(ClassifierImpl& model, const TaskData& task, co
   return states;
 }
 
-double matchedEpsilonOnTrainSplit(ClassifierImpl& teacher, const TaskData& task) {
+double matchedEpsilonOnTrainSplit(ClassifierImpl& teacher, const TaskData& task, double temperature) {
+  if (!(temperature > 0.0)) {
+    throw std::invalid_argument("matchedEpsilonOnTrainSplit: the temperature must be positive");
+  }
   const torch::NoGradGuard noGrad;
   teacher.eval();
   const auto n = static_cast<std::int64_t>(task.train.size());
@@ -249,7 +255,7 @@ double matchedEpsilonOnTrainSplit(ClassifierImpl& teacher, const TaskData& task)
   for (std::int64_t begin = 0; begin < n; begin += kEvalBatch) {
     const auto end = std::min<std::int64_t>(n, begin + kEvalBatch);
     const auto logits = teacher.forward(inDtype(makeBatch(task, task.train, begin, end), dtype)).logits;
-    const auto p = torch::softmax(logits.to(torch::kFloat64), /*dim=*/1).contiguous();
+    const auto p = torch::softmax(logits.to(torch::kFloat64) / temperature, /*dim=*/1).contiguous();
     probs.insert(probs.end(), p.data_ptr<double>(), p.data_ptr<double>() + p.numel());
   }
   return matchedLabelSmoothingEpsilon(probs, task.train.labels, classes);

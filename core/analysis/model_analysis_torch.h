@@ -26,7 +26,9 @@ PooledStates computePooledStates(ClassifierImpl& model, const TaskData& task, co
                                  const std::vector<std::int64_t>& rows, const std::string& pooling);
 
 /// The label-smoothing epsilon matched to a teacher (ANALYSES.md, universe level):
-/// eps = C E[1 - p_y] / (C - 1) over the teacher's predictions (T = 1) on the train split.
-double matchedEpsilonOnTrainSplit(ClassifierImpl& teacher, const TaskData& task);
+/// eps = C E[1 - p^T_y] / (C - 1) over the teacher's distribution p^T = softmax(z_t / T) on the
+/// train split (T = 1: its plain predictions; T = the KD temperature: the distribution a KD
+/// student is trained on, docs/analyses.md "Matched epsilon").
+double matchedEpsilonOnTrainSplit(ClassifierImpl& teacher, const TaskData& task, double temperature = 1.0);
 
 } // namespace kdscope::core::analysis

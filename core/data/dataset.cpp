@@ -268,7 +268,8 @@ std::string resolveDataDir(const std::string& override) {
 
 const std::vector<std::string>& knownTasks() {
   static const std::vector<std::string> kTasks = {
-      "polarity", "hedge", "spam", "supersense", "fortune", "fashion_mnist", "digits", "synthetic_hierarchy"};
+      "polarity", "hedge", "spam", "supersense", "fortune", "fashion_mnist", "digits", "synthetic_hierarchy",
+      "synthetic_order"};
   return kTasks;
 }
 
@@ -297,6 +298,9 @@ RawDataset loadRawDataset(const TaskSpec& spec, const std::string& dataDir, std:
   }
   if (name == "synthetic_hierarchy") {
     return loaders::generateSyntheticHierarchy(spec, seed);
+  }
+  if (name == loaders::kSyntheticOrderTask) {
+    return loaders::generateSyntheticOrder(spec, seed);
   }
   std::string known;
   for (const auto& task : knownTasks()) {

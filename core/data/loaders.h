@@ -80,4 +80,14 @@ RawDataset loadDigits(const std::string& dataDir);
 RawDataset generateSyntheticHierarchy(const TaskSpec& spec, std::uint64_t seed,
                                       HierarchyCentres* centres = nullptr);
 
+/// The ground-truth sequence task for the head analyses (docs/data.md): each example is a
+/// run of filler words f0..f15 (between (max_len - 1) / 2 and max_len - 1 words) holding one
+/// "mark" and one "partner" at two distinct uniformly drawn positions; the label says which
+/// comes first (0 "partner_first", 1 "mark_first"; examples_per_class of each, interleaved).
+/// The bag of words is the same for both classes, so only the order, read through attention
+/// (the classifier sees the [CLS] state alone), decides it. Deterministic in `seed`.
+inline constexpr const char* kSyntheticOrderTask = "synthetic_order";
+inline constexpr std::uint64_t kSyntheticOrderFillers = 16;
+RawDataset generateSyntheticOrder(const TaskSpec& spec, std::uint64_t seed);
+
 } // namespace kdscope::core::loaders

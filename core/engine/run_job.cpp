@@ -192,15 +192,19 @@ private:
 /// A student whose label smoothing is "matched" gets the epsilon matched to the teacher
 /// (knowledge controls; computed on the first such student of the task).
 StudentSpec withMatchedLabelSmoothing(const StudentSpec& student, ClassifierImpl& teacher, const TaskData& task,
-                                      std::optional<double>& epsilon) {
+                                      std::map<double, double>& epsilonByTemperature) {
   if (!student.objective.labelSmoothingMatched) {
     return student;
   }
-  if (!epsilon) {
-    epsilon = analysis::matchedEpsilonOnTrainSplit(teacher, task);
+  const double temperature = student.objective.labelSmoothingTemperature;
+  auto found = epsilonByTemperature.find(temperature);
+  if (found == epsilonByTemperature.end()) {
+    found = epsilonByTemperature
+                .emplace(temperature, analysis::matchedEpsilonOnTrainSplit(teacher, task, temperature))
+                .first;
   }
   StudentSpec matched = student;
-  matched.objective.labelSmoothing = std::clamp(*epsilon, 0.0, 0.999999);
+  matched.objective.labelSmoothing = std::clamp(found->second, 0.0, 0.999999);
   return matched;
 }
 
@@ -216,14 +220,13 @@ std::string recordedArchitecture(const ArchitectureSpec& spec, const TaskData& t
 }
 
 /// Records in the student's objective attribute that its epsilon was matched to the teacher.
-void noteMatchedLabelSmoothing(RunWriter& writer, const std::string& task, const std::string& model, double epsilon) {
+void noteMatchedLabelSmoothing(RunWriter& writer, const std::string& task, const std::string& model, double epsilon,
+                               double temperature) {
   H5File& file = writer.file();
   const std::string path = RunWriter::modelPath(task, model);
-  auto objective = nlohmann::json::parse(file.attrString(path, layout::attr::kObjective));
-  objective["label_smoothing_matched"] = {
-      {"epsilon", epsilon},
-      {"rule", "eps = C E[1 - p_y] / (C - 1) over the teacher's predictions (T = 1) on the train split"}};
-  file.setAttr(path, layout::attr::kObjective, objective.dump());
+  file.setAttr(path, layout::attr::kObjective,
+               layout::withMatchedLabelSmoothing(file.attrString(path, layout::attr::kObjective), epsilon,
+                                                 temperature, path));
 }
 
 /// `kdscope analyze` on the finished run (the job's "analyze" setting). The job has
@@ -413,7 +416,7 @@ void JobRunner::runTask(const TaskData& task) {
   teacher->eval();
 
   std::map<int, std::shared_ptr<ClassifierImpl>> weakTeachers; // teacher_epoch -> checkpoint
-  std::optional<double> matchedEpsilon; // "label_smoothing": "matched", computed once per task
+  std::map<double, double> matchedEpsilon; // "label_smoothing": "matched", once per task and temperature
   for (const auto& listed : m_job.students) {
     const StudentSpec student = withMatchedLabelSmoothing(listed, *teacher, task, matchedEpsilon);
     checkCancel();
@@ -451,7 +454,8 @@ void JobRunner::runTask(const TaskData& task) {
                            studentObjectiveJson(student, step.intermediateJson, teacherJson), model->parameterCount());
     });
     if (student.objective.labelSmoothingMatched) {
-      noteMatchedLabelSmoothing(*m_writer, task.name, student.name, student.objective.labelSmoothing);
+      noteMatchedLabelSmoothing(*m_writer, task.name, student.name, student.objective.labelSmoothing,
+                                student.objective.labelSmoothingTemperature);
     }
     info(task.name, student.name, "training");
     TrainTarget target;

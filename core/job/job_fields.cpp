@@ -211,6 +211,7 @@ const Table<ObjectiveSpec>& objectiveTable() {
       value("temperature", &ObjectiveSpec::temperature, positive()),
       value("t_squared", &ObjectiveSpec::tSquared),
       labelSmoothingField(),
+      value("label_smoothing_temperature", &ObjectiveSpec::labelSmoothingTemperature, positive()),
       value("logit_mse", &ObjectiveSpec::logitMse, atLeast(0)),
       choice("teacher_targets", &ObjectiveSpec::teacherTargets, {"full", "pt"}),
       value("hidden_mse", &ObjectiveSpec::hiddenMse, atLeast(0)),
@@ -286,6 +287,7 @@ const Table<KnowledgeControlsSpec>& knowledgeControlsTable() {
           section("training", &KnowledgeControlsSpec::training, trainingTable()),
           value("lambda", &KnowledgeControlsSpec::lambda, openClosed(0, 1)),
           value("temperature", &KnowledgeControlsSpec::temperature, positive()),
+          choice("ls_match", &KnowledgeControlsSpec::lsMatch, {"kd_temperature", "t1"}),
       },
       /*suggestNested=*/true);
   return table;

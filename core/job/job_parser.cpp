@@ -129,6 +129,7 @@ std::vector<StudentSpec> knowledgeControlStudents(const JobSpec& job) {
   StudentSpec ls = base;
   ls.name = "ctl-ls";
   ls.objective.labelSmoothingMatched = true;
+  ls.objective.labelSmoothingTemperature = kc.lsMatchTemperature();
   StudentSpec kdpt = base;
   kdpt.name = "ctl-kdpt";
   kdpt.objective.lambda = kc.lambda;

@@ -97,6 +97,10 @@ struct ObjectiveSpec {
   /// train-set predictions (Tang et al.'s LS control), computed by the engine after the
   /// teacher is trained or loaded, and recorded in the student's objective attribute.
   bool labelSmoothingMatched = false;
+  /// With "matched": the temperature T of the teacher's distribution p^T = softmax(z_t / T)
+  /// whose mean non-target mass the epsilon matches ("label_smoothing_temperature"; 1 = the
+  /// teacher's plain predictions). The knowledge controls set it from "ls_match".
+  double labelSmoothingTemperature = 1.0;
 };
 
 /// Token-level and embedding augmentation of a student's training batches (text tasks;
@@ -150,6 +154,11 @@ struct KnowledgeControlsSpec {
   TrainingSpec training;
   double lambda = 0.9;      ///< KD weight of ctl-kdpt and ctl-kd (and the reference w of CE students)
   double temperature = 2.0; ///< their temperature
+  /// The temperature ctl-ls's epsilon is matched at: "kd_temperature" (the default: the
+  /// teacher's p^T at `temperature`, the distribution ctl-kd is trained on) or "t1" (p at T = 1).
+  std::string lsMatch = "kd_temperature";
+  /// The temperature lsMatch names.
+  [[nodiscard]] double lsMatchTemperature() const { return lsMatch == "t1" ? 1.0 : temperature; }
 };
 
 struct JobSpec {

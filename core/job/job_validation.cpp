@@ -35,7 +35,8 @@ using jobfields::studentTable;
 using jobfields::taskTable;
 using jobfields::trainingTable;
 
-constexpr std::array<std::string_view, 5> kTextTasks = {"polarity", "hedge", "spam", "supersense", "fortune"};
+constexpr std::array<std::string_view, 6> kTextTasks = {"polarity", "hedge",   "spam",
+                                                        "supersense", "fortune", "synthetic_order"};
 constexpr std::array<std::string_view, 3> kVectorTasks = {"fashion_mnist", "digits", "synthetic_hierarchy"};
 constexpr std::string_view kTransformer = "transformer";
 constexpr std::string_view kMlp = "mlp";

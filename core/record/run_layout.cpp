@@ -154,6 +154,12 @@ RecordedObjective decodeObjective(const std::string& text, const std::string& wh
         onlyCeKd = false;
       }
     }
+    if (j.contains("label_smoothing_matched") && j["label_smoothing_matched"].is_object()) {
+      const Json& matched = j["label_smoothing_matched"];
+      out.labelSmoothingMatched = true;
+      // Files written before the temperature was recorded matched at T = 1.
+      out.labelSmoothingMatchTemperature = matched.value("temperature", 1.0);
+    }
     out.pure = onlyCeKd && !j.contains("intermediate") && !j.contains("augmentation") && !j.contains("teacher");
   } catch (const InputError&) {
     throw;
@@ -162,6 +168,24 @@ RecordedObjective decodeObjective(const std::string& text, const std::string& wh
     throw InputError(context + e.what());
   }
   return out;
+}
+
+std::string withMatchedLabelSmoothing(const std::string& objectiveText, double epsilon, double temperature,
+                                      const std::string& where) {
+  Json j;
+  try {
+    j = Json::parse(objectiveText);
+  } catch (const Json::exception& e) {
+    throw InputError(where + ": attribute '" + attr::kObjective + "': " + e.what());
+  }
+  if (!j.is_object()) {
+    throw InputError(where + ": attribute '" + attr::kObjective + "': not a JSON object");
+  }
+  j["label_smoothing_matched"] = {
+      {"epsilon", epsilon},
+      {"temperature", temperature},
+      {"rule", "eps = C E[1 - p^T_y] / (C - 1), p^T = softmax(z_t / T), over the teacher's train-split outputs"}};
+  return j.dump();
 }
 
 std::string encodeArchitecture(const ArchitectureSpec& spec, const ArchitectureContext& context) {

@@ -1,4 +1,5 @@
 #pragma once
+
 /// The layout of the run file, format version 1 (RUN-FORMAT.md, docs/run-format.md): the one
 /// place that spells a run-file path or attribute name, and the codecs of the JSON
 /// attributes (objective, architecture) that writers and readers share. Writers (RunWriter,
@@ -9,6 +10,7 @@
 /// Torch-free and Qt-free: widgets/ may include it.
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -141,6 +143,12 @@ inline constexpr const char* kCalibrationAccuracy = "calibration/accuracy";
 inline constexpr const char* kCalibrationCount = "calibration/count";
 inline constexpr const char* kCalibrationMeanConfidence = "calibration/mean_confidence";
 inline constexpr const char* kCka = "cka";
+/// CKA at matched depth (the student's layer map) with its 95% bootstrap interval over eval
+/// examples: [Ls + 1] each (layer_intervals.h; docs/statistics.md, "Layers").
+inline constexpr const char* kCkaMatched = "cka_matched";
+inline constexpr const char* kCkaMatchedLo = "cka_matched_lo";
+inline constexpr const char* kCkaMatchedHi = "cka_matched_hi";
+inline constexpr const char* kCkaMatchedTeacherLayer = "cka_matched_teacher_layer";
 inline constexpr const char* kCkaMinibatch = "cka_minibatch";
 inline constexpr const char* kCkaRbf = "cka_rbf";
 inline constexpr const char* kClassSimilarityProbs = "class_similarity_probs";
@@ -163,6 +171,12 @@ inline constexpr const char* kHeadAblationAccuracy = "head_ablation_accuracy";
 inline constexpr const char* kHeadAblationLoss = "head_ablation_loss";
 inline constexpr const char* kHeadImportance = "head_importance";
 inline constexpr const char* kHeadImportanceRaw = "head_importance_raw";
+/// 95% bootstrap intervals over eval examples of head_importance and head_importance_raw
+/// ([Lyr, H] each; layer_intervals.h).
+inline constexpr const char* kHeadImportanceLo = "head_importance_lo";
+inline constexpr const char* kHeadImportanceHi = "head_importance_hi";
+inline constexpr const char* kHeadImportanceRawLo = "head_importance_raw_lo";
+inline constexpr const char* kHeadImportanceRawHi = "head_importance_raw_hi";
 inline constexpr const char* kHeadJs = "head_js";
 inline constexpr const char* kHeadJsBestDivergence = "head_js_best_divergence";
 inline constexpr const char* kHeadJsBestMatch = "head_js_best_match";
@@ -184,6 +198,10 @@ inline constexpr const char* kOddsRatioLo = "odds_ratio_lo";
 inline constexpr const char* kPValue = "p_value";
 inline constexpr const char* kPaired = "paired";
 inline constexpr const char* kProbeAccuracy = "probe_accuracy";
+/// 95% interval of probe_accuracy: bootstrap over eval examples of the fitted probe's
+/// held-out predictions ([Lyr + 1] each).
+inline constexpr const char* kProbeAccuracyLo = "probe_accuracy_lo";
+inline constexpr const char* kProbeAccuracyHi = "probe_accuracy_hi";
 inline constexpr const char* kProbeConverged = "probe_converged";
 inline constexpr const char* kProbeRelativeDepth = "probe_relative_depth";
 inline constexpr const char* kProbeTrainAccuracy = "probe_train_accuracy";
@@ -222,7 +240,17 @@ struct RecordedObjective {
   /// Only the ce and kd terms: no logit MSE, intermediate terms, augmentation or other
   /// teacher (the knowledge-level control students are pure).
   bool pure = false;
+  /// The epsilon was matched to the teacher ("label_smoothing_matched" is present), and the
+  /// temperature of the teacher distribution it was matched at (NaN when not matched).
+  bool labelSmoothingMatched = false;
+  double labelSmoothingMatchTemperature = std::numeric_limits<double>::quiet_NaN();
 };
+
+/// The objective attribute `objectiveText` with "label_smoothing_matched" added: the epsilon
+/// used, the temperature T of the teacher's p^T = softmax(z_t / T) it was matched at, and the
+/// rule. Throws InputError naming `where` when the attribute is not a JSON object.
+std::string withMatchedLabelSmoothing(const std::string& objectiveText, double epsilon, double temperature,
+                                      const std::string& where);
 
 /// The objective attribute as KDScope writes it: every term with its weight, temperature,
 /// T^2 convention, formula and reduction.

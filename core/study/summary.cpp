@@ -18,6 +18,7 @@
 
 #include "core/common/error.h"
 #include "core/record/run_reader.h"
+#include "core/study/task_sensitivity_json.h"
 
 namespace kdscope::core {
 
@@ -178,6 +179,7 @@ StudySummary buildStudySummary(const StudySpec& study, const std::string& outDir
   for (const StudyCell& cell : study.cells) {
     summary.cells.push_back(readStudyCell(study, cell, outDir));
   }
+  summary.sensitivity = studyTaskSensitivity(study, summary, outDir);
   return summary;
 }
 
@@ -222,6 +224,7 @@ void writeStudySummary(const StudySummary& summary, const std::string& outDir) {
     }
     j["cells"].push_back(c);
   }
+  j["task_sensitivity"] = taskSensitivityToJson(summary.sensitivity);
   const auto write = [](const fs::path& path, const std::string& text) {
     // Write beside, then rename: a reader never sees half a summary.
     const fs::path tmp = path.string() + ".tmp";
@@ -337,6 +340,10 @@ StudySummary readStudySummary(const std::string& path) {
         cell.tasks.push_back(t);
       }
       s.cells.push_back(std::move(cell));
+    }
+    at = "task_sensitivity";
+    if (j.contains("task_sensitivity")) {
+      s.sensitivity = taskSensitivityFromJson(j["task_sensitivity"]);
     }
     return s;
   } catch (const nlohmann::detail::exception& e) {

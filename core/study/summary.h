@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/study/study_spec.h"
+#include "core/study/task_sensitivity.h"
 
 namespace kdscope::core {
 
@@ -48,6 +49,9 @@ struct StudySummary {
   std::vector<StudyFactor> factors;
   std::vector<std::string> tasks;
   std::vector<StudyCellResult> cells;
+  /// Per task and compression measure, the slope of the retained fraction with its interval
+  /// and rank (core/study/task_sensitivity.h); empty with fewer than 2 complete cells.
+  std::vector<TaskSensitivity> sensitivity;
   [[nodiscard]] std::size_t completeCells() const;
   /// Index of a factor by name, or -1.
   [[nodiscard]] int factorIndex(const std::string& name) const;

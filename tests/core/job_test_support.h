@@ -40,6 +40,7 @@ inline void expectSameStudent(const StudentSpec& a, const StudentSpec& b) {
   EXPECT_EQ(x.tSquared, y.tSquared);
   EXPECT_EQ(x.labelSmoothing, y.labelSmoothing);
   EXPECT_EQ(x.labelSmoothingMatched, y.labelSmoothingMatched);
+  EXPECT_EQ(x.labelSmoothingTemperature, y.labelSmoothingTemperature);
   EXPECT_EQ(x.logitMse, y.logitMse);
   EXPECT_EQ(x.teacherTargets, y.teacherTargets);
   EXPECT_EQ(x.hiddenMse, y.hiddenMse);
@@ -131,6 +132,7 @@ inline void expectSameJob(const JobSpec& a, const JobSpec& b) {
   expectSameTraining(k.training, l.training);
   EXPECT_EQ(k.lambda, l.lambda);
   EXPECT_EQ(k.temperature, l.temperature);
+  EXPECT_EQ(k.lsMatch, l.lsMatch);
 }
 
 } // namespace kdscope::core::test

@@ -85,6 +85,29 @@ TEST(AnalysisKnowledge, EvenlySpreadTeacherIsLabelSmoothingWithMatchedEpsilon) {
   EXPECT_TRUE(std::isnan(matchedLabelSmoothingEpsilon({}, {}, 3)));
 }
 
+TEST(AnalysisKnowledge, MatchedEpsilonAtTheKdTemperatureHandWorked) {
+  // Hand-worked, C = 3. Example 0: z = (ln 4, 0, 0), label 0. At T = 1, p = (4, 1, 1) / 6, so
+  // 1 - p_y = 1/3; at T = 2, z / T = (ln 2, 0, 0), p = (2, 1, 1) / 4, so 1 - p_y = 1/2.
+  // Example 1: z = (0, ln 9, 0), label 1. At T = 1, p_y = 9/11, 1 - p_y = 2/11; at T = 2,
+  // p_y = 3/5, 1 - p_y = 2/5.
+  // eps(T) = C / (C - 1) * mean(1 - p_y):
+  //   T = 1: 3/2 * (1/3 + 2/11) / 2 = 3/4 * 17/33 = 17/44
+  //   T = 2: 3/2 * (1/2 + 2/5) / 2 = 3/4 * 9/10  = 27/40
+  // The KD temperature's flatter p^T asks for a larger epsilon; the difference is the
+  // smoothing the temperature itself adds, which an LS control matched at T = 1 leaves to
+  // the instance level.
+  const std::vector<float> logits{std::log(4.0F), 0.0F, 0.0F, 0.0F, std::log(9.0F), 0.0F};
+  const std::vector<std::int64_t> labels{0, 1};
+  EXPECT_NEAR(matchedLabelSmoothingEpsilonAt(logits, labels, 3, 1.0), 17.0 / 44.0, 1e-7);
+  EXPECT_NEAR(matchedLabelSmoothingEpsilonAt(logits, labels, 3, 2.0), 27.0 / 40.0, 1e-7);
+  // T = 1 is the probability form on softmax(z).
+  EXPECT_NEAR(matchedLabelSmoothingEpsilonAt(logits, labels, 3, 1.0),
+              matchedLabelSmoothingEpsilon({4.0 / 6, 1.0 / 6, 1.0 / 6, 1.0 / 11, 9.0 / 11, 1.0 / 11}, labels, 3), 1e-7);
+  // T -> infinity: p^T is uniform, 1 - p_y = (C - 1) / C, so eps -> 1.
+  EXPECT_NEAR(matchedLabelSmoothingEpsilonAt(logits, labels, 3, 1e6), 1.0, 1e-5);
+  EXPECT_THROW((void)matchedLabelSmoothingEpsilonAt(logits, labels, 3, 0.0), std::invalid_argument);
+}
+
 // ---- Instance -----------------------------------------------------------------------
 
 TEST(AnalysisKnowledge, RescaleWeightAtTemperatureOneIsTheClosedForm) {

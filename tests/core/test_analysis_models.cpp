@@ -237,4 +237,8 @@ TEST(MatchedEpsilon, IsCTimesTheTeachersMeanNonTargetMassOverCMinusOne) {
   const double meanNonTarget = (1.0 - p.gather(1, batch.labels.unsqueeze(1))).mean().item<double>();
   EXPECT_NEAR(eps, 4.0 * meanNonTarget / 3.0, 1e-12);
   EXPECT_GT(eps, 0.0);
+  // At T = 2 (the knowledge controls' default KD temperature): the same rule on softmax(z / 2).
+  const auto p2 = torch::softmax(teacher->forward(batch).logits.to(torch::kFloat64) / 2.0, 1);
+  const double meanNonTarget2 = (1.0 - p2.gather(1, batch.labels.unsqueeze(1))).mean().item<double>();
+  EXPECT_NEAR(matchedEpsilonOnTrainSplit(*teacher, task, 2.0), 4.0 * meanNonTarget2 / 3.0, 1e-12);
 }

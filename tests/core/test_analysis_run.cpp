@@ -250,12 +250,14 @@ TEST(AnalyzeRun, VectorJobIsAnalysedAtTheEndAndMatchesIndependentComputations) {
   {
     torch::NoGradGuard noGrad;
     const auto batch = makeBatch(data, data.train, 0, static_cast<std::int64_t>(data.train.size()));
-    const auto p = torch::softmax(teacher->forward(batch).logits.to(torch::kFloat64), 1);
+    // Matched at the KD controls' temperature (ls_match "kd_temperature", the default): T = 2.
+    const auto p = torch::softmax(teacher->forward(batch).logits.to(torch::kFloat64) / 2.0, 1);
     meanNonTarget = (1.0 - p.gather(1, batch.labels.unsqueeze(1))).mean().item<double>();
   }
   const double eps = 4.0 * meanNonTarget / 3.0;
   const auto objective = nlohmann::json::parse(f.attrString(t + "/models/ctl-ls", "objective"));
   EXPECT_NEAR(objective["label_smoothing_matched"]["epsilon"].get<double>(), eps, 1e-9);
+  EXPECT_EQ(objective["label_smoothing_matched"]["temperature"].get<double>(), 2.0);
   EXPECT_NEAR(objective["terms"][0]["label_smoothing"].get<double>(), eps, 1e-9);
 
   // The gain decomposition adds up to acc_KD - acc_CE exactly (in examples, and in floats).
@@ -288,6 +290,7 @@ TEST(AnalyzeRun, VectorJobIsAnalysedAtTheEndAndMatchesIndependentComputations) {
   EXPECT_NEAR(f.attrDouble(k, "universe") + f.attrDouble(k, "instance") + f.attrDouble(k, "domain"),
               f.attrDouble(k, "total"), 1e-15);
   EXPECT_NEAR(f.attrDouble(k, "ls_epsilon"), eps, 1e-9);
+  EXPECT_EQ(f.attrDouble(k, "ls_match_temperature"), 2.0);
 
   // Probes per layer for the teacher (2 hidden layers + input) and the students, against an
   // independent fit (independentProbe: LibTorch's L-BFGS on the documented objective) on

@@ -53,9 +53,10 @@ const std::string kCorpora = "python3-pattern/usr/share/doc/python3-pattern/test
 // ---------------------------------------------------------------------------------------
 // Task list and cache folder
 
-TEST(DataTasks, KnownTasksAreTheEightDocumentedOnes) {
+TEST(DataTasks, KnownTasksAreTheNineDocumentedOnes) {
   EXPECT_EQ(knownTasks(), (std::vector<std::string>{"polarity", "hedge", "spam", "supersense", "fortune",
-                                                    "fashion_mnist", "digits", "synthetic_hierarchy"}));
+                                                    "fashion_mnist", "digits", "synthetic_hierarchy",
+                                                    "synthetic_order"}));
 }
 
 TEST(DataTasks, UnknownTaskNamesTheKnownOnes) {

@@ -60,8 +60,9 @@ const std::vector<std::string> kArchitectureKeys = {"type", "layers", "heads", "
 const std::vector<std::string> kTrainingKeys = {"epochs",          "batch_size", "lr", "weight_decay",
                                                 "warmup_fraction", "grad_clip"};
 const std::vector<std::string> kObjectiveKeys = {
-    "lambda",     "temperature", "t_squared",    "label_smoothing", "logit_mse", "teacher_targets", "hidden_mse",
-    "hidden_cosine", "pkd",      "attention_kl", "attention_mse",   "infonce",   "mi_alpha",        "alpha",
+    "lambda",     "temperature",  "t_squared",     "label_smoothing", "label_smoothing_temperature",
+    "logit_mse",  "teacher_targets", "hidden_mse", "hidden_cosine",   "pkd",
+    "attention_kl", "attention_mse", "infonce",   "mi_alpha",        "alpha",
     "layer_map"};
 const std::vector<std::string> kAugmentationKeys = {"mask", "replace", "swap", "delete", "mixup", "mixup_alpha"};
 const std::vector<std::string> kTeacherKeys = {"architecture", "training", "checkpoint", "epoch_checkpoints"};
@@ -70,7 +71,7 @@ const std::vector<std::string> kStudentKeys = {"name",      "architecture", "tra
 const std::vector<std::string> kRecordingKeys = {"attention_examples",    "pooling", "log_every",       "hidden",
                                                  "token_hidden_examples", "float16", "example_records", "max_file_mb"};
 const std::vector<std::string> kKnowledgeControlsKeys = {"enabled", "architecture", "training", "lambda",
-                                                         "temperature"};
+                                                         "temperature", "ls_match"};
 
 // ---- two valid base jobs: every section present (one task, one student, controls on) ----------
 
@@ -470,6 +471,7 @@ TEST(JobFieldTable, EveryMemberChangedByHandSurvivesTheWriter) {
   matched.name = "ls_matched";
   matched.architecture = s.architecture;
   matched.objective.labelSmoothingMatched = true;
+  matched.objective.labelSmoothingTemperature = 3.0;
   matched.objective.layerMap = "last";
   text.students.push_back(matched);
   text.recording = RecordingSpec{5, "cls", 2, false, 3, true, false, 64.0};
@@ -478,6 +480,7 @@ TEST(JobFieldTable, EveryMemberChangedByHandSurvivesTheWriter) {
   kc.training = TrainingSpec{2, 16, 0.004, 0.03, 0.0, 3.0};
   kc.lambda = 0.6;
   kc.temperature = 5.0;
+  kc.lsMatch = "t1";
 
   JobSpec vector = vectorBase();
   vector.teacher.architecture.hidden = {40, 30, 20};
@@ -501,6 +504,8 @@ TEST(JobFieldTable, EveryMemberChangedByHandSurvivesTheWriter) {
   EXPECT_EQ(j["tasks"][0]["max_examples"], 5000000000LL);
   EXPECT_EQ(j["recording"]["max_file_mb"], 64.0);
   EXPECT_EQ(j["knowledge_controls"]["temperature"], 5.0);
+  EXPECT_EQ(j["knowledge_controls"]["ls_match"], "t1");
+  EXPECT_EQ(j["students"][1]["objective"]["label_smoothing_temperature"], 3.0);
   EXPECT_EQ(j["teacher"]["epoch_checkpoints"], true);
   EXPECT_EQ(j["analyze"], false);
 }

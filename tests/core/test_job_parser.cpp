@@ -295,7 +295,7 @@ TEST(JobParser, NormalizedJsonSpellsOutEveryDefault) {
   EXPECT_EQ(j["teacher"]["training"]["lr"], 0.001);
   EXPECT_EQ(j["teacher"]["checkpoint"], "");
   EXPECT_EQ(j["students"][0].size(), 6U); // name, architecture, training, objective, augmentation, teacher_epoch
-  EXPECT_EQ(j["students"][0]["objective"].size(), 15U);
+  EXPECT_EQ(j["students"][0]["objective"].size(), 16U);
   EXPECT_EQ(j["students"][0]["objective"]["teacher_targets"], "full");
   EXPECT_EQ(j["recording"].size(), 8U);
   EXPECT_EQ(j["recording"]["log_every"], 10);
@@ -423,7 +423,7 @@ const std::vector<RuleCase> kRuleCases = {
   {"TasksEmpty", kTextJob, "/tasks", "[]", "tasks", "must list at least one task"},
   {"TasksNotArray", kTextJob, "/tasks", R"("polarity")", "tasks", "must be an array, got string"},
   {"TaskUnknownBare", kTextJob, "/tasks", R"(["polarty"])", "tasks[0]", "unknown task 'polarty' (did you mean 'polarity'?)"},
-  {"TaskUnknownListsKnown", kTextJob, "/tasks", R"(["sentiment"])", "tasks[0]", "known tasks: polarity, hedge, spam, supersense, fortune, fashion_mnist, digits, synthetic_hierarchy"},
+  {"TaskUnknownListsKnown", kTextJob, "/tasks", R"(["sentiment"])", "tasks[0]", "known tasks: polarity, hedge, spam, supersense, fortune, synthetic_order, fashion_mnist, digits, synthetic_hierarchy"},
   {"TaskUnknownObject", kTextJob, "/tasks", R"([{"name": "imdb"}])", "tasks[0].name", "unknown task 'imdb'"},
   {"TaskNameMissing", kTextJob, "/tasks", R"([{"max_len": 16}])", "tasks[0].name", "required field is missing"},
   {"TaskNameNotString", kTextJob, "/tasks", R"([{"name": 3}])", "tasks[0].name", "must be a string, got number"},

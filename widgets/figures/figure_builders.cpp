@@ -8,6 +8,7 @@
 #include <set>
 
 #include "core/analysis/metrics.h"
+#include "core/record/run_layout.h"
 #include "widgets/views/analysis_view.h"
 #include "widgets/views/knowledge_view.h"
 #include "widgets/figures/plot_widget.h"
@@ -230,6 +231,14 @@ void buildProbe(PlotWidget& plot, const RunDocument& run, const QString& task, c
         y << (*probe)[i];
       }
       plot.addLine(model, x, y, color);
+      // The 95% interval of each layer's probe accuracy (bootstrap over eval examples of the
+      // held-out predictions), when the analysis wrote it: error bars, and y_lo, y_hi in the CSV.
+      const auto lo = run.resultVector(task, model, QString::fromLatin1(core::layout::entry::kProbeAccuracyLo));
+      const auto hi = run.resultVector(task, model, QString::fromLatin1(core::layout::entry::kProbeAccuracyHi));
+      if (lo && hi && lo->size() == probe->size() && hi->size() == probe->size()) {
+        plot.setErrorBars(plot.lineCount() - 1, QVector<double>(lo->begin(), lo->end()),
+                          QVector<double>(hi->begin(), hi->end()));
+      }
     }
     ++color;
   }

@@ -39,7 +39,8 @@ namespace {
 const QStringList kTaskNames = {QStringLiteral("polarity"),      QStringLiteral("hedge"),
                                 QStringLiteral("spam"),          QStringLiteral("supersense"),
                                 QStringLiteral("fortune"),       QStringLiteral("fashion_mnist"),
-                                QStringLiteral("digits"),        QStringLiteral("synthetic_hierarchy")};
+                                QStringLiteral("digits"),        QStringLiteral("synthetic_hierarchy"),
+                                QStringLiteral("synthetic_order")};
 
 QSpinBox* spin(QWidget* parent, int lo, int hi) {
   auto* box = new QSpinBox(parent);

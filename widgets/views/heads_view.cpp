@@ -6,6 +6,12 @@
 #include <QSplitter>
 #include <QVBoxLayout>
 
+#include <algorithm>
+#include <cmath>
+
+#include "core/analysis/analysis_results.h"
+#include "core/analysis/interval_text.h"
+#include "widgets/shell/run_document.h"
 #include "widgets/views/attention_pane.h"
 #include "widgets/figures/figure_builders.h"
 #include "widgets/figures/plot_widget.h"
@@ -38,6 +44,11 @@ HeadsView::HeadsView(QWidget* parent) : AnalysisView(parent) {
   split->setStretchFactor(0, 1);
   split->setStretchFactor(1, 2);
   layout->addWidget(split, 1);
+  m_importanceIntervals = new QLabel(body());
+  m_importanceIntervals->setObjectName(QStringLiteral("headsImportanceIntervals"));
+  m_importanceIntervals->setWordWrap(true);
+  m_importanceIntervals->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  layout->addWidget(m_importanceIntervals);
 
   connect(m_metric, &QComboBox::currentIndexChanged, this, [this] { fillGrids(); });
   connect(m_teacherGrid, &PlotWidget::cellClicked, this,
@@ -76,11 +87,25 @@ void HeadsView::setMetric(Metric metric) { m_metric->setCurrentIndex(m_metric->f
 void HeadsView::clearView() {
   m_teacherGrid->clear();
   m_studentGrid->clear();
+  m_importanceIntervals->clear();
   m_attention->setContext({});
 }
 
 void HeadsView::populate() {
   fillGrids();
+  try {
+    const RunDocument& run = *context().run;
+    const std::string task = context().task.toStdString();
+    QStringList lines;
+    for (const QString& model : {context().teacher, context().student}) {
+      if (!model.isEmpty()) {
+        lines << importanceIntervalText(run, task, model.toStdString());
+      }
+    }
+    m_importanceIntervals->setText(lines.join(QStringLiteral("\n")));
+  } catch (const std::exception& error) {
+    m_importanceIntervals->setText(QString::fromUtf8(error.what()));
+  }
   m_attention->setContext(context());
 }
 
@@ -106,6 +131,40 @@ void HeadsView::fillGrid(PlotWidget* plot, const QString& model, bool student) {
                                     : metric == Metric::Divergence ? figures::HeadMetric::Divergence
                                                                    : figures::HeadMetric::Entropy;
   figures::buildHeadGrid(*plot, *context().run, context().task, context().teacher, model, which);
+}
+
+QString HeadsView::importanceIntervalText(const RunDocument& run, const std::string& task, const std::string& model) {
+  const auto importance = run.results().headImportance(task, model);
+  const auto interval = run.results().headImportanceInterval(task, model);
+  if (!importance || !interval) {
+    return tr("%1: head importance with its interval not analysed").arg(QString::fromStdString(model));
+  }
+  // The three most important heads (normalised per layer, Michel et al.) with their 95%
+  // intervals: bootstrap over eval examples of the per-example gate gradients.
+  std::vector<std::size_t> order(importance->values.size());
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    order[i] = i;
+  }
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    const double x = importance->values[a];
+    const double y = importance->values[b];
+    return (std::isnan(y) && !std::isnan(x)) || x > y;
+  });
+  QStringList parts;
+  for (std::size_t k = 0; k < std::min<std::size_t>(3, order.size()); ++k) {
+    const std::size_t c = order[k];
+    core::analysis::Interval i;
+    i.estimate = importance->values[c];
+    i.lo = interval->first.values[c];
+    i.hi = interval->second.values[c];
+    parts << tr("layer %1 head %2: %3")
+                 .arg(c / importance->cols)
+                 .arg(c % importance->cols)
+                 .arg(QString::fromStdString(core::analysis::intervalText(i, 3)));
+  }
+  return tr("%1, most important heads (importance normalised per layer; 95% interval over eval examples, "
+            "bootstrap): %2")
+      .arg(QString::fromStdString(model), parts.join(QStringLiteral("; ")));
 }
 
 } // namespace kdscope::widgets

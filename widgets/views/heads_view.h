@@ -3,14 +3,18 @@
 /// divergence from eval/attention), teacher beside student; clicking a cell opens that
 /// head's attention maps for a chosen example in the attention pane below. GUI thread.
 
+#include <string>
+
 #include "widgets/views/analysis_view.h"
 
 class QComboBox;
+class QLabel;
 
 namespace kdscope::widgets {
 
 class AttentionPane;
 class PlotWidget;
+class RunDocument;
 
 class HeadsView : public AnalysisView {
   Q_OBJECT
@@ -23,6 +27,11 @@ public:
   [[nodiscard]] PlotWidget* teacherGrid() const { return m_teacherGrid; }
   [[nodiscard]] PlotWidget* studentGrid() const { return m_studentGrid; }
   [[nodiscard]] AttentionPane* attentionPane() const { return m_attention; }
+  /// The line under the grids: each model's most important heads with their 95% intervals.
+  [[nodiscard]] QLabel* importanceIntervalsLabel() const { return m_importanceIntervals; }
+  /// One model's part of that line ("not analysed" without head_importance_lo/_hi).
+  [[nodiscard]] static QString importanceIntervalText(const RunDocument& run, const std::string& task,
+                                                      const std::string& model);
 
 protected:
   void populate() override;
@@ -39,6 +48,7 @@ private:
   PlotWidget* m_teacherGrid = nullptr;
   PlotWidget* m_studentGrid = nullptr;
   AttentionPane* m_attention = nullptr;
+  QLabel* m_importanceIntervals = nullptr;
 };
 
 } // namespace kdscope::widgets

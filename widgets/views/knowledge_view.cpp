@@ -14,6 +14,8 @@
 
 #include <cmath>
 
+#include "core/analysis/analysis_results.h"
+#include "core/analysis/interval_text.h"
 #include "core/analysis/metrics.h"
 #include "widgets/figures/figure_builders.h"
 #include "widgets/figures/plot_widget.h"
@@ -43,6 +45,25 @@ QString controlKind(const std::string& objectiveJson) {
     return kd;
   }
   return smoothing > 0.0 ? QStringLiteral("LS") : QStringLiteral("CE");
+}
+
+/// The epsilon of a student's hard-label term and, when it was matched to the teacher, the
+/// temperature of the teacher's p^T it was matched at (the objective attribute's
+/// "label_smoothing_matched"; NaN when absent).
+std::pair<double, double> labelSmoothingOf(const std::string& objectiveJson) {
+  const QJsonObject root = QJsonDocument::fromJson(QByteArray::fromStdString(objectiveJson)).object();
+  double epsilon = std::nan("");
+  for (const QJsonValue& value : root.value(QStringLiteral("terms")).toArray()) {
+    const QJsonObject term = value.toObject();
+    if (term.value(QStringLiteral("name")).toString() == QStringLiteral("ce")) {
+      epsilon = term.value(QStringLiteral("label_smoothing")).toDouble();
+    }
+  }
+  const QJsonValue matched = root.value(QStringLiteral("label_smoothing_matched"));
+  // Files written before the temperature was recorded matched at T = 1.
+  const double temperature =
+      matched.isObject() ? matched.toObject().value(QStringLiteral("temperature")).toDouble(1.0) : std::nan("");
+  return {epsilon, temperature};
 }
 
 Matrix rowCosine(const std::vector<float>& weight, std::size_t rows, std::size_t cols) {
@@ -134,9 +155,12 @@ KnowledgeView::KnowledgeView(QWidget* parent) : AnalysisView(parent) {
   auto* gainLayout = new QVBoxLayout(gainBox);
   gainLayout->setContentsMargins(0, 0, 0, 0);
   gainLayout->addWidget(new QLabel(tr("<b>Gain decomposition</b> (control students, Tang et al.)"), gainBox));
-  m_gains = new QTableWidget(0, 3, gainBox);
+  m_gains = new QTableWidget(0, 4, gainBox);
   m_gains->setObjectName(QStringLiteral("knowledgeGainTable"));
-  m_gains->setHorizontalHeaderLabels({tr("Quantity"), tr("Students"), tr("Value")});
+  m_gains->setHorizontalHeaderLabels({tr("Quantity"), tr("Students"), tr("Value"), tr("95% interval")});
+  m_gains->horizontalHeaderItem(3)->setToolTip(
+      tr("Percentile bootstrap over the eval examples of this run, paired (every control student on the same "
+         "resample); written by 'kdscope analyze'. Over replicates: see the study summary."));
   m_gains->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
   m_gains->verticalHeader()->hide();
   m_gains->setEditTriggers(QAbstractItemView::NoEditTriggers);
@@ -198,6 +222,7 @@ void KnowledgeView::fillGains() {
   const RunDocument& run = *context().run;
   const core::TaskSummary* task = run.task(context().task);
   std::map<QString, std::pair<QString, double>> control; // kind -> (student, accuracy)
+  std::string lsObjective;                                // the LS control's objective attribute
   for (const core::ModelSummary& model : task->models) {
     if (model.role == "teacher" || model.evalAccuracy < 0.0) {
       continue;
@@ -205,6 +230,9 @@ void KnowledgeView::fillGains() {
     const QString kind = controlKind(model.objectiveJson);
     if (!kind.isEmpty() && control.count(kind) == 0) {
       control[kind] = {QString::fromStdString(model.name), model.evalAccuracy};
+      if (kind == QStringLiteral("LS")) {
+        lsObjective = model.objectiveJson;
+      }
     }
   }
   const auto row = [&](const QString& what, const QString& who, double value) {
@@ -227,6 +255,28 @@ void KnowledgeView::fillGains() {
   row(tr("gain: domain (KD - KD-pt)"), who("KD") + " - " + who("KD-pt"), acc("KD") - acc("KD-pt"));
   const double kdGain = acc("KD") - acc("CE");
   row(tr("share of KD's gain LS explains"), QString(), kdGain != 0.0 ? (acc("LS") - acc("CE")) / kdGain : nan);
+  // The analysis's intervals of the levels (absent before 'kdscope analyze').
+  const core::AnalysisResults& results = run.results();
+  const std::string taskName = context().task.toStdString();
+  int intervalRow = 4;
+  for (const char* level : {"universe", "instance", "domain", "ls_share_of_kd_gain"}) {
+    const auto interval = results.numberInterval(taskName, "knowledge", level);
+    QString text = tr("not analysed");
+    if (interval) {
+      text = QString::fromStdString(core::analysis::intervalText(*interval, 4, intervalRow < 7));
+      if (intervalRow < 7 && !core::analysis::detectable(*interval)) {
+        text += tr(" (%1)").arg(QString::fromLatin1(core::analysis::kNoDetectableDifference));
+      }
+    }
+    m_gains->setItem(intervalRow++, 3, new QTableWidgetItem(text));
+  }
+  if (!lsObjective.empty()) {
+    const auto [epsilon, temperature] = labelSmoothingOf(lsObjective);
+    row(tr("LS epsilon"), who("LS"), epsilon);
+    row(std::isnan(temperature) ? tr("LS epsilon matched at T (not matched: set by hand)")
+                                : tr("LS epsilon matched to the teacher's p^T at T"),
+        who("LS"), temperature);
+  }
   QStringList missing;
   for (const QString& kind : {QStringLiteral("CE"), QStringLiteral("LS"), QStringLiteral("KD-pt"), QStringLiteral("KD")}) {
     if (control.count(kind) == 0) {

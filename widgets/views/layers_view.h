@@ -4,11 +4,16 @@
 /// /tasks/<task>/analysis/<model>/probe_accuracy [Lyr + 1], when the analysis wrote it).
 /// GUI thread.
 
+#include <string>
+
 #include "widgets/views/analysis_view.h"
+
+class QLabel;
 
 namespace kdscope::widgets {
 
 class PlotWidget;
+class RunDocument;
 
 class LayersView : public AnalysisView {
   Q_OBJECT
@@ -17,6 +22,11 @@ public:
 
   [[nodiscard]] PlotWidget* ckaPlot() const { return m_cka; }
   [[nodiscard]] PlotWidget* probePlot() const { return m_probe; }
+  /// The line under the plots: CKA at matched depth with its 95% interval.
+  [[nodiscard]] QLabel* ckaMatchedLabel() const { return m_ckaMatched; }
+  /// That line's text for a student of a run ("not analysed" without cka_matched).
+  [[nodiscard]] static QString matchedCkaText(const RunDocument& run, const std::string& task,
+                                              const std::string& student);
 
 protected:
   void populate() override;
@@ -25,6 +35,7 @@ protected:
 private:
   PlotWidget* m_cka = nullptr;
   PlotWidget* m_probe = nullptr;
+  QLabel* m_ckaMatched = nullptr;
 };
 
 } // namespace kdscope::widgets

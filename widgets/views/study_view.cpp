@@ -24,6 +24,7 @@
 #include "widgets/figures/study_figures.h"
 #include "widgets/views/study_folder_follower.h"
 #include "widgets/views/study_slurm_dialog.h"
+#include "widgets/views/study_sensitivity_table.h"
 
 namespace kdscope::widgets {
 
@@ -135,6 +136,10 @@ StudyView::StudyView(QWidget* parent) : QWidget(parent) {
   m_curves = new PlotWidget(curves);
   curvesLayout->addWidget(m_curves, 1);
   m_tabs->addTab(curves, tr("Loss curves"));
+  // Task sensitivity: the slope of retained fraction against compression, per task.
+  m_sensitivity = new QTableWidget(m_tabs);
+  setUpSensitivityTable(*m_sensitivity);
+  m_tabs->addTab(m_sensitivity, tr("Task sensitivity"));
   layout->addWidget(m_tabs, 1);
 
   connect(open, &QPushButton::clicked, this, &StudyView::onOpen);
@@ -365,6 +370,9 @@ void StudyView::refresh() {
     break;
   case 2:
     refreshEffects();
+    break;
+  case 4:
+    fillSensitivityTable(*m_sensitivity, *m_summary);
     break;
   default:
     refreshCurves();

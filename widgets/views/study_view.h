@@ -74,6 +74,8 @@ public:
   [[nodiscard]] PlotWidget* effectsPlot() const { return m_effects; }
   [[nodiscard]] QTableWidget* effectsTable() const { return m_effectsTable; }
   [[nodiscard]] PlotWidget* curvesPlot() const { return m_curves; }
+  /// The "Task sensitivity" tab's table (tab 4; study_sensitivity_table.h).
+  [[nodiscard]] QTableWidget* sensitivityTable() const { return m_sensitivity; }
 
 public Q_SLOTS:
   /// Asks for a summary file and loads it.
@@ -129,6 +131,7 @@ private:
   QTableWidget* m_effectsTable = nullptr;
   QComboBox* m_term = nullptr;
   PlotWidget* m_curves = nullptr;
+  QTableWidget* m_sensitivity = nullptr;
   bool m_filling = false;
 };
 

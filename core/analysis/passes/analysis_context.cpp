@@ -25,6 +25,7 @@ ParsedObjective parseObjective(const std::string& text, const std::string& where
   out.logit.logitMse = r.logitMse;
   out.hasKd = r.hasKd;
   out.pure = r.pure;
+  out.labelSmoothingMatchTemperature = r.labelSmoothingMatchTemperature;
   out.known = true;
   return out;
 }

@@ -37,6 +37,8 @@ struct ParsedObjective {
   bool known = false;
   bool hasKd = false;
   bool pure = false; ///< only the ce and kd terms: no logit MSE, intermediate terms, augmentation, weaker teacher
+  /// The temperature its epsilon was matched to the teacher at (NaN: not matched).
+  double labelSmoothingMatchTemperature = kNaN;
 };
 
 /// Reads a model's objective attribute (layout::decodeObjective: throws InputError naming

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/analysis/knowledge.h"
+#include "core/analysis/knowledge_intervals.h"
 #include "core/analysis/metrics.h"
 #include "core/record/run_layout.h"
 
@@ -68,6 +69,16 @@ std::optional<ControlStudents> findControls(const std::vector<const ModelRecord*
   return std::nullopt;
 }
 
+/// `<name>_lo`, `<name>_hi` and `<name>_interval` (what the interval is over, B and the level)
+/// beside the estimate attribute `<name>` the pass writes.
+void writeIntervalAttrs(AnalysisContext& ctx, const std::string& g, const std::string& name, const an::Interval& i) {
+  ctx.out->attr(g, name + "_lo", i.lo);
+  ctx.out->attr(g, name + "_hi", i.hi);
+  ctx.out->attr(g, name + "_interval",
+                std::string(i.over) + ", B = " + std::to_string(i.resamples) + ", 95%, " + std::to_string(i.count) +
+                    " examples");
+}
+
 } // namespace
 
 void knowledgePass(AnalysisContext& ctx, const TaskInputs& in) {
@@ -95,6 +106,7 @@ void knowledgePass(AnalysisContext& ctx, const TaskInputs& in) {
   }
   const std::string a = layout::analysis(task);
   const std::uint64_t c = classes;
+  const an::BootstrapOptions boot{ctx.options.bootstrapResamples, 0.95, ctx.options.bootstrapSeed};
   const std::vector<double> py = an::trueClassProbabilities(teacher.probs, labels, classes);
   ctx.out->floats(layout::analysisEntry(task, "teacher", layout::entry::kTrueClassProbability), {labels.size()}, py);
 
@@ -123,6 +135,8 @@ void knowledgePass(AnalysisContext& ctx, const TaskInputs& in) {
     }
     ctx.out->attr(g, "geometry_agreement_weights", agreementWeights);
     ctx.out->attr(g, "geometry_agreement_probs", an::offDiagonalCorrelation(byProbs["teacher"], byProbs[s->name]));
+    writeIntervalAttrs(ctx, g, "geometry_agreement_probs",
+                       an::geometryAgreementProbsInterval(teacher.probs, s->probs, labels, classes, boot));
 
     // Instance: w and its relation to the teacher's confidence.
     const auto w = weights.find(s->name);
@@ -145,6 +159,7 @@ void knowledgePass(AnalysisContext& ctx, const TaskInputs& in) {
     ctx.out->attr(wb, "confidence", "the teacher's p_y (T = 1); bin b holds (b/B, (b+1)/B]");
     ctx.out->floats(layout::child(g, layout::entry::kWPerClass), {c}, an::perClassMean(w->second, labels, classes));
     ctx.out->attr(g, "spearman_w_confidence", an::spearmanCorrelation(w->second, py));
+    writeIntervalAttrs(ctx, g, "spearman_w_confidence", an::spearmanInterval(w->second, py, boot));
     ctx.out->attr(g, "pearson_w_confidence", an::pearsonCorrelation(w->second, py));
     double sum = 0.0;
     std::size_t count = 0;
@@ -198,6 +213,25 @@ void knowledgePass(AnalysisContext& ctx, const TaskInputs& in) {
   ctx.out->attr(k, "domain", gains.domain);
   ctx.out->attr(k, "total", gains.total);
   ctx.out->attr(k, "ls_share_of_kd_gain", gains.lsShareOfKdGain);
+  {
+    // 95% intervals of the levels: a paired bootstrap over the eval examples (every student
+    // scored on the same resample; core/analysis/knowledge_intervals.h).
+    std::vector<std::vector<double>> correctness;
+    for (const std::string& name : names) {
+      const auto pred = an::predictions(byName[name]->logits, classes);
+      std::vector<double> right(labels.size());
+      for (std::size_t i = 0; i < labels.size(); ++i) {
+        right[i] = pred[i] == labels[i] ? 1.0 : 0.0;
+      }
+      correctness.push_back(std::move(right));
+    }
+    const an::GainIntervals gi = an::gainIntervals(correctness, boot);
+    writeIntervalAttrs(ctx, k, "universe", gi.universe);
+    writeIntervalAttrs(ctx, k, "instance", gi.instance);
+    writeIntervalAttrs(ctx, k, "domain", gi.domain);
+    writeIntervalAttrs(ctx, k, "total", gi.total);
+    writeIntervalAttrs(ctx, k, "ls_share_of_kd_gain", gi.lsShare);
+  }
   // Exact integer forms: correct examples, so that the levels add up with no rounding.
   ctx.out->attr(k, "examples", static_cast<std::int64_t>(labels.size()));
   ctx.out->attr(k, "correct_ce", correct[0]);
@@ -209,7 +243,12 @@ void knowledgePass(AnalysisContext& ctx, const TaskInputs& in) {
   ctx.out->attr(k, "domain_examples", correct[3] - correct[2]);
   ctx.out->attr(k, "total_examples", correct[3] - correct[0]);
   ctx.out->attr(k, "ls_epsilon", byName[controls->ls]->objective.logit.labelSmoothing);
-  ctx.out->attr(k, "matched_epsilon_eval", an::matchedLabelSmoothingEpsilon(teacher.probs, labels, classes));
+  // The temperature ctl-ls's epsilon was matched at, as its objective attribute records it
+  // (NaN when the LS student's epsilon was set by hand), and the same matching on the eval split.
+  const double lsMatchT = byName[controls->ls]->objective.labelSmoothingMatchTemperature;
+  ctx.out->attr(k, "ls_match_temperature", lsMatchT);
+  ctx.out->attr(k, "matched_epsilon_eval",
+                an::matchedLabelSmoothingEpsilonAt(teacher.logits, labels, classes, std::isnan(lsMatchT) ? 1.0 : lsMatchT));
   std::vector<double> agreementWeights;
   std::vector<double> agreementProbs;
   std::vector<double> spearman;

@@ -10,10 +10,57 @@
 #include <vector>
 
 #include "core/analysis/cka.h"
+#include "core/analysis/layer_intervals.h"
 #include "core/analysis/residual.h"
 #include "core/record/run_layout.h"
 
 namespace kdscope::core::passes {
+
+namespace {
+
+/// At most this many resamples for the CKA intervals: each recomputes every matched pair's
+/// CKA on N rows (O(N d^2)), so B = 2000 would make the analysis of a large run minutes
+/// longer; 500 keeps the Monte-Carlo error of a 2.5% end small next to the width
+/// (docs/statistics.md, "Layers").
+constexpr int kCkaResamples = 500;
+
+/// cka_matched and its interval: CKA of each student hidden index with its mapped teacher
+/// index (the student's layer map, else uniform), bootstrap over eval examples.
+void writeMatchedCka(AnalysisContext& ctx, const std::string& task, const ModelRecord& s,
+                     const std::vector<float>& hiddenT, std::size_t lt, std::size_t dt,
+                     const std::vector<float>& hiddenS, std::size_t ls, std::size_t ds) {
+  ctx.checkCancel();
+  const auto [map, list] = ctx.layerMapOf(s.name);
+  const an::LayerPairing pairing = an::layerPairing(map, static_cast<int>(lt) - 1, static_cast<int>(ls) - 1, list);
+  const an::BootstrapOptions options{std::min(ctx.options.bootstrapResamples, kCkaResamples), 0.95,
+                                     ctx.options.bootstrapSeed};
+  ctx.phase(task, s.name, "CKA at matched depth with its bootstrap interval (B = " +
+                              std::to_string(options.resamples) + ")");
+  const auto intervals = an::matchedCkaIntervals(hiddenT, lt, dt, hiddenS, ls, ds, pairing.hidden, options);
+  std::vector<double> value;
+  std::vector<double> lo;
+  std::vector<double> hi;
+  std::vector<std::int64_t> teacherLayer(pairing.hidden.begin(), pairing.hidden.end());
+  for (const an::Interval& i : intervals) {
+    value.push_back(i.estimate);
+    lo.push_back(i.lo);
+    hi.push_back(i.hi);
+  }
+  const std::uint64_t k = value.size();
+  const std::string g = layout::analysisOf(task, s.name);
+  const std::string v = layout::child(g, layout::entry::kCkaMatched);
+  ctx.out->floats(v, {k}, value);
+  ctx.out->floats(layout::child(g, layout::entry::kCkaMatchedLo), {k}, lo);
+  ctx.out->floats(layout::child(g, layout::entry::kCkaMatchedHi), {k}, hi);
+  ctx.out->ints(layout::child(g, layout::entry::kCkaMatchedTeacherLayer), {k}, teacherLayer);
+  ctx.out->attr(v, "map", map);
+  ctx.out->attr(v, "over", std::string(an::kOverExamples));
+  ctx.out->attr(v, "resamples", static_cast<std::int64_t>(options.resamples));
+  ctx.out->attr(v, "seed", static_cast<std::int64_t>(options.seed));
+  ctx.out->attr(v, "level", options.level);
+}
+
+} // namespace
 
 void layersPass(AnalysisContext& ctx, const TaskInputs& in) {
   const std::string& task = in.task;
@@ -46,6 +93,7 @@ void layersPass(AnalysisContext& ctx, const TaskInputs& in) {
       ctx.out->attr(layout::child(g, layout::entry::kCka), "layer0", "embedding output");
       ctx.out->attr(layout::child(g, layout::entry::kCka), "formula", "||Y'X||_F^2 / (||X'X||_F ||Y'Y||_F), columns centred, float64");
       const std::size_t n = hiddenT.size() / (lt * dt);
+      writeMatchedCka(ctx, task, *s, hiddenT, lt, dt, hiddenS, ls, ds);
       if (ctx.options.rbfExamples > 0) {
         ctx.checkCancel();
         const std::size_t used = std::min(n, ctx.options.rbfExamples);

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/analysis/layer_intervals.h"
 #include "core/analysis/model_analysis.h"
 #include "core/analysis/probe.h"
 #include "core/common/error.h"
@@ -144,6 +145,19 @@ void modelsPass(AnalysisContext& ctx, const TaskInputs& in) {
         ctx.out->floats(layout::child(g, layout::entry::kHeadImportanceRaw), dims, scores.importance);
         ctx.out->attr(layout::child(g, layout::entry::kHeadImportanceRaw), "formula",
                     "mean over eval examples of |dL_i/d xi_h|, L_i cross-entropy in nats, gates xi = 1");
+        {
+          // Their 95% intervals: bootstrap over eval examples of the per-example gradients.
+          const an::BootstrapOptions boot{ctx.options.bootstrapResamples, 0.95, ctx.options.bootstrapSeed};
+          const an::HeadImportanceIntervals bands =
+              an::headImportanceIntervals(scores.perExampleImportance, scores.layers, scores.heads, boot);
+          ctx.out->floats(layout::child(g, layout::entry::kHeadImportanceLo), dims, bands.normalisedLo);
+          ctx.out->floats(layout::child(g, layout::entry::kHeadImportanceHi), dims, bands.normalisedHi);
+          ctx.out->floats(layout::child(g, layout::entry::kHeadImportanceRawLo), dims, bands.rawLo);
+          ctx.out->floats(layout::child(g, layout::entry::kHeadImportanceRawHi), dims, bands.rawHi);
+          ctx.out->attr(layout::child(g, layout::entry::kHeadImportanceLo), "over", std::string(an::kOverExamples));
+          ctx.out->attr(layout::child(g, layout::entry::kHeadImportanceLo), "resamples",
+                        static_cast<std::int64_t>(boot.resamples));
+        }
         ctx.out->floats(layout::child(g, layout::entry::kHeadAblationAccuracy), dims, scores.ablationAccuracy);
         ctx.out->floats(layout::child(g, layout::entry::kHeadAblationLoss), dims, scores.ablationLoss);
         ctx.out->attr(layout::child(g, layout::entry::kHeadAblationAccuracy), "intact", scores.accuracy);
@@ -158,6 +172,8 @@ void modelsPass(AnalysisContext& ctx, const TaskInputs& in) {
       const std::size_t L = train.layers;
       const std::size_t D = train.width;
       std::vector<double> accuracy(L, kNaN);
+      std::vector<double> accuracyLo(L, kNaN);
+      std::vector<double> accuracyHi(L, kNaN);
       std::vector<double> trainAccuracy(L, kNaN);
       std::vector<double> depth(L, 0.0);
       std::vector<std::int64_t> converged(L, 0);
@@ -178,11 +194,28 @@ void modelsPass(AnalysisContext& ctx, const TaskInputs& in) {
         const std::vector<float> xEval = layerOf(eval, l);
         const an::LinearProbe probe = an::fitProbe(xTrain, D, trainLabels, classes, po);
         accuracy[l] = an::probeAccuracy(probe, xEval, data.eval.labels);
+        {
+          // Its 95% interval: bootstrap of the held-out predictions (the fitted probe fixed;
+          // refitting per resample would cost B fits per layer; docs/statistics.md, "Probes").
+          const auto predicted = an::predictProbe(probe, xEval);
+          std::vector<double> right(predicted.size());
+          for (std::size_t i = 0; i < predicted.size(); ++i) {
+            right[i] = predicted[i] == data.eval.labels[i] ? 1.0 : 0.0;
+          }
+          const an::Interval band = an::bootstrapMean(
+              right, an::BootstrapOptions{ctx.options.bootstrapResamples, 0.95, ctx.options.bootstrapSeed});
+          accuracyLo[l] = band.lo;
+          accuracyHi[l] = band.hi;
+        }
         trainAccuracy[l] = an::probeAccuracy(probe, xTrain, trainLabels);
         depth[l] = L > 1 ? static_cast<double>(l) / static_cast<double>(L - 1) : 0.0;
         converged[l] = probe.converged ? 1 : 0;
       }
       ctx.out->floats(layout::child(g, layout::entry::kProbeAccuracy), {L}, accuracy);
+      ctx.out->floats(layout::child(g, layout::entry::kProbeAccuracyLo), {L}, accuracyLo);
+      ctx.out->floats(layout::child(g, layout::entry::kProbeAccuracyHi), {L}, accuracyHi);
+      ctx.out->attr(layout::child(g, layout::entry::kProbeAccuracyLo), "over",
+                    std::string("eval examples (bootstrap of the held-out predictions, probe fixed)"));
       ctx.out->floats(layout::child(g, layout::entry::kProbeTrainAccuracy), {L}, trainAccuracy);
       ctx.out->floats(layout::child(g, layout::entry::kProbeRelativeDepth), {L}, depth);
       ctx.out->ints(layout::child(g, layout::entry::kProbeConverged), {L}, converged);

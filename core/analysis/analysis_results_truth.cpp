@@ -1,0 +1,88 @@
+// AnalysisResults: the intervals the knowledge pass writes beside its headline attributes
+// (`<name>`, `<name>_lo`, `<name>_hi`, `<name>_interval`; docs/run-format.md).
+#include <string>
+#include <utility>
+
+#include "core/analysis/analysis_results.h"
+#include "core/analysis/stats.h"
+#include "core/common/error.h"
+#include "core/record/h5_file.h"
+#include "core/record/run_layout.h"
+#include "core/record/run_reader.h"
+
+namespace kdscope::core {
+
+std::optional<analysis::Interval> AnalysisResults::numberInterval(const std::string& task, const std::string& who,
+                                                                  const std::string& name) const {
+  const auto estimate = number(task, who, name);
+  const auto lo = number(task, who, name + "_lo");
+  const auto hi = number(task, who, name + "_hi");
+  if (!estimate || !lo || !hi) {
+    return std::nullopt;
+  }
+  analysis::Interval out;
+  out.estimate = *estimate;
+  out.lo = *lo;
+  out.hi = *hi;
+  out.over = analysis::kOverExamples;
+  out.level = 0.95;
+  // The group's bootstrap settings are in the description attribute; B as the analysis ran it.
+  const H5File& f = m_reader.file();
+  const std::string g = layout::analysisOf(task, who);
+  if (f.hasAttr(g, name + "_interval")) {
+    const std::string text = f.attrString(g, name + "_interval");
+    const auto b = text.find("B = ");
+    if (b != std::string::npos) {
+      out.resamples = std::stoi(text.substr(b + 4));
+    }
+  }
+  return out;
+}
+
+std::optional<std::pair<analysis::Matrix, analysis::Matrix>>
+AnalysisResults::headImportanceInterval(const std::string& task, const std::string& model) const {
+  auto lo = matrix(task, model, layout::entry::kHeadImportanceLo);
+  auto hi = matrix(task, model, layout::entry::kHeadImportanceHi);
+  if (!lo || !hi) {
+    return std::nullopt;
+  }
+  return std::make_pair(std::move(*lo), std::move(*hi));
+}
+
+std::optional<MatchedCka> AnalysisResults::matchedCka(const std::string& task, const std::string& student) const {
+  namespace entry = layout::entry;
+  const auto value = vector(task, student, entry::kCkaMatched);
+  const auto lo = vector(task, student, entry::kCkaMatchedLo);
+  const auto hi = vector(task, student, entry::kCkaMatchedHi);
+  const H5File& f = m_reader.file();
+  const std::string layerPath = layout::analysisEntry(task, student, entry::kCkaMatchedTeacherLayer);
+  if (!value || !lo || !hi || !f.isDataset(layerPath)) {
+    return std::nullopt;
+  }
+  MatchedCka out;
+  out.teacherLayer = f.readInt64(layerPath);
+  if (lo->size() != value->size() || hi->size() != value->size() || out.teacherLayer.size() != value->size()) {
+    throw InputError(f.path() + ": " + layout::analysisEntry(task, student, entry::kCkaMatched) +
+                     ": cka_matched, its _lo, _hi and _teacher_layer differ in length");
+  }
+  const std::string v = layout::analysisEntry(task, student, entry::kCkaMatched);
+  int resamples = 0;
+  if (f.hasAttr(v, "resamples")) {
+    resamples = static_cast<int>(f.attrInt(v, "resamples"));
+  }
+  if (f.hasAttr(v, "map")) {
+    out.map = f.attrString(v, "map");
+  }
+  for (std::size_t i = 0; i < value->size(); ++i) {
+    analysis::Interval interval;
+    interval.estimate = (*value)[i];
+    interval.lo = (*lo)[i];
+    interval.hi = (*hi)[i];
+    interval.over = analysis::kOverExamples;
+    interval.resamples = resamples;
+    out.cka.push_back(interval);
+  }
+  return out;
+}
+
+} // namespace kdscope::core

@@ -1,0 +1,132 @@
+#include "core/analysis/layer_intervals.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <tuple>
+#include <stdexcept>
+#include <string>
+
+#include "core/analysis/cka.h"
+
+namespace kdscope::core::analysis {
+
+namespace {
+
+/// Layer l of an [n, layers, width] array, rows in the order of `rows` (all when empty).
+std::vector<float> gatherLayer(const std::vector<float>& hidden, std::size_t n, std::size_t layers, std::size_t width,
+                               std::size_t l, const std::uint32_t* rows, std::size_t count) {
+  std::vector<float> out;
+  out.reserve(count * width);
+  for (std::size_t k = 0; k < count; ++k) {
+    const std::size_t i = rows != nullptr ? rows[k] : k;
+    (void)n;
+    const float* row = hidden.data() + (i * layers + l) * width;
+    out.insert(out.end(), row, row + width);
+  }
+  return out;
+}
+
+} // namespace
+
+std::vector<Interval> matchedCkaIntervals(const std::vector<float>& hiddenT, std::size_t layersT, std::size_t widthT,
+                                          const std::vector<float>& hiddenS, std::size_t layersS, std::size_t widthS,
+                                          const std::vector<int>& teacherOf, const BootstrapOptions& options) {
+  if (layersT == 0 || widthT == 0 || layersS == 0 || widthS == 0 || hiddenT.size() % (layersT * widthT) != 0 ||
+      hiddenS.size() % (layersS * widthS) != 0) {
+    throw std::invalid_argument("matchedCkaIntervals: hidden states are not [N, layers, width]");
+  }
+  const std::size_t n = hiddenT.size() / (layersT * widthT);
+  if (hiddenS.size() / (layersS * widthS) != n) {
+    throw std::invalid_argument("matchedCkaIntervals: teacher and student have different numbers of rows");
+  }
+  if (teacherOf.size() != layersS) {
+    throw std::invalid_argument("matchedCkaIntervals: teacherOf needs one entry per student hidden index (" +
+                                std::to_string(layersS) + "), got " + std::to_string(teacherOf.size()));
+  }
+  const std::vector<std::uint32_t> indices = bootstrapResampleIndices(n, options.resamples, options.seed);
+  std::vector<Interval> out;
+  for (std::size_t i = 0; i < layersS; ++i) {
+    Interval interval;
+    interval.over = kOverExamples;
+    interval.level = options.level;
+    interval.count = n;
+    interval.resamples = options.resamples;
+    const int j = teacherOf[i];
+    if (j < 0 || static_cast<std::size_t>(j) >= layersT || n < 2) {
+      interval.estimate = interval.lo = interval.hi = std::numeric_limits<double>::quiet_NaN();
+      out.push_back(interval);
+      continue;
+    }
+    const auto t = static_cast<std::size_t>(j);
+    interval.estimate = linearCka(gatherLayer(hiddenT, n, layersT, widthT, t, nullptr, n), widthT,
+                                  gatherLayer(hiddenS, n, layersS, widthS, i, nullptr, n), widthS);
+    std::vector<double> replicates;
+    replicates.reserve(static_cast<std::size_t>(options.resamples));
+    for (int b = 0; b < options.resamples; ++b) {
+      const std::uint32_t* rows = indices.data() + static_cast<std::size_t>(b) * n;
+      replicates.push_back(linearCka(gatherLayer(hiddenT, n, layersT, widthT, t, rows, n), widthT,
+                                     gatherLayer(hiddenS, n, layersS, widthS, i, rows, n), widthS));
+    }
+    const auto [lo, hi] = percentileInterval(std::move(replicates), options.level);
+    interval.lo = lo;
+    interval.hi = hi;
+    out.push_back(interval);
+  }
+  return out;
+}
+
+HeadImportanceIntervals headImportanceIntervals(const std::vector<double>& perExample, std::size_t layers,
+                                                std::size_t heads, const BootstrapOptions& options) {
+  const std::size_t cells = layers * heads;
+  if (cells == 0 || perExample.size() % cells != 0) {
+    throw std::invalid_argument("headImportanceIntervals: per-example importances are not [N, layers * heads]");
+  }
+  const std::size_t n = perExample.size() / cells;
+  HeadImportanceIntervals out;
+  out.resamples = options.resamples;
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  out.rawLo.assign(cells, nan);
+  out.rawHi.assign(cells, nan);
+  out.normalisedLo.assign(cells, nan);
+  out.normalisedHi.assign(cells, nan);
+  if (n == 0) {
+    return out;
+  }
+  const std::vector<std::uint32_t> indices = bootstrapResampleIndices(n, options.resamples, options.seed);
+  const auto b = static_cast<std::size_t>(options.resamples);
+  std::vector<std::vector<double>> raw(cells, std::vector<double>(b));
+  std::vector<std::vector<double>> normalised(cells, std::vector<double>(b));
+  std::vector<double> mean(cells);
+  for (std::size_t r = 0; r < b; ++r) {
+    std::fill(mean.begin(), mean.end(), 0.0);
+    const std::uint32_t* rows = indices.data() + r * n;
+    for (std::size_t k = 0; k < n; ++k) {
+      const double* row = perExample.data() + static_cast<std::size_t>(rows[k]) * cells;
+      for (std::size_t c = 0; c < cells; ++c) {
+        mean[c] += row[c];
+      }
+    }
+    for (std::size_t l = 0; l < layers; ++l) {
+      double norm = 0.0;
+      for (std::size_t h = 0; h < heads; ++h) {
+        const std::size_t c = l * heads + h;
+        mean[c] /= static_cast<double>(n);
+        norm += mean[c] * mean[c];
+      }
+      norm = std::sqrt(norm);
+      for (std::size_t h = 0; h < heads; ++h) {
+        const std::size_t c = l * heads + h;
+        raw[c][r] = mean[c];
+        normalised[c][r] = norm > 0.0 ? mean[c] / norm : nan;
+      }
+    }
+  }
+  for (std::size_t c = 0; c < cells; ++c) {
+    std::tie(out.rawLo[c], out.rawHi[c]) = percentileInterval(std::move(raw[c]), options.level);
+    std::tie(out.normalisedLo[c], out.normalisedHi[c]) = percentileInterval(std::move(normalised[c]), options.level);
+  }
+  return out;
+}
+
+} // namespace kdscope::core::analysis
