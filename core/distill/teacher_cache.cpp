@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "core/common/error.h"
+#include "core/distributed/process_group.h"
 #include "core/distill/trainer.h"
 
 namespace kdscope::core {
@@ -62,7 +63,10 @@ TeacherCache::~TeacherCache() {
 }
 
 bool TeacherCache::build(ClassifierImpl& teacher, const TaskData& task, std::uint64_t budgetBytes,
-                         const std::string& spillPath, const CancelToken& cancel) {
+                         const std::string& spillPath, const CancelToken& cancel, dist::Group* group) {
+  if (group != nullptr && group->worldSize() <= 1) {
+    group = nullptr;
+  }
   torch::NoGradGuard noGrad;
   teacher.eval();
   m_rows = task.train.size();
@@ -82,7 +86,18 @@ bool TeacherCache::build(ClassifierImpl& teacher, const TaskData& task, std::uin
       return false;
     }
     const auto end = std::min(n, begin + kCacheBatch);
-    auto logits = exampleWiseTeacherLogits(teacher, makeBatch(task, task.train, begin, end));
+    torch::Tensor logits;
+    if (group == nullptr) {
+      logits = exampleWiseTeacherLogits(teacher, makeBatch(task, task.train, begin, end));
+    } else {
+      // Block b is rank (b mod world)'s; x + 0 = x exactly, so the sum is that rank's logits.
+      group->checkAbort();
+      const bool mine = (begin / kCacheBatch) % group->worldSize() == group->rank();
+      logits = mine ? exampleWiseTeacherLogits(teacher, makeBatch(task, task.train, begin, end))
+                    : torch::zeros({end - begin, static_cast<std::int64_t>(m_classes)}, torch::kFloat32);
+      std::vector<torch::Tensor> block{logits};
+      group->allreduceSum(block);
+    }
     const auto offset = static_cast<std::uint64_t>(begin) * m_classes;
     if (m_fd >= 0) {
       writeAll(m_fd, logits.data_ptr<float>(), static_cast<std::size_t>(logits.numel()) * sizeof(float),
