@@ -226,8 +226,13 @@ int launchRanks(int nproc) {
     return kExitOk;
   }
   const int named = firstItself >= 0 ? firstItself : firstFailed;
-  std::cerr << "kdscope run: " << (g_cancelled != 0 ? "cancelled; " : "") << "rank " << named << " of " << nproc
-            << " failed (" << describeExit(statuses[static_cast<std::size_t>(named)]) << ")";
+  if (g_cancelled != 0) {
+    std::cerr << "kdscope run: cancelled (every rank was told); rank " << named << ": "
+              << describeExit(statuses[static_cast<std::size_t>(named)]);
+  } else {
+    std::cerr << "kdscope run: rank " << named << " of " << nproc << " failed ("
+              << describeExit(statuses[static_cast<std::size_t>(named)]) << ")";
+  }
   for (int rank = 0; rank < nproc; ++rank) {
     const int status = statuses[static_cast<std::size_t>(rank)];
     if (rank != named && status != -1 && failed(status)) {

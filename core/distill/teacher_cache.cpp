@@ -14,6 +14,7 @@ namespace kdscope::core {
 
 namespace {
 constexpr std::int64_t kCacheBatch = 256; // rows gathered per cache fill
+constexpr std::int64_t kShardBlock = 32;  // data-parallel: rows a rank computes at a time, dealt round robin
 
 /// Example `i` of every tensor the batch holds, as a batch of one (views, no copies).
 Batch exampleOf(const Batch& batch, std::int64_t i) {
@@ -90,13 +91,19 @@ bool TeacherCache::build(ClassifierImpl& teacher, const TaskData& task, std::uin
     if (group == nullptr) {
       logits = exampleWiseTeacherLogits(teacher, makeBatch(task, task.train, begin, end));
     } else {
-      // Block b is rank (b mod world)'s; x + 0 = x exactly, so the sum is that rank's logits.
+      // Within the chunk, block b of kShardBlock rows is rank (b mod world)'s; the others leave
+      // zeros, and x + 0 = x exactly, so the chunk's sum over the ranks is each owner's logits.
       group->checkAbort();
-      const bool mine = (begin / kCacheBatch) % group->worldSize() == group->rank();
-      logits = mine ? exampleWiseTeacherLogits(teacher, makeBatch(task, task.train, begin, end))
-                    : torch::zeros({end - begin, static_cast<std::int64_t>(m_classes)}, torch::kFloat32);
+      logits = torch::zeros({end - begin, static_cast<std::int64_t>(m_classes)}, torch::kFloat32);
+      for (std::int64_t first = begin; first < end; first += kShardBlock) {
+        if ((first / kShardBlock) % group->worldSize() == group->rank()) {
+          const auto last = std::min(end, first + kShardBlock);
+          logits.narrow(0, first - begin, last - first)
+              .copy_(exampleWiseTeacherLogits(teacher, makeBatch(task, task.train, first, last)));
+        }
+      }
       std::vector<torch::Tensor> block{logits};
-      group->allreduceSum(block);
+      group->allreduceSum(block); // one collective per chunk
     }
     const auto offset = static_cast<std::uint64_t>(begin) * m_classes;
     if (m_fd >= 0) {

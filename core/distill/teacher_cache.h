@@ -36,8 +36,9 @@ class TeacherCache {
 public:
   /// Runs the teacher (eval mode, no gradient) over the train split. `spillPath` is used
   /// when rows * classes * 4 bytes exceed `budgetBytes`. Returns false if cancelled.
-  /// Data-parallel (`group` of more than one rank): the rows are dealt out in blocks, each
-  /// rank runs the teacher on its blocks only, and every block is then summed over the ranks
+  /// Data-parallel (`group` of more than one rank): the rows are dealt out in blocks of 32,
+  /// each rank runs the teacher on its blocks only, and every 256 rows are then summed over
+  /// the ranks
   /// (the others contribute zeros, so the sum is exact): every rank ends with the whole
   /// cache, bit-identical to one process's. `spillPath` must then differ between ranks.
   bool build(ClassifierImpl& teacher, const TaskData& task, std::uint64_t budgetBytes,

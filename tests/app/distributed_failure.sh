@@ -82,5 +82,5 @@ echo "== cancelled: exit $code after $(( $(date +%s) - start )) s"
 [ "$code" -ne 124 ] || fail "cancelled: still running after 120 s"
 [ "$code" -ne 0 ] || fail "cancelled: exit code 0"
 check_status "$work/cancelled" cancelled "cancel" || fail "cancelled: run file status"
-grep -q "cancelled" "$work/cancelled.err" || fail "cancelled: the launcher does not say so"
+grep -q "kdscope run: cancelled (every rank was told)" "$work/cancelled.err" || fail "cancelled: the launcher does not say so"
 exit $status
