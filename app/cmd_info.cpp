@@ -309,7 +309,9 @@ int commandInfo(const std::string& runPath) {
             << "status:    " << summary.status
             << (summary.statusMessage.empty() ? "" : " (" + summary.statusMessage + ")") << "\n"
             << "format:    kdscope-run version " << summary.formatVersion << ", written by KDScope "
-            << summary.kdscopeVersion << "\n";
+            << summary.kdscopeVersion << "\n"
+            << "trained:   " << summary.worldSize
+            << (summary.worldSize == 1 ? " process" : " processes (data-parallel, docs/distributed.md)") << "\n";
   for (const auto& task : summary.tasks) {
     std::cout << "\ntask " << task.name << ": " << task.numClasses << " classes, " << task.evalExamples
               << " eval examples\n";

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "app/commands.h"
+#include "core/distributed/distributed.h"
 #include "core/engine/run_job.h"
 #include "core/job/job_spec.h"
 #include "core/record/size_estimate.h"
@@ -156,10 +157,26 @@ struct RunArguments {
   int blasThreads = 0;
   double maxFileMb = -1.0; ///< < 0: the job's recording.max_file_mb
   bool progressJson = false;
+  int nproc = 0; ///< > 0: start this many local ranks (app/launch_ranks.cpp)
 };
 
 int commandRun(const RunArguments& args) {
+  if (args.nproc > 0) {
+    if (!args.resumeDir.empty()) {
+      std::cerr << "kdscope run: --nproc with --resume: a data-parallel job cannot be resumed yet; resume it "
+                   "in one process\n";
+      return kExitBadInput;
+    }
+    return launchRanks(args.nproc);
+  }
   core::RunOptions options;
+  // A rank of a data-parallel group (torchrun, srun, --nproc): join it before anything else.
+  if (const auto rendezvous = core::dist::rendezvousFromEnvironment()) { // InputError: exit 2 (guarded)
+    if (rendezvous->worldSize > 1) {
+      options.group = core::dist::connect(*rendezvous);
+    }
+  }
+  const int rank = options.group ? core::dist::rankOf(*options.group) : 0;
   std::optional<core::JobSpec> job;
   if (!args.resumeDir.empty()) {
     if (!args.jobPath.empty() || !args.outDir.empty()) {
@@ -197,11 +214,30 @@ int commandRun(const RunArguments& args) {
   if (args.progressJson) {
     sink = std::ref(json);
   }
+  if (rank > 0) {
+    sink = nullptr; // rank 0 reports; the others only say how they ended
+  }
   const auto result = core::runJob(*job, options, cancel, sink);
+  if (rank > 0) {
+    if (result.status == core::JobStatus::Succeeded) {
+      return kExitOk;
+    }
+    std::cerr << "kdscope run: rank " << rank << ": " << core::toString(result.status) << ": " << result.message
+              << "\n";
+    if (result.status == core::JobStatus::BadInput) {
+      return kExitBadInput;
+    }
+    return result.stoppedByPeer && launchedByKdscope() ? kExitStoppedByPeer : kExitFailed;
+  }
   progress.clearLine();
   if (args.progressJson) {
     json.flush(true); // always the final state, then the result
     JsonProgress::result(result);
+  }
+  if (result.stoppedByPeer && launchedByKdscope()) {
+    std::cerr << "kdscope run: " << core::toString(result.status) << ": " << result.message << "; run file "
+              << result.runPath << "\n";
+    return kExitStoppedByPeer;
   }
   switch (result.status) {
   case core::JobStatus::Succeeded: {
@@ -250,6 +286,11 @@ void registerRun(CLI::App& app, int& exitCode) {
                   "OpenBLAS threads (0: OpenBLAS's default, one per core; with OMP_WAIT_POLICY=PASSIVE, which "
                   "kdscope sets, that was fastest here: see bench/README.md)")
       ->check(CLI::NonNegativeNumber);
+  run->add_option("--nproc", options->nproc,
+                  "data-parallel training: start N local processes (ranks on 127.0.0.1) that each train on a "
+                  "shard of every batch; rank 0 writes the run file (docs/distributed.md). Without it, a "
+                  "process whose environment has WORLD_SIZE (torchrun, srun) joins that group")
+      ->check(CLI::Range(1, 256));
   run->add_flag("--progress-json", options->progressJson,
                "machine-readable progress on stdout instead of progress lines on stderr: one JSON object a "
                "line, {\"type\":\"progress\",...} at most every 100 ms (every step since the previous line in "

@@ -23,6 +23,9 @@ namespace kdscope::app {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailed = 1;
 inline constexpr int kExitBadInput = 2;
+/// Only between `kdscope run --nproc` and the ranks it starts: this rank stopped because
+/// another one failed (or it lost contact); the launcher then names the other.
+inline constexpr int kExitStoppedByPeer = 3;
 
 /// Parses the command line and runs the subcommand (or the GUI without arguments).
 int runMain(int argc, char** argv);
@@ -64,6 +67,12 @@ public:
   CancelOnSignal(const CancelOnSignal&) = delete;
   CancelOnSignal& operator=(const CancelOnSignal&) = delete;
 };
+
+/// `kdscope run ... --nproc N`: runs this executable N times as the ranks of a local
+/// data-parallel group (app/launch_ranks.cpp) and waits; names the rank that failed first.
+int launchRanks(int nproc);
+/// Whether this process is a rank started by launchRanks (KDSCOPE_LAUNCHER is set).
+bool launchedByKdscope();
 
 void registerRun(CLI::App& app, int& exitCode);
 void registerInfo(CLI::App& app, int& exitCode);

@@ -25,11 +25,12 @@ esac
 
 log() { printf '\n== %s\n' "$*"; }
 
-# Every Debian package the project uses. libopenblas0-pthread: Debian's LibTorch uses the
+# Every Debian package the project uses. libgloo-dev: the headers LibTorch's c10d Gloo process
+# group needs (core/distributed/, docs/distributed.md); libtorch-dev does not pull them in. libopenblas0-pthread: Debian's LibTorch uses the
 # system BLAS through alternatives, and the reference BLAS is 15-30x slower.
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
-  libtorch-dev libopenblas0-pthread
+  libtorch-dev libopenblas0-pthread libgloo-dev
   qt6-base-dev qt6-svg-dev libqcustomplot-dev libgl-dev
   libhdf5-dev hdf5-tools
   nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev

@@ -7,12 +7,14 @@
 #include <cstring>
 
 #include "core/common/error.h"
+#include "core/distributed/process_group.h"
 #include "core/distill/trainer.h"
 
 namespace kdscope::core {
 
 namespace {
 constexpr std::int64_t kCacheBatch = 256; // rows gathered per cache fill
+constexpr std::int64_t kShardBlock = 32;  // data-parallel: rows a rank computes at a time, dealt round robin
 
 /// Example `i` of every tensor the batch holds, as a batch of one (views, no copies).
 Batch exampleOf(const Batch& batch, std::int64_t i) {
@@ -62,7 +64,10 @@ TeacherCache::~TeacherCache() {
 }
 
 bool TeacherCache::build(ClassifierImpl& teacher, const TaskData& task, std::uint64_t budgetBytes,
-                         const std::string& spillPath, const CancelToken& cancel) {
+                         const std::string& spillPath, const CancelToken& cancel, dist::Group* group) {
+  if (group != nullptr && group->worldSize() <= 1) {
+    group = nullptr;
+  }
   torch::NoGradGuard noGrad;
   teacher.eval();
   m_rows = task.train.size();
@@ -82,7 +87,24 @@ bool TeacherCache::build(ClassifierImpl& teacher, const TaskData& task, std::uin
       return false;
     }
     const auto end = std::min(n, begin + kCacheBatch);
-    auto logits = exampleWiseTeacherLogits(teacher, makeBatch(task, task.train, begin, end));
+    torch::Tensor logits;
+    if (group == nullptr) {
+      logits = exampleWiseTeacherLogits(teacher, makeBatch(task, task.train, begin, end));
+    } else {
+      // Within the chunk, block b of kShardBlock rows is rank (b mod world)'s; the others leave
+      // zeros, and x + 0 = x exactly, so the chunk's sum over the ranks is each owner's logits.
+      group->checkAbort();
+      logits = torch::zeros({end - begin, static_cast<std::int64_t>(m_classes)}, torch::kFloat32);
+      for (std::int64_t first = begin; first < end; first += kShardBlock) {
+        if ((first / kShardBlock) % group->worldSize() == group->rank()) {
+          const auto last = std::min(end, first + kShardBlock);
+          logits.narrow(0, first - begin, last - first)
+              .copy_(exampleWiseTeacherLogits(teacher, makeBatch(task, task.train, first, last)));
+        }
+      }
+      std::vector<torch::Tensor> block{logits};
+      group->allreduceSum(block); // one collective per chunk
+    }
     const auto offset = static_cast<std::uint64_t>(begin) * m_classes;
     if (m_fd >= 0) {
       writeAll(m_fd, logits.data_ptr<float>(), static_cast<std::size_t>(logits.numel()) * sizeof(float),

@@ -16,6 +16,10 @@
 
 namespace kdscope::core {
 
+namespace dist {
+class Group;
+}
+
 /// The teacher's logits [B, C] for `batch` when a student needs nothing else from it (no
 /// gradient; the caller sets eval mode), computed one example at a time, so that an example's
 /// logits are a function of that example alone. BLAS picks kernels and tilings by a product's
@@ -32,8 +36,13 @@ class TeacherCache {
 public:
   /// Runs the teacher (eval mode, no gradient) over the train split. `spillPath` is used
   /// when rows * classes * 4 bytes exceed `budgetBytes`. Returns false if cancelled.
+  /// Data-parallel (`group` of more than one rank): the rows are dealt out in blocks of 32,
+  /// each rank runs the teacher on its blocks only, and every 256 rows are then summed over
+  /// the ranks
+  /// (the others contribute zeros, so the sum is exact): every rank ends with the whole
+  /// cache, bit-identical to one process's. `spillPath` must then differ between ranks.
   bool build(ClassifierImpl& teacher, const TaskData& task, std::uint64_t budgetBytes,
-             const std::string& spillPath, const CancelToken& cancel);
+             const std::string& spillPath, const CancelToken& cancel, dist::Group* group = nullptr);
   ~TeacherCache();
 
   /// Teacher logits [B, C] for these train-split rows.

@@ -6,6 +6,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <csignal>
+#include <cstdlib>
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -13,6 +16,7 @@
 #include <sstream>
 
 #include "core/common/error.h"
+#include "core/distributed/process_group.h"
 #include "core/models/mlp.h"
 #include "core/models/transformer.h"
 #include "core/record/run_writer.h"
@@ -365,11 +369,61 @@ bool recordTrainRecords(ClassifierImpl& model, const TaskData& task, const std::
   return true;
 }
 
+namespace {
+
+/// Tests only (tests/app/distributed_failure.sh): KDSCOPE_TEST_FAIL_RANK=R and
+/// KDSCOPE_TEST_FAIL_STEP=S make rank R of a data-parallel job fail before step S of every
+/// model (or of model KDSCOPE_TEST_FAIL_MODEL only), with a JobError, or, with
+/// KDSCOPE_TEST_FAIL_MODE=kill, by killing itself (SIGKILL).
+void injectedFailure(int rank, const std::string& model, long step) {
+  static const char* failRank = std::getenv("KDSCOPE_TEST_FAIL_RANK");
+  static const char* failStep = std::getenv("KDSCOPE_TEST_FAIL_STEP");
+  static const char* failModel = std::getenv("KDSCOPE_TEST_FAIL_MODEL");
+  if (failRank == nullptr || failStep == nullptr || std::atoi(failRank) != rank || std::atol(failStep) != step ||
+      (failModel != nullptr && model != failModel)) {
+    return;
+  }
+  const char* mode = std::getenv("KDSCOPE_TEST_FAIL_MODE");
+  if (mode != nullptr && std::string(mode) == "kill") {
+    ::kill(::getpid(), SIGKILL);
+  }
+  throw JobError("model '" + model + "': injected failure at step " + std::to_string(step) +
+                 " (KDSCOPE_TEST_FAIL_RANK, tests only)");
+}
+
+/// One data-parallel step's backward pass and sums: this rank's share of the loss (weight =
+/// shard rows / batch rows) is back-propagated, the gradients summed over the ranks in
+/// buckets, and the weighted loss and terms summed too, so that every rank returns the global
+/// batch's loss and holds its gradient. Returns [total, term 1, ...].
+std::vector<double> dataParallelBackward(dist::Group& group, const LossTerms& terms, double weight,
+                                         const std::vector<torch::Tensor>& parameters) {
+  (terms.total * weight).backward();
+  dist::allreduceGradients(group, parameters);
+  auto values = torch::empty({static_cast<std::int64_t>(terms.terms.size()) + 1}, torch::kFloat64);
+  auto* v = values.data_ptr<double>();
+  v[0] = terms.total.item<double>() * weight;
+  for (std::size_t t = 0; t < terms.terms.size(); ++t) {
+    v[t + 1] = terms.terms[t].second.item<double>() * weight;
+  }
+  std::vector<torch::Tensor> sums{values};
+  group.allreduceSum(sums);
+  return std::vector<double>(v, v + values.numel());
+}
+
+} // namespace
+
 TrainOutcome trainModel(ClassifierImpl& model, const TaskData& task, const TrainingSpec& spec,
-                        const StepFunction& objectiveStep, const TrainTarget& target, RunWriter& writer,
+                        const StepFunction& objectiveStep, const TrainTarget& target, RunWriter* writer,
                         const CancelToken& cancel, ProgressTracker& progress) {
-  torch::manual_seed(target.seed);
-  std::mt19937_64 rng(target.seed);
+  dist::Group* group = target.group != nullptr && target.group->worldSize() > 1 ? target.group : nullptr;
+  const bool lead = group == nullptr || group->lead();
+  if (lead && writer == nullptr) {
+    throw JobError("trainModel: no run writer on the recording rank");
+  }
+  // Rank 0 draws what one process draws (dropout); the other ranks draw their own.
+  torch::manual_seed(lead ? target.seed
+                          : deriveSeed(target.seed, "rank", std::to_string(group->rank())));
+  std::mt19937_64 rng(target.seed); // the batch order: the same on every rank
   std::vector<torch::Tensor> parameters = model.parameters();
   parameters.insert(parameters.end(), target.extraParameters.begin(), target.extraParameters.end());
   torch::optim::AdamW optimizer(parameters, torch::optim::AdamWOptions(spec.lr).weight_decay(spec.weightDecay));
@@ -381,9 +435,12 @@ TrainOutcome trainModel(ClassifierImpl& model, const TaskData& task, const Train
     state.order[i] = static_cast<std::int64_t>(i);
   }
   if (target.resume) {
+    if (writer == nullptr) {
+      throw JobError("trainModel: resuming needs the run writer");
+    }
     const TrainCheckpointInfo info = loadTrainCheckpoint(target.checkpointPath, model, optimizer, target, state);
     // What was recorded after the checkpoint is recorded again below: drop it first.
-    writer.truncateLogs(target.task, target.model, info.rows);
+    writer->truncateLogs(target.task, target.model, info.rows);
     progress.advance(info.step);
   }
   std::vector<std::int64_t>& order = state.order;
@@ -392,37 +449,67 @@ TrainOutcome trainModel(ClassifierImpl& model, const TaskData& task, const Train
   std::vector<float> logLoss;
   std::vector<std::pair<std::string, std::vector<float>>> logTerms;
   auto flushLog = [&]() {
-    if (!logSteps.empty()) {
-      writer.appendTrainLog(target.task, target.model, logSteps, logLoss, logTerms);
-      logSteps.clear();
-      logLoss.clear();
-      for (auto& [name, values] : logTerms) {
-        values.clear();
-      }
+    if (!logSteps.empty() && writer != nullptr) {
+      writer->appendTrainLog(target.task, target.model, logSteps, logLoss, logTerms);
+    }
+    logSteps.clear();
+    logLoss.clear();
+    for (auto& [name, values] : logTerms) {
+      values.clear();
     }
   };
 
   long step = state.step;
+  if (group != nullptr) {
+    group->resetStats();
+  }
+  const auto trainStart = std::chrono::steady_clock::now();
+  const long firstStep = step;
   for (int epoch = state.epoch + 1; epoch <= spec.epochs; ++epoch) {
     model.train();
     shuffleIndices(order, rng);
     for (std::size_t begin = 0; begin < order.size(); begin += static_cast<std::size_t>(spec.batchSize)) {
+      if (group != nullptr) {
+        group->checkAbort(); // another rank failed or was cancelled: PeerStopped
+      }
       if (cancel.cancelled()) {
         flushLog();
+        if (group != nullptr) {
+          group->raiseAbort(/*cancelled=*/true, "");
+        }
         return TrainOutcome::Cancelled;
       }
       const auto end = std::min(order.size(), begin + static_cast<std::size_t>(spec.batchSize));
       std::vector<std::int64_t> indices(order.begin() + static_cast<std::ptrdiff_t>(begin),
                                         order.begin() + static_cast<std::ptrdiff_t>(end));
+      double weight = 1.0;
+      if (group != nullptr) {
+        const auto rows = static_cast<std::int64_t>(indices.size());
+        auto [first, last] = dist::shardOf(rows, group->rank(), group->worldSize());
+        weight = static_cast<double>(last - first) / static_cast<double>(rows);
+        if (first == last) { // a batch smaller than the group: one row at weight 0 (same graph, no gradient)
+          first = 0;
+          last = 1;
+        }
+        indices = std::vector<std::int64_t>(indices.begin() + first, indices.begin() + last);
+        injectedFailure(group->rank(), target.model, step + 1);
+      }
       const Batch batch = makeBatch(task, task.train, indices);
       ++step;
       const double lr = learningRate(spec, step, total);
-      for (auto& group : optimizer.param_groups()) {
-        static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+      for (auto& paramGroup : optimizer.param_groups()) {
+        static_cast<torch::optim::AdamWOptions&>(paramGroup.options()).lr(lr);
       }
       optimizer.zero_grad();
       auto terms = objectiveStep(model, batch, indices);
-      const double value = terms.total.item<double>();
+      std::vector<double> summed; // data-parallel: [total, terms...] of the global batch
+      double value = 0.0;
+      if (group != nullptr) {
+        summed = dataParallelBackward(*group, terms, weight, parameters);
+        value = summed[0];
+      } else {
+        value = terms.total.item<double>();
+      }
       if (!std::isfinite(value)) {
         flushLog();
         std::ostringstream msg;
@@ -431,7 +518,9 @@ TrainOutcome trainModel(ClassifierImpl& model, const TaskData& task, const Train
             << "); try a lower training.lr (now " << spec.lr << ")";
         throw JobError(msg.str());
       }
-      terms.total.backward();
+      if (group == nullptr) {
+        terms.total.backward();
+      }
       if (spec.gradClip > 0.0) {
         torch::nn::utils::clip_grad_norm_(parameters, spec.gradClip);
       }
@@ -449,7 +538,7 @@ TrainOutcome trainModel(ClassifierImpl& model, const TaskData& task, const Train
           }
         }
         for (std::size_t t = 0; t < terms.terms.size(); ++t) {
-          const double termValue = terms.terms[t].second.item<double>();
+          const double termValue = group != nullptr ? summed[t + 1] : terms.terms[t].second.item<double>();
           logTerms[t].second.push_back(static_cast<float>(termValue));
           event.terms[terms.terms[t].first] = termValue;
         }
@@ -457,13 +546,19 @@ TrainOutcome trainModel(ClassifierImpl& model, const TaskData& task, const Train
       }
     }
     flushLog();
+    if (!lead) {
+      continue; // rank 0 evaluates and records; the others go on to the next epoch's first sum
+    }
     const auto stats = evaluate(model, task, task.eval, static_cast<int>(kEvalBatch));
-    writer.appendEvalCurve(target.task, target.model, epoch, step, stats.accuracy, stats.loss);
+    writer->appendEvalCurve(target.task, target.model, epoch, step, stats.accuracy, stats.loss);
     if (!target.recordName.empty() &&
-        !recordTrainRecords(model, task, target.model, target.recordName, epoch, step, writer, cancel)) {
+        !recordTrainRecords(model, task, target.model, target.recordName, epoch, step, *writer, cancel)) {
+      if (group != nullptr) {
+        group->raiseAbort(/*cancelled=*/true, "");
+      }
       return TrainOutcome::Cancelled;
     }
-    writer.flush();
+    writer->flush();
     if (target.afterEpoch) {
       target.afterEpoch(epoch, model);
     }
@@ -472,11 +567,27 @@ TrainOutcome trainModel(ClassifierImpl& model, const TaskData& task, const Train
       state.epoch = epoch;
       state.step = step;
       saveTrainCheckpoint(target.checkpointPath, model, optimizer, target, state,
-                          writer.logRows(target.task, target.model));
+                          writer->logRows(target.task, target.model));
     }
     ProgressEvent event =
         trainingEvent(ProgressEvent::Kind::Epoch, target, epoch, spec.epochs, step, total, stats.loss);
     event.evalAccuracy = stats.accuracy;
+    progress.emit(event);
+  }
+  if (group != nullptr && lead) {
+    // What bench/run-distributed-bench.sh reads: the collectives' share of the training time.
+    const auto& comm = group->stats();
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - trainStart).count();
+    std::ostringstream msg;
+    msg << "data-parallel over " << group->worldSize() << " ranks: " << (step - firstStep) << " steps in "
+        << seconds << " s; rank 0 spent " << comm.seconds << " s in " << comm.calls << " allreduce calls of "
+        << comm.bytes << " bytes in all";
+    ProgressEvent event;
+    event.kind = ProgressEvent::Kind::Info;
+    event.task = target.task;
+    event.model = target.model;
+    event.message = msg.str();
     progress.emit(event);
   }
   return TrainOutcome::Completed;

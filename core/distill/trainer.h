@@ -21,6 +21,9 @@
 namespace kdscope::core {
 
 class RunWriter;
+namespace dist {
+class Group;
+}
 
 /// Builds model-ready batches from a split (CPU tensors).
 Batch makeBatch(const TaskData& task, const Split& split, const std::vector<std::int64_t>& indices);
@@ -86,6 +89,12 @@ struct TrainTarget {
   /// resumed job draws what an uninterrupted one would. Optional (both or neither).
   std::function<std::string()> saveStepState;
   std::function<void(const std::string&)> restoreStepState;
+  /// Data-parallel training (core/distributed/process_group.h): each rank trains on its
+  /// shard of every global batch (spec.batchSize rows, the same order on every rank), its
+  /// loss weighted by shard rows / batch rows and the gradients summed over the ranks, so
+  /// every rank takes the one-process step of the global batch. Only rank 0 evaluates, logs
+  /// and records (its writer); the others pass no writer. Null or one rank: one process.
+  dist::Group* group = nullptr;
 };
 
 /// What a training checkpoint (TrainTarget::checkpointPath) holds besides the tensors.
@@ -114,9 +123,15 @@ long plannedSteps(const TrainingSpec& spec, std::size_t trainSize);
 /// AdamW with linear warm-up and linear decay; logs every term each `logEvery` steps to the
 /// run file; evaluates on the eval split after every epoch. Throws JobError naming the
 /// task, model and step when the loss becomes NaN or infinite.
+/// `writer` is null only on a data-parallel rank other than 0 (TrainTarget::group).
 TrainOutcome trainModel(ClassifierImpl& model, const TaskData& task, const TrainingSpec& spec,
-                        const StepFunction& step, const TrainTarget& target, RunWriter& writer,
+                        const StepFunction& step, const TrainTarget& target, RunWriter* writer,
                         const CancelToken& cancel, ProgressTracker& progress);
+inline TrainOutcome trainModel(ClassifierImpl& model, const TaskData& task, const TrainingSpec& spec,
+                               const StepFunction& step, const TrainTarget& target, RunWriter& writer,
+                               const CancelToken& cancel, ProgressTracker& progress) {
+  return trainModel(model, task, spec, step, target, &writer, cancel, progress);
+}
 
 struct EvalStats {
   double accuracy = 0.0;

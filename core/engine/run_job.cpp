@@ -25,6 +25,7 @@
 #include "core/distill/student_step.h"
 #include "core/distill/teacher_cache.h"
 #include "core/distill/trainer.h"
+#include "core/distributed/process_group.h"
 #include "core/record/h5_file.h"
 #include "core/record/run_layout.h"
 #include "core/record/run_writer.h"
@@ -257,7 +258,8 @@ class JobRunner {
 public:
   JobRunner(const JobSpec& job, const RunOptions& options, const CancelToken& cancel,
             const ProgressSink& sink)
-      : m_job(job), m_options(options), m_cancel(cancel), m_sink(sink) {}
+      : m_job(job), m_options(options), m_cancel(cancel), m_sink(sink),
+        m_group(options.group && options.group->worldSize() > 1 ? options.group.get() : nullptr) {}
 
   JobResult run();
 
@@ -272,9 +274,17 @@ private:
   /// Records a model's eval outputs (afresh when resuming), then marks it complete.
   void finishModel(ClassifierImpl& model, const TaskData& task, const std::string& name);
   void checkCancel() const {
+    if (m_group != nullptr) {
+      m_group->checkAbort();
+    }
     if (m_cancel.cancelled()) {
       throw Cancelled{};
     }
+  }
+  /// Rank 0 of a data-parallel job, or the one process: the rank that writes.
+  [[nodiscard]] bool lead() const { return m_group == nullptr || m_group->lead(); }
+  [[nodiscard]] bool modelDone(const std::string& task, const std::string& model) const {
+    return m_state && m_state->modelDone(task, model);
   }
 
   const JobSpec& m_job;
@@ -285,6 +295,7 @@ private:
   std::unique_ptr<ProgressTracker> m_progress;
   std::optional<ResumeState> m_state;
   std::string m_where; // "task 'x', model 'y'" for messages
+  dist::Group* m_group = nullptr; // more than one rank, else null
 };
 
 bool JobRunner::startModel(const std::string& task, const std::string& model, const fs::path& checkpoint,
@@ -304,6 +315,10 @@ bool JobRunner::startModel(const std::string& task, const std::string& model, co
 }
 
 void JobRunner::finishModel(ClassifierImpl& model, const TaskData& task, const std::string& name) {
+  if (!lead()) {
+    m_group->barrier(); // while rank 0 records: a later model may load what it saved
+    return;
+  }
   if (m_options.resume) {
     m_writer->removeEvalOutputs(task.name, name); // a run cut off while recording them
   }
@@ -312,6 +327,9 @@ void JobRunner::finishModel(ClassifierImpl& model, const TaskData& task, const s
     throw Cancelled{};
   }
   m_state->markModel(task.name, name); // after recordEvalOutputs' flush
+  if (m_group != nullptr) {
+    m_group->barrier();
+  }
 }
 
 void JobRunner::info(const std::string& task, const std::string& model, const std::string& message) {
@@ -329,10 +347,10 @@ void JobRunner::info(const std::string& task, const std::string& model, const st
 
 void JobRunner::runTask(const TaskData& task) {
   const bool records = m_job.recording.exampleRecords;
-  if (m_options.resume && m_writer->hasTask(task.name) && !m_state->taskWritten(task.name)) {
+  if (lead() && m_options.resume && m_writer->hasTask(task.name) && !m_state->taskWritten(task.name)) {
     m_writer->removeTask(task.name); // cut off while it was being written
   }
-  if (!m_writer->hasTask(task.name)) {
+  if (lead() && !m_writer->hasTask(task.name)) {
     m_writer->writeTask(task, /*trainLabels=*/records);
     m_state->markTask(task.name);
   }
@@ -342,10 +360,10 @@ void JobRunner::runTask(const TaskData& task) {
   m_where = "task '" + task.name + "', model 'teacher'";
   torch::manual_seed(deriveSeed(m_job.seed, task.name, "teacher"));
   auto teacher = makeModel(m_job.teacher.architecture, task);
-  const bool teacherDone = m_state->modelDone(task.name, "teacher");
+  const bool teacherDone = modelDone(task.name, "teacher");
   const fs::path teacherState = checkpointDir / "teacher.state.pt";
   bool resumeTeacher = false;
-  if (!teacherDone) {
+  if (!teacherDone && lead()) {
     resumeTeacher = startModel(task.name, "teacher", m_job.teacher.checkpoint.empty() ? teacherState : fs::path(),
                                [&] {
                                  m_writer->beginModel(task.name, "teacher", "teacher",
@@ -361,7 +379,7 @@ void JobRunner::runTask(const TaskData& task) {
     info(task.name, "teacher", "loading checkpoint " + path);
     loadCheckpoint(*teacher, path);
     teacherDir = fs::path(path).parent_path();
-    if (!teacherDone && records &&
+    if (!teacherDone && records && lead() &&
         !recordTrainRecords(*teacher, task, "teacher", "p_true", /*epoch=*/0, /*step=*/0, *m_writer, m_cancel)) {
       throw Cancelled{};
     }
@@ -379,6 +397,7 @@ void JobRunner::runTask(const TaskData& task) {
     target.recordName = records ? "p_true" : "";
     target.checkpointPath = teacherState.string();
     target.resume = resumeTeacher;
+    target.group = m_group;
     target.afterEpoch = [this, &checkpointDir](int epoch, ClassifierImpl& model) {
       bool wanted = m_job.teacher.epochCheckpoints;
       for (const auto& s : m_job.students) {
@@ -388,11 +407,13 @@ void JobRunner::runTask(const TaskData& task) {
         saveCheckpoint(model, checkpointDir / ("teacher_epoch" + std::to_string(epoch) + ".pt"));
       }
     };
-    if (trainModel(*teacher, task, m_job.teacher.training, makeTeacherStep(), target, *m_writer, m_cancel,
+    if (trainModel(*teacher, task, m_job.teacher.training, makeTeacherStep(), target, m_writer.get(), m_cancel,
                    *m_progress) == TrainOutcome::Cancelled) {
       throw Cancelled{};
     }
-    saveCheckpoint(*teacher, checkpointDir / "teacher.pt");
+    if (lead()) {
+      saveCheckpoint(*teacher, checkpointDir / "teacher.pt");
+    }
   }
   if (!teacherDone) {
     finishModel(*teacher, task, "teacher");
@@ -406,7 +427,11 @@ void JobRunner::runTask(const TaskData& task) {
   if (anyNeedsTeacher && m_job.cacheTeacherOutputs) {
     cache.emplace();
     const auto budget = static_cast<std::uint64_t>(m_job.teacherCacheBudgetMb * 1024.0 * 1024.0);
-    if (!cache->build(*teacher, task, budget, (checkpointDir / "teacher_cache.bin").string(), m_cancel)) {
+    // Data-parallel: each rank computes its share of the rows (TeacherCache::build).
+    const std::string spill = m_group != nullptr && !lead()
+                                  ? "teacher_cache.rank" + std::to_string(m_group->rank()) + ".bin"
+                                  : "teacher_cache.bin";
+    if (!cache->build(*teacher, task, budget, (checkpointDir / spill).string(), m_cancel, m_group)) {
       throw Cancelled{};
     }
     info(task.name, "teacher",
@@ -421,7 +446,7 @@ void JobRunner::runTask(const TaskData& task) {
     const StudentSpec student = withMatchedLabelSmoothing(listed, *teacher, task, matchedEpsilon);
     checkCancel();
     m_where = "task '" + task.name + "', model '" + student.name + "'";
-    if (m_state->modelDone(task.name, student.name)) {
+    if (modelDone(task.name, student.name)) {
       info(task.name, student.name, "complete in the run file; skipped");
       m_progress->advance(plannedSteps(student.training, task.train.size()));
       continue;
@@ -446,14 +471,17 @@ void JobRunner::runTask(const TaskData& task) {
     const auto seed = deriveSeed(m_job.seed, task.name, student.name);
     torch::manual_seed(seed);
     auto model = makeModel(student.architecture, task);
+    // Augmentation: rank 0 draws what one process draws, the other ranks their own.
+    const std::string augmentKey =
+        student.name + "/augment" + (lead() ? std::string() : "/rank" + std::to_string(m_group->rank()));
     const auto step = makeStudentStep(student, *studentTeacher, m_job.teacher.architecture, task,
-                                      cache ? &*cache : nullptr, deriveSeed(m_job.seed, task.name, student.name + "/augment"));
+                                      cache ? &*cache : nullptr, deriveSeed(m_job.seed, task.name, augmentKey));
     const fs::path studentState = checkpointDir / (student.name + ".state.pt");
-    const bool resumeStudent = startModel(task.name, student.name, studentState, [&] {
+    const bool resumeStudent = lead() && startModel(task.name, student.name, studentState, [&] {
       m_writer->beginModel(task.name, student.name, "student", recordedArchitecture(student.architecture, task),
                            studentObjectiveJson(student, step.intermediateJson, teacherJson), model->parameterCount());
     });
-    if (student.objective.labelSmoothingMatched) {
+    if (student.objective.labelSmoothingMatched && lead()) {
       noteMatchedLabelSmoothing(*m_writer, task.name, student.name, student.objective.labelSmoothing,
                                 student.objective.labelSmoothingTemperature);
     }
@@ -467,11 +495,14 @@ void JobRunner::runTask(const TaskData& task) {
     target.recordName = records ? "q_true" : "";
     target.checkpointPath = studentState.string();
     target.resume = resumeStudent;
-    if (trainModel(*model, task, student.training, step.step, target, *m_writer, m_cancel, *m_progress) ==
+    target.group = m_group;
+    if (trainModel(*model, task, student.training, step.step, target, m_writer.get(), m_cancel, *m_progress) ==
         TrainOutcome::Cancelled) {
       throw Cancelled{};
     }
-    saveCheckpoint(*model, checkpointDir / (student.name + ".pt"));
+    if (lead()) {
+      saveCheckpoint(*model, checkpointDir / (student.name + ".pt"));
+    }
     finishModel(*model, task, student.name);
   }
 }
@@ -480,9 +511,15 @@ JobResult JobRunner::run() {
   JobResult result;
   const auto runPath = fs::path(m_options.outDir) / "run.h5";
   result.runPath = runPath.string();
-  auto finish = [&](JobStatus status, const std::string& message) {
+  auto finish = [&](JobStatus status, const std::string& message, bool fromPeer = false) {
     result.status = status;
     result.message = message;
+    if (m_group != nullptr && status != JobStatus::Succeeded && !fromPeer) {
+      m_group->raiseAbort(status == JobStatus::Cancelled, message); // stops the other ranks
+    }
+    if (!lead()) {
+      result.runPath.clear();
+    }
     if (m_writer) {
       try {
         const char* fileStatus = status == JobStatus::Succeeded   ? "complete"
@@ -497,6 +534,10 @@ JobResult JobRunner::run() {
     return result;
   };
   try {
+    if (m_group != nullptr && m_options.resume) {
+      throw InputError("--resume: a data-parallel job cannot be resumed yet; resume it in one process "
+                       "(kdscope run --resume DIR, without --nproc or WORLD_SIZE)");
+    }
     configureThreads(m_options.threads, m_options.blasThreads);
     std::error_code ec;
     fs::create_directories(m_options.outDir, ec);
@@ -535,7 +576,9 @@ JobResult JobRunner::run() {
                        "attention_examples, token_hidden_examples, example_records, float16) or raise the limit");
     }
 
-    if (m_options.resume) {
+    if (!lead()) {
+      // Rank > 0: trains its shards, writes nothing.
+    } else if (m_options.resume) {
       m_state = ResumeState::load(m_options.outDir);
       if (!fs::exists(runPath)) {
         throw InputError(runPath.string() + ": no such file: nothing to resume");
@@ -555,6 +598,8 @@ JobResult JobRunner::run() {
         }
       }
       m_writer = std::make_unique<RunWriter>(runPath.string(), jobToJson(m_job));
+      m_writer->file().setAttr(layout::root(), layout::attr::kWorldSize,
+                               static_cast<std::int64_t>(m_group != nullptr ? m_group->worldSize() : 1));
       m_state.emplace(m_options.outDir, m_job.baseDir);
       m_state->save();
     }
@@ -562,6 +607,9 @@ JobResult JobRunner::run() {
       runTask(task);
     }
     return finish(JobStatus::Succeeded, "");
+  } catch (const dist::PeerStopped& e) {
+    result.stoppedByPeer = true;
+    return finish(e.cancelled ? JobStatus::Cancelled : JobStatus::Failed, e.message, /*fromPeer=*/true);
   } catch (const Cancelled&) {
     return finish(JobStatus::Cancelled, "cancelled during " + (m_where.empty() ? std::string("set-up") : m_where));
   } catch (const InputError& e) {
@@ -619,7 +667,7 @@ JobResult runJob(const JobSpec& job, const RunOptions& options, const CancelToke
     JobRunner runner(expanded, options, cancel, progress);
     result = runner.run();
   } // the writer closes the run file here
-  if (result.status == JobStatus::Succeeded && expanded.analyze) {
+  if (result.status == JobStatus::Succeeded && expanded.analyze && !result.runPath.empty()) {
     analyzeAfterJob(expanded, options, result, cancel, progress);
   }
   return result;

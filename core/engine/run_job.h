@@ -9,6 +9,7 @@
 
 #include "core/common/cancel.h"
 #include "core/common/progress.h"
+#include "core/distributed/distributed.h"
 #include "core/job/job_spec.h"
 
 namespace kdscope::core {
@@ -26,6 +27,11 @@ struct RunOptions {
   /// Limit on the estimated run file size in MiB: > 0 refuses a larger job (BadInput, with
   /// the estimate in the message), 0 means no limit, < 0 takes recording.max_file_mb.
   double maxFileMb = -1.0;
+  /// Data-parallel training (docs/distributed.md): this process is one rank of `group`
+  /// (core/distributed/distributed.h). Every rank calls runJob with the same job; rank 0
+  /// alone writes the run file and checkpoints (in outDir), the others return an empty
+  /// runPath. Null: one process. Not with `resume`.
+  std::shared_ptr<dist::Group> group{};
 };
 
 enum class JobStatus { Succeeded, Cancelled, Failed, BadInput };
@@ -35,6 +41,9 @@ struct JobResult {
   std::string message; ///< empty on success
   std::string runPath; ///< the run file (may exist for failed and cancelled jobs)
   std::uint64_t estimatedBytes = 0; ///< the run file's estimated size (0 when not reached)
+  /// Data-parallel: this rank stopped because another rank failed or was cancelled, or
+  /// because it lost contact with the group (the message says which).
+  bool stoppedByPeer = false;
 };
 
 /// The job of the run in `outDir` (its run file's `job` attribute, with the job file's

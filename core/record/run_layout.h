@@ -33,6 +33,9 @@ inline constexpr const char* kStatus = "status";
 inline constexpr const char* kStatusMessage = "status_message";
 inline constexpr const char* kJob = "job";
 inline constexpr const char* kKdscopeVersion = "kdscope_version";
+/// Processes that trained the run (data-parallel ranks; 1 for one process). Optional:
+/// runs written before it are taken as 1.
+inline constexpr const char* kWorldSize = "world_size";
 // Task group.
 inline constexpr const char* kNumClasses = "num_classes";
 inline constexpr const char* kClassNames = "class_names";

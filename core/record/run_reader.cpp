@@ -547,6 +547,12 @@ RunSummary RunReader::summary() const {
   run.statusMessage = f.attrString(layout::root(), layout::attr::kStatusMessage);
   run.jobJson = f.attrString(layout::root(), layout::attr::kJob);
   run.kdscopeVersion = f.attrString(layout::root(), layout::attr::kKdscopeVersion);
+  if (f.hasAttr(layout::root(), layout::attr::kWorldSize)) {
+    run.worldSize = f.attrInt(layout::root(), layout::attr::kWorldSize);
+    if (run.worldSize < 1) {
+      fail(f, layout::root(), "attribute 'world_size' is " + std::to_string(run.worldSize) + ", not a process count");
+    }
+  }
   for (const std::string& taskName : tasks()) {
     const std::string t = taskPath(taskName);
     TaskSummary task;

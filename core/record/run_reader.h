@@ -41,6 +41,7 @@ struct RunSummary {
   std::int64_t formatVersion = 0;
   std::string status;
   std::string statusMessage;
+  std::int64_t worldSize = 1; ///< processes that trained it (attribute world_size; 1 when absent)
   std::string kdscopeVersion;
   std::string jobJson;
   std::vector<TaskSummary> tasks;

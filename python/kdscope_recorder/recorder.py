@@ -170,6 +170,9 @@ class RunRecorder:
         _h5.set_str(f, "status_message", "")
         _h5.set_str(f, "job", job_json)
         _h5.set_str(f, "kdscope_version", f"kdscope_recorder {__version__}")
+        # The processes that trained the run (docs/distributed.md): the recorder records one
+        # process's training (under torch.distributed, record from rank 0 only).
+        _h5.set_int(f, "world_size", 1)
         _h5.ensure_group(f, "/tasks")
         # From here on the file opens and says "running", whatever happens to the process.
         self.flush()

@@ -185,6 +185,10 @@ class Checker:
         kdscope_version = self.attr(root, "kdscope_version", "str")
         if kdscope_version == "":
             self.problem("/", "attribute 'kdscope_version' is empty")
+        if "world_size" in root.attrs:  # optional (docs/distributed.md); absent in older runs
+            world_size = self.attr(root, "world_size", "int")
+            if world_size is not None and world_size < 1:
+                self.problem("/", f"attribute 'world_size' is {world_size}, not a process count")
         if "tasks" not in root or not isinstance(root["tasks"], h5py.Group):
             self.problem("/tasks", "is missing (a group)")
             return
