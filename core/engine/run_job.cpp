@@ -336,7 +336,7 @@ void JobRunner::runTask(const TaskData& task) {
 
   // Teacher: train (plain cross-entropy) or load.
   m_where = "task '" + task.name + "', model 'teacher'";
-  torch::manual_seed(deriveSeed(m_job.seed, task.name, "teacher"));
+  torch::manual_seed(deriveSeed(m_job.modelSeed(), task.name, "teacher"));
   auto teacher = makeModel(m_job.teacher.architecture, task);
   const bool teacherDone = m_state->modelDone(task.name, "teacher");
   const fs::path teacherState = checkpointDir / "teacher.state.pt";
@@ -370,7 +370,7 @@ void JobRunner::runTask(const TaskData& task) {
     TrainTarget target;
     target.task = task.name;
     target.model = "teacher";
-    target.seed = deriveSeed(m_job.seed, task.name, "teacher");
+    target.seed = deriveSeed(m_job.modelSeed(), task.name, "teacher");
     target.logEvery = m_job.recording.logEvery;
     target.recordName = records ? "p_true" : "";
     target.checkpointPath = teacherState.string();
@@ -439,11 +439,11 @@ void JobRunner::runTask(const TaskData& task) {
       teacherJson = teacherSourceJson(student.teacherEpoch, path, evaluate(*weak, task, task.eval, 128).accuracy);
       studentTeacher = weak.get();
     }
-    const auto seed = deriveSeed(m_job.seed, task.name, student.name);
+    const auto seed = deriveSeed(m_job.modelSeed(), task.name, student.name);
     torch::manual_seed(seed);
     auto model = makeModel(student.architecture, task);
     const auto step = makeStudentStep(student, *studentTeacher, m_job.teacher.architecture, task,
-                                      cache ? &*cache : nullptr, deriveSeed(m_job.seed, task.name, student.name + "/augment"));
+                                      cache ? &*cache : nullptr, deriveSeed(m_job.modelSeed(), task.name, student.name + "/augment"));
     const fs::path studentState = checkpointDir / (student.name + ".state.pt");
     const bool resumeStudent = startModel(task.name, student.name, studentState, [&] {
       m_writer->beginModel(task.name, student.name, "student", recordedArchitecture(student.architecture, task),
