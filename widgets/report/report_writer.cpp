@@ -10,6 +10,8 @@
 #include <QTextDocument>
 #include <QUrl>
 
+#include <unistd.h>
+
 #include <iostream>
 #include <memory>
 
@@ -172,10 +174,15 @@ int runReportCommand(const std::string& input, const std::string& outDir) {
     const core::Report report = core::buildReport(input);
     const ReportFiles files = writeReportFiles(report, QString::fromStdString(outDir),
                                                [](int done, int total, const QString& name) {
+                                                 if (::isatty(STDERR_FILENO) == 0) {
+                                                   return; // an updating line only on a terminal
+                                                 }
                                                  std::cerr << "\rkdscope report: figure " << done << "/" << total
                                                            << " " << name.toStdString() << "\x1b[K" << std::flush;
                                                });
-    std::cerr << "\n";
+    if (::isatty(STDERR_FILENO) != 0) {
+      std::cerr << "\n";
+    }
     for (const QString& w : files.warnings) {
       std::cerr << "kdscope report: warning: " << w.toStdString() << "\n";
     }
