@@ -131,6 +131,9 @@ template <class S> std::vector<Json> nonDefaultValues(const Field<S>& field) {
   if (field.key == "layer_map") {
     return {"last", Json::array({0, 2})};
   }
+  if (field.key == "replicates") { // a count or a list of seeds
+    return {3, Json::array({5, 9})};
+  }
   if constexpr (std::is_same_v<S, TaskSpec>) {
     if (field.key == "name") {
       return {"spam", "fashion_mnist"};
