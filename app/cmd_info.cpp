@@ -15,6 +15,7 @@
 #include "core/analysis/analyze_run.h"
 #include "core/record/run_layout.h"
 #include "core/record/run_reader.h"
+#include "core/study/replicates.h"
 
 namespace kdscope::app {
 
@@ -301,7 +302,73 @@ void printTaskSource(const core::TaskSummary& task) {
   }
 }
 
+/// A replicate folder: every headline number as the mean over the replicates with its
+/// Student-t 95% interval, and paired t tests between the models (core/study/replicates.h).
+int commandReplicateInfo(const std::string& dir) {
+  namespace an = core::analysis;
+  const core::ReplicateSet set = core::summarizeReplicateSet(dir);
+  std::cout << "replicates: " << dir << " (job '" << set.jobName << "', " << set.seeds.size() << " replicates, seeds";
+  for (const auto seed : set.seeds) {
+    std::cout << " " << seed;
+  }
+  std::cout << ")\n"
+            << "intervals:  mean [95% Student-t interval over " << set.seeds.size()
+            << " replicates]; each replicate a full run (split fixed by the job seed, models and batch order by "
+               "the replicate seed)\n";
+  const auto metricLine = [](const std::string& who, const std::vector<core::ReplicateMetric>& metrics) {
+    std::cout << "    " << std::left << std::setw(14) << who << std::right;
+    bool first = true;
+    for (const auto& m : metrics) {
+      if (m.summary.interval.count == 0) {
+        continue;
+      }
+      const bool difference = m.name == "gap";
+      std::cout << (first ? "" : "; ") << factorTitle(m.name) << " " << an::intervalText(m.summary.interval, 4, difference)
+                << (m.summary.interval.count < 2 ? " (one replicate: no interval)" : "");
+      first = false;
+    }
+    std::cout << "\n";
+  };
+  for (const core::ReplicateTask& t : set.tasks) {
+    std::cout << "\ntask " << t.task << "\n";
+    metricLine("teacher", t.teacher);
+    for (const auto& s : t.students) {
+      std::vector<core::ReplicateMetric> first;
+      std::vector<core::ReplicateMetric> second;
+      for (const auto& m : s.metrics) {
+        if (m.name == "accuracy" || m.name == "gap" || m.name == "retained_fraction" || m.name == "agreement") {
+          first.push_back(m);
+        } else if (m.name != "teacher_accuracy" && m.name != "teacher_ece") {
+          second.push_back(m);
+        }
+      }
+      metricLine(s.name, first);
+      metricLine("", second);
+    }
+    if (!t.knowledge.empty()) {
+      metricLine("knowledge", t.knowledge);
+    }
+    std::cout << "  paired t on the per-replicate accuracy differences (first minus second; McNemar counts summed "
+                 "over the replicates, for information):\n";
+    for (const auto& p : t.pairs) {
+      const auto& d = p.test.difference;
+      std::cout << "    " << p.first << " - " << p.second << ": " << an::intervalText(d, 4, true)
+                << ", paired t p = " << an::pValueText(p.test.pValue) << " (" << d.count << " replicates; "
+                << p.onlyFirst << " only " << p.first << ", " << p.onlySecond << " only " << p.second << "): "
+                << (d.count < 2 ? std::string("one replicate: no test")
+                    : an::detectable(d, p.test.pValue)
+                        ? (d.estimate > 0 ? p.first + " better" : p.second + " better")
+                        : std::string(an::kNoDetectableDifference))
+                << "\n";
+    }
+  }
+  return kExitOk;
+}
+
 int commandInfo(const std::string& runPath) {
+  if (core::isReplicateDir(runPath)) {
+    return commandReplicateInfo(runPath);
+  }
   const core::RunReader reader(runPath);
   const auto summary = reader.summary();
   const auto headlines = core::AnalysisResults(reader).headlines();
@@ -352,8 +419,8 @@ int commandInfo(const std::string& runPath) {
 
 void registerInfo(CLI::App& app, int& exitCode) {
   auto runPath = std::make_shared<std::string>();
-  auto* info = app.add_subcommand("info", "Summarise a run file: tasks, models, accuracies, status");
-  info->add_option("run", *runPath, "run file (.h5)")->required();
+  auto* info = app.add_subcommand("info", "Summarise a run file (tasks, models, accuracies, status) or a replicate folder (means with intervals over the replicates)");
+  info->add_option("run", *runPath, "run file (.h5), or the --out folder of a job with replicates")->required();
   info->callback([runPath, &exitCode]() { exitCode = guarded([&]() { return commandInfo(*runPath); }); });
 }
 

@@ -22,6 +22,7 @@
 #include "core/engine/run_job.h"
 #include "core/job/job_spec.h"
 #include "core/record/size_estimate.h"
+#include "core/study/replicates.h"
 
 namespace kdscope::app {
 
@@ -217,7 +218,12 @@ int commandRun(const RunArguments& args) {
   if (rank > 0) {
     sink = nullptr; // rank 0 reports; the others only say how they ended
   }
-  const auto result = core::runJob(*job, options, cancel, sink);
+  // A job with "replicates" runs once per replicate seed into DIR/rep-<seed>/ and writes
+  // DIR/replicates.json and DIR/replicate_summary.json (core/study/replicates.h); running
+  // the same command again completes the replicates that did not finish.
+  const bool replicated = !options.resume && !job->replicateSeeds().empty();
+  const auto result = replicated ? core::runReplicates(*job, options, cancel, sink)
+                                 : core::runJob(*job, options, cancel, sink);
   if (rank > 0) {
     if (result.status == core::JobStatus::Succeeded) {
       return kExitOk;
@@ -243,6 +249,12 @@ int commandRun(const RunArguments& args) {
   case core::JobStatus::Succeeded: {
     std::error_code ec;
     const auto bytes = std::filesystem::file_size(result.runPath, ec);
+    if (replicated) {
+      std::cerr << "kdscope run: complete; " << job->replicateSeeds().size() << " replicates in " << options.outDir
+                << " (summary " << core::replicateSummaryPath(options.outDir) << "; 'kdscope info " << options.outDir
+                << "' shows it)\n";
+      return kExitOk;
+    }
     std::cerr << "kdscope run: complete; run file " << result.runPath;
     if (!ec) {
       std::cerr << " (" << core::formatBytes(bytes) << ", estimated " << core::formatBytes(result.estimatedBytes)
@@ -252,6 +264,10 @@ int commandRun(const RunArguments& args) {
     return kExitOk;
   }
   case core::JobStatus::Cancelled:
+    if (replicated) {
+      std::cerr << "kdscope run: " << result.message << "; run the same command again to complete the replicates\n";
+      return kExitFailed;
+    }
     std::cerr << "kdscope run: " << result.message << "; run file " << result.runPath
               << " keeps what was recorded (status \"cancelled\"); continue it with kdscope run --resume "
               << options.outDir << "\n";

@@ -147,6 +147,7 @@ int runMain(int argc, char** argv) {
   registerExport(app, exitCode);
   registerStudy(app, exitCode);
   registerCheckModel(app, exitCode);
+  registerReport(app, exitCode);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

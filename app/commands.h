@@ -80,5 +80,6 @@ void registerAnalyze(CLI::App& app, int& exitCode);
 void registerExport(CLI::App& app, int& exitCode);
 void registerStudy(CLI::App& app, int& exitCode);
 void registerCheckModel(CLI::App& app, int& exitCode);
+void registerReport(CLI::App& app, int& exitCode);
 
 } // namespace kdscope::app

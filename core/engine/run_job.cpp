@@ -358,7 +358,7 @@ void JobRunner::runTask(const TaskData& task) {
 
   // Teacher: train (plain cross-entropy) or load.
   m_where = "task '" + task.name + "', model 'teacher'";
-  torch::manual_seed(deriveSeed(m_job.seed, task.name, "teacher"));
+  torch::manual_seed(deriveSeed(m_job.modelSeed(), task.name, "teacher"));
   auto teacher = makeModel(m_job.teacher.architecture, task);
   const bool teacherDone = modelDone(task.name, "teacher");
   const fs::path teacherState = checkpointDir / "teacher.state.pt";
@@ -392,7 +392,7 @@ void JobRunner::runTask(const TaskData& task) {
     TrainTarget target;
     target.task = task.name;
     target.model = "teacher";
-    target.seed = deriveSeed(m_job.seed, task.name, "teacher");
+    target.seed = deriveSeed(m_job.modelSeed(), task.name, "teacher");
     target.logEvery = m_job.recording.logEvery;
     target.recordName = records ? "p_true" : "";
     target.checkpointPath = teacherState.string();
@@ -468,14 +468,14 @@ void JobRunner::runTask(const TaskData& task) {
       teacherJson = teacherSourceJson(student.teacherEpoch, path, evaluate(*weak, task, task.eval, 128).accuracy);
       studentTeacher = weak.get();
     }
-    const auto seed = deriveSeed(m_job.seed, task.name, student.name);
+    const auto seed = deriveSeed(m_job.modelSeed(), task.name, student.name);
     torch::manual_seed(seed);
     auto model = makeModel(student.architecture, task);
     // Augmentation: rank 0 draws what one process draws, the other ranks their own.
     const std::string augmentKey =
         student.name + "/augment" + (lead() ? std::string() : "/rank" + std::to_string(m_group->rank()));
     const auto step = makeStudentStep(student, *studentTeacher, m_job.teacher.architecture, task,
-                                      cache ? &*cache : nullptr, deriveSeed(m_job.seed, task.name, augmentKey));
+                                      cache ? &*cache : nullptr, deriveSeed(m_job.modelSeed(), task.name, augmentKey));
     const fs::path studentState = checkpointDir / (student.name + ".state.pt");
     const bool resumeStudent = lead() && startModel(task.name, student.name, studentState, [&] {
       m_writer->beginModel(task.name, student.name, "student", recordedArchitecture(student.architecture, task),

@@ -125,6 +125,46 @@ Field<TaskSpec> featureFieldsField() {
       [](const TaskSpec& a, const TaskSpec& b) { return a.featureFields == b.featureFields; });
 }
 
+/// "replicates": a count (0: one run) or a list of distinct positive seeds.
+Field<JobSpec> replicatesField() {
+  return special<JobSpec>(
+      "replicates", Bound{},
+      [](JsonReader& r, const Json& value, const std::string& path, JobSpec& job) {
+        job.replicates.clear();
+        job.replicateCount = 0;
+        if (value.is_number()) {
+          r.readValue(value, path, job.replicateCount);
+          return;
+        }
+        if (!value.is_array()) {
+          r.typeError(path, "a count of replicates or an array of seeds", value);
+          return;
+        }
+        for (std::size_t i = 0; i < value.size(); ++i) {
+          std::uint64_t seed = 0;
+          const std::string at = json::indexPath(path, i);
+          r.readValue(value[i], at, seed);
+          if (seed == 0) {
+            r.badValue(at, "a replicate seed must be positive (0 means the job seed)");
+          } else if (std::find(job.replicates.begin(), job.replicates.end(), seed) != job.replicates.end()) {
+            r.badValue(at, "replicate seed " + std::to_string(seed) + " is listed twice");
+          }
+          job.replicates.push_back(seed);
+        }
+      },
+      [](const JobSpec& job) {
+        return job.replicates.empty() ? Json(job.replicateCount) : Json(job.replicates);
+      },
+      [](JsonReader& r, const JobSpec& job, const std::string& path) {
+        if (job.replicates.empty()) {
+          r.checkInterval(path, job.replicateCount, 0, true, 1000, true);
+        }
+      },
+      [](const JobSpec& a, const JobSpec& b) {
+        return a.replicates == b.replicates && a.replicateCount == b.replicateCount;
+      });
+}
+
 /// A task is an object, or just its name.
 void readTask(JsonReader& r, const Json& element, const std::string& path, TaskSpec& task) {
   if (element.is_string()) {
@@ -306,6 +346,8 @@ const Table<JobSpec>& jobTable() {
       section("recording", &JobSpec::recording, recordingTable()),
       section("knowledge_controls", &JobSpec::knowledgeControls, knowledgeControlsTable(), enableWhenPresent),
       value("analyze", &JobSpec::analyze),
+      replicatesField(),
+      value("replicate_seed", &JobSpec::replicateSeed),
   });
   return table;
 }

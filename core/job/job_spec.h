@@ -174,6 +174,27 @@ struct JobSpec {
   std::string baseDir;  ///< folder of the job file; relative paths resolve against it
   KnowledgeControlsSpec knowledgeControls;
   bool analyze = true;  ///< run `kdscope analyze` on the run file when the job completes
+  /// "replicates": a list of seeds, or a count N (replicateCount) meaning seed, seed + 1,
+  /// ..., seed + N - 1; neither: one run. Each replicate is a full run with replicateSeed
+  /// set (docs/statistics.md, "Replicates"; core/study/replicates.h).
+  std::vector<std::uint64_t> replicates;
+  int replicateCount = 0;
+  /// The replicate seeds (the list, or the count expanded); empty: one run.
+  [[nodiscard]] std::vector<std::uint64_t> replicateSeeds() const {
+    if (!replicates.empty()) {
+      return replicates;
+    }
+    std::vector<std::uint64_t> seeds;
+    for (int i = 0; i < replicateCount; ++i) {
+      seeds.push_back(seed + static_cast<std::uint64_t>(i));
+    }
+    return seeds;
+  }
+  /// "replicate_seed": the seed of model initialisation, dropout, augmentation and batch
+  /// order; 0: the job seed. The split and subsample always follow `seed`.
+  std::uint64_t replicateSeed = 0;
+  /// The seed every model draw derives from: replicateSeed, or seed when it is 0.
+  [[nodiscard]] std::uint64_t modelSeed() const { return replicateSeed != 0 ? replicateSeed : seed; }
 };
 
 /// The control students of job.knowledgeControls (empty when it is disabled): ctl-ce, ctl-ls

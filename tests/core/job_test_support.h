@@ -71,6 +71,9 @@ inline void expectSameJob(const JobSpec& a, const JobSpec& b) {
   EXPECT_EQ(a.cacheTeacherOutputs, b.cacheTeacherOutputs);
   EXPECT_EQ(a.teacherCacheBudgetMb, b.teacherCacheBudgetMb);
   EXPECT_EQ(a.analyze, b.analyze);
+  EXPECT_EQ(a.replicates, b.replicates);
+  EXPECT_EQ(a.replicateCount, b.replicateCount);
+  EXPECT_EQ(a.replicateSeed, b.replicateSeed);
   ASSERT_EQ(a.tasks.size(), b.tasks.size());
   for (std::size_t i = 0; i < a.tasks.size(); ++i) {
     const TaskSpec& x = a.tasks[i];

@@ -47,7 +47,8 @@ std::string describe(const std::vector<JobIssue>& issues) {
 
 const std::vector<std::string> kJobKeys = {"name",     "seed",     "data_dir", "cache_teacher_outputs",
                                            "teacher_cache_budget_mb", "tasks", "teacher",  "students",
-                                           "recording", "knowledge_controls", "analyze"};
+                                           "recording", "knowledge_controls", "analyze",
+                                           "replicates", "replicate_seed"};
 const std::vector<std::string> kTaskKeys = {"name",           "eval_fraction", "max_examples",      "max_len",
                                             "vocab_size",     "min_freq",      "min_class_size",    "super_classes",
                                             "classes_per_super", "dim",        "examples_per_class", "super_spread",
@@ -134,6 +135,9 @@ template <class S> std::vector<Json> nonDefaultValues(const Field<S>& field) {
   }
   if (field.key == "layer_map") {
     return {"last", Json::array({0, 2})};
+  }
+  if (field.key == "replicates") { // a count or a list of seeds
+    return {3, Json::array({5, 9})};
   }
   if constexpr (std::is_same_v<S, TaskSpec>) {
     if (field.key == "name") {

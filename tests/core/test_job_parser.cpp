@@ -277,7 +277,9 @@ TEST(JobParser, NormalizedJsonSpellsOutEveryDefault) {
   EXPECT_EQ(result.normalizedJson.rfind("{\n  \"name\": \"job\",\n  \"seed\": 1,\n", 0), 0U)
       << result.normalizedJson;
   const Json j = Json::parse(result.normalizedJson);
-  EXPECT_EQ(j.size(), 11U); // ... recording, knowledge_controls, analyze
+  EXPECT_EQ(j.size(), 13U); // ... recording, knowledge_controls, analyze, replicates, replicate_seed
+  EXPECT_EQ(j["replicates"], 0);
+  EXPECT_EQ(j["replicate_seed"], 0);
   EXPECT_EQ(j["data_dir"], "");
   EXPECT_EQ(j["cache_teacher_outputs"], true);
   EXPECT_EQ(j["teacher_cache_budget_mb"], 256.0);

@@ -12,6 +12,8 @@
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QMimeData>
+#include <QPointer>
+#include <QProgressDialog>
 #include <QSettings>
 #include <QStatusBar>
 #include <QTabWidget>
@@ -30,6 +32,7 @@
 #include "widgets/views/layers_view.h"
 #include "widgets/views/overview_view.h"
 #include "widgets/figures/plot_widget.h"
+#include "widgets/report/report_job.h"
 #include "widgets/shell/run_browser.h"
 #include "widgets/figures/study_figures.h"
 #include "widgets/views/study_view.h"
@@ -182,6 +185,18 @@ void MainWindow::buildMenus() {
                                           }
                                         });
   exportPack->setObjectName(QStringLiteral("exportPackAction"));
+  QAction* report = file->addAction(tr("&Report..."), this, [this] {
+    const RunDocument* run = m_browser->currentRun();
+    if (run == nullptr) {
+      statusBar()->showMessage(tr("Open a run first: the report is of the current run"), 5000);
+      return;
+    }
+    const QString dir = QFileDialog::getExistingDirectory(this, tr("Write the report into"));
+    if (!dir.isEmpty()) {
+      writeReport(run->path(), dir);
+    }
+  });
+  report->setObjectName(QStringLiteral("reportAction"));
   file->addSeparator();
   file->addAction(tr("&Settings..."), this, [this] {
     auto* dialog = new SettingsDialog(m_settings, this);
@@ -555,6 +570,47 @@ void MainWindow::closeEvent(QCloseEvent* event) {
   // (No confirmation dialog: that would spin a nested event loop.)
   m_queue->cancelAll();
   event->accept();
+}
+
+ReportJob* MainWindow::writeReport(const QString& input, const QString& outDir) {
+  if (m_reportJob != nullptr) {
+    statusBar()->showMessage(tr("A report is being written"), 5000);
+    return nullptr;
+  }
+  auto* job = new ReportJob(input, outDir, this);
+  m_reportJob = job;
+  // A QPointer: the user may close the dialog (which deletes it) before the job ends.
+  const QPointer<QProgressDialog> dialog = new QProgressDialog(tr("Writing the report..."), tr("Cancel"), 0, 0, this);
+  dialog->setWindowTitle(tr("Report"));
+  dialog->setMinimumDuration(300);
+  dialog->setAttribute(Qt::WA_DeleteOnClose);
+  connect(dialog.data(), &QProgressDialog::canceled, job, [job] { job->cancel(); });
+  connect(job, &ReportJob::progress, dialog.data(), [dialog](int done, int total, const QString& what) {
+    dialog->setMaximum(total);
+    dialog->setValue(done);
+    dialog->setLabelText(total == 0 ? tr("Reading the run and computing the report...")
+                                    : tr("Figure %1 of %2: %3").arg(done).arg(total).arg(what));
+  });
+  connect(job, &ReportJob::finished, this, [this, job, dialog](const ReportFiles& files, const QString& error) {
+    if (dialog) {
+      dialog->close();
+    }
+    m_reportJob = nullptr;
+    job->deleteLater();
+    if (error.isEmpty()) {
+      statusBar()->showMessage(tr("Report written: %1 and %2").arg(files.html, files.pdf), 10000);
+    } else if (error == QLatin1String("cancelled")) {
+      statusBar()->showMessage(tr("Report cancelled"), 5000);
+    } else {
+      statusBar()->showMessage(tr("Report failed: %1").arg(error), 10000);
+      if (isVisible()) {
+        QMessageBox::warning(this, tr("Report"), error);
+      }
+    }
+    Q_EMIT reportWritten(files.html, error);
+  });
+  job->start();
+  return job;
 }
 
 } // namespace kdscope::widgets

@@ -22,6 +22,7 @@ class ExamplesView;
 class ExportDialog;
 class HeadsView;
 class JobQueuePanel;
+class ReportJob;
 class KnowledgeView;
 class LayersView;
 class OverviewView;
@@ -79,8 +80,14 @@ public:
   FigureExportJob* exportFigures(const QStringList& runPaths, const QStringList& names, const ExportOptions& options);
   FigureExportJob* exportFigures(const std::vector<FigureSpec>& figures, const ExportOptions& options);
   [[nodiscard]] bool exportRunning() const { return m_exportJob != nullptr; }
+  /// File > Report...: writes the distillation loss report of `input` (a run file or a
+  /// replicate folder) into `outDir` (widgets/report/report_job.h) with a progress dialog
+  /// that can cancel; the result in the status bar (and a message box on error). Null while
+  /// another report runs.
+  ReportJob* writeReport(const QString& input, const QString& outDir);
 
 Q_SIGNALS:
+  void reportWritten(const QString& htmlPath, const QString& error);
   void figuresExported(const kdscope::widgets::ExportSummary& summary, const QString& error);
 
 protected:
@@ -119,6 +126,7 @@ private:
   QVector<bool> m_stale; ///< per view: its context changed since it was last filled
   const RunDocument* m_run = nullptr;
   FigureExportJob* m_exportJob = nullptr;
+  ReportJob* m_reportJob = nullptr;
 };
 
 } // namespace kdscope::widgets
