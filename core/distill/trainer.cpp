@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "core/common/error.h"
+#include "core/engine/precision.h"
 #include "core/models/mlp.h"
 #include "core/models/transformer.h"
 #include "core/record/run_writer.h"
@@ -402,6 +403,8 @@ TrainOutcome trainModel(ClassifierImpl& model, const TaskData& task, const Train
     }
   };
 
+  const Precision precision = resolvePrecision(parsePrecision(spec.precision));
+  writer.notePrecision(target.task, target.model, precisionLabel(precision));
   long step = state.step;
   for (int epoch = state.epoch + 1; epoch <= spec.epochs; ++epoch) {
     model.train();
@@ -421,7 +424,12 @@ TrainOutcome trainModel(ClassifierImpl& model, const TaskData& task, const Train
         static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
       }
       optimizer.zero_grad();
-      auto terms = objectiveStep(model, batch, indices);
+      // The forward passes and the loss at the job's precision; backward follows the
+      // forward's dtypes, and the optimiser updates fp32 weights.
+      auto terms = [&] {
+        PrecisionScope scope(precision);
+        return objectiveStep(model, batch, indices);
+      }();
       const double value = terms.total.item<double>();
       if (!std::isfinite(value)) {
         flushLog();

@@ -54,7 +54,7 @@ const std::vector<std::string> kTaskKeys = {"name",           "eval_fraction", "
                                             "class_spread",   "noise"};
 const std::vector<std::string> kArchitectureKeys = {"type", "layers", "heads", "width", "ffn", "dropout", "hidden"};
 const std::vector<std::string> kTrainingKeys = {"epochs",          "batch_size", "lr", "weight_decay",
-                                                "warmup_fraction", "grad_clip"};
+                                                "warmup_fraction", "grad_clip", "precision"};
 const std::vector<std::string> kObjectiveKeys = {
     "lambda",     "temperature", "t_squared",    "label_smoothing", "logit_mse", "teacher_targets", "hidden_mse",
     "hidden_cosine", "pkd",      "attention_kl", "attention_mse",   "infonce",   "mi_alpha",        "alpha",
