@@ -403,6 +403,9 @@ int commandInfo(const std::string& runPath) {
         std::cout << "  (gap " << std::showpos << teacherAcc - m.evalAccuracy << std::noshowpos
                   << ", retained " << m.evalAccuracy / teacherAcc << ")";
       }
+      if (m.precision == "bf16") {
+        std::cout << "  [trained in bf16]";
+      }
       std::cout << "\n" << std::defaultfloat;
     }
     for (const auto& h : headlines) {

@@ -17,6 +17,7 @@
 
 #include "core/common/error.h"
 #include "core/distributed/process_group.h"
+#include "core/engine/precision.h"
 #include "core/models/mlp.h"
 #include "core/models/transformer.h"
 #include "core/record/run_writer.h"
@@ -459,6 +460,10 @@ TrainOutcome trainModel(ClassifierImpl& model, const TaskData& task, const Train
     }
   };
 
+  const Precision precision = resolvePrecision(parsePrecision(spec.precision));
+  if (writer != nullptr) {
+    writer->notePrecision(target.task, target.model, precisionLabel(precision));
+  }
   long step = state.step;
   if (group != nullptr) {
     group->resetStats();
@@ -501,7 +506,12 @@ TrainOutcome trainModel(ClassifierImpl& model, const TaskData& task, const Train
         static_cast<torch::optim::AdamWOptions&>(paramGroup.options()).lr(lr);
       }
       optimizer.zero_grad();
-      auto terms = objectiveStep(model, batch, indices);
+      // The forward passes and the loss at the job's precision; backward follows the
+      // forward's dtypes, and the optimiser updates fp32 weights.
+      auto terms = [&] {
+        PrecisionScope scope(precision);
+        return objectiveStep(model, batch, indices);
+      }();
       std::vector<double> summed; // data-parallel: [total, terms...] of the global batch
       double value = 0.0;
       if (group != nullptr) {

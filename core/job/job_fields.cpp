@@ -241,6 +241,7 @@ const Table<TrainingSpec>& trainingTable() {
       value("weight_decay", &TrainingSpec::weightDecay, atLeast(0)),
       value("warmup_fraction", &TrainingSpec::warmupFraction, closed(0, 1)),
       value("grad_clip", &TrainingSpec::gradClip, atLeast(0)),
+      choice("precision", &TrainingSpec::precision, {"fp32", "bf16", "auto"}),
   });
   return table;
 }

@@ -56,6 +56,9 @@ inline constexpr const char* kRole = "role";
 inline constexpr const char* kArchitecture = "architecture";
 inline constexpr const char* kObjective = "objective";
 inline constexpr const char* kParameterCount = "parameter_count";
+/// The arithmetic precision the model was trained at, resolved on the machine that trained
+/// it ("fp32" or "bf16"); absent for models not trained in the run, and in older files.
+inline constexpr const char* kPrecision = "precision";
 // eval/hidden.
 inline constexpr const char* kPooling = "pooling";
 // train_records/<name>.

@@ -478,6 +478,9 @@ void RunReader::validate() const {
       (void)f.attrString(m, layout::attr::kArchitecture);
       (void)f.attrString(m, layout::attr::kObjective);
       (void)f.attrInt(m, layout::attr::kParameterCount);
+      if (f.hasAttr(m, layout::attr::kPrecision)) {
+        (void)f.attrString(m, layout::attr::kPrecision);
+      }
       // Logs: each column 1-D, of its class, all of one length (nothing read).
       if (f.exists(layout::trainStep(task, model))) {
         std::vector<std::pair<std::string, H5TypeClass>> columns{{layout::trainStep(task, model), H5TypeClass::Integer},
@@ -585,6 +588,9 @@ RunSummary RunReader::summary() const {
       model.architectureJson = f.attrString(m, layout::attr::kArchitecture);
       model.objectiveJson = f.attrString(m, layout::attr::kObjective);
       model.parameterCount = f.attrInt(m, layout::attr::kParameterCount);
+      if (f.hasAttr(m, layout::attr::kPrecision)) {
+        model.precision = f.attrString(m, layout::attr::kPrecision);
+      }
       if (f.isDataset(layout::trainStep(taskName, modelName))) {
         std::vector<std::pair<std::string, H5TypeClass>> columns{{layout::trainStep(taskName, modelName), H5TypeClass::Integer}};
         if (f.isDataset(layout::trainLoss(taskName, modelName))) {

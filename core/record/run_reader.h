@@ -19,6 +19,7 @@ struct ModelSummary {
   std::string architectureJson;
   std::string objectiveJson;
   std::int64_t parameterCount = 0;
+  std::string precision;         ///< trained at "fp32" or "bf16"; empty when not recorded
   std::int64_t trainSteps = 0;   ///< last logged step (0 when none)
   double finalLoss = 0.0;        ///< last logged total loss
   double evalAccuracy = -1.0;    ///< from eval/logits and eval/labels; -1 when absent

@@ -274,6 +274,10 @@ void RunWriter::beginModel(const std::string& task, const std::string& model, co
   f.flush();
 }
 
+void RunWriter::notePrecision(const std::string& task, const std::string& model, const std::string& precision) {
+  m_file->setAttr(layout::model(task, model), layout::attr::kPrecision, precision);
+}
+
 void RunWriter::appendTrainLog(const std::string& task, const std::string& model,
                                const std::vector<std::int64_t>& steps, const std::vector<float>& loss,
                                const std::vector<std::pair<std::string, std::vector<float>>>& terms) {

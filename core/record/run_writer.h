@@ -56,6 +56,8 @@ public:
   /// /tasks/<task>/models/<model>: role, architecture, objective, parameter_count. Flushes.
   /// Call flush() after the model's training and after its evaluation: a crash keeps what
   /// was flushed (docs/run-format.md).
+  /// Records the precision the model was trained at ("fp32" or "bf16").
+  void notePrecision(const std::string& task, const std::string& model, const std::string& precision);
   void beginModel(const std::string& task, const std::string& model, const std::string& role,
                   const std::string& architectureJson, const std::string& objectiveJson,
                   std::int64_t parameterCount);

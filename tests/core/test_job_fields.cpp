@@ -59,7 +59,7 @@ const std::vector<std::string> kTaskKeys = {"name",           "eval_fraction", "
                                             "vocab",          "lower_case"};
 const std::vector<std::string> kArchitectureKeys = {"type", "layers", "heads", "width", "ffn", "dropout", "hidden"};
 const std::vector<std::string> kTrainingKeys = {"epochs",          "batch_size", "lr", "weight_decay",
-                                                "warmup_fraction", "grad_clip"};
+                                                "warmup_fraction", "grad_clip", "precision"};
 const std::vector<std::string> kObjectiveKeys = {
     "lambda",     "temperature",  "t_squared",     "label_smoothing", "label_smoothing_temperature",
     "logit_mse",  "teacher_targets", "hidden_mse", "hidden_cosine",   "pkd",
