@@ -40,6 +40,12 @@ inline constexpr const char* kRole = "role";
 inline constexpr const char* kArchitecture = "architecture";
 inline constexpr const char* kObjective = "objective";
 inline constexpr const char* kParameterCount = "parameter_count";
+/// A TorchScript model's pre-flight check (JSON: usable, batch, provides / lacks / skipped as
+/// [what, detail] pairs; docs/run-format.md). Absent for KDScope's own models.
+inline constexpr const char* kModelCheck = "model_check";
+// Analysis group of a task.
+/// The analyses that could not run and why, "what: why" lines (string array).
+inline constexpr const char* kSkipped = "skipped";
 // eval/hidden.
 inline constexpr const char* kPooling = "pooling";
 // train_records/<name>.

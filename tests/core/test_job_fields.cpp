@@ -45,7 +45,7 @@ std::string describe(const std::vector<JobIssue>& issues) {
 
 // ---- the documented keys, by hand --------------------------------------------------------------
 
-const std::vector<std::string> kJobKeys = {"name",     "seed",     "data_dir", "cache_teacher_outputs",
+const std::vector<std::string> kJobKeys = {"name",     "mode",     "seed",     "data_dir", "cache_teacher_outputs",
                                            "teacher_cache_budget_mb", "tasks", "teacher",  "students",
                                            "recording", "knowledge_controls", "analyze"};
 const std::vector<std::string> kTaskKeys = {"name",           "eval_fraction", "max_examples",      "max_len",
@@ -60,11 +60,14 @@ const std::vector<std::string> kObjectiveKeys = {
     "hidden_cosine", "pkd",      "attention_kl", "attention_mse",   "infonce",   "mi_alpha",        "alpha",
     "layer_map"};
 const std::vector<std::string> kAugmentationKeys = {"mask", "replace", "swap", "delete", "mixup", "mixup_alpha"};
-const std::vector<std::string> kTeacherKeys = {"architecture", "training", "checkpoint", "epoch_checkpoints"};
+const std::vector<std::string> kTeacherKeys = {"architecture", "training", "checkpoint", "epoch_checkpoints",
+                                               "torchscript", "manifest"};
 const std::vector<std::string> kStudentKeys = {"name",      "architecture", "training",
-                                               "objective", "augmentation", "teacher_epoch"};
+                                               "objective", "augmentation", "teacher_epoch",
+                                               "torchscript", "manifest"};
 const std::vector<std::string> kRecordingKeys = {"attention_examples",    "pooling", "log_every",       "hidden",
-                                                 "token_hidden_examples", "float16", "example_records", "max_file_mb"};
+                                                 "token_hidden_examples", "float16", "example_records", "max_file_mb",
+                                                 "memory_budget_mb"};
 const std::vector<std::string> kKnowledgeControlsKeys = {"enabled", "architecture", "training", "lambda",
                                                          "temperature"};
 
