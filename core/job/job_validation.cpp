@@ -336,6 +336,9 @@ private:
   void validateMode() {
     const std::string& mode = m_job.mode;
     const JobSpec& job = m_job;
+    if (mode != "train" && mode != "compare" && mode != "distil") {
+      return; // the field's bound reports it
+    }
     if (mode == "train") {
       const std::string why = "a TorchScript model needs \"mode\": \"compare\" (record it, no training) or "
                               "\"distil\" (a TorchScript teacher); mode is 'train'" +

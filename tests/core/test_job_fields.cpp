@@ -109,6 +109,17 @@ JobSpec vectorBase() {
   return job;
 }
 
+/// A job of mode "distil" with TorchScript teacher and student (the fields "mode" and
+/// "torchscript" are refused in the two bases above, which are of mode "train").
+JobSpec ownModelsBase() {
+  JobSpec job = textBase();
+  job.mode = "distil";
+  job.knowledgeControls.enabled = false;
+  job.teacher.torchscript = "teacher.pt";
+  job.students[0].torchscript = "student.pt";
+  return job;
+}
+
 /// Where a section sits in a job: its path, its JSON pointer, its table, its struct.
 template <class S> struct Place {
   std::string path;    ///< as issues name it: "students[0].objective"
@@ -227,7 +238,7 @@ template <class S> void roundTripEveryField(const Place<S>& place) {
     for (const Json& sample : nonDefaultValues(field)) {
       SCOPED_TRACE(childOf(place, field.key) + " = " + sample.dump());
       int accepted = 0;
-      for (JobSpec job : {textBase(), vectorBase()}) {
+      for (JobSpec job : {textBase(), vectorBase(), ownModelsBase()}) {
         S& section = place.get(job);
         setField(field, sample, section);
         ASSERT_FALSE(field.same(section, S{})) << "the value is the default";
