@@ -371,7 +371,8 @@ int commandInfo(const std::string& runPath) {
   }
   const core::RunReader reader(runPath);
   const auto summary = reader.summary();
-  const auto headlines = core::AnalysisResults(reader).headlines();
+  const core::AnalysisResults results(reader);
+  const auto headlines = results.headlines();
   std::cout << "run file:  " << summary.path << "\n"
             << "status:    " << summary.status
             << (summary.statusMessage.empty() ? "" : " (" + summary.statusMessage + ")") << "\n"
@@ -412,6 +413,20 @@ int commandInfo(const std::string& runPath) {
       if (h.task == task.name) {
         printHeadlines(h);
         printIntervals(h, task.classNames);
+      }
+    }
+    // Models from elsewhere: what their pre-flight check found missing, and what the analysis
+    // skipped (for any model) and why.
+    for (const auto& m : task.models) {
+      for (const auto& line : results.modelLacks(task.name, m.name)) {
+        std::cout << "  " << m.name << " lacks " << line << "\n";
+      }
+    }
+    const auto skipped = results.skipped(task.name);
+    if (!skipped.empty()) {
+      std::cout << "  analyses skipped:\n";
+      for (const auto& line : skipped) {
+        std::cout << "    " << line << "\n";
       }
     }
   }

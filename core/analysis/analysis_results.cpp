@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include <nlohmann/json.hpp>
+
 #include "core/common/error.h"
 #include "core/record/h5_file.h"
 #include "core/record/run_layout.h"
@@ -65,6 +67,33 @@ bool AnalysisResults::analysed(const std::string& task) const {
   const H5File& f = m_reader.file();
   const std::string a = layout::analysis(task);
   return f.isGroup(a) && f.hasAttr(a, layout::attr::kStatus) && f.attrString(a, layout::attr::kStatus) == "complete";
+}
+
+std::vector<std::string> AnalysisResults::skipped(const std::string& task) const {
+  const H5File& f = m_reader.file();
+  const std::string a = layout::analysis(task);
+  if (!f.isGroup(a) || !f.hasAttr(a, layout::attr::kSkipped)) {
+    return {};
+  }
+  return f.attrStrings(a, layout::attr::kSkipped);
+}
+
+std::vector<std::string> AnalysisResults::modelLacks(const std::string& task, const std::string& model) const {
+  const H5File& f = m_reader.file();
+  const std::string m = layout::model(task, model);
+  if (!f.isGroup(m) || !f.hasAttr(m, layout::attr::kModelCheck)) {
+    return {};
+  }
+  const auto check = nlohmann::json::parse(f.attrString(m, layout::attr::kModelCheck), nullptr, /*allow_exceptions=*/false);
+  std::vector<std::string> out;
+  if (check.is_object() && check.contains("lacks") && check["lacks"].is_array()) {
+    for (const auto& line : check["lacks"]) {
+      if (line.is_array() && line.size() == 2 && line[0].is_string() && line[1].is_string()) {
+        out.push_back(line[0].get<std::string>() + ": " + line[1].get<std::string>());
+      }
+    }
+  }
+  return out;
 }
 
 bool AnalysisResults::has(const std::string& task, const std::string& who, const std::string& entry) const {

@@ -174,6 +174,12 @@ public:
   /// analysis/<student>/loss_pattern, or nothing when not analysed.
   [[nodiscard]] std::optional<analysis::LossPattern> lossPattern(const std::string& task,
                                                                  const std::string& student) const;
+  /// The analyses skipped for the task and why, "what: why" lines in the order the analysis
+  /// met them (the analysis group's `skipped` attribute); empty when none or not analysed.
+  [[nodiscard]] std::vector<std::string> skipped(const std::string& task) const;
+  /// What a TorchScript model lacks, from its pre-flight check (attribute model_check):
+  /// "what: detail" lines; empty for KDScope's own models and for models lacking nothing.
+  [[nodiscard]] std::vector<std::string> modelLacks(const std::string& task, const std::string& model) const;
   /// A floating-point attribute of <who> (e.g. "geometry_agreement_weights"), or nothing.
   [[nodiscard]] std::optional<double> number(const std::string& task, const std::string& who,
                                              const std::string& name) const;

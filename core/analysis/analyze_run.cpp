@@ -165,6 +165,20 @@ void Analyzer::analyzeTask(H5File& file, const std::string& task) {
                            parsed["type"] != "transformer" && parsed["type"] != "mlp";
       if (!foreign) {
         r.architecture = layout::decodeArchitecture(r.architectureJson, m_ctx.path + ": " + m);
+      } else if (parsed["type"] == "torchscript") {
+        r.torchScript = true;
+        r.torchScriptPath = parsed.value("torchscript", std::string());
+        r.manifestPath = parsed.value("manifest", std::string());
+      }
+    }
+    if (file.hasAttr(m, layout::attr::kModelCheck)) {
+      const Json check = Json::parse(file.attrString(m, layout::attr::kModelCheck), nullptr, /*allow_exceptions=*/false);
+      if (check.is_object() && check.contains("skipped") && check["skipped"].is_array()) {
+        for (const Json& line : check["skipped"]) {
+          if (line.is_array() && line.size() == 2 && line[0].is_string() && line[1].is_string()) {
+            r.checkSkipped[line[0].get<std::string>()] = line[1].get<std::string>();
+          }
+        }
       }
     }
     if (file.hasAttr(m, layout::attr::kObjective)) {
@@ -331,7 +345,7 @@ void Analyzer::analyzeTask(H5File& file, const std::string& task) {
     modelsPass(m_ctx, in);
   }
   m_ctx.checkCancel();
-  m_ctx.out->attr(a, "skipped", m_ctx.taskSkipped);
+  m_ctx.out->attr(a, layout::attr::kSkipped, m_ctx.taskSkipped);
   m_ctx.out->attr(a, "seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   m_ctx.out->attr(a, "status", "complete");
   m_ctx.advance(1.0);

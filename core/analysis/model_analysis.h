@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/common/cancel.h"
@@ -74,6 +75,11 @@ public:
   /// Throws InputError naming the checkpoint when it is missing or does not fit the
   /// architecture.
   ModelHandle(const ArchitectureSpec& architecture, const TaskData& task, const std::string& checkpointPath);
+  /// A TorchScript module and its manifest (a model of a job in mode 'compare' or 'distil',
+  /// docs/models.md). `task` as KDScope loads it: text tasks are re-tokenized with the
+  /// model's own tokenizer, and every method below, given this task and one of its splits,
+  /// runs the model on the re-tokenized split. Throws InputError naming the file.
+  static ModelHandle torchScript(const std::string& modelPath, const std::string& manifestPath, const TaskData& task);
   ~ModelHandle();
   ModelHandle(ModelHandle&&) noexcept;
   ModelHandle& operator=(ModelHandle&&) noexcept;
@@ -82,6 +88,12 @@ public:
 
   [[nodiscard]] int layers() const; ///< Lyr
   [[nodiscard]] int heads() const;  ///< 0 for a model without attention
+  /// Why head importance cannot run on this model ("" when it can): a TorchScript module
+  /// that takes no head_mask.
+  [[nodiscard]] std::string headGateUnavailable() const;
+  /// Why pooled states cannot be computed ("" when they can): a TorchScript module that
+  /// returns no hidden states.
+  [[nodiscard]] std::string hiddenUnavailable() const;
 
   /// Eval logits [N, C] of a split, float32.
   [[nodiscard]] std::vector<float> logits(const TaskData& task, const Split& split) const;
@@ -97,6 +109,9 @@ public:
   struct Impl;
 
 private:
+  explicit ModelHandle(std::unique_ptr<Impl> impl);
+  /// The task and split the model reads: the re-tokenized ones of a TorchScript model.
+  [[nodiscard]] std::pair<const TaskData*, const Split*> view(const TaskData& task, const Split& split) const;
   std::unique_ptr<Impl> m_impl;
 };
 

@@ -4,10 +4,13 @@
 #include <cmath>
 #include <filesystem>
 #include <limits>
+#include <optional>
 
 #include "core/analysis/knowledge.h"
 #include "core/common/error.h"
 #include "core/distill/trainer.h"
+#include "core/models/model_tokenizer.h"
+#include "core/models/torchscript_model.h"
 #include "core/models/transformer.h"
 
 namespace kdscope::core::analysis {
@@ -265,7 +268,44 @@ double matchedEpsilonOnTrainSplit(ClassifierImpl& teacher, const TaskData& task,
 
 struct ModelHandle::Impl {
   std::shared_ptr<ClassifierImpl> model;
+  std::optional<TaskData> view; ///< a TorchScript text model's re-tokenized task
 };
+
+ModelHandle::ModelHandle(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
+
+ModelHandle ModelHandle::torchScript(const std::string& modelPath, const std::string& manifestPath,
+                                     const TaskData& task) {
+  auto impl = std::make_unique<Impl>();
+  const ModelManifest manifest = loadModelManifest(manifestPath);
+  if (manifest.numClasses() != task.numClasses()) {
+    throw InputError("manifest '" + manifestPath + "': field 'class_names': " + std::to_string(manifest.numClasses()) +
+                     " classes, but task '" + task.name + "' has " + std::to_string(task.numClasses()));
+  }
+  auto model = std::make_shared<TorchScriptClassifierImpl>(modelPath, manifest);
+  if (task.kind == TaskKind::Text) {
+    impl->view = retokenizeTask(task, ModelTokenizer::fromManifest(manifest), "TorchScript model '" + modelPath + "'");
+  }
+  model->eval();
+  impl->model = std::move(model);
+  return ModelHandle(std::move(impl));
+}
+
+std::pair<const TaskData*, const Split*> ModelHandle::view(const TaskData& task, const Split& split) const {
+  if (!m_impl->view) {
+    return {&task, &split};
+  }
+  const TaskData& v = *m_impl->view;
+  if (&split == &task.eval) {
+    return {&v, &v.eval};
+  }
+  if (&split == &task.train) {
+    return {&v, &v.train};
+  }
+  throw InputError("task '" + task.name + "': a TorchScript model reads only the task's own train and eval splits");
+}
+
+std::string ModelHandle::headGateUnavailable() const { return m_impl->model->unavailable(ModelFeature::HeadGate); }
+std::string ModelHandle::hiddenUnavailable() const { return m_impl->model->unavailable(ModelFeature::HiddenStates); }
 
 ModelHandle::ModelHandle(const ArchitectureSpec& architecture, const TaskData& task, const std::string& checkpointPath)
     : m_impl(std::make_unique<Impl>()) {
@@ -291,7 +331,10 @@ ModelHandle& ModelHandle::operator=(ModelHandle&&) noexcept = default;
 int ModelHandle::layers() const { return m_impl->model->numLayers(); }
 int ModelHandle::heads() const { return m_impl->model->numHeads(); }
 
-std::vector<float> ModelHandle::logits(const TaskData& task, const Split& split) const {
+std::vector<float> ModelHandle::logits(const TaskData& taskIn, const Split& splitIn) const {
+  const auto [taskPtr, splitPtr] = view(taskIn, splitIn);
+  const TaskData& task = *taskPtr;
+  const Split& split = *splitPtr;
   const torch::NoGradGuard noGrad;
   auto& model = *m_impl->model;
   model.eval();
@@ -307,15 +350,20 @@ std::vector<float> ModelHandle::logits(const TaskData& task, const Split& split)
 }
 
 HeadScores ModelHandle::headScores(const TaskData& task, const Split& split, const CancelToken& cancel) const {
-  return computeHeadScores(*m_impl->model, task, split, cancel);
+  const auto [t, sp] = view(task, split);
+  return computeHeadScores(*m_impl->model, *t, *sp, cancel);
 }
 
 PooledStates ModelHandle::pooledStates(const TaskData& task, const Split& split, const std::vector<std::int64_t>& rows,
                                        const std::string& pooling) const {
-  return computePooledStates(*m_impl->model, task, split, rows, pooling);
+  const auto [t, sp] = view(task, split);
+  return computePooledStates(*m_impl->model, *t, *sp, rows, pooling);
 }
 
-ExampleAttention ModelHandle::attention(const TaskData& task, const Split& split, std::size_t example) const {
+ExampleAttention ModelHandle::attention(const TaskData& taskIn, const Split& splitIn, std::size_t example) const {
+  const auto [taskPtr, splitPtr] = view(taskIn, splitIn);
+  const TaskData& task = *taskPtr;
+  const Split& split = *splitPtr;
   auto& model = *m_impl->model;
   if (model.numHeads() <= 0 || task.kind != TaskKind::Text) {
     throw InputError("task '" + task.name + "': this model has no attention maps");

@@ -627,6 +627,19 @@ EvalStats evaluate(ClassifierImpl& model, const TaskData& task, const Split& spl
   return stats;
 }
 
+int evalBatchRows(int layers, int heads, int width, int length, double budgetMb, int cap) {
+  if (budgetMb <= 0.0) {
+    return cap;
+  }
+  const double len = std::max(1, length);
+  const double hidden = static_cast<double>(layers + 1) * len * width;
+  const double ffn = static_cast<double>(layers) * len * 4.0 * width;
+  const double attention = 2.0 * static_cast<double>(layers) * heads * len * len;
+  const double bytesPerRow = 2.0 * 4.0 * (hidden + ffn + attention);
+  const double rows = budgetMb * 1024.0 * 1024.0 / std::max(1.0, bytesPerRow);
+  return static_cast<int>(std::clamp(rows, 1.0, static_cast<double>(cap)));
+}
+
 bool recordEvalOutputs(ClassifierImpl& model, const TaskData& task, const RecordingSpec& recording,
                        const std::string& modelName, RunWriter& writer, const CancelToken& cancel) {
   torch::NoGradGuard noGrad;
@@ -635,35 +648,47 @@ bool recordEvalOutputs(ClassifierImpl& model, const TaskData& task, const Record
   const std::int64_t layers = model.numLayers();
   const std::int64_t heads = model.numHeads();
   const std::int64_t width = model.hiddenWidth();
-  const std::int64_t nAtt = heads > 0 ? std::min<std::int64_t>(recording.attentionExamples, n) : 0;
+  // A model from elsewhere may lack hidden states, attentions or its classifier (the
+  // pre-flight check turned them off, with the reason recorded in the model's model_check
+  // attribute): what it lacks is not recorded, and the analyses that need it are skipped.
+  const bool hasHidden = model.unavailable(ModelFeature::HiddenStates).empty();
+  const bool hasAttention = heads > 0 && model.unavailable(ModelFeature::Attention).empty();
+  const bool hasClassifier = model.unavailable(ModelFeature::Classifier).empty();
+  const bool recordHidden = recording.hidden && hasHidden;
+  const std::int64_t nAtt = hasAttention ? std::min<std::int64_t>(recording.attentionExamples, n) : 0;
+  // Rows per forward: within recording.memory_budget_mb (never above kEvalBatch, so small
+  // models record as they always have).
+  const std::int64_t evalRows =
+      evalBatchRows(static_cast<int>(layers), static_cast<int>(heads), static_cast<int>(width),
+                    task.kind == TaskKind::Text ? task.seqLen : 0, recording.memoryBudgetMb, static_cast<int>(kEvalBatch));
 
   RunWriter::EvalShape shape;
   shape.examples = static_cast<std::uint64_t>(n);
   shape.classes = static_cast<std::uint64_t>(task.numClasses());
-  shape.hiddenLayers = recording.hidden ? static_cast<std::uint64_t>(layers + 1) : 0;
+  shape.hiddenLayers = recordHidden ? static_cast<std::uint64_t>(layers + 1) : 0;
   shape.hiddenDim = static_cast<std::uint64_t>(width);
   shape.attentionExamples = static_cast<std::uint64_t>(nAtt);
   shape.layers = static_cast<std::uint64_t>(layers);
   shape.heads = static_cast<std::uint64_t>(heads);
   shape.seqLen = static_cast<std::uint64_t>(task.seqLen);
   const std::int64_t nTok =
-      heads > 0 && task.kind == TaskKind::Text ? std::min<std::int64_t>(recording.tokenHiddenExamples, n) : 0;
+      heads > 0 && hasHidden && task.kind == TaskKind::Text ? std::min<std::int64_t>(recording.tokenHiddenExamples, n) : 0;
   shape.tokenHiddenExamples = static_cast<std::uint64_t>(nTok);
   shape.float16 = recording.float16;
   writer.createEvalOutputs(task.name, modelName, shape, recording.pooling);
 
-  for (std::int64_t begin = 0; begin < n; begin += kEvalBatch) {
+  for (std::int64_t begin = 0; begin < n; begin += evalRows) {
     if (cancel.cancelled()) {
       return false;
     }
-    const auto end = std::min<std::int64_t>(n, begin + kEvalBatch);
+    const auto end = std::min<std::int64_t>(n, begin + evalRows);
     const auto rows = end - begin;
     const Batch batch = makeBatch(task, task.eval, begin, end);
     auto out = model.forward(batch);
-    auto logits = out.logits.contiguous();
+    auto logits = out.logits.to(torch::kFloat32).contiguous();
     writer.writeEvalLogits(task.name, modelName, static_cast<std::uint64_t>(begin),
                            static_cast<std::uint64_t>(rows), logits.data_ptr<float>());
-    if (recording.hidden) {
+    if (recordHidden) {
       auto hidden = poolHiddenStates(out.hidden, batch, recording.pooling, width); // [B, Lyr+1, D]
       writer.writeEvalHidden(task.name, modelName, static_cast<std::uint64_t>(begin),
                              static_cast<std::uint64_t>(rows), hidden.data_ptr<float>());
@@ -687,8 +712,12 @@ bool recordEvalOutputs(ClassifierImpl& model, const TaskData& task, const Record
                                   states.data_ptr<float>());
     }
   }
-  auto weight = model.classifier()->weight.detach().contiguous();
-  auto bias = model.classifier()->bias.detach().contiguous();
+  if (!hasClassifier) {
+    writer.flush();
+    return true;
+  }
+  auto weight = model.classifier()->weight.detach().to(torch::kFloat32).contiguous();
+  auto bias = model.classifier()->bias.detach().to(torch::kFloat32).contiguous();
   writer.writeClassifier(task.name, modelName,
                          std::vector<float>(weight.data_ptr<float>(), weight.data_ptr<float>() + weight.numel()),
                          std::vector<float>(bias.data_ptr<float>(), bias.data_ptr<float>() + bias.numel()),

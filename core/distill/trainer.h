@@ -139,8 +139,16 @@ struct EvalStats {
 };
 EvalStats evaluate(ClassifierImpl& model, const TaskData& task, const Split& split, int batchSize);
 
+/// Rows per eval-recording batch for a model of these sizes on rows of `length` tokens
+/// (0 for vector models) within `budgetMb` (recording.memory_budget_mb; 0: `cap`): an
+/// estimate of the bytes one row's forward keeps at once (every layer's hidden states, the
+/// feed-forward activations taken as 4 x width, twice the attention maps), doubled for the
+/// framework's temporaries; between 1 and `cap`.
+int evalBatchRows(int layers, int heads, int width, int length, double budgetMb, int cap);
+
 /// Writes eval/logits, eval/hidden, eval/attention, eval/token_hidden and classifier/* for a
-/// trained model (as `recording` asks), streaming batch by batch. Returns false if cancelled
+/// trained model (as `recording` asks, and as far as the model provides them: unavailable()), streaming
+/// in batches of evalBatchRows rows. Returns false if cancelled
 /// between chunks.
 bool recordEvalOutputs(ClassifierImpl& model, const TaskData& task, const RecordingSpec& recording,
                        const std::string& modelName, RunWriter& writer, const CancelToken& cancel);

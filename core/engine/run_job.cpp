@@ -26,6 +26,7 @@
 #include "core/distill/teacher_cache.h"
 #include "core/distill/trainer.h"
 #include "core/distributed/process_group.h"
+#include "core/engine/foreign_models.h"
 #include "core/record/h5_file.h"
 #include "core/record/run_layout.h"
 #include "core/record/run_writer.h"
@@ -265,6 +266,15 @@ public:
 
 private:
   void runTask(const TaskData& task);
+  /// Modes "compare" and "distil": the task's TorchScript models (loaded and checked by
+  /// checkForeignModels), recorded, and in "distil" its students trained from the teacher's
+  /// cached logits.
+  void runForeignTask(const TaskData& task);
+  /// Loads every TorchScript model of every task and runs its pre-flight check, before any
+  /// work; prints each report. Throws InputError when one cannot be used.
+  void checkForeignModels(const std::vector<TaskData>& tasks);
+  /// Starts a model's group afresh (a group left by a cut-off run is removed first).
+  void beginForeign(const TaskData& task, const ForeignModel& f, const std::string& role, const std::string& objective);
   void info(const std::string& task, const std::string& model, const std::string& message);
   /// Gets a model's group ready for training. Returns true when training continues from the
   /// checkpoint at `checkpoint` (resuming, the group and its logs stay); otherwise a group
@@ -296,6 +306,7 @@ private:
   std::optional<ResumeState> m_state;
   std::string m_where; // "task 'x', model 'y'" for messages
   dist::Group* m_group = nullptr; // more than one rank, else null
+  std::map<std::string, std::vector<ForeignModel>> m_foreign; // task -> teacher, then TorchScript students
 };
 
 bool JobRunner::startModel(const std::string& task, const std::string& model, const fs::path& checkpoint,
@@ -353,6 +364,10 @@ void JobRunner::runTask(const TaskData& task) {
   if (lead() && !m_writer->hasTask(task.name)) {
     m_writer->writeTask(task, /*trainLabels=*/records);
     m_state->markTask(task.name);
+  }
+  if (m_job.mode != "train") {
+    runForeignTask(task);
+    return;
   }
   const auto checkpointDir = fs::path(m_options.outDir) / "checkpoints" / task.name;
 
@@ -507,6 +522,148 @@ void JobRunner::runTask(const TaskData& task) {
   }
 }
 
+void JobRunner::checkForeignModels(const std::vector<TaskData>& tasks) {
+  for (const auto& task : tasks) {
+    auto& list = m_foreign[task.name];
+    const auto load = [&](const std::string& name, const std::string& field, const std::string& module,
+                          const std::string& manifest) {
+      m_where = "task '" + task.name + "', model '" + name + "'";
+      info(task.name, name, "pre-flight check of " + module);
+      list.push_back(loadForeignModel(name, field, module, manifest, m_job.baseDir, task));
+      const ForeignModel& f = list.back();
+      info(task.name, name, formatModelCheck(f.report));
+      if (f.model->manifest().classNames != task.classNames) {
+        std::string names;
+        for (const auto& c : f.model->manifest().classNames) {
+          names += (names.empty() ? "" : ", ") + c;
+        }
+        info(task.name, name, "note: the manifest's class names (" + names +
+                                  ") differ from the task's; logit k is taken as the task's class k");
+      }
+      checkCancel();
+    };
+    load("teacher", "teacher.torchscript", m_job.teacher.torchscript, m_job.teacher.manifest);
+    for (std::size_t i = 0; i < m_job.students.size(); ++i) {
+      const StudentSpec& s = m_job.students[i];
+      if (!s.isTorchScript()) {
+        continue;
+      }
+      const std::string field = "students[" + std::to_string(i) + "].torchscript";
+      load(s.name, field, s.torchscript, s.manifest);
+      if (m_job.mode == "distil" && !list.back().report.trainable) {
+        throw InputError(field + " '" + list.back().modelPath +
+                         "': mode 'distil' trains this student, but the module has no parameters an optimiser can "
+                         "update (frozen with torch.jit.freeze?)");
+      }
+    }
+  }
+  m_where.clear();
+}
+
+void JobRunner::beginForeign(const TaskData& task, const ForeignModel& f, const std::string& role,
+                             const std::string& objective) {
+  if (m_writer->hasModel(task.name, f.name)) {
+    m_writer->removeModel(task.name, f.name); // cut off before it was complete
+  }
+  m_writer->beginModel(task.name, f.name, role, foreignArchitectureJson(f), objective, f.model->parameterCount());
+  m_writer->file().setAttr(RunWriter::modelPath(task.name, f.name), layout::attr::kModelCheck, modelCheckJson(f.report));
+}
+
+void JobRunner::runForeignTask(const TaskData& task) {
+  auto& models = m_foreign.at(task.name);
+  ForeignModel& teacher = models.front();
+  const bool records = m_job.recording.exampleRecords;
+  const std::string notTrained =
+      R"json({"terms": [], "trained": "elsewhere: a TorchScript module recorded as given (mode 'compare' or a teacher of mode 'distil')"})json";
+  const auto checkpointDir = fs::path(m_options.outDir) / "checkpoints" / task.name;
+  if (!m_state->modelDone(task.name, "teacher")) {
+    m_where = "task '" + task.name + "', model 'teacher'";
+    beginForeign(task, teacher, "teacher", notTrained);
+    if (records && !recordTrainRecords(*teacher.model, teacher.view, "teacher", "p_true", /*epoch=*/0, /*step=*/0,
+                                       *m_writer, m_cancel)) {
+      throw Cancelled{};
+    }
+    finishModel(*teacher.model, teacher.view, "teacher");
+  }
+  teacher.model->eval();
+
+  // The teacher's logits on the train split, on its own tokens: the only thing a student of a
+  // TorchScript teacher reads from it (job_validation refuses the rest).
+  std::optional<TeacherCache> cache;
+  const bool anyNeedsTeacher = m_job.mode == "distil" && std::any_of(m_job.students.begin(), m_job.students.end(),
+                                                                       [](const StudentSpec& s) { return studentUsesTeacherCache(s); });
+  if (anyNeedsTeacher) {
+    cache.emplace();
+    const auto budget = static_cast<std::uint64_t>(m_job.teacherCacheBudgetMb * 1024.0 * 1024.0);
+    info(task.name, "teacher", "computing its train-set logits for the teacher cache");
+    if (!cache->build(*teacher.model, teacher.view, budget, (checkpointDir / "teacher_cache.bin").string(), m_cancel)) {
+      throw Cancelled{};
+    }
+  }
+  std::optional<double> matchedEpsilon;
+  std::size_t next = 1;
+  for (const auto& listed : m_job.students) {
+    checkCancel();
+    ForeignModel* f = listed.isTorchScript() ? &models.at(next++) : nullptr;
+    m_where = "task '" + task.name + "', model '" + listed.name + "'";
+    if (m_state->modelDone(task.name, listed.name)) {
+      info(task.name, listed.name, "complete in the run file; skipped");
+      m_progress->advance(m_job.mode == "compare" ? 0 : plannedSteps(listed.training, task.train.size()));
+      continue;
+    }
+    if (m_job.mode == "compare") {
+      beginForeign(task, *f, "student", notTrained);
+      finishModel(*f->model, f->view, listed.name);
+      continue;
+    }
+    const StudentSpec student = withMatchedLabelSmoothing(listed, *teacher.model, teacher.view, matchedEpsilon);
+    const auto seed = deriveSeed(m_job.seed, task.name, student.name);
+    torch::manual_seed(seed);
+    std::shared_ptr<ClassifierImpl> model = f ? std::shared_ptr<ClassifierImpl>(f->model.ptr()) : makeModel(student.architecture, task);
+    const TaskData& studentTask = f ? f->view : task;
+    const auto step = makeStudentStep(student, *teacher.model, m_job.teacher.architecture, studentTask,
+                                      cache ? &*cache : nullptr, deriveSeed(m_job.seed, task.name, student.name + "/augment"));
+    const fs::path studentState = checkpointDir / (student.name + ".state.pt");
+    const std::string objective = studentObjectiveJson(student, step.intermediateJson, "");
+    const bool resumeStudent = startModel(task.name, student.name, studentState, [&] {
+      if (f) {
+        beginForeign(task, *f, "student", objective);
+      } else {
+        m_writer->beginModel(task.name, student.name, "student", recordedArchitecture(student.architecture, task),
+                             objective, model->parameterCount());
+      }
+    });
+    if (student.objective.labelSmoothingMatched) {
+      noteMatchedLabelSmoothing(*m_writer, task.name, student.name, student.objective.labelSmoothing);
+    }
+    info(task.name, student.name, f ? "training the TorchScript module through its parameters" : "training");
+    TrainTarget target;
+    target.task = task.name;
+    target.model = student.name;
+    target.seed = seed;
+    target.logEvery = m_job.recording.logEvery;
+    target.extraParameters = step.parameters;
+    target.recordName = records ? "q_true" : "";
+    target.checkpointPath = studentState.string();
+    target.resume = resumeStudent;
+    if (trainModel(*model, studentTask, student.training, step.step, target, *m_writer, m_cancel, *m_progress) ==
+        TrainOutcome::Cancelled) {
+      throw Cancelled{};
+    }
+    if (f) {
+      // The trained module, which the analysis reloads (heads, probes) and Python can load.
+      const fs::path saved = checkpointDir / (student.name + ".torchscript.pt");
+      fs::create_directories(saved.parent_path());
+      f->model->saveTorchScript(saved.string());
+      m_writer->file().setAttr(RunWriter::modelPath(task.name, student.name), layout::attr::kArchitecture,
+                               foreignArchitectureJson(*f, saved.string()));
+    } else {
+      saveCheckpoint(*model, checkpointDir / (student.name + ".pt"));
+    }
+    finishModel(*model, studentTask, student.name);
+  }
+}
+
 JobResult JobRunner::run() {
   JobResult result;
   const auto runPath = fs::path(m_options.outDir) / "run.h5";
@@ -552,15 +709,18 @@ JobResult JobRunner::run() {
       info(spec.name, "", "loading data");
       tasks.push_back(loadTask(spec, dataDir, m_job.seed));
       const auto n = tasks.back().train.size();
-      if (m_job.teacher.checkpoint.empty()) {
+      if (m_job.mode == "train" && m_job.teacher.checkpoint.empty()) {
         totalSteps += plannedSteps(m_job.teacher.training, n);
       }
       for (const auto& s : m_job.students) {
-        totalSteps += plannedSteps(s.training, n);
+        totalSteps += m_job.mode == "compare" ? 0 : plannedSteps(s.training, n);
       }
       checkCancel();
     }
     m_progress = std::make_unique<ProgressTracker>(m_sink, totalSteps);
+    if (m_job.mode != "train") {
+      checkForeignModels(tasks); // before anything is written
+    }
 
     // The size the run file will have, checked against the limit before anything is written.
     const RunSizeEstimate estimate = estimateRunFileSize(m_job, tasks);

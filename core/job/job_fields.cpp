@@ -287,6 +287,8 @@ const Table<TeacherSpec>& teacherTable() {
           section("training", &TeacherSpec::training, trainingTable()),
           value("checkpoint", &TeacherSpec::checkpoint),
           value("epoch_checkpoints", &TeacherSpec::epochCheckpoints),
+          value("torchscript", &TeacherSpec::torchscript), // modes: job_validation
+          value("manifest", &TeacherSpec::manifest),
       },
       /*suggestNested=*/true);
   return table;
@@ -301,6 +303,8 @@ const Table<StudentSpec>& studentTable() {
           section("objective", &StudentSpec::objective, objectiveTable()),
           section("augmentation", &StudentSpec::augmentation, augmentationTable()),
           value("teacher_epoch", &StudentSpec::teacherEpoch, atLeast(0)),
+          value("torchscript", &StudentSpec::torchscript), // modes: job_validation
+          value("manifest", &StudentSpec::manifest),
       },
       /*suggestNested=*/true);
   return table;
@@ -316,6 +320,7 @@ const Table<RecordingSpec>& recordingTable() {
       value("float16", &RecordingSpec::float16),
       value("example_records", &RecordingSpec::exampleRecords),
       value("max_file_mb", &RecordingSpec::maxFileMb, atLeast(0)),
+      value("memory_budget_mb", &RecordingSpec::memoryBudgetMb, atLeast(0)),
   });
   return table;
 }
@@ -337,6 +342,7 @@ const Table<KnowledgeControlsSpec>& knowledgeControlsTable() {
 const Table<JobSpec>& jobTable() {
   static const Table<JobSpec> table({
       value("name", &JobSpec::name, json::notEmpty()),
+      choice("mode", &JobSpec::mode, {"train", "compare", "distil"}),
       value("seed", &JobSpec::seed),
       value("data_dir", &JobSpec::dataDir),
       value("cache_teacher_outputs", &JobSpec::cacheTeacherOutputs),

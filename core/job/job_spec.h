@@ -125,6 +125,11 @@ struct TeacherSpec {
   TrainingSpec training;
   std::string checkpoint; ///< optional: load instead of training (relative to the job file)
   bool epochCheckpoints = false; ///< save checkpoints/<task>/teacher_epoch<k>.pt after every epoch
+  /// A TorchScript module (docs/models.md) instead of a KDScope architecture: modes "compare"
+  /// and "distil" (relative to the job file; "{task}" is replaced by the task's name).
+  std::string torchscript;
+  std::string manifest; ///< its manifest; empty: the module's path with .json (defaultManifestPath)
+  [[nodiscard]] bool isTorchScript() const { return !torchscript.empty(); }
 };
 
 struct StudentSpec {
@@ -134,6 +139,11 @@ struct StudentSpec {
   ObjectiveSpec objective;
   AugmentationSpec augmentation;
   int teacherEpoch = 0; ///< distil from the teacher's checkpoint after this epoch; 0 = final
+  /// A TorchScript module instead of `architecture` (modes "compare" and "distil"; in "distil"
+  /// it is trained in C++ through its parameters). Relative to the job file; "{task}" replaced.
+  std::string torchscript;
+  std::string manifest; ///< its manifest; empty: the module's path with .json
+  [[nodiscard]] bool isTorchScript() const { return !torchscript.empty(); }
 };
 
 struct RecordingSpec {
@@ -145,6 +155,10 @@ struct RecordingSpec {
   bool float16 = false;        ///< store activations (hidden, token_hidden, attention) as float16
   bool exampleRecords = true;  ///< per-example training records (train_records, train/labels)
   double maxFileMb = 0.0;      ///< refuse a job whose run file is estimated above this (0: no limit)
+  /// The memory one eval-recording batch may take (activations of every layer, and the
+  /// attention maps the module returns): the eval batch size is chosen from it (at least 1,
+  /// at most 256; trainer.h evalBatchSize). 0: the fixed batch of 64.
+  double memoryBudgetMb = 1024.0;
 };
 
 /// Tang et al.'s control students for the three knowledge levels: when enabled the engine
@@ -166,6 +180,11 @@ struct KnowledgeControlsSpec {
 
 struct JobSpec {
   std::string name = "job";
+  /// "train": train the teacher (or load its checkpoint) and every student (today's jobs);
+  /// "compare": no training, record every given model (TorchScript teacher and students) on
+  /// each task's eval set, then analyse; "distil": a TorchScript teacher, KDScope or
+  /// TorchScript students trained from its cached logits. docs/job-format.md, docs/models.md.
+  std::string mode = "train";
   std::uint64_t seed = 1;
   std::vector<TaskSpec> tasks;
   TeacherSpec teacher;

@@ -107,6 +107,7 @@ public:
     recordingTable().checkBounds(m_r, m_job.recording, "recording");
     validateKnowledgeControls();
     validateArchitectureFit();
+    validateMode();
   }
 
 private:
@@ -284,7 +285,8 @@ private:
     }
     const int ls = depthOf(student.architecture);
     const int lt = depthOf(teacher);
-    if (knownTypes && intermediate && ls >= 1 && lt >= 1) {
+    if (knownTypes && intermediate && ls >= 1 && lt >= 1 && !m_job.teacher.isTorchScript() &&
+        !student.isTorchScript()) {
       validateLayerMap(objective, mapPath, ls, lt, attentionTerms);
     }
     studentTable().checkBounds(m_r, student, at); // teacher_epoch >= 0
@@ -388,7 +390,10 @@ private:
       return;
     }
     const std::string_view required = kind == TaskKind::Text ? kTransformer : kMlp;
-    const auto fit = [&](const ArchitectureSpec& arch, const std::string& path) {
+    const auto fit = [&](const ArchitectureSpec& arch, const std::string& path, bool torchScript = false) {
+      if (torchScript) {
+        return; // the module's manifest says what it is (checked when the job starts)
+      }
       const std::string typePath = childPath(path, "type");
       if ((arch.type != kTransformer && arch.type != kMlp) || arch.type == required) {
         return; // an unknown type is reported on its own
@@ -404,12 +409,83 @@ private:
       }
       m_r.check(false, typePath, message);
     };
-    fit(m_job.teacher.architecture, "teacher.architecture");
+    fit(m_job.teacher.architecture, "teacher.architecture", m_job.teacher.isTorchScript());
     for (std::size_t i = 0; i < m_job.students.size(); ++i) {
-      fit(m_job.students[i].architecture, childPath(indexPath("students", i), "architecture"));
+      fit(m_job.students[i].architecture, childPath(indexPath("students", i), "architecture"),
+          m_job.students[i].isTorchScript());
     }
     if (m_job.knowledgeControls.enabled) {
       fit(m_job.knowledgeControls.architecture, "knowledge_controls.architecture");
+    }
+  }
+
+  /// "mode" against the TorchScript models (docs/job-format.md, "Modes"): "train" takes none;
+  /// "compare" records given modules only; "distil" distils a TorchScript teacher's cached
+  /// logits, which it computes on its own tokens, so nothing may need the teacher on the
+  /// student's inputs (intermediate terms, augmentation, a weaker teacher).
+  void validateMode() {
+    const std::string& mode = m_job.mode;
+    const JobSpec& job = m_job;
+    if (mode != "train" && mode != "compare" && mode != "distil") {
+      return; // the field's bound reports it
+    }
+    if (mode == "train") {
+      const std::string why = "a TorchScript model needs \"mode\": \"compare\" (record it, no training) or "
+                              "\"distil\" (a TorchScript teacher); mode is 'train'" +
+                              std::string(m_r.isPresent("mode") ? "" : " (the default)");
+      m_r.check(!job.teacher.isTorchScript(), "teacher.torchscript", why);
+      for (std::size_t i = 0; i < job.students.size(); ++i) {
+        m_r.check(!job.students[i].isTorchScript(), childPath(indexPath("students", i), "torchscript"), why);
+      }
+      return;
+    }
+    const std::string in = " in mode " + singleQuoted(mode);
+    if (!job.teacher.isTorchScript()) {
+      m_r.issue("teacher.torchscript", "required" + in + " (the teacher is a TorchScript module: docs/models.md)");
+    }
+    m_r.check(job.teacher.checkpoint.empty(), "teacher.checkpoint",
+              "not used" + in + ": the teacher is teacher.torchscript");
+    m_r.check(!job.knowledgeControls.enabled, "knowledge_controls", "not supported" + in + " (only in mode 'train')");
+    for (std::size_t i = 0; i < job.students.size(); ++i) {
+      const StudentSpec& s = job.students[i];
+      const std::string at = indexPath("students", i);
+      if (mode == "compare") {
+        if (!s.isTorchScript()) {
+          m_r.issue(childPath(at, "torchscript"),
+                    "required in mode 'compare' (nothing is trained: every model is a TorchScript module)");
+        }
+        continue;
+      }
+      const ObjectiveSpec& o = s.objective;
+      const std::string objectivePath = childPath(at, "objective");
+      for (const auto& [key, weight] : {std::pair<const char*, double>{"hidden_mse", o.hiddenMse},
+                                        {"hidden_cosine", o.hiddenCosine},
+                                        {"pkd", o.pkd},
+                                        {"attention_kl", o.attentionKl},
+                                        {"attention_mse", o.attentionMse},
+                                        {"infonce", o.infoNce},
+                                        {"mi_alpha", o.miAlpha}}) {
+        m_r.check(weight == 0.0, childPath(objectivePath, key),
+                  "not available in mode 'distil': a TorchScript teacher runs on its own tokenizer's tokens, so "
+                  "only its logits (the teacher cache) are distilled");
+      }
+      const std::string augmentationPath = childPath(at, "augmentation");
+      for (const auto& [key, on] : {std::pair<const char*, bool>{"mask", s.augmentation.mask > 0},
+                                    {"replace", s.augmentation.replace > 0},
+                                    {"swap", s.augmentation.swap > 0},
+                                    {"delete", s.augmentation.deletion > 0},
+                                    {"mixup", s.augmentation.mixup}}) {
+        m_r.check(!on, childPath(augmentationPath, key),
+                  "not available in mode 'distil': augmentation makes KDScope token ids (or word embeddings), "
+                  "which a TorchScript teacher cannot read; turn it off");
+      }
+      m_r.check(s.teacherEpoch == 0, childPath(at, "teacher_epoch"),
+                "not available in mode 'distil' (a TorchScript teacher has no earlier epochs)");
+    }
+    if (mode == "distil") {
+      m_r.check(job.cacheTeacherOutputs, "cache_teacher_outputs",
+                "must be true in mode 'distil': the TorchScript teacher's logits are computed once on its own "
+                "tokens and read from the cache");
     }
   }
 

@@ -96,4 +96,39 @@ std::int64_t ModelTokenizer::padId() const { return m_wordPiece ? m_wordPiece->p
 std::int64_t ModelTokenizer::clsId() const { return m_wordPiece ? m_wordPiece->clsId() : Tokenizer::kCls; }
 std::int64_t ModelTokenizer::sepId() const { return m_wordPiece ? m_wordPiece->sepId() : -1; }
 
+namespace {
+
+void encodeSplit(Split& split, const ModelTokenizer& tokenizer, int length, const std::string& where,
+                 const std::string& splitName) {
+  if (split.texts.size() != split.size()) {
+    throw InputError(where + ": the task's " + splitName + " split keeps no texts to tokenize with the model's tokenizer");
+  }
+  std::vector<std::int64_t> tokens;
+  tokens.reserve(split.size() * static_cast<std::size_t>(length));
+  for (std::size_t i = 0; i < split.size(); ++i) {
+    ModelEncoding e;
+    try {
+      e = tokenizer.encode(split.texts[i], length);
+    } catch (const InputError& error) {
+      throw InputError(where + ": " + splitName + " example " + std::to_string(i) + ": " + error.what());
+    }
+    tokens.insert(tokens.end(), e.inputIds.begin(), e.inputIds.end());
+  }
+  split.tokens = std::move(tokens);
+}
+
+} // namespace
+
+TaskData retokenizeTask(const TaskData& task, const ModelTokenizer& tokenizer, const std::string& where) {
+  if (tokenizer.padId() != 0) {
+    throw InputError(where + ": the tokenizer's [PAD] is id " + std::to_string(tokenizer.padId()) +
+                     "; KDScope needs it at id 0 (the first line of the vocabulary), as in BERT's vocab.txt");
+  }
+  TaskData view = task;
+  view.vocab = tokenizer.vocab();
+  encodeSplit(view.train, tokenizer, task.seqLen, where, "train");
+  encodeSplit(view.eval, tokenizer, task.seqLen, where, "eval");
+  return view;
+}
+
 } // namespace kdscope::core

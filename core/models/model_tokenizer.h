@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/data/dataset.h"
 #include "core/models/model_manifest.h"
 
 namespace kdscope::core {
@@ -55,5 +56,10 @@ private:
   std::unique_ptr<WordPieceTokenizer> m_wordPiece;
   std::unique_ptr<Tokenizer> m_word;
 };
+
+/// The task's splits re-encoded by `tokenizer` to the task's seqLen: tokens replaced, every
+/// other field kept. Throws InputError naming `where` when the task has no texts or the
+/// tokenizer's [PAD] is not id 0 (KDScope's batches take id 0 as padding).
+TaskData retokenizeTask(const TaskData& task, const ModelTokenizer& tokenizer, const std::string& where);
 
 } // namespace kdscope::core

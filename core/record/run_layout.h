@@ -59,6 +59,12 @@ inline constexpr const char* kParameterCount = "parameter_count";
 /// The arithmetic precision the model was trained at, resolved on the machine that trained
 /// it ("fp32" or "bf16"); absent for models not trained in the run, and in older files.
 inline constexpr const char* kPrecision = "precision";
+/// A TorchScript model's pre-flight check (JSON: usable, batch, provides / lacks / skipped as
+/// [what, detail] pairs; docs/run-format.md). Absent for KDScope's own models.
+inline constexpr const char* kModelCheck = "model_check";
+// Analysis group of a task.
+/// The analyses that could not run and why, "what: why" lines (string array).
+inline constexpr const char* kSkipped = "skipped";
 // eval/hidden.
 inline constexpr const char* kPooling = "pooling";
 // train_records/<name>.

@@ -62,10 +62,13 @@ inline void expectSameStudent(const StudentSpec& a, const StudentSpec& b) {
   EXPECT_EQ(p.mixup, q.mixup);
   EXPECT_EQ(p.mixupAlpha, q.mixupAlpha);
   EXPECT_EQ(a.teacherEpoch, b.teacherEpoch);
+  EXPECT_EQ(a.torchscript, b.torchscript);
+  EXPECT_EQ(a.manifest, b.manifest);
 }
 
 inline void expectSameJob(const JobSpec& a, const JobSpec& b) {
   EXPECT_EQ(a.name, b.name);
+  EXPECT_EQ(a.mode, b.mode);
   EXPECT_EQ(a.seed, b.seed);
   EXPECT_EQ(a.dataDir, b.dataDir);
   EXPECT_EQ(a.cacheTeacherOutputs, b.cacheTeacherOutputs);
@@ -113,6 +116,8 @@ inline void expectSameJob(const JobSpec& a, const JobSpec& b) {
   expectSameTraining(a.teacher.training, b.teacher.training);
   EXPECT_EQ(a.teacher.checkpoint, b.teacher.checkpoint);
   EXPECT_EQ(a.teacher.epochCheckpoints, b.teacher.epochCheckpoints);
+  EXPECT_EQ(a.teacher.torchscript, b.teacher.torchscript);
+  EXPECT_EQ(a.teacher.manifest, b.teacher.manifest);
   ASSERT_EQ(a.students.size(), b.students.size());
   for (std::size_t i = 0; i < a.students.size(); ++i) {
     SCOPED_TRACE("student " + std::to_string(i));
@@ -128,6 +133,7 @@ inline void expectSameJob(const JobSpec& a, const JobSpec& b) {
   EXPECT_EQ(r.float16, s.float16);
   EXPECT_EQ(r.exampleRecords, s.exampleRecords);
   EXPECT_EQ(r.maxFileMb, s.maxFileMb);
+  EXPECT_EQ(r.memoryBudgetMb, s.memoryBudgetMb);
   const KnowledgeControlsSpec& k = a.knowledgeControls;
   const KnowledgeControlsSpec& l = b.knowledgeControls;
   EXPECT_EQ(k.enabled, l.enabled);

@@ -45,7 +45,7 @@ std::string describe(const std::vector<JobIssue>& issues) {
 
 // ---- the documented keys, by hand --------------------------------------------------------------
 
-const std::vector<std::string> kJobKeys = {"name",     "seed",     "data_dir", "cache_teacher_outputs",
+const std::vector<std::string> kJobKeys = {"name",     "mode",     "seed",     "data_dir", "cache_teacher_outputs",
                                            "teacher_cache_budget_mb", "tasks", "teacher",  "students",
                                            "recording", "knowledge_controls", "analyze",
                                            "replicates", "replicate_seed"};
@@ -66,11 +66,14 @@ const std::vector<std::string> kObjectiveKeys = {
     "attention_kl", "attention_mse", "infonce",   "mi_alpha",        "alpha",
     "layer_map"};
 const std::vector<std::string> kAugmentationKeys = {"mask", "replace", "swap", "delete", "mixup", "mixup_alpha"};
-const std::vector<std::string> kTeacherKeys = {"architecture", "training", "checkpoint", "epoch_checkpoints"};
+const std::vector<std::string> kTeacherKeys = {"architecture", "training", "checkpoint", "epoch_checkpoints",
+                                               "torchscript", "manifest"};
 const std::vector<std::string> kStudentKeys = {"name",      "architecture", "training",
-                                               "objective", "augmentation", "teacher_epoch"};
+                                               "objective", "augmentation", "teacher_epoch",
+                                               "torchscript", "manifest"};
 const std::vector<std::string> kRecordingKeys = {"attention_examples",    "pooling", "log_every",       "hidden",
-                                                 "token_hidden_examples", "float16", "example_records", "max_file_mb"};
+                                                 "token_hidden_examples", "float16", "example_records", "max_file_mb",
+                                                 "memory_budget_mb"};
 const std::vector<std::string> kKnowledgeControlsKeys = {"enabled", "architecture", "training", "lambda",
                                                          "temperature", "ls_match"};
 
@@ -109,6 +112,17 @@ JobSpec vectorBase() {
   job.knowledgeControls.enabled = true;
   job.knowledgeControls.architecture.type = "mlp";
   job.knowledgeControls.architecture.hidden = {8};
+  return job;
+}
+
+/// A job of mode "distil" with TorchScript teacher and student (the fields "mode" and
+/// "torchscript" are refused in the two bases above, which are of mode "train").
+JobSpec ownModelsBase() {
+  JobSpec job = textBase();
+  job.mode = "distil";
+  job.knowledgeControls.enabled = false;
+  job.teacher.torchscript = "teacher.pt";
+  job.students[0].torchscript = "student.pt";
   return job;
 }
 
@@ -239,7 +253,7 @@ template <class S> void roundTripEveryField(const Place<S>& place) {
     for (const Json& sample : nonDefaultValues(field)) {
       SCOPED_TRACE(childOf(place, field.key) + " = " + sample.dump());
       int accepted = 0;
-      for (JobSpec job : {textBase(), vectorBase()}) {
+      for (JobSpec job : {textBase(), vectorBase(), ownModelsBase()}) {
         S& section = place.get(job);
         setField(field, sample, section);
         ASSERT_FALSE(field.same(section, S{})) << "the value is the default";

@@ -274,10 +274,11 @@ TEST(JobParser, NormalizedJsonSpellsOutEveryDefault) {
   const JobParseResult result = parseJob(R"({"tasks": ["polarity"], "students": [{"name": "kd"}]})");
   expectValid(result);
   // Two-space indentation, keys in the documented order.
-  EXPECT_EQ(result.normalizedJson.rfind("{\n  \"name\": \"job\",\n  \"seed\": 1,\n", 0), 0U)
+  EXPECT_EQ(result.normalizedJson.rfind("{\n  \"name\": \"job\",\n  \"mode\": \"train\",\n  \"seed\": 1,\n", 0), 0U)
       << result.normalizedJson;
   const Json j = Json::parse(result.normalizedJson);
-  EXPECT_EQ(j.size(), 13U); // ... recording, knowledge_controls, analyze, replicates, replicate_seed
+  EXPECT_EQ(j.size(), 14U); // name, mode, ... recording, knowledge_controls, analyze, replicates, replicate_seed
+  EXPECT_EQ(j["mode"], "train");
   EXPECT_EQ(j["replicates"], 0);
   EXPECT_EQ(j["replicate_seed"], 0);
   EXPECT_EQ(j["data_dir"], "");
@@ -297,10 +298,13 @@ TEST(JobParser, NormalizedJsonSpellsOutEveryDefault) {
   EXPECT_EQ(j["teacher"]["training"]["precision"], "fp32");
   EXPECT_EQ(j["teacher"]["training"]["lr"], 0.001);
   EXPECT_EQ(j["teacher"]["checkpoint"], "");
-  EXPECT_EQ(j["students"][0].size(), 6U); // name, architecture, training, objective, augmentation, teacher_epoch
+  EXPECT_EQ(j["students"][0].size(), 8U); // name, architecture, training, objective, augmentation, teacher_epoch,
+                                          // torchscript, manifest
+  EXPECT_EQ(j["students"][0]["torchscript"], "");
   EXPECT_EQ(j["students"][0]["objective"].size(), 16U);
   EXPECT_EQ(j["students"][0]["objective"]["teacher_targets"], "full");
-  EXPECT_EQ(j["recording"].size(), 8U);
+  EXPECT_EQ(j["recording"].size(), 9U);
+  EXPECT_EQ(j["recording"]["memory_budget_mb"], 1024.0);
   EXPECT_EQ(j["recording"]["log_every"], 10);
   EXPECT_EQ(jobToJson(*result.job), result.normalizedJson);
 }
@@ -634,7 +638,7 @@ TEST(JobParser, UnknownKeysSuggestTheClosestField) {
   EXPECT_EQ(result.issues[5].str(), "students[0].objective.lamda: unknown field (did you mean 'lambda'?)");
   EXPECT_EQ(result.issues[6].str(),
             "recording.zzzz: unknown field (known fields: attention_examples, pooling, "
-            "log_every, hidden, token_hidden_examples, float16, example_records, max_file_mb)");
+            "log_every, hidden, token_hidden_examples, float16, example_records, max_file_mb, memory_budget_mb)");
 }
 
 TEST(JobParser, TeacherHasNoObjective) {

@@ -112,16 +112,16 @@ class TinyBert(nn.Module):
     BertForSequenceClassification with torchscript=True (return_dict=False),
     output_hidden_states=True, output_attentions=True."""
 
-    def __init__(self):
+    def __init__(self, classes=CLASSES, layers=LAYERS, vocab_size=len(VOCAB)):
         super().__init__()
-        self.word_embeddings = nn.Embedding(len(VOCAB), WIDTH)
+        self.word_embeddings = nn.Embedding(vocab_size, WIDTH)
         self.position_embeddings = nn.Embedding(MAX_LEN, WIDTH)
         self.token_type_embeddings = nn.Embedding(2, WIDTH)
         self.embedding_norm = nn.LayerNorm(WIDTH, eps=1e-12)
         self.dropout = nn.Dropout(0.1)
-        self.layers = nn.ModuleList([Layer() for _ in range(LAYERS)])
+        self.layers = nn.ModuleList([Layer() for _ in range(layers)])
         self.pooler = nn.Linear(WIDTH, WIDTH)
-        self.classifier = nn.Linear(WIDTH, CLASSES)
+        self.classifier = nn.Linear(WIDTH, classes)
 
     def forward(self, input_ids, attention_mask, token_type_ids, position_ids, head_mask):
         x = self.word_embeddings(input_ids) + self.position_embeddings(position_ids) + \
@@ -390,6 +390,40 @@ def main():
                            "classifier_weight_after": flat(mlp_copy.out.weight),
                            "fc1_weight_after": flat(mlp_copy.fc1.weight)}
     write_json(os.path.join(out, "reference.json"), ref)
+
+    make_polarity_models(out)
+
+
+# Words of the polarity corpus the C++ tests write (tests/core/test_support.h,
+# writePolarityCorpus), so that the own-model jobs see real pieces, not only [UNK].
+POLARITY_WORDS = ["great", "fine", "lovely", "superb", "awful", "dull", "poor", "boring", "film", "plot",
+                  "acting"]
+
+
+def make_polarity_models(out):
+    """For the job tests of tests/core/test_own_models.cpp (task polarity, 2 classes):
+      polarity_bert.pt + .json        the BERT-like encoder (2 layers), HF inputs and outputs
+      polarity_bert_small.pt + .json  the same with 1 layer (a student)
+      polarity_vocab.txt              their WordPiece vocabulary (VOCAB + the corpus's words)
+    Seeded apart from the models above, which stay as they were."""
+    torch.manual_seed(7)
+    vocab = VOCAB + POLARITY_WORDS
+    with open(os.path.join(out, "polarity_vocab.txt"), "w", encoding="utf-8") as f:
+        f.write("\n".join(vocab) + "\n")
+    ex_ids = torch.randint(5, len(vocab), (3, 8))
+    ex_mask = torch.ones(3, 8, dtype=torch.int64)
+    ex_types = torch.zeros(3, 8, dtype=torch.int64)
+    ex_pos = torch.arange(8).unsqueeze(0).expand(3, 8).contiguous()
+    full = ["input_ids", "attention_mask", "token_type_ids", "position_ids", "head_mask"]
+    for name, layers in (("polarity_bert", 2), ("polarity_bert_small", 1)):
+        model = TinyBert(classes=2, layers=layers, vocab_size=len(vocab)).eval()
+        with torch.no_grad():
+            traced = torch.jit.trace(model, (ex_ids, ex_mask, ex_types, ex_pos, torch.ones(layers, HEADS)))
+        traced.save(os.path.join(out, name + ".pt"))
+        manifest = bert_manifest(full, classes=["negative", "positive"])
+        manifest["tokenizer"]["vocab"] = "polarity_vocab.txt"
+        manifest["sizes"]["layers"] = layers
+        write_json(os.path.join(out, name + ".json"), manifest)
 
 
 if __name__ == "__main__":

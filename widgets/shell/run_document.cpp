@@ -119,6 +119,26 @@ std::optional<std::vector<double>> RunDocument::resultVector(const QString& task
   return m_results->vector(str(task), str(who), str(name));
 }
 
+QStringList RunDocument::skippedAnalyses(const QString& task) const {
+  QStringList out;
+  for (const std::string& line : m_results->skipped(str(task))) {
+    out << QString::fromStdString(line);
+  }
+  return out;
+}
+
+QStringList RunDocument::modelLacks(const QString& task) const {
+  QStringList out;
+  if (const core::TaskSummary* t = this->task(task)) {
+    for (const core::ModelSummary& model : t->models) {
+      for (const std::string& line : m_results->modelLacks(t->name, model.name)) {
+        out << QString::fromStdString(model.name + " lacks " + line);
+      }
+    }
+  }
+  return out;
+}
+
 std::optional<core::ModelIntervals> RunDocument::intervals(const QString& task, const QString& model) const {
   return m_results->intervals(str(task), str(model));
 }

@@ -65,6 +65,10 @@ public:
   /// The analysis's 95% intervals of a model's task metrics (analysis/<model>/intervals), or
   /// nothing when not analysed.
   [[nodiscard]] std::optional<core::ModelIntervals> intervals(const QString& task, const QString& model) const;
+  /// The analyses skipped for the task and why (AnalysisResults::skipped), and what each
+  /// TorchScript model lacks by its pre-flight check ("model lacks what: detail").
+  [[nodiscard]] QStringList skippedAnalyses(const QString& task) const;
+  [[nodiscard]] QStringList modelLacks(const QString& task) const;
   /// The paired tests of a student against the teacher and the other students; empty when
   /// not analysed.
   [[nodiscard]] std::vector<core::PairedTest> pairedTests(const QString& task, const QString& student) const;

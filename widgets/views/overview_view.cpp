@@ -4,6 +4,7 @@
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
+#include <QPlainTextEdit>
 #include <QSplitter>
 #include <QTableWidget>
 #include <QVBoxLayout>
@@ -57,8 +58,13 @@ OverviewView::OverviewView(QWidget* parent) : AnalysisView(parent) {
   m_table->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
   m_table->verticalHeader()->hide();
   m_table->setEditTriggers(QAbstractItemView::NoEditTriggers);
+  m_skipped = new QPlainTextEdit(split);
+  m_skipped->setObjectName(QStringLiteral("overviewSkipped"));
+  m_skipped->setReadOnly(true);
+  m_skipped->setVisible(false);
   split->setStretchFactor(0, 3);
   split->setStretchFactor(1, 1);
+  split->setStretchFactor(2, 0);
   layout->addWidget(split, 1);
 
   connect(m_term, &QComboBox::currentTextChanged, this, [this] {
@@ -75,6 +81,8 @@ void OverviewView::clearView() {
   m_lossPlot->clear();
   m_accuracyPlot->clear();
   m_table->setRowCount(0);
+  m_skipped->clear();
+  m_skipped->setVisible(false);
   const QSignalBlocker block(m_term);
   m_term->clear();
 }
@@ -152,6 +160,20 @@ void OverviewView::populate() {
                                            intervalTooltip(*gap)));
     ++row;
   }
+
+  // Models from elsewhere may lack outputs (their pre-flight check), and analyses that need
+  // them were skipped: said here with the reasons, as the analysis recorded them.
+  const QStringList lacks = run.modelLacks(context().task);
+  const QStringList skipped = run.skippedAnalyses(context().task);
+  QString notes;
+  if (!lacks.isEmpty()) {
+    notes += tr("Pre-flight check:\n  ") + lacks.join(QStringLiteral("\n  ")) + QStringLiteral("\n");
+  }
+  if (!skipped.isEmpty()) {
+    notes += tr("Analyses skipped:\n  ") + skipped.join(QStringLiteral("\n  "));
+  }
+  m_skipped->setPlainText(notes);
+  m_skipped->setVisible(!notes.isEmpty());
 }
 
 void OverviewView::fillLossPlot() {

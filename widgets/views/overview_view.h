@@ -1,10 +1,12 @@
 #pragma once
 /// OverviewView: training curves per loss term, eval accuracy curves, and the accuracy
-/// table (teacher and students, gap and retained fraction). GUI thread.
+/// table (teacher and students, gap and retained fraction), and what was skipped and why.
+/// GUI thread.
 
 #include "widgets/views/analysis_view.h"
 
 class QComboBox;
+class QPlainTextEdit;
 class QTableWidget;
 
 namespace kdscope::widgets {
@@ -27,6 +29,9 @@ public:
   [[nodiscard]] PlotWidget* lossPlot() const { return m_lossPlot; }
   [[nodiscard]] PlotWidget* accuracyPlot() const { return m_accuracyPlot; }
   [[nodiscard]] QComboBox* termSelector() const { return m_term; }
+  /// What the task's models lack (their pre-flight check) and the analyses skipped and why;
+  /// hidden when there is nothing to say.
+  [[nodiscard]] QPlainTextEdit* skippedNotes() const { return m_skipped; }
 
 protected:
   void populate() override;
@@ -39,6 +44,7 @@ private:
   PlotWidget* m_lossPlot = nullptr;
   PlotWidget* m_accuracyPlot = nullptr;
   QTableWidget* m_table = nullptr;
+  QPlainTextEdit* m_skipped = nullptr;
 };
 
 } // namespace kdscope::widgets

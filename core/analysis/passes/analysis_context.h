@@ -65,7 +65,21 @@ struct ModelRecord {
   std::uint64_t attLength = 0;
   bool hasClassifier = false;
   std::uint64_t classifierWidth = 0;
+  /// A TorchScript model (architecture type "torchscript"): its module (the trained one for a
+  /// student trained in mode 'distil') and manifest, which the heads and probes passes reload.
+  bool torchScript = false;
+  std::string torchScriptPath;
+  std::string manifestPath;
+  /// Its pre-flight check's skipped analyses (attribute model_check): analysis -> why.
+  std::map<std::string, std::string> checkSkipped;
 };
+
+/// Why `m` lacks what `analysis` needs: its pre-flight check's reason when it has one (a
+/// TorchScript model that returns no hidden states, say), else `fallback`.
+inline std::string lackReason(const ModelRecord& m, const std::string& analysis, const std::string& fallback) {
+  const auto it = m.checkSkipped.find(analysis);
+  return it == m.checkSkipped.end() ? fallback : it->second + " (model '" + m.name + "', pre-flight check)";
+}
 
 /// Writes results, replacing what is there (HDF5 cannot overwrite a dataset of another shape).
 class ResultWriter {

@@ -35,6 +35,12 @@ void attentionPass(AnalysisContext& ctx, const TaskInputs& in) {
       withMaps.push_back(s);
     }
   }
+  // Models whose pre-flight check found no attentions: said once each, with the reason.
+  for (const ModelRecord* m : in.models) {
+    if (!m->hasAttention && m->checkSkipped.count("attention") > 0) {
+      ctx.skip(task, "attention/" + m->name, lackReason(*m, "attention", ""));
+    }
+  }
   if (withMaps.empty()) {
     ctx.skip(task, "attention", "no model has eval/attention (vector task, or recording.attention_examples = 0)");
     return;

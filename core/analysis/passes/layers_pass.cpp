@@ -67,7 +67,7 @@ void layersPass(AnalysisContext& ctx, const TaskInputs& in) {
   const ModelRecord& teacher = *in.teacher;
   const std::vector<const ModelRecord*>& students = in.students;
   if (!teacher.hasHidden) {
-    ctx.skip(task, "cka, residual", "the teacher has no eval/hidden (recording.hidden was off)");
+    ctx.skip(task, "cka, residual", lackReason(teacher, "cka", "the teacher has no eval/hidden (recording.hidden was off)"));
     return;
   }
   const std::vector<float> hiddenT = ctx.file->readFloat(layout::evalHidden(task, "teacher"));
@@ -78,7 +78,7 @@ void layersPass(AnalysisContext& ctx, const TaskInputs& in) {
     ctx.checkCancel();
     ctx.advance(0.2 + 0.25 * static_cast<double>(done++) / static_cast<double>(std::max<std::size_t>(1, students.size())));
     if (!s->hasHidden) {
-      ctx.skip(task, "cka, residual/" + s->name, "the student has no eval/hidden");
+      ctx.skip(task, "cka, residual/" + s->name, lackReason(*s, "cka", "the student has no eval/hidden"));
       continue;
     }
     const std::vector<float> hiddenS = ctx.file->readFloat(layout::evalHidden(task, s->name));

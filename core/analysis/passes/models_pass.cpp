@@ -45,7 +45,8 @@ void modelsPass(AnalysisContext& ctx, const TaskInputs& in) {
   }
   // Models without attention (MLPs) have no heads: one line for a task where none has any.
   const bool anyHeads = std::any_of(models.begin(), models.end(), [](const ModelRecord* m) {
-    return m->architecture && m->architecture->type == "transformer";
+    return (m->architecture && m->architecture->type == "transformer") ||
+           (m->torchScript && m->checkSkipped.count("heads") == 0);
   });
   if (ctx.wants("heads") && !anyHeads) {
     ctx.skip(task, "heads", "no model has attention heads (MLP models)");
@@ -53,11 +54,13 @@ void modelsPass(AnalysisContext& ctx, const TaskInputs& in) {
   // Reload the task only when some model has a checkpoint.
   std::vector<std::pair<const ModelRecord*, std::string>> available;
   for (const ModelRecord* m : models) {
-    const std::string path = ctx.checkpointFor(task, m->name);
+    // A TorchScript model is reloaded from its module (the trained one for a student of mode
+    // 'distil'), as its architecture attribute names it.
+    const std::string path = m->torchScript ? m->torchScriptPath : ctx.checkpointFor(task, m->name);
     std::error_code ec;
     if (!fs::exists(path, ec)) {
-      ctx.skip(task, what + "/" + m->name, "checkpoint '" + path + "' not found");
-    } else if (!m->architecture) {
+      ctx.skip(task, what + "/" + m->name, (m->torchScript ? "TorchScript module '" : "checkpoint '") + path + "' not found");
+    } else if (!m->architecture && !m->torchScript) {
       ctx.skip(task, what + "/" + m->name, "the model's architecture attribute cannot be read");
     } else {
       available.emplace_back(m, path);
@@ -112,7 +115,11 @@ void modelsPass(AnalysisContext& ctx, const TaskInputs& in) {
     const std::string g = layout::analysisOf(task, m->name);
     std::optional<an::ModelHandle> handle;
     try {
-      handle.emplace(*m->architecture, data, path);
+      if (m->torchScript) {
+        handle.emplace(an::ModelHandle::torchScript(path, m->manifestPath, data));
+      } else {
+        handle.emplace(*m->architecture, data, path);
+      }
     } catch (const InputError& e) {
       ctx.skip(task, what + "/" + m->name, e.what());
       continue;
@@ -135,6 +142,8 @@ void modelsPass(AnalysisContext& ctx, const TaskInputs& in) {
         if (anyHeads) {
           ctx.skip(task, "heads/" + m->name, "the model has no attention heads");
         }
+      } else if (const std::string why = handle->headGateUnavailable(); !why.empty() || m->checkSkipped.count("heads") > 0) {
+        ctx.skip(task, "heads/" + m->name, lackReason(*m, "heads", "no head gate: " + why));
       } else {
         ctx.phase(task, m->name, "head importance (gradient of a head gate) and single-head ablation");
         const an::HeadScores scores = handle->headScores(data, data.eval, ctx.cancel);
@@ -164,7 +173,9 @@ void modelsPass(AnalysisContext& ctx, const TaskInputs& in) {
         ctx.out->attr(layout::child(g, layout::entry::kHeadAblationLoss), "intact", scores.loss);
       }
     }
-    if (ctx.wants("probes")) {
+    if (ctx.wants("probes") && (!handle->hiddenUnavailable().empty() || m->checkSkipped.count("probes") > 0)) {
+      ctx.skip(task, "probes/" + m->name, lackReason(*m, "probes", "no hidden states: " + handle->hiddenUnavailable()));
+    } else if (ctx.wants("probes")) {
       ctx.phase(task, m->name, "linear probes per layer (" + std::to_string(trainCount) + " train examples)");
       const std::string pooling = m->pooling.empty() ? (ctx.job ? ctx.job->recording.pooling : "mean") : m->pooling;
       const an::PooledStates train = handle->pooledStates(data, data.train, trainRows, pooling);
