@@ -576,7 +576,7 @@ void JobRunner::runForeignTask(const TaskData& task) {
   const std::string notTrained =
       R"json({"terms": [], "trained": "elsewhere: a TorchScript module recorded as given (mode 'compare' or a teacher of mode 'distil')"})json";
   const auto checkpointDir = fs::path(m_options.outDir) / "checkpoints" / task.name;
-  if (!m_state->modelDone(task.name, "teacher")) {
+  if (!modelDone(task.name, "teacher")) {
     m_where = "task '" + task.name + "', model 'teacher'";
     beginForeign(task, teacher, "teacher", notTrained);
     if (records && !recordTrainRecords(*teacher.model, teacher.view, "teacher", "p_true", /*epoch=*/0, /*step=*/0,
@@ -600,13 +600,13 @@ void JobRunner::runForeignTask(const TaskData& task) {
       throw Cancelled{};
     }
   }
-  std::optional<double> matchedEpsilon;
+  std::map<double, double> matchedEpsilon; // "label_smoothing": "matched", once per task and temperature
   std::size_t next = 1;
   for (const auto& listed : m_job.students) {
     checkCancel();
     ForeignModel* f = listed.isTorchScript() ? &models.at(next++) : nullptr;
     m_where = "task '" + task.name + "', model '" + listed.name + "'";
-    if (m_state->modelDone(task.name, listed.name)) {
+    if (modelDone(task.name, listed.name)) {
       info(task.name, listed.name, "complete in the run file; skipped");
       m_progress->advance(m_job.mode == "compare" ? 0 : plannedSteps(listed.training, task.train.size()));
       continue;
@@ -617,12 +617,12 @@ void JobRunner::runForeignTask(const TaskData& task) {
       continue;
     }
     const StudentSpec student = withMatchedLabelSmoothing(listed, *teacher.model, teacher.view, matchedEpsilon);
-    const auto seed = deriveSeed(m_job.seed, task.name, student.name);
+    const auto seed = deriveSeed(m_job.modelSeed(), task.name, student.name);
     torch::manual_seed(seed);
     std::shared_ptr<ClassifierImpl> model = f ? std::shared_ptr<ClassifierImpl>(f->model.ptr()) : makeModel(student.architecture, task);
     const TaskData& studentTask = f ? f->view : task;
     const auto step = makeStudentStep(student, *teacher.model, m_job.teacher.architecture, studentTask,
-                                      cache ? &*cache : nullptr, deriveSeed(m_job.seed, task.name, student.name + "/augment"));
+                                      cache ? &*cache : nullptr, deriveSeed(m_job.modelSeed(), task.name, student.name + "/augment"));
     const fs::path studentState = checkpointDir / (student.name + ".state.pt");
     const std::string objective = studentObjectiveJson(student, step.intermediateJson, "");
     const bool resumeStudent = startModel(task.name, student.name, studentState, [&] {
@@ -634,7 +634,8 @@ void JobRunner::runForeignTask(const TaskData& task) {
       }
     });
     if (student.objective.labelSmoothingMatched) {
-      noteMatchedLabelSmoothing(*m_writer, task.name, student.name, student.objective.labelSmoothing);
+      noteMatchedLabelSmoothing(*m_writer, task.name, student.name, student.objective.labelSmoothing,
+                                student.objective.labelSmoothingTemperature);
     }
     info(task.name, student.name, f ? "training the TorchScript module through its parameters" : "training");
     TrainTarget target;
@@ -646,7 +647,7 @@ void JobRunner::runForeignTask(const TaskData& task) {
     target.recordName = records ? "q_true" : "";
     target.checkpointPath = studentState.string();
     target.resume = resumeStudent;
-    if (trainModel(*model, studentTask, student.training, step.step, target, *m_writer, m_cancel, *m_progress) ==
+    if (trainModel(*model, studentTask, student.training, step.step, target, m_writer.get(), m_cancel, *m_progress) ==
         TrainOutcome::Cancelled) {
       throw Cancelled{};
     }
@@ -719,6 +720,10 @@ JobResult JobRunner::run() {
     }
     m_progress = std::make_unique<ProgressTracker>(m_sink, totalSteps);
     if (m_job.mode != "train") {
+      if (m_group != nullptr) {
+        throw JobError("mode '" + m_job.mode +
+                       "' runs in one process: data-parallel training (--nproc, WORLD_SIZE) covers mode 'train' only");
+      }
       checkForeignModels(tasks); // before anything is written
     }
 
