@@ -23,6 +23,9 @@ using Json = nlohmann::ordered_json;
 
 namespace {
 
+/// The key of a model's metric in the collected replicate values: "<model>/<metric>".
+std::string metricKey(const std::string& model, const char* metric) { return model + '/' + metric; }
+
 constexpr const char* kManifestFormat = "kdscope-replicates";
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
@@ -311,8 +314,8 @@ ReplicateSet summarizeReplicateSet(const std::string& dir) {
       ReplicatePair p;
       p.first = a;
       p.second = b;
-      const auto x = values(a + "/accuracy");
-      const auto y = b == "teacher" ? values(a + "/teacher_accuracy") : values(b + "/accuracy");
+      const auto x = values(metricKey(a, "accuracy"));
+      const auto y = b == "teacher" ? values(metricKey(a, "teacher_accuracy")) : values(metricKey(b, "accuracy"));
       // Only replicates where both are known.
       std::vector<double> xa;
       std::vector<double> yb;

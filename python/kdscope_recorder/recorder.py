@@ -333,13 +333,14 @@ class RunRecorder:
         self.flush()
 
     def add_model(self, task, name, role="student", architecture=None, objective=None, parameter_count=None,
-                  module=None):
+                  module=None, precision=None):
         """Begins /tasks/<task>/models/<name> (flushed at once). `name` is "teacher" for the
         teacher (one per task, written first, as KDScope does). architecture: a dict (stored
         as JSON; default: the module's class name). objective: a dict with every term and
         weight (use ce_objective() / kd_objective() for KDScope's form, which `kdscope
         analyze` understands; default: ce_objective()). parameter_count: trainable
-        parameters (default: counted from `module`)."""
+        parameters (default: counted from `module`). precision: "fp32" or "bf16", the
+        arithmetic the model was trained at (default: not recorded, read as unknown)."""
         f = self._open()
         t = self._task(task)
         _check_name(self.path, "model", name)
@@ -348,6 +349,8 @@ class RunRecorder:
             raise RecorderError(f"{self.path}: {m}: role {role!r} is neither 'teacher' nor 'student'")
         if name in t.models or m in f:
             raise RecorderError(f"{self.path}: {m}: the model is already written")
+        if precision not in (None, "fp32", "bf16"):
+            raise RecorderError(f"{self.path}: {m}: precision {precision!r} is neither 'fp32' nor 'bf16'")
         if parameter_count is None:
             if module is None:
                 raise RecorderError(f"{self.path}: {m}: give parameter_count or module")
@@ -368,6 +371,8 @@ class RunRecorder:
         _h5.set_str(g, "architecture", architecture_json)
         _h5.set_str(g, "objective", objective_json)
         _h5.set_int(g, "parameter_count", int(parameter_count))
+        if precision is not None:
+            _h5.set_str(g, "precision", precision)
         t.models[name] = _Model(name, role)
         self.flush()
 

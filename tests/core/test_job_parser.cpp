@@ -529,7 +529,7 @@ const std::vector<RuleCase> kRuleCases = {
   {"UnknownRootKey", kTextJob, "/task", R"(["hedge"])", "task", "unknown field (did you mean 'tasks'?)"},
   // Keys that path syntax cannot spell plainly are quoted, so every issue names its key
   // (the fuzz campaign's one unnamed refusal was an empty top-level key).
-  {"EmptyRootKey", kTextJob, "/", "1", R"("")", "unknown field (known fields: name, seed"},
+  {"EmptyRootKey", kTextJob, "/", "1", R"("")", "unknown field (known fields: name, mode, seed"},
   {"EmptyNestedKey", kTextJob, "/teacher/training/", "1", R"(teacher.training."")", "unknown field (known fields: epochs"},
   {"DottedKey", kTextJob, "/teacher/training/batch.size", "1", R"(teacher.training."batch.size")", "unknown field"},
   // Wrong JSON types.

@@ -649,7 +649,8 @@ def replay(source, target):
                                  for k, v in t.attrs.items() if k not in ("num_classes", "class_names", "kind")})
             for name, m in t["models"].items():
                 rec.add_model(task_name, name, role=m.attrs["role"], architecture=m.attrs["architecture"],
-                              objective=m.attrs["objective"], parameter_count=m.attrs["parameter_count"])
+                              objective=m.attrs["objective"], parameter_count=m.attrs["parameter_count"],
+                              precision=m.attrs["precision"] if "precision" in m.attrs else None)
                 terms = {k: v[:] for k, v in m["train/terms"].items()} if "train/terms" in m else {}
                 curve = {k: v[:] for k, v in m["eval_curve"].items()} if "eval_curve" in m else None
                 records = m["train_records"] if "train_records" in m else None
