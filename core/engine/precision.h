@@ -1,9 +1,11 @@
 #pragma once
-/// Arithmetic precision of training and eval passes. bf16 runs the matrix products of
-/// linear layers and attention in bfloat16 through LibTorch's CPU autocast (oneDNN), with
-/// fp32 weights, optimiser state, softmax, layer norm and losses; fp32 runs everything in
-/// float32. "auto" picks bf16 where the CPU multiplies bf16 natively (AVX512_BF16 or AMX),
-/// else fp32. docs/methods.md ("Precision") and bench/README.md give the measurements.
+/// Arithmetic precision of the training passes. bf16 runs them under LibTorch's CPU
+/// autocast: linear layers and attention products in bfloat16 through oneDNN, and (in
+/// LibTorch 1.13) the element-wise steps that follow them (softmax, layer norm, GELU) on
+/// their bf16 outputs; weights, gradients and optimiser state stay fp32. fp32 runs
+/// everything in float32. "auto" picks bf16 where the CPU multiplies bf16 natively (AVX512_BF16 or AMX),
+/// else fp32. docs/job-format.md (training.precision) documents it; bench/README.md
+/// ("Distillation step at any size") has the measurements.
 /// No torch in this header: it is included by the job spec.
 
 #include <string>
