@@ -40,21 +40,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// Runs a command; its exit status and what it printed (stdout and stderr).
-std::pair<int, std::string> run(const std::string& command) {
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) {
-    return {-1, "popen failed"};
-  }
-  std::string output;
-  char buffer[4096];
-  std::size_t n = 0;
-  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) {
-    output.append(buffer, n);
-  }
-  const int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
+using kdscope::test::runCommand;
 
 // The constructed run: task "t", 2 classes, 12 eval examples, labels 0 1 0 1 ... .
 //   teacher: right on 0..10 (margin m_i on the label: 0.1 0.2 0.3 0.4 0.5 for 0..4, then
@@ -342,7 +328,7 @@ TEST(AnalysisIntervals, IntervalsHoldTheEstimatesAndReanalysisGivesTheSameNumber
 
 TEST(AnalysisIntervals, InfoPrintsTheIntervalsTestsAndLossPattern) {
   const std::string path = constructedRun("info");
-  const auto [status, output] = run(std::string(KDSCOPE_EXECUTABLE) + " info '" + path + "'");
+  const auto [status, output] = runCommand(std::string(KDSCOPE_EXECUTABLE) + " info '" + path + "'");
   ASSERT_EQ(status, 0) << output;
   EXPECT_NE(output.find("95% intervals: percentile bootstrap over the 12 eval examples (B = 2000, seed 14)"),
             std::string::npos)
@@ -548,7 +534,7 @@ TEST(AnalysisIntervals, NumPyOracleAgreesOnTheRealRun) {
     }
     ASSERT_TRUE(out.good());
   }
-  const auto [status, output] = run(std::string(KDSCOPE_PYTHON) + " " + KDSCOPE_SOURCE_DIR +
+  const auto [status, output] = runCommand(std::string(KDSCOPE_PYTHON) + " " + KDSCOPE_SOURCE_DIR +
                                     "/tests/python/check_intervals.py '" + path.string() + "' '" + file +
                                     "' --task polarity");
   EXPECT_EQ(status, 0) << output;
@@ -588,7 +574,7 @@ TEST(AnalysisIntervals, AGroupMissingAnAttributeItListsIsRefusedByName) {
             std::string::npos)
       << paired;
   // kdscope info says the same and exits 2 (bad input), without a crash.
-  const auto [status, output] = run(std::string(KDSCOPE_EXECUTABLE) + " info '" + path + "'");
+  const auto [status, output] = runCommand(std::string(KDSCOPE_EXECUTABLE) + " info '" + path + "'");
   EXPECT_EQ(status, 2) << output;
   EXPECT_NE(output.find("attribute 'bogus' is missing"), std::string::npos) << output;
 }

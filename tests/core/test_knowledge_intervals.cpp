@@ -34,20 +34,7 @@ namespace {
 namespace an = analysis;
 namespace fs = std::filesystem;
 
-std::pair<int, std::string> run(const std::string& command) {
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) {
-    return {-1, "popen failed"};
-  }
-  std::string output;
-  char buffer[4096];
-  std::size_t n = 0;
-  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) {
-    output.append(buffer, n);
-  }
-  const int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
+using kdscope::test::runCommand;
 
 TEST(KnowledgeIntervals, GainsOnConstructedCorrectness) {
   // 10 examples. CE right on none, LS right on all: universe = 1 on every resample, so its
@@ -190,7 +177,7 @@ TEST(KnowledgeIntervals, NumPyOracleOnARunWithTheControls) {
     }
     ASSERT_TRUE(os.good());
   }
-  const auto [status, output] = run(std::string(KDSCOPE_PYTHON) + " " + KDSCOPE_SOURCE_DIR +
+  const auto [status, output] = runCommand(std::string(KDSCOPE_PYTHON) + " " + KDSCOPE_SOURCE_DIR +
                                     "/tests/python/check_truth_intervals.py '" + result.runPath + "' '" + file +
                                     "' --task " + task);
   EXPECT_EQ(status, 0) << output;

@@ -42,20 +42,7 @@ using test::torchScriptModels;
 /// batch size, other kernels): logits of order 1 agree to about 1e-6; 1e-4 leaves room.
 constexpr double kLogitTolerance = 1e-4;
 
-std::pair<int, std::string> run(const std::string& command) {
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) {
-    return {-1, "popen failed"};
-  }
-  std::string output;
-  char buffer[4096];
-  std::size_t n = 0;
-  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) {
-    output.append(buffer, n);
-  }
-  const int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
+using kdscope::test::runCommand;
 
 nlohmann::json readJson(const std::string& path) {
   std::ifstream in(path);
@@ -93,7 +80,7 @@ std::vector<std::vector<double>> pytorchLogits(const std::string& model, const s
   const std::string out = scratch + "/" + fs::path(model).stem().string() + "_out.json";
   writeJson(in, {{"ids", ids}});
   const std::string manifest = core::defaultManifestPath(model);
-  const auto [status, output] = run(std::string(KDSCOPE_PYTHON) + " " + KDSCOPE_SOURCE_DIR +
+  const auto [status, output] = runCommand(std::string(KDSCOPE_PYTHON) + " " + KDSCOPE_SOURCE_DIR +
                                     "/tests/python/torchscript_oracle.py logits '" + model + "' '" + manifest + "' '" + in +
                                     "' '" + out + "'");
   EXPECT_EQ(status, 0) << output;
@@ -178,7 +165,7 @@ TEST_F(OwnModels, CompareJobRecordsEveryModelAndAnalysesThem) {
       {"recording", {{"attention_examples", 5}, {"memory_budget_mb", 0.05}}}};
   writeJson(jobDir + "/job.json", j);
   const std::string out = m_dir.path() + "/run";
-  const auto [status, output] = run(std::string(KDSCOPE_EXECUTABLE) + " run '" + jobDir + "/job.json' --out '" + out + "'");
+  const auto [status, output] = runCommand(std::string(KDSCOPE_EXECUTABLE) + " run '" + jobDir + "/job.json' --out '" + out + "'");
   ASSERT_EQ(status, 0) << output;
   // The pre-flight report, before any work: what the bag provides and lacks.
   EXPECT_NE(output.find("hidden states"), std::string::npos) << output;
@@ -226,7 +213,7 @@ TEST_F(OwnModels, CompareJobRecordsEveryModelAndAnalysesThem) {
     }
     EXPECT_TRUE(file.exists(layout::analysisEntry("polarity", "small", layout::entry::kCka)));
   }
-  const auto [infoStatus, info] = run(std::string(KDSCOPE_EXECUTABLE) + " info '" + runPath + "'");
+  const auto [infoStatus, info] = runCommand(std::string(KDSCOPE_EXECUTABLE) + " info '" + runPath + "'");
   EXPECT_EQ(infoStatus, 0) << info;
   EXPECT_NE(info.find("bag"), std::string::npos) << info;
 }
@@ -290,7 +277,7 @@ TEST_F(OwnModels, TorchScriptStudentStepEqualsPytorch) {
       {"weight_decay", 0.01}};
   writeJson(scratch + "/step_in.json", in);
   const auto [status, output] =
-      run(std::string(KDSCOPE_PYTHON) + " " + KDSCOPE_SOURCE_DIR + "/tests/python/torchscript_oracle.py kd_step '" +
+      runCommand(std::string(KDSCOPE_PYTHON) + " " + KDSCOPE_SOURCE_DIR + "/tests/python/torchscript_oracle.py kd_step '" +
           modelFile("polarity_bert_small.pt") + "' '" + modelFile("polarity_bert_small.json") + "' '" +
           modelFile("polarity_bert.pt") + "' '" + modelFile("polarity_bert.json") + "' '" + scratch + "/step_in.json' '" +
           scratch + "/step_out.json'");

@@ -95,19 +95,7 @@ double accuracyOf(const std::vector<float>& logits, const std::vector<std::int64
   return static_cast<double>(right) / static_cast<double>(labels.size());
 }
 
-std::pair<int, std::string> run(const std::string& command) {
-  std::string output;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) {
-    return {-1, "popen failed"};
-  }
-  char buffer[4096];
-  while (fgets(buffer, sizeof buffer, pipe) != nullptr) {
-    output += buffer;
-  }
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
+using kdscope::test::runCommand;
 
 } // namespace
 
@@ -282,7 +270,7 @@ TEST(ReplicateRun, ReplicateSeedDefaultsToTheJobSeedBitForBit) {
 
 TEST(ReplicateRun, NumPyOracleAgreesOnTheSummary) {
   const fs::path& dir = replicateDir();
-  const auto [status, output] = run(std::string(KDSCOPE_PYTHON) + " " + KDSCOPE_SOURCE_DIR +
+  const auto [status, output] = runCommand(std::string(KDSCOPE_PYTHON) + " " + KDSCOPE_SOURCE_DIR +
                                     "/tests/python/check_replicates.py '" + dir.string() + "'");
   EXPECT_EQ(status, 0) << output;
   EXPECT_NE(output.find("check_replicates: ok"), std::string::npos) << output;

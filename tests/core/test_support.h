@@ -5,18 +5,38 @@
 // add the child-process helpers of crash_test_support.h.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/job/job_spec.h"
 
 namespace kdscope::test {
+
+/// Runs a shell command; its exit status (-1 when it did not exit normally) and what it
+/// printed on stdout and stderr.
+inline std::pair<int, std::string> runCommand(const std::string& command) {
+  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) {
+    return {-1, "popen failed"};
+  }
+  std::string output;
+  char buffer[4096];
+  std::size_t n = 0;
+  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) {
+    output.append(buffer, n);
+  }
+  const int status = ::pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+}
 
 /// A fresh folder kdscope_TAG_XXXXXX under the system temp folder, removed with everything
 /// in it.

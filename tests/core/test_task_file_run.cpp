@@ -35,26 +35,12 @@ namespace fs = std::filesystem;
 using Json = nlohmann::json;
 using Ids = std::vector<std::int64_t>;
 
-/// Runs a command; its exit status and what it printed (stdout and stderr).
-std::pair<int, std::string> run(const std::string& command) {
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) {
-    return {-1, "popen failed"};
-  }
-  std::string output;
-  char buffer[4096];
-  std::size_t n = 0;
-  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) {
-    output.append(buffer, n);
-  }
-  const int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
+using kdscope::test::runCommand;
 
 /// What a Python snippet prints (its exit status must be 0).
 std::string python(const test::TempDir& dir, const std::string& code) {
   const std::string script = test::writeFile(dir.file("oracle.py"), code);
-  const auto [status, output] = run(std::string(KDSCOPE_PYTHON) + " '" + script + "'");
+  const auto [status, output] = runCommand(std::string(KDSCOPE_PYTHON) + " '" + script + "'");
   EXPECT_EQ(status, 0) << output;
   return output;
 }
@@ -81,7 +67,7 @@ Json tinyJob(const Json& task, const Json& teacherArch, const Json& studentArch)
 std::string runJob(const test::TempDir& dir, const std::string& jobPath) {
   const std::string out = dir.file("out");
   const auto [status, output] =
-      run(std::string(KDSCOPE_EXECUTABLE) + " run '" + jobPath + "' --out '" + out + "'");
+      runCommand(std::string(KDSCOPE_EXECUTABLE) + " run '" + jobPath + "' --out '" + out + "'");
   EXPECT_EQ(status, 0) << output;
   return out + "/run.h5";
 }
@@ -147,7 +133,7 @@ TEST(TaskFileRun, JsonLinesWithASplitColumnRunsAndRecordsItsSource) {
   const Json job = Json::parse(file.attrString(layout::root(), layout::attr::kJob));
   EXPECT_EQ(job["tasks"][0]["file"], absolute);
 
-  const auto [status, info] = run(std::string(KDSCOPE_EXECUTABLE) + " info '" + runPath + "'");
+  const auto [status, info] = runCommand(std::string(KDSCOPE_EXECUTABLE) + " info '" + runPath + "'");
   EXPECT_EQ(status, 0) << info;
   EXPECT_NE(info.find("data:      " + absolute + " (jsonl, " + std::to_string(fs::file_size(data)) + " bytes)"),
             std::string::npos)
@@ -236,7 +222,7 @@ TEST(TaskFileRun, ABadRowRefusesTheJobBeforeTraining) {
   const std::string jobPath =
       test::writeFile(dir.file("job.json"), tinyJob(task, tinyTransformer(1), tinyTransformer(1)).dump());
   const auto [status, output] =
-      run(std::string(KDSCOPE_EXECUTABLE) + " run '" + jobPath + "' --out '" + dir.file("out") + "'");
+      runCommand(std::string(KDSCOPE_EXECUTABLE) + " run '" + jobPath + "' --out '" + dir.file("out") + "'");
   EXPECT_EQ(status, 2) << output;
   EXPECT_NE(output.find("task file '" + data + "': line 5: field 'label'"), std::string::npos) << output;
   EXPECT_FALSE(fs::exists(dir.file("out/run.h5")));
@@ -244,7 +230,7 @@ TEST(TaskFileRun, ABadRowRefusesTheJobBeforeTraining) {
   const std::string missingJob = test::writeFile(
       dir.file("job2.json"), tinyJob(Json{{"name", "gone"}, {"file", "nope.csv"}}, tinyTransformer(1), tinyTransformer(1)).dump());
   const auto [status2, output2] =
-      run(std::string(KDSCOPE_EXECUTABLE) + " run '" + missingJob + "' --out '" + dir.file("out2") + "'");
+      runCommand(std::string(KDSCOPE_EXECUTABLE) + " run '" + missingJob + "' --out '" + dir.file("out2") + "'");
   EXPECT_EQ(status2, 2) << output2;
   EXPECT_NE(output2.find("tasks[0].file: no such file '" + dir.file("nope.csv") + "'"), std::string::npos) << output2;
 }

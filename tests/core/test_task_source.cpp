@@ -273,21 +273,7 @@ TEST(TaskJobFields, LoadTaskReadsTheFileWithItsSplitAndClasses) {
   EXPECT_EQ(std::count(data.vocab.begin(), data.vocab.end(), "seventh"), 1);
 }
 
-/// Runs a command; its exit status and what it printed.
-std::pair<int, std::string> runCommand(const std::string& command) {
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) {
-    return {-1, "popen failed"};
-  }
-  std::string output;
-  char buffer[4096];
-  std::size_t n = 0;
-  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) {
-    output.append(buffer, n);
-  }
-  const int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
+using kdscope::test::runCommand;
 
 TEST(TaskJobFields, OwnDataSampleReadsWhatTheSetUpScriptWrites) {
   const test::TempDir dir("owndata");
