@@ -9,6 +9,7 @@ two sizes: batch 32, 40 tokens, 10 of them padding, lambda 0.7, T 4, dropout 0.1
 
     /usr/bin/python3 bench/distill_step.py --teacher 4,256,4,1024 --student 2,128,2,512 \
         --len 64 --batch 32 --steps 60 [--warmup 5] [--threads N] [--precision fp32|bf16]
+        [--profile FILE.json]
 takes bench_step's arguments (layers,width,heads,ffn; half the batch padded past len/2;
 lambda 0.5, T 2, no dropout) and prints one line ending `examples/s=N`, as bench_step does.
 """
@@ -118,10 +119,18 @@ def sized_main(args):
 
     for _ in range(args.warmup):
         step()
+    profiler = None
+    if args.profile:
+        # The legacy autograd profiler, as bench_step's RecordProfile: the same op names.
+        profiler = torch.autograd.profiler.profile()
+        profiler.__enter__()
     start = time.perf_counter()
     for _ in range(args.steps):
         loss = step()
     elapsed = time.perf_counter() - start
+    if profiler is not None:
+        profiler.__exit__(None, None, None)
+        profiler.export_chrome_trace(args.profile)
     print(f"python teacher={args.teacher} student={args.student} len={args.len} batch={args.batch} "
           f"steps={args.steps} precision={args.precision} threads={torch.get_num_threads()} "
           f"loss={loss:.4f} ms/step={1000 * elapsed / args.steps:.2f} "
@@ -142,6 +151,7 @@ def main():
     ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     ap.add_argument("--lambda", dest="lam", type=float, default=0.5)
     ap.add_argument("--temperature", type=float, default=2.0)
+    ap.add_argument("--profile", help="with --teacher: write the timed steps' per-operator trace (chrome://tracing JSON)")
     args = ap.parse_args()
     if args.teacher:
         return sized_main(args)

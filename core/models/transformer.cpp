@@ -4,6 +4,17 @@
 
 namespace kdscope::core {
 
+namespace {
+/// ATen's linear rather than torch::nn::Linear's forward: LibTorch 1.13's C++ module runs a
+/// 3-D input as matmul and then an in-place bias add (two kernels and a second pass over the
+/// output, forward and backward), where ATen's own linear folds [B, Len, D] to 2-D and fuses
+/// the bias into one addmm, as PyTorch's Python nn.Linear does (bench/README.md, "Per
+/// operator"). Same parameters, same result up to float rounding.
+torch::Tensor linear3d(const torch::nn::Linear& layer, const torch::Tensor& x) {
+  return torch::linear(x.contiguous(), layer->weight, layer->bias);
+}
+} // namespace
+
 SelfAttentionImpl::SelfAttentionImpl(std::int64_t width, std::int64_t heads, double dropout)
     : m_heads(heads), m_headDim(width / heads) {
   m_qkv = register_module("qkv", torch::nn::Linear(width, 3 * width));
@@ -17,7 +28,7 @@ torch::Tensor SelfAttentionImpl::forward(const torch::Tensor& x, const torch::Te
   const auto batch = x.size(0);
   const auto len = x.size(1);
   // [B, Len, 3, H, dh] -> 3 x [B, H, Len, dh]
-  auto qkv = m_qkv(x).view({batch, len, 3, m_heads, m_headDim}).permute({2, 0, 3, 1, 4});
+  auto qkv = linear3d(m_qkv, x).view({batch, len, 3, m_heads, m_headDim}).permute({2, 0, 3, 1, 4});
   auto q = qkv[0];
   auto k = qkv[1];
   auto v = qkv[2];
@@ -41,7 +52,7 @@ torch::Tensor SelfAttentionImpl::forward(const torch::Tensor& x, const torch::Te
     context = context * gate.view({1, m_heads, 1, 1});
   }
   context = context.transpose(1, 2).reshape({batch, len, m_heads * m_headDim});
-  return m_out(context);
+  return linear3d(m_out, context);
 }
 
 EncoderBlockImpl::EncoderBlockImpl(std::int64_t width, std::int64_t heads, std::int64_t ffn,
@@ -58,7 +69,7 @@ torch::Tensor EncoderBlockImpl::forward(const torch::Tensor& x, const torch::Ten
                                         const torch::Tensor& gate, torch::Tensor* probs,
                                         torch::Tensor* scores) {
   auto h = x + m_dropout(m_attention->forward(m_norm1(x), keyMask, gate, probs, scores));
-  return h + m_dropout(m_ffnOut(torch::gelu(m_ffnIn(m_norm2(h)))));
+  return h + m_dropout(linear3d(m_ffnOut, torch::gelu(linear3d(m_ffnIn, m_norm2(h)))));
 }
 
 TransformerClassifierImpl::TransformerClassifierImpl(const TransformerOptions& options)
