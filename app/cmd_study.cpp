@@ -126,12 +126,13 @@ std::string selfExecutable() {
 int commandMerge(const StudyOptions& o, const core::StudySpec& study) {
   const core::StudyMergeResult merged = core::mergeStudy(study, o.outDir);
   if (merged.complete) {
-    std::cerr << "kdscope study: all " << core::studyUnitCount(study) << " cell units complete; summary written to "
+    std::cerr << "kdscope study: all " << core::studyUnitCount(study)
+              << (study.replicateSeeds.empty() ? " cells" : " cell units") << " complete; summary written to "
               << merged.summaryPath << "\n";
     return kExitOk;
   }
   std::cerr << "kdscope study: " << merged.notComplete.size() << " of " << core::studyUnitCount(study)
-            << " cell units are not complete, so no summary was written:\n";
+            << (study.replicateSeeds.empty() ? " cells" : " cell units") << " are not complete, so no summary was written:\n";
   std::string indices;
   for (const auto& unit : merged.notComplete) {
     std::cerr << "  cell " << std::left << std::setw(4) << unit.cell << " " << unit.name << ": "
