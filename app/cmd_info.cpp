@@ -15,6 +15,7 @@
 #include "core/analysis/analyze_run.h"
 #include "core/record/run_layout.h"
 #include "core/record/run_reader.h"
+#include "core/analysis/multiple_testing.h"
 #include "core/study/replicates.h"
 
 namespace kdscope::app {
@@ -352,12 +353,26 @@ int commandReplicateInfo(const std::string& dir) {
                  "over the replicates, for information):\n";
     for (const auto& p : t.pairs) {
       const auto& d = p.test.difference;
-      std::cout << "    " << p.first << " - " << p.second << ": " << an::intervalText(d, 4, true)
-                << ", paired t p = " << an::pValueText(p.test.pValue) << " (" << d.count << " replicates; "
-                << p.onlyFirst << " only " << p.first << ", " << p.onlySecond << " only " << p.second << "): "
+      std::cout << "    " << p.first << " - " << p.second << ": " << an::intervalText(d, 4, true) << ", "
+                << an::pValuesText(p.test.pValue, p.holm, "paired t p") << " (" << d.count << " replicates; " << p.onlyFirst
+                << " only " << p.first << ", " << p.onlySecond << " only " << p.second << "): "
                 << (d.count < 2 ? std::string("one replicate: no test")
-                    : an::detectable(d, p.test.pValue)
+                    : an::detectable(d, an::verdictP(p.test.pValue, p.holm))
                         ? (d.estimate > 0 ? p.first + " better" : p.second + " better")
+                        : std::string(an::kNoDetectableDifference))
+                << "\n";
+    }
+    if (!t.metricPairs.empty()) {
+      std::cout << "  paired t on the per-replicate class geometry agreement and w-confidence Spearman (first "
+                   "minus second):\n";
+    }
+    for (const auto& p : t.metricPairs) {
+      const auto& d = p.test.difference;
+      std::cout << "    " << p.metric << ": " << p.first << " - " << p.second << ": " << an::intervalText(d, 4, true)
+                << ", " << an::pValuesText(p.test.pValue, p.holm, "paired t p") << " (" << d.count << " replicates): "
+                << (d.count < 2 ? std::string("one replicate: no test")
+                    : an::detectable(d, an::verdictP(p.test.pValue, p.holm))
+                        ? (d.estimate > 0 ? p.first + " higher" : p.second + " higher")
                         : std::string(an::kNoDetectableDifference))
                 << "\n";
     }
@@ -368,6 +383,9 @@ int commandReplicateInfo(const std::string& dir) {
 int commandInfo(const std::string& runPath) {
   if (core::isReplicateDir(runPath)) {
     return commandReplicateInfo(runPath);
+  }
+  if (isStudyDir(runPath)) {
+    return commandStudyInfo(runPath);
   }
   const core::RunReader reader(runPath);
   const auto summary = reader.summary();
@@ -437,8 +455,8 @@ int commandInfo(const std::string& runPath) {
 
 void registerInfo(CLI::App& app, int& exitCode) {
   auto runPath = std::make_shared<std::string>();
-  auto* info = app.add_subcommand("info", "Summarise a run file (tasks, models, accuracies, status) or a replicate folder (means with intervals over the replicates)");
-  info->add_option("run", *runPath, "run file (.h5), or the --out folder of a job with replicates")->required();
+  auto* info = app.add_subcommand("info", "Summarise a run file (tasks, models, accuracies, status), a replicate folder (means with intervals over the replicates) or a study folder");
+  info->add_option("run", *runPath, "run file (.h5), the --out folder of a job with replicates, or a study's --out folder")->required();
   info->callback([runPath, &exitCode]() { exitCode = guarded([&]() { return commandInfo(*runPath); }); });
 }
 

@@ -19,10 +19,11 @@ void registerReport(CLI::App& app, int& exitCode) {
   auto outDir = std::make_shared<std::string>();
   auto* cmd = app.add_subcommand(
       "report",
-      "Write the distillation loss report of a run file, a run folder or a replicate folder: DIR/report.html "
+      "Write the distillation loss report of a run file, a run folder, a replicate folder or a study folder: DIR/report.html "
       "(self-contained: CSS and figures inline) and DIR/report.pdf, with the figures and their CSVs in "
       "DIR/figures. See docs/report.md.");
-  cmd->add_option("input", *input, "run file (.h5), run folder (with run.h5) or replicate folder (replicates.json)")
+  cmd->add_option("input", *input, "run file (.h5), run folder (with run.h5), replicate folder (replicates.json) or study folder "
+                  "(study_summary.json)")
       ->required();
   cmd->add_option("-o,--out", *outDir, "output folder (created if needed)")->required();
   cmd->callback([input, outDir, &exitCode]() {

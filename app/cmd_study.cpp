@@ -126,12 +126,13 @@ std::string selfExecutable() {
 int commandMerge(const StudyOptions& o, const core::StudySpec& study) {
   const core::StudyMergeResult merged = core::mergeStudy(study, o.outDir);
   if (merged.complete) {
-    std::cerr << "kdscope study: all " << study.cells.size() << " cells complete; summary written to "
+    std::cerr << "kdscope study: all " << core::studyUnitCount(study)
+              << (study.replicateSeeds.empty() ? " cells" : " cell units") << " complete; summary written to "
               << merged.summaryPath << "\n";
     return kExitOk;
   }
-  std::cerr << "kdscope study: " << merged.notComplete.size() << " of " << study.cells.size()
-            << " cells are not complete, so no summary was written:\n";
+  std::cerr << "kdscope study: " << merged.notComplete.size() << " of " << core::studyUnitCount(study)
+            << (study.replicateSeeds.empty() ? " cells" : " cell units") << " are not complete, so no summary was written:\n";
   std::string indices;
   for (const auto& unit : merged.notComplete) {
     std::cerr << "  cell " << std::left << std::setw(4) << unit.cell << " " << unit.name << ": "
@@ -165,7 +166,12 @@ int commandStudy(const StudyOptions& o) {
   const core::StudySpec& study = *parsed.study;
   if (o.list) {
     std::cout << "study '" << study.name << "': " << study.cells.size() << " cells x " << study.tasks.size()
-              << " tasks\n";
+              << " tasks";
+    if (!study.replicateSeeds.empty()) {
+      std::cout << " x " << study.replicateSeeds.size() << " replicates (cell unit I = cell I / "
+                << study.replicateSeeds.size() << " of the replicate I % " << study.replicateSeeds.size() << ")";
+    }
+    std::cout << "\n";
     std::cout << std::left << std::setw(12) << "state" << " " << std::setw(5) << "cell"
               << " name  run file\n";
     for (const auto& unit : core::studyStatus(study, o.outDir)) {
@@ -197,15 +203,17 @@ int commandStudy(const StudyOptions& o) {
   StudyTerminal terminal;
   if (!o.cell.empty()) {
     const auto index = core::findStudyCell(study, o.cell);
+    const std::size_t units = core::studyUnitCount(study);
     if (!index) {
-      std::cerr << "kdscope study: --cell '" << o.cell << "': no such cell; the study has " << study.cells.size()
-                << " cells, 0 to " << study.cells.size() - 1 << " (--list names them)\n";
+      std::cerr << "kdscope study: --cell '" << o.cell << "': no such cell; the study has " << units
+                << (study.replicateSeeds.empty() ? " cells" : " cell units (cells x replicates)") << ", 0 to "
+                << units - 1 << " (--list names them)\n";
       return kExitBadInput;
     }
     options.scope = core::StudyScope::Cell;
     options.cell = *index;
-    std::cerr << "kdscope study: '" << study.name << "': cell " << *index << " of 0-" << study.cells.size() - 1
-              << ", " << study.cells[*index].name << "\n";
+    std::cerr << "kdscope study: '" << study.name << "': cell " << *index << " of 0-" << units - 1 << ", "
+              << core::studyUnitName(study, *index) << "\n";
   } else if (o.teacherOnly) {
     options.scope = core::StudyScope::TeacherOnly;
     if (!study.teacherJob) {
@@ -216,7 +224,11 @@ int commandStudy(const StudyOptions& o) {
     std::cerr << "kdscope study: '" << study.name << "': the teacher job (" << study.tasks.size() << " task(s))\n";
   } else {
     std::cerr << "kdscope study: '" << study.name << "': " << study.cells.size() << " cells over "
-              << study.tasks.size() << " task(s)" << (study.teacherJob ? ", after the teacher job" : "") << "\n";
+              << study.tasks.size() << " task(s)" << (study.teacherJob ? ", after the teacher job" : "");
+    if (!study.replicateSeeds.empty()) {
+      std::cerr << ", " << study.replicateSeeds.size() << " replicates (each into " << o.outDir << "/rep-<seed>)";
+    }
+    std::cerr << "\n";
   }
   const auto result = core::runStudy(study, options, cancel, std::ref(terminal));
   terminal.clearLine();

@@ -74,6 +74,10 @@ int launchRanks(int nproc);
 /// Whether this process is a rank started by launchRanks (KDSCOPE_LAUNCHER is set).
 bool launchedByKdscope();
 
+/// `kdscope info STUDY_DIR` (cmd_info_study.cpp): a folder holding study_summary.json.
+bool isStudyDir(const std::string& path);
+int commandStudyInfo(const std::string& dir);
+
 void registerRun(CLI::App& app, int& exitCode);
 void registerInfo(CLI::App& app, int& exitCode);
 void registerAnalyze(CLI::App& app, int& exitCode);

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/analysis/multiple_testing.h"
 #include "core/analysis/stats.h"
 
 namespace kdscope::core {
@@ -32,13 +33,21 @@ struct Report {
   std::vector<std::string> preamble; ///< how to read it: the intervals, the tests, the words
   std::vector<ReportSection> sections;
   std::vector<std::string> runs;     ///< the run files it read (figures come from these)
+  /// A study's report: the study's output folder; its figures are the study export's
+  /// (study_figures.h), not a run's.
+  std::string studyDir;
 };
 
-/// A run file (.h5), or a replicate folder (replicates.json). Throws InputError naming the
-/// file for anything else or for a run that cannot be read.
+/// A run file (.h5), a replicate folder (replicates.json) or a study folder
+/// (study_summary.json). Throws InputError naming the file for anything else or for a run
+/// that cannot be read.
 Report buildReport(const std::string& path);
 Report buildRunReport(const std::string& runPath);
 Report buildReplicateReport(const std::string& dir);
+/// A study's output folder (report_study.cpp): per task each cell's kept fraction and gap
+/// with its paired t, each factor's level means and the paired t of every pair of levels,
+/// the task sensitivity; over replicates when the study has them, else single runs (said).
+Report buildStudyReport(const std::string& dir);
 
 /// A figure to inline in the HTML page: its SVG text (or, for `imageFile`, an <img> reference
 /// relative to the page, for the PDF's HTML).
@@ -67,6 +76,13 @@ std::string who(const std::string& model);
 /// lo to hi, TEST p = P, BASIS)".
 std::string differenceSentence(const std::string& first, const std::string& second, const std::string& task,
                                const analysis::Interval& difference, double pValue, const std::string& test,
+                               const std::string& basis);
+
+/// The same sentence from a paired comparison, with its raw and (when its family was
+/// adjusted) Holm p: "..., paired t p = 0.010, Holm p = 0.030 of 3 tests, BASIS)"; the
+/// verdict uses the Holm p (report_study.cpp).
+std::string differenceSentence(const std::string& first, const std::string& second, const std::string& task,
+                               const analysis::PairedComparison& test, const analysis::AdjustedP& holm,
                                const std::string& basis);
 
 /// "0.812 (95% CI 0.781 to 0.842, BASIS)"; a NaN interval end gives "(BASIS; no interval: WHY)".

@@ -443,8 +443,7 @@ Report buildReplicateReport(const std::string& dir) {
       }
     }
     for (const ReplicatePair& p : t.pairs) {
-      section.findings.push_back(report::differenceSentence(p.first, p.second, t.task, p.test.difference, p.test.pValue,
-                                                            "paired t", basis));
+      section.findings.push_back(report::differenceSentence(p.first, p.second, t.task, p.test, p.holm, basis));
     }
     const char* names[] = {"universe (LS - CE)", "instance (KD-pt - LS)", "domain (KD - KD-pt)", "total KD gain (KD - CE)"};
     for (std::size_t l = 0; l < t.knowledge.size() && l < 4; ++l) {
@@ -506,12 +505,16 @@ Report buildReport(const std::string& path) {
     return buildReplicateReport(path);
   }
   std::error_code ec;
+  if (fs::is_regular_file(fs::path(path) / "study_summary.json", ec)) {
+    return buildStudyReport(path);
+  }
   if (fs::is_directory(path, ec)) {
     const std::string run = (fs::path(path) / "run.h5").string();
     if (fs::exists(run)) {
       return buildRunReport(run);
     }
-    throw InputError(path + ": neither a replicate folder (replicates.json) nor a run folder (run.h5)");
+    throw InputError(path + ": neither a replicate folder (replicates.json), a study folder (study_summary.json) nor "
+                            "a run folder (run.h5)");
   }
   if (!fs::exists(path, ec)) {
     throw InputError(path + ": no such file");

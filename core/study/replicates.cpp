@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "core/analysis/analysis_results.h"
+#include "core/analysis/multiple_testing.h"
 #include "core/analysis/task_intervals.h"
 #include "core/common/error.h"
 #include "core/record/run_reader.h"
@@ -344,6 +345,34 @@ ReplicateSet summarizeReplicateSet(const std::string& dir) {
         pair(names[i], names[j]);
       }
     }
+    // The class geometry and w's confidence correlation, student against student.
+    for (const char* metric : {"geometry_agreement", "w_confidence_spearman"}) {
+      for (std::size_t i = 0; i < names.size(); ++i) {
+        for (std::size_t j = i + 1; j < names.size(); ++j) {
+          const auto x = values(metricKey(names[i], metric));
+          const auto y = values(metricKey(names[j], metric));
+          ReplicatePair p;
+          p.metric = metric;
+          p.first = names[i];
+          p.second = names[j];
+          std::vector<double> xa;
+          std::vector<double> yb;
+          for (std::size_t r = 0; r < x.size(); ++r) {
+            const bool both = std::isfinite(x[r]) && std::isfinite(y[r]);
+            p.differences.push_back(both ? x[r] - y[r] : kNaN);
+            if (both) {
+              xa.push_back(x[r]);
+              yb.push_back(y[r]);
+            }
+          }
+          if (xa.empty()) {
+            continue; // neither has the analysis (no class geometry, no w)
+          }
+          p.test = analysis::pairedT(xa, yb);
+          task.metricPairs.push_back(std::move(p));
+        }
+      }
+    }
     if (c.values.count("knowledge/total") != 0) {
       for (const char* m : {"universe", "instance", "domain", "total"}) {
         task.knowledge.push_back(replicateMetric(m, values(std::string("knowledge/") + m)));
@@ -351,6 +380,17 @@ ReplicateSet summarizeReplicateSet(const std::string& dir) {
     }
     set.tasks.push_back(std::move(task));
   }
+  // One family: every paired test the summary shows.
+  analysis::HolmFamily family;
+  for (ReplicateTask& t : set.tasks) {
+    for (ReplicatePair& p : t.pairs) {
+      family.add(p.test.pValue, &p.holm);
+    }
+    for (ReplicatePair& p : t.metricPairs) {
+      family.add(p.test.pValue, &p.holm);
+    }
+  }
+  family.adjust();
   return set;
 }
 
@@ -360,7 +400,9 @@ std::string replicateSummaryJson(const ReplicateSet& set) {
             {"job_name", set.jobName},
             {"seeds", set.seeds},
             {"interval", "Student-t 95% interval over the replicates (mean +- t_{0.975, n-1} sd / sqrt(n))"},
-            {"paired_test", "paired t on the per-replicate accuracy differences (first - second), df = n - 1"}};
+            {"paired_test", "paired t on the per-replicate accuracy differences (first - second), df = n - 1"},
+            {"adjustment", "p_holm: Holm-Bonferroni over the family of every paired test in this summary (pairs "
+                           "and metric_pairs of every task)"}};
   Json tasks = Json::array();
   for (const ReplicateTask& t : set.tasks) {
     Json task{{"task", t.task}};
@@ -378,25 +420,35 @@ std::string replicateSummaryJson(const ReplicateSet& set) {
       students.push_back(Json{{"name", s.name}, {"metrics", metrics}});
     }
     task["students"] = students;
-    Json pairs = Json::array();
-    for (const auto& p : t.pairs) {
-      Json diffs = Json::array();
-      for (const double d : p.differences) {
-        diffs.push_back(jsonNumber(d));
+    const auto pairsJson = [](const std::vector<ReplicatePair>& list, bool counts) {
+      Json pairs = Json::array();
+      for (const auto& p : list) {
+        Json diffs = Json::array();
+        for (const double d : p.differences) {
+          diffs.push_back(jsonNumber(d));
+        }
+        Json pj{{"metric", p.metric},
+                {"first", p.first},
+                {"second", p.second},
+                {"differences", diffs},
+                {"mean_difference", jsonNumber(p.test.difference.estimate)},
+                {"lo", jsonNumber(p.test.difference.lo)},
+                {"hi", jsonNumber(p.test.difference.hi)},
+                {"p", jsonNumber(p.test.pValue)},
+                {"p_holm", jsonNumber(p.holm.p)},
+                {"family", p.holm.family},
+                {"test", p.test.test},
+                {"replicates", p.test.difference.count}};
+        if (counts) {
+          pj["only_first_summed"] = p.onlyFirst;
+          pj["only_second_summed"] = p.onlySecond;
+        }
+        pairs.push_back(pj);
       }
-      pairs.push_back(Json{{"first", p.first},
-                           {"second", p.second},
-                           {"differences", diffs},
-                           {"mean_difference", jsonNumber(p.test.difference.estimate)},
-                           {"lo", jsonNumber(p.test.difference.lo)},
-                           {"hi", jsonNumber(p.test.difference.hi)},
-                           {"p", jsonNumber(p.test.pValue)},
-                           {"test", p.test.test},
-                           {"replicates", p.test.difference.count},
-                           {"only_first_summed", p.onlyFirst},
-                           {"only_second_summed", p.onlySecond}});
-    }
-    task["pairs"] = pairs;
+      return pairs;
+    };
+    task["pairs"] = pairsJson(t.pairs, true);
+    task["metric_pairs"] = pairsJson(t.metricPairs, false);
     Json knowledge = Json::array();
     for (const auto& m : t.knowledge) {
       knowledge.push_back(metricJson(m));

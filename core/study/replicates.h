@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "core/analysis/multiple_testing.h"
 #include "core/analysis/stats.h"
 #include "core/common/cancel.h"
 #include "core/common/progress.h"
@@ -45,10 +46,12 @@ struct ReplicateStudent {
 /// over the replicates (for information: the replicates share their eval examples, so the
 /// sums are not an independent test).
 struct ReplicatePair {
+  std::string metric = "accuracy"; ///< the metric compared (metricPairs: geometry_agreement, w_confidence_spearman)
   std::string first;
   std::string second; ///< another student, or "teacher"
   std::vector<double> differences;
   analysis::PairedComparison test;
+  analysis::AdjustedP holm; ///< Holm over the set's family (ReplicateSet)
   std::uint64_t onlyFirst = 0;
   std::uint64_t onlySecond = 0;
 };
@@ -58,6 +61,10 @@ struct ReplicateTask {
   std::vector<ReplicateMetric> teacher; ///< accuracy, ece
   std::vector<ReplicateStudent> students;
   std::vector<ReplicatePair> pairs;     ///< each student against the teacher, then each pair of students once
+  /// Each pair of students once on the per-replicate geometry_agreement, then on
+  /// w_confidence_spearman (paired t; only pairs where both students have values; no
+  /// McNemar counts). docs/reproduction.md rows 5 and 6.
+  std::vector<ReplicatePair> metricPairs;
   /// The knowledge-level gains when the four control students ran: universe, instance,
   /// domain, total (KD gain); empty otherwise.
   std::vector<ReplicateMetric> knowledge;
@@ -69,6 +76,8 @@ struct ReplicateSet {
   std::vector<std::uint64_t> seeds;
   std::vector<std::string> runs; ///< run file paths, in seed order
   std::vector<ReplicateTask> tasks;
+  /// Every paired test above (pairs and metricPairs of every task) is one family: each
+  /// test's ReplicatePair::holm is Holm over it (core/analysis/multiple_testing.h).
 };
 
 /// DIR/rep-<seed>: the folder of one replicate's run.

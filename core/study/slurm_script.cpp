@@ -157,7 +157,12 @@ std::string studySlurmDir(const std::string& outDir) { return (fs::path(outDir) 
 std::vector<SlurmFile> slurmScripts(const StudySpec& study, const SlurmOptions& options) {
   const Checked c = checkOptions(study, options);
   const std::string cpus = "CPUS=\"${SLURM_CPUS_PER_TASK:-" + std::to_string(options.cpusPerTask) + "}\"\n";
-  const std::size_t last = study.cells.size() - 1;
+  const std::size_t units = studyUnitCount(study);
+  const std::size_t last = units - 1;
+  const std::string perUnit = study.replicateSeeds.empty()
+                                  ? std::to_string(units) + " cells"
+                                  : std::to_string(units) + " cell units: " + std::to_string(study.cells.size()) +
+                                        " cells x " + std::to_string(study.replicateSeeds.size()) + " replicates";
   std::vector<SlurmFile> files;
   const auto add = [&](const std::string& name, const std::string& text) {
     files.push_back({name, (fs::path(c.slurmDir) / name).string(), text});
@@ -175,16 +180,16 @@ std::vector<SlurmFile> slurmScripts(const StudySpec& study, const SlurmOptions& 
   }
 
   std::ostringstream a;
-  a << header(study, "the cells, one array task per cell (" + std::to_string(study.cells.size()) +
-                         " cells); each runs after the teacher job (submit.sh adds --dependency=afterok).")
+  a << header(study, "the cells, one array task per cell (" + perUnit +
+                         "); each runs after the teacher job (submit.sh adds --dependency=afterok).")
     << "#SBATCH --job-name=" << jobName(study, "cells") << "\n"
     << "#SBATCH --array=0-" << last << (options.arrayLimit > 0 ? "%" + std::to_string(options.arrayLimit) : "")
     << "\n"
     << "#SBATCH --output=" << c.logDir << "/cell-%a-%A.out\n"
     << resourceLines(options, options.cpusPerTask);
   a << "#\n# Array task -> cell (kdscope study STUDY --out DIR --list shows each cell's state):\n";
-  for (std::size_t i = 0; i < study.cells.size(); ++i) {
-    a << "#   " << i << "  " << study.cells[i].name << "\n";
+  for (std::size_t i = 0; i < units; ++i) {
+    a << "#   " << i << "  " << studyUnitName(study, i) << "\n";
   }
   a << "set -eu\n"
     << cpus
@@ -262,14 +267,21 @@ std::vector<SlurmFile> writeSlurmScripts(const StudySpec& study, const SlurmOpti
 std::string slurmSubmitHowTo(const StudySpec& study, const SlurmOptions& options) {
   const std::string out = absolutePath(options.outDir);
   const std::string dir = studySlurmDir(out);
-  const std::size_t last = study.cells.size() - 1;
+  const std::size_t units = studyUnitCount(study);
+  const std::size_t last = units - 1;
   std::ostringstream s;
   s << "Slurm scripts for study '" << study.name << "' (" << study.cells.size() << " cells x "
-    << study.tasks.size() << " task(s)) in " << dir << ":\n";
-  if (study.teacherJob) {
-    s << "  teacher.sbatch  the teacher job\n";
+    << study.tasks.size() << " task(s)";
+  if (!study.replicateSeeds.empty()) {
+    s << " x " << study.replicateSeeds.size() << " replicates";
   }
-  s << "  cells.sbatch    a job array, tasks 0-" << last << ", one per cell\n"
+  s << ") in " << dir << ":\n";
+  if (study.teacherJob) {
+    s << "  teacher.sbatch  the teacher job" << (study.replicateSeeds.empty() ? "" : " (every replicate's teacher)")
+      << "\n";
+  }
+  s << "  cells.sbatch    a job array, tasks 0-" << last
+    << (study.replicateSeeds.empty() ? ", one per cell\n" : ", one per cell and replicate (--list names them)\n")
     << "  merge.sbatch    writes " << out << "/study_summary.json once every cell is complete\n"
     << "  submit.sh       submits them in that order, each waiting for the one before\n"
     << "Submit the study:\n"
@@ -284,8 +296,8 @@ std::string slurmSubmitHowTo(const StudySpec& study, const SlurmOptions& options
   s << "  sbatch --dependency=afterok:C " << shellQuote(dir + "/merge.sbatch") << "\n"
     << "Logs go to " << dir << "/logs. Rerun failed cells with sbatch --array=I,J,... " << shellQuote(dir + "/cells.sbatch")
     << ", then the merge.\n";
-  if (study.cells.size() > 1001) {
-    s << "Note: " << study.cells.size()
+  if (units > 1001) {
+    s << "Note: " << units
       << " array tasks is more than Slurm's default MaxArraySize (1001); ask your cluster's limit.\n";
   }
   return s.str();

@@ -60,34 +60,50 @@ StudySummary StudyFollower::refresh() {
     m_studyStamp = stamp;
     m_cells.clear(); // the grid may have changed
   }
-  StudySummary summary;
-  summary.name = m_study->name;
-  summary.studentName = m_study->studentName;
-  summary.factors = m_study->factors;
-  summary.tasks = m_study->tasks;
-  for (const StudyCell& cell : m_study->cells) {
-    const fs::path runPath = fs::path(studyCellDir(m_outDir, cell.name)) / "run.h5";
-    FileStamp cellStamp;
-    std::error_code cellError;
-    cellStamp.time = fs::last_write_time(runPath, cellError);
-    if (!cellError) {
-      cellStamp.size = fs::file_size(runPath, cellError);
+  // One study's cells under `dir`; a replicated study reads each replicate's folder.
+  const auto readCells = [this](const StudySpec& study, const std::string& dir, const std::string& keyPrefix) {
+    StudySummary summary;
+    summary.name = study.name;
+    summary.studentName = study.studentName;
+    summary.factors = study.factors;
+    summary.tasks = study.tasks;
+    for (const StudyCell& cell : study.cells) {
+      const fs::path runPath = fs::path(studyCellDir(dir, cell.name)) / "run.h5";
+      const std::string key = keyPrefix + cell.name;
+      FileStamp cellStamp;
+      std::error_code cellError;
+      cellStamp.time = fs::last_write_time(runPath, cellError);
+      if (!cellError) {
+        cellStamp.size = fs::file_size(runPath, cellError);
+      }
+      const auto cached = m_cells.find(key);
+      if (!cellError && cached != m_cells.end() && cached->second.stamp == cellStamp &&
+          cached->second.result.status == "complete") {
+        summary.cells.push_back(cached->second.result);
+        continue;
+      }
+      StudyCellResult result = readStudyCell(study, cell, dir);
+      if (!cellError) {
+        ++m_lastReads;
+        m_cells[key] = Cached{cellStamp, result};
+      } else {
+        m_cells.erase(key);
+      }
+      summary.cells.push_back(std::move(result));
     }
-    const auto cached = m_cells.find(cell.name);
-    if (!cellError && cached != m_cells.end() && cached->second.stamp == cellStamp &&
-        cached->second.result.status == "complete") {
-      summary.cells.push_back(cached->second.result);
-      continue;
-    }
-    StudyCellResult result = readStudyCell(*m_study, cell, m_outDir);
-    if (!cellError) {
-      ++m_lastReads;
-      m_cells[cell.name] = Cached{cellStamp, result};
-    } else {
-      m_cells.erase(cell.name);
-    }
-    summary.cells.push_back(std::move(result));
+    return summary;
+  };
+  if (m_study->replicateSeeds.empty()) {
+    return readCells(*m_study, m_outDir, "");
   }
+  // The replicates' cells combined (means and intervals over the replicates so far; the
+  // task sensitivity's bootstrap is left to the summary).
+  std::vector<StudySummary> replicates;
+  for (const auto seed : m_study->replicateSeeds) {
+    replicates.push_back(readCells(studyReplicate(*m_study, seed), studyReplicateDir(m_outDir, seed),
+                                   "rep-" + std::to_string(seed) + "/"));
+  }
+  StudySummary summary = combineStudyReplicates(m_study->replicateSeeds, replicates);
   return summary;
 }
 

@@ -112,7 +112,142 @@ void writeStudyCopy(const StudySpec& study, const std::string& outDir, bool only
 
 } // namespace
 
+namespace {
+
+/// A replicated study: each replicate is an ordinary study in OUT/rep-<seed> (its own
+/// teacher, cells and summary), run in seed order; then the combined summary in OUT.
+StudyResult runReplicatedStudy(const StudySpec& study, const StudyRunOptions& options, const CancelToken& cancel,
+                               const StudyProgressSink& progress) {
+  StudyResult result;
+  try {
+    std::error_code ec;
+    fs::create_directories(options.outDir, ec);
+    if (ec) {
+      result.status = JobStatus::BadInput;
+      result.message = "--out '" + options.outDir + "': cannot create the folder: " + ec.message();
+      return result;
+    }
+    writeStudyCopy(study, options.outDir, options.scope == StudyScope::Cell);
+    const std::size_t reps = study.replicateSeeds.size();
+    std::vector<std::size_t> which; // the replicates this call runs
+    StudyRunOptions one = options;
+    if (options.scope == StudyScope::Cell) {
+      const std::size_t units = studyUnitCount(study);
+      if (options.cell >= units) {
+        result.status = JobStatus::BadInput;
+        result.message = "--cell " + std::to_string(options.cell) + ": the study has " + std::to_string(units) +
+                         " cell units (" + std::to_string(study.cells.size()) + " cells x " + std::to_string(reps) +
+                         " replicates: 0 to " + std::to_string(units - 1) + ")";
+        return result;
+      }
+      which.push_back(options.cell % reps);
+      one.cell = options.cell / reps;
+    } else {
+      for (std::size_t r = 0; r < reps; ++r) {
+        which.push_back(r);
+      }
+    }
+    bool cancelled = false;
+    std::size_t done = 0;
+    std::string lastMessage; // a unit run alone: its own words (e.g. "needs the study's teacher")
+    for (const std::size_t r : which) {
+      const std::uint64_t seed = study.replicateSeeds[r];
+      one.outDir = studyReplicateDir(options.outDir, seed);
+      const std::string tag = "/rep-" + std::to_string(seed);
+      const double share = 1.0 / static_cast<double>(which.size());
+      const StudyResult part = runStudy(studyReplicate(study, seed), one, cancel, [&](const StudyProgressEvent& e) {
+        if (!progress || e.kind == StudyProgressEvent::Kind::Summary) {
+          return;
+        }
+        StudyProgressEvent event = e;
+        event.unitName += tag;
+        event.fraction = (static_cast<double>(done) + e.fraction) * share;
+        if (e.etaSeconds >= 0.0) {
+          // This replicate's remaining time plus the later replicates' at its pace.
+          event.etaSeconds = e.etaSeconds + (e.elapsedSeconds + e.etaSeconds) *
+                                                static_cast<double>(which.size() - done - 1);
+        }
+        progress(event);
+      });
+      ++done;
+      result.ran += part.ran;
+      result.skipped += part.skipped;
+      for (const std::string& failure : part.failed) {
+        result.failed.push_back(failure + " (replicate seed " + std::to_string(seed) + ")");
+      }
+      if (part.status != JobStatus::Succeeded && options.scope != StudyScope::All) {
+        lastMessage = part.message + " (replicate seed " + std::to_string(seed) + ")";
+      }
+      if (part.status == JobStatus::BadInput) {
+        return part;
+      }
+      if (part.status == JobStatus::Cancelled) {
+        cancelled = true;
+        break;
+      }
+    }
+    std::size_t completeCells = 0;
+    if (options.scope == StudyScope::All) {
+      const StudySummary summary = buildStudySummary(study, options.outDir);
+      writeStudySummary(summary, options.outDir);
+      completeCells = summary.completeCells();
+      result.summaryPath = (fs::path(options.outDir) / "study_summary.json").string();
+      if (progress) {
+        StudyProgressEvent event;
+        event.kind = StudyProgressEvent::Kind::Summary;
+        event.units = studyUnitCount(study);
+        event.message = result.summaryPath;
+        event.fraction = 1.0;
+        progress(event);
+      }
+    }
+    if (cancelled) {
+      result.status = JobStatus::Cancelled;
+      result.message = options.scope == StudyScope::All
+                           ? "cancelled; " + std::to_string(completeCells) + " of " +
+                                 std::to_string(study.cells.size()) +
+                                 " cells complete in every replicate (run the study again to resume)"
+                           : "cancelled (run the same command again to resume)";
+    } else if (!result.failed.empty()) {
+      result.status = JobStatus::Failed;
+      result.message = !lastMessage.empty()
+                           ? lastMessage
+                           : std::to_string(result.failed.size()) + " unit(s) failed: " + result.failed.front();
+    } else {
+      result.status = JobStatus::Succeeded;
+    }
+  } catch (const std::exception& e) {
+    result.status = JobStatus::Failed;
+    result.message = e.what();
+  }
+  return result;
+}
+
+} // namespace
+
 std::vector<StudyUnitStatus> studyStatus(const StudySpec& study, const std::string& outDir) {
+  if (!study.replicateSeeds.empty()) {
+    // Each replicate's teacher, then the cell units in index order (cell c of replicate r
+    // is unit c * R + r).
+    const std::size_t reps = study.replicateSeeds.size();
+    std::vector<StudyUnitStatus> teachers;
+    std::vector<StudyUnitStatus> cells(study.cells.size() * reps);
+    for (std::size_t r = 0; r < reps; ++r) {
+      const std::uint64_t seed = study.replicateSeeds[r];
+      for (StudyUnitStatus unit : studyStatus(studyReplicate(study, seed), studyReplicateDir(outDir, seed))) {
+        unit.name += "/rep-" + std::to_string(seed);
+        if (unit.cell < 0) {
+          teachers.push_back(std::move(unit));
+        } else {
+          const std::size_t index = static_cast<std::size_t>(unit.cell) * reps + r;
+          unit.cell = static_cast<int>(index);
+          cells[index] = std::move(unit);
+        }
+      }
+    }
+    teachers.insert(teachers.end(), cells.begin(), cells.end());
+    return teachers;
+  }
   std::vector<StudyUnitStatus> out;
   for (const Unit& unit : studyUnits(study, outDir)) {
     out.push_back({unit.name, unit.cell, (fs::path(unit.dir) / "run.h5").string(), unitState(unit)});
@@ -122,6 +257,9 @@ std::vector<StudyUnitStatus> studyStatus(const StudySpec& study, const std::stri
 
 StudyResult runStudy(const StudySpec& study, const StudyRunOptions& options, const CancelToken& cancel,
                      const StudyProgressSink& progress) {
+  if (!study.replicateSeeds.empty()) {
+    return runReplicatedStudy(study, options, cancel, progress);
+  }
   StudyResult result;
   const auto start = std::chrono::steady_clock::now();
   try {
@@ -320,6 +458,10 @@ StudyMergeResult mergeStudy(const StudySpec& study, const std::string& outDir) {
   }
   result.complete = result.notComplete.empty();
   if (result.complete) {
+    for (const auto seed : study.replicateSeeds) { // each replicate's own summary too
+      const std::string dir = studyReplicateDir(outDir, seed);
+      writeStudySummary(buildStudySummary(studyReplicate(study, seed), dir), dir);
+    }
     writeStudySummary(buildStudySummary(study, outDir), outDir);
     result.summaryPath = (fs::path(outDir) / "study_summary.json").string();
   }

@@ -36,7 +36,7 @@ const std::vector<std::string>& factorOrder() {
 const std::vector<std::string>& studyKeys() {
   static const std::vector<std::string> keys = {"name",    "seed",    "data_dir", "cache_teacher_outputs",
                                                 "teacher_cache_budget_mb", "tasks", "teacher", "student",
-                                                "grid",    "recording", "analyze"};
+                                                "grid",    "recording", "analyze", "replicates", "replicate_seed"};
   return keys;
 }
 
@@ -44,7 +44,7 @@ const std::vector<std::string>& studyKeys() {
 const std::vector<std::string>& jobKeys() {
   static const std::vector<std::string> keys = {"seed",  "data_dir", "cache_teacher_outputs",
                                                 "teacher_cache_budget_mb", "tasks", "teacher", "recording",
-                                                "analyze"};
+                                                "analyze", "replicates", "replicate_seed"};
   return keys;
 }
 
@@ -282,6 +282,9 @@ public:
     for (const auto& task : study.cells.front().job.tasks) {
       study.tasks.push_back(task.name);
     }
+    // Replicates: every cell (and the teacher job) runs once per seed; the parser checked
+    // the field in every cell's job, which all carry the same value.
+    study.replicateSeeds = study.cells.front().job.replicateSeeds();
     const int teacherEpochs = study.cells.front().job.teacher.training.epochs;
     for (const auto& f : factors) {
       StudyFactor factor;
@@ -521,8 +524,9 @@ std::string studyTeacherDir(const std::string& outDir) {
 }
 
 std::optional<std::size_t> findStudyCell(const StudySpec& study, const std::string& indexOrName) {
-  for (std::size_t i = 0; i < study.cells.size(); ++i) {
-    if (study.cells[i].name == indexOrName) {
+  const std::size_t units = studyUnitCount(study);
+  for (std::size_t i = 0; i < units; ++i) {
+    if (studyUnitName(study, i) == indexOrName) {
       return i;
     }
   }
@@ -531,10 +535,43 @@ std::optional<std::size_t> findStudyCell(const StudySpec& study, const std::stri
     return std::nullopt;
   }
   const std::size_t index = std::stoul(indexOrName);
-  if (index >= study.cells.size()) {
+  if (index >= units) {
     return std::nullopt;
   }
   return index;
+}
+
+std::string studyReplicateDir(const std::string& outDir, std::uint64_t seed) {
+  return (fs::path(outDir) / ("rep-" + std::to_string(seed))).string();
+}
+
+StudySpec studyReplicate(const StudySpec& study, std::uint64_t seed) {
+  StudySpec one = study;
+  one.replicateSeeds.clear();
+  const auto pin = [seed](JobSpec& job) {
+    job.replicates.clear();
+    job.replicateCount = 0;
+    job.replicateSeed = seed;
+  };
+  for (StudyCell& cell : one.cells) {
+    pin(cell.job);
+  }
+  if (one.teacherJob) {
+    pin(*one.teacherJob);
+  }
+  return one;
+}
+
+std::size_t studyUnitCount(const StudySpec& study) {
+  return study.cells.size() * std::max<std::size_t>(1, study.replicateSeeds.size());
+}
+
+std::string studyUnitName(const StudySpec& study, std::size_t index) {
+  if (study.replicateSeeds.empty()) {
+    return study.cells.at(index).name;
+  }
+  const std::size_t reps = study.replicateSeeds.size();
+  return study.cells.at(index / reps).name + "/rep-" + std::to_string(study.replicateSeeds[index % reps]);
 }
 
 JobSpec cellJobForRun(const StudySpec& /*study*/, const StudyCell& cell, const std::string& outDir) {

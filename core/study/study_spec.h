@@ -41,6 +41,10 @@ struct StudySpec {
   /// checkpoints when a cell distils from an earlier epoch. Unset when the study's teacher
   /// has a checkpoint of its own.
   std::optional<JobSpec> teacherJob;
+  /// "replicates" (a count or a list of seeds, as in a job): every cell and the teacher job
+  /// run once per seed into OUT/rep-<seed>/ (docs/studies.md, "Replicates"); empty: one run.
+  /// "replicate_seed" alone sets every job's JobSpec::replicateSeed (one run).
+  std::vector<std::uint64_t> replicateSeeds;
   std::string normalizedJson; ///< the study as read, pretty-printed (kept with the results)
   std::string baseDir;        ///< folder of the study file
 };
@@ -65,8 +69,22 @@ std::string studyCellDir(const std::string& outDir, const std::string& cellName)
 /// Folder of the teacher-only job: OUT/teacher.
 std::string studyTeacherDir(const std::string& outDir);
 
-/// The cell `indexOrName` names: a decimal index into `cells` (0-based: the Slurm array task
-/// id) or a cell's name. Empty when there is no such cell.
+/// Folder of one replicate of a replicated study: OUT/rep-<seed> (it holds an ordinary
+/// study's teacher/, cells/ and study_summary.json).
+std::string studyReplicateDir(const std::string& outDir, std::uint64_t seed);
+
+/// The study of one replicate: replicateSeeds empty, every job's replicates cleared and its
+/// replicateSeed set to `seed` (so its run files record the seed and resume per seed).
+StudySpec studyReplicate(const StudySpec& study, std::uint64_t seed);
+
+/// The cell units a study runs one at a time (--cell, the Slurm array): cells x replicates,
+/// unit i = cell i / R of replicate seed i % R (R = replicateSeeds.size(), 1 without).
+std::size_t studyUnitCount(const StudySpec& study);
+/// Unit i's name: the cell's name, or "<cell>/rep-<seed>" in a replicated study.
+std::string studyUnitName(const StudySpec& study, std::size_t index);
+
+/// The cell unit `indexOrName` names: a decimal index (0-based: the Slurm array task id;
+/// studyUnitCount units) or a unit's name (studyUnitName). Empty when there is no such unit.
 std::optional<std::size_t> findStudyCell(const StudySpec& study, const std::string& indexOrName);
 
 /// A cell's job as it runs under `outDir`: its checkpoint path made to point at the

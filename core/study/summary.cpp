@@ -18,6 +18,7 @@
 
 #include "core/common/error.h"
 #include "core/record/run_reader.h"
+#include "core/study/study_replicate_json.h"
 #include "core/study/task_sensitivity_json.h"
 
 namespace kdscope::core {
@@ -171,6 +172,13 @@ StudyCellResult readStudyCell(const StudySpec& study, const StudyCell& cell, con
 }
 
 StudySummary buildStudySummary(const StudySpec& study, const std::string& outDir) {
+  if (!study.replicateSeeds.empty()) {
+    std::vector<StudySummary> replicates;
+    for (const auto seed : study.replicateSeeds) {
+      replicates.push_back(buildStudySummary(studyReplicate(study, seed), studyReplicateDir(outDir, seed)));
+    }
+    return combineStudyReplicates(study.replicateSeeds, replicates);
+  }
   StudySummary summary;
   summary.name = study.name;
   summary.studentName = study.studentName;
@@ -225,6 +233,9 @@ void writeStudySummary(const StudySummary& summary, const std::string& outDir) {
     j["cells"].push_back(c);
   }
   j["task_sensitivity"] = taskSensitivityToJson(summary.sensitivity);
+  if (!summary.replicates.empty()) {
+    j["replicates"] = studyReplicateStatsToJson(summary.replicates);
+  }
   const auto write = [](const fs::path& path, const std::string& text) {
     // Write beside, then rename: a reader never sees half a summary.
     const fs::path tmp = path.string() + ".tmp";
@@ -344,6 +355,10 @@ StudySummary readStudySummary(const std::string& path) {
     at = "task_sensitivity";
     if (j.contains("task_sensitivity")) {
       s.sensitivity = taskSensitivityFromJson(j["task_sensitivity"]);
+    }
+    at = "replicates";
+    if (j.contains("replicates")) {
+      s.replicates = studyReplicateStatsFromJson(j["replicates"]);
     }
     return s;
   } catch (const nlohmann::detail::exception& e) {

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/study/study_replicate_stats.h"
 #include "core/study/study_spec.h"
 #include "core/study/task_sensitivity.h"
 
@@ -52,13 +53,18 @@ struct StudySummary {
   /// Per task and compression measure, the slope of the retained fraction with its interval
   /// and rank (core/study/task_sensitivity.h); empty with fewer than 2 complete cells.
   std::vector<TaskSensitivity> sensitivity;
+  /// A replicated study: the statistics over the replicates (study_replicate_stats.h); the
+  /// cells' numbers above are then the means over the replicates and the sensitivity's
+  /// intervals are over the replicates. Empty for a study of one run per cell.
+  StudyReplicateStats replicates;
   [[nodiscard]] std::size_t completeCells() const;
   /// Index of a factor by name, or -1.
   [[nodiscard]] int factorIndex(const std::string& name) const;
 };
 
 /// Reads every cell's run file under `outDir` (OUT/cells/<cell>/run.h5), with readStudyCell.
-/// Throws only on allocation failure.
+/// A replicated study reads each replicate's (OUT/rep-<seed>/cells/<cell>/run.h5) and
+/// combines them (combineStudyReplicates). Throws only on allocation failure.
 StudySummary buildStudySummary(const StudySpec& study, const std::string& outDir);
 
 /// One cell's results from OUT/cells/<cell>/run.h5, with NaN for what the file lacks. Status:

@@ -4,7 +4,10 @@
 Reads DIR/replicates.json, every run file it lists (h5py), and DIR/replicate_summary.json.
 Recomputes from the logits and labels each model's accuracy per replicate, the gap, then the
 mean, the sample sd and the Student-t 95% interval over the replicates, and for every pair
-the paired t p-value. The t quantile and CDF are computed here without SciPy: the density
+the paired t p-value; the paired t of the students' per-replicate geometry_agreement and
+w_confidence_spearman (metric_pairs); and the Holm-Bonferroni adjusted p of every test, the
+steps written out here (sort the family's p ascending, multiply the i-th smallest by m - i,
+running maximum, cap at 1). The t quantile and CDF are computed here without SciPy: the density
 integrated numerically (composite Simpson on a substitution that maps the real line to
 (-1, 1)), the quantile by bisection. Exit 0 and "check_replicates: ok N checks" when every
 number agrees (1e-9 for the means, 1e-6 for the interval ends and p).
@@ -98,6 +101,32 @@ def main():
                 p = 2 * (1 - t_cdf(abs(t), n - 1))
                 close(label + " p", pair["p"], p, 1e-6)
                 close(label + " lo", pair["lo"], d.mean() - tq * sd / math.sqrt(n), 1e-6)
+        student_values = {st["name"]: {m["name"]: m["values"] for m in st["metrics"]} for st in task["students"]}
+        for pair in task.get("metric_pairs", []):
+            a = student_values[pair["first"]][pair["metric"]]
+            b = student_values[pair["second"]][pair["metric"]]
+            d = np.array([x - y for x, y in zip(a, b) if x is not None and y is not None])
+            label = f"{name}/{pair['metric']}/{pair['first']}-{pair['second']}"
+            close(label + " mean difference", pair["mean_difference"], d.mean(), 1e-9)
+            sd = d.std(ddof=1) if len(d) > 1 else 0.0
+            if sd > 0:
+                t = d.mean() / (sd / math.sqrt(len(d)))
+                close(label + " p", pair["p"], 2 * (1 - t_cdf(abs(t), len(d) - 1)), 1e-6)
+
+    # Holm over the family: every pair and metric pair of every task.
+    family = []
+    for task in summary["tasks"]:
+        family += task["pairs"] + task.get("metric_pairs", [])
+    tested = [t for t in family if t["p"] is not None]
+    m = len(tested)
+    ranked = sorted(range(m), key=lambda i: tested[i]["p"])
+    running = 0.0
+    for step, i in enumerate(ranked):
+        running = max(running, (m - step) * tested[i]["p"])
+        close(f"Holm p of {tested[i]['first']}-{tested[i]['second']} ({tested[i].get('metric', 'accuracy')})",
+              tested[i]["p_holm"], min(1.0, running), 1e-12)
+        if tested[i]["family"] != m:
+            bad.append(f"family size {tested[i]['family']}, want {m}")
     if bad:
         print(f"check_replicates: {len(bad)} of {checks} mismatches")
         for line in bad:

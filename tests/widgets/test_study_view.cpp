@@ -89,3 +89,83 @@ TEST(StudyView, RefusesAFileThatIsNotASummary) {
   EXPECT_TRUE(error.contains(QStringLiteral("not a KDScope study summary"))) << error.toStdString();
   EXPECT_FALSE(view.hasSummary());
 }
+
+namespace {
+
+/// A replicated study by hand: layers {1, 2} on one task, 3 replicates, one cell per level;
+/// gaps (L1, L2) per replicate (0.10, 0.04), (0.12, 0.05), (0.08, 0.03).
+QString writeReplicatedSummary(const QTemporaryDir& dir) {
+  const double gaps[3][2] = {{0.10, 0.04}, {0.12, 0.05}, {0.08, 0.03}};
+  std::vector<core::StudySummary> reps;
+  for (const auto& g : gaps) {
+    core::StudySummary s;
+    s.name = "reps";
+    s.tasks = {"t"};
+    s.factors = {core::StudyFactor{"layers", {"1", "2"}, {1, 2}, false}};
+    for (std::size_t l = 0; l < 2; ++l) {
+      core::StudyCellResult c;
+      c.name = "L" + std::to_string(l + 1);
+      c.levels = {l};
+      c.status = "complete";
+      c.runFile = "cells/" + c.name + "/run.h5";
+      core::StudyTaskResult t;
+      t.task = "t";
+      t.teacherAccuracy = 0.9;
+      t.studentAccuracy = 0.9 - g[l];
+      t.gap = g[l];
+      t.retained = t.studentAccuracy / 0.9;
+      t.sourceTeacherAccuracy = 0.9;
+      c.tasks = {t};
+      s.cells.push_back(c);
+    }
+    reps.push_back(s);
+  }
+  core::writeStudySummary(core::combineStudyReplicates({1, 2, 3}, reps), dir.path().toStdString());
+  return dir.filePath(QStringLiteral("study_summary.json"));
+}
+
+} // namespace
+
+TEST(StudyView, ReplicatedStudyShowsErrorBarsOverReplicatesAndSaysSo) {
+  QTemporaryDir dir;
+  widgets::StudyView view;
+  QString error;
+  ASSERT_TRUE(view.loadSummary(writeReplicatedSummary(dir), &error)) << error.toStdString();
+  EXPECT_TRUE(view.statusText().contains(QStringLiteral("3 replicates"))) << view.statusText().toStdString();
+  EXPECT_TRUE(view.statusText().contains(QStringLiteral("Student-t"))) << view.statusText().toStdString();
+  view.findChild<QTabWidget*>()->setCurrentIndex(2);
+  // Level means 0.10 and 0.04 over the replicates; sd 0.02 and 0.01; the t interval's
+  // half-width t_{0.975,2} sd / sqrt(3), t_{0.975,2} = 4.302652729911275.
+  const double t = 4.302652729911275;
+  const double half1 = t * 0.02 / std::sqrt(3.0);
+  const double half2 = t * 0.01 / std::sqrt(3.0);
+  const widgets::PlotContent content = view.effectsPlot()->content();
+  const widgets::PlotSeries* means = nullptr;
+  for (const auto& series : content.series) {
+    if (series.name == QStringLiteral("layers")) {
+      means = &series;
+    }
+  }
+  ASSERT_NE(means, nullptr);
+  ASSERT_EQ(means->y.size(), 2);
+  EXPECT_NEAR(means->y[0], 0.10, 1e-12);
+  ASSERT_EQ(means->lower.size(), 2);
+  EXPECT_NEAR(means->lower[0], 0.10 - half1, 1e-9);
+  EXPECT_NEAR(means->upper[0], 0.10 + half1, 1e-9);
+  EXPECT_NEAR(means->lower[1], 0.04 - half2, 1e-9);
+  EXPECT_NEAR(means->upper[1], 0.04 + half2, 1e-9);
+  EXPECT_TRUE(content.xLabel.contains(QStringLiteral("95% t interval over 3 replicates")))
+      << content.xLabel.toStdString();
+  // The table: each level's interval, and layers 2 against layers 1 by a paired t: the
+  // differences 0.06, 0.07, 0.05 (mean 0.06, sd 0.01): t = 0.06 / (0.01 / sqrt 3) = 10.392,
+  // p = 1 - t / sqrt(t^2 + 2) = 0.00913; the gap family holds the two cells against their
+  // teacher and this pair.
+  QTableWidget* table = view.effectsTable();
+  ASSERT_EQ(table->rowCount(), 2);
+  EXPECT_TRUE(table->item(0, 8)->text().startsWith(QStringLiteral("0.1000 [")))
+      << table->item(0, 8)->text().toStdString();
+  const QString pair = table->item(1, 9)->text();
+  EXPECT_TRUE(pair.startsWith(QStringLiteral("1 - 2: +0.0600 ["))) << pair.toStdString();
+  EXPECT_TRUE(pair.contains(QStringLiteral("p = 0.009, Holm p = "))) << pair.toStdString();
+  EXPECT_TRUE(pair.contains(QStringLiteral("of 3 tests"))) << pair.toStdString();
+}

@@ -142,12 +142,31 @@ void buildStudyLines(PlotWidget& plot, const core::StudySummary& summary, const 
     const QString name = grid.colFactor.empty()
                              ? studyMetricTitle(metric)
                              : QStringLiteral("%1 = %2").arg(q(grid.colFactor), q(grid.colLevels[c]));
-    plot.addLine(name, xs, ys, static_cast<int>(c));
+    const int line = plot.addLine(name, xs, ys, static_cast<int>(c));
+    // A replicated study, one line against one factor: the level means' t intervals.
+    const core::StudyRepEffect* rep =
+        grid.colFactor.empty() ? summary.replicates.effect(task, core::toString(metric), x) : nullptr;
+    if (rep != nullptr) {
+      QVector<double> lo;
+      QVector<double> hi;
+      for (std::size_t r = 0; r < grid.rowLevels.size() && r < rep->levelMeans.size(); ++r) {
+        if (std::isfinite(grid.at(r, c))) {
+          lo << rep->levelMeans[r].summary.interval.lo;
+          hi << rep->levelMeans[r].summary.interval.hi;
+        }
+      }
+      if (lo.size() == xs.size()) {
+        plot.setErrorBars(line, lo, hi);
+      }
+    }
   }
   if (named) {
     plot.setXTickLabels(toQStrings(grid.rowLevels));
   }
-  plot.setAxisLabels(q(x), studyMetricTitle(metric));
+  plot.setAxisLabels(summary.replicates.empty() || !grid.colFactor.empty()
+                         ? q(x)
+                         : tr("%1 (bars: 95% t interval over %2 replicates)").arg(q(x)).arg(summary.replicates.seeds.size()),
+                     studyMetricTitle(metric));
   plot.setTitle(tr("%1 against %2, %3").arg(studyMetricTitle(metric), q(x), taskLabel));
   plot.rescale();
 }
@@ -183,11 +202,28 @@ std::vector<core::FactorEffect> buildStudyEffects(PlotWidget& plot, const core::
         plot.addLine(QString(), {x, x}, {level.min, level.max}, static_cast<int>(f), PlotWidget::LineStyle::Dashed);
       }
     }
-    plot.addLine(q(effect.factor), xs, ys, static_cast<int>(f));
+    const int line = plot.addLine(q(effect.factor), xs, ys, static_cast<int>(f));
+    // A replicated study: each level mean's 95% Student-t interval over the replicates.
+    if (const core::StudyRepEffect* rep = summary.replicates.effect(task, core::toString(metric), effect.factor)) {
+      QVector<double> lo;
+      QVector<double> hi;
+      for (std::size_t l = 0; l < effect.levels.size() && l < rep->levelMeans.size(); ++l) {
+        if (effect.levels[l].count > 0) {
+          lo << rep->levelMeans[l].summary.interval.lo;
+          hi << rep->levelMeans[l].summary.interval.hi;
+        }
+      }
+      if (lo.size() == xs.size()) {
+        plot.setErrorBars(line, lo, hi);
+      }
+    }
   }
   plot.setXTickLabels(ticks);
   // Short enough for a single-column figure; the caption says the rest (levels left to right).
-  plot.setAxisLabels(tr("factor (dashed: min..max over the grid)"),
+  plot.setAxisLabels(summary.replicates.empty()
+                         ? tr("factor (dashed: min..max over the grid)")
+                         : tr("factor (bars: 95% t interval over %1 replicates; dashed: min..max over the grid)")
+                               .arg(summary.replicates.seeds.size()),
                      studyMetricTitle(metric));
   plot.setTitle(tr("Main effects, %1").arg(taskLabel));
   plot.rescale();
@@ -318,8 +354,13 @@ std::vector<FigureSpec> studyFigures(const StudyDocument& study) {
            tr("Study '%1', task %2: each factor's main effect on the %3: the mean over the complete cells at each "
               "level (solid, levels left to right) and the min..max over the rest of the grid (dashed); factors "
               "sorted by effect (max - min of the level means). An effect smaller than its spread (the mean "
-              "within-level standard deviation) is noise against the rest of the grid (%4).")
-               .arg(q(summary->name), t, gap, complete),
+              "within-level standard deviation) is noise against the rest of the grid (%4).%5")
+               .arg(q(summary->name), t, gap, complete,
+                    summary->replicates.empty()
+                        ? QString()
+                        : tr(" Each level mean is the mean over %1 replicates; the bars are its 95% Student-t "
+                             "interval over the replicates.")
+                              .arg(summary->replicates.seeds.size())),
            {gapField},
            tr("core::mainEffects (effect = max - min of the level means; spread = mean within-level standard "
               "deviation): %1")

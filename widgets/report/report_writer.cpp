@@ -19,6 +19,7 @@
 #include "widgets/figures/figure_export.h"
 #include "widgets/figures/figure_registry.h"
 #include "widgets/figures/figure_style.h"
+#include "widgets/figures/study_figures.h"
 
 namespace kdscope::widgets {
 
@@ -59,6 +60,20 @@ int ReportFileWriter::total() const { return static_cast<int>(m_state->specs.siz
 void ReportFileWriter::start() {
   if (!QDir().mkpath(m_outDir)) {
     throw core::JobError(m_outDir.toStdString() + ": cannot create the folder");
+  }
+  if (!m_report.studyDir.empty()) {
+    // A study: the study export's gap figures (heatmap, lines, main effects with their
+    // intervals over replicates), drawn from the summary; no run is opened.
+    ExportOptions options;
+    m_state->figuresDir = QDir(m_outDir).filePath("figures");
+    options.outDir = m_state->figuresDir;
+    options.style = FigureStyle::fromPreset("single-column");
+    options.formats = {FigureFormat::Svg, FigureFormat::Png};
+    options.csv = true;
+    const StudyDocument study = openStudy(QString::fromStdString(m_report.studyDir));
+    m_state->specs = FigureCatalog(studyFigures(study)).select({QStringLiteral("study.gap_*")});
+    m_state->exporter = std::make_unique<FigureExporter>(QStringList{}, options);
+    return;
   }
   if (m_report.runs.empty()) {
     return;

@@ -186,6 +186,13 @@ void MainWindow::buildMenus() {
                                         });
   exportPack->setObjectName(QStringLiteral("exportPackAction"));
   QAction* report = file->addAction(tr("&Report..."), this, [this] {
+    if (studyShown()) { // the Study tab with a summary open: the study's report
+      const QString dir = QFileDialog::getExistingDirectory(this, tr("Write the study's report into"));
+      if (!dir.isEmpty()) {
+        writeReport(QFileInfo(m_study->summaryPath()).absolutePath(), dir);
+      }
+      return;
+    }
     const RunDocument* run = m_browser->currentRun();
     if (run == nullptr) {
       statusBar()->showMessage(tr("Open a run first: the report is of the current run"), 5000);

@@ -41,10 +41,13 @@ void fillSensitivityTable(QTableWidget& table, const core::StudySummary& summary
       }
       cell(SensInterval, interval);
       cell(SensCells, QString::number(s.cells));
-      cell(SensOver, QStringLiteral("%1, B = %2, %3 examples")
-                         .arg(QString::fromStdString(s.slope.over))
-                         .arg(s.slope.resamples)
-                         .arg(s.slope.count));
+      cell(SensOver, s.slope.resamples > 0 ? QStringLiteral("%1, B = %2, %3 examples")
+                                                 .arg(QString::fromStdString(s.slope.over))
+                                                 .arg(s.slope.resamples)
+                                                 .arg(s.slope.count)
+                                           : QObject::tr("%1, %2 replicates")
+                                                 .arg(QString::fromStdString(s.slope.over))
+                                                 .arg(s.slope.count));
     }
   }
 }

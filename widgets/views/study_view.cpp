@@ -24,11 +24,15 @@
 #include "widgets/figures/study_figures.h"
 #include "widgets/views/study_folder_follower.h"
 #include "widgets/views/study_slurm_dialog.h"
+#include "core/analysis/interval_text.h"
+#include "core/analysis/multiple_testing.h"
 #include "widgets/views/study_sensitivity_table.h"
 
 namespace kdscope::widgets {
 
 namespace {
+
+namespace an = core::analysis;
 
 const core::StudyMetric kMetrics[] = {core::StudyMetric::Gap, core::StudyMetric::StudentAccuracy,
                                       core::StudyMetric::Retained, core::StudyMetric::SourceGap};
@@ -120,9 +124,11 @@ StudyView::StudyView(QWidget* parent) : QWidget(parent) {
   auto* effects = new QSplitter(Qt::Vertical, m_tabs);
   m_effects = new PlotWidget(effects);
   m_effectsTable = new QTableWidget(effects);
-  m_effectsTable->setColumnCount(8);
-  m_effectsTable->setHorizontalHeaderLabels(
-      {tr("factor"), tr("effect"), tr("spread"), tr("level"), tr("mean"), tr("sd"), tr("min..max"), tr("cells")});
+  m_effectsTable->setColumnCount(10);
+  m_effectsTable->setHorizontalHeaderLabels({tr("factor"), tr("effect"), tr("spread"), tr("level"), tr("mean"),
+                                             tr("sd"), tr("min..max"), tr("cells"),
+                                             tr("95% interval (Student-t over replicates)"),
+                                             tr("vs first level (paired t over replicates)")});
   m_effectsTable->horizontalHeader()->setStretchLastSection(true);
   m_effectsTable->setEditTriggers(QAbstractItemView::NoEditTriggers);
   m_tabs->addTab(effects, tr("Components"));
@@ -195,11 +201,16 @@ bool StudyView::loadSummary(const QString& path, QString* error) {
   m_dir = QFileInfo(path).absolutePath();
   m_path = QFileInfo(path).absoluteFilePath();
   showSummary(std::move(summary));
-  m_status->setText(tr("Study '%1': %2 of %3 cells complete, %4 task(s). %5")
+  m_status->setText(tr("Study '%1': %2 of %3 cells complete, %4 task(s)%5. %6")
                         .arg(QString::fromStdString(m_summary->name))
                         .arg(m_summary->completeCells())
                         .arg(m_summary->cells.size())
                         .arg(m_summary->tasks.size())
+                        .arg(m_summary->replicates.empty()
+                                 ? QString()
+                                 : tr(", %1 replicates: numbers are means over the replicates, intervals and "
+                                      "error bars 95% Student-t over the replicates")
+                                       .arg(m_summary->replicates.seeds.size()))
                         .arg(QDir::toNativeSeparators(path)));
   return true;
 }
@@ -419,6 +430,33 @@ void StudyView::refreshEffects() {
       cell(5, number(level.stddev));
       cell(6, number(level.min) + QStringLiteral(" .. ") + number(level.max));
       cell(7, QString::number(level.count));
+      // A replicated study: the level mean's t interval over the replicates, and the paired t
+      // of this level against the first one (same seeds).
+      const core::StudyRepEffect* rep =
+          m_summary->replicates.effect(currentTask(), core::toString(metric), effect.factor);
+      if (rep == nullptr || l >= rep->levelMeans.size()) {
+        cell(8, tr("- (one run per cell)"));
+        continue;
+      }
+      an::Interval mean = rep->levelMeans[l].summary.interval;
+      mean.estimate = rep->levelMeans[l].summary.mean;
+      cell(8, QString::fromStdString(an::intervalText(mean)));
+      if (l == 0) {
+        an::Interval e = rep->effect.summary.interval;
+        e.estimate = rep->effect.summary.mean;
+        cell(1, QString::fromStdString(an::intervalText(e)));
+        continue;
+      }
+      for (const core::StudyRepLevelPair& pair : rep->pairs) {
+        if (pair.first == rep->levels[0] && pair.second == level.level) {
+          const bool seen = an::detectable(pair.test.difference, an::verdictP(pair.test.pValue, pair.holm));
+          cell(9, tr("%1 - %2: %3, %4%5")
+                      .arg(QString::fromStdString(pair.first), QString::fromStdString(pair.second),
+                           QString::fromStdString(an::intervalText(pair.test.difference, 4, true)),
+                           QString::fromStdString(an::pValuesText(pair.test.pValue, pair.holm)),
+                           seen ? QString() : tr(" (%1)").arg(QString::fromUtf8(an::kNoDetectableDifference))));
+        }
+      }
     }
   }
   m_effects->queueReplot();
