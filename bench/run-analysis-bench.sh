@@ -9,7 +9,8 @@
 # Environment: RUN_DIR=DIR analyses a copy of an existing run folder (run.h5 and checkpoints/, e.g.
 # one trained by an earlier call) instead of training bench/analysis_job.json, so that two
 # builds can be timed on the same run; KEEP=FILE keeps a copy of the analysed run file (to
-# compare two builds' results); QUICK=1 skips the NumPy baselines and part 2.
+# compare two builds' results); QUICK=1 skips the NumPy baselines and part 2; PASSES="heads
+# probes" times only those analyses alone (after all of them together).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD="${1:-$ROOT/build/release}"
@@ -28,7 +29,7 @@ else
 fi
 RUN="$OUT/run/run.h5"
 echo "all $(seconds "$KDSCOPE" analyze "$RUN" --threads "$THREADS")" | tee "$OUT/analyze.txt" >&2
-for only in task knowledge cka residual attention heads probes; do
+for only in ${PASSES:-task knowledge cka residual attention heads probes}; do
   echo "$only $(seconds "$KDSCOPE" analyze "$RUN" --threads "$THREADS" --only "$only")" | tee -a "$OUT/analyze.txt" >&2
 done
 if [[ -n "${KEEP:-}" ]]; then
