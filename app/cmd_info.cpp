@@ -380,6 +380,44 @@ int commandReplicateInfo(const std::string& dir) {
   return kExitOk;
 }
 
+/// Each model's single-head ablation: the accuracy drop of every head with its 95% paired
+/// bootstrap interval over eval examples (analysis "heads"; docs/statistics.md, "Heads").
+void printHeadAblation(const core::AnalysisResults& results, const core::TaskSummary& task) {
+  for (const auto& m : task.models) {
+    const auto ablation = results.headAblation(task.name, m.name);
+    if (!ablation) {
+      continue;
+    }
+    std::ostringstream out;
+    out << std::fixed << std::setprecision(4);
+    out << "  head ablation of " << m.name << " (intact accuracy " << ablation->intactAccuracy
+        << "): accuracy drop with one head gated to 0";
+    if (ablation->accuracyDrop && ablation->accuracyDropLo && ablation->accuracyDropHi) {
+      out << ", [95% paired bootstrap over eval examples, B = " << ablation->resamples << "]";
+    } else {
+      out << " (no intervals: analysed before they were recorded; run 'kdscope analyze --only heads')";
+    }
+    out << "\n";
+    const auto& acc = ablation->accuracy;
+    for (std::size_t l = 0; l < acc.rows; ++l) {
+      out << "    layer " << l << ":";
+      for (std::size_t h = 0; h < acc.cols; ++h) {
+        const std::size_t i = l * acc.cols + h;
+        out << (h == 0 ? " " : "; ") << "h" << h << " " << std::showpos;
+        if (ablation->accuracyDrop && ablation->accuracyDropLo && ablation->accuracyDropHi) {
+          out << ablation->accuracyDrop->values[i] << " [" << ablation->accuracyDropLo->values[i] << ", "
+              << ablation->accuracyDropHi->values[i] << "]";
+        } else {
+          out << ablation->intactAccuracy - acc.values[i];
+        }
+        out << std::noshowpos;
+      }
+      out << "\n";
+    }
+    std::cout << out.str();
+  }
+}
+
 int commandInfo(const std::string& runPath) {
   if (core::isReplicateDir(runPath)) {
     return commandReplicateInfo(runPath);
@@ -433,6 +471,7 @@ int commandInfo(const std::string& runPath) {
         printIntervals(h, task.classNames);
       }
     }
+    printHeadAblation(results, task);
     // Models from elsewhere: what their pre-flight check found missing, and what the analysis
     // skipped (for any model) and why.
     for (const auto& m : task.models) {

@@ -6,6 +6,11 @@
 #  2. the linear CKA layer matrix alone, 13 x 13 layers of width 768, N = 4000, against plain
 #     NumPy (the formula pair by pair, float64).
 #   bench/run-analysis-bench.sh [build dir] [threads]     (default build/release, 0 = all cores)
+# Environment: RUN_DIR=DIR analyses a copy of an existing run folder (run.h5 and checkpoints/, e.g.
+# one trained by an earlier call) instead of training bench/analysis_job.json, so that two
+# builds can be timed on the same run; KEEP=FILE keeps a copy of the analysed run file (to
+# compare two builds' results); QUICK=1 skips the NumPy baselines and part 2; PASSES="heads
+# probes" times only those analyses alone (after all of them together).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD="${1:-$ROOT/build/release}"
@@ -17,12 +22,22 @@ KDSCOPE="$BUILD/app/kdscope"
 seconds() { "$@" >/dev/null 2>"$OUT/last.log" || { cat "$OUT/last.log" >&2; exit 1; }; sed -n 's/.*complete in \([0-9.]*\) s.*/\1/p' "$OUT/last.log"; }
 
 echo "== 1. kdscope analyze on a 4000-example run" >&2
-"$KDSCOPE" run "$ROOT/bench/analysis_job.json" --out "$OUT/run" >/dev/null 2>&1
+if [[ -n "${RUN_DIR:-}" ]]; then
+  cp -r "$RUN_DIR" "$OUT/run"
+else
+  "$KDSCOPE" run "$ROOT/bench/analysis_job.json" --out "$OUT/run" >/dev/null 2>&1
+fi
 RUN="$OUT/run/run.h5"
 echo "all $(seconds "$KDSCOPE" analyze "$RUN" --threads "$THREADS")" | tee "$OUT/analyze.txt" >&2
-for only in task knowledge cka residual attention heads probes; do
+for only in ${PASSES:-task knowledge cka residual attention heads probes}; do
   echo "$only $(seconds "$KDSCOPE" analyze "$RUN" --threads "$THREADS" --only "$only")" | tee -a "$OUT/analyze.txt" >&2
 done
+if [[ -n "${KEEP:-}" ]]; then
+  cp "$RUN" "$KEEP"
+fi
+if [[ -n "${QUICK:-}" ]]; then
+  exit 0
+fi
 /usr/bin/python3 "$ROOT/bench/analysis_numpy.py" run "$RUN" | tee "$OUT/numpy_run.json" >&2
 
 echo "== 2. linear CKA, 13 x 13 layers, width 768, N = 4000" >&2

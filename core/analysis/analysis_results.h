@@ -44,6 +44,24 @@ struct HeadDivergence {
   std::size_t studentHeads = 0;           ///< Hs
 };
 
+/// Single-head ablation of one model (analysis "heads"; head_ablation_intervals.h):
+/// [Lyr, H] matrices, row l, column h = head h of layer l gated to 0 alone.
+struct HeadAblation {
+  analysis::Matrix accuracy;         ///< head_ablation_accuracy
+  analysis::Matrix loss;             ///< head_ablation_loss (mean cross-entropy, nats)
+  double intactAccuracy = std::numeric_limits<double>::quiet_NaN(); ///< every gate 1
+  double intactLoss = std::numeric_limits<double>::quiet_NaN();
+  /// intact accuracy - ablated accuracy and its 95% paired bootstrap interval over eval
+  /// examples; absent (with the loss increase) for files analysed before they were recorded.
+  std::optional<analysis::Matrix> accuracyDrop;
+  std::optional<analysis::Matrix> accuracyDropLo;
+  std::optional<analysis::Matrix> accuracyDropHi;
+  std::optional<analysis::Matrix> lossIncrease; ///< ablated - intact mean cross-entropy
+  std::optional<analysis::Matrix> lossIncreaseLo;
+  std::optional<analysis::Matrix> lossIncreaseHi;
+  int resamples = 0; ///< bootstrap resamples B of the intervals (0: none recorded)
+};
+
 // ---- Intervals and tests (analysis "task"; docs/statistics.md) -------------------------
 
 /// How the bootstrap of a group was drawn: bootstrapResampleIndices(examples, resamples, seed).
@@ -204,6 +222,10 @@ public:
   /// head_importance [Lyr, H], or nothing when not analysed.
   [[nodiscard]] std::optional<analysis::Matrix> headImportance(const std::string& task,
                                                                const std::string& model) const;
+  /// The model's single-head ablation and its intervals, or nothing when not analysed.
+  /// Throws InputError naming the dataset when the matrices differ in shape
+  /// (analysis_results_heads.cpp).
+  [[nodiscard]] std::optional<HeadAblation> headAblation(const std::string& task, const std::string& model) const;
   /// The student's head divergence, or nothing when not analysed.
   [[nodiscard]] std::optional<HeadDivergence> headDivergence(const std::string& task,
                                                              const std::string& student) const;

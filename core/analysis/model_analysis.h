@@ -41,9 +41,18 @@ struct HeadScores {
   std::vector<double> ablationLoss;
   double accuracy = 0.0; ///< with every gate 1
   double loss = 0.0;
-  /// Whether the ablations reran only the blocks from the ablated head's layer on (a
-  /// transformer whose split forward pass reproduced forward()'s logits), rather than the
-  /// whole model.
+  /// Per eval example, with every gate 1: 1 when the prediction is right, and the
+  /// cross-entropy (nats). [N] each.
+  std::vector<std::uint8_t> perExampleCorrect;
+  std::vector<double> perExampleLoss;
+  /// Per eval example and head, with that head gated to 0 alone: [N, layers * heads] row-major
+  /// (column l * heads + h), what ablationAccuracy and ablationLoss are the means of; the paired
+  /// bootstrap of the accuracy drop resamples their rows (head_ablation_intervals.h).
+  std::vector<std::uint8_t> perExampleAblationCorrect;
+  std::vector<double> perExampleAblationLoss;
+  /// Whether the ablations took the batched path (head_ablation_torch.h: each layer's attention
+  /// once, all its heads' ablations stacked in one pass, the last block at [CLS] only; checked
+  /// against forward() with a gate on the first batch) rather than one forward() per head.
   bool layeredAblation = false;
 };
 

@@ -6,6 +6,7 @@
 #include <limits>
 #include <optional>
 
+#include "core/analysis/head_ablation_torch.h"
 #include "core/analysis/knowledge.h"
 #include "core/common/error.h"
 #include "core/distill/trainer.h"
@@ -18,13 +19,11 @@ namespace kdscope::core::analysis {
 namespace {
 
 constexpr std::int64_t kEvalBatch = 128;
-
-/// Sum of the per-example cross-entropy and the number of correct predictions of a batch.
-std::pair<double, double> lossAndCorrect(const torch::Tensor& logits, const torch::Tensor& labels) {
-  const auto loss = torch::nn::functional::cross_entropy(
-      logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
-  return {loss.item<double>(), logits.argmax(1).eq(labels).sum().item<double>()};
-}
+/// The batched ablation's logits must match forward() with the gate to this (relative to 1 +
+/// the largest logit): float32 sums in another order differ by ~1e-6 here.
+constexpr double kBatchedAblationTolerance = 1e-4;
+/// Rows of the first batch that check it.
+constexpr std::int64_t kCheckRows = 16;
 
 /// The batch in the model's floating dtype (vector features; token ids stay integers).
 Batch inDtype(Batch batch, const torch::Dtype dtype) {
@@ -39,75 +38,9 @@ torch::Dtype modelDtype(ClassifierImpl& model) {
   return params.empty() ? torch::kFloat32 : params.front().scalar_type();
 }
 
-/// A transformer's forward pass split at its blocks, to rerun only the blocks from an ablated
-/// head's layer on. Reaches the blocks through the registered submodules of
-/// TransformerClassifierImpl (blocks, final_norm, classifier); the block inputs are the
-/// hidden states forward() returns (index l: the input of block l). layerInputs() checks that
-/// rerunning the last block from its input reproduces forward()'s logits and reports false
-/// (use forward()) when it does not.
-class LayeredTransformer {
-public:
-  explicit LayeredTransformer(ClassifierImpl& model) {
-    if (dynamic_cast<TransformerClassifierImpl*>(&model) == nullptr) {
-      return;
-    }
-    for (const auto& child : model.named_children()) {
-      if (child.key() == "blocks") {
-        if (const auto list = std::dynamic_pointer_cast<torch::nn::ModuleListImpl>(child.value())) {
-          for (const auto& block : *list) {
-            m_blocks.push_back(std::dynamic_pointer_cast<EncoderBlockImpl>(block));
-          }
-        }
-      } else if (child.key() == "final_norm") {
-        m_norm = std::dynamic_pointer_cast<torch::nn::LayerNormImpl>(child.value());
-      } else if (child.key() == "classifier") {
-        m_classifier = std::dynamic_pointer_cast<torch::nn::LinearImpl>(child.value());
-      }
-    }
-    m_valid = m_norm && m_classifier && !m_blocks.empty() &&
-              std::all_of(m_blocks.begin(), m_blocks.end(), [](const auto& b) { return b != nullptr; }) &&
-              !model.is_training();
-  }
-
-  [[nodiscard]] bool valid() const { return m_valid; }
-
-  /// The input of every block for this batch, from forward()'s output `intact` (computed with
-  /// every gate 1); false when the split pass does not reproduce its logits.
-  bool layerInputs(const Batch& batch, const ForwardOutput& intact, std::vector<torch::Tensor>& inputs) const {
-    if (intact.hidden.size() != m_blocks.size() + 1) {
-      return false;
-    }
-    inputs.assign(intact.hidden.begin(), intact.hidden.end() - 1);
-    const auto last = static_cast<int>(m_blocks.size()) - 1;
-    const auto mirrored = fromLayer(batch, inputs.back(), last, torch::Tensor());
-    const auto& logits = intact.logits;
-    const double scale = 1.0 + logits.abs().max().item<double>();
-    return mirrored.sizes() == logits.sizes() && (mirrored - logits).abs().max().item<double>() <= 1e-5 * scale;
-  }
-
-  /// Logits when block `layer` gets `gate` [H] and its input is `input`.
-  torch::Tensor fromLayer(const Batch& batch, const torch::Tensor& input, int layer, const torch::Tensor& gate) const {
-    auto x = input;
-    for (std::size_t k = static_cast<std::size_t>(layer); k < m_blocks.size(); ++k) {
-      x = m_blocks[k]->forward(x, batch.mask, k == static_cast<std::size_t>(layer) ? gate : torch::Tensor(), nullptr);
-    }
-    return classify(x);
-  }
-
-private:
-  torch::Tensor classify(const torch::Tensor& x) const {
-    return m_classifier->forward(m_norm->forward(x).select(/*dim=*/1, /*index=*/0));
-  }
-
-  bool m_valid = false;
-  std::vector<std::shared_ptr<EncoderBlockImpl>> m_blocks;
-  std::shared_ptr<torch::nn::LayerNormImpl> m_norm;
-  std::shared_ptr<torch::nn::LinearImpl> m_classifier;
-};
-
 } // namespace
 
-torch::Tensor headGateGradients(ClassifierImpl& model, const Batch& batch) {
+torch::Tensor headGateGradients(ClassifierImpl& model, const Batch& batch, ForwardOutput* intact) {
   TORCH_CHECK(model.numHeads() > 0, "headGateGradients: the model has no attention heads");
   const torch::AutoGradMode gradMode(/*enabled=*/true);
   const auto out = model.forward(inDtype(batch, modelDtype(model)));
@@ -122,6 +55,14 @@ torch::Tensor headGateGradients(ClassifierImpl& model, const Batch& batch) {
     const auto& a = out.attention[l]; // [B, H, Len, Len]
     perLayer.push_back(grads[l].defined() ? (a.detach() * grads[l]).sum({2, 3})
                                           : torch::zeros({a.size(0), a.size(1)}, a.options()));
+  }
+  if (intact != nullptr) {
+    // The same pass with every gate 1: its logits and hidden states, detached.
+    intact->logits = out.logits.detach();
+    intact->hidden.clear();
+    for (const auto& h : out.hidden) {
+      intact->hidden.push_back(h.detach());
+    }
   }
   return torch::stack(perLayer, /*dim=*/1); // [B, Lyr, H]
 }
@@ -138,20 +79,79 @@ HeadScores computeHeadScores(ClassifierImpl& model, const TaskData& task, const 
   const auto n = static_cast<std::int64_t>(split.size());
   const auto cells = static_cast<std::size_t>(layers * heads);
   const auto dtype = modelDtype(model);
+  const HeadAblator ablator(model);
+  bool fast = ablator.fast();
+  bool checked = false;
+  scores.perExampleImportance.reserve(static_cast<std::size_t>(n) * cells);
+  scores.perExampleAblationCorrect.reserve(static_cast<std::size_t>(n) * cells);
+  scores.perExampleAblationLoss.reserve(static_cast<std::size_t>(n) * cells);
 
-  // Importance: mean over examples of |dL_i / d xi|, accumulated in float64.
+  // One pass per batch: the forward and backward pass of the gate gradients (importance) also
+  // gives the intact logits and the block inputs the ablations start from.
   auto sumAbs = torch::zeros({layers, heads}, torch::kFloat64);
   for (std::int64_t begin = 0; begin < n; begin += batchSize) {
     if (cancel.cancelled()) {
       return HeadScores{};
     }
     const auto end = std::min<std::int64_t>(n, begin + batchSize);
-    const auto g = headGateGradients(model, makeBatch(task, split, begin, end));
+    const Batch batch = inDtype(makeBatch(task, split, begin, end), dtype);
+    ForwardOutput intact;
+    const auto g = headGateGradients(model, batch, &intact);
     const auto absolute = g.to(torch::kFloat64).abs().contiguous();
     sumAbs += absolute.sum(0);
     scores.perExampleImportance.insert(scores.perExampleImportance.end(), absolute.data_ptr<double>(),
                                        absolute.data_ptr<double>() + absolute.numel());
+
+    // Ablation: every head gated to 0 alone, [cells, B, C].
+    const torch::NoGradGuard noGrad;
+    torch::Tensor ablated;
+    if (fast) {
+      ablated = ablator.ablatedLogits(batch, intact.hidden);
+      if (!checked) {
+        // The batched path must reproduce forward() with the gate (float rounding aside), checked
+        // on the first rows of the first batch.
+        checked = true;
+        const auto rows = std::min<std::int64_t>(kCheckRows, batch.labels.size(0));
+        Batch head;
+        head.tokens = batch.tokens.slice(0, 0, rows);
+        head.mask = batch.mask.defined() ? batch.mask.slice(0, 0, rows) : torch::Tensor();
+        head.labels = batch.labels.slice(0, 0, rows);
+        const auto reference = ablatedLogitsOneAtATime(model, head);
+        const auto mine = ablated.slice(1, 0, rows);
+        const double scale = 1.0 + reference.abs().max().item<double>();
+        if (!(mine.sizes() == reference.sizes() &&
+              (mine - reference).abs().max().item<double>() <= kBatchedAblationTolerance * scale)) {
+          fast = false;
+          ablated = ablatedLogitsOneAtATime(model, batch);
+        }
+      }
+    } else {
+      ablated = ablatedLogitsOneAtATime(model, batch);
+    }
+    const auto rows = batch.labels.size(0);
+    const auto ce = torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone);
+    const auto intactLoss = torch::nn::functional::cross_entropy(intact.logits, batch.labels, ce).to(torch::kFloat64).contiguous();
+    const auto intactRight = intact.logits.argmax(1).eq(batch.labels).to(torch::kUInt8).contiguous();
+    scores.perExampleLoss.insert(scores.perExampleLoss.end(), intactLoss.data_ptr<double>(),
+                                 intactLoss.data_ptr<double>() + rows);
+    scores.perExampleCorrect.insert(scores.perExampleCorrect.end(), intactRight.data_ptr<std::uint8_t>(),
+                                    intactRight.data_ptr<std::uint8_t>() + rows);
+    const auto flat = ablated.reshape({static_cast<std::int64_t>(cells) * rows, ablated.size(2)});
+    const auto labels = batch.labels.repeat({static_cast<std::int64_t>(cells)});
+    // [cells, B] -> [B, cells]: rows are examples, as in perExampleImportance.
+    const auto loss = torch::nn::functional::cross_entropy(flat, labels, ce)
+                          .view({static_cast<std::int64_t>(cells), rows})
+                          .t()
+                          .to(torch::kFloat64)
+                          .contiguous();
+    const auto right = flat.argmax(1).eq(labels).view({static_cast<std::int64_t>(cells), rows}).t().to(torch::kUInt8).contiguous();
+    scores.perExampleAblationLoss.insert(scores.perExampleAblationLoss.end(), loss.data_ptr<double>(),
+                                         loss.data_ptr<double>() + loss.numel());
+    scores.perExampleAblationCorrect.insert(scores.perExampleAblationCorrect.end(), right.data_ptr<std::uint8_t>(),
+                                            right.data_ptr<std::uint8_t>() + right.numel());
   }
+  scores.layeredAblation = fast;
+
   const auto importance = (sumAbs / static_cast<double>(n)).contiguous();
   scores.layers = static_cast<std::size_t>(layers);
   scores.heads = static_cast<std::size_t>(heads);
@@ -170,51 +170,27 @@ HeadScores computeHeadScores(ClassifierImpl& model, const TaskData& task, const 
                                                   : std::numeric_limits<double>::quiet_NaN();
     }
   }
-
-  // Ablation: one evaluation per head, that head's gate at 0 alone; and the intact model.
-  // Layers below the ablated one are unchanged, so each batch's layer inputs are computed once
-  // and every ablation runs only the layers from its own on (a transformer's blocks are
-  // reached through its registered submodules; the result is checked against forward()).
-  const c10::InferenceMode inference;
-  const auto ones = torch::ones({layers, heads}, torch::TensorOptions().dtype(dtype));
-  std::vector<double> lossSum(cells + 1, 0.0); // the last slot: intact
-  std::vector<double> correctSum(cells + 1, 0.0);
-  const LayeredTransformer layered(model);
-  bool allLayered = true;
-  for (std::int64_t begin = 0; begin < n; begin += kEvalBatch) {
-    if (cancel.cancelled()) {
-      return HeadScores{};
-    }
-    const auto end = std::min<std::int64_t>(n, begin + kEvalBatch);
-    const Batch batch = inDtype(makeBatch(task, split, begin, end), dtype);
-    auto add = [&](std::size_t slot, const torch::Tensor& logits) {
-      const auto [l, c] = lossAndCorrect(logits, batch.labels);
-      lossSum[slot] += l;
-      correctSum[slot] += c;
-    };
-    const ForwardOutput intact = model.forward(batch, ones);
-    add(cells, intact.logits);
-    std::vector<torch::Tensor> inputs;
-    const bool useLayers = layered.valid() && layered.layerInputs(batch, intact, inputs);
-    allLayered = allLayered && useLayers;
-    for (int l = 0; l < layers; ++l) {
-      for (int h = 0; h < heads; ++h) {
-        auto gate = ones.clone();
-        gate[l][h] = 0.0;
-        const auto i = static_cast<std::size_t>(l * heads + h);
-        add(i, useLayers ? layered.fromLayer(batch, inputs[static_cast<std::size_t>(l)], l, gate[l])
-                         : model.forward(batch, gate).logits);
-      }
+  // Means over examples, in float64.
+  double lossSum = 0.0;
+  double correctSum = 0.0;
+  std::vector<double> ablationLossSum(cells, 0.0);
+  std::vector<double> ablationCorrectSum(cells, 0.0);
+  for (std::size_t i = 0; i < static_cast<std::size_t>(n); ++i) {
+    lossSum += scores.perExampleLoss[i];
+    correctSum += scores.perExampleCorrect[i];
+    for (std::size_t c = 0; c < cells; ++c) {
+      ablationLossSum[c] += scores.perExampleAblationLoss[i * cells + c];
+      ablationCorrectSum[c] += scores.perExampleAblationCorrect[i * cells + c];
     }
   }
-  scores.layeredAblation = allLayered;
-  scores.accuracy = correctSum[cells] / static_cast<double>(n);
-  scores.loss = lossSum[cells] / static_cast<double>(n);
+  const auto count = static_cast<double>(n);
+  scores.accuracy = correctSum / count;
+  scores.loss = lossSum / count;
   scores.ablationAccuracy.resize(cells);
   scores.ablationLoss.resize(cells);
-  for (std::size_t i = 0; i < cells; ++i) {
-    scores.ablationAccuracy[i] = correctSum[i] / static_cast<double>(n);
-    scores.ablationLoss[i] = lossSum[i] / static_cast<double>(n);
+  for (std::size_t c = 0; c < cells; ++c) {
+    scores.ablationAccuracy[c] = ablationCorrectSum[c] / count;
+    scores.ablationLoss[c] = ablationLossSum[c] / count;
   }
   return scores;
 }

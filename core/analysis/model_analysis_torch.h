@@ -13,13 +13,17 @@ namespace kdscope::core::analysis {
 /// Per-example derivatives of the cross-entropy with respect to every head gate at
 /// xi = 1: [B, Lyr, H] in the model's dtype, entry (i, l, h) = dL_i / d xi_lh =
 /// <A_ilh, dL_i / dA_ilh>_F. One forward and one backward pass; the model must be in eval
-/// mode (no dropout) and have attention.
-torch::Tensor headGateGradients(ClassifierImpl& model, const Batch& batch);
+/// mode (no dropout) and have attention. `intact`, when given, receives that pass's logits
+/// and hidden states (detached): the intact model's, every gate 1.
+torch::Tensor headGateGradients(ClassifierImpl& model, const Batch& batch, ForwardOutput* intact = nullptr);
 
-/// HeadScores of `model` on a split: importance from headGateGradients, ablation from one
-/// evaluation per head with that head's gate at 0. Batches of `batchSize`.
+/// HeadScores of `model` on a split, batch by batch (`batchSize` rows): importance from
+/// headGateGradients, whose forward pass also gives the intact outputs; ablation of every head
+/// alone by HeadAblator (head_ablation_torch.h) on a transformer, checked on the first batch
+/// against forward() with the gate (and replaced by it when they differ), else by forward()
+/// with each gate. Keeps every example's correctness and loss under each ablation.
 HeadScores computeHeadScores(ClassifierImpl& model, const TaskData& task, const Split& split,
-                             const CancelToken& cancel, int batchSize = 64);
+                             const CancelToken& cancel, int batchSize = 128);
 
 /// Pooled states of the given rows of a split, as the recorder pools eval/hidden.
 PooledStates computePooledStates(ClassifierImpl& model, const TaskData& task, const Split& split,

@@ -57,6 +57,27 @@ using Dot4 = void (*)(const double* w, const double* const* x, std::size_t d, do
 /// g[k] += sum_r coef[r] * x[r][k].
 using Axpy4 = void (*)(double* g, const double* coef, const double* const* x, std::size_t d);
 
+/// The two kernels for two classes at once (weight or gradient rows a and a + stride): each
+/// output is computed by exactly the same operations as the one-class kernel's, so the fit is
+/// bit for bit the same; the pair shares the loads of the 4 examples' features.
+using Dot4x2 = void (*)(const double* w, std::size_t stride, const double* const* x, std::size_t d, double* out);
+using Axpy4x2 = void (*)(double* g, std::size_t stride, const double* coef, const double* const* x, std::size_t d);
+
+void dot4Generic(const double* w, const double* const* x, std::size_t d, double* out);
+void axpy4Generic(double* g, const double* coef, const double* const* x, std::size_t d);
+
+/// out[0..3] for row w, out[4..7] for row w + stride.
+void dot4x2Generic(const double* w, std::size_t stride, const double* const* x, std::size_t d, double* out) {
+  dot4Generic(w, x, d, out);
+  dot4Generic(w + stride, x, d, out + 4);
+}
+
+/// coef[0..3] for row g, coef[4..7] for row g + stride.
+void axpy4x2Generic(double* g, std::size_t stride, const double* coef, const double* const* x, std::size_t d) {
+  axpy4Generic(g, coef, x, d);
+  axpy4Generic(g + stride, coef + 4, x, d);
+}
+
 void dot4Generic(const double* w, const double* const* x, std::size_t d, double* out) {
   double s0 = 0.0;
   double s1 = 0.0;
@@ -133,15 +154,99 @@ __attribute__((target("avx2,fma"))) void axpy4Avx2(double* g, const double* coef
 }
 #endif
 
+#ifdef KDSCOPE_PROBE_X86_KERNELS
+__attribute__((target("avx2,fma"))) void dot4x2Avx2(const double* w, std::size_t stride, const double* const* x,
+                                                    std::size_t d, double* out) {
+  const double* v = w + stride;
+  __m256d s0 = _mm256_setzero_pd();
+  __m256d s1 = _mm256_setzero_pd();
+  __m256d s2 = _mm256_setzero_pd();
+  __m256d s3 = _mm256_setzero_pd();
+  __m256d t0 = _mm256_setzero_pd();
+  __m256d t1 = _mm256_setzero_pd();
+  __m256d t2 = _mm256_setzero_pd();
+  __m256d t3 = _mm256_setzero_pd();
+  std::size_t k = 0;
+  for (; k + 4 <= d; k += 4) {
+    const __m256d vw = _mm256_loadu_pd(w + k);
+    const __m256d vv = _mm256_loadu_pd(v + k);
+    const __m256d x0 = _mm256_loadu_pd(x[0] + k);
+    const __m256d x1 = _mm256_loadu_pd(x[1] + k);
+    const __m256d x2 = _mm256_loadu_pd(x[2] + k);
+    const __m256d x3 = _mm256_loadu_pd(x[3] + k);
+    s0 = _mm256_fmadd_pd(vw, x0, s0);
+    s1 = _mm256_fmadd_pd(vw, x1, s1);
+    s2 = _mm256_fmadd_pd(vw, x2, s2);
+    s3 = _mm256_fmadd_pd(vw, x3, s3);
+    t0 = _mm256_fmadd_pd(vv, x0, t0);
+    t1 = _mm256_fmadd_pd(vv, x1, t1);
+    t2 = _mm256_fmadd_pd(vv, x2, t2);
+    t3 = _mm256_fmadd_pd(vv, x3, t3);
+  }
+  out[0] = horizontalSum(s0);
+  out[1] = horizontalSum(s1);
+  out[2] = horizontalSum(s2);
+  out[3] = horizontalSum(s3);
+  out[4] = horizontalSum(t0);
+  out[5] = horizontalSum(t1);
+  out[6] = horizontalSum(t2);
+  out[7] = horizontalSum(t3);
+  for (; k < d; ++k) {
+    for (std::size_t r = 0; r < 4; ++r) {
+      out[r] += w[k] * x[r][k];
+      out[4 + r] += v[k] * x[r][k];
+    }
+  }
+}
+
+__attribute__((target("avx2,fma"))) void axpy4x2Avx2(double* g, std::size_t stride, const double* coef,
+                                                     const double* const* x, std::size_t d) {
+  double* h = g + stride;
+  const __m256d c0 = _mm256_set1_pd(coef[0]);
+  const __m256d c1 = _mm256_set1_pd(coef[1]);
+  const __m256d c2 = _mm256_set1_pd(coef[2]);
+  const __m256d c3 = _mm256_set1_pd(coef[3]);
+  const __m256d e0 = _mm256_set1_pd(coef[4]);
+  const __m256d e1 = _mm256_set1_pd(coef[5]);
+  const __m256d e2 = _mm256_set1_pd(coef[6]);
+  const __m256d e3 = _mm256_set1_pd(coef[7]);
+  std::size_t k = 0;
+  for (; k + 4 <= d; k += 4) {
+    const __m256d x0 = _mm256_loadu_pd(x[0] + k);
+    const __m256d x1 = _mm256_loadu_pd(x[1] + k);
+    const __m256d x2 = _mm256_loadu_pd(x[2] + k);
+    const __m256d x3 = _mm256_loadu_pd(x[3] + k);
+    __m256d acc = _mm256_loadu_pd(g + k);
+    acc = _mm256_fmadd_pd(c0, x0, acc);
+    acc = _mm256_fmadd_pd(c1, x1, acc);
+    acc = _mm256_fmadd_pd(c2, x2, acc);
+    acc = _mm256_fmadd_pd(c3, x3, acc);
+    _mm256_storeu_pd(g + k, acc);
+    __m256d bcc = _mm256_loadu_pd(h + k);
+    bcc = _mm256_fmadd_pd(e0, x0, bcc);
+    bcc = _mm256_fmadd_pd(e1, x1, bcc);
+    bcc = _mm256_fmadd_pd(e2, x2, bcc);
+    bcc = _mm256_fmadd_pd(e3, x3, bcc);
+    _mm256_storeu_pd(h + k, bcc);
+  }
+  for (; k < d; ++k) {
+    g[k] += coef[0] * x[0][k] + coef[1] * x[1][k] + coef[2] * x[2][k] + coef[3] * x[3][k];
+    h[k] += coef[4] * x[0][k] + coef[5] * x[1][k] + coef[6] * x[2][k] + coef[7] * x[3][k];
+  }
+}
+#endif
+
 struct Kernels {
   Dot4 dot4 = dot4Generic;
   Axpy4 axpy4 = axpy4Generic;
+  Dot4x2 dot4x2 = dot4x2Generic;
+  Axpy4x2 axpy4x2 = axpy4x2Generic;
 };
 
 /// The kernels for this CPU (chosen once), or the portable ones on request.
 const Kernels& kernelsFor(bool portable) {
 #ifdef KDSCOPE_PROBE_X86_KERNELS
-  return detail::pickKernels(portable, Kernels{dot4Avx2, axpy4Avx2});
+  return detail::pickKernels(portable, Kernels{dot4Avx2, axpy4Avx2, dot4x2Avx2, axpy4x2Avx2});
 #else
   return detail::pickKernels(portable, Kernels{});
 #endif
@@ -197,8 +302,16 @@ public:
         for (std::size_t r = 0; r < 4; ++r) {
           x[r] = r < rows ? m_design.data() + (i0 + r) * m_features : m_zeroRow.data();
         }
+        // Classes in pairs (z[c * 4 .. c * 4 + 7] are the pair's, as the one-class kernel
+        // would write them), the odd last class alone.
+        std::size_t c0 = 0;
+        for (; c0 + 2 <= m_classes; c0 += 2) {
+          kernel.dot4x2(weight + c0 * m_features, m_features, x, m_features, z.data() + c0 * 4);
+        }
+        for (; c0 < m_classes; ++c0) {
+          kernel.dot4(weight + c0 * m_features, x, m_features, z.data() + c0 * 4);
+        }
         for (std::size_t c = 0; c < m_classes; ++c) {
-          kernel.dot4(weight + c * m_features, x, m_features, z.data() + c * 4);
           for (std::size_t r = 0; r < 4; ++r) {
             z[c * 4 + r] += bias[c];
           }
@@ -228,7 +341,13 @@ public:
         for (std::size_t c = 0; c < m_classes; ++c) {
           const double* coef = z.data() + c * 4;
           gB[c] += (coef[0] + coef[1]) + (coef[2] + coef[3]);
-          kernel.axpy4(gW + c * m_features, coef, x, m_features);
+        }
+        std::size_t c1 = 0;
+        for (; c1 + 2 <= m_classes; c1 += 2) {
+          kernel.axpy4x2(gW + c1 * m_features, m_features, z.data() + c1 * 4, x, m_features);
+        }
+        for (; c1 < m_classes; ++c1) {
+          kernel.axpy4(gW + c1 * m_features, z.data() + c1 * 4, x, m_features);
         }
       }
     });

@@ -181,6 +181,14 @@ inline constexpr const char* kGoldClass = "gold_class";
 inline constexpr const char* kGradRescale = "grad_rescale";
 inline constexpr const char* kHeadAblationAccuracy = "head_ablation_accuracy";
 inline constexpr const char* kHeadAblationLoss = "head_ablation_loss";
+/// Each head's accuracy drop (intact - ablated) and loss increase (ablated - intact) with their
+/// 95% paired bootstrap intervals over eval examples ([Lyr, H] each; head_ablation_intervals.h).
+inline constexpr const char* kHeadAblationAccuracyDrop = "head_ablation_accuracy_drop";
+inline constexpr const char* kHeadAblationAccuracyDropLo = "head_ablation_accuracy_drop_lo";
+inline constexpr const char* kHeadAblationAccuracyDropHi = "head_ablation_accuracy_drop_hi";
+inline constexpr const char* kHeadAblationLossIncrease = "head_ablation_loss_increase";
+inline constexpr const char* kHeadAblationLossIncreaseLo = "head_ablation_loss_increase_lo";
+inline constexpr const char* kHeadAblationLossIncreaseHi = "head_ablation_loss_increase_hi";
 inline constexpr const char* kHeadImportance = "head_importance";
 inline constexpr const char* kHeadImportanceRaw = "head_importance_raw";
 /// 95% bootstrap intervals over eval examples of head_importance and head_importance_raw

@@ -378,6 +378,20 @@ TEST(AnalyzeRun, TextRunHeadsAttentionAndLostGained) {
     EXPECT_NEAR(importance[l * 2] * importance[l * 2] + importance[l * 2 + 1] * importance[l * 2 + 1], 1.0, 1e-5);
   }
   EXPECT_EQ(f.shape(a + "/teacher/head_ablation_accuracy"), (std::vector<std::uint64_t>{2, 2}));
+  {
+    // The accuracy drop of each head, read through AnalysisResults: intact - ablated accuracy,
+    // inside its paired bootstrap interval's ends.
+    const auto ablation = AnalysisResults(reader).headAblation("polarity", "teacher");
+    ASSERT_TRUE(ablation.has_value());
+    ASSERT_TRUE(ablation->accuracyDrop && ablation->accuracyDropLo && ablation->accuracyDropHi && ablation->lossIncrease);
+    EXPECT_EQ(ablation->resamples, textOptions().bootstrapResamples);
+    EXPECT_DOUBLE_EQ(ablation->intactAccuracy, f.attrDouble(a + "/teacher/head_ablation_accuracy", "intact"));
+    for (std::size_t i = 0; i < 4; ++i) {
+      EXPECT_NEAR(ablation->accuracyDrop->values[i], ablation->intactAccuracy - ablation->accuracy.values[i], 1e-6);
+      EXPECT_NEAR(ablation->lossIncrease->values[i], ablation->loss.values[i] - ablation->intactLoss, 1e-5);
+      EXPECT_LE(ablation->accuracyDropLo->values[i], ablation->accuracyDropHi->values[i]);
+    }
+  }
   EXPECT_EQ(f.shape(a + "/teacher/probe_accuracy"), (std::vector<std::uint64_t>{3}));
 
   // Attention entropy and head divergence = the library on the file's eval/attention.

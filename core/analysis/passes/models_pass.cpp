@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/analysis/head_ablation_intervals.h"
 #include "core/analysis/layer_intervals.h"
 #include "core/analysis/model_analysis.h"
 #include "core/analysis/probe.h"
@@ -25,6 +26,31 @@ namespace {
 
 /// Reloaded logits must reproduce eval/logits to this (absolute + relative) tolerance.
 constexpr double kLogitTolerance = 1e-3;
+
+/// Each head's accuracy drop and loss increase under ablation with their paired bootstrap
+/// intervals over eval examples (head_ablation_intervals.h).
+void writeHeadAblationIntervals(AnalysisContext& ctx, const std::string& g, const an::HeadScores& scores) {
+  const an::BootstrapOptions boot{ctx.options.bootstrapResamples, 0.95, ctx.options.bootstrapSeed};
+  const an::HeadAblationIntervals bands =
+      an::headAblationIntervals(scores.perExampleCorrect, scores.perExampleLoss, scores.perExampleAblationCorrect,
+                                scores.perExampleAblationLoss, scores.layers * scores.heads, boot);
+  const std::vector<std::uint64_t> dims{scores.layers, scores.heads};
+  const std::pair<const char*, const std::vector<double>*> entries[] = {
+      {layout::entry::kHeadAblationAccuracyDrop, &bands.accuracyDrop},
+      {layout::entry::kHeadAblationAccuracyDropLo, &bands.accuracyDropLo},
+      {layout::entry::kHeadAblationAccuracyDropHi, &bands.accuracyDropHi},
+      {layout::entry::kHeadAblationLossIncrease, &bands.lossIncrease},
+      {layout::entry::kHeadAblationLossIncreaseLo, &bands.lossIncreaseLo},
+      {layout::entry::kHeadAblationLossIncreaseHi, &bands.lossIncreaseHi}};
+  for (const auto& [name, values] : entries) {
+    ctx.out->floats(layout::child(g, name), dims, *values);
+  }
+  for (const char* name : {layout::entry::kHeadAblationAccuracyDrop, layout::entry::kHeadAblationLossIncrease}) {
+    ctx.out->attr(layout::child(g, name), "over", std::string(an::kOverExamples) + ", paired");
+    ctx.out->attr(layout::child(g, name), "resamples", static_cast<std::int64_t>(boot.resamples));
+    ctx.out->attr(layout::child(g, name), "seed", static_cast<std::int64_t>(boot.seed));
+  }
+}
 
 } // namespace
 
@@ -171,6 +197,7 @@ void modelsPass(AnalysisContext& ctx, const TaskInputs& in) {
         ctx.out->floats(layout::child(g, layout::entry::kHeadAblationLoss), dims, scores.ablationLoss);
         ctx.out->attr(layout::child(g, layout::entry::kHeadAblationAccuracy), "intact", scores.accuracy);
         ctx.out->attr(layout::child(g, layout::entry::kHeadAblationLoss), "intact", scores.loss);
+        writeHeadAblationIntervals(ctx, g, scores);
       }
     }
     if (ctx.wants("probes") && (!handle->hiddenUnavailable().empty() || m->checkSkipped.count("probes") > 0)) {
