@@ -129,7 +129,7 @@ RecordedModelSizes recordedSizes(const ForeignModel& f) {
   s.hidden = f.model->unavailable(ModelFeature::HiddenStates).empty();
   s.attention = s.heads > 0 && f.model->unavailable(ModelFeature::Attention).empty();
   s.classifier = f.model->unavailable(ModelFeature::Classifier).empty();
-  s.classifierWidth = s.classifier ? static_cast<std::uint64_t>(f.model->classifier()->weight.size(1)) : 0;
+  s.classifierWidth = s.classifier ? static_cast<std::uint64_t>(f.model.ptr()->classifier()->weight.size(1)) : 0;
   return s;
 }
 
