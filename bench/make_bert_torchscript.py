@@ -13,9 +13,14 @@ Usage: /usr/bin/python3 bench/make_bert_torchscript.py OUT_DIR NAME [options]
                       the special tokens, a-z, ##a-##z, digits and punctuation, padded with
                       [unusedK] to --vocab-size, so every word splits into letters)
   --vocab-size 30522
+  --init-std 0.02     the standard deviation of the random initialisation (tests use a larger
+                      one, so that logits and the token-type embeddings matter)
+  --no-position-ids   trace forward(input_ids, attention_mask, token_type_ids, head_mask)
+                      (positions made inside the module, 0..L-1) instead of Hugging Face's
+                      five arguments; the manifest lists the four inputs
   --train-jsonl FILE  train the model first (AdamW, cross-entropy) on {"text", "label"} lines
   --epochs 1 --lr 5e-4 --batch 32 --length 64
-Randomly initialised (N(0, 0.02) as BERT's initialiser) unless --train-jsonl is given.
+Randomly initialised (N(0, --init-std), 0.02 as BERT's initialiser) unless --train-jsonl is given.
 """
 
 import argparse
@@ -70,7 +75,7 @@ class Layer(nn.Module):
 
 
 class Bert(nn.Module):
-    def __init__(self, vocab, layers, width, heads, ffn, classes, max_length):
+    def __init__(self, vocab, layers, width, heads, ffn, classes, max_length, init_std=0.02):
         super().__init__()
         self.word_embeddings = nn.Embedding(vocab, width)
         self.position_embeddings = nn.Embedding(max_length, width)
@@ -81,7 +86,7 @@ class Bert(nn.Module):
         self.classifier = nn.Linear(width, classes)
         for m in self.modules():
             if isinstance(m, (nn.Linear, nn.Embedding)):
-                nn.init.normal_(m.weight, std=0.02)
+                nn.init.normal_(m.weight, std=init_std)
             if isinstance(m, nn.Linear):
                 nn.init.zeros_(m.bias)
 
@@ -99,6 +104,20 @@ class Bert(nn.Module):
             attentions = attentions + (probs,)
         logits = self.classifier(torch.tanh(self.pooler(x[:, 0])))
         return logits, hidden, attentions
+
+
+class WithoutPositionIds(nn.Module):
+    """The same model taking (input_ids, attention_mask, token_type_ids, head_mask): the
+    positions 0..L-1 are made inside, as a module traced without position_ids does."""
+
+    def __init__(self, bert):
+        super().__init__()
+        self.bert = bert
+
+    def forward(self, input_ids, attention_mask, token_type_ids, head_mask):
+        # cumsum of ones keeps the length free in the trace (no Python int is recorded).
+        position_ids = torch.cumsum(torch.ones_like(input_ids), dim=1) - 1
+        return self.bert(input_ids, attention_mask, token_type_ids, position_ids, head_mask)
 
 
 def default_vocab(size):
@@ -164,6 +183,8 @@ def main():
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--length", type=int, default=64)
+    ap.add_argument("--no-position-ids", action="store_true")
+    ap.add_argument("--init-std", type=float, default=0.02)
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     torch.manual_seed(a.seed)
@@ -173,7 +194,7 @@ def main():
             f.write("\n".join(default_vocab(a.vocab_size)) + "\n")
     with open(vocab_path, encoding="utf-8") as f:
         vocab = [line.rstrip("\n") for line in f]
-    model = Bert(len(vocab), a.layers, a.width, a.heads, a.ffn, a.classes, a.max_length)
+    model = Bert(len(vocab), a.layers, a.width, a.heads, a.ffn, a.classes, a.max_length, a.init_std)
 
     if a.train_jsonl:
         index = {w: i for i, w in enumerate(vocab)}
@@ -202,20 +223,29 @@ def main():
             print("%s: epoch %d, mean train loss %.4f" % (a.name, epoch + 1, total / len(rows)))
     model.eval()
     ids = torch.randint(5, len(vocab), (2, 8))
-    example = (ids, torch.ones_like(ids), torch.zeros_like(ids),
-               torch.arange(8).unsqueeze(0).expand(2, 8).contiguous(), torch.ones(a.layers, a.heads))
+    types = torch.tensor([[0, 0, 0, 0, 1, 1, 1, 1], [0, 0, 0, 1, 1, 1, 0, 0]])
+    inputs = ["input_ids", "attention_mask", "token_type_ids", "position_ids", "head_mask"]
+    if a.no_position_ids:
+        model = WithoutPositionIds(model).eval()
+        example = (ids, torch.ones_like(ids), types, torch.ones(a.layers, a.heads))
+        inputs.remove("position_ids")
+        classifier = "bert.classifier"
+    else:
+        example = (ids, torch.ones_like(ids), types,
+                   torch.arange(8).unsqueeze(0).expand(2, 8).contiguous(), torch.ones(a.layers, a.heads))
+        classifier = "classifier"
     with torch.no_grad():
         traced = torch.jit.trace(model, example)
     traced.save(os.path.join(a.out, a.name + ".pt"))
     names = a.class_names.split(",") if a.class_names else ["class%d" % k for k in range(a.classes)]
     manifest = {
         "manifest_version": 1,
-        "inputs": ["input_ids", "attention_mask", "token_type_ids", "position_ids", "head_mask"],
+        "inputs": inputs,
         "outputs": {"logits": 0, "hidden_states": 1, "attentions": 2},
         "tokenizer": {"type": "wordpiece", "vocab": os.path.relpath(vocab_path, a.out), "lower_case": True},
         "class_names": names,
         "sizes": {"layers": a.layers, "heads": a.heads, "width": a.width, "max_length": a.max_length},
-        "classifier": {"weight": "classifier.weight", "bias": "classifier.bias"},
+        "classifier": {"weight": classifier + ".weight", "bias": classifier + ".bias"},
     }
     with open(os.path.join(a.out, a.name + ".json"), "w", encoding="utf-8") as f:
         json.dump(manifest, f, indent=1)

@@ -210,6 +210,13 @@ void Analyzer::analyzeTask(H5File& file, const std::string& task) {
         r.attLength = s[3];
       }
     }
+    if (file.exists(layout::evalTokenCounts(task, name))) {
+      r.tokenCounts = file.readInt64(layout::evalTokenCounts(task, name));
+      if (r.tokenCounts.size() != n) {
+        throw InputError(m_ctx.path + ": " + layout::evalTokenCounts(task, name) + ": " +
+                         std::to_string(r.tokenCounts.size()) + " counts for " + std::to_string(n) + " eval examples");
+      }
+    }
     if (file.exists(layout::classifierWeight(task, name))) {
       const auto s = file.shape(layout::classifierWeight(task, name));
       r.hasClassifier = s.size() == 2 && s[0] == classes;

@@ -192,11 +192,17 @@ void fillSplit(const RawDataset& raw, const std::vector<std::int64_t>& indices, 
   if (!raw.groups.empty()) {
     split.groups.reserve(n);
   }
+  if (raw.kind == TaskKind::Text && !raw.pairTexts.empty()) {
+    split.pairTexts.reserve(n);
+  }
   for (const auto index : indices) {
     const auto i = static_cast<std::size_t>(index);
     split.labels.push_back(raw.labels[i]);
     if (raw.kind == TaskKind::Text) {
       split.texts.push_back(encoder->joined(i));
+      if (!raw.pairTexts.empty()) {
+        split.pairTexts.push_back(raw.pairTexts[i]);
+      }
       const auto ids = encoder->encode(i);
       split.tokens.insert(split.tokens.end(), ids.begin(), ids.end());
     } else {
@@ -309,8 +315,8 @@ RawDataset loadRawDataset(const TaskSpec& spec, const std::string& dataDir, std:
   throw InputError("unknown task '" + name + "'; known tasks: " + known);
 }
 
-TaskData loadTask(const TaskSpec& spec, const std::string& dataDir, std::uint64_t seed) {
-  TaskData data = spec.fromFile() ? loadFileTask(spec, seed) // the user's own file (core/data/task_source.h)
+TaskData loadTask(const TaskSpec& spec, const std::string& dataDir, std::uint64_t seed, const TaskReadControl& control) {
+  TaskData data = spec.fromFile() ? loadFileTask(spec, seed, control) // the user's own file (core/data/task_source.h)
                                   : buildTask(spec, loadRawDataset(spec, dataDir, seed), seed);
   data.provenance = taskProvenance(spec);
   if (data.kind != TaskKind::Text) {

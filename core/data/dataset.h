@@ -3,8 +3,11 @@
 /// float rows. Loaders fill these from the cached real data of DATA.md or generate them.
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
+
+#include "core/common/cancel.h"
 
 #include "core/job/job_spec.h"
 
@@ -18,11 +21,26 @@ struct Split {
   std::vector<std::int64_t> labels;
   std::vector<std::int64_t> tokens;
   std::vector<float> features;
-  std::vector<std::string> texts;  ///< original text per example (text tasks), for display
+  std::vector<std::string> texts;  ///< original text per example (text tasks), for display;
+                                   ///< a sentence pair is "a\nb"
+  /// Sentence pairs: the second text b of each example (texts[i] is then a + "\n" + b), so
+  /// that a model's own tokenizer can encode the pair as a pair; empty when the task has none.
+  std::vector<std::string> pairTexts;
+  /// Optional row-major [size, seqLen] segment ids of sentence pairs (0 for [CLS] a [SEP], 1
+  /// for b [SEP], 0 on padding), as a model's own tokenizer gives them (retokenizeTask);
+  /// empty means all 0. makeBatch passes them on as Batch::tokenTypes.
+  std::vector<std::int64_t> tokenTypes;
   std::vector<std::int64_t> sourceIndex; ///< index in the loaded dataset before splitting
   std::vector<std::string> groups; ///< source group per example (spam: its corpus folder,
                                    ///< e.g. "hard-ham-1"); empty when the task has none
   [[nodiscard]] std::size_t size() const { return labels.size(); }
+  /// The first text of example i: texts[i] itself, or a of a pair "a\nb".
+  [[nodiscard]] std::string firstText(std::size_t i) const {
+    if (pairTexts.empty()) {
+      return texts[i];
+    }
+    return texts[i].substr(0, texts[i].size() - pairTexts[i].size() - 1);
+  }
 };
 
 /// Where a task's data came from, recorded as attributes of the task's group in the run
@@ -68,6 +86,16 @@ struct RawDataset {
   std::vector<std::uint8_t> inEval;   ///< a split fixed by the data (1: eval) per example, else empty
 };
 
+/// Cancel and progress of a long read of a task file (loadTaskFile, loadFileTask, loadTask):
+/// every `rowsPerCheck` rows the reader calls `progress` with the rows read so far (all of
+/// the task's files) and the file it reads, then throws Cancelled (core/common/cancel.h,
+/// caught by runJob) when `cancel` is set. Built-in tasks and arrays ignore it.
+struct TaskReadControl {
+  const CancelToken* cancel = nullptr;
+  std::function<void(std::size_t rows, const std::string& path)> progress;
+  std::size_t rowsPerCheck = 4096;
+};
+
 /// The data cache folder: `override` if non-empty, else $KDSCOPE_DATA_DIR, else
 /// $HOME/.cache/kdscope/data.
 std::string resolveDataDir(const std::string& override);
@@ -81,7 +109,8 @@ RawDataset loadRawDataset(const TaskSpec& spec, const std::string& dataDir, std:
 
 /// Loads a task: raw data, seeded subsample (spec.maxExamples), seeded stratified
 /// train/eval split, tokenizer built from the train split only. Deterministic in `seed`.
-TaskData loadTask(const TaskSpec& spec, const std::string& dataDir, std::uint64_t seed);
+TaskData loadTask(const TaskSpec& spec, const std::string& dataDir, std::uint64_t seed,
+                  const TaskReadControl& control = {});
 
 /// Builds a task from raw data (used by loadTask and by tests with in-memory data).
 /// Text tasks: KDScope's word tokenizer built from the train split, or, when spec.vocab is

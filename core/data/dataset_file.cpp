@@ -79,7 +79,8 @@ const char* cellKindName(const Cell& cell) {
 /// Reads one task file record by record and appends its examples to a TaskFile.
 class Reader {
 public:
-  Reader(const TaskFileSpec& spec, TaskFile& out) : m_spec(spec), m_out(out) {
+  Reader(const TaskFileSpec& spec, TaskFile& out, const TaskReadControl& control)
+      : m_spec(spec), m_out(out), m_control(control) {
     m_fields = {spec.textField, spec.textPairField, spec.labelField, spec.idField, spec.splitField};
     m_fields.insert(m_fields.end(), spec.featureFields.begin(), spec.featureFields.end());
   }
@@ -219,6 +220,7 @@ private:
         }
       }
       addRecord(cells, m_lineNo);
+      afterRecord();
     }
   }
 
@@ -342,6 +344,7 @@ private:
         }
       }
       addRecord(cells, line);
+      afterRecord();
     }
   }
 
@@ -491,12 +494,28 @@ private:
     }
   }
 
+  /// Every rowsPerCheck rows: progress, then the cancel token (TaskReadControl).
+  void afterRecord() {
+    ++m_rows;
+    if (m_control.rowsPerCheck == 0 || m_rows % m_control.rowsPerCheck != 0) {
+      return;
+    }
+    if (m_control.progress) {
+      m_control.progress(m_rows, m_path);
+    }
+    if (m_control.cancel != nullptr) {
+      throwIfCancelled(*m_control.cancel);
+    }
+  }
+
 public:
   void setCsvLike(bool csvLike) { m_csvLike = csvLike; }
 
 private:
   const TaskFileSpec& m_spec;
   TaskFile& m_out;
+  const TaskReadControl& m_control;
+  std::size_t m_rows = 0; ///< records read, over every file
   std::vector<std::string> m_fields;
   std::unique_ptr<char[]> m_buffer;
   std::string m_path;
@@ -562,12 +581,12 @@ void checkSpec(const TaskFileSpec& spec) {
 
 } // namespace
 
-TaskFile loadTaskFile(const TaskFileSpec& spec) {
+TaskFile loadTaskFile(const TaskFileSpec& spec, const TaskReadControl& control) {
   checkSpec(spec);
   TaskFile file;
   file.raw.kind = spec.featureFields.empty() ? TaskKind::Text : TaskKind::Vector;
   file.raw.dim = static_cast<int>(spec.featureFields.size());
-  Reader reader(spec, file);
+  Reader reader(spec, file, control);
   const bool hasEvalFile = !spec.evalPath.empty();
   reader.setCsvLike(resolvedFormat(spec, spec.path) != TaskFileFormat::JsonLines);
   reader.read(spec.path, hasEvalFile ? 0 : -1);

@@ -55,8 +55,9 @@ struct TaskFile {
 
 /// Reads a task file (and the eval file, if any), checking every row. Throws InputError
 /// "task file 'PATH': line N: field 'F': problem" on the first bad row, or naming the spec
-/// field at fault. Memory: the kept texts, labels and features plus one record.
-TaskFile loadTaskFile(const TaskFileSpec& spec);
+/// field at fault. Memory: the kept texts, labels and features plus one record. `control`:
+/// progress every rowsPerCheck rows, and Cancelled thrown there when its token is set.
+TaskFile loadTaskFile(const TaskFileSpec& spec, const TaskReadControl& control = {});
 
 /// A TaskData from a task file, as buildTask does for the built-in tasks: when the file has
 /// no split (no splitField and no evalPath), buildTask's seeded stratified split,

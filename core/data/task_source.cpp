@@ -170,7 +170,7 @@ std::vector<JobIssue> checkTaskFiles(const JobSpec& job, bool readRows) {
   return issues;
 }
 
-TaskData loadFileTask(const TaskSpec& spec, std::uint64_t seed) {
+TaskData loadFileTask(const TaskSpec& spec, std::uint64_t seed, const TaskReadControl& control) {
   const std::string format = taskFileFormat(spec);
   if (format.empty()) {
     throw InputError("task '" + spec.name + "': cannot tell the format of '" + spec.file +
@@ -188,7 +188,7 @@ TaskData loadFileTask(const TaskSpec& spec, std::uint64_t seed) {
     array.numClasses = spec.numClasses;
     return buildTask(spec, loadFeatureArray(array), seed);
   }
-  return buildTaskFromFile(spec, loadTaskFile(taskFileSpec(spec)), seed);
+  return buildTaskFromFile(spec, loadTaskFile(taskFileSpec(spec), control), seed);
 }
 
 TaskProvenance taskProvenance(const TaskSpec& spec) {

@@ -37,7 +37,8 @@ std::vector<JobIssue> checkTaskFiles(const JobSpec& job, bool readRows);
 
 /// Loads a task read from a file (loadTask calls this when spec.fromFile()). Paths are used
 /// as they are (resolveTaskFilePaths first). Throws InputError naming the file.
-TaskData loadFileTask(const TaskSpec& spec, std::uint64_t seed);
+/// `control`: cancel and progress of the row reader (dataset.h).
+TaskData loadFileTask(const TaskSpec& spec, std::uint64_t seed, const TaskReadControl& control = {});
 
 /// The provenance of a task spec (sizes read from the file system now).
 TaskProvenance taskProvenance(const TaskSpec& spec);

@@ -25,6 +25,7 @@ Batch exampleOf(const Batch& batch, std::int64_t i) {
   out.features = pick(batch.features);
   out.labels = pick(batch.labels);
   out.wordEmbeddings = pick(batch.wordEmbeddings);
+  out.tokenTypes = pick(batch.tokenTypes);
   return out;
 }
 

@@ -99,6 +99,17 @@ Batch makeBatch(const TaskData& task, const Split& split, const std::vector<std:
     }
     batch.tokens = tokens;
     batch.mask = tokens.ne(0);
+    if (!split.tokenTypes.empty()) {
+      // Sentence pairs as a model's own tokenizer encoded them (retokenizeTask).
+      auto types = torch::empty({n, len}, torch::kInt64);
+      auto* t = types.data_ptr<std::int64_t>();
+      for (std::int64_t i = 0; i < n; ++i) {
+        const auto row = static_cast<std::size_t>(indices[static_cast<std::size_t>(i)]);
+        std::copy_n(split.tokenTypes.begin() + static_cast<std::ptrdiff_t>(row * static_cast<std::size_t>(len)),
+                    len, t + i * len);
+      }
+      batch.tokenTypes = types;
+    }
   } else {
     const std::int64_t dim = task.dim;
     auto features = torch::empty({n, dim}, torch::kFloat32);

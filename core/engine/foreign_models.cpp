@@ -83,10 +83,19 @@ ForeignModel loadForeignModel(const std::string& name, const std::string& field,
   if (textTask) {
     const ModelTokenizer tokenizer = ModelTokenizer::fromManifest(m);
     f.view = retokenizeTask(task, tokenizer, where);
-    std::vector<std::string> texts(task.eval.texts.begin(), task.eval.texts.begin() + rows);
-    batch = encodeTextBatch(tokenizer, texts, {}, task.seqLen);
+    // Sentence pairs go in as pairs (token_type_ids 0 then 1), as in the recording.
+    const bool pairs = !task.eval.pairTexts.empty();
+    std::vector<std::string> texts;
+    std::vector<std::string> pairTexts;
+    for (std::int64_t i = 0; i < rows; ++i) {
+      texts.push_back(task.eval.firstText(static_cast<std::size_t>(i)));
+      if (pairs) {
+        pairTexts.push_back(task.eval.pairTexts[static_cast<std::size_t>(i)]);
+      }
+    }
+    batch = encodeTextBatch(tokenizer, texts, pairTexts, task.seqLen);
     description = std::to_string(rows) + " rows of " + std::to_string(task.seqLen) + " tokens: the first eval examples of task '" +
-                  task.name + "'";
+                  task.name + "'" + (pairs ? " (sentence pairs)" : "");
   } else {
     f.view = task;
     batch.features = torch::from_blob(const_cast<float*>(task.eval.features.data()), {rows, task.dim}, torch::kFloat32).clone();
@@ -100,6 +109,38 @@ ForeignModel loadForeignModel(const std::string& name, const std::string& field,
     throw InputError(where + ": the pre-flight check failed:\n  " + joined(f.report.errors, "\n  "));
   }
   return f;
+}
+
+std::vector<std::int64_t> modelTokenCounts(const TaskData& view) {
+  const auto len = static_cast<std::size_t>(view.seqLen);
+  std::vector<std::int64_t> counts(view.eval.size(), 0);
+  for (std::size_t i = 0; i < counts.size() && len > 0; ++i) {
+    const auto row = view.eval.tokens.begin() + static_cast<std::ptrdiff_t>(i * len);
+    counts[i] = static_cast<std::int64_t>(std::count_if(row, row + static_cast<std::ptrdiff_t>(len), [](std::int64_t t) { return t != 0; }));
+  }
+  return counts;
+}
+
+RecordedModelSizes recordedSizes(const ForeignModel& f) {
+  RecordedModelSizes s;
+  s.layers = static_cast<std::uint64_t>(std::max(0, f.model->numLayers()));
+  s.heads = static_cast<std::uint64_t>(std::max(0, f.model->numHeads()));
+  s.width = static_cast<std::uint64_t>(std::max(0, f.model->hiddenWidth()));
+  s.hidden = f.model->unavailable(ModelFeature::HiddenStates).empty();
+  s.attention = s.heads > 0 && f.model->unavailable(ModelFeature::Attention).empty();
+  s.classifier = f.model->unavailable(ModelFeature::Classifier).empty();
+  s.classifierWidth = s.classifier ? static_cast<std::uint64_t>(f.model.ptr()->classifier()->weight.size(1)) : 0;
+  return s;
+}
+
+TorchScriptSizes recordedSizes(const std::map<std::string, std::vector<ForeignModel>>& models) {
+  TorchScriptSizes sizes;
+  for (const auto& [task, list] : models) {
+    for (const ForeignModel& f : list) {
+      sizes[task][f.name] = recordedSizes(f);
+    }
+  }
+  return sizes;
 }
 
 std::string foreignArchitectureJson(const ForeignModel& f, const std::string& savedPath) {

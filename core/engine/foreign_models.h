@@ -4,12 +4,15 @@
 /// re-tokenized with the model's own tokenizer, and what the run file records about it.
 /// Private to core (LibTorch). Lives on the job's thread.
 
+#include <map>
 #include <string>
+#include <vector>
 
 #include "core/data/dataset.h"
 #include "core/models/model_check.h"
 #include "core/models/model_tokenizer.h"
 #include "core/models/torchscript_model.h"
+#include "core/record/size_estimate.h"
 
 namespace kdscope::core {
 
@@ -33,6 +36,17 @@ struct ForeignModel {
 /// used (the report's errors); what it merely lacks is in `report`.
 ForeignModel loadForeignModel(const std::string& name, const std::string& field, const std::string& torchscript,
                               const std::string& manifest, const std::string& baseDir, const TaskData& task);
+
+/// The number of the model's own tokens (non-[PAD], its attention mask's ones) of each eval
+/// example of its view, for eval/token_counts.
+std::vector<std::int64_t> modelTokenCounts(const TaskData& view);
+
+/// The sizes of what recordEvalOutputs will record of the model (its manifest's layers, heads
+/// and width; what its pre-flight check found missing is not recorded), for the run-file size
+/// estimate.
+RecordedModelSizes recordedSizes(const ForeignModel& model);
+/// The same for every model of every task (task -> its models).
+TorchScriptSizes recordedSizes(const std::map<std::string, std::vector<ForeignModel>>& models);
 
 /// The architecture attribute of a TorchScript model (type "torchscript", the module and
 /// manifest paths, its sizes): what `kdscope analyze` reloads it from (heads, probes).

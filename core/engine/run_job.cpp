@@ -66,6 +66,9 @@ void configureThreads(int torchThreads, int blasThreads) {
 
 namespace {
 
+/// Rows of a task file between two "reading" progress messages.
+constexpr std::size_t kReadReportRows = 65536;
+
 std::string resolvePath(const std::string& base, const std::string& path) {
   if (path.empty() || fs::path(path).is_absolute() || base.empty()) {
     return path;
@@ -567,6 +570,12 @@ void JobRunner::beginForeign(const TaskData& task, const ForeignModel& f, const 
   }
   m_writer->beginModel(task.name, f.name, role, foreignArchitectureJson(f), objective, f.model->parameterCount());
   m_writer->file().setAttr(RunWriter::modelPath(task.name, f.name), layout::attr::kModelCheck, modelCheckJson(f.report));
+  if (task.kind == TaskKind::Text) {
+    // The module's own token count per eval example (its attention mask: tokens other than
+    // [PAD] = 0), which the attention analysis counts rows by.
+    const std::vector<std::int64_t> counts = modelTokenCounts(f.view);
+    m_writer->file().writeInt64(layout::evalTokenCounts(task.name, f.name), {counts.size()}, counts, /*compress=*/true);
+  }
 }
 
 void JobRunner::runForeignTask(const TaskData& task) {
@@ -708,7 +717,18 @@ JobResult JobRunner::run() {
     long totalSteps = 0;
     for (const auto& spec : m_job.tasks) {
       info(spec.name, "", "loading data");
-      tasks.push_back(loadTask(spec, dataDir, m_job.seed));
+      // A task file is read with the job's cancel token, and says how far it got every
+      // kReadReportRows rows.
+      TaskReadControl control;
+      control.cancel = &m_cancel;
+      std::size_t nextReport = kReadReportRows;
+      control.progress = [&](std::size_t rows, const std::string& path) {
+        if (rows >= nextReport) {
+          nextReport += kReadReportRows;
+          info(spec.name, "", "reading '" + path + "': " + std::to_string(rows) + " rows");
+        }
+      };
+      tasks.push_back(loadTask(spec, dataDir, m_job.seed, control));
       const auto n = tasks.back().train.size();
       if (m_job.mode == "train" && m_job.teacher.checkpoint.empty()) {
         totalSteps += plannedSteps(m_job.teacher.training, n);
@@ -728,7 +748,8 @@ JobResult JobRunner::run() {
     }
 
     // The size the run file will have, checked against the limit before anything is written.
-    const RunSizeEstimate estimate = estimateRunFileSize(m_job, tasks);
+    // TorchScript models are sized from what their pre-flight check found.
+    const RunSizeEstimate estimate = estimateRunFileSize(m_job, tasks, recordedSizes(m_foreign));
     result.estimatedBytes = estimate.bytes;
     const double limitMb = m_options.maxFileMb >= 0.0 ? m_options.maxFileMb : m_job.recording.maxFileMb;
     const auto limitBytes = static_cast<std::uint64_t>(limitMb * 1024.0 * 1024.0);

@@ -103,18 +103,33 @@ void encodeSplit(Split& split, const ModelTokenizer& tokenizer, int length, cons
   if (split.texts.size() != split.size()) {
     throw InputError(where + ": the task's " + splitName + " split keeps no texts to tokenize with the model's tokenizer");
   }
+  const bool pairs = !split.pairTexts.empty();
+  if (pairs && split.pairTexts.size() != split.size()) {
+    throw InputError(where + ": the task's " + splitName + " split has " + std::to_string(split.pairTexts.size()) +
+                     " second texts for " + std::to_string(split.size()) + " examples");
+  }
   std::vector<std::int64_t> tokens;
+  std::vector<std::int64_t> types;
   tokens.reserve(split.size() * static_cast<std::size_t>(length));
+  if (pairs) {
+    types.reserve(split.size() * static_cast<std::size_t>(length));
+  }
   for (std::size_t i = 0; i < split.size(); ++i) {
     ModelEncoding e;
     try {
-      e = tokenizer.encode(split.texts[i], length);
+      // A pair goes to the model as a pair: [CLS] a [SEP] b [SEP] with token types 0 then 1.
+      e = pairs ? tokenizer.encodePair(split.firstText(i), split.pairTexts[i], length)
+                : tokenizer.encode(split.texts[i], length);
     } catch (const InputError& error) {
       throw InputError(where + ": " + splitName + " example " + std::to_string(i) + ": " + error.what());
     }
     tokens.insert(tokens.end(), e.inputIds.begin(), e.inputIds.end());
+    if (pairs) {
+      types.insert(types.end(), e.tokenTypeIds.begin(), e.tokenTypeIds.end());
+    }
   }
   split.tokens = std::move(tokens);
+  split.tokenTypes = std::move(types);
 }
 
 } // namespace

@@ -58,7 +58,9 @@ private:
 };
 
 /// The task's splits re-encoded by `tokenizer` to the task's seqLen: tokens replaced, every
-/// other field kept. Throws InputError naming `where` when the task has no texts or the
+/// other field kept. Sentence pairs (Split::pairTexts) are encoded as pairs (encodePair) and
+/// their token types kept in Split::tokenTypes (wordpiece: 0 for [CLS] a [SEP], 1 for
+/// b [SEP], 0 on padding; word: all 0). Throws InputError naming `where` when the task has no texts or the
 /// tokenizer's [PAD] is not id 0 (KDScope's batches take id 0 as padding).
 TaskData retokenizeTask(const TaskData& task, const ModelTokenizer& tokenizer, const std::string& where);
 

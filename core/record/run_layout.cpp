@@ -49,6 +49,7 @@ std::string evalAttention(const std::string& t, const std::string& m) { return j
 std::string evalTokenHidden(const std::string& t, const std::string& m) {
   return join(model(t, m), kEvalTokenHiddenName);
 }
+std::string evalTokenCounts(const std::string& t, const std::string& m) { return join(model(t, m), "eval/token_counts"); }
 std::vector<std::string> evalOutputs(const std::string& t, const std::string& m) {
   return {evalLogits(t, m), evalHidden(t, m), evalAttention(t, m), evalTokenHidden(t, m)};
 }

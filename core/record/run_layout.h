@@ -112,6 +112,10 @@ std::string evalLogits(const std::string& task, const std::string& model);
 std::string evalHidden(const std::string& task, const std::string& model);
 std::string evalAttention(const std::string& task, const std::string& model);
 std::string evalTokenHidden(const std::string& task, const std::string& model);
+/// <model>/eval/token_counts: int64 [N], the number of the model's own tokens (its attention
+/// mask's ones) in each eval example. Written for TorchScript text models, which tokenize the
+/// task with their own tokenizer; absent for KDScope's models (eval/tokens gives theirs).
+std::string evalTokenCounts(const std::string& task, const std::string& model);
 /// The eval/* outputs a model may have, in the order above (removed together on resume).
 std::vector<std::string> evalOutputs(const std::string& task, const std::string& model);
 /// The same outputs relative to their model ("eval/logits", ...), for labels that name them

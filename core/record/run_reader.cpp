@@ -531,6 +531,8 @@ void RunReader::validate() const {
         }
         checkAtMost(f, tokenHidden, n ? n->value : 0, n ? n->source : "no eval labels");
       }
+      // A TorchScript text model's own token count per eval example.
+      checkOptional(f, layout::evalTokenCounts(task, model), H5TypeClass::Integer, {n});
       checkOptional(f, layout::classifierWeight(task, model), H5TypeClass::Float, {c, std::nullopt});
       checkOptional(f, layout::classifierBias(task, model), H5TypeClass::Float, {c});
       if (f.exists(layout::trainRecords(task, model))) {

@@ -133,7 +133,8 @@ std::string RunSizeEstimate::describe(std::size_t largestParts) const {
   return text;
 }
 
-RunSizeEstimate estimateRunFileSize(const JobSpec& job, const std::vector<TaskData>& tasks) {
+RunSizeEstimate estimateRunFileSize(const JobSpec& job, const std::vector<TaskData>& tasks,
+                                    const TorchScriptSizes& torchScript) {
   std::map<std::string, std::uint64_t> parts;
   const RecordingSpec& rec = job.recording;
   const std::uint64_t activationBytes = rec.float16 ? 2 : 4;
@@ -177,18 +178,44 @@ RunSizeEstimate estimateRunFileSize(const JobSpec& job, const std::vector<TaskDa
     parts["task data (labels, tokens, vocabulary, texts)"] += taskBytes;
 
     struct Model {
+      std::string name;
       const ArchitectureSpec* arch;
       const TrainingSpec* training;
       int terms;
       bool trained;
     };
     std::vector<Model> models;
-    models.push_back({&job.teacher.architecture, &job.teacher.training, 1, job.teacher.checkpoint.empty()});
+    const bool foreignMode = job.mode == "compare" || job.mode == "distil";
+    models.push_back({"teacher", &job.teacher.architecture, &job.teacher.training, 1,
+                      job.teacher.checkpoint.empty() && !foreignMode});
     for (const StudentSpec& student : job.students) {
-      models.push_back({&student.architecture, &student.training, termCount(student.objective), true});
+      models.push_back({student.name, &student.architecture, &student.training, termCount(student.objective),
+                        job.mode != "compare"});
     }
+    const auto taskSizes = torchScript.find(task.name);
     for (const Model& model : models) {
-      const ModelShape shape = shapeOf(*model.arch, task);
+      ModelShape shape = shapeOf(*model.arch, task);
+      bool hasHidden = true;
+      bool hasAttention = true;
+      bool hasClassifier = true;
+      const RecordedModelSizes* given = nullptr;
+      if (taskSizes != torchScript.end()) {
+        const auto it = taskSizes->second.find(model.name);
+        given = it != taskSizes->second.end() ? &it->second : nullptr;
+      }
+      if (given != nullptr) {
+        shape.layers = given->layers;
+        shape.heads = given->heads;
+        shape.width = given->width;
+        shape.storedHiddenWidths = (given->layers + 1) * given->width;
+        shape.classifierWidth = given->classifierWidth;
+        hasHidden = given->hidden;
+        hasAttention = given->attention;
+        hasClassifier = given->classifier;
+        if (text) {
+          parts["token counts of TorchScript models"] += chunkedDataset(8.0 * n, kIntegerRatio, 1);
+        }
+      }
       parts["model groups and attributes"] += kGroupBytes + 2000;
       if (model.trained) {
         const long batches = (static_cast<long>(nTrain) + model.training->batchSize - 1) / model.training->batchSize;
@@ -208,27 +235,29 @@ RunSizeEstimate estimateRunFileSize(const JobSpec& job, const std::vector<TaskDa
             (chunks / 64) * btreeBytes(2) + 2 * logColumn(rows, 8);
       }
       parts[layout::kEvalLogitsName] += chunkedDataset(4.0 * n * classes, kFloatRatio, 2) + kGroupBytes;
-      if (rec.hidden) {
+      if (rec.hidden && hasHidden) {
         // MLP layers narrower than D are zero-padded; the zeros compress away.
         parts[layout::kEvalHiddenName] +=
             chunkedDataset(static_cast<double>(activationBytes) * n * shape.storedHiddenWidths, activationRatio, 3);
       }
       if (text && shape.heads > 0) {
         const std::uint64_t nAtt = std::min<std::uint64_t>(static_cast<std::uint64_t>(rec.attentionExamples), n);
-        if (nAtt > 0) {
+        if (nAtt > 0 && hasAttention) {
           parts[layout::kEvalAttentionName] += chunkedDataset(
               static_cast<double>(activationBytes) * nAtt * shape.layers * shape.heads * len * len,
               rec.float16 ? kAttentionRatio * 1.1 : kAttentionRatio, 5);
         }
         const std::uint64_t nTok = std::min<std::uint64_t>(static_cast<std::uint64_t>(rec.tokenHiddenExamples), n);
-        if (nTok > 0) {
+        if (nTok > 0 && hasHidden) {
           parts[layout::kEvalTokenHiddenName] += chunkedDataset(
               static_cast<double>(activationBytes) * nTok * (shape.layers + 1) * len * shape.width, activationRatio, 4);
         }
       }
-      parts["classifier weights"] +=
-          kGroupBytes + chunkedDataset(4.0 * classes * (shape.classifierWidth + 1), kFloatRatio, 2) +
-          chunkedDataset(0, 1.0, 1);
+      if (hasClassifier) {
+        parts["classifier weights"] +=
+            kGroupBytes + chunkedDataset(4.0 * classes * (shape.classifierWidth + 1), kFloatRatio, 2) +
+            chunkedDataset(0, 1.0, 1);
+      }
     }
   }
 

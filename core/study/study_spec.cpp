@@ -100,7 +100,25 @@ public:
     }
     StudySpec study;
     study.baseDir = m_baseDir;
+    // Studies train KDScope models in mode "train"; TorchScript models (modes "compare" and
+    // "distil", docs/models.md) are refused at their field with the reason.
+    const std::string onlyKdscope = "studies take KDScope's own models only (a study has no mode); to use a "
+                                    "TorchScript model run a job with \"mode\": \"compare\" or \"distil\" "
+                                    "(docs/models.md, docs/studies.md)";
+    for (const char* part : {"teacher", "student"}) {
+      if (root.contains(part) && root[part].is_object()) {
+        for (const char* key : {"torchscript", "manifest"}) {
+          if (root[part].contains(key)) {
+            issue(std::string(part) + "." + key, onlyKdscope);
+          }
+        }
+      }
+    }
     for (const auto& [key, value] : root.items()) {
+      if (key == "mode") {
+        issue(key, onlyKdscope);
+        continue;
+      }
       if (std::find(studyKeys().begin(), studyKeys().end(), key) == studyKeys().end()) {
         std::string message = "unknown field";
         if (const auto match = closestMatch(key, studyKeys())) {

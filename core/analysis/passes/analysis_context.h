@@ -63,6 +63,9 @@ struct ModelRecord {
   std::uint64_t attLayers = 0;
   std::uint64_t attHeads = 0;
   std::uint64_t attLength = 0;
+  /// eval/token_counts: the model's own token count per eval example (a TorchScript model's
+  /// tokenizer); empty when absent, and then eval/tokens gives the lengths.
+  std::vector<std::int64_t> tokenCounts;
   bool hasClassifier = false;
   std::uint64_t classifierWidth = 0;
   /// A TorchScript model (architecture type "torchscript"): its module (the trained one for a

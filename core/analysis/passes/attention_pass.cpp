@@ -48,9 +48,15 @@ void attentionPass(AnalysisContext& ctx, const TaskInputs& in) {
   const std::vector<std::int64_t> tokens = ctx.file->readInt64(layout::evalTokens(task));
   const auto shape = ctx.file->shape(layout::evalTokens(task));
   const std::size_t len = shape.size() == 2 ? shape[1] : 0;
-  auto lengthsOf = [&](std::size_t first, std::size_t count) {
+  // Each model's own token counts: a TorchScript model tokenizes with its own tokenizer
+  // (eval/token_counts); KDScope's models read eval/tokens.
+  auto lengthsOf = [&](const ModelRecord& m, std::size_t first, std::size_t count) {
     std::vector<std::size_t> lengths(count, 0);
     for (std::size_t e = 0; e < count; ++e) {
+      if (!m.tokenCounts.empty()) {
+        lengths[e] = static_cast<std::size_t>(std::clamp<std::int64_t>(m.tokenCounts[first + e], 0, static_cast<std::int64_t>(len)));
+        continue;
+      }
       const std::int64_t* row = tokens.data() + (first + e) * len;
       std::size_t l = 0;
       while (l < len && row[l] != 0) {
@@ -89,7 +95,7 @@ void attentionPass(AnalysisContext& ctx, const TaskInputs& in) {
     for (std::size_t first = 0; first < m->attExamples; first += block) {
       const std::size_t count = std::min<std::size_t>(block, m->attExamples - first);
       const std::vector<float> maps = ctx.file->readFloat(layout::evalAttention(task, m->name), first, count);
-      const auto lengths = lengthsOf(first, count);
+      const auto lengths = lengthsOf(*m, first, count);
       const double rows = rowsOf(lengths);
       if (rows == 0.0) {
         continue;
@@ -125,6 +131,20 @@ void attentionPass(AnalysisContext& ctx, const TaskInputs& in) {
     if (!s->hasAttention || s->attLength != len) {
       continue;
     }
+    // Position i of one model's map and of the other's are the same token only when both
+    // tokenize the text alike: count the tokens of each and compare.
+    const std::size_t compared = std::min(teacher.attExamples, s->attExamples);
+    const auto teacherLengths = lengthsOf(teacher, 0, compared);
+    const auto studentLengths = lengthsOf(*s, 0, compared);
+    const auto differ = std::mismatch(teacherLengths.begin(), teacherLengths.end(), studentLengths.begin());
+    if (differ.first != teacherLengths.end()) {
+      const auto e = static_cast<std::size_t>(differ.first - teacherLengths.begin());
+      ctx.skip(task, "attention/head_js/" + s->name,
+               "the teacher and the student tokenize the texts differently (eval example " + std::to_string(e) + ": " +
+                   std::to_string(*differ.first) + " tokens against " + std::to_string(*differ.second) +
+                   "), so their attention maps have no common positions");
+      continue;
+    }
     ctx.phase(task, s->name, "teacher-student head divergence (Jensen-Shannon)");
     const auto [map, list] = ctx.layerMapOf(s->name);
     const an::LayerPairing pairing =
@@ -141,7 +161,7 @@ void attentionPass(AnalysisContext& ctx, const TaskInputs& in) {
       const std::size_t count = std::min<std::size_t>(block, examples - first);
       const auto mapsT = ctx.file->readFloat(layout::evalAttention(task, "teacher"), first, count);
       const auto mapsS = ctx.file->readFloat(layout::evalAttention(task, s->name), first, count);
-      const auto lengths = lengthsOf(first, count);
+      const auto lengths = lengthsOf(teacher, first, count);
       const double rows = rowsOf(lengths);
       if (rows == 0.0) {
         continue;
