@@ -114,20 +114,29 @@ void writeStudyCopy(const StudySpec& study, const std::string& outDir, bool only
 
 namespace {
 
+/// Creates OUT and writes the study's copy there, as every study run starts; false (with
+/// `result` set to BadInput, naming --out) when the folder cannot be made.
+bool prepareStudyFolder(const StudySpec& study, const StudyRunOptions& options, StudyResult& result) {
+  std::error_code ec;
+  fs::create_directories(options.outDir, ec);
+  if (ec) {
+    result.status = JobStatus::BadInput;
+    result.message = "--out '" + options.outDir + "': cannot create the folder: " + ec.message();
+    return false;
+  }
+  writeStudyCopy(study, options.outDir, options.scope == StudyScope::Cell);
+  return true;
+}
+
 /// A replicated study: each replicate is an ordinary study in OUT/rep-<seed> (its own
 /// teacher, cells and summary), run in seed order; then the combined summary in OUT.
 StudyResult runReplicatedStudy(const StudySpec& study, const StudyRunOptions& options, const CancelToken& cancel,
                                const StudyProgressSink& progress) {
   StudyResult result;
   try {
-    std::error_code ec;
-    fs::create_directories(options.outDir, ec);
-    if (ec) {
-      result.status = JobStatus::BadInput;
-      result.message = "--out '" + options.outDir + "': cannot create the folder: " + ec.message();
+    if (!prepareStudyFolder(study, options, result)) {
       return result;
     }
-    writeStudyCopy(study, options.outDir, options.scope == StudyScope::Cell);
     const std::size_t reps = study.replicateSeeds.size();
     std::vector<std::size_t> which; // the replicates this call runs
     StudyRunOptions one = options;
@@ -263,14 +272,9 @@ StudyResult runStudy(const StudySpec& study, const StudyRunOptions& options, con
   StudyResult result;
   const auto start = std::chrono::steady_clock::now();
   try {
-    std::error_code ec;
-    fs::create_directories(options.outDir, ec);
-    if (ec) {
-      result.status = JobStatus::BadInput;
-      result.message = "--out '" + options.outDir + "': cannot create the folder: " + ec.message();
+    if (!prepareStudyFolder(study, options, result)) {
       return result;
     }
-    writeStudyCopy(study, options.outDir, options.scope == StudyScope::Cell);
     const std::vector<Unit> units = studyUnits(study, options.outDir);
     // The units this call runs (indices into `units`, whose numbering progress reports).
     std::vector<std::size_t> selected;
