@@ -175,12 +175,12 @@ void printIntervals(const core::TaskHeadline& h, const std::vector<std::string>&
     line(s.name,
          {{"accuracy", s.interval(an::metric::kAccuracy)}, {"gap", s.interval(an::metric::kGap)},
           {"retained", s.interval(an::metric::kRetainedFraction)}},
-         s.vsTeacher ? s.vsTeacher->comparison.mcnemarP : std::nan(""));
+         s.vsTeacher ? an::verdictP(s.vsTeacher->comparison.mcnemarP, s.vsTeacher->mcnemarHolm) : std::nan(""));
     line("", {{"agreement", s.interval(an::metric::kAgreement)}, {"mean KL", s.interval(an::metric::kMeanKl)},
               {"ECE", s.interval(an::metric::kEce)}});
   }
   std::cout << "  paired tests on the same eval examples (accuracy difference, first minus second; exact McNemar on "
-               "correctness):\n";
+               "correctness; Holm over this task's McNemar tests; verdicts use the Holm p):\n";
   std::vector<std::pair<std::string, std::string>> shown;
   for (const auto& s : h.students) {
     std::vector<const core::PairedTest*> tests;
@@ -199,10 +199,11 @@ void printIntervals(const core::TaskHeadline& h, const std::vector<std::string>&
       const auto& c = t->comparison;
       const auto& d = c.accuracyDifference.difference;
       std::cout << "    " << t->student << " - " << t->other << ": " << an::intervalText(d, 4, true)
-                << ", McNemar p = " << an::pValueText(c.mcnemarP) << " (" << c.onlyFirst << " only " << t->student
+                << ", " << an::pValuesText(c.mcnemarP, t->mcnemarHolm, "McNemar p") << " (" << c.onlyFirst << " only " << t->student
                 << ", " << c.onlySecond << " only " << t->other << "), bootstrap p = "
                 << an::pValueText(c.accuracyDifference.pValue) << ": "
-                << (an::detectable(d, c.mcnemarP) ? (d.estimate > 0 ? t->student + " better" : t->other + " better")
+                << (an::detectable(d, an::verdictP(c.mcnemarP, t->mcnemarHolm))
+                        ? (d.estimate > 0 ? t->student + " better" : t->other + " better")
                                                   : std::string(an::kNoDetectableDifference))
                 << "\n";
     }
@@ -222,16 +223,18 @@ void printIntervals(const core::TaskHeadline& h, const std::vector<std::string>&
       const an::Interval& r = f.test.rankBiserial;
       std::cout << "    " << std::left << std::setw(19) << factorTitle(f.name) << std::right << " median "
                 << an::numberText(f.medianLost, 3) << " lost vs " << an::numberText(f.medianRest, 3)
-                << " rest; rank-biserial r " << an::intervalText(r, 3, true) << ", Mann-Whitney p = "
-                << an::pValueText(f.test.pValue)
-                << (an::detectable(r, f.test.pValue) ? "" : " (" + std::string(an::kNoDetectableDifference) + ")")
+                << " rest; rank-biserial r " << an::intervalText(r, 3, true) << ", "
+                << an::pValuesText(f.test.pValue, f.holm, "Mann-Whitney p")
+                << (an::detectable(r, an::verdictP(f.test.pValue, f.holm))
+                        ? ""
+                        : " (" + std::string(an::kNoDetectableDifference) + ")")
                 << "\n";
     }
     if (!lp.factors.empty()) {
       const an::ClassFactor& c = lp.goldClass;
       std::cout << "    " << std::left << std::setw(19) << "gold class" << std::right << " chi-square "
-                << an::numberText(c.chiSquare.chiSquare, 2) << " (df " << c.chiSquare.df << "), p = "
-                << an::pValueText(c.chiSquare.pValue)
+                << an::numberText(c.chiSquare.chiSquare, 2) << " (df " << c.chiSquare.df << "), "
+                << an::pValuesText(c.chiSquare.pValue, c.chiSquareHolm)
                 << (c.chiSquare.minExpected < 5.0 ? " (rough: an expected count below 5)" : "") << ", Cramer's V "
                 << an::intervalText(c.cramersV, 3);
       // The class most clearly over-represented among the lost examples: the smallest Fisher
@@ -257,8 +260,8 @@ void printIntervals(const core::TaskHeadline& h, const std::vector<std::string>&
         std::string sep = " ";
         for (const an::LogisticTerm& t : fit.terms) {
           if (t.name != "intercept" && t.name.rfind("class:", 0) != 0) {
-            std::cout << sep << factorTitle(t.name) << " " << an::intervalText(t.coefficient.value, 2, true) << " p = "
-                      << an::pValueText(t.coefficient.pValue);
+            std::cout << sep << factorTitle(t.name) << " " << an::intervalText(t.coefficient.value, 2, true) << " "
+                      << an::pValuesText(t.coefficient.pValue, t.holm);
             sep = "; ";
           }
         }

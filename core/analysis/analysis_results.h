@@ -93,6 +93,10 @@ struct PairedTest {
   std::string otherRole; ///< "teacher" or "student"
   BootstrapInfo bootstrap;
   analysis::CorrectnessComparison comparison;
+  /// comparison.mcnemarP, Holm-adjusted over the task's family: the McNemar test of every
+  /// pair of models the analysis compared on this task (each student against the teacher and
+  /// each pair of students, once). Computed when read (docs/statistics.md, "Multiple testing").
+  analysis::AdjustedP mcnemarHolm;
 };
 
 // ---- Headline numbers (kdscope info) ---------------------------------------------------
@@ -187,7 +191,8 @@ public:
   /// file, object and attribute when the group lacks one its `metrics` lists.
   [[nodiscard]] std::optional<ModelIntervals> intervals(const std::string& task, const std::string& model) const;
   /// analysis/<student>/paired/*: against the teacher first, then the other students, in the
-  /// order the analysis wrote them; empty when not analysed.
+  /// order the analysis wrote them, each with its Holm-adjusted McNemar p over the task's
+  /// family (PairedTest::mcnemarHolm); empty when not analysed.
   [[nodiscard]] std::vector<PairedTest> pairedTests(const std::string& task, const std::string& student) const;
   /// analysis/<student>/loss_pattern, or nothing when not analysed.
   [[nodiscard]] std::optional<analysis::LossPattern> lossPattern(const std::string& task,
@@ -263,6 +268,10 @@ public:
   [[nodiscard]] std::vector<TaskHeadline> headlines() const;
 
 private:
+  /// pairedTests without the Holm adjustment (mcnemarHolm NaN).
+  [[nodiscard]] std::vector<PairedTest> pairedTestsAsRecorded(const std::string& task,
+                                                              const std::string& student) const;
+
   const RunReader& m_reader;
 };
 

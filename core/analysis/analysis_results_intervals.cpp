@@ -1,5 +1,6 @@
 // AnalysisResults: the typed reads of the intervals, paired tests and loss pattern the
 // "task" analysis writes (core/analysis/passes/intervals_pass.cpp; docs/run-format.md).
+#include <algorithm>
 #include <cmath>
 
 #include "core/analysis/analysis_results.h"
@@ -187,6 +188,7 @@ an::LossPattern readLossPattern(const H5File& f, const std::string& g, std::size
     t.coefficient.pValue = p[k];
     fit.terms.push_back(std::move(t));
   }
+  an::adjustLossPattern(lp);
   return lp;
 }
 
@@ -218,6 +220,36 @@ std::optional<ModelIntervals> AnalysisResults::intervals(const std::string& task
 }
 
 std::vector<PairedTest> AnalysisResults::pairedTests(const std::string& task, const std::string& student) const {
+  std::vector<PairedTest> out = pairedTestsAsRecorded(task, student);
+  if (out.empty()) {
+    return out;
+  }
+  // The task's family: every pair of models with a paired test, each pair once (both
+  // directions of a student pair are in the file, with the same McNemar p).
+  std::vector<std::pair<std::string, std::string>> pairs;
+  std::vector<double> raw;
+  for (const std::string& model : m_reader.models(task)) {
+    for (const PairedTest& t : model == student ? out : pairedTestsAsRecorded(task, model)) {
+      const auto key = std::minmax(t.student, t.other);
+      if (std::find(pairs.begin(), pairs.end(), key) == pairs.end()) {
+        pairs.emplace_back(key);
+        raw.push_back(t.comparison.mcnemarP);
+      }
+    }
+  }
+  const std::vector<double> adjusted = an::holmAdjust(raw);
+  const auto family =
+      static_cast<std::size_t>(std::count_if(raw.begin(), raw.end(), [](double p) { return std::isfinite(p); }));
+  for (PairedTest& t : out) {
+    const auto at = std::find(pairs.begin(), pairs.end(), std::minmax(t.student, t.other)) - pairs.begin();
+    t.mcnemarHolm.p = adjusted[static_cast<std::size_t>(at)];
+    t.mcnemarHolm.family = std::isfinite(t.mcnemarHolm.p) ? family : 0;
+  }
+  return out;
+}
+
+std::vector<PairedTest> AnalysisResults::pairedTestsAsRecorded(const std::string& task,
+                                                               const std::string& student) const {
   const H5File& f = m_reader.file();
   const std::string g = layout::analysisEntry(task, student, entry::kPaired);
   std::vector<PairedTest> out;

@@ -268,7 +268,27 @@ LossPattern lossPattern(const std::vector<float>& teacherLogits, const std::vect
     g.oddsRatio.push_back(woolfOddsRatio(a, b, cc, d, options.level));
   }
   out.logistic = logistic(out.factors, values, labels, g, lost, options.level);
+  adjustLossPattern(out);
   return out;
+}
+
+void adjustLossPattern(LossPattern& pattern) {
+  HolmFamily family;
+  for (ContinuousFactor& f : pattern.factors) {
+    f.holm = {};
+    family.add(f.test.pValue, &f.holm);
+  }
+  pattern.goldClass.chiSquareHolm = {};
+  if (!pattern.factors.empty()) {
+    family.add(pattern.goldClass.chiSquare.pValue, &pattern.goldClass.chiSquareHolm);
+  }
+  for (LogisticTerm& t : pattern.logistic.terms) {
+    t.holm = {};
+    if (pattern.logistic.converged && t.name != "intercept" && t.name.rfind("class:", 0) != 0) {
+      family.add(t.coefficient.pValue, &t.holm);
+    }
+  }
+  family.adjust();
 }
 
 } // namespace kdscope::core::analysis

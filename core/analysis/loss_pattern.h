@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "core/analysis/multiple_testing.h"
 #include "core/analysis/stats.h"
 
 namespace kdscope::core::analysis {
@@ -35,6 +36,7 @@ struct ContinuousFactor {
   double medianLost = 0.0;
   double medianRest = 0.0;
   MannWhitneyResult test; ///< u, n1 (lost), n0 (rest), pValue, exact, rankBiserial
+  AdjustedP holm;         ///< test.pValue, Holm-adjusted over the pattern's family (adjustLossPattern)
 };
 
 /// The gold class against "lost": the C x 2 table, Pearson chi-square with Cramér's V (and a
@@ -46,6 +48,7 @@ struct ClassFactor {
   std::vector<std::uint64_t> lost; ///< [C] lost examples of each class
   std::vector<std::uint64_t> rest; ///< [C] the other examples of each class
   ChiSquareResult chiSquare;
+  AdjustedP chiSquareHolm; ///< chiSquare.pValue, Holm-adjusted over the pattern's family
   Interval cramersV;
   std::vector<FisherResult> fisher; ///< [C] class c against the other classes
   std::vector<Interval> oddsRatio;  ///< [C] woolfOddsRatio (Haldane-corrected when a cell is 0)
@@ -55,6 +58,7 @@ struct ClassFactor {
 struct LogisticTerm {
   std::string name; ///< "intercept", a factor:: name, or "class:<c>" (indicator of class c)
   Coefficient coefficient;
+  AdjustedP holm; ///< coefficient.pValue, Holm-adjusted (factor terms only; NaN for the intercept and class:*)
 };
 
 struct LossLogistic {
@@ -74,6 +78,14 @@ struct LossPattern {
   ClassFactor goldClass;
   LossLogistic logistic;
 };
+
+/// Holm-Bonferroni over one student's loss-pattern tests (docs/statistics.md, "Multiple
+/// testing"): the family is the Mann-Whitney test of each continuous factor, the gold class's
+/// chi-square and, when the logistic fit converged, the Wald test of each factor's slope (not
+/// the intercept, and not the class indicators, which the chi-square already tests; nor the
+/// per-class Fisher tests, which only describe the class the chi-square flags). Sets every
+/// `holm` field, and resets them first. lossPattern() calls it; so does the run file's reader.
+void adjustLossPattern(LossPattern& pattern);
 
 /// The teacher's confidence (max softmax probability, T = 1) of each row.
 [[nodiscard]] std::vector<double> maxProbability(const std::vector<double>& probs, std::size_t numClasses);

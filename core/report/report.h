@@ -70,13 +70,14 @@ namespace report {
 std::string who(const std::string& model);
 
 /// The sentence of a paired accuracy difference `first - second` (fractions; written in
-/// points). Detectable (analysis::detectable with `pValue`): "FIRST beats SECOND on TASK by
-/// X points (95% CI lo to hi, TEST p = P, BASIS)", the better one named first. Otherwise "no
-/// detectable difference between FIRST and SECOND on TASK: FIRST minus SECOND X points (95% CI
-/// lo to hi, TEST p = P, BASIS)".
+/// points). Detectable (analysis::detectable with the verdict p: the Holm p when `holm` has
+/// one, else `pValue`): "FIRST beats SECOND on TASK by X points (95% CI lo to hi, TEST p = P,
+/// BASIS)", the better one named first; with a Holm p, "TEST p = P, Holm p = Q of M tests".
+/// Otherwise "no detectable difference between FIRST and SECOND on TASK: FIRST minus SECOND X
+/// points (95% CI lo to hi, TEST p = P, BASIS)".
 std::string differenceSentence(const std::string& first, const std::string& second, const std::string& task,
                                const analysis::Interval& difference, double pValue, const std::string& test,
-                               const std::string& basis);
+                               const std::string& basis, const analysis::AdjustedP& holm = {});
 
 /// The same sentence from a paired comparison, with its raw and (when its family was
 /// adjusted) Holm p: "..., paired t p = 0.010, Holm p = 0.030 of 3 tests, BASIS)"; the

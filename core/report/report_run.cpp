@@ -272,7 +272,7 @@ void addStudent(Report& rep, const AnalysisResults& results, const RunReader& re
   if (gap != nullptr && s.vsTeacher) {
     an::Interval d = *gap; // teacher - student
     kept.findings.push_back(report::differenceSentence("teacher", s.name, task.name, d, s.vsTeacher->comparison.mcnemarP,
-                                                       "McNemar", basis));
+                                                       "McNemar", basis, s.vsTeacher->mcnemarHolm));
   }
   if (const auto* agree = s.interval(an::metric::kAgreement)) {
     kept.findings.push_back(who(s.name) + " agrees with the teacher's top-1 prediction on a fraction " +
@@ -313,10 +313,11 @@ void addStudent(Report& rep, const AnalysisResults& results, const RunReader& re
       std::string name = f.name;
       std::replace(name.begin(), name.end(), '_', ' ');
       const std::string stats = "rank-biserial r = " + num(r.estimate) + ", 95% CI " + num(r.lo) + " to " + num(r.hi) +
-                                " (stratified bootstrap over eval examples), Mann-Whitney p = " +
-                                an::pValueText(f.test.pValue) + ", " + std::to_string(lp.lost) + " lost against " +
+                                " (stratified bootstrap over eval examples), " +
+                                an::pValuesText(f.test.pValue, f.holm, "Mann-Whitney p") + ", " +
+                                std::to_string(lp.lost) + " lost against " +
                                 std::to_string(lp.examples - lp.lost) + " other examples";
-      if (an::detectable(r, f.test.pValue)) {
+      if (an::detectable(r, an::verdictP(f.test.pValue, f.holm))) {
         which.findings.push_back("the examples " + who(s.name) + " loses have " + (r.estimate < 0 ? "lower" : "higher") +
                                  " " + name + " than the rest (median " + num(f.medianLost) + " against " +
                                  num(f.medianRest) + "; " + stats + ")");
@@ -342,7 +343,8 @@ void addTaskComparisons(Report& rep, const TaskHeadline& h, const TaskSummary& t
       if (t != nullptr) {
         section.findings.push_back(report::differenceSentence(t->student, t->other, task.name,
                                                               t->comparison.accuracyDifference.difference,
-                                                              t->comparison.mcnemarP, "McNemar", basis));
+                                                              t->comparison.mcnemarP, "McNemar", basis,
+                                                              t->mcnemarHolm));
       }
     }
   }
@@ -357,7 +359,8 @@ void addTaskComparisons(Report& rep, const TaskHeadline& h, const TaskSummary& t
         section.findings.push_back(std::string("knowledge level, ") + levels[l] + ": " +
                                    report::differenceSentence(t->student, t->other, task.name,
                                                               t->comparison.accuracyDifference.difference,
-                                                              t->comparison.mcnemarP, "McNemar", basis));
+                                                              t->comparison.mcnemarP, "McNemar", basis,
+                                                              t->mcnemarHolm));
       }
     }
     section.notes.push_back("The knowledge levels are accuracy differences between Tang et al.'s control students "
@@ -374,8 +377,10 @@ const std::vector<std::string> kPreamble = {
     "Every number comes with a 95% interval and says what it is over: a percentile bootstrap over the eval examples "
     "of one run (B = 2000), or a Student-t interval over replicates (seeds). Paired comparisons use the exact McNemar "
     "test on the same eval examples within a run, and a paired t test on per-replicate differences across "
-    "replicates. A difference whose interval holds 0, or whose test has p >= 0.05, is written \"no detectable "
-    "difference\". A number without an interval says why. Differences of accuracy are in percentage points."};
+    "replicates. Where several tests answer one question (every paired comparison of a task's models; the tests "
+    "of one student's loss pattern), their p-values are also Holm-Bonferroni adjusted over that family, shown beside "
+    "the raw p, and the verdict uses the adjusted p. A difference whose interval holds 0, or whose test has "
+    "p >= 0.05, is written \"no detectable difference\". A number without an interval says why. Differences of accuracy are in percentage points."};
 
 } // namespace
 

@@ -15,9 +15,9 @@ std::string points(double fraction) { return analysis::numberText(100.0 * fracti
 
 std::string differenceSentence(const std::string& first, const std::string& second, const std::string& task,
                                const analysis::Interval& difference, double pValue, const std::string& test,
-                               const std::string& basis) {
-  const std::string testText = test + " p = " + analysis::pValueText(pValue);
-  if (analysis::detectable(difference, pValue)) {
+                               const std::string& basis, const analysis::AdjustedP& holm) {
+  const std::string testText = analysis::pValuesText(pValue, holm, test + " p");
+  if (analysis::detectable(difference, analysis::verdictP(pValue, holm))) {
     const bool firstBetter = difference.estimate > 0;
     const double sign = firstBetter ? 1.0 : -1.0;
     const double lo = firstBetter ? difference.lo : -difference.hi;
@@ -29,6 +29,12 @@ std::string differenceSentence(const std::string& first, const std::string& seco
   return std::string(analysis::kNoDetectableDifference) + " between " + who(first) + " and " + who(second) + " on " +
          task + ": " + who(first) + " minus " + who(second) + " " + points(difference.estimate) + " points (95% CI " +
          points(difference.lo) + " to " + points(difference.hi) + ", " + testText + ", " + basis + ")";
+}
+
+std::string differenceSentence(const std::string& first, const std::string& second, const std::string& task,
+                               const analysis::PairedComparison& test, const analysis::AdjustedP& holm,
+                               const std::string& basis) {
+  return differenceSentence(first, second, task, test.difference, test.pValue, test.test, basis, holm);
 }
 
 std::string valueWithInterval(const analysis::Interval& interval, const std::string& basis, int decimals) {

@@ -20,23 +20,6 @@ namespace an = analysis;
 
 namespace report {
 
-std::string differenceSentence(const std::string& first, const std::string& second, const std::string& task,
-                               const analysis::PairedComparison& test, const analysis::AdjustedP& holm,
-                               const std::string& basis) {
-  const an::Interval& d = test.difference;
-  const std::string testText = an::pValuesText(test.pValue, holm, test.test + " p");
-  if (an::detectable(d, an::verdictP(test.pValue, holm))) {
-    const bool firstBetter = d.estimate > 0;
-    const double lo = firstBetter ? d.lo : -d.hi;
-    const double hi = firstBetter ? d.hi : -d.lo;
-    return who(firstBetter ? first : second) + " beats " + who(firstBetter ? second : first) + " on " + task + " by " +
-           points(firstBetter ? d.estimate : -d.estimate) + " points (95% CI " + points(lo) + " to " + points(hi) +
-           ", " + testText + ", " + basis + ")";
-  }
-  return std::string(an::kNoDetectableDifference) + " between " + who(first) + " and " + who(second) + " on " + task +
-         ": " + who(first) + " minus " + who(second) + " " + points(d.estimate) + " points (95% CI " + points(d.lo) +
-         " to " + points(d.hi) + ", " + testText + ", " + basis + ")";
-}
 
 } // namespace report
 

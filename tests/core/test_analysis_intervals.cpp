@@ -337,11 +337,15 @@ TEST(AnalysisIntervals, InfoPrintsTheIntervalsTestsAndLossPattern) {
   const RunReader reader(path);
   const auto tests = AnalysisResults(reader).pairedTests("t", "a");
   ASSERT_FALSE(tests.empty());
+  // Holm over the task's 3 McNemar tests (0.21875, 0.5, 0.625), by hand: 3 x 0.21875 =
+  // 0.65625; max(0.65625, 2 x 0.5) = 1; max(1, 0.625) = 1.
   const std::string expected = "a - teacher: " + an::intervalText(tests[0].comparison.accuracyDifference.difference, 4, true) +
-                               ", McNemar p = 0.219 (1 only a, 5 only teacher)";
+                               ", McNemar p = 0.219, Holm p = 0.656 of 3 tests (1 only a, 5 only teacher)";
   EXPECT_NE(output.find(expected), std::string::npos) << expected << "\n" << output;
   EXPECT_NE(output.find("a - b: -0.1667 ["), std::string::npos) << output;
-  EXPECT_NE(output.find("McNemar p = 0.625 (1 only a, 3 only b)"), std::string::npos) << output;
+  EXPECT_NE(output.find("McNemar p = 0.625, Holm p = 1 of 3 tests (1 only a, 3 only b)"), std::string::npos) << output;
+  EXPECT_NEAR(tests[0].mcnemarHolm.p, 3 * 0.21875, 1e-12);
+  EXPECT_EQ(tests[0].mcnemarHolm.family, 3U);
   // Each pair of students once.
   EXPECT_EQ(output.find("b - a:"), std::string::npos) << output;
   EXPECT_NE(output.find(an::kNoDetectableDifference), std::string::npos) << output;
@@ -349,7 +353,20 @@ TEST(AnalysisIntervals, InfoPrintsTheIntervalsTestsAndLossPattern) {
             std::string::npos)
       << output;
   EXPECT_NE(output.find("rank-biserial r -1.000 ["), std::string::npos) << output;
-  EXPECT_NE(output.find("Mann-Whitney p = 0.003"), std::string::npos) << output; // 2 / 792 = 0.00253
+  // Holm over a's loss-pattern family: the 3 Mann-Whitney tests, the chi-square and the
+  // converged fit's factor slopes; the smallest raw p (2 / 792, confidence and entropy tied)
+  // times the family's size.
+  const auto lp = AnalysisResults(reader).lossPattern("t", "a");
+  ASSERT_TRUE(lp.has_value());
+  std::size_t family = 4;
+  for (const an::LogisticTerm& t : lp->logistic.terms) {
+    family += lp->logistic.converged && t.name != "intercept" && t.name.rfind("class:", 0) != 0 ? 1 : 0;
+  }
+  EXPECT_EQ(lp->factors[0].holm.family, family);
+  EXPECT_NEAR(lp->factors[0].holm.p, static_cast<double>(family) * 2.0 / 792.0, 1e-12);
+  const std::string mw = "Mann-Whitney p = 0.003, Holm p = " + an::pValueText(static_cast<double>(family) * 2.0 / 792.0) +
+                         " of " + std::to_string(family) + " tests"; // 2 / 792 = 0.00253
+  EXPECT_NE(output.find(mw), std::string::npos) << mw << "\n" << output;
 }
 
 TEST(AnalysisIntervals, IntervalTextWritesEndsSignsAndPValues) {

@@ -6,6 +6,7 @@
 // interval excludes 0 and p < 0.05, "no detectable difference" otherwise (both occur).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -182,39 +183,17 @@ TEST(ReportRun, SentencesMatchTheNumbersOfTheRunFile) {
   const std::string basis = std::to_string(n) + " eval examples";
   int detectableSeen = 0;
   int notDetectableSeen = 0;
-  const auto check = [&](const std::string& first, const std::string& second, const std::vector<bool>& a,
-                         const std::vector<bool>& b, const an::Interval& fileInterval) {
-    SCOPED_TRACE(first + " vs " + second);
-    std::uint64_t onlyA = 0;
-    std::uint64_t onlyB = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-      onlyA += a[i] && !b[i] ? 1 : 0;
-      onlyB += b[i] && !a[i] ? 1 : 0;
-    }
-    const double diff = (static_cast<double>(onlyA) - static_cast<double>(onlyB)) / static_cast<double>(n);
-    const double p = mcnemar(onlyA, onlyB);
-    EXPECT_NEAR(fileInterval.estimate, diff, 1e-12);
-    const std::string whoA = first == "teacher" ? "the teacher" : "student " + first;
-    const std::string whoB = second == "teacher" ? "the teacher" : "student " + second;
-    const bool detect = !(fileInterval.lo <= 0 && 0 <= fileInterval.hi) && p < 0.05;
-    std::string expected;
-    if (detect) {
-      const bool aBetter = diff > 0;
-      expected = (aBetter ? whoA : whoB) + " beats " + (aBetter ? whoB : whoA) + " on polarity by " +
-                 pts(std::fabs(diff)) + " points (95% CI " + pts(aBetter ? fileInterval.lo : -fileInterval.hi) +
-                 " to " + pts(aBetter ? fileInterval.hi : -fileInterval.lo) + ", McNemar p = " + pText(p) + ", " +
-                 basis + ")";
-      ++detectableSeen;
-    } else {
-      expected = "no detectable difference between " + whoA + " and " + whoB + " on polarity: " + whoA + " minus " +
-                 whoB + " " + pts(diff) + " points (95% CI " + pts(fileInterval.lo) + " to " + pts(fileInterval.hi) +
-                 ", McNemar p = " + pText(p) + ", " + basis + ")";
-      ++notDetectableSeen;
-    }
-    const bool found = std::any_of(findings.begin(), findings.end(),
-                                   [&](const std::string& f) { return f.find(expected) != std::string::npos; });
-    EXPECT_TRUE(found) << "expected: " << expected;
+  // Every pair of the task's models the analysis compared: (first, second, first's correctness,
+  // second's, the difference's interval as the file holds it). The report's verdicts use the
+  // McNemar p Holm-adjusted over these 6 tests, worked out below by hand.
+  struct Pair {
+    std::string first, second;
+    std::vector<bool> a, b;
+    an::Interval interval;
+    double p = 0.0;
+    double holm = 0.0;
   };
+  std::vector<Pair> pairs;
   const std::vector<std::string> students = {"kd", "ce", "weak"};
   std::map<std::string, std::vector<bool>> correctOf;
   for (const auto& s : students) {
@@ -225,14 +204,75 @@ TEST(ReportRun, SentencesMatchTheNumbersOfTheRunFile) {
     ASSERT_TRUE(intervals.has_value());
     const an::Interval* gap = intervals->find(an::metric::kGap); // teacher - student
     ASSERT_NE(gap, nullptr);
-    check("teacher", s, teacherCorrect, correctOf[s], *gap);
+    pairs.push_back({"teacher", s, teacherCorrect, correctOf[s], *gap});
   }
   for (std::size_t i = 0; i < students.size(); ++i) {
     for (std::size_t j = i + 1; j < students.size(); ++j) {
       for (const PairedTest& t : results.pairedTests("polarity", students[i])) {
         if (t.other == students[j]) {
-          check(students[i], students[j], correctOf[students[i]], correctOf[students[j]],
-                t.comparison.accuracyDifference.difference);
+          pairs.push_back({students[i], students[j], correctOf[students[i]], correctOf[students[j]],
+                           t.comparison.accuracyDifference.difference});
+        }
+      }
+    }
+  }
+  ASSERT_EQ(pairs.size(), 6U);
+  for (Pair& pr : pairs) {
+    std::uint64_t onlyA = 0;
+    std::uint64_t onlyB = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      onlyA += pr.a[i] && !pr.b[i] ? 1 : 0;
+      onlyB += pr.b[i] && !pr.a[i] ? 1 : 0;
+    }
+    pr.p = mcnemar(onlyA, onlyB);
+    EXPECT_NEAR(pr.interval.estimate, (static_cast<double>(onlyA) - static_cast<double>(onlyB)) / static_cast<double>(n),
+                1e-12);
+  }
+  // Holm by hand: sort ascending, multiply the k-th smallest (k from 0) by 6 - k, keep the
+  // running maximum, cap at 1.
+  std::vector<Pair*> order;
+  for (Pair& pr : pairs) {
+    order.push_back(&pr);
+  }
+  std::stable_sort(order.begin(), order.end(), [](const Pair* x, const Pair* y) { return x->p < y->p; });
+  double running = 0.0;
+  for (std::size_t k = 0; k < order.size(); ++k) {
+    running = std::max(running, static_cast<double>(order.size() - k) * order[k]->p);
+    order[k]->holm = std::min(1.0, running);
+  }
+  for (const Pair& pr : pairs) {
+    SCOPED_TRACE(pr.first + " vs " + pr.second);
+    const double diff = pr.interval.estimate;
+    const an::Interval& fileInterval = pr.interval;
+    const std::string whoA = pr.first == "teacher" ? "the teacher" : "student " + pr.first;
+    const std::string whoB = pr.second == "teacher" ? "the teacher" : "student " + pr.second;
+    const bool detect = !(fileInterval.lo <= 0 && 0 <= fileInterval.hi) && pr.holm < 0.05;
+    const std::string tests = "McNemar p = " + pText(pr.p) + ", Holm p = " + pText(pr.holm) + " of 6 tests";
+    std::string expected;
+    if (detect) {
+      const bool aBetter = diff > 0;
+      expected = (aBetter ? whoA : whoB) + " beats " + (aBetter ? whoB : whoA) + " on polarity by " +
+                 pts(std::fabs(diff)) + " points (95% CI " + pts(aBetter ? fileInterval.lo : -fileInterval.hi) +
+                 " to " + pts(aBetter ? fileInterval.hi : -fileInterval.lo) + ", " + tests + ", " + basis + ")";
+      ++detectableSeen;
+    } else {
+      expected = "no detectable difference between " + whoA + " and " + whoB + " on polarity: " + whoA + " minus " +
+                 whoB + " " + pts(diff) + " points (95% CI " + pts(fileInterval.lo) + " to " + pts(fileInterval.hi) +
+                 ", " + tests + ", " + basis + ")";
+      ++notDetectableSeen;
+    }
+    const bool found = std::any_of(findings.begin(), findings.end(),
+                                   [&](const std::string& f) { return f.find(expected) != std::string::npos; });
+    EXPECT_TRUE(found) << "expected: " << expected;
+    // The reader's adjustment, seen from either model of a student pair.
+    for (const std::string& from : {pr.first, pr.second}) {
+      if (from == "teacher") {
+        continue;
+      }
+      for (const PairedTest& t : results.pairedTests("polarity", from)) {
+        if (t.other == (from == pr.first ? pr.second : pr.first)) {
+          EXPECT_NEAR(t.mcnemarHolm.p, pr.holm, 1e-12);
+          EXPECT_EQ(t.mcnemarHolm.family, 6U);
         }
       }
     }
@@ -275,6 +315,49 @@ TEST(ReportRun, SentencesMatchTheNumbersOfTheRunFile) {
   EXPECT_TRUE(lostTable);
   const std::string html = reportHtml(rep, {});
   EXPECT_NE(html.find("no detectable difference"), std::string::npos);
+}
+
+TEST(ReportRun, LossPatternHolmFamilyByHand) {
+  const RunReader reader(smallRun().string());
+  const AnalysisResults results(reader);
+  int adjustedPatterns = 0;
+  for (const std::string student : {"kd", "ce", "weak"}) {
+    SCOPED_TRACE(student);
+    const auto lp = results.lossPattern("polarity", student);
+    ASSERT_TRUE(lp.has_value());
+    if (lp->factors.empty()) {
+      continue;
+    }
+    // The family: each factor's Mann-Whitney p, the class chi-square p, and the converged
+    // logistic fit's factor slopes (not the intercept, not class:*).
+    std::vector<std::pair<double, const an::AdjustedP*>> family;
+    for (const an::ContinuousFactor& f : lp->factors) {
+      family.emplace_back(f.test.pValue, &f.holm);
+    }
+    family.emplace_back(lp->goldClass.chiSquare.pValue, &lp->goldClass.chiSquareHolm);
+    for (const an::LogisticTerm& t : lp->logistic.terms) {
+      if (lp->logistic.converged && t.name != "intercept" && t.name.rfind("class:", 0) != 0) {
+        family.emplace_back(t.coefficient.pValue, &t.holm);
+      } else {
+        EXPECT_TRUE(std::isnan(t.holm.p)) << t.name;
+      }
+    }
+    std::vector<std::size_t> order(family.size());
+    for (std::size_t k = 0; k < order.size(); ++k) {
+      order[k] = k;
+    }
+    std::stable_sort(order.begin(), order.end(),
+                     [&](std::size_t x, std::size_t y) { return family[x].first < family[y].first; });
+    double running = 0.0;
+    for (std::size_t k = 0; k < order.size(); ++k) {
+      running = std::max(running, static_cast<double>(order.size() - k) * family[order[k]].first);
+      EXPECT_NEAR(family[order[k]].second->p, std::min(1.0, running), 1e-12);
+      EXPECT_EQ(family[order[k]].second->family, family.size());
+      EXPECT_GE(family[order[k]].second->p, family[order[k]].first); // never below the raw p
+    }
+    ++adjustedPatterns;
+  }
+  EXPECT_GE(adjustedPatterns, 1);
 }
 
 TEST(ReportRun, AnythingElseIsRefusedByName) {

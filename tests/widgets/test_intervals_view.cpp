@@ -16,9 +16,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/analysis/analyze_run.h"
+#include "core/analysis/interval_text.h"
 #include "core/record/h5_file.h"
 #include "test_run_file.h"
 #include "widgets/figures/figure_export.h"
@@ -91,7 +93,8 @@ TEST_F(IntervalViewTest, TasksViewShowsTheIntervalsAndPairedTestsTheAnalysisWrot
   EXPECT_TRUE(table->item(0, TasksView::ColGap)->font().italic());
   EXPECT_TRUE(table->item(0, TasksView::ColGap)->toolTip().contains(QStringLiteral("no detectable difference")));
   EXPECT_FALSE(table->item(0, TasksView::ColStudent)->font().italic());
-  EXPECT_EQ(cell(table, 0, TasksView::ColVsTeacher), QStringLiteral("p = 1 (1 vs 2), no detectable difference"));
+  // McNemar p = 1 (1 vs 2 discordant); Holm never lowers a p, so its Holm p is 1 as well.
+  EXPECT_EQ(cell(table, 0, TasksView::ColVsTeacher), QStringLiteral("p = 1, Holm p = 1 (1 vs 2), no detectable difference"));
   EXPECT_TRUE(view.intervalNote()->text().contains(QStringLiteral("(6 on polarity; B = 2000, seed 14)")))
       << view.intervalNote()->text().toStdString();
 
@@ -102,6 +105,8 @@ TEST_F(IntervalViewTest, TasksViewShowsTheIntervalsAndPairedTestsTheAnalysisWrot
   EXPECT_EQ(cell(paired, 0, TasksView::PairOnlyStudent), QStringLiteral("1"));
   EXPECT_EQ(cell(paired, 0, TasksView::PairOnlyOther), QStringLiteral("2"));
   EXPECT_EQ(cell(paired, 0, TasksView::PairMcNemar), QStringLiteral("1"));
+  EXPECT_EQ(cell(paired, 0, TasksView::PairHolm), QStringLiteral("1"));
+  EXPECT_TRUE(paired->item(0, TasksView::PairHolm)->font().italic());
   EXPECT_EQ(cell(paired, 0, TasksView::PairVerdict), QStringLiteral("no detectable difference"));
   EXPECT_TRUE(paired->item(0, TasksView::PairVerdict)->font().italic());
   EXPECT_EQ(cell(paired, 1, TasksView::PairOther), QStringLiteral("ce"));
@@ -173,6 +178,42 @@ TEST_F(IntervalViewTest, ExamplesViewShowsTheLossPattern) {
   EXPECT_EQ(cell(table, 4, ExamplesView::LossRest), QStringLiteral("2")); // 2, 4
   EXPECT_EQ(cell(table, 5, ExamplesView::LossLost), QStringLiteral("1")); // example 3
   EXPECT_EQ(cell(table, 5, ExamplesView::LossRest), QStringLiteral("2")); // 1, 5
+  // Holm p: the pattern's family (3 Mann-Whitney tests, the chi-square, the converged fit's
+  // factor slopes) adjusted here by hand from the raw p's; the per-class Fisher rows are not in it.
+  {
+    const auto lp = run.lossPattern(QStringLiteral("polarity"), QStringLiteral("kd"));
+    ASSERT_TRUE(lp.has_value());
+    std::vector<double> raw;
+    for (const auto& f : lp->factors) {
+      raw.push_back(f.test.pValue);
+    }
+    raw.push_back(lp->goldClass.chiSquare.pValue);
+    for (const auto& t : lp->logistic.terms) {
+      if (lp->logistic.converged && t.name != "intercept" && t.name.rfind("class:", 0) != 0) {
+        raw.push_back(t.coefficient.pValue);
+      }
+    }
+    std::vector<double> sorted = raw;
+    std::sort(sorted.begin(), sorted.end());
+    std::vector<double> adjusted;
+    double running = 0.0;
+    for (std::size_t k = 0; k < sorted.size(); ++k) {
+      running = std::max(running, static_cast<double>(sorted.size() - k) * sorted[k]);
+      adjusted.push_back(std::min(1.0, running));
+    }
+    for (int row = 0; row < 4; ++row) {
+      const double p = raw[static_cast<std::size_t>(row)];
+      const auto at = std::find(sorted.begin(), sorted.end(), p) - sorted.begin();
+      EXPECT_EQ(cell(table, row, ExamplesView::LossHolmP),
+                QString::fromStdString(kdscope::core::analysis::pValueText(adjusted[static_cast<std::size_t>(at)])))
+          << row;
+      EXPECT_TRUE(table->item(row, ExamplesView::LossHolmP)
+                      ->toolTip()
+                      .startsWith(QStringLiteral("Holm-adjusted over %1 tests").arg(raw.size())));
+    }
+    EXPECT_EQ(cell(table, 4, ExamplesView::LossHolmP), QStringLiteral("-"));
+    EXPECT_EQ(cell(table, 5, ExamplesView::LossHolmP), QStringLiteral("-"));
+  }
   // The plot: one point per factor with the file's interval, all three in the series of
   // effects that are not detectable.
   PlotWidget* plot = view.lossPatternPlot();

@@ -372,8 +372,9 @@ std::vector<FigureSpec> runFigures(const RunDocument& run) {
       out.push_back(spec(run, figures::taskGapName(task), QStringLiteral("tasks"),
                          tr("Gap to the teacher (teacher accuracy minus student accuracy, on the same eval "
                             "examples) of %1 on task %2, each with its %3 (paired: both accuracies on each "
-                            "resample). A gap whose interval holds 0, or whose exact McNemar p against the teacher is 0.05 or "
-                            "more, is drawn as \"no detectable difference\".")
+                            "resample). A gap whose interval holds 0, or whose exact McNemar p against the teacher "
+                            "(Holm-adjusted over the task's paired tests) is 0.05 or more, is drawn as \"no "
+                            "detectable difference\".")
                              .arg(listNames(students), task, over),
                          gapObjects, kFromAnalyze + tr(", %1").arg(over),
                          [doc, task](PlotWidget& plot) { figures::buildTaskGap(plot, *doc, task); }));
@@ -403,8 +404,8 @@ std::vector<FigureSpec> runFigures(const RunDocument& run) {
         caption = tr("Where the examples student %1 loses on task %2 are: for each factor (%3), the rank-biserial "
                      "r of its %4 lost examples (teacher right, student wrong) against the other %5 eval "
                      "examples, P(lost > rest) - P(lost < rest), with a 95% stratified bootstrap interval; an r "
-                     "whose interval holds 0, or whose Mann-Whitney p is 0.05 or more, is drawn as \"no "
-                     "detectable difference\".")
+                     "whose interval holds 0, or whose Mann-Whitney p (Holm-adjusted over the pattern's tests) is "
+                     "0.05 or more, is drawn as \"no detectable difference\".")
                       .arg(student, task, factors.join(QStringLiteral(", ")))
                       .arg(lp->lost)
                       .arg(lp->examples - lp->lost);

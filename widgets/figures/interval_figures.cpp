@@ -111,7 +111,7 @@ void buildTaskGap(PlotWidget& plot, const RunDocument& run, const QString& task)
     if (gap != nullptr) {
       Difference d{static_cast<int>(labels.size()), *gap};
       for (const core::PairedTest& test : run.pairedTests(task, student)) {
-        d.pValue = test.otherRole == "teacher" ? test.comparison.mcnemarP : d.pValue;
+        d.pValue = test.otherRole == "teacher" ? an::verdictP(test.comparison.mcnemarP, test.mcnemarHolm) : d.pValue;
       }
       gaps.push_back(d);
       labels << student;
@@ -147,7 +147,7 @@ void buildLossPattern(PlotWidget& plot, const RunDocument& run, const QString& t
   std::vector<Difference> effects;
   QStringList labels;
   for (const an::ContinuousFactor& f : lp->factors) {
-    effects.push_back({static_cast<int>(labels.size()), f.test.rankBiserial, f.test.pValue});
+    effects.push_back({static_cast<int>(labels.size()), f.test.rankBiserial, an::verdictP(f.test.pValue, f.holm)});
     labels << QString::fromStdString(f.name).replace(QLatin1Char('_'), QLatin1Char(' '));
   }
   addDifferences(plot, tr("rank-biserial r"), effects);

@@ -116,7 +116,7 @@ ExamplesView::ExamplesView(QWidget* parent) : AnalysisView(parent) {
   m_lossTable = new QTableWidget(0, LossColumnCount, pattern);
   m_lossTable->setObjectName(QStringLiteral("examplesLossPattern"));
   m_lossTable->setHorizontalHeaderLabels({tr("Factor"), tr("Lost"), tr("Rest"), tr("Effect [95% CI]"), tr("Test"),
-                                          tr("p"), tr("Logistic slope [95% CI]"), tr("Verdict")});
+                                          tr("p"), tr("Holm p"), tr("Logistic slope [95% CI]"), tr("Verdict")});
   m_lossTable->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
   m_lossTable->verticalHeader()->hide();
   m_lossTable->setEditTriggers(QAbstractItemView::NoEditTriggers);
@@ -314,8 +314,10 @@ void ExamplesView::showLossPattern() {
     caution = tr(" Few lost examples: the tests have little power and the intervals of r are rough.");
   }
   m_lossSummary->setText(tr("Loss pattern of %1: %2 lost examples (teacher right, student wrong) against the %3 "
-                            "other eval examples.%4%5 An effect is \"%6\" when its 95% interval holds its null "
-                            "value or its test's p is 0.05 or more.")
+                            "other eval examples.%4%5 Holm p: adjusted over this pattern's tests (each factor's Mann-Whitney "
+                            "test, the class chi-square and the logistic slopes); the per-class Fisher tests are "
+                            "not in the family. An effect is \"%6\" when its 95% interval holds its null value or "
+                            "its test's p (the Holm p where there is one) is 0.05 or more.")
                              .arg(student)
                              .arg(lp->lost)
                              .arg(lp->examples - lp->lost)
@@ -334,8 +336,18 @@ void ExamplesView::showLossPattern() {
     }
     return nullptr;
   };
+  // The Holm p of a slope slopeOf returned (NaN for class indicators: not in the family).
+  const auto slopeHolm = [&lp](const an::Coefficient* slope) -> an::AdjustedP {
+    for (const an::LogisticTerm& t : lp->logistic.terms) {
+      if (&t.coefficient == slope) {
+        return t.holm;
+      }
+    }
+    return {};
+  };
   const auto addRow = [&](const QString& factor, const QString& lost, const QString& rest, QTableWidgetItem* effect,
-                          const QString& test, double p, const an::Coefficient* slope, bool detectable) {
+                          const QString& test, double p, const an::AdjustedP& holm, const an::Coefficient* slope,
+                          bool detectable) {
     const int row = m_lossTable->rowCount();
     m_lossTable->insertRow(row);
     m_lossTable->setItem(row, LossFactor, text(factor));
@@ -344,14 +356,21 @@ void ExamplesView::showLossPattern() {
     m_lossTable->setItem(row, LossEffect, effect);
     m_lossTable->setItem(row, LossTest, text(test));
     m_lossTable->setItem(row, LossP, text(formatP(p), QString::number(p, 'g', 17)));
+    m_lossTable->setItem(row, LossHolmP,
+                         std::isfinite(holm.p)
+                             ? text(formatP(holm.p), tr("Holm-adjusted over %1 tests: %2").arg(holm.family).arg(holm.p, 0, 'g', 17))
+                             : text(QStringLiteral("-"), tr("not in the Holm family")));
     m_lossTable->setItem(row, LossLogistic,
                          slope == nullptr ? text(QStringLiteral("-"), tr("not in the logistic regression"))
                                           : text(formatInterval(slope->value.estimate, &slope->value, 3, true),
-                                                 tr("log odds of lost per %1; Wald p = %2")
+                                                 tr("log odds of lost per %1; Wald p = %2%3")
                                                      .arg(factor.startsWith(tr("class")) ? tr("example of this class against "
                                                                                                "the reference class")
                                                                                          : tr("sd of the factor"),
-                                                          formatP(slope->pValue))));
+                                                          formatP(slope->pValue),
+                                                          std::isfinite(slopeHolm(slope).p)
+                                                              ? tr(", Holm p = %1").arg(formatP(slopeHolm(slope).p))
+                                                              : QString())));
     auto* verdict = text(detectable ? tr("lost examples differ") : noDetectableDifference());
     if (!detectable) {
       for (auto* item : {verdict, effect}) {
@@ -370,7 +389,7 @@ void ExamplesView::showLossPattern() {
     addRow(QString::fromStdString(f.name).replace(QLatin1Char('_'), QLatin1Char(' ')),
            tr("median %1").arg(formatNumber(f.medianLost, 3)), tr("median %1").arg(formatNumber(f.medianRest, 3)),
            effect, f.test.exact ? tr("Mann-Whitney U (exact)") : tr("Mann-Whitney U (normal)"), f.test.pValue,
-           slopeOf(f.name), an::detectable(r, f.test.pValue));
+           f.holm, slopeOf(f.name), an::detectable(r, an::verdictP(f.test.pValue, f.holm)));
   }
   if (!lp->factors.empty()) {
     const an::ClassFactor& c = lp->goldClass;
@@ -379,7 +398,7 @@ void ExamplesView::showLossPattern() {
     // V is never below 0: the chi-square test decides (p < 0.05).
     addRow(tr("gold class"), QString(), QString(), effect,
            tr("chi-square %1 (df %2)").arg(formatNumber(c.chiSquare.chiSquare, 2)).arg(c.chiSquare.df),
-           c.chiSquare.pValue, nullptr, c.chiSquare.pValue < 0.05);
+           c.chiSquare.pValue, c.chiSquareHolm, nullptr, an::verdictP(c.chiSquare.pValue, c.chiSquareHolm) < 0.05);
     const QStringList names = run.classNames(task);
     for (std::size_t k = 0; k < c.lost.size(); ++k) {
       const an::Interval& odds = c.oddsRatio[k];
@@ -388,7 +407,7 @@ void ExamplesView::showLossPattern() {
       auto* oddsItem = text(tr("OR = %1").arg(formatInterval(odds.estimate, &odds, 2)),
                             tr("odds ratio of being lost, this class against the others; Woolf interval"));
       addRow(tr("class %1").arg(name), QString::number(c.lost[k]), QString::number(c.rest[k]), oddsItem,
-             tr("Fisher exact"), c.fisher[k].pValue, slopeOf("class:" + std::to_string(k)),
+             tr("Fisher exact"), c.fisher[k].pValue, an::AdjustedP{}, slopeOf("class:" + std::to_string(k)),
              !holdsOne && !std::isnan(odds.lo) && c.fisher[k].pValue < 0.05);
     }
   }

@@ -32,7 +32,7 @@ public:
     ColIndex, ColKind, ColLabel, ColTeacherPrediction, ColTeacherTrue, ColStudentPrediction, ColStudentTrue, ColText,
     ColumnCount
   };
-  enum LossColumn { LossFactor, LossLost, LossRest, LossEffect, LossTest, LossP, LossLogistic, LossVerdict,
+  enum LossColumn { LossFactor, LossLost, LossRest, LossEffect, LossTest, LossP, LossHolmP, LossLogistic, LossVerdict,
                     LossColumnCount };
   enum class Filter { LostAndGained, Lost, Gained, All };
   void setFilter(Filter filter);

@@ -150,7 +150,8 @@ void OverviewView::populate() {
     double mcnemarP = std::nan("");
     for (const core::PairedTest& test : gap == nullptr ? std::vector<core::PairedTest>{}
                                                        : run.pairedTests(context().task, QString::fromStdString(model.name))) {
-      mcnemarP = test.otherRole == "teacher" ? test.comparison.mcnemarP : mcnemarP;
+      mcnemarP = test.otherRole == "teacher" ? core::analysis::verdictP(test.comparison.mcnemarP, test.mcnemarHolm)
+                                             : mcnemarP;
     }
     m_table->setItem(row, ColGapInterval,
                      gap == nullptr ? item(QStringLiteral("-"))

@@ -74,7 +74,7 @@ TasksView::TasksView(QWidget* parent) : AnalysisView(parent) {
   topLayout->addWidget(m_note);
   m_paired = makeTable(PairedColumnCount,
                        {tr("Compared with"), tr("Accuracy difference [95% CI]"), tr("Only student right"),
-                        tr("Only other right"), tr("McNemar p"), tr("Bootstrap p"), tr("Verdict")},
+                        tr("Only other right"), tr("McNemar p"), tr("Holm p"), tr("Bootstrap p"), tr("Verdict")},
                        QStringLiteral("tasksPairedTable"), top);
   topLayout->addWidget(m_paired, 1);
   auto* plots = new QSplitter(Qt::Horizontal, split);
@@ -127,7 +127,8 @@ void TasksView::populate() {
         vsTeacher = std::move(test);
       }
     }
-    const double mcnemarP = vsTeacher ? vsTeacher->comparison.mcnemarP : std::nan("");
+    // Verdicts use the McNemar p Holm-adjusted over the task's paired tests.
+    const double mcnemarP = vsTeacher ? an::verdictP(vsTeacher->comparison.mcnemarP, vsTeacher->mcnemarHolm) : std::nan("");
     m_table->insertRow(row);
     m_table->setItem(row, ColTask, new QTableWidgetItem(task));
     m_table->setItem(row, ColTeacher, numberCell(c.teacherAccuracy, find(an::metric::kTeacherAccuracy)));
@@ -142,16 +143,19 @@ void TasksView::populate() {
     bool detectable = true;
     if (vsTeacher) {
       const an::CorrectnessComparison& cmp = vsTeacher->comparison;
-      detectable = an::detectable(cmp.accuracyDifference.difference, cmp.mcnemarP);
-      vsText = tr("p = %1 (%2 vs %3)%4")
+      detectable = an::detectable(cmp.accuracyDifference.difference, mcnemarP);
+      vsText = tr("p = %1%2 (%3 vs %4)%5")
                    .arg(formatP(cmp.mcnemarP))
+                   .arg(std::isfinite(vsTeacher->mcnemarHolm.p) ? tr(", Holm p = %1").arg(formatP(vsTeacher->mcnemarHolm.p))
+                                                                : QString())
                    .arg(cmp.onlyFirst)
                    .arg(cmp.onlySecond)
                    .arg(detectable ? QString() : QStringLiteral(", ") + noDetectableDifference());
     }
     auto* vs = new QTableWidgetItem(vsText);
-    vs->setToolTip(tr("Exact McNemar test on correctness against the teacher: p, then the examples only the "
-                      "student gets right vs those only the teacher gets right"));
+    vs->setToolTip(tr("Exact McNemar test on correctness against the teacher: p (and Holm p, adjusted over the "
+                      "task's paired tests), then the examples only the student gets right vs those only the "
+                      "teacher gets right"));
     if (!detectable) {
       markNotDetectable(vs);
     }
@@ -160,8 +164,8 @@ void TasksView::populate() {
   }
   if (shownIntervals) {
     m_note->setText(tr("Intervals: 95%, percentile bootstrap over each task's eval examples (%1 on %2; B = %3, "
-                       "seed %4). A difference whose interval holds 0, or whose McNemar p is 0.05 or more, is "
-                       "marked \"%5\" (italic).")
+                       "seed %4). A difference whose interval holds 0, or whose McNemar p (Holm-adjusted over the "
+                       "task's paired tests) is 0.05 or more, is marked \"%5\" (italic).")
                         .arg(shownIntervals->bootstrap.examples)
                         .arg(shownTask)
                         .arg(shownIntervals->bootstrap.resamples)
@@ -178,16 +182,20 @@ void TasksView::populate() {
                                                         : run.pairedTests(task, student)) {
     const an::CorrectnessComparison& c = test.comparison;
     const an::Interval& d = c.accuracyDifference.difference;
-    const bool detectable = an::detectable(d, c.mcnemarP);
+    const double verdictP = an::verdictP(c.mcnemarP, test.mcnemarHolm);
+    const bool detectable = an::detectable(d, verdictP);
     m_paired->insertRow(pair);
     const QString other = QString::fromStdString(test.other) +
                           (test.otherRole == "teacher" ? tr(" (teacher)") : QString());
     m_paired->setItem(pair, PairOther, new QTableWidgetItem(other));
-    m_paired->setItem(pair, PairDifference, numberCell(d.estimate, &d, /*difference=*/true, c.mcnemarP));
+    m_paired->setItem(pair, PairDifference, numberCell(d.estimate, &d, /*difference=*/true, verdictP));
     m_paired->item(pair, PairDifference)->setText(formatInterval(d.estimate, &d, 4, /*showSign=*/true));
     m_paired->setItem(pair, PairOnlyStudent, new QTableWidgetItem(QString::number(c.onlyFirst)));
     m_paired->setItem(pair, PairOnlyOther, new QTableWidgetItem(QString::number(c.onlySecond)));
     m_paired->setItem(pair, PairMcNemar, new QTableWidgetItem(formatP(c.mcnemarP)));
+    auto* holm = new QTableWidgetItem(std::isfinite(test.mcnemarHolm.p) ? formatP(test.mcnemarHolm.p) : QStringLiteral("-"));
+    holm->setToolTip(tr("McNemar p, Holm-Bonferroni adjusted over the %1 paired tests of task %2").arg(test.mcnemarHolm.family).arg(task));
+    m_paired->setItem(pair, PairHolm, holm);
     m_paired->setItem(pair, PairBootstrap, new QTableWidgetItem(formatP(c.accuracyDifference.pValue)));
     auto* verdict = new QTableWidgetItem(detectable ? (d.estimate > 0 ? tr("%1 better").arg(student)
                                                                       : tr("%1 better").arg(QString::fromStdString(test.other)))
@@ -195,6 +203,7 @@ void TasksView::populate() {
     if (!detectable) {
       markNotDetectable(verdict);
       markNotDetectable(m_paired->item(pair, PairMcNemar));
+      markNotDetectable(holm);
     }
     m_paired->setItem(pair, PairVerdict, verdict);
     ++pair;

@@ -27,7 +27,7 @@ public:
     ColVsTeacher, ColumnCount
   };
   enum PairedColumn {
-    PairOther, PairDifference, PairOnlyStudent, PairOnlyOther, PairMcNemar, PairBootstrap, PairVerdict,
+    PairOther, PairDifference, PairOnlyStudent, PairOnlyOther, PairMcNemar, PairHolm, PairBootstrap, PairVerdict,
     PairedColumnCount
   };
   [[nodiscard]] QTableWidget* table() const { return m_table; }
