@@ -300,4 +300,61 @@ StudySummary combineStudyReplicates(const std::vector<std::uint64_t>& seeds,
   return out;
 }
 
+std::vector<StudyRepValue> studyGridReplicates(const StudySummary& summary, const std::string& task,
+                                               const std::string& rowFactor, const std::string& colFactor,
+                                               StudyMetric metric) {
+  const StudyGrid grid = studyGrid(summary, task, rowFactor, colFactor, metric); // checks the factors
+  const StudyReplicateStats& stats = summary.replicates;
+  if (stats.empty()) {
+    return {};
+  }
+  const int r = summary.factorIndex(rowFactor);
+  const int c = colFactor.empty() ? -1 : summary.factorIndex(colFactor);
+  const std::size_t reps = stats.seeds.size();
+  const std::size_t cols = grid.colLevels.size();
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const auto repValue = [&](const StudyRepCell& cell, std::size_t k) {
+    const StudyRepValue* v = nullptr;
+    switch (metric) {
+    case StudyMetric::Gap: v = &cell.gap; break;
+    case StudyMetric::StudentAccuracy: v = &cell.studentAccuracy; break;
+    case StudyMetric::Retained: v = &cell.retained; break;
+    case StudyMetric::SourceGap: v = &cell.sourceGap; break;
+    }
+    return v != nullptr && k < v->values.size() ? v->values[k] : nan;
+  };
+  // sum and count of each grid cell in each replicate
+  std::vector<double> sum(grid.rowLevels.size() * cols * reps, 0.0);
+  std::vector<std::size_t> count(sum.size(), 0);
+  for (const StudyCellResult& cell : summary.cells) {
+    if (cell.status != "complete") {
+      continue;
+    }
+    const std::vector<std::string> tasks = task.empty() ? summary.tasks : std::vector<std::string>{task};
+    const std::size_t at =
+        cell.levels[static_cast<std::size_t>(r)] * cols + (c >= 0 ? cell.levels[static_cast<std::size_t>(c)] : 0);
+    for (std::size_t k = 0; k < reps; ++k) {
+      double total = 0.0;
+      for (const std::string& t : tasks) {
+        const StudyRepCell* rc = stats.cell(cell.name, t);
+        total += rc != nullptr ? repValue(*rc, k) : nan;
+      }
+      const double v = tasks.empty() ? nan : total / static_cast<double>(tasks.size());
+      if (std::isfinite(v)) {
+        sum[at * reps + k] += v;
+        ++count[at * reps + k];
+      }
+    }
+  }
+  std::vector<StudyRepValue> out;
+  for (std::size_t at = 0; at < grid.mean.size(); ++at) {
+    std::vector<double> values;
+    for (std::size_t k = 0; k < reps; ++k) {
+      values.push_back(count[at * reps + k] > 0 ? sum[at * reps + k] / static_cast<double>(count[at * reps + k]) : nan);
+    }
+    out.push_back(studyRepValue(values));
+  }
+  return out;
+}
+
 } // namespace kdscope::core

@@ -137,6 +137,17 @@ struct StudyGrid {
 StudyGrid studyGrid(const StudySummary& summary, const std::string& task, const std::string& rowFactor,
                     const std::string& colFactor, StudyMetric metric);
 
+/// A replicated study: each value of studyGrid(summary, task, rowFactor, colFactor, metric)
+/// over the replicates. In each replicate the grid value is computed from that replicate's
+/// own cell values (summary.replicates: the mean over the grid cell's complete cells with a
+/// finite value; task "" averages the tasks of each cell first, NaN when one is missing),
+/// then summarised over the replicates (mean, sd, 95% Student-t interval over
+/// kOverReplicates). Row-major as the grid; empty when the study has no replicates. Throws
+/// as studyGrid does.
+std::vector<StudyRepValue> studyGridReplicates(const StudySummary& summary, const std::string& task,
+                                               const std::string& rowFactor, const std::string& colFactor,
+                                               StudyMetric metric);
+
 /// One cell's training curve of one term (or "loss", the weighted total) on one task.
 struct TermCurve {
   std::string cell;

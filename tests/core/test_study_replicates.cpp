@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "core/analysis/interval_text.h"
+#include "core/common/error.h"
 #include "core/record/run_reader.h"
 #include "core/report/report.h"
 #include "core/study/slurm_script.h"
@@ -525,4 +526,102 @@ TEST(StudyReplicates, ReportAndInfoSayWhatTheNumbersSay) {
             std::string::npos)
       << info;
   EXPECT_NE(info.find("95% Student-t interval over 3 replicates"), std::string::npos) << info;
+}
+
+// The study heatmap's intervals (core::studyGridReplicates): three hand-made replicate
+// summaries of a 2 x 2 grid (layers 1, 2 x heads 1, 2) on two tasks, combined as a replicated
+// study is; each grid value recomputed here from the replicates' own numbers, with the t
+// interval of 3 values, mean -+ t(0.975, 2) sd / sqrt 3, t = 4.302653.
+TEST(StudyReplicates, GridIntervalsAreOverTheReplicatesOwnGrids) {
+  const auto summaryOf = [](const std::vector<double>& gapsA, const std::vector<double>& gapsB) {
+    StudySummary s;
+    s.name = "grid";
+    s.factors = {StudyFactor{"layers", {"1", "2"}, {1.0, 2.0}, false}, StudyFactor{"heads", {"1", "2"}, {1.0, 2.0}, false}};
+    s.tasks = {"a", "b"};
+    for (std::size_t k = 0; k < 4; ++k) {
+      StudyCellResult cell;
+      cell.name = "c" + std::to_string(k);
+      cell.levels = {k / 2, k % 2};
+      cell.status = "complete";
+      for (const auto& [task, gap] : {std::pair{"a", gapsA[k]}, std::pair{"b", gapsB[k]}}) {
+        StudyTaskResult t;
+        t.task = task;
+        t.teacherAccuracy = 0.9;
+        t.studentAccuracy = 0.9 - gap;
+        t.gap = gap;
+        t.retained = t.studentAccuracy / t.teacherAccuracy;
+        t.sourceTeacherAccuracy = 0.9;
+        cell.tasks.push_back(t);
+      }
+      s.cells.push_back(cell);
+    }
+    return s;
+  };
+  // gaps[replicate][cell] on task a and b
+  const std::vector<std::vector<double>> a = {{0.10, 0.02, 0.05, 0.01}, {0.12, -0.01, 0.07, 0.00}, {0.08, 0.01, 0.06, 0.02}};
+  const std::vector<std::vector<double>> b = {{0.20, 0.04, 0.03, 0.02}, {0.18, 0.02, 0.05, 0.01}, {0.25, 0.00, 0.04, 0.03}};
+  std::vector<StudySummary> reps;
+  for (std::size_t r = 0; r < 3; ++r) {
+    reps.push_back(summaryOf(a[r], b[r]));
+  }
+  const StudySummary combined = combineStudyReplicates({1, 2, 3}, reps);
+  ASSERT_FALSE(combined.replicates.empty());
+  const auto tInterval = [](const std::vector<double>& v, double* lo, double* hi) {
+    const double m = (v[0] + v[1] + v[2]) / 3.0;
+    double ss = 0.0;
+    for (const double x : v) {
+      ss += (x - m) * (x - m);
+    }
+    const double half = 4.302653 * std::sqrt(ss / 2.0) / std::sqrt(3.0);
+    *lo = m - half;
+    *hi = m + half;
+    return m;
+  };
+  // One task, both factors: each entry is one cell, its three gaps.
+  const auto grid = studyGridReplicates(combined, "a", "layers", "heads", StudyMetric::Gap);
+  ASSERT_EQ(grid.size(), 4U);
+  for (std::size_t k = 0; k < 4; ++k) {
+    SCOPED_TRACE(k);
+    double lo = 0.0;
+    double hi = 0.0;
+    const double m = tInterval({a[0][k], a[1][k], a[2][k]}, &lo, &hi);
+    EXPECT_NEAR(grid[k].summary.mean, m, 1e-12);
+    EXPECT_NEAR(grid[k].summary.interval.lo, lo, 1e-5);
+    EXPECT_NEAR(grid[k].summary.interval.hi, hi, 1e-5);
+    // The grid's own value (the mean over the replicates) is the interval's centre.
+    EXPECT_NEAR(studyGrid(combined, "a", "layers", "heads", StudyMetric::Gap).mean[k], m, 1e-12);
+  }
+  // Cell c1 (layers 1, heads 2) on a: 0.02, -0.01, 0.01 - its interval holds 0.
+  EXPECT_LT(grid[1].summary.interval.lo, 0.0);
+  EXPECT_GT(grid[0].summary.interval.lo, 0.0);
+  // Mean over the tasks, one factor: each replicate's value is the mean over the two cells at
+  // the level of the mean of each cell's two tasks.
+  const auto rows = studyGridReplicates(combined, "", "layers", "", StudyMetric::Gap);
+  ASSERT_EQ(rows.size(), 2U);
+  for (std::size_t level = 0; level < 2; ++level) {
+    std::vector<double> perRep;
+    for (std::size_t r = 0; r < 3; ++r) {
+      const std::size_t c0 = 2 * level;
+      const std::size_t c1 = 2 * level + 1;
+      perRep.push_back(((a[r][c0] + b[r][c0]) / 2.0 + (a[r][c1] + b[r][c1]) / 2.0) / 2.0);
+    }
+    double lo = 0.0;
+    double hi = 0.0;
+    EXPECT_NEAR(rows[level].summary.mean, tInterval(perRep, &lo, &hi), 1e-12) << level;
+    EXPECT_NEAR(rows[level].summary.interval.lo, lo, 1e-5) << level;
+    EXPECT_NEAR(rows[level].summary.interval.hi, hi, 1e-5) << level;
+    ASSERT_EQ(rows[level].values.size(), 3U);
+    EXPECT_NEAR(rows[level].values[2], perRep[2], 1e-12);
+  }
+  // Student accuracy: 0.9 - gap in each replicate, the same sd.
+  const auto acc = studyGridReplicates(combined, "b", "layers", "heads", StudyMetric::StudentAccuracy);
+  EXPECT_NEAR(acc[0].summary.mean, 0.9 - (0.20 + 0.18 + 0.25) / 3.0, 1e-12);
+  double lo = 0.0;
+  double hi = 0.0;
+  tInterval({0.9 - 0.20, 0.9 - 0.18, 0.9 - 0.25}, &lo, &hi);
+  EXPECT_NEAR(acc[0].summary.interval.lo, lo, 1e-5);
+  EXPECT_NEAR(acc[0].summary.interval.hi, hi, 1e-5);
+  // A study of one run per cell has none; an unknown factor is refused as studyGrid does.
+  EXPECT_TRUE(studyGridReplicates(reps[0], "a", "layers", "heads", StudyMetric::Gap).empty());
+  EXPECT_THROW((void)studyGridReplicates(combined, "a", "width", "", StudyMetric::Gap), InputError);
 }

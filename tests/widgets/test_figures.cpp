@@ -533,3 +533,52 @@ TEST(FigureContent, APlotThatIsNoFigureOfARunExportsWhatItShows) {
   EXPECT_EQ(requested.count(), 1);
   menu->close();
 }
+
+TEST(FigureContent, AHeatmapWithIntervalsAndMarksCarriesThemToTooltipSvgAndCsv) {
+  // A 2 x 2 heatmap with an interval on three entries (one without: NaN) and one entry
+  // marked, as the study heatmap of a replicated study draws a gap whose interval holds 0.
+  PlotWidget plot;
+  plot.setObjectName(QStringLiteral("markedHeatmap"));
+  plot.resize(500, 400);
+  plot.show();
+  ASSERT_TRUE(QTest::qWaitForWindowExposed(&plot));
+  Heatmap map;
+  map.rows = 2;
+  map.cols = 2;
+  map.values = {0.1, 0.004, 0.05, 0.2};
+  map.lower = {0.05, -0.01, std::nan(""), 0.15};
+  map.upper = {0.15, 0.02, std::nan(""), 0.25};
+  map.intervalTitle = QStringLiteral("95% t interval over 3 replicates");
+  map.marked = {0, 1, 0, 0};
+  map.markTitle = QStringLiteral("no detectable difference");
+  map.rowTitle = QStringLiteral("layers");
+  map.colTitle = QStringLiteral("heads");
+  map.valueTitle = QStringLiteral("gap");
+  plot.setHeatmap(map);
+  QTest::qWait(20);
+  ASSERT_EQ(plot.heatmapMarks().size(), 1);
+  EXPECT_EQ(plot.heatmapMarks()[0], qMakePair(0, 1));
+  const QString marked = plot.toolTipAt(plot.pixelOfCell(0, 1));
+  EXPECT_TRUE(marked.contains(QStringLiteral("gap = 0.004 [-0.01, 0.02]"))) << marked.toStdString();
+  EXPECT_TRUE(marked.contains(QStringLiteral("95% t interval over 3 replicates"))) << marked.toStdString();
+  EXPECT_TRUE(marked.contains(QStringLiteral("n.d.: no detectable difference"))) << marked.toStdString();
+  const QString none = plot.toolTipAt(plot.pixelOfCell(1, 0));
+  EXPECT_FALSE(none.contains(QLatin1Char('['))) << none.toStdString();
+  EXPECT_FALSE(none.contains(QStringLiteral("n.d."))) << none.toStdString();
+
+  QTemporaryDir dir;
+  FigureExporter exporter({}, ExportOptions{dir.path(), FigureStyle{}, {FigureFormat::Svg}, true, IndexFormat::None});
+  const ExportedFigure result = exporter.exportFigure(contentFigure(plot));
+  ASSERT_TRUE(result.error.isEmpty()) << result.error.toStdString();
+  const SvgFacts svg = parseSvg(readAll(dir.filePath(QStringLiteral("window.markedHeatmap.svg"))));
+  EXPECT_EQ(svg.texts.count(QStringLiteral("n.d.")), 1);
+  QStringList comments;
+  const auto rows = csvRows(readAll(dir.filePath(QStringLiteral("window.markedHeatmap.csv"))), &comments);
+  ASSERT_EQ(rows.size(), 5U);
+  EXPECT_EQ(rows[0], (QStringList{"row", "row_label", "column", "column_label", "value", "value_lo", "value_hi",
+                                  "marked"}));
+  EXPECT_EQ(rows[1], (QStringList{"0", "0", "0", "0", "0.1", "0.05", "0.15", "0"}));
+  EXPECT_EQ(rows[2], (QStringList{"0", "0", "1", "1", "0.004", "-0.01", "0.02", "1"}));
+  EXPECT_EQ(rows[3], (QStringList{"1", "1", "0", "0", "0.05", "nan", "nan", "0"}));
+  EXPECT_TRUE(comments.join(QLatin1Char('\n')).contains(QStringLiteral("95% t interval over 3 replicates")));
+}

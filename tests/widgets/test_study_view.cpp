@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
+
 #include <cmath>
 
 #include "core/study/summary.h"
@@ -94,8 +96,8 @@ namespace {
 
 /// A replicated study by hand: layers {1, 2} on one task, 3 replicates, one cell per level;
 /// gaps (L1, L2) per replicate (0.10, 0.04), (0.12, 0.05), (0.08, 0.03).
-QString writeReplicatedSummary(const QTemporaryDir& dir) {
-  const double gaps[3][2] = {{0.10, 0.04}, {0.12, 0.05}, {0.08, 0.03}};
+QString writeReplicatedSummary(const QTemporaryDir& dir,
+                               const std::vector<std::array<double, 2>>& gaps = {{0.10, 0.04}, {0.12, 0.05}, {0.08, 0.03}}) {
   std::vector<core::StudySummary> reps;
   for (const auto& g : gaps) {
     core::StudySummary s;
@@ -168,4 +170,38 @@ TEST(StudyView, ReplicatedStudyShowsErrorBarsOverReplicatesAndSaysSo) {
   EXPECT_TRUE(pair.startsWith(QStringLiteral("1 - 2: +0.0600 ["))) << pair.toStdString();
   EXPECT_TRUE(pair.contains(QStringLiteral("p = 0.009, Holm p = "))) << pair.toStdString();
   EXPECT_TRUE(pair.contains(QStringLiteral("of 3 tests"))) << pair.toStdString();
+}
+
+// The heatmap of a replicated study: each entry's 95% t interval over the replicates, in the
+// plot's content and the tooltip, and the entry whose interval holds 0 marked "n.d.".
+// Gaps (L1, L2) per replicate (0.10, 0.01), (0.12, -0.02), (0.08, 0.02): L1 0.10 -+ t 0.02 /
+// sqrt 3; L2 mean 0.01 / 3, sd sqrt(((0.02 / 3)^2 + (0.07 / 3)^2 + (0.05 / 3)^2) / 2).
+TEST(StudyView, ReplicatedHeatmapCarriesIntervalsAndMarksWhatHoldsZero) {
+  QTemporaryDir dir;
+  widgets::StudyView view;
+  QString error;
+  ASSERT_TRUE(view.loadSummary(writeReplicatedSummary(dir, {{0.10, 0.01}, {0.12, -0.02}, {0.08, 0.02}}), &error))
+      << error.toStdString();
+  const double t = 4.302652729911275;
+  const widgets::PlotContent content = view.heatmapPlot()->content();
+  ASSERT_TRUE(content.heatmap.has_value());
+  const widgets::Heatmap& h = *content.heatmap;
+  ASSERT_EQ(h.values.size(), 2U); // layers 1, 2 (one column)
+  ASSERT_EQ(h.lower.size(), 2U);
+  ASSERT_EQ(h.upper.size(), 2U);
+  const double half1 = t * 0.02 / std::sqrt(3.0);
+  EXPECT_NEAR(h.lower[0], 0.10 - half1, 1e-9);
+  EXPECT_NEAR(h.upper[0], 0.10 + half1, 1e-9);
+  const double m2 = 0.01 / 3.0;
+  const double sd2 = std::sqrt((std::pow(0.02 / 3.0, 2) + std::pow(0.07 / 3.0, 2) + std::pow(0.05 / 3.0, 2)) / 2.0);
+  EXPECT_NEAR(h.values[1], m2, 1e-12);
+  EXPECT_NEAR(h.lower[1], m2 - t * sd2 / std::sqrt(3.0), 1e-9);
+  EXPECT_NEAR(h.upper[1], m2 + t * sd2 / std::sqrt(3.0), 1e-9);
+  EXPECT_TRUE(h.intervalTitle.contains(QStringLiteral("95% t interval over 3 replicates"))) << h.intervalTitle.toStdString();
+  ASSERT_EQ(h.marked.size(), 2U);
+  EXPECT_EQ(h.marked[0], 0);
+  EXPECT_EQ(h.marked[1], 1);
+  const auto marks = view.heatmapPlot()->heatmapMarks();
+  ASSERT_EQ(marks.size(), 1);
+  EXPECT_EQ(marks[0], qMakePair(1, 0));
 }

@@ -202,6 +202,25 @@ void buildCka(PlotWidget& plot, const RunDocument& run, const QString& task, con
   map.colTitle = tr("%1 layer").arg(student);
   map.valueTitle = tr("linear CKA");
   map.range = std::make_pair(0.0, 1.0);
+  // The matched-depth pairs (the layer map's teacher layer of each student layer) carry the
+  // analysis's 95% bootstrap interval over eval examples; other entries have none (NaN).
+  if (const auto matched = run.results().matchedCka(task.toStdString(), student.toStdString())) {
+    const std::size_t cells = cka->rows * cka->cols;
+    map.lower.assign(cells, std::nan(""));
+    map.upper.assign(cells, std::nan(""));
+    for (std::size_t j = 0; j < matched->cka.size() && j < matched->teacherLayer.size() && j < cka->cols; ++j) {
+      const std::int64_t i = matched->teacherLayer[j];
+      if (i >= 0 && static_cast<std::size_t>(i) < cka->rows) {
+        map.lower[static_cast<std::size_t>(i) * cka->cols + j] = matched->cka[j].lo;
+        map.upper[static_cast<std::size_t>(i) * cka->cols + j] = matched->cka[j].hi;
+      }
+    }
+    const int resamples = matched->cka.empty() ? 0 : matched->cka.front().resamples;
+    map.intervalTitle = tr("95% percentile bootstrap over eval examples (B = %1), matched-depth pairs only (layer "
+                           "map %2)")
+                            .arg(resamples)
+                            .arg(QString::fromStdString(matched->map));
+  }
   plot.setTitle(tr("Linear CKA, %1 vs %2").arg(teacher, student));
   plot.setHeatmap(map);
   plot.setFigureName(ckaName(task, student));
@@ -304,6 +323,15 @@ void buildHeadGrid(PlotWidget& plot, const RunDocument& run, const QString& task
     return;
   }
   Heatmap map = gridOf(*grid, value);
+  if (metric == HeadMetric::Importance) {
+    // Each head's 95% bootstrap interval over eval examples, when the analysis wrote one.
+    if (const auto ends = run.results().headImportanceInterval(task.toStdString(), model.toStdString());
+        ends && ends->first.values.size() == map.values.size() && ends->second.values.size() == map.values.size()) {
+      map.lower = ends->first.values;
+      map.upper = ends->second.values;
+      map.intervalTitle = tr("95% percentile bootstrap over eval examples (normalised per layer in each resample)");
+    }
+  }
   if (metric == HeadMetric::Divergence) {
     // head_js_best_divergence: rows are the student's layers, columns the heads of the
     // teacher layer mapped to each (the analysis matches each teacher head to a student head).

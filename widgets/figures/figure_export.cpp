@@ -250,6 +250,12 @@ QByteArray figureCsv(const PlotWidget& plot, const FigureSpec& spec) {
                 .arg(map.rowTitle)
                 .arg(map.cols)
                 .arg(map.colTitle, map.valueTitle, gradientName(map.gradient.value_or(plot.style().gradient)), range));
+    if (!map.lower.empty()) {
+      comment(QStringLiteral("intervals"), QStringLiteral("value_lo, value_hi: %1").arg(map.intervalTitle));
+    }
+    if (!map.marked.empty()) {
+      comment(QStringLiteral("marks"), QStringLiteral("marked = 1: drawn \"%1\", %2").arg(map.markText, map.markTitle));
+    }
   } else {
     comment(QStringLiteral("plot"), QStringLiteral("%1 series; x: %2; y: %3")
                                         .arg(plot.series().size())
@@ -258,15 +264,24 @@ QByteArray figureCsv(const PlotWidget& plot, const FigureSpec& spec) {
   comment(QStringLiteral("written by"), QStringLiteral("KDScope %1 (kdscope export)").arg(version()));
   if (plot.hasHeatmap()) {
     const Heatmap& map = plot.heatmap();
-    out += QStringLiteral("row,row_label,column,column_label,value\n");
+    const std::size_t cells = static_cast<std::size_t>(map.rows) * static_cast<std::size_t>(map.cols);
+    const bool intervals = map.lower.size() == cells && map.upper.size() == cells;
+    const bool marks = map.marked.size() == cells;
+    out += QStringLiteral("row,row_label,column,column_label,value");
+    out += intervals ? QStringLiteral(",value_lo,value_hi") : QString();
+    out += marks ? QStringLiteral(",marked\n") : QStringLiteral("\n");
     for (int r = 0; r < map.rows; ++r) {
       for (int c = 0; c < map.cols; ++c) {
-        out += QStringLiteral("%1,%2,%3,%4,%5\n")
+        const std::size_t at = static_cast<std::size_t>(r) * map.cols + c;
+        out += QStringLiteral("%1,%2,%3,%4,%5")
                    .arg(r)
                    .arg(csvField(map.rowLabels.value(r, QString::number(r))))
                    .arg(c)
-                   .arg(csvField(map.colLabels.value(c, QString::number(c))),
-                        exact(map.values[static_cast<std::size_t>(r) * map.cols + c]));
+                   .arg(csvField(map.colLabels.value(c, QString::number(c))), exact(map.values[at]));
+        if (intervals) {
+          out += QStringLiteral(",%1,%2").arg(exact(map.lower[at]), exact(map.upper[at])); // nan: none for the cell
+        }
+        out += marks ? QStringLiteral(",%1\n").arg(map.marked[at] != 0 ? 1 : 0) : QStringLiteral("\n");
       }
     }
   } else {

@@ -229,6 +229,7 @@ void PlotWidget::clear() {
     m_plot->plotLayout()->simplify();
   }
   m_heatmap = Heatmap{};
+  m_heatmapMarks.clear();
   m_series.clear();
   m_referenceLines.clear();
   m_plot->clearItems();
@@ -518,7 +519,40 @@ void PlotWidget::setHeatmap(const Heatmap& heatmap) {
   m_plot->yAxis->setLabel(heatmap.rowTitle);
   m_plot->yAxis->setRangeReversed(true); // row 0 at the top, as a matrix reads
   applyStyle(); // the colour scale's axis takes the fonts and pens
+  drawHeatmapMarks();
   rescale();
+}
+
+void PlotWidget::drawHeatmapMarks() {
+  const std::size_t cells = static_cast<std::size_t>(m_heatmap.rows) * static_cast<std::size_t>(m_heatmap.cols);
+  if (m_heatmap.marked.size() != cells) {
+    return;
+  }
+  QFont font(drawnFamily(style()));
+  const int size = std::max(5, style().fontPointSize - 2);
+  if (m_exportMode) {
+    font.setPixelSize(size);
+    font.setHintingPreference(QFont::PreferNoHinting);
+  } else {
+    font.setPointSize(size);
+  }
+  for (int r = 0; r < m_heatmap.rows; ++r) {
+    for (int c = 0; c < m_heatmap.cols; ++c) {
+      if (m_heatmap.marked[static_cast<std::size_t>(r) * m_heatmap.cols + c] == 0) {
+        continue;
+      }
+      // Black or white, whichever reads better on the cell's colour.
+      const QColor fill = heatmapColor(r, c);
+      auto* mark = new QCPItemText(m_plot);
+      mark->position->setCoords(c, r);
+      mark->setPositionAlignment(Qt::AlignCenter);
+      mark->setText(m_heatmap.markText);
+      mark->setFont(font);
+      mark->setColor(fill.isValid() && fill.lightnessF() < 0.5 ? Qt::white : Qt::black);
+      mark->setClipToAxisRect(true);
+      m_heatmapMarks.append({r, c});
+    }
+  }
 }
 
 bool PlotWidget::hasHeatmap() const { return m_colorMap != nullptr; }
@@ -626,11 +660,23 @@ QString PlotWidget::toolTipAt(const QPoint& pixel) const {
   if (cellAt(pixel, &row, &col)) {
     const QString rowName = row < m_heatmap.rowLabels.size() ? m_heatmap.rowLabels[row] : QString::number(row);
     const QString colName = col < m_heatmap.colLabels.size() ? m_heatmap.colLabels[col] : QString::number(col);
-    const double v = m_heatmap.values[static_cast<std::size_t>(row) * m_heatmap.cols + col];
-    return QStringLiteral("%1 %2, %3 %4\n%5 = %6")
-        .arg(m_heatmap.rowTitle.isEmpty() ? tr("row") : m_heatmap.rowTitle, rowName,
-             m_heatmap.colTitle.isEmpty() ? tr("column") : m_heatmap.colTitle, colName,
-             m_heatmap.valueTitle.isEmpty() ? tr("value") : m_heatmap.valueTitle, number(v));
+    const std::size_t at = static_cast<std::size_t>(row) * m_heatmap.cols + col;
+    const double v = m_heatmap.values[at];
+    QString text = QStringLiteral("%1 %2, %3 %4\n%5 = %6")
+                       .arg(m_heatmap.rowTitle.isEmpty() ? tr("row") : m_heatmap.rowTitle, rowName,
+                            m_heatmap.colTitle.isEmpty() ? tr("column") : m_heatmap.colTitle, colName,
+                            m_heatmap.valueTitle.isEmpty() ? tr("value") : m_heatmap.valueTitle, number(v));
+    if (at < m_heatmap.lower.size() && at < m_heatmap.upper.size() && !std::isnan(m_heatmap.lower[at]) &&
+        !std::isnan(m_heatmap.upper[at])) {
+      text += QStringLiteral(" [%1, %2]").arg(number(m_heatmap.lower[at]), number(m_heatmap.upper[at]));
+      if (!m_heatmap.intervalTitle.isEmpty()) {
+        text += QStringLiteral("\n") + m_heatmap.intervalTitle;
+      }
+    }
+    if (at < m_heatmap.marked.size() && m_heatmap.marked[at] != 0) {
+      text += QStringLiteral("\n%1: %2").arg(m_heatmap.markText, m_heatmap.markTitle);
+    }
+    return text;
   }
   double best = kPickRadiusPixels;
   QString text;

@@ -8,6 +8,7 @@
 
 #include <QColor>
 #include <QMap>
+#include <QPair>
 #include <QPointF>
 #include <QString>
 #include <QStringList>
@@ -40,6 +41,16 @@ struct Heatmap {
   QString valueTitle;
   std::optional<std::pair<double, double>> range; ///< colour range; empty: the data's range
   std::optional<Gradient> gradient;               ///< empty: the figure style's gradient
+  /// Each cell's 95% interval (row-major as `values`; empty: none; NaN ends: none for that
+  /// cell). Shown in the cell's tooltip, written to the CSV as value_lo and value_hi.
+  std::vector<double> lower;
+  std::vector<double> upper;
+  QString intervalTitle; ///< what the interval is over, e.g. "95% t interval over 5 replicates"
+  /// Cells drawn with the mark `markText` (row-major; empty: none), e.g. a difference whose
+  /// interval holds 0; `markTitle` says what the mark means (tooltip, CSV, caption).
+  std::vector<char> marked;
+  QString markText = QStringLiteral("n.d.");
+  QString markTitle;
 };
 
 /// One line or scatter series exactly as it was given (before QCustomPlot sorts by x): the
@@ -125,6 +136,8 @@ public:
   [[nodiscard]] const Heatmap& heatmap() const { return m_heatmap; }
   /// The colour at the centre of a cell as drawn by the colour map's gradient.
   [[nodiscard]] QColor heatmapColor(int row, int col) const;
+  /// The cells drawn with the heatmap's mark, as (row, column), in row-major order.
+  [[nodiscard]] QVector<QPair<int, int>> heatmapMarks() const { return m_heatmapMarks; }
 
   /// Fits the axes to the data.
   void rescale();
@@ -189,6 +202,8 @@ protected:
 private:
   [[nodiscard]] bool cellAt(const QPoint& pixel, int* row, int* col) const;
   void applyStyle();
+  /// Puts the heatmap's mark on each marked cell (setHeatmap).
+  void drawHeatmapMarks();
   // Export layout, once per size (prepareExportLayout): legend per style, category labels
   // that fit, no tick label left out at the right edge, legend rows that fit the width.
   void prepareExportLayout(const QSize& layout);
@@ -206,6 +221,7 @@ private:
   QCPColorMap* m_colorMap = nullptr;
   QCPColorScale* m_colorScale = nullptr;
   Heatmap m_heatmap;
+  QVector<QPair<int, int>> m_heatmapMarks;
   QString m_title;
   QStringList m_xTickLabels;
   QVector<PlotSeries> m_series;

@@ -116,6 +116,22 @@ void buildStudyHeatmap(PlotWidget& plot, const core::StudySummary& summary, cons
   h.rowTitle = q(row);
   h.colTitle = q(col);
   h.valueTitle = studyMetricTitle(metric);
+  // A replicated study: each cell's 95% t interval over the replicates (tooltip and CSV), and
+  // a gap whose interval holds 0 marked "n.d.": no detectable gap to the teacher.
+  const auto reps = core::studyGridReplicates(summary, task, row, col, metric);
+  if (!reps.empty()) {
+    const bool gap = metric == core::StudyMetric::Gap || metric == core::StudyMetric::SourceGap;
+    for (const core::StudyRepValue& v : reps) {
+      const core::analysis::Interval& i = v.summary.interval;
+      h.lower.push_back(i.lo);
+      h.upper.push_back(i.hi);
+      if (gap) {
+        h.marked.push_back(std::isfinite(i.lo) && std::isfinite(i.hi) && i.lo <= 0.0 && 0.0 <= i.hi ? 1 : 0);
+      }
+    }
+    h.intervalTitle = tr("95% t interval over %1 replicates").arg(summary.replicates.seeds.size());
+    h.markTitle = tr("no detectable difference: the gap's 95% interval over the replicates holds 0");
+  }
   plot.setTitle(tr("%1, %2").arg(studyMetricTitle(metric), taskLabel));
   plot.setHeatmap(h);
 }
@@ -323,8 +339,15 @@ std::vector<FigureSpec> studyFigures(const StudyDocument& study) {
       const QString over = axes.col.empty() ? q(axes.row) : QStringLiteral("%1 x %2").arg(q(axes.row), q(axes.col));
       spec(figures::studyHeatmapName(t),
            tr("Study '%1', task %2: the %3 over %4, each entry the mean over the complete cells at those levels "
-              "(averaged over the other factors; empty where no cell is complete; %5).")
-               .arg(q(summary->name), t, gap, over, complete),
+              "(averaged over the other factors; empty where no cell is complete; %5).%6")
+               .arg(q(summary->name), t, gap, over, complete,
+                    summary->replicates.empty()
+                        ? QString()
+                        : tr(" Over %1 replicates: the CSV's value_lo and value_hi are each entry's 95% Student-t "
+                             "interval over the replicates (the entry computed in each replicate), and an entry "
+                             "whose interval holds 0 is marked \"n.d.\" (no detectable difference from the "
+                             "teacher).")
+                              .arg(summary->replicates.seeds.size())),
            {gapField}, tr("core::studyGrid: mean gap per (%1) over the complete cells").arg(over), {study.summaryPath},
            [summary, task, axes](PlotWidget& plot) {
              figures::buildStudyHeatmap(plot, *summary, task, q(task), axes.row, axes.col, kGap);
