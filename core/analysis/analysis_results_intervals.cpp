@@ -228,9 +228,12 @@ std::vector<PairedTest> AnalysisResults::pairedTests(const std::string& task, co
   // directions of a student pair are in the file, with the same McNemar p).
   std::vector<std::pair<std::string, std::string>> pairs;
   std::vector<double> raw;
+  const auto keyOf = [](const std::string& a, const std::string& b) {
+    return a < b ? std::make_pair(a, b) : std::make_pair(b, a);
+  };
   for (const std::string& model : m_reader.models(task)) {
     for (const PairedTest& t : model == student ? out : pairedTestsAsRecorded(task, model)) {
-      const auto key = std::minmax(t.student, t.other);
+      const auto key = keyOf(t.student, t.other);
       if (std::find(pairs.begin(), pairs.end(), key) == pairs.end()) {
         pairs.emplace_back(key);
         raw.push_back(t.comparison.mcnemarP);
@@ -241,7 +244,7 @@ std::vector<PairedTest> AnalysisResults::pairedTests(const std::string& task, co
   const auto family =
       static_cast<std::size_t>(std::count_if(raw.begin(), raw.end(), [](double p) { return std::isfinite(p); }));
   for (PairedTest& t : out) {
-    const auto at = std::find(pairs.begin(), pairs.end(), std::minmax(t.student, t.other)) - pairs.begin();
+    const auto at = std::find(pairs.begin(), pairs.end(), keyOf(t.student, t.other)) - pairs.begin();
     t.mcnemarHolm.p = adjusted[static_cast<std::size_t>(at)];
     t.mcnemarHolm.family = std::isfinite(t.mcnemarHolm.p) ? family : 0;
   }
