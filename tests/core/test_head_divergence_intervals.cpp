@@ -43,6 +43,9 @@ std::string writeRun(const fs::path& dir) {
   RunWriter writer(path, R"({"name":"divergence"})");
   writer.writeTask(task);
   const std::vector<float> logits = {1, 0, 0, 1, 1, 0};
+  const std::string ce = R"({"terms":[{"name":"ce","weight":1.0,"label_smoothing":0.0}]})";
+  writer.beginModel("t", "teacher", "teacher", R"({"type":"transformer","layers":1,"heads":1,"width":4,"ffn":8})", ce, 10);
+  writer.beginModel("t", "kd", "student", R"({"type":"transformer","layers":1,"heads":1,"width":4,"ffn":8})", ce, 10);
   for (const char* name : {"teacher", "kd"}) {
     RunWriter::EvalShape shape;
     shape.examples = 3;
@@ -88,8 +91,10 @@ TEST(HeadDivergenceIntervals, BootstrapOverKeptExamplesHandWorked) {
   const AnalyzeResult result = analyzeRun(path, options, CancelToken{}, {});
   ASSERT_EQ(result.status, AnalyzeStatus::Succeeded) << result.message;
 
-  const RunReader reader(path);
-  const auto div = AnalysisResults(reader).headDivergence("t", "kd");
+  const auto div = [&] {
+    const RunReader reader(path);
+    return AnalysisResults(reader).headDivergence("t", "kd");
+  }();
   ASSERT_TRUE(div.has_value());
   const double ln2 = std::log(2.0);
   EXPECT_NEAR(div->bestDivergence(0, 0), ln2 / 3.0, 1e-6);
