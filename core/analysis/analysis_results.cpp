@@ -153,6 +153,18 @@ std::optional<HeadDivergence> AnalysisResults::headDivergence(const std::string&
   out.studentHeads = shape[2];
   out.full = analysis::Matrix(shape[0], shape[1] * shape[2]);
   std::copy(values.begin(), values.end(), out.full.values.begin());
+  out.bestLo = matrix(task, student, layout::entry::kHeadJsBestDivergenceLo);
+  out.bestHi = matrix(task, student, layout::entry::kHeadJsBestDivergenceHi);
+  if (out.bestLo.has_value() != out.bestHi.has_value() ||
+      (out.bestLo && (out.bestLo->rows != out.bestDivergence.rows || out.bestLo->cols != out.bestDivergence.cols ||
+                      out.bestHi->rows != out.bestDivergence.rows || out.bestHi->cols != out.bestDivergence.cols))) {
+    fail(f, layout::analysisEntry(task, student, layout::entry::kHeadJsBestDivergenceLo),
+         "head_js_best_divergence_lo and _hi must both be there, shaped as head_js_best_divergence");
+  }
+  const std::string lo = layout::analysisEntry(task, student, layout::entry::kHeadJsBestDivergenceLo);
+  if (out.bestLo && f.hasAttr(lo, "resamples")) {
+    out.resamples = static_cast<int>(f.attrInt(lo, "resamples"));
+  }
   return out;
 }
 

@@ -42,6 +42,11 @@ struct HeadDivergence {
   std::vector<std::int64_t> bestMatch;    ///< [Ls * Ht], row-major
   analysis::Matrix full;                  ///< head_js [Ls, Ht * Hs]: JS of every head pair
   std::size_t studentHeads = 0;           ///< Hs
+  /// bestDivergence's 95% interval: percentile bootstrap over the kept eval examples, the
+  /// match fixed (head_js_best_divergence_lo, _hi; absent in older files).
+  std::optional<analysis::Matrix> bestLo;
+  std::optional<analysis::Matrix> bestHi;
+  int resamples = 0; ///< B of that bootstrap (0: none recorded)
 };
 
 /// Single-head ablation of one model (analysis "heads"; head_ablation_intervals.h):

@@ -333,6 +333,14 @@ void buildHeadGrid(PlotWidget& plot, const RunDocument& run, const QString& task
     }
   }
   if (metric == HeadMetric::Divergence) {
+    // Each entry's 95% bootstrap interval over the kept examples, when the analysis wrote one.
+    if (const auto div = run.results().headDivergence(task.toStdString(), model.toStdString());
+        div && div->bestLo && div->bestLo->values.size() == map.values.size()) {
+      map.lower = div->bestLo->values;
+      map.upper = div->bestHi->values;
+      map.intervalTitle = tr("95% percentile bootstrap over the kept eval examples (B = %1; the match fixed)")
+                              .arg(div->resamples);
+    }
     // head_js_best_divergence: rows are the student's layers, columns the heads of the
     // teacher layer mapped to each (the analysis matches each teacher head to a student head).
     map.rowTitle = tr("%1 layer").arg(model);

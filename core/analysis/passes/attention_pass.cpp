@@ -11,6 +11,7 @@
 
 #include "core/analysis/attention_stats.h"
 #include "core/analysis/residual.h"
+#include "core/analysis/stats.h"
 #include "core/record/run_layout.h"
 
 namespace kdscope::core::passes {
@@ -156,6 +157,11 @@ void attentionPass(AnalysisContext& ctx, const TaskInputs& in) {
     std::vector<double> js(ls * ht * hs, 0.0);
     std::vector<double> averaged(ls, 0.0);
     double totalRows = 0.0;
+    // Each kept example's own JS matrix per student layer ([example][layer * ht * hs]) and its
+    // counted rows: the pooled means below are their row-weighted means, and the best match's
+    // bootstrap over the kept examples resamples them.
+    std::vector<std::vector<double>> perExample(examples, std::vector<double>(ls * ht * hs, kNaN));
+    std::vector<double> rowsOfExample(examples, 0.0);
     const std::size_t block = std::min(blockSize(teacher), blockSize(*s));
     for (std::size_t first = 0; first < examples; first += block) {
       const std::size_t count = std::min<std::size_t>(block, examples - first);
@@ -174,9 +180,23 @@ void attentionPass(AnalysisContext& ctx, const TaskInputs& in) {
         }
         const auto viewT = an::AttentionLayer::fromLayers(mapsT, teacher.attLayers, static_cast<std::size_t>(j), ht, len);
         const auto viewS = an::AttentionLayer::fromLayers(mapsS, s->attLayers, i, hs, len);
-        const an::Matrix m = an::jsDivergenceMatrix(viewT, viewS, lengths, ctx.options.threads);
-        for (std::size_t k = 0; k < ht * hs; ++k) {
-          js[i * ht * hs + k] += m.values[k] * rows;
+        for (std::size_t e = 0; e < count; ++e) {
+          if (lengths[e] == 0) {
+            continue;
+          }
+          an::AttentionLayer oneT = viewT;
+          an::AttentionLayer oneS = viewS;
+          oneT.data += e * viewT.exampleStride;
+          oneS.data += e * viewS.exampleStride;
+          oneT.examples = 1;
+          oneS.examples = 1;
+          const double r = static_cast<double>(lengths[e]);
+          const an::Matrix m = an::jsDivergenceMatrix(oneT, oneS, {lengths[e]}, ctx.options.threads);
+          rowsOfExample[first + e] = r;
+          for (std::size_t k = 0; k < ht * hs; ++k) {
+            perExample[first + e][i * ht * hs + k] = m.values[k];
+            js[i * ht * hs + k] += m.values[k] * r;
+          }
         }
         averaged[i] += an::headAveragedJsDivergence(viewT, viewS, lengths) * rows;
       }
@@ -184,6 +204,9 @@ void attentionPass(AnalysisContext& ctx, const TaskInputs& in) {
     std::vector<std::int64_t> teacherBlock;
     std::vector<std::int64_t> best(ls * ht, -1);
     std::vector<double> bestValue(ls * ht, kNaN);
+    std::vector<double> bestLo(ls * ht, kNaN);
+    std::vector<double> bestHi(ls * ht, kNaN);
+    const an::BootstrapOptions bootstrap{ctx.options.bootstrapResamples, 0.95, ctx.options.bootstrapSeed};
     for (std::size_t i = 0; i < ls; ++i) {
       const int j = pairing.attention[i];
       teacherBlock.push_back(j);
@@ -198,6 +221,25 @@ void attentionPass(AnalysisContext& ctx, const TaskInputs& in) {
         if (matches[h].studentHead != an::HeadMatch::kNone) {
           best[i * ht + h] = static_cast<std::int64_t>(matches[h].studentHead);
           bestValue[i * ht + h] = matches[h].divergence;
+          // Its 95% interval: percentile bootstrap over the kept examples of the row-weighted
+          // mean, the match fixed (docs/statistics.md, "Heads").
+          const std::size_t at = i * ht * hs + h * hs + matches[h].studentHead;
+          const an::Interval band = an::bootstrapInterval(
+              examples,
+              [&](const std::vector<std::uint32_t>& indices) {
+                double sum = 0.0;
+                double weight = 0.0;
+                for (const std::uint32_t e : indices) {
+                  if (rowsOfExample[e] > 0.0) {
+                    sum += perExample[e][at] * rowsOfExample[e];
+                    weight += rowsOfExample[e];
+                  }
+                }
+                return weight > 0.0 ? sum / weight : kNaN;
+              },
+              bootstrap);
+          bestLo[i * ht + h] = band.lo;
+          bestHi[i * ht + h] = band.hi;
         }
       }
     }
@@ -206,6 +248,14 @@ void attentionPass(AnalysisContext& ctx, const TaskInputs& in) {
     ctx.out->ints(layout::child(g, layout::entry::kHeadJsTeacherLayer), {ls}, teacherBlock);
     ctx.out->ints(layout::child(g, layout::entry::kHeadJsBestMatch), {ls, ht}, best);
     ctx.out->floats(layout::child(g, layout::entry::kHeadJsBestDivergence), {ls, ht}, bestValue);
+    ctx.out->floats(layout::child(g, layout::entry::kHeadJsBestDivergenceLo), {ls, ht}, bestLo);
+    ctx.out->floats(layout::child(g, layout::entry::kHeadJsBestDivergenceHi), {ls, ht}, bestHi);
+    ctx.out->attr(layout::child(g, layout::entry::kHeadJsBestDivergenceLo), "over",
+                  std::string("kept eval examples (percentile bootstrap of the row-weighted mean, the match fixed)"));
+    ctx.out->attr(layout::child(g, layout::entry::kHeadJsBestDivergenceLo), "resamples",
+                  static_cast<std::int64_t>(ctx.options.bootstrapResamples));
+    ctx.out->attr(layout::child(g, layout::entry::kHeadJsBestDivergenceLo), "seed",
+                  static_cast<std::int64_t>(ctx.options.bootstrapSeed));
     ctx.out->floats(layout::child(g, layout::entry::kHeadJsHeadAveraged), {ls}, averaged);
     ctx.out->attr(layout::child(g, layout::entry::kHeadJs), "map", map);
     ctx.out->attr(layout::child(g, layout::entry::kHeadJs), "examples", static_cast<std::int64_t>(examples));

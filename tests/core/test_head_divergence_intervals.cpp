@@ -1,0 +1,135 @@
+// The head divergence's 95% interval (analysis "attention"; docs/statistics.md, "Heads"): a
+// percentile bootstrap over the kept eval examples of the row-weighted mean JS divergence of
+// each teacher head and its best-matching student head, the match fixed. A hand-made run:
+// one layer and one head each, 3 tokens (all real), 3 kept examples:
+//   example 0: teacher and student both attend one-hot to key 0 -> JS 0 on every row
+//   example 1: teacher one-hot on key 0, student one-hot on key 1 -> JS ln 2 on every row
+//   example 2: as example 0                                      -> JS 0
+// The estimate is ln 2 / 3; a resample's value is ln 2 x (times example 1 was drawn) / 3.
+// The ends are recomputed here from the same draws (bootstrapResampleIndices) with NumPy's
+// linear percentile written out, and the reader's matrices and shape checks are exercised.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+
+#include "core/analysis/analysis_results.h"
+#include "core/analysis/analyze_run.h"
+#include "core/analysis/stats.h"
+#include "core/common/error.h"
+#include "core/data/dataset.h"
+#include "core/record/h5_file.h"
+#include "core/record/run_reader.h"
+#include "core/record/run_writer.h"
+#include "tests/core/test_support.h"
+
+using namespace kdscope::core;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string writeRun(const fs::path& dir) {
+  const std::string path = (dir / "run.h5").string();
+  TaskData task;
+  task.name = "t";
+  task.kind = TaskKind::Text;
+  task.classNames = {"a", "b"};
+  task.vocab = {"[PAD]", "[UNK]", "[CLS]", "x", "y"};
+  task.seqLen = 3;
+  task.eval.labels = {0, 1, 0};
+  task.eval.tokens = {2, 3, 4, 2, 4, 3, 2, 3, 3};
+  task.eval.texts = {"x y", "y x", "x x"};
+  RunWriter writer(path, R"({"name":"divergence"})");
+  writer.writeTask(task);
+  const std::vector<float> logits = {1, 0, 0, 1, 1, 0};
+  const std::string ce = R"({"terms":[{"name":"ce","weight":1.0,"label_smoothing":0.0}]})";
+  writer.beginModel("t", "teacher", "teacher", R"({"type":"transformer","layers":1,"heads":1,"width":4,"ffn":8})", ce, 10);
+  writer.beginModel("t", "kd", "student", R"({"type":"transformer","layers":1,"heads":1,"width":4,"ffn":8})", ce, 10);
+  for (const char* name : {"teacher", "kd"}) {
+    RunWriter::EvalShape shape;
+    shape.examples = 3;
+    shape.classes = 2;
+    shape.attentionExamples = 3;
+    shape.layers = 1;
+    shape.heads = 1;
+    shape.seqLen = 3;
+    writer.createEvalOutputs("t", name, shape, "mean");
+    writer.writeEvalLogits("t", name, 0, 3, logits.data());
+    // [3 examples, 1 layer, 1 head, 3 queries, 3 keys], one-hot rows.
+    std::vector<float> a(27, 0.0F);
+    for (int e = 0; e < 3; ++e) {
+      const int key = std::string(name) == "kd" && e == 1 ? 1 : 0;
+      for (int q = 0; q < 3; ++q) {
+        a[static_cast<std::size_t>((e * 3 + q) * 3 + key)] = 1.0F;
+      }
+    }
+    writer.writeEvalAttention("t", name, 0, 3, a.data());
+  }
+  writer.setStatus("complete", "");
+  return path;
+}
+
+/// NumPy's default percentile: position q (B - 1), linear between order statistics.
+double percentile(std::vector<double> v, double q) {
+  std::sort(v.begin(), v.end());
+  const double at = q * static_cast<double>(v.size() - 1);
+  const auto lo = static_cast<std::size_t>(std::floor(at));
+  const std::size_t hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (at - static_cast<double>(lo)) * (v[hi] - v[lo]);
+}
+
+} // namespace
+
+TEST(HeadDivergenceIntervals, BootstrapOverKeptExamplesHandWorked) {
+  const fs::path dir = kdscope::test::freshTempDir("head-divergence-intervals");
+  const std::string path = writeRun(dir);
+  AnalyzeOptions options;
+  options.only = {"attention"};
+  options.bootstrapResamples = 2000;
+  options.bootstrapSeed = 21;
+  const AnalyzeResult result = analyzeRun(path, options, CancelToken{}, {});
+  ASSERT_EQ(result.status, AnalyzeStatus::Succeeded) << result.message;
+
+  const auto div = [&] {
+    const RunReader reader(path);
+    return AnalysisResults(reader).headDivergence("t", "kd");
+  }();
+  ASSERT_TRUE(div.has_value());
+  const double ln2 = std::log(2.0);
+  EXPECT_NEAR(div->bestDivergence(0, 0), ln2 / 3.0, 1e-6);
+  ASSERT_TRUE(div->bestLo.has_value());
+  ASSERT_TRUE(div->bestHi.has_value());
+  EXPECT_EQ(div->resamples, 2000);
+
+  const auto indices = analysis::bootstrapResampleIndices(3, 2000, 21);
+  ASSERT_EQ(indices.size(), 3U * 2000U);
+  std::vector<double> replicates;
+  for (std::size_t b = 0; b < 2000; ++b) {
+    int ones = 0;
+    for (std::size_t k = 0; k < 3; ++k) {
+      ones += indices[b * 3 + k] == 1 ? 1 : 0;
+    }
+    replicates.push_back(ln2 * ones / 3.0);
+  }
+  // float32 in the file
+  EXPECT_NEAR((*div->bestLo)(0, 0), percentile(replicates, 0.025), 1e-6);
+  EXPECT_NEAR((*div->bestHi)(0, 0), percentile(replicates, 0.975), 1e-6);
+  // With these draws: 0 (no example 1 in at least 2.5% of resamples: P = 8/27) and ln 2 (all
+  // three draws example 1 in more than 2.5%: P = 1/27 = 3.7%).
+  EXPECT_NEAR((*div->bestLo)(0, 0), 0.0, 1e-6);
+  EXPECT_NEAR((*div->bestHi)(0, 0), ln2, 1e-6);
+
+  // A file whose _hi is missing beside _lo is refused naming the dataset.
+  {
+    H5File f(path, H5File::Mode::ReadWrite);
+    f.remove("/tasks/t/analysis/kd/head_js_best_divergence_hi");
+  }
+  const RunReader broken(path);
+  try {
+    (void)AnalysisResults(broken).headDivergence("t", "kd");
+    FAIL() << "expected InputError";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("head_js_best_divergence_lo"), std::string::npos) << e.what();
+  }
+}
