@@ -75,8 +75,9 @@ void addLayers(ReportSection& section, const AnalysisResults& results, const std
       section.findings.push_back("the lowest CKA at matched depth of " + who(student) + ": its layer " +
                                  std::to_string(*lowest) + " matches the teacher's " +
                                  layerName(matched->teacherLayer[*lowest]) + " with linear CKA " +
-                                 valueWithInterval(matched->cka[*lowest], basis) + ", the lowest of its " +
-                                 std::to_string(layers) + " matched layers");
+                                 valueWithInterval(matched->cka[*lowest], basis) +
+                                 (layers == 1 ? std::string(", its only matched layer")
+                                              : ", the lowest of its " + std::to_string(layers) + " matched layers"));
     }
     if (!table.rows.empty()) {
       section.tables.push_back(std::move(table));
@@ -212,7 +213,8 @@ void addHeads(ReportSection& section, const AnalysisResults& results, const std:
     std::string sentence;
     if (detectable > 0) {
       sentence = std::to_string(detectable) + " of the " + ofHeads +
-                 " have a detectable effect on its accuracy when ablated alone (95% paired bootstrap interval of "
+                 (detectable == 1 ? " has" : " have") +
+                 " a detectable effect on its accuracy when ablated alone (95% paired bootstrap interval of "
                  "the accuracy drop excluding 0; " +
                  std::to_string(lowers) + " lower it, " + std::to_string(detectable - lowers) + " raise it)";
       if (withInterval > detectable) {

@@ -135,7 +135,8 @@ std::vector<std::string> ablationSentences(const AblationNumbers& a, std::size_t
   const std::size_t heads = a.drop.size();
   if (detectable > 0) {
     std::string s = std::to_string(detectable) + " of the " + std::to_string(heads) +
-                    " heads of student kd have a detectable effect on its accuracy when ablated alone (95% paired "
+                    " heads of student kd " + (detectable == 1 ? "has" : "have") +
+                    " a detectable effect on its accuracy when ablated alone (95% paired "
                     "bootstrap interval of the accuracy drop excluding 0; " +
                     std::to_string(lowers) + " lower it, " + std::to_string(detectable - lowers) + " raise it)";
     if (heads > detectable) {
@@ -196,7 +197,8 @@ TEST(ReportWhere, LayerAndHeadSentencesCarryTheFilesNumbersAndIntervals) {
       "the lowest CKA at matched depth of student kd: its layer " + std::to_string(lowest) + " matches the teacher's " +
       layerName(teacherLayer[lowest]) + " with linear CKA " + f3(cka[lowest]) + " (95% CI " + f3(ckaLo[lowest]) +
       " to " + f3(ckaHi[lowest]) + ", bootstrap over " + examples + ", B = " + std::to_string(ckaB) +
-      "), the lowest of its " + std::to_string(matchedLayers) + " matched layers";
+      ")" + (matchedLayers == 1 ? std::string(", its only matched layer")
+                                : ", the lowest of its " + std::to_string(matchedLayers) + " matched layers");
   EXPECT_TRUE(holds(where->findings, ckaSentence)) << ckaSentence << "\nfindings:\n" << lines(where->findings);
   // The table: every matched pair with its interval, "estimate [lo, hi]".
   bool table = false;
