@@ -197,9 +197,10 @@ void addHeads(ReportSection& section, const AnalysisResults& results, const std:
                                    " alone lowers its accuracy on " + task + " the most of its heads: by " +
                                    points(i.estimate) + ci);
       } else if (an::detectable(i)) {
-        // Every head's ablation raises the accuracy; this one the least.
-        section.findings.push_back("ablating any single head of " + who(student) + " raises its accuracy on " + task +
-                                   "; the smallest rise, head " + head + ": " + points(-i.estimate) +
+        // Even the most hurtful head's ablation raises the accuracy, detectably.
+        section.findings.push_back("head " + head + " of " + who(student) +
+                                   ", the head whose ablation lowers its accuracy on " + task +
+                                   " the most, raises it when ablated alone: by " + points(-i.estimate) +
                                    " points (95% CI " + points(-i.hi) + " to " + points(-i.lo) + ", " + basis + ")");
       } else {
         section.findings.push_back(std::string(an::kNoDetectableDifference) + " when head " + head + " of " +

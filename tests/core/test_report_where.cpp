@@ -124,9 +124,9 @@ std::vector<std::string> ablationSentences(const AblationNumbers& a, std::size_t
     out.push_back("ablating head " + head + " of student kd alone lowers its accuracy on polarity the most of its "
                   "heads: by " + pts(a.drop[worst]) + ci);
   } else if (worstDetectable) {
-    out.push_back("ablating any single head of student kd raises its accuracy on polarity; the smallest rise, head " +
-                  head + ": " + pts(-a.drop[worst]) + " points (95% CI " + pts(-a.hi[worst]) + " to " +
-                  pts(-a.lo[worst]) + ", " + basis + ")");
+    out.push_back("head " + head + " of student kd, the head whose ablation lowers its accuracy on polarity the most, "
+                  "raises it when ablated alone: by " + pts(-a.drop[worst]) + " points (95% CI " + pts(-a.hi[worst]) +
+                  " to " + pts(-a.lo[worst]) + ", " + basis + ")");
   } else {
     out.push_back("no detectable difference when head " + head +
                   " of student kd, the head whose ablation lowers its accuracy on polarity the most, is ablated "
