@@ -105,6 +105,14 @@ protected:
     const auto v = f.readFloat(kAnalysis + path);
     return {v.begin(), v.end()};
   }
+  std::int64_t attrInt(const std::string& path, const char* name) const {
+    const core::H5File f(m_path.toStdString(), core::H5File::Mode::ReadOnly);
+    return f.attrInt(kAnalysis + path, name);
+  }
+  std::size_t examples() const {
+    const core::H5File f(m_path.toStdString(), core::H5File::Mode::ReadOnly);
+    return f.readInt64("/tasks/polarity/eval/labels").size();
+  }
   /// The figure's CSV header and rows, built as `kdscope export` builds it.
   std::vector<QStringList> rowsOf(const FigureCatalog& catalog, const QString& name, QString* header,
                                   QString* caption = nullptr) const {
@@ -159,7 +167,8 @@ TEST_F(LayerHeadFigureTest, TheFiguresAreListedInTheirViewsWhenTheRunHasTheirNum
   const QString plain = m_dir.filePath(QStringLiteral("plain.h5"));
   test::writeSmallRun(plain, /*withAnalysis=*/true);
   RunDocument plainRun(plain);
-  for (const FigureSpec& spec : FigureCatalog({&plainRun}).figures()) {
+  const FigureCatalog plainCatalog({&plainRun});
+  for (const FigureSpec& spec : plainCatalog.figures()) {
     EXPECT_FALSE(spec.name.startsWith(QStringLiteral("layers.cka_matched")) ||
                  spec.name.startsWith(QStringLiteral("heads.importance_intervals")) ||
                  spec.name.startsWith(QStringLiteral("heads.ablation")))
@@ -191,7 +200,7 @@ TEST_F(LayerHeadFigureTest, CkaAtMatchedDepthCsvHoldsTheFilesIntervals) {
   const core::H5File f(m_path.toStdString(), core::H5File::Mode::ReadOnly);
   const auto b = f.attrInt(kAnalysis + "kd/cka_matched", "resamples");
   const auto n = f.readInt64("/tasks/polarity/eval/labels").size();
-  EXPECT_TRUE(caption.contains(QStringLiteral("95% percentile bootstrap interval over %1 eval examples, B = %2")
+  EXPECT_TRUE(caption.contains(QStringLiteral("95% percentile bootstrap interval over the %1 eval examples, B = %2")
                                    .arg(n)
                                    .arg(b)))
       << caption.toStdString();
@@ -220,7 +229,9 @@ TEST_F(LayerHeadFigureTest, HeadImportanceCsvHoldsTheFilesIntervalsInLayerMajorO
     EXPECT_EQ(rows[c][5], exact(lo[c]));
     EXPECT_EQ(rows[c][6], exact(hi[c]));
   }
-  EXPECT_TRUE(caption.contains(QStringLiteral("bootstrap interval over 6 eval examples, B = 2000")))
+  EXPECT_TRUE(caption.contains(QStringLiteral("bootstrap interval over the %1 eval examples, B = %2")
+                                   .arg(examples())
+                                   .arg(attrInt("teacher/head_importance_lo", "resamples"))))
       << caption.toStdString();
 }
 
@@ -254,7 +265,9 @@ TEST_F(LayerHeadFigureTest, AblationPutsAHeadWhoseIntervalHoldsZeroInTheNoDetect
                                    : QStringLiteral("accuracy drop"));
   }
   EXPECT_EQ(notDetectable, 2); // L1H2 and L2H1, as written in SetUp
-  EXPECT_TRUE(caption.contains(QStringLiteral("paired percentile bootstrap interval over 6 eval examples, B = 2000")))
+  EXPECT_TRUE(caption.contains(QStringLiteral("paired percentile bootstrap interval over the %1 eval examples, B = %2")
+                                   .arg(examples())
+                                   .arg(attrInt("teacher/head_ablation_accuracy_drop", "resamples"))))
       << caption.toStdString();
   // The drop is the file's intact minus ablated accuracy.
   const core::H5File f(m_path.toStdString(), core::H5File::Mode::ReadOnly);
