@@ -19,7 +19,9 @@ namespace report {
 
 namespace {
 
-std::string num(double v, int decimals = 3) { return an::numberText(v, decimals); }
+std::string num(double v, int decimals = 3) {
+  return an::numberText(v, decimals);
+}
 
 std::string layerName(std::int64_t hiddenIndex) {
   return hiddenIndex == 0 ? std::string("embeddings") : "layer " + std::to_string(hiddenIndex);
@@ -50,10 +52,11 @@ void addLayers(ReportSection& section, const AnalysisResults& results, const std
     const int resamples = matched->cka.front().resamples;
     const std::string basis = bootstrapBasis("bootstrap", examples, resamples);
     ReportTable table;
-    table.caption = "Linear CKA of each layer of " + who(student) + " with its matched teacher layer (" +
-                    (matched->map.empty() ? std::string("layer map not recorded") : matched->map + " layer map") +
-                    "; 95% CI: percentile bootstrap over " + std::to_string(examples) + " eval examples" +
-                    (resamples > 0 ? ", B = " + std::to_string(resamples) : std::string()) + ")";
+    table.caption =
+        "Linear CKA of each layer of " + who(student) + " with its matched teacher layer (" +
+        (matched->map.empty() ? std::string("layer map not recorded") : matched->map + " layer map") +
+        "; 95% CI: percentile bootstrap over " + std::to_string(examples) + " eval examples" +
+        (resamples > 0 ? ", B = " + std::to_string(resamples) : std::string()) + ")";
     table.header = {"student layer", "teacher layer", "linear CKA [95% CI]"};
     std::optional<std::size_t> lowest;
     std::size_t layers = 0;
@@ -62,7 +65,8 @@ void addLayers(ReportSection& section, const AnalysisResults& results, const std
       if (t < 0) {
         continue;
       }
-      table.rows.push_back({layerName(static_cast<std::int64_t>(i)), layerName(t), an::intervalText(matched->cka[i], 3)});
+      table.rows.push_back(
+          {layerName(static_cast<std::int64_t>(i)), layerName(t), an::intervalText(matched->cka[i], 3)});
       // The lowest among the encoder layers (the embeddings are matched by construction).
       if (i > 0 && std::isfinite(matched->cka[i].estimate)) {
         ++layers;
@@ -72,17 +76,18 @@ void addLayers(ReportSection& section, const AnalysisResults& results, const std
       }
     }
     if (lowest) {
-      section.findings.push_back("the lowest CKA at matched depth of " + who(student) + ": its layer " +
-                                 std::to_string(*lowest) + " matches the teacher's " +
-                                 layerName(matched->teacherLayer[*lowest]) + " with linear CKA " +
-                                 valueWithInterval(matched->cka[*lowest], basis) +
-                                 (layers == 1 ? std::string(", its only matched layer")
-                                              : ", the lowest of its " + std::to_string(layers) + " matched layers"));
+      section.findings.push_back(
+          "the lowest CKA at matched depth of " + who(student) + ": its layer " + std::to_string(*lowest) +
+          " matches the teacher's " + layerName(matched->teacherLayer[*lowest]) + " with linear CKA " +
+          valueWithInterval(matched->cka[*lowest], basis) +
+          (layers == 1 ? std::string(", its only matched layer")
+                       : ", the lowest of its " + std::to_string(layers) + " matched layers"));
     }
     if (!table.rows.empty()) {
       section.tables.push_back(std::move(table));
     }
-  } else if (const auto cka = results.matrix(task, student, layout::entry::kCka); cka && cka->rows > 1 && cka->cols > 1) {
+  } else if (const auto cka = results.matrix(task, student, layout::entry::kCka);
+             cka && cka->rows > 1 && cka->cols > 1) {
     // A file analysed before the intervals were recorded: the diagonal of the uniform map.
     const std::size_t lt = cka->rows - 1;
     const std::size_t ls = cka->cols - 1;
@@ -103,8 +108,9 @@ void addLayers(ReportSection& section, const AnalysisResults& results, const std
                                "'s layers with the teacher's mapped layers (0 = embeddings): " + pairs +
                                "; the lowest is student layer " + std::to_string(lowLayer) + " (" + num(low) +
                                "; no interval, see the note)");
-    section.notes.push_back("The CKA above has no interval: the file was analysed before the CKA at matched depth "
-                            "was recorded with its bootstrap interval (run 'kdscope analyze' again for it).");
+    section.notes.push_back(
+        "The CKA above has no interval: the file was analysed before the CKA at matched depth "
+        "was recorded with its bootstrap interval (run 'kdscope analyze' again for it).");
   }
 
   const auto probeT = results.vector(task, "teacher", layout::entry::kProbeAccuracy);
@@ -126,10 +132,11 @@ void addLayers(ReportSection& section, const AnalysisResults& results, const std
                                    " eval examples of the held-out predictions, probe fixed") +
           " for " + who(student) + " against " + valueWithInterval(t, "same examples") + " for the teacher");
     } else {
-      section.findings.push_back("a linear probe on the last layer reaches " + num(probeS->back()) + " for " +
-                                 who(student) + " against " + num(probeT->back()) +
-                                 " for the teacher (eval accuracy; no interval: the file was analysed before the "
-                                 "probes' intervals were recorded)");
+      section.findings.push_back(
+          "a linear probe on the last layer reaches " + num(probeS->back()) + " for " + who(student) +
+          " against " + num(probeT->back()) +
+          " for the teacher (eval accuracy; no interval: the file was analysed before the "
+          "probes' intervals were recorded)");
     }
   }
 }
@@ -151,9 +158,11 @@ void addHeads(ReportSection& section, const AnalysisResults& results, const std:
       const std::size_t h = *best % hi->cols;
       const auto band = results.headImportanceInterval(task, student);
       const std::string head = "the most important head of " + who(student) + " is " + headLabel(l, h);
-      if (band && band->first.values.size() == hi->values.size() && band->second.values.size() == hi->values.size()) {
-        const an::Interval i = intervalOf(hi->values[*best], band->first.values[*best], band->second.values[*best],
-                                          results.headImportanceResamples(task, student), examples);
+      if (band && band->first.values.size() == hi->values.size() &&
+          band->second.values.size() == hi->values.size()) {
+        const an::Interval i =
+            intervalOf(hi->values[*best], band->first.values[*best], band->second.values[*best],
+                       results.headImportanceResamples(task, student), examples);
         section.findings.push_back(head + ": importance (Michel et al., normalised per layer) " +
                                    valueWithInterval(i, bootstrapBasis("bootstrap", examples, i.resamples)));
       } else {
@@ -173,8 +182,8 @@ void addHeads(ReportSection& section, const AnalysisResults& results, const std:
     std::size_t lowers = 0;
     std::size_t withInterval = 0;
     for (std::size_t c = 0; c < drop.values.size(); ++c) {
-      const an::Interval i = intervalOf(drop.values[c], ab->accuracyDropLo->values[c], ab->accuracyDropHi->values[c],
-                                        ab->resamples, examples);
+      const an::Interval i = intervalOf(drop.values[c], ab->accuracyDropLo->values[c],
+                                        ab->accuracyDropHi->values[c], ab->resamples, examples);
       if (std::isfinite(i.estimate) && (!worst || i.estimate > drop.values[*worst])) {
         worst = c;
       }
@@ -188,8 +197,8 @@ void addHeads(ReportSection& section, const AnalysisResults& results, const std:
     }
     if (worst) {
       const std::size_t c = *worst;
-      const an::Interval i = intervalOf(drop.values[c], ab->accuracyDropLo->values[c], ab->accuracyDropHi->values[c],
-                                        ab->resamples, examples);
+      const an::Interval i = intervalOf(drop.values[c], ab->accuracyDropLo->values[c],
+                                        ab->accuracyDropHi->values[c], ab->resamples, examples);
       const std::string ci = " points (95% CI " + points(i.lo) + " to " + points(i.hi) + ", " + basis + ")";
       const std::string head = headLabel(c / drop.cols, c % drop.cols);
       if (an::detectable(i) && i.estimate > 0) {
@@ -198,10 +207,10 @@ void addHeads(ReportSection& section, const AnalysisResults& results, const std:
                                    points(i.estimate) + ci);
       } else if (an::detectable(i)) {
         // Even the most hurtful head's ablation raises the accuracy, detectably.
-        section.findings.push_back("head " + head + " of " + who(student) +
-                                   ", the head whose ablation lowers its accuracy on " + task +
-                                   " the most, raises it when ablated alone: by " + points(-i.estimate) +
-                                   " points (95% CI " + points(-i.hi) + " to " + points(-i.lo) + ", " + basis + ")");
+        section.findings.push_back(
+            "head " + head + " of " + who(student) + ", the head whose ablation lowers its accuracy on " +
+            task + " the most, raises it when ablated alone: by " + points(-i.estimate) + " points (95% CI " +
+            points(-i.hi) + " to " + points(-i.lo) + ", " + basis + ")");
       } else {
         section.findings.push_back(std::string(an::kNoDetectableDifference) + " when head " + head + " of " +
                                    who(student) + ", the head whose ablation lowers its accuracy on " + task +
@@ -213,8 +222,7 @@ void addHeads(ReportSection& section, const AnalysisResults& results, const std:
     const std::string ofHeads = std::to_string(heads) + " heads of " + who(student);
     std::string sentence;
     if (detectable > 0) {
-      sentence = std::to_string(detectable) + " of the " + ofHeads +
-                 (detectable == 1 ? " has" : " have") +
+      sentence = std::to_string(detectable) + " of the " + ofHeads + (detectable == 1 ? " has" : " have") +
                  " a detectable effect on its accuracy when ablated alone (95% paired bootstrap interval of "
                  "the accuracy drop excluding 0; " +
                  std::to_string(lowers) + " lower it, " + std::to_string(detectable - lowers) + " raise it)";
@@ -231,9 +239,10 @@ void addHeads(ReportSection& section, const AnalysisResults& results, const std:
     }
     section.findings.push_back(sentence);
   } else if (ab) {
-    section.notes.push_back("The single-head ablation of " + who(student) +
-                            " has no interval: the file was analysed before the accuracy drops' paired bootstrap "
-                            "intervals were recorded (run 'kdscope analyze' again for them).");
+    section.notes.push_back(
+        "The single-head ablation of " + who(student) +
+        " has no interval: the file was analysed before the accuracy drops' paired bootstrap "
+        "intervals were recorded (run 'kdscope analyze' again for them).");
   }
 
   if (const auto div = results.headDivergence(task, student); div && div->bestDivergence.rows > 0) {
@@ -249,15 +258,17 @@ void addHeads(ReportSection& section, const AnalysisResults& results, const std:
       }
     }
     if (count > 0) {
-      section.findings.push_back("each teacher head's closest head of " + who(student) +
-                                 " differs by a Jensen-Shannon divergence of " + num(sum / double(count)) +
-                                 " nats on average over " + std::to_string(count) +
-                                 " mapped teacher heads (no interval: computed once on the recorded attention)");
+      section.findings.push_back(
+          "each teacher head's closest head of " + who(student) +
+          " differs by a Jensen-Shannon divergence of " + num(sum / double(count)) +
+          " nats on average over " + std::to_string(count) +
+          " mapped teacher heads (no interval: computed once on the recorded attention)");
     }
   }
   if (labelled) {
-    section.notes.push_back("Heads are named as in the figures heads.importance_intervals and heads.ablation: L1H2 is "
-                            "layer 1, head 2, both counted from 1; CKA's layer 0 is the embedding output.");
+    section.notes.push_back(
+        "Heads are named as in the figures heads.importance_intervals and heads.ablation: L1H2 is "
+        "layer 1, head 2, both counted from 1; CKA's layer 0 is the embedding output.");
   }
 }
 

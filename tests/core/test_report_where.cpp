@@ -40,9 +40,13 @@ std::string fixed(double v, int decimals) {
   }
   return s;
 }
-std::string f3(double v) { return fixed(v, 3); }
+std::string f3(double v) {
+  return fixed(v, 3);
+}
 /// Percentage points with one decimal (accuracy differences).
-std::string pts(double fraction) { return fixed(100.0 * fraction, 1); }
+std::string pts(double fraction) {
+  return fixed(100.0 * fraction, 1);
+}
 
 std::vector<double> floats(const H5File& f, const std::string& path) {
   const auto v = f.readFloat(path);
@@ -105,8 +109,8 @@ AblationNumbers readAblation(const H5File& f) {
 /// The expected sentences: the head that lowers accuracy most (first in layer-major order on
 /// ties), then the count. kd has one layer, so head c is L1H(c + 1).
 std::vector<std::string> ablationSentences(const AblationNumbers& a, std::size_t examples) {
-  const std::string basis =
-      "paired bootstrap over " + std::to_string(examples) + " eval examples, B = " + std::to_string(a.resamples);
+  const std::string basis = "paired bootstrap over " + std::to_string(examples) +
+                            " eval examples, B = " + std::to_string(a.resamples);
   std::size_t worst = 0;
   std::size_t detectable = 0;
   std::size_t lowers = 0;
@@ -117,20 +121,27 @@ std::vector<std::string> ablationSentences(const AblationNumbers& a, std::size_t
     lowers += !holdsZero && a.drop[c] > 0 ? 1 : 0;
   }
   const std::string head = "L1H" + std::to_string(worst + 1);
-  const std::string ci = " points (95% CI " + pts(a.lo[worst]) + " to " + pts(a.hi[worst]) + ", " + basis + ")";
+  const std::string ci =
+      " points (95% CI " + pts(a.lo[worst]) + " to " + pts(a.hi[worst]) + ", " + basis + ")";
   std::vector<std::string> out;
   const bool worstDetectable = !(a.lo[worst] <= 0.0 && 0.0 <= a.hi[worst]);
   if (worstDetectable && a.drop[worst] > 0) {
-    out.push_back("ablating head " + head + " of student kd alone lowers its accuracy on polarity the most of its "
-                  "heads: by " + pts(a.drop[worst]) + ci);
+    out.push_back("ablating head " + head +
+                  " of student kd alone lowers its accuracy on polarity the most of its "
+                  "heads: by " +
+                  pts(a.drop[worst]) + ci);
   } else if (worstDetectable) {
-    out.push_back("head " + head + " of student kd, the head whose ablation lowers its accuracy on polarity the most, "
-                  "raises it when ablated alone: by " + pts(-a.drop[worst]) + " points (95% CI " + pts(-a.hi[worst]) +
-                  " to " + pts(-a.lo[worst]) + ", " + basis + ")");
+    out.push_back("head " + head +
+                  " of student kd, the head whose ablation lowers its accuracy on polarity the most, "
+                  "raises it when ablated alone: by " +
+                  pts(-a.drop[worst]) + " points (95% CI " + pts(-a.hi[worst]) + " to " + pts(-a.lo[worst]) +
+                  ", " + basis + ")");
   } else {
-    out.push_back("no detectable difference when head " + head +
-                  " of student kd, the head whose ablation lowers its accuracy on polarity the most, is ablated "
-                  "alone: accuracy drop " + pts(a.drop[worst]) + ci);
+    out.push_back(
+        "no detectable difference when head " + head +
+        " of student kd, the head whose ablation lowers its accuracy on polarity the most, is ablated "
+        "alone: accuracy drop " +
+        pts(a.drop[worst]) + ci);
   }
   const std::size_t heads = a.drop.size();
   if (detectable > 0) {
@@ -138,15 +149,17 @@ std::vector<std::string> ablationSentences(const AblationNumbers& a, std::size_t
                     " heads of student kd " + (detectable == 1 ? "has" : "have") +
                     " a detectable effect on its accuracy when ablated alone (95% paired "
                     "bootstrap interval of the accuracy drop excluding 0; " +
-                    std::to_string(lowers) + " lower it, " + std::to_string(detectable - lowers) + " raise it)";
+                    std::to_string(lowers) + " lower it, " + std::to_string(detectable - lowers) +
+                    " raise it)";
     if (heads > detectable) {
       s += "; no detectable difference for the other " + std::to_string(heads - detectable);
     }
     out.push_back(s);
   } else {
-    out.push_back("none of the " + std::to_string(heads) +
-                  " heads of student kd has a detectable effect on its accuracy when ablated alone: no detectable "
-                  "difference for each (every 95% paired bootstrap interval holds 0)");
+    out.push_back(
+        "none of the " + std::to_string(heads) +
+        " heads of student kd has a detectable effect on its accuracy when ablated alone: no detectable "
+        "difference for each (every 95% paired bootstrap interval holds 0)");
   }
   return out;
 }
@@ -192,14 +205,18 @@ TEST(ReportWhere, LayerAndHeadSentencesCarryTheFilesNumbersAndIntervals) {
     }
   }
   ASSERT_GT(lowest, 0U);
-  const auto layerName = [](std::int64_t i) { return i == 0 ? std::string("embeddings") : "layer " + std::to_string(i); };
+  const auto layerName = [](std::int64_t i) {
+    return i == 0 ? std::string("embeddings") : "layer " + std::to_string(i);
+  };
   const std::string ckaSentence =
-      "the lowest CKA at matched depth of student kd: its layer " + std::to_string(lowest) + " matches the teacher's " +
-      layerName(teacherLayer[lowest]) + " with linear CKA " + f3(cka[lowest]) + " (95% CI " + f3(ckaLo[lowest]) +
-      " to " + f3(ckaHi[lowest]) + ", bootstrap over " + examples + ", B = " + std::to_string(ckaB) +
-      ")" + (matchedLayers == 1 ? std::string(", its only matched layer")
-                                : ", the lowest of its " + std::to_string(matchedLayers) + " matched layers");
-  EXPECT_TRUE(holds(where->findings, ckaSentence)) << ckaSentence << "\nfindings:\n" << lines(where->findings);
+      "the lowest CKA at matched depth of student kd: its layer " + std::to_string(lowest) +
+      " matches the teacher's " + layerName(teacherLayer[lowest]) + " with linear CKA " + f3(cka[lowest]) +
+      " (95% CI " + f3(ckaLo[lowest]) + " to " + f3(ckaHi[lowest]) + ", bootstrap over " + examples +
+      ", B = " + std::to_string(ckaB) + ")" +
+      (matchedLayers == 1 ? std::string(", its only matched layer")
+                          : ", the lowest of its " + std::to_string(matchedLayers) + " matched layers");
+  EXPECT_TRUE(holds(where->findings, ckaSentence)) << ckaSentence << "\nfindings:\n"
+                                                   << lines(where->findings);
   // The table: every matched pair with its interval, "estimate [lo, hi]".
   bool table = false;
   for (const auto& t : where->tables) {
@@ -258,7 +275,8 @@ TEST(ReportWhere, AnAblationIntervalHoldingZeroIsNoDetectableDifference) {
   const std::size_t n = original.readInt64("/tasks/polarity/eval/labels").size();
   // Head 1 lowers accuracy detectably; head 2's interval holds 0.
   {
-    const fs::path copy = withAblation("report_where_one", {0.05F, -0.0125F}, {0.02F, -0.04F}, {0.08F, 0.01F});
+    const fs::path copy =
+        withAblation("report_where_one", {0.05F, -0.0125F}, {0.02F, -0.04F}, {0.08F, 0.01F});
     const Report rep = buildReport(copy.string());
     const ReportSection* where = section(rep, kWhere);
     ASSERT_NE(where, nullptr);

@@ -7,7 +7,6 @@
 // values), and each ablated head must be in the series its own interval says: "accuracy drop"
 // when the interval excludes 0, "accuracy drop (no detectable difference)" when it holds 0.
 #include <QTemporaryDir>
-
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -18,11 +17,12 @@
 #include <vector>
 
 #include "core/record/h5_file.h"
-#include "test_run_file.h"
 #include "widgets/figures/figure_export.h"
 #include "widgets/figures/figure_registry.h"
 #include "widgets/figures/plot_widget.h"
 #include "widgets/shell/run_document.h"
+
+#include "test_run_file.h"
 
 using namespace kdscope;
 using namespace kdscope::widgets;
@@ -63,7 +63,9 @@ std::vector<QStringList> csvRows(const QByteArray& csv, QString* header) {
   return rows;
 }
 
-QString exact(double v) { return QString::number(v, 'g', QLocale::FloatingPointShortest); }
+QString exact(double v) {
+  return QString::number(v, 'g', QLocale::FloatingPointShortest);
+}
 
 class LayerHeadFigureTest : public ::testing::Test {
 protected:
@@ -155,12 +157,13 @@ TEST_F(LayerHeadFigureTest, TheFiguresAreListedInTheirViewsWhenTheRunHasTheirNum
   for (const FigureSpec& spec : catalog.figures()) {
     order << spec.view;
   }
-  const int matched = static_cast<int>(std::distance(
-      catalog.figures().begin(),
-      std::find_if(catalog.figures().begin(), catalog.figures().end(),
-                   [](const FigureSpec& s) { return s.name == QStringLiteral("layers.cka_matched.polarity.kd"); })));
+  const int matched = static_cast<int>(
+      std::distance(catalog.figures().begin(),
+                    std::find_if(catalog.figures().begin(), catalog.figures().end(), [](const FigureSpec& s) {
+                      return s.name == QStringLiteral("layers.cka_matched.polarity.kd");
+                    })));
   ASSERT_LT(matched, order.size());
-  EXPECT_EQ(order.lastIndexOf(QStringLiteral("layers")), matched);       // after layers.cka and layers.probe
+  EXPECT_EQ(order.lastIndexOf(QStringLiteral("layers")), matched); // after layers.cka and layers.probe
   EXPECT_LT(order.lastIndexOf(QStringLiteral("layers")), order.indexOf(QStringLiteral("heads")));
 
   // A run without these results lists none of them.
@@ -200,9 +203,8 @@ TEST_F(LayerHeadFigureTest, CkaAtMatchedDepthCsvHoldsTheFilesIntervals) {
   const core::H5File f(m_path.toStdString(), core::H5File::Mode::ReadOnly);
   const auto b = f.attrInt(kAnalysis + "kd/cka_matched", "resamples");
   const auto n = f.readInt64("/tasks/polarity/eval/labels").size();
-  EXPECT_TRUE(caption.contains(QStringLiteral("95% percentile bootstrap interval over the %1 eval examples, B = %2")
-                                   .arg(n)
-                                   .arg(b)))
+  EXPECT_TRUE(caption.contains(
+      QStringLiteral("95% percentile bootstrap interval over the %1 eval examples, B = %2").arg(n).arg(b)))
       << caption.toStdString();
   EXPECT_TRUE(caption.contains(QStringLiteral("emb~emb, 1~2"))) << caption.toStdString();
 }
@@ -212,7 +214,8 @@ TEST_F(LayerHeadFigureTest, HeadImportanceCsvHoldsTheFilesIntervalsInLayerMajorO
   const FigureCatalog catalog({&run});
   QString header;
   QString caption;
-  const auto rows = rowsOf(catalog, QStringLiteral("heads.importance_intervals.polarity.teacher"), &header, &caption);
+  const auto rows =
+      rowsOf(catalog, QStringLiteral("heads.importance_intervals.polarity.teacher"), &header, &caption);
   EXPECT_EQ(header, QStringLiteral("series,index,x,x_label,y,y_lo,y_hi"));
   const auto importance = read("teacher/head_importance");
   const auto lo = read("teacher/head_importance_lo");
@@ -252,8 +255,9 @@ TEST_F(LayerHeadFigureTest, AblationPutsAHeadWhoseIntervalHoldsZeroInTheNoDetect
   for (std::size_t c = 0; c < 4; ++c) {
     SCOPED_TRACE(c);
     // The row of head c, wherever its series put it.
-    const auto row = std::find_if(rows.begin(), rows.end(),
-                                  [&](const QStringList& r) { return r.size() == 7 && r[2] == exact(double(c)); });
+    const auto row = std::find_if(rows.begin(), rows.end(), [&](const QStringList& r) {
+      return r.size() == 7 && r[2] == exact(double(c));
+    });
     ASSERT_NE(row, rows.end());
     EXPECT_EQ((*row)[3], labels[static_cast<int>(c)]);
     EXPECT_EQ((*row)[4], exact(drop[c]));
@@ -265,9 +269,10 @@ TEST_F(LayerHeadFigureTest, AblationPutsAHeadWhoseIntervalHoldsZeroInTheNoDetect
                                    : QStringLiteral("accuracy drop"));
   }
   EXPECT_EQ(notDetectable, 2); // L1H2 and L2H1, as written in SetUp
-  EXPECT_TRUE(caption.contains(QStringLiteral("paired percentile bootstrap interval over the %1 eval examples, B = %2")
-                                   .arg(examples())
-                                   .arg(attrInt("teacher/head_ablation_accuracy_drop", "resamples"))))
+  EXPECT_TRUE(caption.contains(
+      QStringLiteral("paired percentile bootstrap interval over the %1 eval examples, B = %2")
+          .arg(examples())
+          .arg(attrInt("teacher/head_ablation_accuracy_drop", "resamples"))))
       << caption.toStdString();
   // The drop is the file's intact minus ablated accuracy.
   const core::H5File f(m_path.toStdString(), core::H5File::Mode::ReadOnly);

@@ -24,9 +24,15 @@ namespace {
 
 namespace an = core::analysis;
 
-QString tr(const char* text) { return QObject::tr(text); }
-std::string str(const QString& text) { return text.toStdString(); }
-QString qstr(const std::string& text) { return QString::fromStdString(text); }
+QString tr(const char* text) {
+  return QObject::tr(text);
+}
+std::string str(const QString& text) {
+  return text.toStdString();
+}
+QString qstr(const std::string& text) {
+  return QString::fromStdString(text);
+}
 
 QString join(std::initializer_list<QString> parts) {
   QStringList segments;
@@ -66,7 +72,9 @@ void addPoints(PlotWidget& plot, const QString& name, const Points& p, int color
   plot.setErrorBars(line, p.lo, p.hi);
 }
 
-QString layerLabel(std::int64_t index) { return index == 0 ? tr("emb") : QString::number(index); }
+QString layerLabel(std::int64_t index) {
+  return index == 0 ? tr("emb") : QString::number(index);
+}
 
 } // namespace
 
@@ -83,7 +91,8 @@ QStringList headLabels(std::size_t layers, std::size_t heads) {
 }
 
 QString ckaMatchedName(const QString& task, const QString& student) {
-  return join({QStringLiteral("layers"), QStringLiteral("cka_matched"), figureSegment(task), figureSegment(student)});
+  return join(
+      {QStringLiteral("layers"), QStringLiteral("cka_matched"), figureSegment(task), figureSegment(student)});
 }
 
 void buildCkaMatched(PlotWidget& plot, const RunDocument& run, const QString& task, const QString& teacher,
@@ -154,7 +163,8 @@ void buildHeadImportanceIntervals(PlotWidget& plot, const RunDocument& run, cons
 }
 
 QString headAblationName(const QString& task, const QString& model) {
-  return join({QStringLiteral("heads"), QStringLiteral("ablation"), figureSegment(task), figureSegment(model)});
+  return join(
+      {QStringLiteral("heads"), QStringLiteral("ablation"), figureSegment(task), figureSegment(model)});
 }
 
 void buildHeadAblation(PlotWidget& plot, const RunDocument& run, const QString& task, const QString& model) {
@@ -164,7 +174,8 @@ void buildHeadAblation(PlotWidget& plot, const RunDocument& run, const QString& 
     return;
   }
   plot.setTitle(tr("Accuracy drop when one head is ablated, with 95% intervals, %1").arg(model));
-  plot.setAxisLabels(tr("ablated head (layer, head)"), tr("intact accuracy - accuracy with the head ablated"));
+  plot.setAxisLabels(tr("ablated head (layer, head)"),
+                     tr("intact accuracy - accuracy with the head ablated"));
   const auto ablation = run.results().headAblation(str(task), str(model));
   if (!ablation || !ablation->accuracyDrop || !ablation->accuracyDropLo || !ablation->accuracyDropHi) {
     plot.setMessage(tr("no ablation intervals yet: %1").arg(noAnalysisMessage(run)));
@@ -240,10 +251,11 @@ void appendLayerIntervalFigures(const RunDocument& run, std::vector<FigureSpec>&
       if (!run.hasResult(task, student, QString::fromLatin1(entry::kCkaMatched))) {
         continue;
       }
-      QString caption = tr("Linear CKA of each layer of student %1 with the layer of %2 matched to it at the same "
-                           "depth, task %3, with 95% intervals (the CKA at matched depth in the file could not be "
-                           "read: building the figure says why).")
-                            .arg(student, teacher, task);
+      QString caption =
+          tr("Linear CKA of each layer of student %1 with the layer of %2 matched to it at the same "
+             "depth, task %3, with 95% intervals (the CKA at matched depth in the file could not be "
+             "read: building the figure says why).")
+              .arg(student, teacher, task);
       try {
         if (const auto matched = run.results().matchedCka(str(task), str(student))) {
           QStringList pairs;
@@ -253,28 +265,31 @@ void appendLayerIntervalFigures(const RunDocument& run, std::vector<FigureSpec>&
                                                    layerLabel(matched->teacherLayer[i]));
             }
           }
-          caption = tr("Linear CKA of each layer of student %1 (x; \"emb\" is the embedding output) with the layer "
-                       "of %2 matched to it at the same depth (%3 layer map; student~teacher: %4), pooled hidden "
-                       "states of the eval split of task %5. Error bars: the 95% percentile bootstrap interval over "
-                       "%6 eval examples%7 (each resample recomputes the CKA of the resampled rows).")
-                        .arg(student, teacher,
-                             matched->map.empty() ? tr("unrecorded") : QString::fromStdString(matched->map),
-                             pairs.join(QStringLiteral(", ")), task, examplesOf(run, task),
-                             resamplesText(matched->cka.empty() ? 0 : matched->cka.front().resamples));
+          caption =
+              tr("Linear CKA of each layer of student %1 (x; \"emb\" is the embedding output) with the layer "
+                 "of %2 matched to it at the same depth (%3 layer map; student~teacher: %4), pooled hidden "
+                 "states of the eval split of task %5. Error bars: the 95% percentile bootstrap interval "
+                 "over "
+                 "%6 eval examples%7 (each resample recomputes the CKA of the resampled rows).")
+                  .arg(student, teacher,
+                       matched->map.empty() ? tr("unrecorded") : QString::fromStdString(matched->map),
+                       pairs.join(QStringLiteral(", ")), task, examplesOf(run, task),
+                       resamplesText(matched->cka.empty() ? 0 : matched->cka.front().resamples));
         } else {
           continue; // not all four datasets: the file predates them
         }
       } catch (const std::exception&) {
         // A damaged group: listed all the same; building the figure reports the error.
       }
-      out.push_back(spec(run, figures::ckaMatchedName(task, student), QStringLiteral("layers"), caption,
-                         {entryPath(task, student, entry::kCkaMatched), entryPath(task, student, entry::kCkaMatchedLo),
-                          entryPath(task, student, entry::kCkaMatchedHi),
-                          entryPath(task, student, entry::kCkaMatchedTeacherLayer)},
-                         kFromAnalyze + tr(", linear CKA at matched depth with its bootstrap interval"),
-                         [doc, task, teacher, student](PlotWidget& plot) {
-                           figures::buildCkaMatched(plot, *doc, task, teacher, student);
-                         }));
+      out.push_back(
+          spec(run, figures::ckaMatchedName(task, student), QStringLiteral("layers"), caption,
+               {entryPath(task, student, entry::kCkaMatched), entryPath(task, student, entry::kCkaMatchedLo),
+                entryPath(task, student, entry::kCkaMatchedHi),
+                entryPath(task, student, entry::kCkaMatchedTeacherLayer)},
+               kFromAnalyze + tr(", linear CKA at matched depth with its bootstrap interval"),
+               [doc, task, teacher, student](PlotWidget& plot) {
+                 figures::buildCkaMatched(plot, *doc, task, teacher, student);
+               }));
     }
   }
 }
@@ -298,15 +313,20 @@ void appendHeadIntervalFigures(const RunDocument& run, std::vector<FigureSpec>& 
       }
       out.push_back(spec(
           run, figures::headImportanceIntervalsName(task, model), QStringLiteral("heads"),
-          tr("Importance of each attention head of %1 on task %2 (Michel et al. 2019: the mean over eval examples of "
-             "|dL/d gate| of the head, normalised per layer by its L2 norm), heads in layer-major order (L1H2 is "
-             "layer 1, head 2). Error bars: the 95% percentile bootstrap interval over %3 eval examples%4 (each "
+          tr("Importance of each attention head of %1 on task %2 (Michel et al. 2019: the mean over eval "
+             "examples of "
+             "|dL/d gate| of the head, normalised per layer by its L2 norm), heads in layer-major order "
+             "(L1H2 is "
+             "layer 1, head 2). Error bars: the 95% percentile bootstrap interval over %3 eval examples%4 "
+             "(each "
              "resample averages the resampled examples' gradients and normalises as the estimate does).")
               .arg(model, task, examplesOf(run, task), resamplesText(resamples)),
           {entryPath(task, model, entry::kHeadImportance), entryPath(task, model, entry::kHeadImportanceLo),
            entryPath(task, model, entry::kHeadImportanceHi)},
           kFromAnalyze + tr(", head importance with its bootstrap interval"),
-          [doc, task, model](PlotWidget& plot) { figures::buildHeadImportanceIntervals(plot, *doc, task, model); }));
+          [doc, task, model](PlotWidget& plot) {
+            figures::buildHeadImportanceIntervals(plot, *doc, task, model);
+          }));
     }
     for (const QString& model : models) {
       if (!run.hasResult(task, model, QString::fromLatin1(entry::kHeadAblationAccuracyDrop)) ||
@@ -324,10 +344,14 @@ void appendHeadIntervalFigures(const RunDocument& run, std::vector<FigureSpec>& 
       }
       out.push_back(spec(
           run, figures::headAblationName(task, model), QStringLiteral("heads"),
-          tr("Accuracy drop of %1 on task %2 when one attention head is gated to 0 alone (intact accuracy minus the "
-             "accuracy with that head ablated, on the same eval examples), heads in layer-major order (L1H2 is "
-             "layer 1, head 2). Error bars: the 95% paired percentile bootstrap interval over %3 eval examples%4 "
-             "(each resample draws the examples once for every head). A drop whose interval holds 0 is drawn as "
+          tr("Accuracy drop of %1 on task %2 when one attention head is gated to 0 alone (intact accuracy "
+             "minus the "
+             "accuracy with that head ablated, on the same eval examples), heads in layer-major order (L1H2 "
+             "is "
+             "layer 1, head 2). Error bars: the 95% paired percentile bootstrap interval over %3 eval "
+             "examples%4 "
+             "(each resample draws the examples once for every head). A drop whose interval holds 0 is drawn "
+             "as "
              "\"no detectable difference\"; a dashed line at 0.")
               .arg(model, task, examplesOf(run, task), resamplesText(resamples)),
           {entryPath(task, model, entry::kHeadAblationAccuracyDrop),
