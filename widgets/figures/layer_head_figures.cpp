@@ -103,7 +103,7 @@ void buildCkaMatched(PlotWidget& plot, const RunDocument& run, const QString& ta
     return;
   }
   plot.setTitle(tr("Linear CKA at matched depth with 95% intervals, %1 vs %2").arg(student, teacher));
-  plot.setAxisLabels(tr("%1 layer").arg(student), tr("linear CKA with the matched %1 layer").arg(teacher));
+  plot.setAxisLabels(tr("%1 layer").arg(student), tr("linear CKA"));
   const auto matched = run.results().matchedCka(str(task), str(student));
   if (!matched) {
     plot.setMessage(tr("no CKA at matched depth yet: %1").arg(noAnalysisMessage(run)));
@@ -174,8 +174,7 @@ void buildHeadAblation(PlotWidget& plot, const RunDocument& run, const QString& 
     return;
   }
   plot.setTitle(tr("Accuracy drop when one head is ablated, with 95% intervals, %1").arg(model));
-  plot.setAxisLabels(tr("ablated head (layer, head)"),
-                     tr("intact accuracy - accuracy with the head ablated"));
+  plot.setAxisLabels(tr("ablated head (layer, head)"), tr("accuracy drop (intact - ablated)"));
   const auto ablation = run.results().headAblation(str(task), str(model));
   if (!ablation || !ablation->accuracyDrop || !ablation->accuracyDropLo || !ablation->accuracyDropHi) {
     plot.setMessage(tr("no ablation intervals yet: %1").arg(noAnalysisMessage(run)));
