@@ -229,6 +229,9 @@ public:
   /// [Lyr, H] matrices, or nothing when not analysed (or the file predates them).
   [[nodiscard]] std::optional<std::pair<analysis::Matrix, analysis::Matrix>>
   headImportanceInterval(const std::string& task, const std::string& model) const;
+  /// The bootstrap resamples B of that interval (attribute `resamples` of head_importance_lo);
+  /// 0 when not recorded.
+  [[nodiscard]] int headImportanceResamples(const std::string& task, const std::string& model) const;
   /// head_importance [Lyr, H], or nothing when not analysed.
   [[nodiscard]] std::optional<analysis::Matrix> headImportance(const std::string& task,
                                                                const std::string& model) const;

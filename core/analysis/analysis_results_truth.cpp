@@ -49,6 +49,15 @@ AnalysisResults::headImportanceInterval(const std::string& task, const std::stri
   return std::make_pair(std::move(*lo), std::move(*hi));
 }
 
+int AnalysisResults::headImportanceResamples(const std::string& task, const std::string& model) const {
+  const H5File& f = m_reader.file();
+  const std::string lo = layout::analysisEntry(task, model, layout::entry::kHeadImportanceLo);
+  if (!f.isDataset(lo) || !f.hasAttr(lo, "resamples")) {
+    return 0;
+  }
+  return static_cast<int>(f.attrInt(lo, "resamples"));
+}
+
 std::optional<MatchedCka> AnalysisResults::matchedCka(const std::string& task, const std::string& student) const {
   namespace entry = layout::entry;
   const auto value = vector(task, student, entry::kCkaMatched);

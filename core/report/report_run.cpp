@@ -10,6 +10,7 @@
 #include "core/record/run_layout.h"
 #include "core/record/run_reader.h"
 #include "core/report/report.h"
+#include "core/report/report_where.h"
 #include "core/study/replicates.h"
 
 namespace kdscope::core {
@@ -179,76 +180,6 @@ void addExamples(ReportSection& section, const AnalysisResults& results, const s
   table(gained, "Gained examples: the student right, the teacher wrong", "student confidence");
 }
 
-void addWhere(ReportSection& section, const AnalysisResults& results, const std::string& task,
-              const std::string& student) {
-  // Layers: the CKA diagonal of the uniform layer map, and the probes.
-  if (const auto cka = results.matrix(task, student, layout::entry::kCka); cka && cka->rows > 1 && cka->cols > 1) {
-    const std::size_t lt = cka->rows - 1;
-    const std::size_t ls = cka->cols - 1;
-    std::string pairs;
-    double lowest = INFINITY;
-    std::size_t lowestLayer = 0;
-    for (std::size_t i = 0; i <= ls; ++i) {
-      const std::size_t j = std::min(lt, (i * lt) / ls);
-      const double v = (*cka)(j, i);
-      pairs += (pairs.empty() ? "" : ", ") + std::string("student ") + std::to_string(i) + " ~ teacher " +
-               std::to_string(j) + ": " + num(v);
-      if (i > 0 && v < lowest) {
-        lowest = v;
-        lowestLayer = i;
-      }
-    }
-    section.findings.push_back("linear CKA of " + who(student) +
-                               "'s layers with the teacher's mapped layers (0 = embeddings): " + pairs +
-                               "; the lowest is student layer " + std::to_string(lowestLayer) + " (" + num(lowest) + ")");
-    section.notes.push_back("CKA and probe accuracies have no interval: the analysis computes them once on the eval "
-                            "set (intervals over eval examples for them are not implemented; replicates give their "
-                            "spread over seeds).");
-  }
-  const auto probeT = results.vector(task, "teacher", layout::entry::kProbeAccuracy);
-  const auto probeS = results.vector(task, student, layout::entry::kProbeAccuracy);
-  if (probeT && probeS && !probeT->empty() && !probeS->empty()) {
-    section.findings.push_back("a linear probe on the last layer reaches " + num(probeS->back()) + " for " +
-                               who(student) + " against " + num(probeT->back()) +
-                               " for the teacher (eval accuracy; no interval, see the note)");
-  }
-  // Heads: importance and divergence.
-  if (const auto hi = results.headImportance(task, student); hi && hi->rows > 0 && hi->cols > 0) {
-    std::size_t bl = 0;
-    std::size_t bh = 0;
-    for (std::size_t l = 0; l < hi->rows; ++l) {
-      for (std::size_t h = 0; h < hi->cols; ++h) {
-        if ((*hi)(l, h) > (*hi)(bl, bh)) {
-          bl = l;
-          bh = h;
-        }
-      }
-    }
-    section.findings.push_back("the most important head of " + who(student) + " is layer " + std::to_string(bl) +
-                               " head " + std::to_string(bh) + " (importance " + num((*hi)(bl, bh)) +
-                               "; no interval: one ablation pass on the eval set)");
-  }
-  if (const auto div = results.headDivergence(task, student); div && div->bestDivergence.rows > 0) {
-    double sum = 0;
-    std::size_t count = 0;
-    for (std::size_t l = 0; l < div->bestDivergence.rows; ++l) {
-      for (std::size_t h = 0; h < div->bestDivergence.cols; ++h) {
-        const double v = div->bestDivergence(l, h);
-        if (std::isfinite(v)) {
-          sum += v;
-          ++count;
-        }
-      }
-    }
-    if (count > 0) {
-      section.findings.push_back("each teacher head's closest head of " + who(student) +
-                                 " differs by a Jensen-Shannon divergence of " + num(sum / double(count)) +
-                                 " nats on average over " + std::to_string(count) +
-                                 " mapped teacher heads (no interval: computed once on the recorded attention)");
-    }
-  }
-}
-
 void addStudent(Report& rep, const AnalysisResults& results, const RunReader& reader, const TaskHeadline& h,
                 const StudentHeadline& s, const TaskSummary& task) {
   ReportSection kept;
@@ -295,7 +226,7 @@ void addStudent(Report& rep, const AnalysisResults& results, const RunReader& re
 
   ReportSection where;
   where.heading = task.name + ", " + who(s.name) + ": where (layers, heads, classes)";
-  addWhere(where, results, task.name, s.name);
+  report::addWhere(where, results, task.name, s.name, static_cast<std::size_t>(task.evalExamples));
   const auto labels = reader.evalLabels(task.name);
   std::int64_t classes = 0;
   const auto zt = reader.evalLogits(task.name, "teacher", &classes);

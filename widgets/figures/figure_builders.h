@@ -9,6 +9,7 @@
 #include <QString>
 #include <QStringList>
 
+#include <cstddef>
 #include <vector>
 
 class QObject;
@@ -74,6 +75,24 @@ QString taskGapName(const QString& task);
 void buildTaskGap(PlotWidget& plot, const RunDocument& run, const QString& task);
 QString lossPatternName(const QString& task, const QString& student);
 void buildLossPattern(PlotWidget& plot, const RunDocument& run, const QString& task, const QString& student);
+
+/// Layers and heads with their 95% intervals (layer_head_figures.cpp; the analysis's numbers,
+/// never recomputed): the linear CKA of each student layer with its matched teacher layer
+/// (x = student layer, "emb", 1..Ls; error bars = the bootstrap interval over eval examples);
+/// each head's normalised importance with its bootstrap interval (x = heads in layer-major
+/// order, "L1H1", "L1H2", ...); each head's accuracy drop when ablated alone with its paired
+/// bootstrap interval (drops whose interval holds 0 in a series of their own, "no detectable
+/// difference"). A message when not analysed.
+QString ckaMatchedName(const QString& task, const QString& student);
+void buildCkaMatched(PlotWidget& plot, const RunDocument& run, const QString& task, const QString& teacher,
+                     const QString& student);
+QString headImportanceIntervalsName(const QString& task, const QString& model);
+void buildHeadImportanceIntervals(PlotWidget& plot, const RunDocument& run, const QString& task,
+                                  const QString& model);
+QString headAblationName(const QString& task, const QString& model);
+void buildHeadAblation(PlotWidget& plot, const RunDocument& run, const QString& task, const QString& model);
+/// The head labels of a [layers, heads] grid in layer-major order: "L1H1", "L1H2", ...
+QStringList headLabels(std::size_t layers, std::size_t heads);
 
 enum class SimilarityKind { ClassifierCosine, MeanProbability };
 QString similarityName(const QString& task, const QString& model, SimilarityKind kind);

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "core/record/run_layout.h"
+#include "widgets/figures/layer_head_figures.h"
 #include "widgets/figures/plot_widget.h"
 #include "widgets/shell/run_document.h"
 
@@ -267,6 +268,8 @@ std::vector<FigureSpec> runFigures(const RunDocument& run) {
     }
   }
 
+  appendLayerIntervalFigures(run, out); // layers.cka_matched (layer_head_figures.cpp)
+
   // Heads: importance, entropy, divergence, and one attention map per model.
   for (const TaskFacts& t : tasks) {
     const QString task = t.name;
@@ -325,6 +328,8 @@ std::vector<FigureSpec> runFigures(const RunDocument& run) {
       }
     }
   }
+
+  appendHeadIntervalFigures(run, out); // heads.importance_intervals, heads.ablation
 
   // Tasks: accuracy and gap with their 95% intervals (analysis "task").
   for (const TaskFacts& t : tasks) {

@@ -36,8 +36,10 @@ void writeBytes(const QString& path, const QByteArray& bytes) {
 
 QStringList reportFigurePatterns() {
   // What the report's sections talk about: accuracy and gap with their intervals, the loss
-  // pattern, the layers (CKA) and the heads.
-  return {"tasks.*", "examples.loss_pattern*", "layers.cka.*", "heads.importance*"};
+  // pattern, the layers (CKA, and at matched depth with its intervals) and the heads
+  // (importance, with its intervals, and the single-head ablation).
+  return {"tasks.*", "examples.loss_pattern*", "layers.cka.*", "layers.cka_matched.*", "heads.importance*",
+          "heads.ablation.*"};
 }
 
 struct ReportFileWriter::State {
