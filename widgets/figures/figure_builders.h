@@ -7,10 +7,13 @@
 /// file. GUI (main) thread.
 
 #include <QString>
+#include <QVector>
 #include <QStringList>
 
 #include <cstddef>
 #include <vector>
+
+#include "core/analysis/stats.h"
 
 class QObject;
 
@@ -38,6 +41,24 @@ struct FigureProvenance {
 };
 
 namespace figures {
+
+/// Points with 95% interval ends, one per category (x = its index): the series the interval
+/// figures draw as error bars (interval_figures.cpp, layer_head_figures.cpp).
+struct IntervalPoints {
+  QVector<double> x;
+  QVector<double> y;
+  QVector<double> lo;
+  QVector<double> hi;
+  void add(double at, const core::analysis::Interval& i) {
+    x << at;
+    y << i.estimate;
+    lo << i.lo;
+    hi << i.hi;
+  }
+};
+/// A scatter of `points` named `name` in colour `color` with their intervals as error bars;
+/// nothing when there are no points.
+void addIntervalPoints(PlotWidget& plot, const QString& name, const IntervalPoints& points, int color);
 
 QString lossName(const QString& task, const LossSelection& selection);
 void buildLoss(PlotWidget& plot, const RunDocument& run, const QString& task, const LossSelection& selection);

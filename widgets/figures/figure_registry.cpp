@@ -94,19 +94,11 @@ TaskFacts factsOf(const RunDocument& run, const QString& task) {
 
 FigureSpec spec(const RunDocument& run, const QString& name, const QString& view, const QString& caption,
                 const QStringList& objects, const QString& analysis, std::function<void(PlotWidget&)> build) {
-  FigureSpec s;
-  s.name = name;
-  s.view = view;
-  s.caption = caption;
-  s.runPaths = QStringList{canonicalRunPath(run)};
-  s.provenance.objects = objects;
-  s.provenance.analysis = analysis;
-  s.build = std::move(build);
-  return s;
+  return runFigureSpec(run, name, view, caption, objects, analysis, std::move(build));
 }
 
 const QString kFromReader = QStringLiteral("read from the run file as recorded during training");
-const QString kFromAnalyze = QStringLiteral("written by `kdscope analyze` (core/analysis)");
+const QString kFromAnalyze = fromAnalyzeText();
 const QString kFromLogits = QStringLiteral("computed by KDScope from eval/logits and eval/labels (core/analysis/metrics)");
 
 FigureSpec attentionSpec(const RunDocument& run, const QString& task, const QString& model, int example, int layer,
@@ -166,6 +158,21 @@ FigureSpec contentFigure(const PlotWidget& plot) {
   figure.build = [content](PlotWidget& target) { target.setContent(content); };
   return figure;
 }
+
+FigureSpec runFigureSpec(const RunDocument& run, const QString& name, const QString& view, const QString& caption,
+                         const QStringList& objects, const QString& analysis, std::function<void(PlotWidget&)> build) {
+  FigureSpec s;
+  s.name = name;
+  s.view = view;
+  s.caption = caption;
+  s.runPaths = QStringList{canonicalRunPath(run)};
+  s.provenance.objects = objects;
+  s.provenance.analysis = analysis;
+  s.build = std::move(build);
+  return s;
+}
+
+QString fromAnalyzeText() { return QStringLiteral("written by `kdscope analyze` (core/analysis)"); }
 
 QString canonicalRunPath(const RunDocument& run) {
   const QFileInfo info(run.path());

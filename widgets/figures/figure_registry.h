@@ -81,4 +81,13 @@ FigureSpec contentFigure(const PlotWidget& plot);
 /// The absolute, canonical path of a run file (what CSV headers and indexes print).
 QString canonicalRunPath(const RunDocument& run);
 
+/// A figure of one run: `name` in `view`, with its caption, the run file's objects it reads
+/// and the analysis that wrote them; `build` draws it (the registry's and layer_head_figures'
+/// figures).
+FigureSpec runFigureSpec(const RunDocument& run, const QString& name, const QString& view, const QString& caption,
+                         const QStringList& objects, const QString& analysis, std::function<void(PlotWidget&)> build);
+
+/// The provenance line of figures of what `kdscope analyze` wrote.
+QString fromAnalyzeText();
+
 } // namespace kdscope::widgets

@@ -23,28 +23,6 @@ namespace an = core::analysis;
 
 QString tr(const char* text) { return QObject::tr(text); }
 
-/// One category per entry: the points of `series` (detectable, or not) with their ends.
-struct Points {
-  QVector<double> x;
-  QVector<double> y;
-  QVector<double> lo;
-  QVector<double> hi;
-  void add(int at, const an::Interval& i) {
-    x << at;
-    y << i.estimate;
-    lo << i.lo;
-    hi << i.hi;
-  }
-};
-
-void addPoints(PlotWidget& plot, const QString& name, const Points& p, int color) {
-  if (p.x.isEmpty()) {
-    return;
-  }
-  const int line = plot.addScatter(name, p.x, p.y, color, 5.0);
-  plot.setErrorBars(line, p.lo, p.hi);
-}
-
 /// A difference at a category, with the p of the test beside it (NaN: none).
 struct Difference {
   int at = 0;
@@ -55,17 +33,25 @@ struct Difference {
 /// Differences: those not detectable (interval holds 0, or p >= 0.05) go to their own
 /// series, named as such.
 void addDifferences(PlotWidget& plot, const QString& name, const std::vector<Difference>& values) {
-  Points detectable;
-  Points not_;
+  IntervalPoints detectable;
+  IntervalPoints not_;
   for (const Difference& d : values) {
     (an::detectable(d.interval, d.pValue) ? detectable : not_).add(d.at, d.interval);
   }
-  addPoints(plot, name, detectable, 1);
-  addPoints(plot, tr("%1 (%2)").arg(name, noDetectableDifference()), not_, 2);
+  addIntervalPoints(plot, name, detectable, 1);
+  addIntervalPoints(plot, tr("%1 (%2)").arg(name, noDetectableDifference()), not_, 2);
   plot.addReferenceLine(0.0);
 }
 
 } // namespace
+
+void addIntervalPoints(PlotWidget& plot, const QString& name, const IntervalPoints& points, int color) {
+  if (points.x.isEmpty()) {
+    return;
+  }
+  const int line = plot.addScatter(name, points.x, points.y, color, 5.0);
+  plot.setErrorBars(line, points.lo, points.hi);
+}
 
 QString taskAccuracyName(const QString& task) {
   return QStringLiteral("tasks.accuracy.") + figureSegment(task);
@@ -77,7 +63,7 @@ void buildTaskAccuracy(PlotWidget& plot, const RunDocument& run, const QString& 
   plot.setAxisLabels(tr("model"), tr("accuracy"));
   QStringList models{run.teacherOf(task)};
   models << run.studentsOf(task);
-  Points points;
+  IntervalPoints points;
   QStringList labels;
   for (const QString& model : models) {
     const auto intervals = model.isEmpty() ? std::nullopt : run.intervals(task, model);
@@ -91,7 +77,7 @@ void buildTaskAccuracy(PlotWidget& plot, const RunDocument& run, const QString& 
     plot.setMessage(tr("no intervals yet: %1").arg(noAnalysisMessage(run)));
     return;
   }
-  addPoints(plot, tr("accuracy, 95% interval"), points, 0);
+  addIntervalPoints(plot, tr("accuracy, 95% interval"), points, 0);
   plot.setXTickLabels(labels);
   plot.rescale();
   plot.setFigureName(taskAccuracyName(task));

@@ -51,27 +51,6 @@ an::Interval intervalOf(double estimate, double lo, double hi) {
 }
 
 /// One category per entry: the points of a series with their interval's ends.
-struct Points {
-  QVector<double> x;
-  QVector<double> y;
-  QVector<double> lo;
-  QVector<double> hi;
-  void add(std::size_t at, const an::Interval& i) {
-    x << static_cast<double>(at);
-    y << i.estimate;
-    lo << i.lo;
-    hi << i.hi;
-  }
-};
-
-void addPoints(PlotWidget& plot, const QString& name, const Points& p, int color) {
-  if (p.x.isEmpty()) {
-    return;
-  }
-  const int line = plot.addScatter(name, p.x, p.y, color, 5.0);
-  plot.setErrorBars(line, p.lo, p.hi);
-}
-
 QString layerLabel(std::int64_t index) {
   return index == 0 ? tr("emb") : QString::number(index);
 }
@@ -109,7 +88,7 @@ void buildCkaMatched(PlotWidget& plot, const RunDocument& run, const QString& ta
     plot.setMessage(tr("no CKA at matched depth yet: %1").arg(noAnalysisMessage(run)));
     return;
   }
-  Points points;
+  IntervalPoints points;
   QStringList labels;
   for (std::size_t i = 0; i < matched->cka.size(); ++i) {
     labels << layerLabel(static_cast<std::int64_t>(i));
@@ -121,7 +100,7 @@ void buildCkaMatched(PlotWidget& plot, const RunDocument& run, const QString& ta
     plot.setMessage(tr("no layer of %1 is matched to a layer of %2").arg(student, teacher));
     return;
   }
-  addPoints(plot, tr("linear CKA, 95% interval"), points, 0);
+  addIntervalPoints(plot, tr("linear CKA, 95% interval"), points, 0);
   plot.setXTickLabels(labels);
   plot.rescale();
   plot.setFigureName(ckaMatchedName(task, student));
@@ -152,11 +131,11 @@ void buildHeadImportanceIntervals(PlotWidget& plot, const RunDocument& run, cons
     plot.setMessage(tr("head_importance and its interval differ in shape in %1").arg(run.path()));
     return;
   }
-  Points points;
+  IntervalPoints points;
   for (std::size_t c = 0; c < importance->values.size(); ++c) {
     points.add(c, intervalOf(importance->values[c], band->first.values[c], band->second.values[c]));
   }
-  addPoints(plot, tr("importance, 95% interval"), points, 0);
+  addIntervalPoints(plot, tr("importance, 95% interval"), points, 0);
   plot.setXTickLabels(headLabels(importance->rows, importance->cols));
   plot.rescale();
   plot.setFigureName(headImportanceIntervalsName(task, model));
@@ -182,16 +161,16 @@ void buildHeadAblation(PlotWidget& plot, const RunDocument& run, const QString& 
   }
   const an::Matrix& drop = *ablation->accuracyDrop;
   // Drops whose interval holds 0 (or has no ends) go to their own series, named as such.
-  Points detectable;
-  Points notDetectable;
+  IntervalPoints detectable;
+  IntervalPoints notDetectable;
   for (std::size_t c = 0; c < drop.values.size(); ++c) {
     const an::Interval i =
         intervalOf(drop.values[c], ablation->accuracyDropLo->values[c], ablation->accuracyDropHi->values[c]);
     (an::detectable(i) ? detectable : notDetectable).add(c, i);
   }
   const QString name = tr("accuracy drop");
-  addPoints(plot, name, detectable, 1);
-  addPoints(plot, tr("%1 (%2)").arg(name, noDetectableDifference()), notDetectable, 2);
+  addIntervalPoints(plot, name, detectable, 1);
+  addIntervalPoints(plot, tr("%1 (%2)").arg(name, noDetectableDifference()), notDetectable, 2);
   plot.addReferenceLine(0.0);
   plot.setXTickLabels(headLabels(drop.rows, drop.cols));
   plot.rescale();
@@ -202,7 +181,7 @@ void buildHeadAblation(PlotWidget& plot, const RunDocument& run, const QString& 
 
 namespace {
 
-const QString kFromAnalyze = QStringLiteral("written by `kdscope analyze` (core/analysis)");
+const QString kFromAnalyze = fromAnalyzeText();
 
 QString entryPath(const QString& task, const QString& who, const char* entry) {
   return qstr(core::layout::analysisEntry(str(task), str(who), entry));
@@ -210,15 +189,7 @@ QString entryPath(const QString& task, const QString& who, const char* entry) {
 
 FigureSpec spec(const RunDocument& run, const QString& name, const QString& view, const QString& caption,
                 const QStringList& objects, const QString& analysis, std::function<void(PlotWidget&)> build) {
-  FigureSpec s;
-  s.name = name;
-  s.view = view;
-  s.caption = caption;
-  s.runPaths = QStringList{canonicalRunPath(run)};
-  s.provenance.objects = objects;
-  s.provenance.analysis = analysis;
-  s.build = std::move(build);
-  return s;
+  return runFigureSpec(run, name, view, caption, objects, analysis, std::move(build));
 }
 
 QString examplesOf(const RunDocument& run, const QString& task) {
