@@ -126,7 +126,7 @@ void buildStudyHeatmap(PlotWidget& plot, const core::StudySummary& summary, cons
       h.lower.push_back(i.lo);
       h.upper.push_back(i.hi);
       if (gap) {
-        h.marked.push_back(std::isfinite(i.lo) && std::isfinite(i.hi) && i.lo <= 0.0 && 0.0 <= i.hi ? 1 : 0);
+        h.marked.push_back(i.holdsZero() ? 1 : 0); // NaN ends (no interval): not marked
       }
     }
     h.intervalTitle = tr("95% t interval over %1 replicates").arg(summary.replicates.seeds.size());
