@@ -224,6 +224,22 @@ std::vector<std::string> AnalysisResults::vocabulary(const std::string& task) co
   return f.exists(layout::vocab(task)) ? f.readStrings(layout::vocab(task)) : std::vector<std::string>{};
 }
 
+std::optional<std::vector<std::int64_t>> AnalysisResults::modelTokens(const std::string& task, const std::string& model,
+                                                                      std::size_t example) const {
+  const H5File& f = m_reader.file();
+  const std::string path = layout::evalModelTokens(task, model);
+  if (!f.exists(path) || example >= f.shape(path).at(0)) {
+    return std::nullopt;
+  }
+  return f.readInt64(path, example, 1);
+}
+
+std::vector<std::string> AnalysisResults::modelVocabulary(const std::string& task, const std::string& model) const {
+  const H5File& f = m_reader.file();
+  const std::string path = layout::modelVocab(task, model);
+  return f.exists(path) ? f.readStrings(path) : std::vector<std::string>{};
+}
+
 std::vector<std::string> AnalysisResults::texts(const std::string& task) const {
   const H5File& f = m_reader.file();
   return f.exists(layout::evalText(task)) ? f.readStrings(layout::evalText(task)) : std::vector<std::string>{};

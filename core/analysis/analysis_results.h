@@ -265,6 +265,13 @@ public:
   [[nodiscard]] std::vector<std::int64_t> tokens(const std::string& task, std::size_t example) const;
   /// The task's vocabulary; empty when it has none.
   [[nodiscard]] std::vector<std::string> vocabulary(const std::string& task) const;
+  /// One kept example's token ids as `model` itself read them (<model>/eval/tokens, padded to
+  /// the task's length: a TorchScript text model's own tokenizer), or nothing when the model
+  /// has none recorded for it (KDScope's models read the task's tokens()).
+  [[nodiscard]] std::optional<std::vector<std::int64_t>> modelTokens(const std::string& task, const std::string& model,
+                                                                     std::size_t example) const;
+  /// The vocabulary modelTokens() index (<model>/vocab); empty when not recorded.
+  [[nodiscard]] std::vector<std::string> modelVocabulary(const std::string& task, const std::string& model) const;
   /// eval/text; empty when not recorded.
   [[nodiscard]] std::vector<std::string> texts(const std::string& task) const;
 

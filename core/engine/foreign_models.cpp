@@ -83,6 +83,7 @@ ForeignModel loadForeignModel(const std::string& name, const std::string& field,
   if (textTask) {
     const ModelTokenizer tokenizer = ModelTokenizer::fromManifest(m);
     f.view = retokenizeTask(task, tokenizer, where);
+    f.vocab = tokenizer.vocab();
     // Sentence pairs go in as pairs (token_type_ids 0 then 1), as in the recording.
     const bool pairs = !task.eval.pairTexts.empty();
     std::vector<std::string> texts;
@@ -121,6 +122,12 @@ std::vector<std::int64_t> modelTokenCounts(const TaskData& view) {
   return counts;
 }
 
+std::vector<std::int64_t> modelTokenRows(const TaskData& view, std::size_t examples) {
+  const auto len = static_cast<std::size_t>(view.seqLen);
+  const std::size_t rows = std::min(examples, view.eval.size());
+  return {view.eval.tokens.begin(), view.eval.tokens.begin() + static_cast<std::ptrdiff_t>(rows * len)};
+}
+
 RecordedModelSizes recordedSizes(const ForeignModel& f) {
   RecordedModelSizes s;
   s.layers = static_cast<std::uint64_t>(std::max(0, f.model->numLayers()));
@@ -130,6 +137,7 @@ RecordedModelSizes recordedSizes(const ForeignModel& f) {
   s.attention = s.heads > 0 && f.model->unavailable(ModelFeature::Attention).empty();
   s.classifier = f.model->unavailable(ModelFeature::Classifier).empty();
   s.classifierWidth = s.classifier ? static_cast<std::uint64_t>(f.model.ptr()->classifier()->weight.size(1)) : 0;
+  s.vocab = f.vocab;
   return s;
 }
 

@@ -26,6 +26,7 @@ struct ForeignModel {
   /// The task as the model reads it: text tasks re-tokenized with the model's tokenizer (same
   /// examples, labels and order; seqLen = the task's max_len); vector tasks unchanged.
   TaskData view;
+  std::vector<std::string> vocab; ///< text models: the tokenizer's vocabulary, id order (for <model>/vocab)
   ModelCheckReport report; ///< the pre-flight check (usable: it ran and gave logits [B, C])
 };
 
@@ -40,6 +41,10 @@ ForeignModel loadForeignModel(const std::string& name, const std::string& field,
 /// The number of the model's own tokens (non-[PAD], its attention mask's ones) of each eval
 /// example of its view, for eval/token_counts.
 std::vector<std::int64_t> modelTokenCounts(const TaskData& view);
+
+/// The model's own token ids of the view's first `examples` eval examples (at most all), row
+/// by row, for <model>/eval/tokens.
+std::vector<std::int64_t> modelTokenRows(const TaskData& view, std::size_t examples);
 
 /// The sizes of what recordEvalOutputs will record of the model (its manifest's layers, heads
 /// and width; what its pre-flight check found missing is not recorded), for the run-file size

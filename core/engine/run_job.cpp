@@ -575,6 +575,17 @@ void JobRunner::beginForeign(const TaskData& task, const ForeignModel& f, const 
     // [PAD] = 0), which the attention analysis counts rows by.
     const std::vector<std::int64_t> counts = modelTokenCounts(f.view);
     m_writer->file().writeInt64(layout::evalTokenCounts(task.name, f.name), {counts.size()}, counts, /*compress=*/true);
+    // Its own tokens of the examples whose attention is kept, and its vocabulary: what the
+    // window labels its attention maps' positions with.
+    const bool attention = f.model->numHeads() > 0 && f.model->unavailable(ModelFeature::Attention).empty();
+    const auto kept = attention ? static_cast<std::size_t>(std::max(0, m_job.recording.attentionExamples)) : 0;
+    const std::vector<std::int64_t> rows = modelTokenRows(f.view, kept);
+    if (!rows.empty() && !f.vocab.empty()) {
+      const auto len = static_cast<std::uint64_t>(f.view.seqLen);
+      m_writer->file().writeInt64(layout::evalModelTokens(task.name, f.name), {rows.size() / len, len}, rows,
+                                  /*compress=*/true);
+      m_writer->file().writeStrings(layout::modelVocab(task.name, f.name), f.vocab);
+    }
   }
 }
 

@@ -50,6 +50,8 @@ std::string evalTokenHidden(const std::string& t, const std::string& m) {
   return join(model(t, m), kEvalTokenHiddenName);
 }
 std::string evalTokenCounts(const std::string& t, const std::string& m) { return join(model(t, m), "eval/token_counts"); }
+std::string evalModelTokens(const std::string& t, const std::string& m) { return join(model(t, m), "eval/tokens"); }
+std::string modelVocab(const std::string& t, const std::string& m) { return join(model(t, m), "vocab"); }
 std::vector<std::string> evalOutputs(const std::string& t, const std::string& m) {
   return {evalLogits(t, m), evalHidden(t, m), evalAttention(t, m), evalTokenHidden(t, m)};
 }

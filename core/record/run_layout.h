@@ -116,6 +116,12 @@ std::string evalTokenHidden(const std::string& task, const std::string& model);
 /// mask's ones) in each eval example. Written for TorchScript text models, which tokenize the
 /// task with their own tokenizer; absent for KDScope's models (eval/tokens gives theirs).
 std::string evalTokenCounts(const std::string& task, const std::string& model);
+/// <model>/eval/tokens: int64 [n_att, L], the model's own token ids of the eval examples whose
+/// attention is kept (the first n_att), and <model>/vocab: its tokenizer's vocabulary, id order.
+/// Written for TorchScript text models, whose positions are their own tokens, not the task's
+/// (/tasks/<task>/eval/tokens labels KDScope's models' positions).
+std::string evalModelTokens(const std::string& task, const std::string& model);
+std::string modelVocab(const std::string& task, const std::string& model);
 /// The eval/* outputs a model may have, in the order above (removed together on resume).
 std::vector<std::string> evalOutputs(const std::string& task, const std::string& model);
 /// The same outputs relative to their model ("eval/logits", ...), for labels that name them

@@ -533,6 +533,20 @@ void RunReader::validate() const {
       }
       // A TorchScript text model's own token count per eval example.
       checkOptional(f, layout::evalTokenCounts(task, model), H5TypeClass::Integer, {n});
+      // Its own tokens of the kept examples (as many columns as the task's tokens) and the
+      // vocabulary they index.
+      const std::string modelTokens = layout::evalModelTokens(task, model);
+      checkOptional(f, modelTokens, H5TypeClass::Integer, {std::nullopt, len});
+      checkOptional(f, layout::modelVocab(task, model), H5TypeClass::String, {std::nullopt});
+      if (f.exists(modelTokens)) {
+        if (!len) {
+          fail(f, modelTokens, "exists, but " + layout::evalTokens(task) + " does not");
+        }
+        if (!f.exists(layout::modelVocab(task, model))) {
+          fail(f, modelTokens, "exists, but " + layout::modelVocab(task, model) + " (the vocabulary it indexes) does not");
+        }
+        checkAtMost(f, modelTokens, n ? n->value : 0, n ? n->source : "no eval labels");
+      }
       checkOptional(f, layout::classifierWeight(task, model), H5TypeClass::Float, {c, std::nullopt});
       checkOptional(f, layout::classifierBias(task, model), H5TypeClass::Float, {c});
       if (f.exists(layout::trainRecords(task, model))) {

@@ -214,6 +214,12 @@ RunSizeEstimate estimateRunFileSize(const JobSpec& job, const std::vector<TaskDa
         hasClassifier = given->classifier;
         if (text) {
           parts["token counts of TorchScript models"] += chunkedDataset(8.0 * n, kIntegerRatio, 1);
+          // Their own tokens of the kept examples and their vocabulary (<model>/eval/tokens, vocab).
+          const std::uint64_t nAtt = std::min<std::uint64_t>(static_cast<std::uint64_t>(rec.attentionExamples), n);
+          if (nAtt > 0 && given->attention && !given->vocab.empty()) {
+            parts["own tokens and vocabulary of TorchScript models"] +=
+                chunkedDataset(8.0 * nAtt * len, kIntegerRatio, 2) + strings(given->vocab);
+          }
         }
       }
       parts["model groups and attributes"] += kGroupBytes + 2000;

@@ -36,6 +36,7 @@ struct RecordedModelSizes {
   bool hidden = false;     ///< the module returns usable hidden states (else no eval/hidden)
   bool attention = false;  ///< it returns usable attentions (else no eval/attention)
   bool classifier = false; ///< the manifest names its classifier (else no classifier group)
+  std::vector<std::string> vocab; ///< a text model's tokenizer vocabulary (<model>/vocab)
 };
 /// task -> model name ("teacher" or a student's) -> sizes.
 using TorchScriptSizes = std::map<std::string, std::map<std::string, RecordedModelSizes>>;

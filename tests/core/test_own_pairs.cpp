@@ -11,13 +11,17 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
 #include "core/data/dataset.h"
+#include "core/data/loaders.h"
 #include "core/distill/trainer.h"
 #include "core/models/model_manifest.h"
 #include "core/models/model_tokenizer.h"
+#include "core/record/h5_file.h"
 #include "core/record/size_estimate.h"
 #include "core/study/study_spec.h"
 #include "tests/core/test_support.h"
@@ -148,6 +152,8 @@ TEST(TorchScriptSizeEstimate, SizesFromThePreflightCheckWorkedByHand) {
   small.heads = 2;
   small.width = 8;
   small.hidden = true;
+  teacher.vocab = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "ab"};
+  small.vocab = teacher.vocab; // recorded only with attentions: not for this one
   sizes["pairs"]["teacher"] = teacher;
   sizes["pairs"]["small"] = small;
   const core::RunSizeEstimate e = core::estimateRunFileSize(job, {task}, sizes);
@@ -170,6 +176,11 @@ TEST(TorchScriptSizeEstimate, SizesFromThePreflightCheckWorkedByHand) {
   // eval/token_counts of each model: 10 int64 = 80 B x 0.12 = 9.6 -> 10, + 600 + 2072 = 2682.
   ASSERT_NE(partOf(e, "token counts of TorchScript models"), nullptr);
   EXPECT_EQ(partOf(e, "token counts of TorchScript models")->bytes, 2u * 2682u);
+  // The teacher's own tokens of its 4 kept examples: 4 x 8 int64 = 256 B x 0.12 = 30.72 -> 31,
+  // + 600 + 2584 (rank 2) = 3215; its vocabulary: 5 strings of at most 8 bytes, each 8 + 36,
+  // + 600 = 820. Together 4035; nothing for the student without attentions.
+  ASSERT_NE(partOf(e, "own tokens and vocabulary of TorchScript models"), nullptr);
+  EXPECT_EQ(partOf(e, "own tokens and vocabulary of TorchScript models")->bytes, 4035u);
   // Mode "compare" trains nothing: no training logs.
   EXPECT_EQ(partOf(e, "training logs and eval curves"), nullptr);
 
@@ -277,6 +288,11 @@ TEST(OwnPairsEndToEnd, TracedTeacherAndStudentOnACsvOfPairsGiveEveryViewFromOneJ
   EXPECT_GT(checked.at("attention_examples_where_lengths_differ").get<int>(), 0);
   EXPECT_LT(checked.at("entropy_max_abs_difference").get<double>(), 1e-5);
   EXPECT_GT(checked.at("entropy_difference_by_kdscope_tokens").get<double>(), 1e-3);
+  // The teacher's own tokens of the kept examples, and its vocabulary, are Python's WordPiece
+  // ids and vocab.txt.
+  EXPECT_TRUE(checked.at("own_tokens_match").get<bool>());
+  EXPECT_TRUE(checked.at("own_vocab_match").get<bool>());
+  EXPECT_EQ(checked.at("own_tokens_rows").get<int>(), checked.at("attention_examples").get<int>());
 
   // Every figure the run can give, and the report.
   {
@@ -286,11 +302,65 @@ TEST(OwnPairsEndToEnd, TracedTeacherAndStudentOnACsvOfPairsGiveEveryViewFromOneJ
     EXPECT_EQ(status, 0) << output;
     EXPECT_GE(filesWithExtension(out + "/figures", ".svg"), 10u) << output;
   }
+  // The teacher's attention map of eval example 0 is labelled with the module's own pieces
+  // ([CLS] premise pieces [SEP] hypothesis pieces [SEP], as Python tokenized them), not with
+  // KDScope's word tokens of the text.
+  {
+    std::vector<std::string> expected;
+    for (const auto& piece : checked.at("first_example_pieces")) {
+      expected.push_back(piece.get<std::string>());
+    }
+    ASSERT_GE(expected.size(), 3u);
+    EXPECT_EQ(expected.front(), "[CLS]");
+    EXPECT_EQ(expected.back(), "[SEP]");
+    std::string csv;
+    for (const auto& entry : fs::recursive_directory_iterator(out + "/figures")) {
+      const std::string name = entry.path().filename().string();
+      if (name.rfind("heads.attention.hedge-pairs.teacher.e0.", 0) == 0 && entry.path().extension() == ".csv") {
+        csv = entry.path().string();
+      }
+    }
+    ASSERT_FALSE(csv.empty()) << "no CSV of the teacher's attention map of example 0 in " << out << "/figures";
+    std::ifstream in(csv, std::ios::binary);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::vector<std::vector<std::string>> records; // the pieces include "," and '"', quoted
+    for (auto& record : core::loaders::parseCsv(text, csv)) {
+      if (!record.empty() && record.front().rfind('#', 0) != 0) { // "# figure: ..." comment lines
+        records.push_back(std::move(record));
+      }
+    }
+    ASSERT_FALSE(records.empty());
+    ASSERT_EQ(records.front(), (std::vector<std::string>{"row", "row_label", "column", "column_label", "value"}));
+    std::vector<std::string> rowLabels; // row r's label, from its column-0 cell
+    for (std::size_t r = 1; r < records.size(); ++r) {
+      ASSERT_EQ(records[r].size(), 5u) << csv << " record " << r;
+      if (records[r][2] == "0") {
+        rowLabels.push_back(records[r][1]);
+      }
+    }
+    EXPECT_EQ(rowLabels, expected);
+  }
   {
     const auto [status, output] =
         runCommand("QT_QPA_PLATFORM=offscreen " + kdscope("report '" + run + "' --out '" + out + "/report'"));
     EXPECT_EQ(status, 0) << output;
     EXPECT_GE(filesWithExtension(out + "/report", ".html"), 1u) << output;
+  }
+
+  // A copy whose teacher lost its vocabulary: the tokens left name what they index.
+  {
+    const std::string broken = out + "/no_vocab.h5";
+    fs::copy_file(run, broken);
+    {
+      core::H5File f(broken, core::H5File::Mode::ReadWrite);
+      f.remove("/tasks/hedge-pairs/models/teacher/vocab");
+    }
+    const auto [status, output] = runCommand(kdscope("info '" + broken + "'"));
+    EXPECT_EQ(status, 2) << output;
+    EXPECT_NE(output.find(broken + ": /tasks/hedge-pairs/models/teacher/eval/tokens: exists, but "
+                                   "/tasks/hedge-pairs/models/teacher/vocab (the vocabulary it indexes) does not"),
+              std::string::npos)
+        << output;
   }
 
   // Mode "distil": the same teacher into a KDScope student and into the traced student,

@@ -20,7 +20,8 @@ a traced BERT-family teacher and student and a CSV of sentence pairs, run by one
       basic tokenizer and WordPiece (written below from BERT's tokenization.py), as
       [CLS] a [SEP] b [SEP] with token types 0 then 1; the teacher module runs on them in
       Python; its logits must equal the recorded eval/logits within 1e-4, and the run file's
-      eval/token_counts must equal the attention masks' sums. Prints a JSON summary; exit 1
+      eval/token_counts must equal the attention masks' sums, and its eval/tokens (the kept
+      examples) and vocab the ids and vocab.txt used here. Prints a JSON summary; exit 1
       on any mismatch.
 """
 import collections
@@ -197,6 +198,10 @@ def oracle(run_path, out):
         kdscope_tokens = h[task + "/eval/tokens"][()]
         attention = h[task + "/models/teacher/eval/attention"][()].astype(np.float64)  # [n_att, Lyr, H, L, L]
         entropy = h[task + "/analysis/teacher/attention_entropy"][()]                   # [Lyr, H]
+        # The module's own tokens of the kept examples and its vocabulary (what the window
+        # labels the teacher's attention maps with).
+        own_tokens = h[task + "/models/teacher/eval/tokens"][()]
+        own_vocab = [w.decode() if isinstance(w, bytes) else w for w in h[task + "/models/teacher/vocab"][()]]
     pairs = [rows[int(i)] for i in source]
     # The run file's texts are "a\nb": the rows source_index names are the pairs it recorded.
     text_match = all(t == p["premise"] + "\n" + p["hypothesis"] for t, p in zip(texts, pairs))
@@ -229,6 +234,8 @@ def oracle(run_path, out):
     own_lengths = mask.sum(1).numpy()[:n_att]
     word_lengths = (kdscope_tokens[:n_att] != 0).sum(1)
     entropy_error = float(np.abs(entropy_over(own_lengths) - entropy).max())
+    words = sorted(index, key=index.get)
+    first_pieces = [words[i] for i in ids[0].tolist()[:int(mask[0].sum())]]
     entropy_by_word_tokens = float(np.abs(entropy_over(word_lengths) - entropy).max())
     types_matter = float(np.abs(without_types - recorded).max())
     summary = {
@@ -245,6 +252,10 @@ def oracle(run_path, out):
         "attention_examples_where_lengths_differ": int((own_lengths != word_lengths).sum()),
         "entropy_max_abs_difference": entropy_error,
         "entropy_difference_by_kdscope_tokens": entropy_by_word_tokens,
+        "own_tokens_rows": int(own_tokens.shape[0]),
+        "own_tokens_match": bool(own_tokens.shape == (n_att, MAX_LEN) and (own_tokens == ids[:n_att].numpy()).all()),
+        "own_vocab_match": own_vocab == words,
+        "first_example_pieces": first_pieces,
     }
     print(json.dumps(summary))
     ok = (text_match and worst < TOLERANCE and types_matter > 1e-2 and summary["logit_spread"] > 1e-2
@@ -252,7 +263,7 @@ def oracle(run_path, out):
           and summary["student_token_counts_match"] in (None, True)
           # float32 maps summed in double in both: far below 1e-5 nats
           and entropy_error < 1e-5 and summary["attention_examples_where_lengths_differ"] > 0
-          and entropy_by_word_tokens > 1e-3)
+          and entropy_by_word_tokens > 1e-3 and summary["own_tokens_match"] and summary["own_vocab_match"])
     return 0 if ok else 1
 
 

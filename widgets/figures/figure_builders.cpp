@@ -493,7 +493,7 @@ void buildAttention(PlotWidget& plot, const RunDocument& run, const QString& tas
   }
   const std::vector<float> all = run.attention(task, model, example);
   const int len = shape->length;
-  QStringList tokens = run.exampleTokens(task, example);
+  QStringList tokens = run.exampleTokens(task, example, model);
   const int shown = tokens.isEmpty() ? len : static_cast<int>(std::min<qsizetype>(tokens.size(), len));
   Heatmap map;
   map.rows = shown;

@@ -122,7 +122,12 @@ FigureSpec attentionSpec(const RunDocument& run, const QString& task, const QStr
           .arg(example)
           .arg(task, label, text.isEmpty() ? QString() : QStringLiteral(", \"%1\"").arg(text));
   return spec(run, figures::attentionName(task, model, example, layer, head), QStringLiteral("heads"), caption,
-              {qstr(core::layout::evalAttention(str(task), str(model))), qstr(core::layout::evalTokens(str(task)))},
+              run.hasModelTokens(task, model)
+                  ? QStringList{qstr(core::layout::evalAttention(str(task), str(model))),
+                                qstr(core::layout::evalModelTokens(str(task), str(model))),
+                                qstr(core::layout::modelVocab(str(task), str(model)))}
+                  : QStringList{qstr(core::layout::evalAttention(str(task), str(model))),
+                                qstr(core::layout::evalTokens(str(task)))},
               kFromReader, [doc, task, model, example, layer, head](PlotWidget& plot) {
                 figures::buildAttention(plot, *doc, task, model, example, layer, head);
               });

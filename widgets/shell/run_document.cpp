@@ -13,6 +13,22 @@ namespace {
 
 std::string str(const QString& text) { return text.toStdString(); }
 
+/// Token ids as strings of `words`, up to the last non-padding (id 0) token; an id outside
+/// the vocabulary as "#id".
+QStringList tokenStrings(const std::vector<std::int64_t>& ids, const std::vector<std::string>& words) {
+  std::size_t length = ids.size();
+  while (length > 0 && ids[length - 1] == 0) {
+    --length;
+  }
+  QStringList tokens;
+  for (std::size_t i = 0; i < length; ++i) {
+    const auto id = ids[i];
+    tokens << (id >= 0 && static_cast<std::size_t>(id) < words.size() ? QString::fromStdString(words[id])
+                                                                       : QStringLiteral("#%1").arg(id));
+  }
+  return tokens;
+}
+
 } // namespace
 
 RunDocument::RunDocument(const QString& path)
@@ -190,22 +206,30 @@ QString RunDocument::exampleText(const QString& task, int example) const {
 }
 
 QStringList RunDocument::exampleTokens(const QString& task, int example) const {
-  QStringList tokens;
   if (example < 0 || !isTextTask(task)) {
-    return tokens;
+    return {};
   }
-  const std::vector<std::int64_t> ids = m_results->tokens(str(task), static_cast<std::size_t>(example));
-  const std::vector<std::string>& words = vocab(task);
-  std::size_t length = ids.size();
-  while (length > 0 && ids[length - 1] == 0) {
-    --length;
+  return tokenStrings(m_results->tokens(str(task), static_cast<std::size_t>(example)), vocab(task));
+}
+
+bool RunDocument::hasModelTokens(const QString& task, const QString& model) const {
+  return m_results->modelTokens(str(task), str(model), 0).has_value();
+}
+
+QStringList RunDocument::exampleTokens(const QString& task, int example, const QString& model) const {
+  if (example < 0 || !isTextTask(task)) {
+    return {};
   }
-  for (std::size_t i = 0; i < length; ++i) {
-    const auto id = ids[i];
-    tokens << (id >= 0 && static_cast<std::size_t>(id) < words.size() ? QString::fromStdString(words[id])
-                                                                       : QStringLiteral("#%1").arg(id));
+  const auto own = m_results->modelTokens(str(task), str(model), static_cast<std::size_t>(example));
+  if (!own) {
+    return exampleTokens(task, example);
   }
-  return tokens;
+  const auto key = std::make_pair(task, model);
+  auto it = m_modelVocab.find(key);
+  if (it == m_modelVocab.end()) {
+    it = m_modelVocab.emplace(key, m_results->modelVocabulary(str(task), str(model))).first;
+  }
+  return tokenStrings(*own, it->second);
 }
 
 std::optional<AttentionShape> RunDocument::attentionShape(const QString& task, const QString& model) const {

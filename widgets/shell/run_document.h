@@ -85,6 +85,12 @@ public:
   [[nodiscard]] QString exampleText(const QString& task, int example) const;
   /// Token strings of an example, up to its last non-padding token.
   [[nodiscard]] QStringList exampleTokens(const QString& task, int example) const;
+  /// The same as `model` read them: its own pieces when the run recorded them
+  /// (<model>/eval/tokens and <model>/vocab: a TorchScript model's tokenizer, e.g. WordPiece
+  /// with [CLS] and [SEP]), else the task's tokens.
+  [[nodiscard]] QStringList exampleTokens(const QString& task, int example, const QString& model) const;
+  /// The run recorded `model`'s own tokens of its kept examples (<model>/eval/tokens).
+  [[nodiscard]] bool hasModelTokens(const QString& task, const QString& model) const;
 
   [[nodiscard]] std::optional<AttentionShape> attentionShape(const QString& task, const QString& model) const;
   /// One example's attention, row-major [layers, heads, length, length].
@@ -108,6 +114,7 @@ private:
   mutable std::map<QString, std::vector<std::int64_t>> m_labels;
   mutable std::map<std::pair<QString, QString>, std::vector<float>> m_logits;
   mutable std::map<QString, std::vector<std::string>> m_vocab;
+  mutable std::map<std::pair<QString, QString>, std::vector<std::string>> m_modelVocab;
   mutable std::map<QString, std::vector<std::string>> m_texts;
 };
 
