@@ -89,7 +89,8 @@ struct RawDataset {
 /// Cancel and progress of a long read of a task file (loadTaskFile, loadFileTask, loadTask):
 /// every `rowsPerCheck` rows the reader calls `progress` with the rows read so far (all of
 /// the task's files) and the file it reads, then throws Cancelled (core/common/cancel.h,
-/// caught by runJob) when `cancel` is set. Built-in tasks and arrays ignore it.
+/// caught by runJob) when `cancel` is set. Feature arrays (.npy, .h5) report and poll after
+/// each block they read; built-in tasks ignore it.
 struct TaskReadControl {
   const CancelToken* cancel = nullptr;
   std::function<void(std::size_t rows, const std::string& path)> progress;

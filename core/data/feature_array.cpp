@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <string_view>
 
+#include "core/common/cancel.h"
 #include "core/common/error.h"
 #include "core/record/h5_file.h"
 
@@ -228,7 +229,28 @@ void readLabels(const FeatureArraySpec& spec, RawDataset& raw) {
   }
 }
 
-void readNpyFeatures(const std::string& path, RawDataset& raw) {
+/// After each block of features: the rows read so far to control.progress (every
+/// control.rowsPerCheck rows, and at the end), then the cancel token (throws Cancelled).
+class BlockControl {
+public:
+  BlockControl(const TaskReadControl& control, const std::string& path) : m_control(control), m_path(path) {}
+  void after(std::uint64_t rows, bool last) {
+    if (m_control.progress && (last || rows - m_reported >= std::max<std::size_t>(1, m_control.rowsPerCheck))) {
+      m_reported = rows;
+      m_control.progress(static_cast<std::size_t>(rows), m_path);
+    }
+    if (m_control.cancel != nullptr) {
+      throwIfCancelled(*m_control.cancel);
+    }
+  }
+
+private:
+  const TaskReadControl& m_control;
+  const std::string& m_path;
+  std::uint64_t m_reported = 0;
+};
+
+void readNpyFeatures(const std::string& path, RawDataset& raw, const TaskReadControl& control) {
   const NpyHeader header = readNpyHeader(path);
   if (header.descr != "<f4" && header.descr != "<f8") {
     fail(path, "dtype '" + header.descr + "' is not supported (only little-endian float32 '<f4' or float64 '<f8'; "
@@ -260,6 +282,7 @@ void readNpyFeatures(const std::string& path, RawDataset& raw) {
   raw.dim = static_cast<int>(d);
   raw.features.resize(n * d);
   std::vector<char> block(kBlockElements * itemSize);
+  BlockControl blocks(control, path);
   for (std::uint64_t done = 0; done < n * d;) {
     const std::uint64_t count = std::min(kBlockElements, n * d - done);
     in.read(block.data(), static_cast<std::streamsize>(count * itemSize));
@@ -283,10 +306,11 @@ void readNpyFeatures(const std::string& path, RawDataset& raw) {
       raw.features[done + i] = v;
     }
     done += count;
+    blocks.after(done / d, done == n * d);
   }
 }
 
-void readH5Features(const FeatureArraySpec& spec, RawDataset& raw) {
+void readH5Features(const FeatureArraySpec& spec, RawDataset& raw, const TaskReadControl& control) {
   const std::string& path = spec.path;
   probeHdf5File(path);
   const H5File file(path, H5File::Mode::ReadOnly);
@@ -306,6 +330,7 @@ void readH5Features(const FeatureArraySpec& spec, RawDataset& raw) {
   raw.dim = static_cast<int>(d);
   raw.features.reserve(n * d);
   const std::uint64_t rowsPerBlock = std::max<std::uint64_t>(1, kBlockElements / d);
+  BlockControl blocks(control, path);
   for (std::uint64_t row = 0; row < n; row += rowsPerBlock) {
     const std::vector<float> block = file.readFloat(dataset, row, std::min(rowsPerBlock, n - row));
     for (std::size_t i = 0; i < block.size(); ++i) {
@@ -316,6 +341,8 @@ void readH5Features(const FeatureArraySpec& spec, RawDataset& raw) {
       }
     }
     raw.features.insert(raw.features.end(), block.begin(), block.end());
+    const std::uint64_t read = std::min(n, row + rowsPerBlock);
+    blocks.after(read, read == n);
   }
 }
 
@@ -396,16 +423,16 @@ NpyHeader readNpyHeader(const std::string& path) {
   return h;
 }
 
-RawDataset loadFeatureArray(const FeatureArraySpec& spec) {
+RawDataset loadFeatureArray(const FeatureArraySpec& spec, const TaskReadControl& control) {
   RawDataset raw;
   raw.kind = TaskKind::Vector;
   if (spec.labelPath.empty()) {
     fail(spec.path, "no label file given (label_file)");
   }
   if (spec.h5Dataset.empty()) {
-    readNpyFeatures(spec.path, raw);
+    readNpyFeatures(spec.path, raw, control);
   } else {
-    readH5Features(spec, raw);
+    readH5Features(spec, raw, control);
   }
   readLabels(spec, raw);
   const std::size_t n = raw.features.size() / static_cast<std::size_t>(raw.dim);

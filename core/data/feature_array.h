@@ -35,6 +35,8 @@ NpyHeader readNpyHeader(const std::string& path);
 
 /// Reads the features (as float32, streamed in blocks) and the labels, and checks that
 /// their row counts agree. Throws InputError naming the file (and line of a bad label).
-RawDataset loadFeatureArray(const FeatureArraySpec& spec);
+/// `control`: after each block of features (at least every control.rowsPerCheck rows), the
+/// rows read so far go to its progress and its cancel token is polled (Cancelled).
+RawDataset loadFeatureArray(const FeatureArraySpec& spec, const TaskReadControl& control = {});
 
 } // namespace kdscope::core

@@ -124,7 +124,7 @@ void resolveTaskFilePaths(JobSpec& job) {
   }
 }
 
-std::vector<JobIssue> checkTaskFiles(const JobSpec& job, bool readRows) {
+std::vector<JobIssue> checkTaskFiles(const JobSpec& job, bool readRows, const TaskReadControl& control) {
   JobSpec resolvedJob = job;
   resolveTaskFilePaths(resolvedJob);
   std::vector<JobIssue> issues;
@@ -159,10 +159,12 @@ std::vector<JobIssue> checkTaskFiles(const JobSpec& job, bool readRows) {
     }
     try {
       if (task.fromFile()) {
-        (void)loadFileTask(task, resolvedJob.seed);
+        (void)loadFileTask(task, resolvedJob.seed, control);
       } else if (!task.vocab.empty()) {
         (void)WordPieceTokenizer::fromFile(task.vocab, task.lowerCase);
       }
+    } catch (const Cancelled&) {
+      return issues; // the caller's token is set: it knows the check stopped
     } catch (const std::exception& e) {
       issues.push_back(JobIssue{at + (task.fromFile() ? ".file" : ".vocab"), e.what()});
     }
@@ -186,7 +188,7 @@ TaskData loadFileTask(const TaskSpec& spec, std::uint64_t seed, const TaskReadCo
                       : spec.labelKind == "integer" ? LabelKind::Integer
                                                     : LabelKind::Auto;
     array.numClasses = spec.numClasses;
-    return buildTask(spec, loadFeatureArray(array), seed);
+    return buildTask(spec, loadFeatureArray(array, control), seed);
   }
   return buildTaskFromFile(spec, loadTaskFile(taskFileSpec(spec), control), seed);
 }

@@ -32,8 +32,10 @@ void resolveTaskFilePaths(JobSpec& job);
 /// Checks the files a job's tasks read, with paths resolved against job.baseDir: that each
 /// exists and is a file (always), and, when `readRows`, that every row reads (the whole
 /// load, as the run will do it). Issues name the task field ("tasks[0].file") and the
-/// loader's message names the file, line and field. Never throws.
-std::vector<JobIssue> checkTaskFiles(const JobSpec& job, bool readRows);
+/// loader's message names the file, line and field. `control`: progress and cancel of the
+/// row reads (dataset.h); a cancelled check returns at the reader's next poll with the
+/// issues found so far (the caller sees its token set). Never throws.
+std::vector<JobIssue> checkTaskFiles(const JobSpec& job, bool readRows, const TaskReadControl& control = {});
 
 /// Loads a task read from a file (loadTask calls this when spec.fromFile()). Paths are used
 /// as they are (resolveTaskFilePaths first). Throws InputError naming the file.

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "tests/core/test_support.h"
+#include "core/common/cancel.h"
 #include "core/common/error.h"
 #include "core/data/dataset.h"
 #include "core/data/feature_array.h"
@@ -242,6 +243,51 @@ TEST(FeatureArray, H5DatasetAndCsvLabelColumnAndRowCountMismatch) {
   bounded.numClasses = 3;
   EXPECT_NE(error(bounded).find("line 2: field 'cls': class index 3 is outside 0..2"), std::string::npos)
       << error(bounded);
+}
+
+TEST(FeatureArray, ProgressAfterEachBlockAndCancelStopTheRead) {
+  const test::TempDir dir("npycancel");
+  // 40,000 rows x 8 features: blocks of 65,536 values are 8,192 rows, so 5 blocks.
+  python("import numpy as np, h5py\n"
+         "a = np.arange(320000, dtype='<f4').reshape(40000, 8)\n"
+         "np.save('" + dir.file("x.npy") + "', a)\n"
+         "with h5py.File('" + dir.file("x.h5") + "', 'w') as f:\n"
+         "    f['x'] = a\n");
+  std::string labels;
+  for (int i = 0; i < 40000; ++i) {
+    labels += i % 2 == 0 ? "a\n" : "b\n";
+  }
+  test::writeFile(dir.file("y.txt"), labels);
+  for (const std::string& dataset : {std::string(), std::string("x")}) {
+    SCOPED_TRACE(dataset.empty() ? "npy" : "h5");
+    FeatureArraySpec spec;
+    spec.path = dir.file(dataset.empty() ? "x.npy" : "x.h5");
+    spec.h5Dataset = dataset;
+    spec.labelPath = dir.file("y.txt");
+    // Progress every 10,000 rows: reported at the first block past each 10,000, and at the end.
+    std::vector<std::size_t> seen;
+    TaskReadControl control;
+    control.rowsPerCheck = 10000;
+    control.progress = [&](std::size_t rows, const std::string& path) {
+      EXPECT_EQ(path, spec.path);
+      seen.push_back(rows);
+    };
+    const RawDataset raw = loadFeatureArray(spec, control);
+    EXPECT_EQ(raw.features.size(), 320000U);
+    EXPECT_EQ(seen, (std::vector<std::size_t>{16384, 32768, 40000}));
+    // Cancelled at the first report: the read stops there (Cancelled), not at the end.
+    const CancelToken cancel;
+    std::vector<std::size_t> before;
+    TaskReadControl stopping;
+    stopping.cancel = &cancel;
+    stopping.rowsPerCheck = 1;
+    stopping.progress = [&](std::size_t rows, const std::string&) {
+      before.push_back(rows);
+      cancel.cancel();
+    };
+    EXPECT_THROW((void)loadFeatureArray(spec, stopping), Cancelled);
+    EXPECT_EQ(before, (std::vector<std::size_t>{8192}));
+  }
 }
 
 TEST(FeatureArray, ArrayTaskThroughLoadTaskIsSplitBySeed) {

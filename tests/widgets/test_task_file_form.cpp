@@ -151,5 +151,45 @@ TEST(TaskFileEditor, CheckDataReadsEveryRowOffTheGuiThread) {
   EXPECT_TRUE(form->statusLabel()->text().contains(QStringLiteral("every row reads")));
 }
 
+TEST(TaskFileEditor, StopCheckingStopsTheReaderWithinAPollAndShowsRowsRead) {
+  QTemporaryDir dir;
+  const QString data = dir.filePath(QStringLiteral("big.csv"));
+  // 1,500,000 rows: far more than the reader reads between two of the GUI's looks.
+  constexpr int kRows = 1500000;
+  {
+    QByteArray bytes = "text,label\n";
+    bytes.reserve(kRows * 14);
+    for (int i = 0; i < kRows; ++i) {
+      bytes += i % 2 == 0 ? "good film,a\n" : "dull one,b\n";
+    }
+    writeText(data, bytes);
+  }
+  JobEditor editor;
+  ASSERT_TRUE(editor.saveFile(dir.filePath(QStringLiteral("job.json"))));
+  TaskFileForm* form = editor.taskFileForm();
+  form->nameEdit()->setText(QStringLiteral("big"));
+  form->fileEdit()->setText(QStringLiteral("big.csv"));
+  ASSERT_TRUE(editor.validateNow()) << editor.issueLines().join('\n').toStdString();
+
+  QSignalSpy checked(form, &TaskFileForm::checked);
+  QSignalSpy stopped(form, &TaskFileForm::checkStopped);
+  form->checkButton()->click();
+  ASSERT_TRUE(form->checking());
+  // The status shows the rows read while it reads.
+  QTRY_VERIFY_WITH_TIMEOUT(form->statusLabel()->text().contains(QStringLiteral("rows read")), 20000);
+  const std::size_t atClick = form->rowsRead();
+  form->checkButton()->click(); // "Stop checking"
+  EXPECT_FALSE(form->checking());
+  ASSERT_TRUE(stopped.wait(20000));
+  const qulonglong rows = stopped.last().at(0).toULongLong();
+  EXPECT_GT(rows, 0U);
+  // The reader reports, then polls the token, every 4,096 rows: it stopped at the first or
+  // second report after the click, not at the end of the file.
+  EXPECT_LE(rows, atClick + 2 * 4096);
+  EXPECT_LT(rows, static_cast<qulonglong>(kRows) - 4096);
+  EXPECT_TRUE(form->statusLabel()->text().startsWith(QStringLiteral("check stopped after"))) << form->statusLabel()->text().toStdString();
+  EXPECT_EQ(checked.count(), 0); // no result reported for a stopped check
+}
+
 } // namespace
 } // namespace kdscope::widgets

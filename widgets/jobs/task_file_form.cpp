@@ -13,6 +13,7 @@
 #include <QPushButton>
 #include <QSpinBox>
 #include <QThread>
+#include <QTimer>
 
 #include <vector>
 
@@ -240,11 +241,18 @@ void TaskFileForm::checkData(const core::JobSpec& job) {
   }
   auto result = std::make_shared<std::vector<core::JobIssue>>();
   auto failure = std::make_shared<QString>();
-  // Runs on the checker thread: a copy of the job, the result written there and read on the
-  // GUI thread only after the thread has finished.
-  m_thread = QThread::create([job, result, failure] {
+  auto stopped = std::make_shared<bool>(false);
+  m_cancel = core::CancelToken();
+  m_rowsRead = std::make_shared<std::atomic<std::size_t>>(0);
+  // Runs on the checker thread: a copy of the job, the token and the row counter (shared),
+  // the result written there and read on the GUI thread only after the thread has finished.
+  m_thread = QThread::create([job, result, failure, stopped, cancel = m_cancel, rows = m_rowsRead] {
+    core::TaskReadControl control;
+    control.cancel = &cancel;
+    control.progress = [rows](std::size_t read, const std::string&) { rows->store(read, std::memory_order_relaxed); };
     try {
-      *result = core::checkTaskFiles(job, /*readRows=*/true);
+      *result = core::checkTaskFiles(job, /*readRows=*/true, control);
+      *stopped = cancel.cancelled();
     } catch (const std::exception& e) {
       *failure = QString::fromUtf8(e.what());
     }
@@ -252,12 +260,17 @@ void TaskFileForm::checkData(const core::JobSpec& job) {
   m_generation = std::make_shared<int>(0);
   const std::weak_ptr<int> generation = m_generation;
   QThread* thread = m_thread;
+  const auto rows = m_rowsRead;
   connect(thread, &QThread::finished, thread, &QObject::deleteLater);
-  connect(thread, &QThread::finished, this, [this, thread, generation, result, failure] {
+  connect(thread, &QThread::finished, this, [this, thread, generation, result, failure, stopped, rows] {
     if (generation.expired() || m_thread != thread) {
-      return; // cancelled: the result is dropped
+      // Stopped (cancelCheck): the result is dropped; the reader has returned.
+      m_status->setText(tr("check stopped after %L1 rows").arg(static_cast<qulonglong>(rows->load())));
+      Q_EMIT checkStopped(static_cast<qulonglong>(rows->load()));
+      return;
     }
     m_thread = nullptr;
+    m_progressTimer->stop();
     m_check->setText(tr("Check data"));
     QStringList lines;
     for (const core::JobIssue& issue : *result) {
@@ -266,12 +279,25 @@ void TaskFileForm::checkData(const core::JobSpec& job) {
     if (!failure->isEmpty()) {
       lines << *failure;
     }
+    if (*stopped) {
+      lines << tr("the check was stopped");
+    }
     m_status->setText(lines.isEmpty() ? tr("<span style='color:#009E73'>every row reads</span>")
                                       : tr("<span style='color:#D55E00'>%1</span>").arg(lines.first().toHtmlEscaped()));
     Q_EMIT checked(lines);
   });
   m_check->setText(tr("Stop checking"));
   m_status->setText(tr("reading every row..."));
+  if (m_progressTimer == nullptr) {
+    m_progressTimer = new QTimer(this);
+    m_progressTimer->setInterval(200);
+    connect(m_progressTimer, &QTimer::timeout, this, [this] {
+      if (checking() && m_rowsRead) {
+        m_status->setText(tr("reading every row... %L1 rows read").arg(static_cast<qulonglong>(m_rowsRead->load())));
+      }
+    });
+  }
+  m_progressTimer->start();
   thread->start(QThread::LowPriority);
 }
 
@@ -279,10 +305,14 @@ void TaskFileForm::cancelCheck() {
   if (!checking()) {
     return;
   }
+  m_cancel.cancel(); // the reader stops at its next poll
   m_thread = nullptr; // the thread deletes itself when the reader returns
   m_generation.reset();
+  if (m_progressTimer != nullptr) {
+    m_progressTimer->stop();
+  }
   m_check->setText(tr("Check data"));
-  m_status->setText(tr("check stopped"));
+  m_status->setText(tr("stopping the check..."));
 }
 
 } // namespace kdscope::widgets

@@ -11,9 +11,11 @@
 #include <QString>
 #include <QStringList>
 
+#include <atomic>
 #include <functional>
 #include <memory>
 
+#include "core/common/cancel.h"
 #include "core/job/job_spec.h"
 
 class QCheckBox;
@@ -24,6 +26,7 @@ class QLineEdit;
 class QPushButton;
 class QSpinBox;
 class QThread;
+class QTimer;
 
 namespace kdscope::widgets {
 
@@ -54,8 +57,11 @@ public:
   /// issues (empty: all good). A second call while one runs is ignored.
   void checkData(const core::JobSpec& job);
   [[nodiscard]] bool checking() const { return m_thread != nullptr; }
-  /// Stops waiting for a running check (the reader itself finishes in the background and
-  /// its result is dropped).
+  /// Rows the running (or last) check's reader has read so far, as of its last report.
+  [[nodiscard]] std::size_t rowsRead() const { return m_rowsRead ? m_rowsRead->load() : 0; }
+  /// Stops a running check: the reader stops at its next poll (every 4,096 rows of a text
+  /// file, every block of an array), checkStopped is emitted when it has, and no result is
+  /// reported.
   void cancelCheck();
 
   // Access for tests.
@@ -80,6 +86,8 @@ Q_SIGNALS:
   void checked(const QStringList& issues);
   /// The user asked for a check (the editor answers with checkData(job)).
   void checkRequested();
+  /// A stopped check's reader has returned, after reading `rows` rows.
+  void checkStopped(qulonglong rows);
 
 private:
   QLineEdit* addPath(QFormLayout* form, const QString& label, const QString& filter, QPushButton** button);
@@ -114,6 +122,10 @@ private:
   std::function<QString(const QString&, const QString&)> m_chooser;
   QThread* m_thread = nullptr;
   std::shared_ptr<int> m_generation; ///< bumped by cancelCheck, so a late result is dropped
+  core::CancelToken m_cancel;        ///< the running check's (a new one per check)
+  /// Rows the running check has read (its reader's progress), shown while it reads.
+  std::shared_ptr<std::atomic<std::size_t>> m_rowsRead;
+  QTimer* m_progressTimer = nullptr;
 };
 
 } // namespace kdscope::widgets
