@@ -6,7 +6,10 @@
 // here from the file with H5File, exactly (shortest round-trip decimals of the float32
 // values), and each ablated head must be in the series its own interval says: "accuracy drop"
 // when the interval excludes 0, "accuracy drop (no detectable difference)" when it holds 0.
+#include <QComboBox>
+#include <QTabWidget>
 #include <QTemporaryDir>
+#include <QTest>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -20,7 +23,10 @@
 #include "widgets/figures/figure_export.h"
 #include "widgets/figures/figure_registry.h"
 #include "widgets/figures/plot_widget.h"
+#include "widgets/shell/main_window.h"
 #include "widgets/shell/run_document.h"
+#include "widgets/views/heads_view.h"
+#include "widgets/views/layers_view.h"
 
 #include "test_run_file.h"
 
@@ -177,6 +183,42 @@ TEST_F(LayerHeadFigureTest, TheFiguresAreListedInTheirViewsWhenTheRunHasTheirNum
                  spec.name.startsWith(QStringLiteral("heads.ablation")))
         << spec.name.toStdString();
   }
+}
+
+TEST_F(LayerHeadFigureTest, TheLayersAndHeadsViewsShowThemAndExportThemAsTheirViewsFigures) {
+  MainWindow window([](const core::JobSpec&, const core::RunOptions&, const core::CancelToken&,
+                       const core::ProgressSink&) { return core::JobResult{}; });
+  window.resize(1200, 900);
+  window.show();
+  ASSERT_TRUE(QTest::qWaitForWindowExposed(&window));
+  ASSERT_TRUE(window.openRun(m_path, true));
+  window.studentSelector()->setCurrentText(QStringLiteral("kd"));
+  window.tabs()->setCurrentWidget(window.layers());
+  EXPECT_EQ(window.layers()->ckaMatchedPlot()->figureName(), QStringLiteral("layers.cka_matched.polarity.kd"));
+  EXPECT_TRUE(window.currentViewFigures().contains(QStringLiteral("layers.cka_matched.polarity.kd")))
+      << window.currentViewFigures().join(' ').toStdString();
+  window.tabs()->setCurrentWidget(window.heads());
+  HeadsView* heads = window.heads();
+  EXPECT_EQ(heads->importanceIntervalsPlot(false)->figureName(),
+            QStringLiteral("heads.importance_intervals.polarity.teacher"));
+  EXPECT_EQ(heads->ablationPlot(false)->figureName(), QStringLiteral("heads.ablation.polarity.teacher"));
+  // kd has neither in this file: the plots say so and are not exported.
+  EXPECT_TRUE(heads->importanceIntervalsPlot(true)->figureName().isEmpty());
+  EXPECT_FALSE(heads->importanceIntervalsPlot(true)->message().isEmpty());
+  EXPECT_TRUE(heads->ablationPlot(true)->figureName().isEmpty());
+  const QStringList exported = window.currentViewFigures();
+  EXPECT_TRUE(exported.contains(QStringLiteral("heads.importance_intervals.polarity.teacher")))
+      << exported.join(' ').toStdString();
+  EXPECT_TRUE(exported.contains(QStringLiteral("heads.ablation.polarity.teacher"))) << exported.join(' ').toStdString();
+  EXPECT_FALSE(exported.contains(QStringLiteral("heads.ablation.polarity.kd")));
+  // The view's plot is the export's figure: the same points as the catalog's build.
+  RunDocument run(m_path);
+  const FigureCatalog catalog({&run});
+  const auto spec = catalog.find(QStringLiteral("heads.ablation.polarity.teacher"));
+  ASSERT_TRUE(spec.has_value());
+  PlotWidget built;
+  spec->build(built);
+  EXPECT_EQ(figureCsv(*heads->ablationPlot(false), *spec), figureCsv(built, *spec));
 }
 
 TEST_F(LayerHeadFigureTest, CkaAtMatchedDepthCsvHoldsTheFilesIntervals) {

@@ -4,6 +4,7 @@
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QSplitter>
+#include <QTabWidget>
 #include <QVBoxLayout>
 
 #include <algorithm>
@@ -40,9 +41,23 @@ HeadsView::HeadsView(QWidget* parent) : AnalysisView(parent) {
   m_teacherGrid->setObjectName(QStringLiteral("headsTeacherGrid"));
   m_studentGrid = new PlotWidget(grids);
   m_studentGrid->setObjectName(QStringLiteral("headsStudentGrid"));
+  auto* intervals = new QTabWidget(split);
+  intervals->setObjectName(QStringLiteral("headsIntervalTabs"));
+  const auto pair = [&](const QString& title, const QString& name, PlotWidget** teacher, PlotWidget** student) {
+    auto* side = new QSplitter(Qt::Horizontal, intervals);
+    *teacher = new PlotWidget(side);
+    (*teacher)->setObjectName(QStringLiteral("headsTeacher") + name);
+    *student = new PlotWidget(side);
+    (*student)->setObjectName(QStringLiteral("headsStudent") + name);
+    intervals->addTab(side, title);
+  };
+  pair(tr("Importance, 95% intervals"), QStringLiteral("ImportanceIntervals"), &m_teacherImportance,
+       &m_studentImportance);
+  pair(tr("Ablation, 95% intervals"), QStringLiteral("Ablation"), &m_teacherAblation, &m_studentAblation);
   m_attention = new AttentionPane(split);
   split->setStretchFactor(0, 1);
-  split->setStretchFactor(1, 2);
+  split->setStretchFactor(1, 1);
+  split->setStretchFactor(2, 2);
   layout->addWidget(split, 1);
   m_importanceIntervals = new QLabel(body());
   m_importanceIntervals->setObjectName(QStringLiteral("headsImportanceIntervals"));
@@ -88,6 +103,9 @@ void HeadsView::clearView() {
   m_teacherGrid->clear();
   m_studentGrid->clear();
   m_importanceIntervals->clear();
+  for (PlotWidget* plot : {m_teacherImportance, m_studentImportance, m_teacherAblation, m_studentAblation}) {
+    plot->clear();
+  }
   m_attention->setContext({});
 }
 
@@ -95,6 +113,10 @@ void HeadsView::populate() {
   fillGrids();
   try {
     const RunDocument& run = *context().run;
+    figures::buildHeadImportanceIntervals(*m_teacherImportance, run, context().task, context().teacher);
+    figures::buildHeadImportanceIntervals(*m_studentImportance, run, context().task, context().student);
+    figures::buildHeadAblation(*m_teacherAblation, run, context().task, context().teacher);
+    figures::buildHeadAblation(*m_studentAblation, run, context().task, context().student);
     const std::string task = context().task.toStdString();
     QStringList lines;
     for (const QString& model : {context().teacher, context().student}) {

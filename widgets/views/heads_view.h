@@ -27,6 +27,13 @@ public:
   [[nodiscard]] PlotWidget* teacherGrid() const { return m_teacherGrid; }
   [[nodiscard]] PlotWidget* studentGrid() const { return m_studentGrid; }
   [[nodiscard]] AttentionPane* attentionPane() const { return m_attention; }
+  /// Under the grids, one tab each: head importance with its 95% intervals and the accuracy
+  /// drop of single-head ablation with its intervals, teacher and student side by side
+  /// (figures heads.importance_intervals and heads.ablation).
+  [[nodiscard]] PlotWidget* importanceIntervalsPlot(bool student) const {
+    return student ? m_studentImportance : m_teacherImportance;
+  }
+  [[nodiscard]] PlotWidget* ablationPlot(bool student) const { return student ? m_studentAblation : m_teacherAblation; }
   /// The line under the grids: each model's most important heads with their 95% intervals.
   [[nodiscard]] QLabel* importanceIntervalsLabel() const { return m_importanceIntervals; }
   /// One model's part of that line ("not analysed" without head_importance_lo/_hi).
@@ -48,6 +55,10 @@ private:
   PlotWidget* m_teacherGrid = nullptr;
   PlotWidget* m_studentGrid = nullptr;
   AttentionPane* m_attention = nullptr;
+  PlotWidget* m_teacherImportance = nullptr;
+  PlotWidget* m_studentImportance = nullptr;
+  PlotWidget* m_teacherAblation = nullptr;
+  PlotWidget* m_studentAblation = nullptr;
   QLabel* m_importanceIntervals = nullptr;
 };
 

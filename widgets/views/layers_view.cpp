@@ -21,6 +21,8 @@ LayersView::LayersView(QWidget* parent) : AnalysisView(parent) {
   m_cka->setObjectName(QStringLiteral("layersCkaPlot"));
   m_probe = new PlotWidget(split);
   m_probe->setObjectName(QStringLiteral("layersProbePlot"));
+  m_ckaMatchedPlot = new PlotWidget(split);
+  m_ckaMatchedPlot->setObjectName(QStringLiteral("layersCkaMatchedPlot"));
   layout->addWidget(split, 1);
   m_ckaMatched = new QLabel(body());
   m_ckaMatched->setObjectName(QStringLiteral("layersCkaMatched"));
@@ -32,6 +34,7 @@ LayersView::LayersView(QWidget* parent) : AnalysisView(parent) {
 void LayersView::clearView() {
   m_cka->clear();
   m_probe->clear();
+  m_ckaMatchedPlot->clear();
   m_ckaMatched->clear();
 }
 
@@ -39,6 +42,7 @@ void LayersView::populate() {
   const RunDocument& run = *context().run;
   figures::buildCka(*m_cka, run, context().task, context().teacher, context().student);
   figures::buildProbe(*m_probe, run, context().task, context().teacher, context().student);
+  figures::buildCkaMatched(*m_ckaMatchedPlot, run, context().task, context().teacher, context().student);
   m_ckaMatched->setText(matchedCkaText(run, context().task.toStdString(), context().student.toStdString()));
 }
 

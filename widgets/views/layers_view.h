@@ -1,7 +1,8 @@
 #pragma once
 /// LayersView: the linear-CKA heatmap of teacher layers against student layers (from
 /// /tasks/<task>/analysis/<student>/cka) and linear-probe accuracy by relative depth (from
-/// /tasks/<task>/analysis/<model>/probe_accuracy [Lyr + 1], when the analysis wrote it).
+/// /tasks/<task>/analysis/<model>/probe_accuracy [Lyr + 1], when the analysis wrote it), and
+/// the CKA at matched depth with its bootstrap intervals (analysis/<student>/cka_matched).
 /// GUI thread.
 
 #include <string>
@@ -22,6 +23,8 @@ public:
 
   [[nodiscard]] PlotWidget* ckaPlot() const { return m_cka; }
   [[nodiscard]] PlotWidget* probePlot() const { return m_probe; }
+  /// The student's CKA at matched depth with its 95% intervals (figure layers.cka_matched).
+  [[nodiscard]] PlotWidget* ckaMatchedPlot() const { return m_ckaMatchedPlot; }
   /// The line under the plots: CKA at matched depth with its 95% interval.
   [[nodiscard]] QLabel* ckaMatchedLabel() const { return m_ckaMatched; }
   /// That line's text for a student of a run ("not analysed" without cka_matched).
@@ -35,6 +38,7 @@ protected:
 private:
   PlotWidget* m_cka = nullptr;
   PlotWidget* m_probe = nullptr;
+  PlotWidget* m_ckaMatchedPlot = nullptr;
   QLabel* m_ckaMatched = nullptr;
 };
 
