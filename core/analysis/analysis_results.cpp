@@ -165,6 +165,20 @@ std::optional<HeadDivergence> AnalysisResults::headDivergence(const std::string&
   if (out.bestLo && f.hasAttr(lo, "resamples")) {
     out.resamples = static_cast<int>(f.attrInt(lo, "resamples"));
   }
+  const std::string bestPath = layout::analysisEntry(task, student, layout::entry::kHeadJsBestDivergence);
+  if (f.hasAttr(bestPath, "mean_over_heads")) {
+    analysis::Interval mean;
+    mean.estimate = f.attrDouble(bestPath, "mean_over_heads");
+    const double none = std::numeric_limits<double>::quiet_NaN();
+    mean.lo = f.hasAttr(bestPath, "mean_over_heads_lo") ? f.attrDouble(bestPath, "mean_over_heads_lo") : none;
+    mean.hi = f.hasAttr(bestPath, "mean_over_heads_hi") ? f.attrDouble(bestPath, "mean_over_heads_hi") : none;
+    mean.resamples = out.resamples;
+    mean.count = f.hasAttr(full, "examples") ? static_cast<std::size_t>(f.attrInt(full, "examples")) : 0;
+    out.meanOverHeads = mean;
+    out.meanOverHeadsCount = f.hasAttr(bestPath, "mean_over_heads_count")
+                                 ? static_cast<std::size_t>(f.attrInt(bestPath, "mean_over_heads_count"))
+                                 : 0;
+  }
   return out;
 }
 

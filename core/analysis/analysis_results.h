@@ -47,6 +47,11 @@ struct HeadDivergence {
   std::optional<analysis::Matrix> bestLo;
   std::optional<analysis::Matrix> bestHi;
   int resamples = 0; ///< B of that bootstrap (0: none recorded)
+  /// The mean of bestDivergence over the mapped teacher heads with its 95% interval from
+  /// the same resamples (count: the kept examples; attributes mean_over_heads, _lo, _hi of
+  /// head_js_best_divergence; absent in older files) and how many heads it averages.
+  std::optional<analysis::Interval> meanOverHeads;
+  std::size_t meanOverHeadsCount = 0;
 };
 
 /// Single-head ablation of one model (analysis "heads"; head_ablation_intervals.h):

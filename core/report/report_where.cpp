@@ -141,8 +141,44 @@ void addLayers(ReportSection& section, const AnalysisResults& results, const std
   }
 }
 
-/// Heads: the most important head with its interval, the single-head ablation, and the
-/// teacher-student divergence (no interval).
+/// The single-head ablation's cross-entropy: the head whose ablation raises the mean eval
+/// cross-entropy the most, with its paired bootstrap interval (ablated - intact, nats).
+void addAblationLoss(ReportSection& section, const HeadAblation& ab, const std::string& student,
+                     const std::string& task, std::size_t examples) {
+  if (!ab.lossIncrease || !ab.lossIncreaseLo || !ab.lossIncreaseHi || ab.lossIncrease->cols == 0) {
+    return;
+  }
+  const an::Matrix& rise = *ab.lossIncrease;
+  std::optional<std::size_t> worst;
+  for (std::size_t c = 0; c < rise.values.size(); ++c) {
+    if (std::isfinite(rise.values[c]) && (!worst || rise.values[c] > rise.values[*worst])) {
+      worst = c;
+    }
+  }
+  if (!worst) {
+    return;
+  }
+  const std::size_t c = *worst;
+  const an::Interval i =
+      intervalOf(rise.values[c], ab.lossIncreaseLo->values[c], ab.lossIncreaseHi->values[c], ab.resamples, examples);
+  const std::string head = headLabel(c / rise.cols, c % rise.cols);
+  const std::string basis = bootstrapBasis("paired bootstrap", examples, ab.resamples);
+  const std::string intact = "from " + num(ab.intactLoss) + " nats intact";
+  if (an::detectable(i) && i.estimate > 0) {
+    section.findings.push_back("ablating head " + head + " of " + who(student) +
+                               " alone raises its mean cross-entropy on " + task + " the most of its heads: by " +
+                               valueWithInterval(i, basis) + " nats, " + intact);
+  } else {
+    section.findings.push_back(std::string(an::kNoDetectableDifference) + " in the mean cross-entropy of " +
+                               who(student) + " on " + task + " when head " + head +
+                               ", the head whose ablation raises it the most, is ablated alone: " +
+                               valueWithInterval(i, basis) + " nats, " + intact);
+  }
+}
+
+/// Heads: the most important head with its interval, the single-head ablation (accuracy
+/// and cross-entropy), and the teacher-student divergence (the mean over heads and the
+/// worst-matched head, each with its interval).
 void addHeads(ReportSection& section, const AnalysisResults& results, const std::string& task,
               const std::string& student, std::size_t examples) {
   bool labelled = false;
@@ -238,6 +274,7 @@ void addHeads(ReportSection& section, const AnalysisResults& results, const std:
       sentence += "; " + std::to_string(heads - withInterval) + " without an interval";
     }
     section.findings.push_back(sentence);
+    addAblationLoss(section, *ab, student, task, examples);
   } else if (ab) {
     section.notes.push_back(
         "The single-head ablation of " + who(student) +
@@ -258,12 +295,22 @@ void addHeads(ReportSection& section, const AnalysisResults& results, const std:
       }
     }
     if (count > 0) {
-      section.findings.push_back(
-          "each teacher head's closest head of " + who(student) +
-          " differs by a Jensen-Shannon divergence of " + num(sum / double(count)) +
-          " nats on average over " + std::to_string(count) + " mapped teacher heads" +
-          (div->bestLo ? " (the average has no interval; each head's is in the heads figures' CSV)"
-                       : " (no interval: the file was analysed before the divergence's intervals were recorded)"));
+      const std::string lead = "each teacher head's closest head of " + who(student) +
+                               " differs by a Jensen-Shannon divergence of ";
+      const std::string heads = " nats on average over " + std::to_string(count) + " mapped teacher heads";
+      if (div->meanOverHeads && std::isfinite(div->meanOverHeads->lo) && std::isfinite(div->meanOverHeads->hi)) {
+        // The average with its interval, from the same resamples as each head's.
+        section.findings.push_back(
+            lead + valueWithInterval(*div->meanOverHeads, "percentile bootstrap over the kept eval examples, B = " +
+                                                               std::to_string(div->resamples) + ", the matches fixed") +
+            heads);
+      } else {
+        section.findings.push_back(
+            lead + num(sum / double(count)) + heads +
+            (div->bestLo ? " (the average has no interval: the file was analysed before it was recorded; each "
+                           "head's is in the heads figures' CSV)"
+                         : " (no interval: the file was analysed before the divergence's intervals were recorded)"));
+      }
       // The teacher head the student matches worst, with its bootstrap interval over the
       // kept examples (the match fixed).
       std::size_t wl = 0;

@@ -29,7 +29,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string writeRun(const fs::path& dir) {
+/// `teacherHeads` 2: the teacher's second head attends one-hot to key 2 in every example.
+std::string writeRun(const fs::path& dir, int teacherHeads = 1) {
   const std::string path = (dir / "run.h5").string();
   TaskData task;
   task.name = "t";
@@ -44,24 +45,31 @@ std::string writeRun(const fs::path& dir) {
   writer.writeTask(task);
   const std::vector<float> logits = {1, 0, 0, 1, 1, 0};
   const std::string ce = R"({"terms":[{"name":"ce","weight":1.0,"label_smoothing":0.0}]})";
-  writer.beginModel("t", "teacher", "teacher", R"({"type":"transformer","layers":1,"heads":1,"width":4,"ffn":8})", ce, 10);
+  writer.beginModel("t", "teacher", "teacher",
+                    R"({"type":"transformer","layers":1,"heads":)" + std::to_string(teacherHeads) +
+                        R"(,"width":4,"ffn":8})",
+                    ce, 10);
   writer.beginModel("t", "kd", "student", R"({"type":"transformer","layers":1,"heads":1,"width":4,"ffn":8})", ce, 10);
   for (const char* name : {"teacher", "kd"}) {
+    const bool student = std::string(name) == "kd";
+    const int heads = student ? 1 : teacherHeads;
     RunWriter::EvalShape shape;
     shape.examples = 3;
     shape.classes = 2;
     shape.attentionExamples = 3;
     shape.layers = 1;
-    shape.heads = 1;
+    shape.heads = static_cast<std::uint64_t>(heads);
     shape.seqLen = 3;
     writer.createEvalOutputs("t", name, shape, "mean");
     writer.writeEvalLogits("t", name, 0, 3, logits.data());
-    // [3 examples, 1 layer, 1 head, 3 queries, 3 keys], one-hot rows.
-    std::vector<float> a(27, 0.0F);
+    // [3 examples, 1 layer, heads, 3 queries, 3 keys], one-hot rows.
+    std::vector<float> a(static_cast<std::size_t>(27 * heads), 0.0F);
     for (int e = 0; e < 3; ++e) {
-      const int key = std::string(name) == "kd" && e == 1 ? 1 : 0;
-      for (int q = 0; q < 3; ++q) {
-        a[static_cast<std::size_t>((e * 3 + q) * 3 + key)] = 1.0F;
+      for (int h = 0; h < heads; ++h) {
+        const int key = student && e == 1 ? 1 : (h == 1 ? 2 : 0);
+        for (int q = 0; q < 3; ++q) {
+          a[static_cast<std::size_t>(((e * heads + h) * 3 + q) * 3 + key)] = 1.0F;
+        }
       }
     }
     writer.writeEvalAttention("t", name, 0, 3, a.data());
@@ -132,4 +140,48 @@ TEST(HeadDivergenceIntervals, BootstrapOverKeptExamplesHandWorked) {
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("head_js_best_divergence_lo"), std::string::npos) << e.what();
   }
+}
+
+// Two teacher heads, one student head. Teacher head 1 attends to key 2 everywhere, so against
+// the student it diverges by ln 2 on every row of every example; head 0 as above (0, ln 2, 0).
+// The mean over the two heads is (ln 2 / 3 + ln 2) / 2 = 2 ln 2 / 3; its resamples are the
+// row-weighted means of each example's mean over the heads (ln 2 / 2, ln 2, ln 2 / 2), i.e.
+// ln 2 / 2 + ln 2 x (times example 1 was drawn) / 6, percentiles from the same draws.
+TEST(HeadDivergenceIntervals, MeanOverHeadsHandWorkedFromTheSameResamples) {
+  const fs::path dir = kdscope::test::freshTempDir("head-divergence-mean");
+  const std::string path = writeRun(dir, /*teacherHeads=*/2);
+  AnalyzeOptions options;
+  options.only = {"attention"};
+  options.bootstrapResamples = 2000;
+  options.bootstrapSeed = 21;
+  const AnalyzeResult result = analyzeRun(path, options, CancelToken{}, {});
+  ASSERT_EQ(result.status, AnalyzeStatus::Succeeded) << result.message;
+  const auto div = [&] {
+    const RunReader reader(path);
+    return AnalysisResults(reader).headDivergence("t", "kd");
+  }();
+  ASSERT_TRUE(div.has_value());
+  const double ln2 = std::log(2.0);
+  EXPECT_NEAR(div->bestDivergence(0, 0), ln2 / 3.0, 1e-6);
+  EXPECT_NEAR(div->bestDivergence(0, 1), ln2, 1e-6);
+  ASSERT_TRUE(div->meanOverHeads.has_value());
+  EXPECT_EQ(div->meanOverHeadsCount, 2U);
+  EXPECT_EQ(div->meanOverHeads->count, 3U); // kept examples
+  EXPECT_EQ(div->meanOverHeads->resamples, 2000);
+  EXPECT_NEAR(div->meanOverHeads->estimate, 2.0 * ln2 / 3.0, 1e-9);
+
+  const auto indices = analysis::bootstrapResampleIndices(3, 2000, 21);
+  std::vector<double> replicates;
+  for (std::size_t b = 0; b < 2000; ++b) {
+    int ones = 0;
+    for (std::size_t k = 0; k < 3; ++k) {
+      ones += indices[b * 3 + k] == 1 ? 1 : 0;
+    }
+    replicates.push_back(ln2 / 2.0 + ln2 * ones / 6.0);
+  }
+  // Attributes are double; the per-example JS comes from float32 maps (exact for one-hot rows).
+  EXPECT_NEAR(div->meanOverHeads->lo, percentile(replicates, 0.025), 1e-9);
+  EXPECT_NEAR(div->meanOverHeads->hi, percentile(replicates, 0.975), 1e-9);
+  EXPECT_NEAR(div->meanOverHeads->lo, ln2 / 2.0, 1e-9); // no example 1 drawn: P = 8/27
+  EXPECT_NEAR(div->meanOverHeads->hi, ln2, 1e-9);       // all three example 1: P = 1/27 > 2.5%
 }

@@ -261,6 +261,61 @@ TEST(ReportWhere, LayerAndHeadSentencesCarryTheFilesNumbersAndIntervals) {
   for (const std::string& expected : ablationSentences(ablation, n)) {
     EXPECT_TRUE(holds(where->findings, expected)) << expected << "\nfindings:\n" << lines(where->findings);
   }
+  // Ablation's cross-entropy: the head whose ablation raises it most, with its paired interval
+  // (ablated - intact, nats; the file's own record of both).
+  {
+    const auto rise = floats(f, kAnalysis + "kd/head_ablation_loss_increase");
+    const auto riseLo = floats(f, kAnalysis + "kd/head_ablation_loss_increase_lo");
+    const auto riseHi = floats(f, kAnalysis + "kd/head_ablation_loss_increase_hi");
+    const auto losses = floats(f, kAnalysis + "kd/head_ablation_loss");
+    const double intactLoss = f.attrDouble(kAnalysis + "kd/head_ablation_loss", "intact");
+    ASSERT_EQ(rise.size(), losses.size());
+    std::size_t top = 0;
+    for (std::size_t c = 0; c < rise.size(); ++c) {
+      EXPECT_NEAR(rise[c], losses[c] - intactLoss, 1e-5);
+      top = rise[c] > rise[top] ? c : top;
+    }
+    const bool holdsZero = riseLo[top] <= 0.0 && 0.0 <= riseHi[top];
+    const std::string value = f3(rise[top]) + " (95% CI " + f3(riseLo[top]) + " to " + f3(riseHi[top]) +
+                              ", paired bootstrap over " + examples + ", B = " + std::to_string(ablation.resamples) +
+                              ") nats, from " + f3(intactLoss) + " nats intact";
+    const std::string head = "L1H" + std::to_string(top + 1);
+    const std::string lossSentence =
+        !holdsZero && rise[top] > 0
+            ? "ablating head " + head + " of student kd alone raises its mean cross-entropy on polarity the most of "
+                                        "its heads: by " + value
+            : "no detectable difference in the mean cross-entropy of student kd on polarity when head " + head +
+                  ", the head whose ablation raises it the most, is ablated alone: " + value;
+    EXPECT_TRUE(holds(where->findings, lossSentence)) << lossSentence << "\nfindings:\n" << lines(where->findings);
+  }
+  // Divergence: the mean over the mapped teacher heads, with its interval from the same
+  // resamples; the mean equals the average of head_js_best_divergence's finite entries.
+  {
+    const std::string best = kAnalysis + "kd/head_js_best_divergence";
+    const auto all = floats(f, best);
+    double sum = 0.0;
+    std::size_t count = 0;
+    for (const double v : all) {
+      if (std::isfinite(v)) {
+        sum += v;
+        ++count;
+      }
+    }
+    ASSERT_GT(count, 0U);
+    const double mean = f.attrDouble(best, "mean_over_heads");
+    EXPECT_NEAR(mean, sum / static_cast<double>(count), 1e-6);
+    EXPECT_EQ(f.attrInt(best, "mean_over_heads_count"), static_cast<std::int64_t>(count));
+    const double lo = f.attrDouble(best, "mean_over_heads_lo");
+    const double hi = f.attrDouble(best, "mean_over_heads_hi");
+    EXPECT_LE(lo, mean + 1e-9);
+    EXPECT_GE(hi, mean - 1e-9);
+    const std::string meanSentence =
+        "each teacher head's closest head of student kd differs by a Jensen-Shannon divergence of " + f3(mean) +
+        " (95% CI " + f3(lo) + " to " + f3(hi) + ", percentile bootstrap over the kept eval examples, B = " +
+        std::to_string(f.attrInt(kAnalysis + "kd/head_js_best_divergence_lo", "resamples")) +
+        ", the matches fixed) nats on average over " + std::to_string(count) + " mapped teacher heads";
+    EXPECT_TRUE(holds(where->findings, meanSentence)) << meanSentence << "\nfindings:\n" << lines(where->findings);
+  }
   // Divergence: the teacher head kd matches least, with its bootstrap interval over the kept
   // examples (analysis "attention"), the largest entry of head_js_best_divergence.
   ASSERT_TRUE(f.isDataset(kAnalysis + "kd/head_js_best_divergence_lo"));

@@ -243,6 +243,48 @@ void attentionPass(AnalysisContext& ctx, const TaskInputs& in) {
         }
       }
     }
+    // The mean over the mapped teacher heads of their best-match divergence, with its
+    // interval from the same resamples: every head's value is a row-weighted mean over the
+    // same kept examples, so the mean over heads is the row-weighted mean of each example's
+    // mean over those heads, resampled as one statistic (the matches fixed).
+    std::vector<std::size_t> mapped; // offsets into perExample of the matched pairs
+    for (std::size_t i = 0; i < ls; ++i) {
+      for (std::size_t h = 0; h < ht; ++h) {
+        if (best[i * ht + h] >= 0 && std::isfinite(bestValue[i * ht + h])) {
+          mapped.push_back(i * ht * hs + h * hs + static_cast<std::size_t>(best[i * ht + h]));
+        }
+      }
+    }
+    an::Interval overHeads;
+    if (!mapped.empty()) {
+      std::vector<double> exampleMean(examples, kNaN);
+      for (std::size_t e = 0; e < examples; ++e) {
+        if (rowsOfExample[e] > 0.0) {
+          double sum = 0.0;
+          for (const std::size_t at : mapped) {
+            sum += perExample[e][at];
+          }
+          exampleMean[e] = sum / static_cast<double>(mapped.size());
+        }
+      }
+      const auto meanOf = [&](const std::vector<std::uint32_t>& indices) {
+        double sum = 0.0;
+        double weight = 0.0;
+        for (const std::uint32_t e : indices) {
+          if (rowsOfExample[e] > 0.0) {
+            sum += exampleMean[e] * rowsOfExample[e];
+            weight += rowsOfExample[e];
+          }
+        }
+        return weight > 0.0 ? sum / weight : kNaN;
+      };
+      overHeads = an::bootstrapInterval(examples, meanOf, bootstrap);
+      double estimate = 0.0;
+      for (std::size_t k = 0; k < ls * ht; ++k) {
+        estimate += best[k] >= 0 && std::isfinite(bestValue[k]) ? bestValue[k] : 0.0;
+      }
+      overHeads.estimate = estimate / static_cast<double>(mapped.size()); // = meanOf(every example once)
+    }
     const std::string g = layout::analysisOf(task, s->name);
     ctx.out->floats(layout::child(g, layout::entry::kHeadJs), {ls, ht, hs}, js);
     ctx.out->ints(layout::child(g, layout::entry::kHeadJsTeacherLayer), {ls}, teacherBlock);
@@ -256,6 +298,13 @@ void attentionPass(AnalysisContext& ctx, const TaskInputs& in) {
                   static_cast<std::int64_t>(ctx.options.bootstrapResamples));
     ctx.out->attr(layout::child(g, layout::entry::kHeadJsBestDivergenceLo), "seed",
                   static_cast<std::int64_t>(ctx.options.bootstrapSeed));
+    if (!mapped.empty()) {
+      const std::string bestPath = layout::child(g, layout::entry::kHeadJsBestDivergence);
+      ctx.out->attr(bestPath, "mean_over_heads", overHeads.estimate);
+      ctx.out->attr(bestPath, "mean_over_heads_lo", overHeads.lo);
+      ctx.out->attr(bestPath, "mean_over_heads_hi", overHeads.hi);
+      ctx.out->attr(bestPath, "mean_over_heads_count", static_cast<std::int64_t>(mapped.size()));
+    }
     ctx.out->floats(layout::child(g, layout::entry::kHeadJsHeadAveraged), {ls}, averaged);
     ctx.out->attr(layout::child(g, layout::entry::kHeadJs), "map", map);
     ctx.out->attr(layout::child(g, layout::entry::kHeadJs), "examples", static_cast<std::int64_t>(examples));
