@@ -14,12 +14,14 @@
 # with one CPU's kernels fails here first (docs/architecture.md, "Determinism"):
 #   .kernels_sse  ATen's default (no AVX) kernels, OpenBLAS's Prescott (SSE3) kernels
 #   .kernels_avx  ATen's AVX2 kernels, OpenBLAS's Sandybridge (AVX) kernels
+# Both also set KDSCOPE_CPU_BF16=0 (core/engine/precision.h): such CPUs have no native bf16,
+# so training.precision "auto" (the default) runs fp32 there, as it would on them.
 # With the plain run (this CPU's own: here ATen AVX2 and, as this workplace sets it,
 # OpenBLAS Haswell) that is two ATen and three OpenBLAS kernel sets. A variant whose
 # instructions this CPU lacks is skipped with that reason ('pni' is how Linux names SSE3).
 set(KDSCOPE_KERNEL_VARIANTS
-  "kernels_sse|pni|ATEN_CPU_CAPABILITY=default|OPENBLAS_CORETYPE=Prescott"
-  "kernels_avx|avx2|ATEN_CPU_CAPABILITY=avx2|OPENBLAS_CORETYPE=Sandybridge")
+  "kernels_sse|pni|ATEN_CPU_CAPABILITY=default|OPENBLAS_CORETYPE=Prescott|KDSCOPE_CPU_BF16=0"
+  "kernels_avx|avx2|ATEN_CPU_CAPABILITY=avx2|OPENBLAS_CORETYPE=Sandybridge|KDSCOPE_CPU_BF16=0")
 set(KDSCOPE_GTEST_RUNNER ${CMAKE_CURRENT_LIST_DIR}/run_gtest_suite.sh)
 
 function(kdscope_add_gtest_suites target)

@@ -1,5 +1,6 @@
 #include "core/engine/precision.h"
 
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -31,24 +32,35 @@ const char* precisionLabel(Precision precision) {
   return "fp32";
 }
 
+bool nativeBf16From(const char* overrideValue, std::istream& cpuinfo) {
+  if (overrideValue != nullptr && *overrideValue != '\0') {
+    const std::string value(overrideValue);
+    if (value == "0" || value == "1") {
+      return value == "1";
+    }
+    throw JobError("KDSCOPE_CPU_BF16 is '" + value + "': expected 0 (no native bf16) or 1");
+  }
+  std::string line;
+  while (std::getline(cpuinfo, line)) {
+    if (line.rfind("flags", 0) != 0) {
+      continue;
+    }
+    std::istringstream words(line);
+    std::string word;
+    while (words >> word) {
+      if (word == "avx512_bf16" || word == "amx_bf16") {
+        return true;
+      }
+    }
+    return false;
+  }
+  return false;
+}
+
 bool cpuHasNativeBf16() {
   static const bool has = [] {
     std::ifstream in("/proc/cpuinfo");
-    std::string line;
-    while (std::getline(in, line)) {
-      if (line.rfind("flags", 0) != 0) {
-        continue;
-      }
-      std::istringstream words(line);
-      std::string word;
-      while (words >> word) {
-        if (word == "avx512_bf16" || word == "amx_bf16") {
-          return true;
-        }
-      }
-      return false;
-    }
-    return false;
+    return nativeBf16From(std::getenv("KDSCOPE_CPU_BF16"), in);
   }();
   return has;
 }

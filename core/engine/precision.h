@@ -8,6 +8,7 @@
 /// ("Distillation step at any size") has the measurements.
 /// No torch in this header: it is included by the job spec.
 
+#include <istream>
 #include <string>
 
 namespace kdscope::core {
@@ -20,8 +21,15 @@ Precision parsePrecision(const std::string& name);
 const char* precisionLabel(Precision precision);
 /// Auto resolved for this CPU; Fp32 and Bf16 unchanged.
 Precision resolvePrecision(Precision precision);
-/// Whether this CPU reports AVX512_BF16 or AMX-BF16 (from /proc/cpuinfo's flags).
+/// Whether this CPU reports AVX512_BF16 or AMX-BF16 (from /proc/cpuinfo's flags), unless the
+/// environment variable KDSCOPE_CPU_BF16 says otherwise: "0" as if the CPU lacked both (what
+/// "auto" does on such a machine: fp32), "1" as if it had one (bf16 then runs on LibTorch's
+/// emulation, slowly). Read once per process, here only. Another value throws
+/// JobError naming it.
 bool cpuHasNativeBf16();
+/// The rule cpuHasNativeBf16 applies, on a given KDSCOPE_CPU_BF16 value (nullptr or empty:
+/// unset) and cpuinfo text.
+bool nativeBf16From(const char* overrideValue, std::istream& cpuinfo);
 
 /// While alive, passes run at `precision` (resolved; Auto is resolved here). Nests:
 /// restores the previous autocast state on destruction.

@@ -2,7 +2,9 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <cstdlib>
 #include <filesystem>
+#include <sstream>
 
 #include "core/common/error.h"
 #include "core/engine/precision.h"
@@ -25,6 +27,35 @@ TEST(Precision, ParsesTheThreeNamesAndRefusesOthers) {
   EXPECT_EQ(resolvePrecision(Precision::Fp32), Precision::Fp32);
   EXPECT_EQ(resolvePrecision(Precision::Bf16), Precision::Bf16);
   EXPECT_EQ(resolvePrecision(Precision::Auto), cpuHasNativeBf16() ? Precision::Bf16 : Precision::Fp32);
+}
+
+TEST(Precision, NativeBf16FromCpuFlagsUnlessKdscopeCpuBf16SaysOtherwise) {
+  const std::string withBf16 = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni\n";
+  const std::string withAmx = "flags\t\t: fpu avx512f amx_bf16 amx_tile\n";
+  const std::string without = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_vnni\n";
+  const auto detect = [](const char* value, const std::string& cpuinfo) {
+    std::istringstream in(cpuinfo);
+    return nativeBf16From(value, in);
+  };
+  EXPECT_TRUE(detect(nullptr, withBf16));
+  EXPECT_TRUE(detect(nullptr, withAmx));
+  EXPECT_FALSE(detect(nullptr, without));
+  EXPECT_FALSE(detect(nullptr, ""));
+  EXPECT_TRUE(detect("", withBf16)); // empty: unset
+  EXPECT_FALSE(detect("0", withBf16));
+  EXPECT_TRUE(detect("1", without));
+  try {
+    (void)detect("no", withBf16);
+    FAIL() << "KDSCOPE_CPU_BF16=no accepted";
+  } catch (const JobError& e) {
+    EXPECT_NE(std::string(e.what()).find("KDSCOPE_CPU_BF16 is 'no'"), std::string::npos) << e.what();
+  }
+  // This process: the variable as ctest or the shell set it.
+  const char* env = std::getenv("KDSCOPE_CPU_BF16");
+  if (env != nullptr && std::string(env) == "0") {
+    EXPECT_FALSE(cpuHasNativeBf16());
+    EXPECT_EQ(resolvePrecision(Precision::Auto), Precision::Fp32);
+  }
 }
 
 TEST(Precision, ScopeRunsLinearLayersInBf16AndRestoresFp32) {
