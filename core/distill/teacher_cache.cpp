@@ -9,6 +9,7 @@
 #include "core/common/error.h"
 #include "core/distributed/process_group.h"
 #include "core/distill/trainer.h"
+#include "core/engine/precision.h"
 
 namespace kdscope::core {
 
@@ -48,6 +49,9 @@ void writeAll(int fd, const float* data, std::size_t bytes, std::uint64_t offset
 
 torch::Tensor exampleWiseTeacherLogits(ClassifierImpl& teacher, const Batch& batch) {
   torch::NoGradGuard noGrad; // thread-local: we are on the job's thread
+  // fp32 whatever the training precision: without the cache this runs inside a student's
+  // bf16 step, and must give the cache's logits.
+  PrecisionScope fp32(Precision::Fp32);
   const auto n = batch.size();
   std::vector<torch::Tensor> rows;
   rows.reserve(static_cast<std::size_t>(n));

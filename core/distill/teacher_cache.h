@@ -29,7 +29,8 @@ class Group;
 /// a batch nor a fixed-size block gives the same bits in every composition. The cache is
 /// filled this way, and without the cache each training batch is, so cache in memory, on disk
 /// and off train bit-identical students (docs/architecture.md, "Determinism"). A transformer
-/// still multiplies [Len, D] matrices per example; the cost is in bench/README.md.
+/// still multiplies [Len, D] matrices per example; the cost is in bench/README.md. It runs in
+/// fp32 whatever the training precision (core/engine/precision.h).
 [[nodiscard]] torch::Tensor exampleWiseTeacherLogits(ClassifierImpl& teacher, const Batch& batch);
 
 class TeacherCache {
