@@ -549,6 +549,7 @@ TEST(FigureContent, AHeatmapWithIntervalsAndMarksCarriesThemToTooltipSvgAndCsv) 
   map.lower = {0.05, -0.01, std::nan(""), 0.15};
   map.upper = {0.15, 0.02, std::nan(""), 0.25};
   map.intervalTitle = QStringLiteral("95% t interval over 3 replicates");
+  map.noInterval = QStringLiteral("no interval: fewer than 2 replicates");
   map.marked = {0, 1, 0, 0};
   map.markTitle = QStringLiteral("no detectable difference");
   map.rowTitle = QStringLiteral("layers");
@@ -565,6 +566,9 @@ TEST(FigureContent, AHeatmapWithIntervalsAndMarksCarriesThemToTooltipSvgAndCsv) 
   const QString none = plot.toolTipAt(plot.pixelOfCell(1, 0));
   EXPECT_FALSE(none.contains(QLatin1Char('['))) << none.toStdString();
   EXPECT_FALSE(none.contains(QStringLiteral("n.d."))) << none.toStdString();
+  // The cell without an interval says why; one with an interval does not.
+  EXPECT_TRUE(none.contains(QStringLiteral("no interval: fewer than 2 replicates"))) << none.toStdString();
+  EXPECT_FALSE(marked.contains(QStringLiteral("no interval"))) << marked.toStdString();
 
   QTemporaryDir dir;
   FigureExporter exporter({}, ExportOptions{dir.path(), FigureStyle{}, {FigureFormat::Svg}, true, IndexFormat::None});
@@ -581,4 +585,6 @@ TEST(FigureContent, AHeatmapWithIntervalsAndMarksCarriesThemToTooltipSvgAndCsv) 
   EXPECT_EQ(rows[2], (QStringList{"0", "0", "1", "1", "0.004", "-0.01", "0.02", "1"}));
   EXPECT_EQ(rows[3], (QStringList{"1", "1", "0", "0", "0.05", "nan", "nan", "0"}));
   EXPECT_TRUE(comments.join(QLatin1Char('\n')).contains(QStringLiteral("95% t interval over 3 replicates")));
+  EXPECT_TRUE(comments.join(QLatin1Char('\n')).contains(QStringLiteral("cells without: no interval: fewer than 2 replicates")))
+      << comments.join(QLatin1Char('\n')).toStdString();
 }

@@ -221,6 +221,12 @@ TEST_F(ViewTest, HeadsViewGridsAndClickingACellOpensThatHeadsAttention) {
   EXPECT_NEAR(heat(view.teacherGrid(), 0, 0), kLn3, 1e-6);
   EXPECT_NEAR(heat(view.teacherGrid(), 1, 1), 0.0, 1e-6);
   EXPECT_NEAR(heat(view.studentGrid(), 0, 0), kLn3, 1e-6);
+  // The entropy has no interval and says why, in each cell's tooltip.
+  {
+    QTest::qWait(20);
+    const QString tip = view.teacherGrid()->toolTipAt(view.teacherGrid()->pixelOfCell(0, 0));
+    EXPECT_TRUE(tip.contains(QStringLiteral("no interval: the entropy describes the attention maps"))) << tip.toStdString();
+  }
   // Divergence (kd layer 0 by the heads of teacher layer 1): teacher head 0 (uniform) matches
   // kd head 0 exactly; teacher head 1 (one-hot on key 1) is closest to the uniform kd head 0.
   view.setMetric(HeadsView::Metric::Divergence);

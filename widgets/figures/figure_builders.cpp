@@ -220,6 +220,10 @@ void buildCka(PlotWidget& plot, const RunDocument& run, const QString& task, con
                            "map %2)")
                             .arg(resamples)
                             .arg(QString::fromStdString(matched->map));
+    map.noInterval = tr("no interval: only the matched-depth pairs (the layer map) are bootstrapped");
+  } else {
+    map.noInterval = tr("no interval: the run was analysed before CKA at matched depth was recorded (run 'kdscope "
+                        "analyze' again)");
   }
   plot.setTitle(tr("Linear CKA, %1 vs %2").arg(teacher, student));
   plot.setHeatmap(map);
@@ -323,6 +327,13 @@ void buildHeadGrid(PlotWidget& plot, const RunDocument& run, const QString& task
     return;
   }
   Heatmap map = gridOf(*grid, value);
+  if (metric == HeadMetric::Entropy) {
+    map.noInterval = tr("no interval: the entropy describes the attention maps of the kept eval examples as "
+                        "recorded; no bootstrap is run for it (importance and divergence have one)");
+  } else {
+    map.noInterval = tr("no interval: the run was analysed before this interval was recorded (run 'kdscope "
+                        "analyze' again)");
+  }
   if (metric == HeadMetric::Importance) {
     // Each head's 95% bootstrap interval over eval examples, when the analysis wrote one.
     if (const auto ends = run.results().headImportanceInterval(task.toStdString(), model.toStdString());

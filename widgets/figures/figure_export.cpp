@@ -251,7 +251,12 @@ QByteArray figureCsv(const PlotWidget& plot, const FigureSpec& spec) {
                 .arg(map.cols)
                 .arg(map.colTitle, map.valueTitle, gradientName(map.gradient.value_or(plot.style().gradient)), range));
     if (!map.lower.empty()) {
-      comment(QStringLiteral("intervals"), QStringLiteral("value_lo, value_hi: %1").arg(map.intervalTitle));
+      comment(QStringLiteral("intervals"),
+              QStringLiteral("value_lo, value_hi: %1%2")
+                  .arg(map.intervalTitle,
+                       map.noInterval.isEmpty() ? QString() : QStringLiteral("; cells without: ") + map.noInterval));
+    } else if (!map.noInterval.isEmpty()) {
+      comment(QStringLiteral("intervals"), map.noInterval);
     }
     if (!map.marked.empty()) {
       comment(QStringLiteral("marks"), QStringLiteral("marked = 1: drawn \"%1\", %2").arg(map.markText, map.markTitle));

@@ -672,6 +672,8 @@ QString PlotWidget::toolTipAt(const QPoint& pixel) const {
       if (!m_heatmap.intervalTitle.isEmpty()) {
         text += QStringLiteral("\n") + m_heatmap.intervalTitle;
       }
+    } else if (!m_heatmap.noInterval.isEmpty()) {
+      text += QStringLiteral("\n") + m_heatmap.noInterval;
     }
     if (at < m_heatmap.marked.size() && m_heatmap.marked[at] != 0) {
       text += QStringLiteral("\n%1: %2").arg(m_heatmap.markText, m_heatmap.markTitle);

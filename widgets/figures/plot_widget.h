@@ -46,6 +46,9 @@ struct Heatmap {
   std::vector<double> lower;
   std::vector<double> upper;
   QString intervalTitle; ///< what the interval is over, e.g. "95% t interval over 5 replicates"
+  /// Why a cell has no interval (its tooltip, and the CSV's "# intervals:" comment), e.g.
+  /// "no interval: only the matched-depth pairs are bootstrapped"; empty: nothing said.
+  QString noInterval;
   /// Cells drawn with the mark `markText` (row-major; empty: none), e.g. a difference whose
   /// interval holds 0; `markTitle` says what the mark means (tooltip, CSV, caption).
   std::vector<char> marked;
