@@ -13,6 +13,8 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <functional>
+#include <optional>
 
 #include "core/analysis/analysis_results.h"
 #include "core/analysis/analyze_run.h"
@@ -87,22 +89,40 @@ double percentile(std::vector<double> v, double q) {
   return v[lo] + (at - static_cast<double>(lo)) * (v[hi] - v[lo]);
 }
 
-} // namespace
-
-TEST(HeadDivergenceIntervals, BootstrapOverKeptExamplesHandWorked) {
-  const fs::path dir = kdscope::test::freshTempDir("head-divergence-intervals");
-  const std::string path = writeRun(dir);
+/// Runs the "attention" analysis (B = 2000, seed 21) and reads kd's head divergence.
+std::optional<HeadDivergence> analysedDivergence(const std::string& path) {
   AnalyzeOptions options;
   options.only = {"attention"};
   options.bootstrapResamples = 2000;
   options.bootstrapSeed = 21;
   const AnalyzeResult result = analyzeRun(path, options, CancelToken{}, {});
-  ASSERT_EQ(result.status, AnalyzeStatus::Succeeded) << result.message;
+  EXPECT_EQ(result.status, AnalyzeStatus::Succeeded) << result.message;
+  const RunReader reader(path);
+  return AnalysisResults(reader).headDivergence("t", "kd");
+}
 
-  const auto div = [&] {
-    const RunReader reader(path);
-    return AnalysisResults(reader).headDivergence("t", "kd");
-  }();
+/// value(k) for each of the analysis's 2000 resamples of the 3 kept examples, k = the times
+/// example 1 was drawn (the same draws: bootstrapResampleIndices(3, 2000, 21)).
+std::vector<double> replicatesByDrawsOfExample1(const std::function<double(int)>& value) {
+  const auto indices = analysis::bootstrapResampleIndices(3, 2000, 21);
+  EXPECT_EQ(indices.size(), 3U * 2000U);
+  std::vector<double> replicates;
+  for (std::size_t b = 0; b < 2000; ++b) {
+    int ones = 0;
+    for (std::size_t k = 0; k < 3; ++k) {
+      ones += indices[b * 3 + k] == 1 ? 1 : 0;
+    }
+    replicates.push_back(value(ones));
+  }
+  return replicates;
+}
+
+} // namespace
+
+TEST(HeadDivergenceIntervals, BootstrapOverKeptExamplesHandWorked) {
+  const fs::path dir = kdscope::test::freshTempDir("head-divergence-intervals");
+  const std::string path = writeRun(dir);
+  const auto div = analysedDivergence(path);
   ASSERT_TRUE(div.has_value());
   const double ln2 = std::log(2.0);
   EXPECT_NEAR(div->bestDivergence(0, 0), ln2 / 3.0, 1e-6);
@@ -110,16 +130,7 @@ TEST(HeadDivergenceIntervals, BootstrapOverKeptExamplesHandWorked) {
   ASSERT_TRUE(div->bestHi.has_value());
   EXPECT_EQ(div->resamples, 2000);
 
-  const auto indices = analysis::bootstrapResampleIndices(3, 2000, 21);
-  ASSERT_EQ(indices.size(), 3U * 2000U);
-  std::vector<double> replicates;
-  for (std::size_t b = 0; b < 2000; ++b) {
-    int ones = 0;
-    for (std::size_t k = 0; k < 3; ++k) {
-      ones += indices[b * 3 + k] == 1 ? 1 : 0;
-    }
-    replicates.push_back(ln2 * ones / 3.0);
-  }
+  const std::vector<double> replicates = replicatesByDrawsOfExample1([&](int ones) { return ln2 * ones / 3.0; });
   // float32 in the file
   EXPECT_NEAR((*div->bestLo)(0, 0), percentile(replicates, 0.025), 1e-6);
   EXPECT_NEAR((*div->bestHi)(0, 0), percentile(replicates, 0.975), 1e-6);
@@ -150,16 +161,7 @@ TEST(HeadDivergenceIntervals, BootstrapOverKeptExamplesHandWorked) {
 TEST(HeadDivergenceIntervals, MeanOverHeadsHandWorkedFromTheSameResamples) {
   const fs::path dir = kdscope::test::freshTempDir("head-divergence-mean");
   const std::string path = writeRun(dir, /*teacherHeads=*/2);
-  AnalyzeOptions options;
-  options.only = {"attention"};
-  options.bootstrapResamples = 2000;
-  options.bootstrapSeed = 21;
-  const AnalyzeResult result = analyzeRun(path, options, CancelToken{}, {});
-  ASSERT_EQ(result.status, AnalyzeStatus::Succeeded) << result.message;
-  const auto div = [&] {
-    const RunReader reader(path);
-    return AnalysisResults(reader).headDivergence("t", "kd");
-  }();
+  const auto div = analysedDivergence(path);
   ASSERT_TRUE(div.has_value());
   const double ln2 = std::log(2.0);
   EXPECT_NEAR(div->bestDivergence(0, 0), ln2 / 3.0, 1e-6);
@@ -170,15 +172,8 @@ TEST(HeadDivergenceIntervals, MeanOverHeadsHandWorkedFromTheSameResamples) {
   EXPECT_EQ(div->meanOverHeads->resamples, 2000);
   EXPECT_NEAR(div->meanOverHeads->estimate, 2.0 * ln2 / 3.0, 1e-9);
 
-  const auto indices = analysis::bootstrapResampleIndices(3, 2000, 21);
-  std::vector<double> replicates;
-  for (std::size_t b = 0; b < 2000; ++b) {
-    int ones = 0;
-    for (std::size_t k = 0; k < 3; ++k) {
-      ones += indices[b * 3 + k] == 1 ? 1 : 0;
-    }
-    replicates.push_back(ln2 / 2.0 + ln2 * ones / 6.0);
-  }
+  const std::vector<double> replicates =
+      replicatesByDrawsOfExample1([&](int ones) { return ln2 / 2.0 + ln2 * ones / 6.0; });
   // Attributes are double; the per-example JS comes from float32 maps (exact for one-hot rows).
   EXPECT_NEAR(div->meanOverHeads->lo, percentile(replicates, 0.025), 1e-9);
   EXPECT_NEAR(div->meanOverHeads->hi, percentile(replicates, 0.975), 1e-9);
