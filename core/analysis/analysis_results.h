@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -204,6 +205,9 @@ public:
   /// order the analysis wrote them, each with its Holm-adjusted McNemar p over the task's
   /// family (PairedTest::mcnemarHolm); empty when not analysed.
   [[nodiscard]] std::vector<PairedTest> pairedTests(const std::string& task, const std::string& student) const;
+  /// pairedTests of every model of the task that has them (model -> its tests), reading
+  /// each model's group once (the headlines: one family, not one per student).
+  [[nodiscard]] std::map<std::string, std::vector<PairedTest>> pairedTestsOfTask(const std::string& task) const;
   /// analysis/<student>/loss_pattern, or nothing when not analysed.
   [[nodiscard]] std::optional<analysis::LossPattern> lossPattern(const std::string& task,
                                                                  const std::string& student) const;

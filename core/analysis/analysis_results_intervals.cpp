@@ -220,9 +220,21 @@ std::optional<ModelIntervals> AnalysisResults::intervals(const std::string& task
 }
 
 std::vector<PairedTest> AnalysisResults::pairedTests(const std::string& task, const std::string& student) const {
-  std::vector<PairedTest> out = pairedTestsAsRecorded(task, student);
-  if (out.empty()) {
-    return out;
+  if (!m_reader.file().isGroup(layout::analysisEntry(task, student, entry::kPaired))) {
+    return {};
+  }
+  auto all = pairedTestsOfTask(task);
+  const auto it = all.find(student);
+  return it == all.end() ? std::vector<PairedTest>{} : std::move(it->second);
+}
+
+std::map<std::string, std::vector<PairedTest>> AnalysisResults::pairedTestsOfTask(const std::string& task) const {
+  std::map<std::string, std::vector<PairedTest>> byModel;
+  for (const std::string& model : m_reader.models(task)) {
+    std::vector<PairedTest> tests = pairedTestsAsRecorded(task, model);
+    if (!tests.empty()) {
+      byModel.emplace(model, std::move(tests));
+    }
   }
   // The task's family: every pair of models with a paired test, each pair once (both
   // directions of a student pair are in the file, with the same McNemar p).
@@ -232,7 +244,11 @@ std::vector<PairedTest> AnalysisResults::pairedTests(const std::string& task, co
     return a < b ? std::make_pair(a, b) : std::make_pair(b, a);
   };
   for (const std::string& model : m_reader.models(task)) {
-    for (const PairedTest& t : model == student ? out : pairedTestsAsRecorded(task, model)) {
+    const auto tests = byModel.find(model);
+    if (tests == byModel.end()) {
+      continue;
+    }
+    for (const PairedTest& t : tests->second) {
       const auto key = keyOf(t.student, t.other);
       if (std::find(pairs.begin(), pairs.end(), key) == pairs.end()) {
         pairs.emplace_back(key);
@@ -243,12 +259,14 @@ std::vector<PairedTest> AnalysisResults::pairedTests(const std::string& task, co
   const std::vector<double> adjusted = an::holmAdjust(raw);
   const auto family =
       static_cast<std::size_t>(std::count_if(raw.begin(), raw.end(), [](double p) { return std::isfinite(p); }));
-  for (PairedTest& t : out) {
-    const auto at = std::find(pairs.begin(), pairs.end(), keyOf(t.student, t.other)) - pairs.begin();
-    t.mcnemarHolm.p = adjusted[static_cast<std::size_t>(at)];
-    t.mcnemarHolm.family = std::isfinite(t.mcnemarHolm.p) ? family : 0;
+  for (auto& [model, tests] : byModel) {
+    for (PairedTest& t : tests) {
+      const auto at = std::find(pairs.begin(), pairs.end(), keyOf(t.student, t.other)) - pairs.begin();
+      t.mcnemarHolm.p = adjusted[static_cast<std::size_t>(at)];
+      t.mcnemarHolm.family = std::isfinite(t.mcnemarHolm.p) ? family : 0;
+    }
   }
-  return out;
+  return byModel;
 }
 
 std::vector<PairedTest> AnalysisResults::pairedTestsAsRecorded(const std::string& task,
