@@ -12,6 +12,7 @@
 #include "app/commands.h"
 #include "core/analysis/analysis_results.h"
 #include "core/analysis/interval_text.h"
+#include "core/analysis/task_intervals.h"
 #include "core/analysis/analyze_run.h"
 #include "core/record/run_layout.h"
 #include "core/record/run_reader.h"
@@ -96,14 +97,30 @@ void printHeadlines(const core::TaskHeadline& h) {
     padded << std::setw(width) << out.str();
     return padded.str();
   };
+  namespace an = core::analysis;
   std::cout << "  " << std::left << std::setw(16) << "student" << std::right << std::setw(9) << "gap"
             << std::setw(10) << "retained" << std::setw(11) << "agreement" << std::setw(9) << "mean KL"
-            << std::setw(9) << "ECE" << std::setw(11) << "geometry" << std::setw(9) << "w~p_y" << "\n";
+            << std::setw(9) << "ECE" << std::setw(11) << "geometry" << std::setw(9) << "w~p_y"
+            << "  gap 95% CI" << "\n";
   for (const auto& s : h.students) {
+    // The gap's interval beside its point estimate, "n.d." when it holds 0 (the verdicts of
+    // the tests are under "paired tests" below).
+    std::string gapInterval = "not analysed";
+    if (const an::Interval* gap = s.intervals ? s.intervals->find(an::metric::kGap) : nullptr) {
+      gapInterval = "[" + an::numberText(gap->lo, 4) + ", " + an::numberText(gap->hi, 4) + "]" +
+                    (an::detectable(*gap) ? "" : " n.d.");
+    }
     std::cout << "  " << std::left << std::setw(16) << s.name << std::right << num(s.gap, 9, true)
               << num(s.retainedFraction, 10) << num(s.agreement, 11) << num(s.meanKl, 9) << num(s.ece, 9)
-              << num(s.geometryAgreement, 11) << num(s.wConfidenceSpearman, 9) << "\n";
+              << num(s.geometryAgreement, 11) << num(s.wConfidenceSpearman, 9) << "  " << gapInterval << "\n";
   }
+  std::cout << "  point estimates on the eval split; "
+            << (h.analysed ? std::string("their 95% intervals (") + an::kOverExamples +
+                                 ") and paired tests follow; n.d. = no detectable difference (the interval holds 0); "
+                                 "geometry (classifier-weight cosines) is one fixed set of weights per run, with an "
+                                 "interval only over replicates"
+                           : std::string("no intervals: the run is not analysed ('kdscope analyze RUN' adds them)"))
+            << "\n";
   if (!h.students.empty()) {
     std::cout << "  teacher ECE " << num(h.students.front().teacherEce, 0) << "; mean KL(teacher || student) at T = 1, "
               << "geometry = correlation of classifier-weight cosines with the teacher's, w~p_y = Spearman of the "
@@ -447,6 +464,9 @@ int commandInfo(const std::string& runPath) {
               << std::setw(12) << "parameters" << std::setw(8) << "steps" << std::setw(12) << "final loss"
               << std::setw(11) << "accuracy" << "\n";
     double teacherAcc = -1.0;
+    const bool analysedTask = std::any_of(headlines.begin(), headlines.end(), [&](const core::TaskHeadline& h) {
+      return h.task == task.name && h.analysed;
+    });
     for (const auto& m : task.models) {
       if (m.role == "teacher") {
         teacherAcc = m.evalAccuracy;
@@ -461,7 +481,8 @@ int commandInfo(const std::string& runPath) {
       }
       if (m.role == "student" && teacherAcc > 0.0 && m.evalAccuracy >= 0.0) {
         std::cout << "  (gap " << std::showpos << teacherAcc - m.evalAccuracy << std::noshowpos
-                  << ", retained " << m.evalAccuracy / teacherAcc << ")";
+                  << ", retained " << m.evalAccuracy / teacherAcc
+                  << (analysedTask ? "; point estimates, intervals below)" : "; point estimates, not analysed)");
       }
       if (m.precision == "bf16") {
         std::cout << "  [trained in bf16]";

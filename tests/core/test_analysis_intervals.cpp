@@ -367,6 +367,23 @@ TEST(AnalysisIntervals, InfoPrintsTheIntervalsTestsAndLossPattern) {
   const std::string mw = "Mann-Whitney p = 0.003, Holm p = " + an::pValueText(static_cast<double>(family) * 2.0 / 792.0) +
                          " of " + std::to_string(family) + " tests"; // 2 / 792 = 0.00253
   EXPECT_NE(output.find(mw), std::string::npos) << mw << "\n" << output;
+  // The headline table gives each gap its interval beside it (the file's, read here), with
+  // "n.d." when it holds 0, and says the table's numbers are point estimates.
+  for (const std::string student : {"a", "b"}) {
+    const auto intervals = AnalysisResults(reader).intervals("t", student);
+    ASSERT_TRUE(intervals.has_value());
+    const an::Interval* gap = intervals->find(an::metric::kGap);
+    ASSERT_NE(gap, nullptr);
+    const std::string cell = "[" + an::numberText(gap->lo, 4) + ", " + an::numberText(gap->hi, 4) + "]" +
+                             (gap->lo <= 0.0 && 0.0 <= gap->hi ? " n.d." : "");
+    const std::size_t table = output.find("gap 95% CI");
+    ASSERT_NE(table, std::string::npos) << output;
+    const std::size_t row = output.find("\n  " + student + " ", table);
+    ASSERT_NE(row, std::string::npos) << output;
+    const std::string line = output.substr(row + 1, output.find('\n', row + 1) - row - 1);
+    EXPECT_NE(line.find("  " + cell), std::string::npos) << cell << "\n" << line;
+  }
+  EXPECT_NE(output.find("point estimates on the eval split; their 95% intervals"), std::string::npos) << output;
 }
 
 TEST(AnalysisIntervals, IntervalTextWritesEndsSignsAndPValues) {
