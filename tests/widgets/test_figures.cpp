@@ -357,8 +357,14 @@ TEST_F(FigureTest, CsvHoldsTheRunFilesNumbersExactly) {
   }
   EXPECT_EQ(cka[1][1], QStringLiteral("emb"));
   const auto recall = csvRows(readAll(out(QStringLiteral("csv/tasks.recall.polarity.kd.csv"))));
-  ASSERT_EQ(recall.front(), (QStringList{"series", "index", "x", "x_label", "y"}));
-  EXPECT_EQ(recall[4], (QStringList{"kd", "1", "1", "pos", QString::number(1.0 / 3.0, 'g', QLocale::FloatingPointShortest)}));
+  // With the 95% bootstrap interval over the class's examples (its values: suite ClassRecall).
+  ASSERT_EQ(recall.front(), (QStringList{"series", "index", "x", "x_label", "y", "y_lo", "y_hi"}));
+  ASSERT_EQ(recall[4].size(), 7);
+  EXPECT_EQ(recall[4].mid(0, 5),
+            (QStringList{"kd", "1", "1", "pos", QString::number(1.0 / 3.0, 'g', QLocale::FloatingPointShortest)}));
+  EXPECT_LE(recall[4][5].toDouble(), 1.0 / 3.0);
+  EXPECT_GE(recall[4][6].toDouble(), 1.0 / 3.0);
+  EXPECT_LT(recall[4][5].toDouble(), recall[4][6].toDouble());
 }
 
 TEST_F(FigureTest, TheSameStyleGivesTheSameBytesEveryTimeAndGreyscaleHasNoColour) {

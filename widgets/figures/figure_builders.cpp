@@ -7,6 +7,7 @@
 #include <functional>
 #include <set>
 
+#include "core/analysis/class_recall.h"
 #include "core/analysis/metrics.h"
 #include "core/record/run_layout.h"
 #include "widgets/views/analysis_view.h"
@@ -373,18 +374,36 @@ void buildRecall(PlotWidget& plot, const RunDocument& run, const QString& task, 
   plot.clear();
   const std::size_t classes = run.numClasses(task);
   plot.setTitle(tr("Per-class recall, %1").arg(task));
-  plot.setAxisLabels(tr("class"), tr("recall"));
+  const bool bars = run.labels(task).size() <= kRecallIntervalExamples;
+  plot.setAxisLabels(tr("class"), bars ? tr("recall (95% interval)")
+                                       : tr("recall (no interval: over %L1 eval examples)").arg(kRecallIntervalExamples));
   int color = 0;
   for (const QString& model : {teacher, student}) {
     if (!model.isEmpty() && !run.logits(task, model).empty()) {
-      const auto recall = core::analysis::perClassRecall(run.logits(task, model), run.labels(task), classes);
       QVector<double> x;
       QVector<double> y;
-      for (std::size_t i = 0; i < recall.size(); ++i) {
-        x << static_cast<double>(i);
-        y << recall[i];
+      QVector<double> lo;
+      QVector<double> hi;
+      if (bars) {
+        // The report's numbers: bootstrap over the class's eval examples (B = 2000, seed 14).
+        const auto recall = core::analysis::classRecallIntervals(run.logits(task, model), run.labels(task), classes);
+        for (std::size_t i = 0; i < recall.size(); ++i) {
+          x << static_cast<double>(i);
+          y << recall[i].recall.estimate;
+          lo << recall[i].recall.lo;
+          hi << recall[i].recall.hi;
+        }
+      } else {
+        const auto recall = core::analysis::perClassRecall(run.logits(task, model), run.labels(task), classes);
+        for (std::size_t i = 0; i < recall.size(); ++i) {
+          x << static_cast<double>(i);
+          y << recall[i];
+        }
       }
-      plot.addLine(model, x, y, color);
+      const int line = plot.addLine(model, x, y, color);
+      if (bars) {
+        plot.setErrorBars(line, lo, hi);
+      }
     }
     ++color;
   }

@@ -83,6 +83,9 @@ void buildHeadGrid(PlotWidget& plot, const RunDocument& run, const QString& task
                    const QString& model, HeadMetric metric);
 
 QString recallName(const QString& task, const QString& student);
+/// Eval examples up to which the recall figure bootstraps each class's recall on the GUI
+/// thread (B = 2000 per class; above it the figure says it has no interval).
+inline constexpr std::size_t kRecallIntervalExamples = 50000;
 void buildRecall(PlotWidget& plot, const RunDocument& run, const QString& task, const QString& teacher,
                  const QString& student);
 

@@ -452,8 +452,14 @@ std::vector<FigureSpec> runFigures(const RunDocument& run) {
     for (const QString& student : owners) {
       out.push_back(spec(run, figures::recallName(task, student), QStringLiteral("tasks"),
                          tr("Recall of each class of task %1 (correct predictions among the eval examples of the "
-                            "class) for %2.")
-                             .arg(task, student.isEmpty() ? teacher : tr("%1 and student %2").arg(teacher, student)),
+                            "class) for %2. %3")
+                             .arg(task, student.isEmpty() ? teacher : tr("%1 and student %2").arg(teacher, student),
+                                  run.labels(task).size() <= figures::kRecallIntervalExamples
+                                      ? tr("Error bars: the 95% percentile bootstrap interval over the class's eval "
+                                           "examples (B = 2000, seed 14; the report's per-class table).")
+                                      : tr("No error bars: over %L1 eval examples the window does not bootstrap "
+                                           "per-class recall (the report does).")
+                                            .arg(figures::kRecallIntervalExamples)),
                          {qstr(core::layout::evalLogits(str(task), str(QStringLiteral("*")))),
                           qstr(core::layout::evalLabels(str(task)))},
                          kFromLogits, [doc, task, teacher, student](PlotWidget& plot) {
