@@ -413,7 +413,8 @@ void printHeadAblation(const core::AnalysisResults& results, const core::TaskSum
     out << "  head ablation of " << m.name << " (intact accuracy " << ablation->intactAccuracy
         << "): accuracy drop with one head gated to 0";
     if (ablation->accuracyDrop && ablation->accuracyDropLo && ablation->accuracyDropHi) {
-      out << ", [95% paired bootstrap over eval examples, B = " << ablation->resamples << "]";
+      out << ", [95% paired bootstrap over eval examples, B = " << ablation->resamples
+          << "]; n.d. = no detectable difference (the interval holds 0)";
     } else {
       out << " (no intervals: analysed before they were recorded; run 'kdscope analyze --only heads')";
     }
@@ -425,8 +426,10 @@ void printHeadAblation(const core::AnalysisResults& results, const core::TaskSum
         const std::size_t i = l * acc.cols + h;
         out << (h == 0 ? " " : "; ") << "h" << h << " " << std::showpos;
         if (ablation->accuracyDrop && ablation->accuracyDropLo && ablation->accuracyDropHi) {
-          out << ablation->accuracyDrop->values[i] << " [" << ablation->accuracyDropLo->values[i] << ", "
-              << ablation->accuracyDropHi->values[i] << "]";
+          const double lo = ablation->accuracyDropLo->values[i];
+          const double hi = ablation->accuracyDropHi->values[i];
+          out << ablation->accuracyDrop->values[i] << " [" << lo << ", " << hi << "]"
+              << (lo <= 0.0 && 0.0 <= hi ? " n.d." : "");
         } else {
           out << ablation->intactAccuracy - acc.values[i];
         }

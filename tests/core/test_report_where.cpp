@@ -370,6 +370,12 @@ TEST(ReportWhere, AnAblationIntervalHoldingZeroIsNoDetectableDifference) {
     for (const std::string& e : expected) {
       EXPECT_TRUE(holds(where->findings, e)) << e << "\nfindings:\n" << lines(where->findings);
     }
+    // kdscope info marks the head whose interval holds 0, and only it.
+    const auto [status, output] =
+        kdscope::test::runCommand(std::string(KDSCOPE_EXECUTABLE) + " info '" + copy.string() + "'");
+    ASSERT_EQ(status, 0) << output;
+    EXPECT_NE(output.find("h0 +0.0500 [+0.0200, +0.0800]; h1 -0.0125 [-0.0400, +0.0100] n.d.\n"), std::string::npos)
+        << output;
   }
   // Every interval holds 0: the most hurtful head is "no detectable difference", and none counts.
   {
