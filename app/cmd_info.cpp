@@ -278,7 +278,10 @@ void printIntervals(const core::TaskHeadline& h, const std::vector<std::string>&
         for (const an::LogisticTerm& t : fit.terms) {
           if (t.name != "intercept" && t.name.rfind("class:", 0) != 0) {
             std::cout << sep << factorTitle(t.name) << " " << an::intervalText(t.coefficient.value, 2, true) << " "
-                      << an::pValuesText(t.coefficient.pValue, t.holm);
+                      << an::pValuesText(t.coefficient.pValue, t.holm)
+                      << (an::detectable(t.coefficient.value, an::verdictP(t.coefficient.pValue, t.holm))
+                              ? ""
+                              : std::string(", ") + an::kNoDetectableDifference);
             sep = "; ";
           }
         }

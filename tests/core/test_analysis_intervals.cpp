@@ -367,6 +367,24 @@ TEST(AnalysisIntervals, InfoPrintsTheIntervalsTestsAndLossPattern) {
   const std::string mw = "Mann-Whitney p = 0.003, Holm p = " + an::pValueText(static_cast<double>(family) * 2.0 / 792.0) +
                          " of " + std::to_string(family) + " tests"; // 2 / 792 = 0.00253
   EXPECT_NE(output.find(mw), std::string::npos) << mw << "\n" << output;
+  // Each slope of the converged fit, marked "no detectable difference" when its interval holds
+  // 0 or its Holm p is not below 0.05 (decided here from the file's numbers).
+  // (This file's fit separates, so info says so; a converged fit's slopes are checked the same way.)
+  if (!lp->logistic.converged) {
+    EXPECT_NE(output.find("logistic regression of lost: did not converge"), std::string::npos) << output;
+  }
+  for (const an::LogisticTerm& t : lp->logistic.converged ? lp->logistic.terms : std::vector<an::LogisticTerm>{}) {
+    if (t.name == "intercept" || t.name.rfind("class:", 0) == 0) {
+      continue;
+    }
+    std::string title = t.name;
+    std::replace(title.begin(), title.end(), '_', ' ');
+    const bool nd = (t.coefficient.value.lo <= 0.0 && 0.0 <= t.coefficient.value.hi) || !(t.holm.p < 0.05);
+    const std::string slope = title + " " + an::intervalText(t.coefficient.value, 2, true) + " " +
+                              an::pValuesText(t.coefficient.pValue, t.holm) +
+                              (nd ? std::string(", ") + an::kNoDetectableDifference : std::string());
+    EXPECT_NE(output.find(slope + (nd ? "" : ";")), std::string::npos) << slope << "\n" << output;
+  }
   // The headline table gives each gap its interval beside it (the file's, read here), with
   // "n.d." when it holds 0, and says the table's numbers are point estimates.
   for (const std::string student : {"a", "b"}) {

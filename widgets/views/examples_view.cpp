@@ -360,9 +360,14 @@ void ExamplesView::showLossPattern() {
                          std::isfinite(holm.p)
                              ? text(formatP(holm.p), tr("Holm-adjusted over %1 tests: %2").arg(holm.family).arg(holm.p, 0, 'g', 17))
                              : text(QStringLiteral("-"), tr("not in the Holm family")));
+    // A slope whose interval holds 0 (or whose Holm p, where it has one, is not below 0.05)
+    // is marked "n.d." and greyed like the row's other numbers.
+    const bool slopeDetectable =
+        slope != nullptr && an::detectable(slope->value, an::verdictP(slope->pValue, slopeHolm(slope)));
     m_lossTable->setItem(row, LossLogistic,
                          slope == nullptr ? text(QStringLiteral("-"), tr("not in the logistic regression"))
-                                          : text(formatInterval(slope->value.estimate, &slope->value, 3, true),
+                                          : text(formatInterval(slope->value.estimate, &slope->value, 3, true) +
+                                                     (slopeDetectable ? QString() : QStringLiteral(" n.d.")),
                                                  tr("log odds of lost per %1; Wald p = %2%3")
                                                      .arg(factor.startsWith(tr("class")) ? tr("example of this class against "
                                                                                                "the reference class")
@@ -371,6 +376,13 @@ void ExamplesView::showLossPattern() {
                                                           std::isfinite(slopeHolm(slope).p)
                                                               ? tr(", Holm p = %1").arg(formatP(slopeHolm(slope).p))
                                                               : QString())));
+    if (slope != nullptr && !slopeDetectable) {
+      QTableWidgetItem* item = m_lossTable->item(row, LossLogistic);
+      QFont font = item->font();
+      font.setItalic(true);
+      item->setFont(font);
+      item->setForeground(QBrush(QColor(110, 110, 110)));
+    }
     auto* verdict = text(detectable ? tr("lost examples differ") : noDetectableDifference());
     if (!detectable) {
       for (auto* item : {verdict, effect}) {
