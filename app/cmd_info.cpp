@@ -42,7 +42,11 @@ void printKnowledgeIntervals(const core::TaskHeadline& h) {
   level("domain (KD - KD-pt)    ", h.domainInterval);
   level("KD gain (KD - CE)      ", h.totalInterval);
   if (h.lsShareInterval) {
-    std::cout << "    share LS explains       " << an::intervalText(*h.lsShareInterval, 4) << "\n";
+    std::cout << "    share LS explains       " << an::intervalText(*h.lsShareInterval, 4)
+              << (h.totalInterval && !an::detectable(*h.totalInterval)
+                      ? " (not meaningful: KD's gain over CE, its denominator, is not detectable)"
+                      : "")
+              << "\n";
   }
   bool header = false;
   for (const core::StudentHeadline& s : h.students) {

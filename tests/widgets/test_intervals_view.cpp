@@ -142,6 +142,10 @@ TEST_F(IntervalViewTest, OverviewTableHasTheIntervalColumns) {
   EXPECT_EQ(cell(table, 0, OverviewView::ColGapInterval), QStringLiteral("-"));
   EXPECT_EQ(cell(table, 2, OverviewView::ColAccuracyInterval), ends("kd/intervals", "accuracy"));
   EXPECT_EQ(cell(table, 2, OverviewView::ColGapInterval), ends("kd/intervals", "gap") + " no detectable difference");
+  // The retained fraction carries its interval; the teacher's empty cells say why.
+  EXPECT_EQ(cell(table, 2, OverviewView::ColRetained),
+            QString::number(attr("kd/intervals", "retained_fraction"), 'f', 4) + " " + ends("kd/intervals", "retained_fraction"));
+  EXPECT_EQ(table->item(0, OverviewView::ColGapInterval)->toolTip(), QStringLiteral("the teacher has no gap or retained fraction"));
 }
 
 TEST_F(IntervalViewTest, ExamplesViewShowsTheLossPattern) {

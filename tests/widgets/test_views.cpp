@@ -157,6 +157,9 @@ TEST_F(ViewTest, OverviewShowsCurvesAndTheAccuracyTableComputedFromTheLogits) {
   EXPECT_EQ(cell(table, 2, OverviewView::ColAccuracy), QStringLiteral("0.5000"));
   EXPECT_EQ(cell(table, 2, OverviewView::ColGap), QStringLiteral("0.1667"));
   EXPECT_EQ(cell(table, 2, OverviewView::ColRetained), QStringLiteral("0.7500"));
+  // Not analysed: no interval, and the cell says why.
+  EXPECT_EQ(table->item(2, OverviewView::ColGapInterval)->toolTip(),
+            QStringLiteral("not analysed: 'kdscope analyze' adds the 95% intervals"));
   EXPECT_EQ(cell(table, 2, OverviewView::ColParameters), QStringLiteral("300"));
   EXPECT_EQ(cell(table, 0, OverviewView::ColFinalLoss), QStringLiteral("0.6000"));
 
@@ -352,11 +355,17 @@ TEST_F(ViewTest, KnowledgeViewGainsSimilarityAndInstanceWeights) {
   EXPECT_EQ(cell(gains, 0, 2), QStringLiteral("0.5000"));
   EXPECT_EQ(cell(gains, 1, 2), QStringLiteral("-")); // no LS control
   EXPECT_EQ(cell(gains, 3, 1), QStringLiteral("kd"));
+  // Each accuracy row's interval column says why it is empty: not analysed, or no control.
+  EXPECT_EQ(cell(gains, 0, 3), QStringLiteral("not analysed"));
+  EXPECT_EQ(cell(gains, 1, 3), QStringLiteral("no such control"));
   // Cosine of classifier rows: teacher orthogonal (0), kd 45 degrees (1 / sqrt 2).
   ASSERT_TRUE(view.teacherSimilarity()->hasHeatmap());
   EXPECT_NEAR(heat(view.teacherSimilarity(), 0, 1), 0.0, 1e-12);
   EXPECT_NEAR(heat(view.studentSimilarity(), 0, 1), 1.0 / std::sqrt(2.0), 1e-6);
   EXPECT_NEAR(heat(view.studentSimilarity(), 1, 1), 1.0, 1e-6);
+  // The cosine kind's agreement says why it has no interval within one run.
+  EXPECT_TRUE(view.geometryText().contains(QStringLiteral("no interval: the classifier weights are fixed in one run")))
+      << view.geometryText().toStdString();
   EXPECT_EQ(view.weightPlot()->message(), noAnalysisMessage(plain));
 
   RunDocument analysed(m_analysed);

@@ -16,6 +16,7 @@
 
 #include "core/analysis/analysis_results.h"
 #include "core/analysis/interval_text.h"
+#include "core/analysis/task_intervals.h"
 #include "core/analysis/metrics.h"
 #include "widgets/figures/figure_builders.h"
 #include "widgets/figures/plot_widget.h"
@@ -247,8 +248,20 @@ void KnowledgeView::fillGains() {
   const double nan = std::nan("");
   const auto acc = [&](const QString& kind) { return control.count(kind) ? control[kind].second : nan; };
   const auto who = [&](const QString& kind) { return control.count(kind) ? control[kind].first : QStringLiteral("-"); };
+  const core::AnalysisResults& results = run.results();
+  const std::string taskName = context().task.toStdString();
+  int accuracyRow = 0;
   for (const QString& kind : {QStringLiteral("CE"), QStringLiteral("LS"), QStringLiteral("KD-pt"), QStringLiteral("KD")}) {
     row(tr("accuracy %1").arg(kind), who(kind), acc(kind));
+    // Its 95% interval over eval examples (the analysis's "intervals"), or why there is none.
+    QString text = control.count(kind) ? tr("not analysed") : tr("no such control");
+    if (control.count(kind)) {
+      const auto intervals = results.intervals(taskName, control[kind].first.toStdString());
+      if (const core::analysis::Interval* a = intervals ? intervals->find(core::analysis::metric::kAccuracy) : nullptr) {
+        text = QString::fromStdString(core::analysis::intervalText(*a, 4));
+      }
+    }
+    m_gains->setItem(accuracyRow++, 3, new QTableWidgetItem(text));
   }
   row(tr("gain: universe (LS - CE)"), who("LS") + " - " + who("CE"), acc("LS") - acc("CE"));
   row(tr("gain: instance (KD-pt - LS)"), who("KD-pt") + " - " + who("LS"), acc("KD-pt") - acc("LS"));
@@ -256,8 +269,6 @@ void KnowledgeView::fillGains() {
   const double kdGain = acc("KD") - acc("CE");
   row(tr("share of KD's gain LS explains"), QString(), kdGain != 0.0 ? (acc("LS") - acc("CE")) / kdGain : nan);
   // The analysis's intervals of the levels (absent before 'kdscope analyze').
-  const core::AnalysisResults& results = run.results();
-  const std::string taskName = context().task.toStdString();
   int intervalRow = 4;
   for (const char* level : {"universe", "instance", "domain", "ls_share_of_kd_gain"}) {
     const auto interval = results.numberInterval(taskName, "knowledge", level);
@@ -266,6 +277,14 @@ void KnowledgeView::fillGains() {
       text = QString::fromStdString(core::analysis::intervalText(*interval, 4, intervalRow < 7));
       if (intervalRow < 7 && !core::analysis::detectable(*interval)) {
         text += tr(" (%1)").arg(QString::fromLatin1(core::analysis::kNoDetectableDifference));
+      }
+    }
+    if (intervalRow == 7) {
+      // The share is a ratio over KD's gain: meaningless when that gain is not detectable.
+      const auto total = results.numberInterval(taskName, "knowledge", "total");
+      if (total && !core::analysis::detectable(*total)) {
+        text += tr(" (not meaningful: KD's gain over CE is not detectable, %1)")
+                    .arg(QString::fromStdString(core::analysis::intervalText(*total, 4, true)));
       }
     }
     m_gains->setItem(intervalRow++, 3, new QTableWidgetItem(text));
@@ -306,10 +325,24 @@ void KnowledgeView::fillSimilarity() {
       m.values = map.values;
       return m;
     };
-    m_geometry->setText(tr("geometry agreement (correlation of off-diagonal entries, teacher vs %1): %2")
-                            .arg(context().student, formatNumber(offDiagonalCorrelation(
-                                                        matrixOf(m_teacherSimilarity->heatmap()),
-                                                        matrixOf(m_studentSimilarity->heatmap())))));
+    // With its interval where one exists: the mean-probability kind is bootstrapped over eval
+    // examples by the analysis; the classifier cosines are one fixed set of weights per run.
+    QString interval = tr("no interval: the classifier weights are fixed in one run (an interval only over "
+                          "replicates: kdscope info REPLICATE_DIR)");
+    if (kind == figures::SimilarityKind::MeanProbability) {
+      const auto probs = context().run->results().numberInterval(context().task.toStdString(),
+                                                                 context().student.toStdString(),
+                                                                 "geometry_agreement_probs");
+      interval = probs ? tr("95% interval %1 (%2)")
+                             .arg(QString::fromStdString(core::analysis::intervalText(*probs, 3)),
+                                  QString::fromLatin1(core::analysis::kOverExamples))
+                       : tr("no interval: not analysed ('kdscope analyze' adds it)");
+    }
+    m_geometry->setText(tr("geometry agreement (correlation of off-diagonal entries, teacher vs %1): %2; %3")
+                            .arg(context().student,
+                                 formatNumber(offDiagonalCorrelation(matrixOf(m_teacherSimilarity->heatmap()),
+                                                                     matrixOf(m_studentSimilarity->heatmap()))),
+                                 interval));
   }
 }
 

@@ -134,19 +134,34 @@ void OverviewView::populate() {
                      item(model.evalAccuracy >= 0.0 ? formatNumber(model.evalAccuracy) : QStringLiteral("-"),
                           QString::number(model.evalAccuracy, 'g', 17)));
     m_table->setItem(row, ColGap, item(comparable ? formatNumber(teacherAccuracy - model.evalAccuracy) : QStringLiteral("-")));
-    m_table->setItem(row, ColRetained,
-                     item(comparable && teacherAccuracy > 0.0 ? formatNumber(model.evalAccuracy / teacherAccuracy)
-                                                              : QStringLiteral("-")));
-    m_table->setItem(row, ColFinalLoss, item(model.trainSteps > 0 ? formatNumber(model.finalLoss) : QStringLiteral("-")));
-    // The analysis's intervals (percentile bootstrap over the eval examples).
+    // The analysis's intervals (percentile bootstrap over the eval examples); a cell without
+    // one says why in its tooltip.
     const auto intervals = run.intervals(context().task, QString::fromStdString(model.name));
+    const QString whyNone = !student    ? tr("the teacher has no gap or retained fraction")
+                            : intervals ? tr("the analysis wrote no interval of this number")
+                                        : tr("not analysed: 'kdscope analyze' adds the 95% intervals");
+    const core::analysis::Interval* retained =
+        intervals ? intervals->find(core::analysis::metric::kRetainedFraction) : nullptr;
+    m_table->setItem(row, ColRetained,
+                     item(comparable && teacherAccuracy > 0.0
+                              ? formatNumber(model.evalAccuracy / teacherAccuracy) +
+                                    (retained != nullptr ? QStringLiteral(" [%1, %2]").arg(formatNumber(retained->lo),
+                                                                                         formatNumber(retained->hi))
+                                                         : QString())
+                              : QStringLiteral("-"),
+                          retained != nullptr ? intervalTooltip(*retained) : whyNone));
+    m_table->setItem(row, ColFinalLoss, item(model.trainSteps > 0 ? formatNumber(model.finalLoss) : QStringLiteral("-")));
     const auto ends = [](const core::analysis::Interval* i) {
       return QStringLiteral("[%1, %2]").arg(formatNumber(i->lo), formatNumber(i->hi));
     };
     const core::analysis::Interval* accuracy = intervals ? intervals->find(core::analysis::metric::kAccuracy) : nullptr;
     const core::analysis::Interval* gap = intervals ? intervals->find(core::analysis::metric::kGap) : nullptr;
     m_table->setItem(row, ColAccuracyInterval,
-                     accuracy != nullptr ? item(ends(accuracy), intervalTooltip(*accuracy)) : item(QStringLiteral("-")));
+                     accuracy != nullptr ? item(ends(accuracy), intervalTooltip(*accuracy))
+                                         : item(QStringLiteral("-"), intervals ? tr("the analysis wrote no interval of "
+                                                                                   "this number")
+                                                                              : tr("not analysed: 'kdscope analyze' "
+                                                                                   "adds the 95% intervals")));
     double mcnemarP = std::nan("");
     for (const core::PairedTest& test : gap == nullptr ? std::vector<core::PairedTest>{}
                                                        : run.pairedTests(context().task, QString::fromStdString(model.name))) {
@@ -154,7 +169,7 @@ void OverviewView::populate() {
                                              : mcnemarP;
     }
     m_table->setItem(row, ColGapInterval,
-                     gap == nullptr ? item(QStringLiteral("-"))
+                     gap == nullptr ? item(QStringLiteral("-"), whyNone)
                                     : item(ends(gap) + (core::analysis::detectable(*gap, mcnemarP)
                                                             ? QString()
                                                             : QStringLiteral(" ") + noDetectableDifference()),
