@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/analysis/class_recall.h"
+#include "core/analysis/proportion.h"
 #include "core/analysis/stats.h"
 
 namespace an = kdscope::core::analysis;
@@ -77,4 +78,21 @@ TEST(ClassRecall, HandWorkedRecallsIntervalsAndPairedDifferences) {
   const auto bad = an::classRecallIntervals(std::vector<float>(5, 0.0F), labels, 4);
   ASSERT_EQ(bad.size(), 4U);
   EXPECT_EQ(bad[0].examples, 0U);
+}
+
+// Wilson score interval of 4 of 6 at 95%: centre (4 + z^2/2) / (6 + z^2), z = 1.959964,
+// so about [0.2999, 0.9032]. Worked by hand: z^2 = 3.841459, centre 5.920729 / 9.841459 = 0.601611,
+// half 0.199154 x sqrt(8/6 + 0.960365) = 0.301617.
+TEST(ClassRecall, WilsonIntervalOfAProportionHandWorked) {
+  const an::Interval w = an::wilsonInterval(4, 6);
+  EXPECT_DOUBLE_EQ(w.estimate, 4.0 / 6.0);
+  EXPECT_NEAR(w.lo, 0.601611 - 0.301617, 2e-6);
+  EXPECT_NEAR(w.hi, 0.601611 + 0.301617, 2e-6);
+  EXPECT_EQ(w.count, 6U);
+  // 0 of 10 and 10 of 10: one end at the bound, the other inside (z^2 / (n + z^2) = 0.277533).
+  EXPECT_DOUBLE_EQ(an::wilsonInterval(0, 10).lo, 0.0);
+  EXPECT_NEAR(an::wilsonInterval(0, 10).hi, 0.277533, 2e-6);
+  EXPECT_NEAR(an::wilsonInterval(10, 10).lo, 1.0 - 0.277533, 2e-6);
+  EXPECT_DOUBLE_EQ(an::wilsonInterval(10, 10).hi, 1.0);
+  EXPECT_TRUE(std::isnan(an::wilsonInterval(0, 0).estimate));
 }

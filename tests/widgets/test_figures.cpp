@@ -267,7 +267,7 @@ TEST_F(FigureTest, SvgKeepsTextAsTextAndLinePlotsHaveNoImages) {
   SvgFacts line = parseSvg(readAll(out(QStringLiteral("svg/overview.accuracy.polarity.svg"))));
   ASSERT_TRUE(line.wellFormed);
   EXPECT_TRUE(line.texts.contains(QStringLiteral("epoch"))) << line.texts.join('|').toStdString();
-  EXPECT_TRUE(line.texts.contains(QStringLiteral("accuracy")));
+  EXPECT_TRUE(line.texts.contains(QStringLiteral("accuracy (95% Wilson interval)"))) << line.texts.join('|').toStdString();
   EXPECT_TRUE(line.texts.contains(QStringLiteral("teacher"))); // the legend
   EXPECT_TRUE(line.texts.contains(QStringLiteral("kd")));
   EXPECT_EQ(line.elements[QStringLiteral("image")], 0) << "a line plot is all vector";
@@ -334,10 +334,18 @@ TEST_F(FigureTest, CsvHoldsTheRunFilesNumbersExactly) {
   EXPECT_TRUE(comments.contains(QStringLiteral("# run: ") + QFileInfo(m_run).canonicalFilePath()))
       << comments.join('\n').toStdString();
   EXPECT_TRUE(comments.join('\n').contains(QStringLiteral("/eval_curve/accuracy")));
-  ASSERT_EQ(accuracy.front(), (QStringList{"series", "index", "x", "y"}));
+  ASSERT_EQ(accuracy.front(), (QStringList{"series", "index", "x", "y", "y_lo", "y_hi"}));
   std::map<QString, std::vector<std::pair<double, double>>> bySeries;
+  const double n = static_cast<double>(reader.evalLabels("polarity").size());
   for (std::size_t i = 1; i < accuracy.size(); ++i) {
     bySeries[accuracy[i][0]].emplace_back(accuracy[i][2].toDouble(), accuracy[i][3].toDouble());
+    // The Wilson interval of round(accuracy x n) of n, worked here from its closed form.
+    const double z = 1.959963984540054;
+    const double k = std::round(accuracy[i][3].toDouble() * n);
+    const double centre = (k + z * z / 2) / (n + z * z);
+    const double half = z / (n + z * z) * std::sqrt(k * (n - k) / n + z * z / 4);
+    EXPECT_NEAR(accuracy[i][4].toDouble(), k == 0 ? 0.0 : centre - half, 1e-12) << accuracy[i].join(',').toStdString();
+    EXPECT_NEAR(accuracy[i][5].toDouble(), k == n ? 1.0 : centre + half, 1e-12) << accuracy[i].join(',').toStdString();
   }
   ASSERT_EQ(bySeries.size(), 2U); // teacher and kd; ce has no eval curve
   for (const auto& [model, points] : bySeries) {

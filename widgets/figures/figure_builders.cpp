@@ -9,6 +9,7 @@
 
 #include "core/analysis/class_recall.h"
 #include "core/analysis/metrics.h"
+#include "core/analysis/proportion.h"
 #include "core/record/run_layout.h"
 #include "widgets/views/analysis_view.h"
 #include "widgets/views/knowledge_view.h"
@@ -154,18 +155,27 @@ void buildEvalAccuracy(PlotWidget& plot, const RunDocument& run, const QString& 
     return;
   }
   plot.setTitle(tr("Eval accuracy"));
-  plot.setAxisLabels(tr("epoch"), tr("accuracy"));
+  plot.setAxisLabels(tr("epoch"), tr("accuracy (95% Wilson interval)"));
+  const auto n = static_cast<std::uint64_t>(std::max<std::int64_t>(0, task->evalExamples));
   int color = 0;
   for (const core::ModelSummary& model : task->models) {
     const core::EvalCurve curve = run.reader().evalCurve(task->name, model.name);
     QVector<double> x;
     QVector<double> y;
+    QVector<double> lo;
+    QVector<double> hi;
     for (std::size_t i = 0; i < curve.epoch.size(); ++i) {
       x << static_cast<double>(curve.epoch[i]);
       y << curve.accuracy[i];
+      // Only the fraction is recorded per epoch: the interval of a proportion of n examples.
+      const auto k = static_cast<std::uint64_t>(std::llround(static_cast<double>(curve.accuracy[i]) * static_cast<double>(n)));
+      const core::analysis::Interval w = core::analysis::wilsonInterval(k, n);
+      lo << w.lo;
+      hi << w.hi;
     }
     if (!x.isEmpty()) {
-      plot.addLine(QString::fromStdString(model.name), x, y, color);
+      const int line = plot.addLine(QString::fromStdString(model.name), x, y, color);
+      plot.setErrorBars(line, lo, hi);
     }
     ++color;
   }

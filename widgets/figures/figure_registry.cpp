@@ -230,7 +230,9 @@ std::vector<FigureSpec> runFigures(const RunDocument& run) {
     if (!t.evaluatedCurves.isEmpty()) {
       out.push_back(spec(run, figures::accuracyName(task), QStringLiteral("overview"),
                          tr("Eval accuracy (fraction of eval examples whose highest logit is the label) after each "
-                            "epoch of training on task %1, for %2.")
+                            "epoch of training on task %1, for %2. Error bars: the 95% Wilson score interval of each "
+                            "point as a proportion of the task's eval examples (the curve records the fraction only; "
+                            "it says nothing about another seed).")
                              .arg(task, listNames(t.evaluatedCurves)),
                          {qstr(core::layout::evalCurveColumn(str(task), str(QStringLiteral("*")), "epoch")),
                           qstr(core::layout::evalCurveColumn(str(task), str(QStringLiteral("*")), "accuracy"))},
