@@ -46,6 +46,9 @@ TEST(StudyView, HeatmapOverLayersAndHeadsShowsEachCellsGap) {
   EXPECT_EQ(h.rowTitle, QStringLiteral("layers"));
   EXPECT_EQ(h.colTitle, QStringLiteral("heads"));
   EXPECT_FALSE(view.heatmapPlot()->heatmapInterpolated());
+  // One run per cell: no interval, and the heatmap says why (tooltip, CSV comment).
+  EXPECT_TRUE(h.lower.empty());
+  EXPECT_TRUE(h.noInterval.startsWith(QStringLiteral("no interval: one run per cell"))) << h.noInterval.toStdString();
 }
 
 TEST(StudyView, MainEffectsTableListsEffectAndSpread) {

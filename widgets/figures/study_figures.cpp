@@ -130,7 +130,12 @@ void buildStudyHeatmap(PlotWidget& plot, const core::StudySummary& summary, cons
       }
     }
     h.intervalTitle = tr("95% t interval over %1 replicates").arg(summary.replicates.seeds.size());
-    h.markTitle = tr("no detectable difference: the gap's 95% interval over the replicates holds 0");
+    h.noInterval = tr("no interval: fewer than 2 replicates gave this entry");
+    h.markTitle = tr("no detectable difference: the gap's 95% t interval over the replicates holds 0 (before Holm; "
+                     "kdscope info and the report give each cell's Holm p over the study)");
+  } else {
+    h.noInterval = tr("no interval: one run per cell (a study with replicates gives each entry its t interval "
+                      "over them)");
   }
   plot.setTitle(tr("%1, %2").arg(studyMetricTitle(metric), taskLabel));
   plot.setHeatmap(h);
@@ -270,7 +275,12 @@ void buildStudyLossCurves(PlotWidget& plot, const core::StudySummary& summary, c
   }
   plot.setAxisLabels(tr("step"), term == "loss" ? tr("loss (weighted total, nats)")
                                                 : tr("%1 (unweighted, nats)").arg(q(term)));
-  plot.setTitle(tr("%1 on %2, every complete cell").arg(q(term), q(task)));
+  // A replicated study's summary keeps the first replicate's run file per cell: say so.
+  plot.setTitle(summary.replicates.seeds.size() > 1
+                    ? tr("%1 on %2, every complete cell, replicate 1 of %3 (no band over replicates)")
+                          .arg(q(term), q(task))
+                          .arg(summary.replicates.seeds.size())
+                    : tr("%1 on %2, every complete cell").arg(q(term), q(task)));
   plot.rescale();
 }
 
