@@ -273,8 +273,15 @@ std::vector<FigureSpec> runFigures(const RunDocument& run) {
         out.push_back(spec(run, figures::probeName(task, student), QStringLiteral("layers"),
                            tr("Accuracy of a linear probe on each layer's pooled hidden state against the "
                               "layer's relative depth (layer / number of layers; 0 is the embedding output), "
-                              "%1, task %2.")
-                               .arg(student.isEmpty() ? teacher : tr("%1 and student %2").arg(teacher, student), task),
+                              "%1, task %2. %3")
+                               .arg(student.isEmpty() ? teacher : tr("%1 and student %2").arg(teacher, student), task,
+                                    run.hasResult(task, student.isEmpty() ? teacher : student,
+                                                  QString::fromLatin1(core::layout::entry::kProbeAccuracyLo))
+                                        ? tr("Error bars: the 95% percentile bootstrap interval over the eval "
+                                             "examples of each probe's held-out predictions (the probe fixed; "
+                                             "y_lo, y_hi in the CSV).")
+                                        : tr("No error bars: the run was analysed before the probes' intervals "
+                                             "were recorded ('kdscope analyze --only probes' adds them).")),
                            objects, kFromAnalyze + tr(", linear probes"), [doc, task, teacher, student](PlotWidget& plot) {
                              figures::buildProbe(plot, *doc, task, teacher, student);
                            }));
