@@ -130,7 +130,8 @@ void addLayers(ReportSection& section, const AnalysisResults& results, const std
           "a linear probe on the last layer reaches accuracy " +
           valueWithInterval(s, "bootstrap over " + std::to_string(examples) +
                                    " eval examples of the held-out predictions, probe fixed") +
-          " for " + who(student) + " against " + valueWithInterval(t, "same examples") + " for the teacher");
+          " for " + who(student) + " against " + valueWithInterval(t, "same examples") +
+          " for the teacher (each model's own interval; the difference between them is not tested)");
     } else {
       section.findings.push_back(
           "a linear probe on the last layer reaches " + num(probeS->back()) + " for " + who(student) +
