@@ -23,6 +23,7 @@ usage: check_export.py KDSCOPE WIDGET_TESTS OUT_DIR
 import csv
 import io
 import json
+import math
 import os
 import shutil
 import struct
@@ -264,6 +265,17 @@ def main():
     _, rows = csv_rows(os.path.join(compare, "compare.eval_curve.polarity.teacher.csv"))
     series = sorted({r[0] for r in rows[1:]})
     check(series == ["analysed", "second"], f"comparison series: {series}")
+    # Each point's 95% Wilson interval over the run's eval examples, from its closed form here.
+    with h5py.File(run, "r") as f:
+        n = float(len(f["tasks/polarity/eval/labels"]))
+    check(rows[0][-2:] == ["y_lo", "y_hi"], f"comparison curve CSV header: {rows[0]}")
+    z = 1.959963984540054
+    for r in rows[1:]:
+        k = round(float(r[3]) * n)
+        centre, half = (k + z * z / 2) / (n + z * z), z / (n + z * z) * math.sqrt(k * (n - k) / n + z * z / 4)
+        lo, hi = (0.0 if k == 0 else centre - half), (1.0 if k == n else centre + half)
+        check(abs(float(r[-2]) - lo) < 1e-9 and abs(float(r[-1]) - hi) < 1e-9,
+              f"Wilson interval of {r}: expected [{lo}, {hi}]")
 
     # The window gives the same files for the same style: File > Export figure pack in a
     # MainWindow, offscreen and (when available) on an X server through xcb.

@@ -143,6 +143,24 @@ void buildLoss(PlotWidget& plot, const RunDocument& run, const QString& taskName
   plot.setFigureName(lossName(taskName, selection));
 }
 
+namespace {
+
+/// The 95% Wilson interval of an accuracy recorded as a fraction of `n` eval examples
+/// (round(accuracy x n) successes; core/analysis/proportion.h), appended to lo and hi.
+void appendWilson(double accuracy, std::uint64_t n, QVector<double>& lo, QVector<double>& hi) {
+  const auto k = static_cast<std::uint64_t>(std::llround(accuracy * static_cast<double>(n)));
+  const core::analysis::Interval w = core::analysis::wilsonInterval(k, n);
+  lo << w.lo;
+  hi << w.hi;
+}
+
+std::uint64_t evalExamplesOf(const RunDocument& run, const QString& task) {
+  const core::TaskSummary* t = run.task(task);
+  return t == nullptr ? 0 : static_cast<std::uint64_t>(std::max<std::int64_t>(0, t->evalExamples));
+}
+
+} // namespace
+
 QString accuracyName(const QString& task) {
   return join({QStringLiteral("overview"), QStringLiteral("accuracy"), figureSegment(task)});
 }
@@ -168,10 +186,7 @@ void buildEvalAccuracy(PlotWidget& plot, const RunDocument& run, const QString& 
       x << static_cast<double>(curve.epoch[i]);
       y << curve.accuracy[i];
       // Only the fraction is recorded per epoch: the interval of a proportion of n examples.
-      const auto k = static_cast<std::uint64_t>(std::llround(static_cast<double>(curve.accuracy[i]) * static_cast<double>(n)));
-      const core::analysis::Interval w = core::analysis::wilsonInterval(k, n);
-      lo << w.lo;
-      hi << w.hi;
+      appendWilson(curve.accuracy[i], n, lo, hi);
     }
     if (!x.isEmpty()) {
       const int line = plot.addLine(QString::fromStdString(model.name), x, y, color);
@@ -588,22 +603,27 @@ void buildCompareAccuracy(PlotWidget& plot, const std::vector<const RunDocument*
     }
   }
   plot.setTitle(tr("Eval accuracy by model, %1").arg(task));
-  plot.setAxisLabels(tr("model"), tr("accuracy"));
+  plot.setAxisLabels(tr("model"), tr("accuracy (95% Wilson interval)"));
   // Runs side by side within each model's slot (dodged), so equal accuracies stay visible.
   const double slot = std::min(0.6, 0.15 * static_cast<double>(runs.size() - 1));
   for (std::size_t r = 0; r < runs.size(); ++r) {
     const double offset = runs.size() < 2 ? 0.0 : slot * (static_cast<double>(r) / (runs.size() - 1) - 0.5);
     QVector<double> x;
     QVector<double> y;
+    QVector<double> lo;
+    QVector<double> hi;
     for (int i = 0; i < models.size(); ++i) {
       const core::ModelSummary* m = modelOf(*runs[r], task, models[i]);
       if (m != nullptr && m->evalAccuracy >= 0.0) {
         x << i + offset;
         y << m->evalAccuracy;
+        appendWilson(m->evalAccuracy, evalExamplesOf(*runs[r], task), lo, hi);
       }
     }
     if (!x.isEmpty()) {
-      plot.addScatter(labels.value(static_cast<int>(r)), x, y, static_cast<int>(r), /*markerPoints=*/5.0);
+      const int line =
+          plot.addScatter(labels.value(static_cast<int>(r)), x, y, static_cast<int>(r), /*markerPoints=*/5.0);
+      plot.setErrorBars(line, lo, hi);
     }
   }
   plot.setXTickLabels(models);
@@ -621,7 +641,8 @@ namespace {
 /// when x is empty); then the empty message, or the rescale and the figure's name.
 void plotRunLines(PlotWidget& plot, const std::vector<const RunDocument*>& runs, const QStringList& labels,
                   const QString& task, const QString& model,
-                  const std::function<void(const RunDocument&, QVector<double>&, QVector<double>&)>& series,
+                  const std::function<void(const RunDocument&, QVector<double>&, QVector<double>&,
+                                           QVector<double>&, QVector<double>&)>& series,
                   const QString& emptyMessage, const QString& figureName) {
   for (std::size_t r = 0; r < runs.size(); ++r) {
     if (modelOf(*runs[r], task, model) == nullptr) {
@@ -629,9 +650,14 @@ void plotRunLines(PlotWidget& plot, const std::vector<const RunDocument*>& runs,
     }
     QVector<double> x;
     QVector<double> y;
-    series(*runs[r], x, y);
+    QVector<double> lo; // error bars, when the series gives them
+    QVector<double> hi;
+    series(*runs[r], x, y, lo, hi);
     if (!x.isEmpty()) {
-      plot.addLine(labels.value(static_cast<int>(r)), x, y, static_cast<int>(r));
+      const int line = plot.addLine(labels.value(static_cast<int>(r)), x, y, static_cast<int>(r));
+      if (lo.size() == x.size()) {
+        plot.setErrorBars(line, lo, hi);
+      }
     }
   }
   if (plot.lineCount() == 0) {
@@ -652,14 +678,16 @@ void buildCompareEvalCurve(PlotWidget& plot, const std::vector<const RunDocument
                            const QStringList& labels, const QString& task, const QString& model) {
   plot.clear();
   plot.setTitle(tr("Eval accuracy of %1, %2").arg(model, task));
-  plot.setAxisLabels(tr("epoch"), tr("accuracy"));
+  plot.setAxisLabels(tr("epoch"), tr("accuracy (95% Wilson interval)"));
   plotRunLines(
       plot, runs, labels, task, model,
-      [&](const RunDocument& run, QVector<double>& x, QVector<double>& y) {
+      [&](const RunDocument& run, QVector<double>& x, QVector<double>& y, QVector<double>& lo, QVector<double>& hi) {
         const core::EvalCurve curve = run.reader().evalCurve(task.toStdString(), model.toStdString());
+        const std::uint64_t n = evalExamplesOf(run, task);
         for (std::size_t i = 0; i < curve.epoch.size(); ++i) {
           x << static_cast<double>(curve.epoch[i]);
           y << curve.accuracy[i];
+          appendWilson(curve.accuracy[i], n, lo, hi);
         }
       },
       tr("no eval curve of %1 in these runs").arg(model), compareEvalCurveName(task, model));
@@ -676,7 +704,7 @@ void buildCompareLoss(PlotWidget& plot, const std::vector<const RunDocument*>& r
   plot.setAxisLabels(tr("step"), tr("loss (nats)"));
   plotRunLines(
       plot, runs, labels, task, model,
-      [&](const RunDocument& run, QVector<double>& x, QVector<double>& y) {
+      [&](const RunDocument& run, QVector<double>& x, QVector<double>& y, QVector<double>&, QVector<double>&) {
         const core::TrainLog log = run.reader().trainLog(task.toStdString(), model.toStdString());
         for (std::size_t i = 0; i < log.steps.size() && i < log.loss.size(); ++i) {
           if (!std::isnan(log.loss[i])) {

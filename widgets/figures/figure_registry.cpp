@@ -593,7 +593,8 @@ std::vector<FigureSpec> comparisonFigures(const std::vector<const RunDocument*>&
     if (anyAccuracy) {
       make(figures::compareAccuracyName(task),
            tr("Final eval accuracy of each model on task %1, one marker per run (%2): how the same models "
-              "compare across runs.")
+              "compare across runs. Error bars: each run's 95% Wilson interval over its eval examples (within "
+              "one run; for the spread over seeds, run the job with replicates: kdscope info REPLICATE_DIR).")
                .arg(task, runList),
            {qstr(core::layout::evalLogits(str(task), str(QStringLiteral("*")))),
             qstr(core::layout::evalLabels(str(task)))},
@@ -602,7 +603,9 @@ std::vector<FigureSpec> comparisonFigures(const std::vector<const RunDocument*>&
     for (const QString& model : models) {
       if (curveRuns[model] >= 2) {
         make(figures::compareEvalCurveName(task, model),
-             tr("Eval accuracy of %1 after each epoch on task %2, one line per run (%3).").arg(model, task, runList),
+             tr("Eval accuracy of %1 after each epoch on task %2, one line per run (%3). Error bars: each "
+                "point's 95% Wilson interval over the run's eval examples.")
+                 .arg(model, task, runList),
              {qstr(core::layout::evalCurveColumn(str(task), str(model), "accuracy"))}, kFromReader,
              [runs, labels, task, model](PlotWidget& plot) {
                figures::buildCompareEvalCurve(plot, runs, labels, task, model);
