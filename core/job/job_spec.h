@@ -70,9 +70,10 @@ struct TrainingSpec {
   double weightDecay = 0.01;
   double warmupFraction = 0.1; ///< linear warm-up over this fraction of steps, then linear decay to 0
   double gradClip = 1.0;       ///< max global gradient norm; 0 disables
-  /// "fp32", "bf16" (autocast of the training passes) or "auto" (bf16 where the CPU has
-  /// AVX512_BF16 or AMX; core/engine/precision.h). Eval passes and recordings stay fp32.
-  std::string precision = "fp32";
+  /// "fp32", "bf16" (autocast of the training passes) or "auto", the default (bf16 where the
+  /// CPU has AVX512_BF16 or AMX, else fp32; core/engine/precision.h). Eval passes and
+  /// recordings stay fp32. bench/README.md, "bf16 accuracy check", measured the default.
+  std::string precision = "auto";
 };
 
 /// Student objective: (1 - lambda) * CE_eps + lambda * KD_T + logitMse * MSE, plus the

@@ -295,7 +295,7 @@ TEST(JobParser, NormalizedJsonSpellsOutEveryDefault) {
   EXPECT_EQ(j["teacher"]["architecture"].size(), 7U);
   EXPECT_EQ(j["teacher"]["architecture"]["hidden"], Json::array());
   EXPECT_EQ(j["teacher"]["training"].size(), 7U);
-  EXPECT_EQ(j["teacher"]["training"]["precision"], "fp32");
+  EXPECT_EQ(j["teacher"]["training"]["precision"], "auto");
   EXPECT_EQ(j["teacher"]["training"]["lr"], 0.001);
   EXPECT_EQ(j["teacher"]["checkpoint"], "");
   EXPECT_EQ(j["students"][0].size(), 8U); // name, architecture, training, objective, augmentation, teacher_epoch,

@@ -131,7 +131,7 @@ TEST(Precision, JobFieldIsReadWrittenAndRefusedByName) {
   const auto parsed = parseJob(jobWithStudentPrecision("bf16"), "job.json");
   ASSERT_TRUE(parsed.job.has_value()) << (parsed.issues.empty() ? "" : parsed.issues[0].str());
   EXPECT_EQ(parsed.job->students.at(0).training.precision, "bf16");
-  EXPECT_EQ(parsed.job->teacher.training.precision, "fp32"); // the default
+  EXPECT_EQ(parsed.job->teacher.training.precision, "auto"); // the default
   const auto json = nlohmann::json::parse(jobToJson(*parsed.job));
   EXPECT_EQ(json["students"][0]["training"]["precision"], "bf16");
   const auto bad = parseJob(jobWithStudentPrecision("half"), "job.json");
