@@ -5,6 +5,7 @@
 #include <QComboBox>
 #include <QFile>
 #include <QTableWidget>
+#include <QRegularExpression>
 #include <QTemporaryDir>
 
 #include <gtest/gtest.h>
@@ -169,6 +170,10 @@ TEST(StudyView, ReplicatedStudyShowsErrorBarsOverReplicatesAndSaysSo) {
   ASSERT_EQ(table->rowCount(), 2);
   EXPECT_TRUE(table->item(0, 8)->text().startsWith(QStringLiteral("0.1000 [")))
       << table->item(0, 8)->text().toStdString();
+  // The effect and the spread each with their t interval over the replicates.
+  const QRegularExpression withInterval(QStringLiteral("^-?[0-9.]+ \\[-?[0-9.]+, -?[0-9.]+\\]$"));
+  EXPECT_TRUE(withInterval.match(table->item(0, 1)->text()).hasMatch()) << table->item(0, 1)->text().toStdString();
+  EXPECT_TRUE(withInterval.match(table->item(0, 2)->text()).hasMatch()) << table->item(0, 2)->text().toStdString();
   const QString pair = table->item(1, 9)->text();
   EXPECT_TRUE(pair.startsWith(QStringLiteral("1 - 2: +0.0600 ["))) << pair.toStdString();
   EXPECT_TRUE(pair.contains(QStringLiteral("p = 0.009, Holm p = "))) << pair.toStdString();

@@ -445,6 +445,9 @@ void StudyView::refreshEffects() {
         an::Interval e = rep->effect.summary.interval;
         e.estimate = rep->effect.summary.mean;
         cell(1, QString::fromStdString(an::intervalText(e)));
+        an::Interval spread = rep->spread.summary.interval;
+        spread.estimate = rep->spread.summary.mean;
+        cell(2, QString::fromStdString(an::intervalText(spread)));
         continue;
       }
       for (const core::StudyRepLevelPair& pair : rep->pairs) {
