@@ -457,6 +457,12 @@ TEST_F(ViewTest, BadRunFilesShowTheReadersMessageAndStayClosed) {
   EXPECT_EQ(window.studentSelector()->count(), 2);
   EXPECT_EQ(window.studentSelector()->itemText(0), QStringLiteral("ce"));
   EXPECT_EQ(browser->recentFiles().first(), QFileInfo(m_analysed).absoluteFilePath());
+  // A model's accuracy in the browser is a point estimate and says where its interval is.
+  {
+    QTreeWidgetItem* model = browser->tree()->topLevelItem(1)->child(0)->child(0);
+    ASSERT_NE(model, nullptr);
+    EXPECT_TRUE(model->toolTip(1).contains(QStringLiteral("point estimate; its 95% interval"))) << model->toolTip(1).toStdString();
+  }
   // The Overview is shown and filled.
   EXPECT_EQ(window.tabs()->currentWidget(), window.overview());
   EXPECT_EQ(window.overview()->accuracyTable()->rowCount(), 3);

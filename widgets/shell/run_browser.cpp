@@ -63,6 +63,12 @@ void RunBrowser::fillItem(QTreeWidgetItem* item, const RunDocument& run) {
                      model.evalAccuracy >= 0 ? QString::number(model.evalAccuracy, 'f', 4) : QStringLiteral("-")});
       modelItem->setData(0, kTaskRole, QString::fromStdString(task.name));
       modelItem->setToolTip(0, QString::fromStdString(model.architectureJson));
+      if (model.evalAccuracy >= 0) {
+        // The browser shows the point estimate only; where its interval is.
+        modelItem->setToolTip(1, tr("eval accuracy on %1 examples (point estimate; its 95% interval: the Overview "
+                                    "and Tasks views, or kdscope info, once the run is analysed)")
+                                     .arg(task.evalExamples));
+      }
     }
   }
   item->setExpanded(true);
