@@ -124,7 +124,7 @@ def check_study():
     summary = os.path.realpath(os.path.join(study, "study_summary.json"))
     check(f"# run: {summary}" in comments, f"heatmap CSV does not name {summary}: {comments}")
     _, texts, tags = svg_facts(os.path.join(pack, "study.gap_lines.t.svg"))
-    check("layers" in texts and tags.get("image", 0) == 0, f"study lines SVG: {texts} {tags}")
+    check("layers (no bars: one run per cell)" in texts and tags.get("image", 0) == 0, f"study lines SVG: {texts} {tags}")
     if tool("pdftotext"):
         text = subprocess.run(["pdftotext", os.path.join(pack, "study.gap_heatmap.t.pdf"), "-"],
                               capture_output=True, text=True).stdout

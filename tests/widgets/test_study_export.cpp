@@ -288,7 +288,8 @@ TEST_F(StudyExport, FigurePackIsVectorWithIndexAndLossCurves) {
   EXPECT_TRUE(svg.contains(QStringLiteral("<polyline")) || svg.contains(QStringLiteral("<path")))
       << "no vector line in the SVG";
   EXPECT_TRUE(svg.contains(QStringLiteral("<text"))) << "no <text in the SVG";
-  EXPECT_TRUE(svg.contains(QStringLiteral(">layers<"))) << "no axis label 'layers' in the SVG";
+  EXPECT_TRUE(svg.contains(QStringLiteral(">layers (no bars: one run per cell)<")))
+      << "no axis label 'layers (no bars: one run per cell)' in the SVG";
   EXPECT_FALSE(svg.contains(QStringLiteral("<image")));
   // PDF: a PDF, and its axis labels are text (pdftotext, when installed, finds them).
   QFile pdf(out(QStringLiteral("study.loss.t.pdf")));

@@ -80,6 +80,9 @@ TEST(StudyView, LinesAgainstOneFactor) {
   ASSERT_EQ(points.size(), 2);
   EXPECT_NEAR(points[0].y(), 0.08, 1e-12); // layers 1: mean of 0.10 and 0.06
   EXPECT_NEAR(points[1].y(), 0.02, 1e-12);
+  // No replicates: no bars, and the axis says why.
+  EXPECT_TRUE(plot->content().xLabel.contains(QStringLiteral("no bars: one run per cell")))
+      << plot->content().xLabel.toStdString();
 }
 
 TEST(StudyView, RefusesAFileThatIsNotASummary) {

@@ -184,9 +184,11 @@ void buildStudyLines(PlotWidget& plot, const core::StudySummary& summary, const 
   if (named) {
     plot.setXTickLabels(toQStrings(grid.rowLevels));
   }
-  plot.setAxisLabels(summary.replicates.empty() || !grid.colFactor.empty()
-                         ? q(x)
-                         : tr("%1 (bars: 95% t interval over %2 replicates)").arg(q(x)).arg(summary.replicates.seeds.size()),
+  plot.setAxisLabels(summary.replicates.empty()   ? tr("%1 (no bars: one run per cell)").arg(q(x))
+                     : !grid.colFactor.empty() ? tr("%1 (no bars with a series factor: see the heatmap's intervals)").arg(q(x))
+                                               : tr("%1 (bars: 95% t interval over %2 replicates)")
+                                                     .arg(q(x))
+                                                     .arg(summary.replicates.seeds.size()),
                      studyMetricTitle(metric));
   plot.setTitle(tr("%1 against %2, %3").arg(studyMetricTitle(metric), q(x), taskLabel));
   plot.rescale();
