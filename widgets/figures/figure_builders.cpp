@@ -356,9 +356,6 @@ void buildHeadGrid(PlotWidget& plot, const RunDocument& run, const QString& task
   if (metric == HeadMetric::Entropy) {
     map.noInterval = tr("no interval: the entropy describes the attention maps of the kept eval examples as "
                         "recorded; no bootstrap is run for it (importance and divergence have one)");
-  } else {
-    map.noInterval = tr("no interval: the run was analysed before this interval was recorded (run 'kdscope "
-                        "analyze' again)");
   }
   if (metric == HeadMetric::Importance) {
     // Each head's 95% bootstrap interval over eval examples, when the analysis wrote one.
@@ -382,6 +379,13 @@ void buildHeadGrid(PlotWidget& plot, const RunDocument& run, const QString& task
     // teacher layer mapped to each (the analysis matches each teacher head to a student head).
     map.rowTitle = tr("%1 layer").arg(model);
     map.colTitle = tr("%1 head (mapped layer)").arg(teacher);
+  }
+  if (metric != HeadMetric::Entropy) {
+    // With the analysis's intervals, a cell without one has no value (e.g. a teacher head
+    // with no mapped student layer); without them, the file predates them.
+    map.noInterval = map.lower.empty() ? tr("no interval: the run was analysed before this interval was recorded "
+                                            "(run 'kdscope analyze' again)")
+                                       : tr("no interval: this cell has no value");
   }
   plot.setTitle(model);
   plot.setHeatmap(map);

@@ -137,9 +137,9 @@ void OverviewView::populate() {
     // The analysis's intervals (percentile bootstrap over the eval examples); a cell without
     // one says why in its tooltip.
     const auto intervals = run.intervals(context().task, QString::fromStdString(model.name));
-    const QString whyNone = !student    ? tr("the teacher has no gap or retained fraction")
-                            : intervals ? tr("the analysis wrote no interval of this number")
-                                        : tr("not analysed: 'kdscope analyze' adds the 95% intervals");
+    const QString noInterval = intervals ? tr("the analysis wrote no interval of this number")
+                                         : tr("not analysed: 'kdscope analyze' adds the 95% intervals");
+    const QString whyNone = student ? noInterval : tr("the teacher has no gap or retained fraction");
     const core::analysis::Interval* retained =
         intervals ? intervals->find(core::analysis::metric::kRetainedFraction) : nullptr;
     m_table->setItem(row, ColRetained,
@@ -158,10 +158,7 @@ void OverviewView::populate() {
     const core::analysis::Interval* gap = intervals ? intervals->find(core::analysis::metric::kGap) : nullptr;
     m_table->setItem(row, ColAccuracyInterval,
                      accuracy != nullptr ? item(ends(accuracy), intervalTooltip(*accuracy))
-                                         : item(QStringLiteral("-"), intervals ? tr("the analysis wrote no interval of "
-                                                                                   "this number")
-                                                                              : tr("not analysed: 'kdscope analyze' "
-                                                                                   "adds the 95% intervals")));
+                                         : item(QStringLiteral("-"), noInterval));
     double mcnemarP = std::nan("");
     for (const core::PairedTest& test : gap == nullptr ? std::vector<core::PairedTest>{}
                                                        : run.pairedTests(context().task, QString::fromStdString(model.name))) {

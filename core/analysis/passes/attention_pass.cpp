@@ -248,10 +248,12 @@ void attentionPass(AnalysisContext& ctx, const TaskInputs& in) {
     // same kept examples, so the mean over heads is the row-weighted mean of each example's
     // mean over those heads, resampled as one statistic (the matches fixed).
     std::vector<std::size_t> mapped; // offsets into perExample of the matched pairs
+    double mappedSum = 0.0;          // of their best-match divergences
     for (std::size_t i = 0; i < ls; ++i) {
       for (std::size_t h = 0; h < ht; ++h) {
         if (best[i * ht + h] >= 0 && std::isfinite(bestValue[i * ht + h])) {
           mapped.push_back(i * ht * hs + h * hs + static_cast<std::size_t>(best[i * ht + h]));
+          mappedSum += bestValue[i * ht + h];
         }
       }
     }
@@ -279,11 +281,7 @@ void attentionPass(AnalysisContext& ctx, const TaskInputs& in) {
         return weight > 0.0 ? sum / weight : kNaN;
       };
       overHeads = an::bootstrapInterval(examples, meanOf, bootstrap);
-      double estimate = 0.0;
-      for (std::size_t k = 0; k < ls * ht; ++k) {
-        estimate += best[k] >= 0 && std::isfinite(bestValue[k]) ? bestValue[k] : 0.0;
-      }
-      overHeads.estimate = estimate / static_cast<double>(mapped.size()); // = meanOf(every example once)
+      overHeads.estimate = mappedSum / static_cast<double>(mapped.size()); // = meanOf(every example once)
     }
     const std::string g = layout::analysisOf(task, s->name);
     ctx.out->floats(layout::child(g, layout::entry::kHeadJs), {ls, ht, hs}, js);
