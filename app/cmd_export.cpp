@@ -29,7 +29,8 @@ void registerExport(CLI::App& app, int& exitCode) {
       "  kdscope export --study STUDY_DIR --figure all --out figs   a study's figures (gap heatmap, lines,\n"
       "                                                           main effects, loss curves per cell)\n"
       "Several runs add comparison figures (compare.*). See docs/figures.md and docs/studies.md.");
-  cmd->add_option("runs", line->runs, "run files (.h5); a single folder or .json file is taken as --study");
+  cmd->add_option("runs", line->runs, "run files (.h5); a replicated job's folder (replicates.json) gives its replicates' runs; any other single "
+                  "folder or .json file is taken as --study");
   cmd->add_option("--study", line->study,
                   "a study's output folder (kdscope study --out DIR) or its study_summary.json: export the "
                   "study's figures instead of a run's");

@@ -83,7 +83,8 @@ std::string eventJson(const core::ProgressEvent& e) {
     out += (first ? "" : ",") + jsonString(name) + ":" + jsonNumber(value);
     first = false;
   }
-  out += "},\"eval_accuracy\":" + jsonNumber(e.evalAccuracy) + ",\"fraction\":" + jsonNumber(e.fraction) +
+  out += "},\"eval_accuracy\":" + jsonNumber(e.evalAccuracy) + ",\"eval_examples\":" + std::to_string(e.evalExamples) +
+         ",\"fraction\":" + jsonNumber(e.fraction) +
          ",\"elapsed_seconds\":" + jsonNumber(e.elapsedSeconds) + "}";
   return out;
 }

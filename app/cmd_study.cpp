@@ -14,6 +14,7 @@
 #include <string>
 
 #include "app/commands.h"
+#include "core/analysis/proportion.h"
 #include "core/study/slurm_script.h"
 #include "core/study/study_runner.h"
 #include "core/study/study_spec.h"
@@ -59,8 +60,9 @@ public:
       }
       if (j.kind == core::ProgressEvent::Kind::Epoch) {
         clearLine();
-        std::fprintf(stderr, "[%5.1f%%] %s: %s/%s epoch %d/%d eval accuracy %.4f (elapsed %s, eta %s)\n", pct,
-                     where.c_str(), j.task.c_str(), j.model.c_str(), j.epoch, j.epochs, j.evalAccuracy,
+        std::fprintf(stderr, "[%5.1f%%] %s: %s/%s epoch %d/%d eval accuracy %s (elapsed %s, eta %s)\n", pct,
+                     where.c_str(), j.task.c_str(), j.model.c_str(), j.epoch, j.epochs,
+                     core::analysis::fractionWithWilsonText(j.evalAccuracy, j.evalExamples).c_str(),
                      formatDuration(e.elapsedSeconds).c_str(), formatDuration(e.etaSeconds).c_str());
       }
       return;

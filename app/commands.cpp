@@ -12,6 +12,7 @@
 #include <string>
 
 #include "core/common/cancel.h"
+#include "core/analysis/proportion.h"
 #include "core/common/error.h"
 #include "core/job/job_spec.h"
 
@@ -73,8 +74,9 @@ void TerminalProgress::operator()(const core::ProgressEvent& e) {
   clearLine();
   const char* warning = e.kind == Kind::Warning ? "warning: " : "";
   if (e.kind == Kind::Epoch) {
-    std::fprintf(stderr, "%s %s/%s epoch %d/%d: eval accuracy %.4f, eval loss %.4f (elapsed %s, eta %s)\n", head,
-                 e.task.c_str(), e.model.c_str(), e.epoch, e.epochs, e.evalAccuracy, e.loss,
+    std::fprintf(stderr, "%s %s/%s epoch %d/%d: eval accuracy %s, eval loss %.4f (elapsed %s, eta %s)\n", head,
+                 e.task.c_str(), e.model.c_str(), e.epoch, e.epochs,
+                 core::analysis::fractionWithWilsonText(e.evalAccuracy, e.evalExamples).c_str(), e.loss,
                  formatDuration(e.elapsedSeconds).c_str(), eta.c_str());
   } else if (e.task.empty()) {
     std::fprintf(stderr, "%s %s%s\n", head, warning, e.message.c_str());

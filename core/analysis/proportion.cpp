@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 
 namespace kdscope::core::analysis {
@@ -25,6 +26,23 @@ Interval wilsonInterval(std::uint64_t successes, std::uint64_t n, double level) 
   out.lo = k == 0.0 ? 0.0 : std::max(0.0, centre - half);
   out.hi = k == total ? 1.0 : std::min(1.0, centre + half);
   return out;
+}
+
+Interval wilsonIntervalOfFraction(double fraction, std::uint64_t n, double level) {
+  const auto k = static_cast<std::uint64_t>(std::max(0LL, std::llround(fraction * static_cast<double>(n))));
+  return wilsonInterval(k, n, level);
+}
+
+std::string fractionWithWilsonText(double fraction, std::uint64_t n) {
+  char text[128];
+  if (n == 0 || !std::isfinite(fraction)) {
+    std::snprintf(text, sizeof text, "%.4f", fraction);
+    return text;
+  }
+  const Interval w = wilsonIntervalOfFraction(fraction, n);
+  std::snprintf(text, sizeof text, "%.4f [%.4f, %.4f] (95%% Wilson, n = %llu)", fraction, w.lo, w.hi,
+                static_cast<unsigned long long>(n));
+  return text;
 }
 
 } // namespace kdscope::core::analysis

@@ -4,6 +4,7 @@
 /// per-example outcomes (the eval curve's accuracy after each epoch). Torch-free.
 
 #include <cstdint>
+#include <string>
 
 #include "core/analysis/stats.h"
 
@@ -14,5 +15,13 @@ namespace kdscope::core::analysis {
 /// estimate = k / n; count = n; lo exactly 0 at k = 0, hi exactly 1 at k = n; NaN estimate
 /// and ends when n = 0.
 [[nodiscard]] Interval wilsonInterval(std::uint64_t successes, std::uint64_t n, double level = 0.95);
+
+/// The Wilson interval of a fraction of `n` recorded without its count (an eval accuracy):
+/// successes = round(fraction * n).
+[[nodiscard]] Interval wilsonIntervalOfFraction(double fraction, std::uint64_t n, double level = 0.95);
+
+/// An accuracy as progress lines show it: "0.8125 [0.7900, 0.8330] (95% Wilson, n = 512)", the
+/// interval of wilsonIntervalOfFraction; just the number ("0.8125") when n = 0 (count unknown).
+[[nodiscard]] std::string fractionWithWilsonText(double fraction, std::uint64_t n);
 
 } // namespace kdscope::core::analysis

@@ -2,6 +2,7 @@
 /// Progress events: plain value structs that core emits from the job's thread. The sink is
 /// called on that thread; a GUI forwards them through a queued signal.
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <string>
@@ -21,6 +22,7 @@ struct ProgressEvent {
   double loss = 0.0;   ///< total objective on the last logged step
   std::map<std::string, double> terms; ///< unweighted terms on the last logged step
   double evalAccuracy = -1.0;          ///< set on Epoch events
+  std::uint64_t evalExamples = 0;      ///< the eval examples evalAccuracy is over (0: unknown)
   double fraction = 0.0;               ///< overall job progress in [0, 1]
   double elapsedSeconds = 0.0;
 };

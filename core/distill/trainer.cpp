@@ -593,6 +593,7 @@ TrainOutcome trainModel(ClassifierImpl& model, const TaskData& task, const Train
     ProgressEvent event =
         trainingEvent(ProgressEvent::Kind::Epoch, target, epoch, spec.epochs, step, total, stats.loss);
     event.evalAccuracy = stats.accuracy;
+    event.evalExamples = static_cast<std::uint64_t>(task.eval.size());
     progress.emit(event);
   }
   if (group != nullptr && lead) {

@@ -184,7 +184,7 @@ JobResult runReplicates(const JobSpec& job, const RunOptions& options, const Can
   return overall;
 }
 
-ReplicateSet summarizeReplicateSet(const std::string& dir) {
+ReplicateManifest readReplicateManifest(const std::string& dir) {
   const std::string manifestPath = replicateManifestPath(dir);
   std::ifstream in(manifestPath);
   if (!in) {
@@ -204,9 +204,8 @@ ReplicateSet summarizeReplicateSet(const std::string& dir) {
       manifest["seeds"].empty()) {
     throw InputError(manifestPath + ": fields 'seeds' and 'runs' must be arrays of the same, non-zero length");
   }
-  ReplicateSet set;
-  set.dir = dir;
-  set.jobName = manifest.value("job_name", std::string());
+  ReplicateManifest out;
+  out.jobName = manifest.value("job_name", std::string());
   for (std::size_t i = 0; i < manifest["seeds"].size(); ++i) {
     const Json& s = manifest["seeds"][i];
     const Json& p = manifest["runs"][i];
@@ -214,9 +213,19 @@ ReplicateSet summarizeReplicateSet(const std::string& dir) {
       throw InputError(manifestPath + ": seeds[" + std::to_string(i) + "] or runs[" + std::to_string(i) +
                        "] has the wrong type");
     }
-    set.seeds.push_back(s.get<std::uint64_t>());
-    set.runs.push_back((fs::path(dir) / p.get<std::string>()).string());
+    out.seeds.push_back(s.get<std::uint64_t>());
+    out.runs.push_back((fs::path(dir) / p.get<std::string>()).string());
   }
+  return out;
+}
+
+ReplicateSet summarizeReplicateSet(const std::string& dir) {
+  ReplicateManifest manifest = readReplicateManifest(dir);
+  ReplicateSet set;
+  set.dir = dir;
+  set.jobName = std::move(manifest.jobName);
+  set.seeds = std::move(manifest.seeds);
+  set.runs = std::move(manifest.runs);
   const std::size_t n = set.runs.size();
 
   // Per task: the values of every metric in every replicate.

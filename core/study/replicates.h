@@ -97,6 +97,16 @@ bool isReplicateDir(const std::string& path);
 JobResult runReplicates(const JobSpec& job, const RunOptions& options, const CancelToken& cancel,
                         const ProgressSink& progress);
 
+/// DIR/replicates.json as written: the job's name and each replicate's seed and run file
+/// path (resolved against DIR), in seed order. Throws InputError naming the manifest and the
+/// field at fault.
+struct ReplicateManifest {
+  std::string jobName;
+  std::vector<std::uint64_t> seeds;
+  std::vector<std::string> runs;
+};
+ReplicateManifest readReplicateManifest(const std::string& dir);
+
 /// Reads DIR/replicates.json and each run file it lists and summarises them. Throws
 /// InputError naming the file (and field) when the manifest or a run cannot be read, or
 /// when the runs disagree on their tasks or eval examples.

@@ -357,4 +357,29 @@ std::vector<StudyRepValue> studyGridReplicates(const StudySummary& summary, cons
   return out;
 }
 
+std::vector<analysis::AdjustedP> studyGridHolm(const std::vector<StudyRepValue>& grid, std::vector<double>* rawP) {
+  std::vector<double> p(grid.size(), std::numeric_limits<double>::quiet_NaN());
+  for (std::size_t at = 0; at < grid.size(); ++at) {
+    std::vector<double> finite;
+    for (const double v : grid[at].values) {
+      if (std::isfinite(v)) {
+        finite.push_back(v);
+      }
+    }
+    if (finite.size() >= 2) {
+      p[at] = analysis::pairedT(finite, std::vector<double>(finite.size(), 0.0)).pValue;
+    }
+  }
+  std::vector<analysis::AdjustedP> out(grid.size());
+  analysis::HolmFamily family;
+  for (std::size_t at = 0; at < grid.size(); ++at) {
+    family.add(p[at], &out[at]);
+  }
+  family.adjust();
+  if (rawP != nullptr) {
+    *rawP = std::move(p);
+  }
+  return out;
+}
+
 } // namespace kdscope::core

@@ -91,6 +91,14 @@ struct StudyReplicateStats {
 StudyReplicateStats studyReplicateStats(const std::vector<std::uint64_t>& seeds,
                                         const std::vector<StudySummary>& replicates);
 
+/// Each entry of a replicated study's grid (studyGridReplicates) tested against 0, as the
+/// heatmap's "no detectable difference" mark uses it: the one-sample t of the entry's finite
+/// replicate values (pairedT against 0: two-sided p, df = n - 1; NaN with fewer than 2), then
+/// Holm over the grid's entries with a p (the family is the grid shown). `rawP`, when given,
+/// receives each entry's unadjusted p. Row-major as the grid.
+std::vector<analysis::AdjustedP> studyGridHolm(const std::vector<StudyRepValue>& grid,
+                                               std::vector<double>* rawP = nullptr);
+
 /// The summary the study views read for a replicated study: the cells of the first
 /// replicate with every number the mean over the replicates (status "complete" only when
 /// complete in every replicate; run_file the first replicate's), the task sensitivity's

@@ -277,6 +277,36 @@ def main():
         check(abs(float(r[-2]) - lo) < 1e-9 and abs(float(r[-1]) - hi) < 1e-9,
               f"Wilson interval of {r}: expected [{lo}, {hi}]")
 
+    # A replicated job's folder (replicates.json): its runs compared, and the replicates'
+    # mean with a 95% Student-t interval over them (t_{0.975, 2} for 3 replicates).
+    reps = os.path.join(OUT, "reps")
+    seeds = [11, 12, 13]
+    for variant, seed in enumerate(seeds):
+        os.makedirs(os.path.join(reps, f"rep-{seed}"), exist_ok=True)
+        subprocess.run([TESTS, "--write-run", os.path.join(reps, f"rep-{seed}", "run.h5"), "--variant", str(variant),
+                        "--replicate-seed", str(seed)], check=True)
+    with open(os.path.join(reps, "replicates.json"), "w", encoding="utf-8") as f:
+        json.dump({"format": "kdscope-replicates", "format_version": 1, "job_name": "small", "seeds": seeds,
+                   "runs": [f"rep-{seed}/run.h5" for seed in seeds]}, f)
+    reps_out = os.path.join(OUT, "reps-figures")
+    kdscope(reps, "--figure", "compare.replicates.*", "--out", reps_out, "--format", "svg")
+    t975 = 4.302652729911275
+    curves = []
+    for seed in seeds:
+        with h5py.File(os.path.join(reps, f"rep-{seed}", "run.h5"), "r") as f:
+            curves.append(f["tasks/polarity/models/teacher/eval_curve/accuracy"][:].astype(np.float64))
+    curves = np.array(curves)
+    mean = curves.mean(axis=0)
+    half = t975 * curves.std(axis=0, ddof=1) / math.sqrt(len(seeds))
+    comments, rows = csv_rows(os.path.join(reps_out, "compare.replicates.eval_curve.polarity.teacher.csv"))
+    check(rows[0][-2:] == ["y_lo", "y_hi"], f"replicate curve CSV header: {rows[0]}")
+    check(len(rows) - 1 == len(mean), f"replicate curve rows: {rows}")
+    for r, m, h in zip(rows[1:], mean, half):
+        check(abs(float(r[3]) - m) < 1e-12 and abs(float(r[-2]) - (m - h)) < 1e-9 and abs(float(r[-1]) - (m + h)) < 1e-9,
+              f"replicate curve row {r}: expected {m} -+ {h}")
+    check(os.path.isfile(os.path.join(reps_out, "compare.replicates.accuracy.polarity.svg")),
+          "the replicate accuracy figure is missing")
+
     # The window gives the same files for the same style: File > Export figure pack in a
     # MainWindow, offscreen and (when available) on an X server through xcb.
     platforms = [("offscreen", [])]

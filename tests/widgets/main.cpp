@@ -1,7 +1,7 @@
 // Widget tests: GoogleTest with an offscreen QApplication (widgets need one).
 //
 // Two helper modes serve the command-line tests (tests/widgets/*.sh):
-//   kdscope_widgets_tests --write-run PATH [--analysis] [--variant N]
+//   kdscope_widgets_tests --write-run PATH [--analysis] [--variant N] [--replicate-seed S]
 //       writes the small test run file (test_run_file.cpp) and exits;
 //   kdscope_widgets_tests --write-study DIR
 //       writes the hand-made study (test_study_export.cpp: summary and cell run files);
@@ -36,15 +36,18 @@ namespace {
 int writeRun(int argc, char** argv) {
   bool analysis = false;
   int variant = 0;
+  unsigned long long seed = 0;
   for (int i = 3; i < argc; ++i) {
     if (std::strcmp(argv[i], "--analysis") == 0) {
       analysis = true;
     } else if (std::strcmp(argv[i], "--variant") == 0 && i + 1 < argc) {
       variant = std::atoi(argv[++i]);
+    } else if (std::strcmp(argv[i], "--replicate-seed") == 0 && i + 1 < argc) {
+      seed = std::strtoull(argv[++i], nullptr, 10);
     }
   }
   try {
-    kdscope::widgets::test::writeSmallRun(QString::fromLocal8Bit(argv[2]), analysis, variant);
+    kdscope::widgets::test::writeSmallRun(QString::fromLocal8Bit(argv[2]), analysis, variant, seed);
   } catch (const std::exception& error) {
     std::cerr << "write-run: " << error.what() << "\n";
     return 1;

@@ -116,7 +116,7 @@ TEST(JobProcess, ParsesTheProgressAndResultLinesOfKdscopeRun) {
       R"("epochs":3,"step":17,"steps":30,"loss":0.25,"terms":{"kd":0.5,"ce":null},"eval_accuracy":null,)"
       R"("fraction":0.625,"elapsed_seconds":1.5},"points":[{"task":"t","model":"kd","step":16,"loss":0.5},)"
       R"({"task":"t","model":"kd","step":17,"loss":0.25}],"notices":[{"kind":"epoch","task":"t","model":"kd",)"
-      R"("message":"","epoch":1,"epochs":3,"step":10,"steps":30,"loss":0.75,"terms":{},"eval_accuracy":0.5,)"
+      R"("message":"","epoch":1,"epochs":3,"step":10,"steps":30,"loss":0.75,"terms":{},"eval_accuracy":0.5,"eval_examples":512,)"
       R"("fraction":0.5,"elapsed_seconds":1}]})";
   ASSERT_EQ(JobProcess::parseLine(line, &progress, &result), 1);
   EXPECT_FALSE(progress.final);
@@ -136,6 +136,8 @@ TEST(JobProcess, ParsesTheProgressAndResultLinesOfKdscopeRun) {
   ASSERT_EQ(progress.notices.size(), 1U);
   EXPECT_EQ(progress.notices[0].kind, core::ProgressEvent::Kind::Epoch);
   EXPECT_DOUBLE_EQ(progress.notices[0].evalAccuracy, 0.5);
+  EXPECT_EQ(progress.notices[0].evalExamples, 512U);
+  EXPECT_EQ(progress.latest.evalExamples, 0U); // absent: unknown
 
   ASSERT_EQ(JobProcess::parseLine(R"({"type":"result","status":"cancelled","message":"cancelled during x",)"
                                   R"("run_path":"/o/run.h5","estimated_bytes":1234})",

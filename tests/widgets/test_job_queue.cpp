@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cmath>
 #include <chrono>
 #include <mutex>
 #include <thread>
@@ -244,6 +245,48 @@ TEST(JobQueue, AnExceptionInTheRunnerBecomesAFailedJob) {
   EXPECT_EQ(result.message, "job runner threw: boom");
   EXPECT_EQ(queue.model()->job(id)->state, JobState::Failed);
   EXPECT_EQ(queue.model()->job(id)->message, QStringLiteral("job runner threw: boom"));
+}
+
+// An epoch's eval accuracy in the queue's log carries its 95% Wilson interval over the eval
+// examples: 6 of 8 right, z = 1.959964, centre (6 + z^2/2) / (8 + z^2), half-width
+// z / (8 + z^2) sqrt(6 * 2 / 8 + z^2 / 4); without the count, the bare number.
+TEST(JobQueue, EpochAccuracyInTheLogCarriesItsWilsonInterval) {
+  JobQueue queue([](const core::JobSpec&, const core::RunOptions& options, const core::CancelToken&,
+                    const core::ProgressSink& sink) {
+    core::ProgressEvent epoch;
+    epoch.kind = core::ProgressEvent::Kind::Epoch;
+    epoch.task = "polarity";
+    epoch.model = "kd";
+    epoch.epoch = 1;
+    epoch.epochs = 2;
+    epoch.evalAccuracy = 0.75;
+    epoch.evalExamples = 8;
+    sink(epoch);
+    epoch.epoch = 2;
+    epoch.evalExamples = 0; // unknown count
+    sink(epoch);
+    return core::JobResult{core::JobStatus::Succeeded, "", options.outDir + "/run.h5"};
+  });
+  QSignalSpy lines(&queue, &JobQueue::logLine);
+  QSignalSpy finished(&queue, &JobQueue::jobFinished);
+  queue.addJob(spec("epochs"), "/tmp/epochs");
+  queue.start();
+  ASSERT_TRUE(finished.wait(5000));
+  QTRY_VERIFY_WITH_TIMEOUT(lines.count() >= 2, 2000);
+  const double z = 1.959963984540054;
+  const double centre = (6.0 + z * z / 2.0) / (8.0 + z * z);
+  const double half = z / (8.0 + z * z) * std::sqrt(6.0 * 2.0 / 8.0 + z * z / 4.0);
+  const QString expected = QStringLiteral("[polarity/kd] epoch 1/2: eval accuracy 0.7500 [%1, %2] (95% Wilson, n = 8)")
+                               .arg(centre - half, 0, 'f', 4)
+                               .arg(centre + half, 0, 'f', 4);
+  QStringList all;
+  for (const QList<QVariant>& line : lines) {
+    all << line.at(0).toString();
+  }
+  EXPECT_TRUE(all.join('\n').contains(expected)) << all.join('\n').toStdString() << "\nexpected " << expected.toStdString();
+  EXPECT_TRUE(all.join('\n').contains(QStringLiteral("epoch 2/2: eval accuracy 0.7500\n")) ||
+              all.join('\n').endsWith(QStringLiteral("epoch 2/2: eval accuracy 0.7500")))
+      << all.join('\n').toStdString();
 }
 
 TEST(JobQueue, DestroyingTheQueueCancelsAndJoinsARunningJob) {

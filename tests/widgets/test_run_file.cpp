@@ -24,7 +24,7 @@ namespace kdscope::widgets::test {
 //      for each head of the mapped teacher layer 1 the closest kd head): teacher head 0
 //      (uniform) -> kd head 0, 0; teacher head 1 (one-hot on key 1) -> kd head 0,
 //      JS(one-hot, uniform) (kd head 1, one-hot on key 0, is ln 2 away)
-void writeSmallRun(const QString& path, bool withAnalysis, int variant) {
+void writeSmallRun(const QString& path, bool withAnalysis, int variant, std::uint64_t replicateSeed) {
   core::TaskData task;
   task.name = "polarity";
   task.kind = core::TaskKind::Text;
@@ -35,7 +35,9 @@ void writeSmallRun(const QString& path, bool withAnalysis, int variant) {
   task.eval.tokens = {2, 3, 4, 0, 2, 5, 6, 0, 2, 3, 6, 0, 2, 5, 4, 0, 2, 4, 3, 0, 2, 6, 5, 0};
   task.eval.texts = {"good movie", "bad plot", "good plot", "bad movie", "movie good", "plot bad"};
   {
-    core::RunWriter writer(path.toStdString(), R"({"name":"small"})");
+    const std::string job = replicateSeed == 0 ? std::string(R"({"name":"small"})")
+                                               : R"({"name":"small","replicate_seed":)" + std::to_string(replicateSeed) + "}";
+    core::RunWriter writer(path.toStdString(), job);
     writer.writeTask(task);
 
     const std::string ce = R"({"terms":[{"name":"ce","weight":1.0,"label_smoothing":0.0}]})";
@@ -45,8 +47,8 @@ void writeSmallRun(const QString& path, bool withAnalysis, int variant) {
     writer.beginModel("polarity", "ce", "student", R"({"type":"transformer","layers":1,"heads":2,"width":4,"ffn":8})", ce, 300);
     writer.beginModel("polarity", "kd", "student", R"({"type":"transformer","layers":1,"heads":2,"width":4,"ffn":8})", kd, 300);
 
-    const float dl = variant == 1 ? 0.1F : 0.0F;
-    const double da = variant == 1 ? -0.05 : 0.0;
+    const float dl = variant == 1 ? 0.1F : variant == 2 ? 0.2F : 0.0F;
+    const double da = variant == 1 ? -0.05 : variant == 2 ? 0.1 : 0.0;
     writer.appendTrainLog("polarity", "teacher", {10, 20, 30}, {1.0F + dl, 0.8F + dl, 0.6F + dl},
                           {{"ce", {1.0F + dl, 0.8F + dl, 0.6F + dl}}});
     writer.appendTrainLog("polarity", "ce", {10, 20}, {0.95F + dl, 0.75F + dl}, {{"ce", {0.95F + dl, 0.75F + dl}}});
@@ -57,7 +59,11 @@ void writeSmallRun(const QString& path, bool withAnalysis, int variant) {
     writer.appendEvalCurve("polarity", "kd", 1, 20, 0.5 + da, 0.8);
 
     const std::vector<float> teacherLogits = {2, 0, 0, 1, 1, 0, 0, 3, 0, 1, 0.5F, 0};
-    const std::vector<float> kdLogits = {0, 1, 0, 2, 3, 0, 1, 0, 1, 0, 1, 0};
+    std::vector<float> kdLogits = {0, 1, 0, 2, 3, 0, 1, 0, 1, 0, 1, 0};
+    if (variant == 2) {
+      kdLogits[0] = 1; // example 0 (label 0): now right
+      kdLogits[1] = 0;
+    }
     const std::vector<float> ceLogits = {1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0};
 
     const auto attention = [](int layers, int oneHotKey) {

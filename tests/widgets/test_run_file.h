@@ -4,14 +4,19 @@
 
 #include <QString>
 
+#include <cstdint>
+
 #include <ostream>
 
 namespace kdscope::widgets::test {
 
 /// Writes the run file; with `withAnalysis` it also holds /tasks/polarity/analysis/...
 /// `variant` 1 is a second run for comparisons: the same models and logits, other training
-/// losses and eval curves (each loss + 0.1, each eval accuracy - 0.05).
-void writeSmallRun(const QString& path, bool withAnalysis = false, int variant = 0);
+/// losses and eval curves (each loss + 0.1, each eval accuracy - 0.05). `variant` 2: each loss
+/// + 0.2, each eval accuracy + 0.1, and kd right on example 0 too (accuracy 4/6 instead of
+/// 3/6). `replicateSeed` > 0 records it in the job ({"name":"small","replicate_seed":N}):
+/// runs differing only in it are replicates of one job.
+void writeSmallRun(const QString& path, bool withAnalysis = false, int variant = 0, std::uint64_t replicateSeed = 0);
 
 /// A hand-made study in `dir` (test_study_export.cpp says its numbers): study_summary.json
 /// with layers {1, 2} x heads {1, 2} on task "t", and a small run file per cell.

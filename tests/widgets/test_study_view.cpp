@@ -15,6 +15,7 @@
 #include <cmath>
 
 #include "core/study/summary.h"
+#include "widgets/figures/study_figures.h"
 #include "widgets/figures/plot_widget.h"
 #include "widgets/views/study_view.h"
 #include "test_run_file.h"
@@ -215,4 +216,98 @@ TEST(StudyView, ReplicatedHeatmapCarriesIntervalsAndMarksWhatHoldsZero) {
   const auto marks = view.heatmapPlot()->heatmapMarks();
   ASSERT_EQ(marks.size(), 1);
   EXPECT_EQ(marks[0], qMakePair(1, 0));
+}
+
+// The n.d. mark is decided after Holm over the heatmap's entries: gaps (L1, L2) per replicate
+// (0.07, 0.10), (0.10, 0.13), (0.13, 0.07). Each entry: mean 0.10, sd 0.03, so its t interval
+// 0.10 -+ t 0.03 / sqrt 3 excludes 0, and its one-sample t = 0.10 sqrt 3 / 0.03 = 5.7735 on
+// 2 df gives p = 1 - t / sqrt(t^2 + 2) = 0.0287 (the closed form for 2 df). Holm over the two
+// entries: both 2 p = 0.0574 >= 0.05, so both are "n.d." although neither interval holds 0.
+TEST(StudyView, HeatmapMarksNoDetectableGapAfterHolmOverItsEntries) {
+  QTemporaryDir dir;
+  widgets::StudyView view;
+  QString error;
+  ASSERT_TRUE(view.loadSummary(writeReplicatedSummary(dir, {{0.07, 0.10}, {0.10, 0.13}, {0.13, 0.07}}), &error))
+      << error.toStdString();
+  const widgets::PlotContent content = view.heatmapPlot()->content();
+  ASSERT_TRUE(content.heatmap.has_value());
+  const widgets::Heatmap& h = *content.heatmap;
+  const double t = 0.10 * std::sqrt(3.0) / 0.03;
+  const double p = 1.0 - t / std::sqrt(t * t + 2.0);
+  EXPECT_NEAR(p, 0.0287, 1e-4);
+  ASSERT_EQ(h.adjustedP.size(), 2U);
+  for (std::size_t i = 0; i < 2; ++i) {
+    EXPECT_GT(h.lower[i], 0.0) << i; // the interval alone would not mark it
+    EXPECT_NEAR(h.adjustedP[i], 2.0 * p, 1e-9) << i;
+    EXPECT_EQ(h.marked[i], 1) << i;
+  }
+  EXPECT_TRUE(h.markTitle.contains(QStringLiteral("Holm p over the 2 tested entries"))) << h.markTitle.toStdString();
+  EXPECT_EQ(view.heatmapPlot()->heatmapMarks().size(), 2);
+  // One entry clearer (L1 0.08, 0.10, 0.12: t = 8.660, p = 0.01307): Holm steps down, L1's
+  // 2 p = 0.0261 and L2's max(0.0261, 1 x 0.0287) = 0.0287: neither is marked now.
+  QTemporaryDir dir2;
+  ASSERT_TRUE(view.loadSummary(writeReplicatedSummary(dir2, {{0.08, 0.10}, {0.10, 0.13}, {0.12, 0.07}}), &error))
+      << error.toStdString();
+  const widgets::Heatmap h2 = *view.heatmapPlot()->content().heatmap;
+  const double t1 = 0.10 * std::sqrt(3.0) / 0.02;
+  const double p1 = 1.0 - t1 / std::sqrt(t1 * t1 + 2.0);
+  EXPECT_NEAR(h2.adjustedP[0], 2.0 * p1, 1e-9);
+  EXPECT_NEAR(h2.adjustedP[1], p, 1e-9);
+  EXPECT_EQ(h2.marked[0], 0);
+  EXPECT_EQ(h2.marked[1], 0);
+}
+
+// With a series factor the line plot carries each point's t interval over the replicates:
+// layers {1, 2} x heads {1, 2}, 3 replicates, cell (l, h)'s gap in replicate k is
+// base(l, h) + (k - 1) * step(l, h), so each point's mean is base and its sd step; the bar is
+// base -+ t_{0.975,2} step / sqrt 3.
+TEST(StudyView, LinesWithASeriesFactorCarryEachPointsIntervalOverReplicates) {
+  const double base[2][2] = {{0.10, 0.06}, {0.04, 0.00}};
+  const double step[2][2] = {{0.01, 0.02}, {0.03, 0.04}};
+  std::vector<core::StudySummary> reps;
+  for (int k = 0; k < 3; ++k) {
+    core::StudySummary s;
+    s.name = "reps";
+    s.tasks = {"t"};
+    s.factors = {core::StudyFactor{"layers", {"1", "2"}, {1, 2}, false},
+                 core::StudyFactor{"heads", {"1", "2"}, {1, 2}, false}};
+    for (std::size_t l = 0; l < 2; ++l) {
+      for (std::size_t hd = 0; hd < 2; ++hd) {
+        core::StudyCellResult c;
+        c.name = "L" + std::to_string(l + 1) + "H" + std::to_string(hd + 1);
+        c.levels = {l, hd};
+        c.status = "complete";
+        c.runFile = "cells/" + c.name + "/run.h5";
+        core::StudyTaskResult t;
+        t.task = "t";
+        t.teacherAccuracy = 0.9;
+        t.gap = base[l][hd] + (k - 1) * step[l][hd];
+        t.studentAccuracy = 0.9 - t.gap;
+        t.retained = t.studentAccuracy / 0.9;
+        t.sourceTeacherAccuracy = 0.9;
+        c.tasks = {t};
+        s.cells.push_back(c);
+      }
+    }
+    reps.push_back(s);
+  }
+  const core::StudySummary summary = core::combineStudyReplicates({1, 2, 3}, reps);
+  widgets::PlotWidget plot;
+  widgets::figures::buildStudyLines(plot, summary, "t", QStringLiteral("t"), "layers", "heads", core::StudyMetric::Gap);
+  const widgets::PlotContent content = plot.content();
+  ASSERT_EQ(content.series.size(), 2); // heads = 1, heads = 2
+  const double tq = 4.302652729911275;
+  for (int hd = 0; hd < 2; ++hd) {
+    const widgets::PlotSeries& line = content.series[hd];
+    ASSERT_EQ(line.y.size(), 2) << hd;
+    ASSERT_EQ(line.lower.size(), 2) << hd;
+    for (int l = 0; l < 2; ++l) {
+      const double half = tq * step[l][hd] / std::sqrt(3.0);
+      EXPECT_NEAR(line.y[l], base[l][hd], 1e-12) << l << hd;
+      EXPECT_NEAR(line.lower[l], base[l][hd] - half, 1e-9) << l << hd;
+      EXPECT_NEAR(line.upper[l], base[l][hd] + half, 1e-9) << l << hd;
+    }
+  }
+  EXPECT_TRUE(content.xLabel.contains(QStringLiteral("bars: 95% t interval over 3 replicates")))
+      << content.xLabel.toStdString();
 }

@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "core/common/error.h"
+#include "core/study/replicates.h"
 #include "widgets/figures/figure_export.h"
 #include "widgets/figures/study_figures.h"
 
@@ -70,7 +71,15 @@ int run(const ExportCommandLine& line) {
   // A study: --study PATH, or a single positional folder or .json file.
   std::string studyPath = line.study;
   std::vector<std::string> runPaths = line.runs;
-  if (studyPath.empty() && runPaths.size() == 1) {
+  if (studyPath.empty() && runPaths.size() == 1 && core::isReplicateDir(runPaths.front())) {
+    // A replicated job's folder: its replicates' run files, compared (compare.replicates.*).
+    try {
+      runPaths = core::readReplicateManifest(runPaths.front()).runs;
+    } catch (const core::InputError& e) {
+      printError(QString::fromUtf8(e.what()));
+      return kBadInput;
+    }
+  } else if (studyPath.empty() && runPaths.size() == 1) {
     const QFileInfo info(q(runPaths.front()));
     if (info.isDir() || info.suffix().compare(QStringLiteral("json"), Qt::CaseInsensitive) == 0) {
       studyPath = runPaths.front();

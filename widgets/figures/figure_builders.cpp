@@ -11,6 +11,7 @@
 #include "core/analysis/metrics.h"
 #include "core/analysis/proportion.h"
 #include "core/record/run_layout.h"
+#include "core/study/replicate_group.h"
 #include "widgets/views/analysis_view.h"
 #include "widgets/views/knowledge_view.h"
 #include "widgets/figures/plot_widget.h"
@@ -148,8 +149,7 @@ namespace {
 /// The 95% Wilson interval of an accuracy recorded as a fraction of `n` eval examples
 /// (round(accuracy x n) successes; core/analysis/proportion.h), appended to lo and hi.
 void appendWilson(double accuracy, std::uint64_t n, QVector<double>& lo, QVector<double>& hi) {
-  const auto k = static_cast<std::uint64_t>(std::llround(accuracy * static_cast<double>(n)));
-  const core::analysis::Interval w = core::analysis::wilsonInterval(k, n);
+  const core::analysis::Interval w = core::analysis::wilsonIntervalOfFraction(accuracy, n);
   lo << w.lo;
   hi << w.hi;
 }
@@ -718,6 +718,145 @@ void buildCompareLoss(PlotWidget& plot, const std::vector<const RunDocument*>& r
         }
       },
       tr("no training log of %1 in these runs").arg(model), compareLossName(task, model));
+}
+
+namespace {
+
+/// The mean over the replicates as a line with its t band, and the empty message otherwise.
+void plotReplicateBand(PlotWidget& plot, const std::vector<const RunDocument*>& runs, const QString& task,
+                       const QString& model,
+                       const std::function<void(const RunDocument&, std::vector<double>&, std::vector<double>&)>& series,
+                       const QString& emptyMessage, const QString& figureName) {
+  std::vector<std::vector<double>> xs;
+  std::vector<std::vector<double>> ys;
+  for (const RunDocument* run : runs) {
+    if (modelOf(*run, task, model) == nullptr) {
+      continue;
+    }
+    std::vector<double> x;
+    std::vector<double> y;
+    series(*run, x, y);
+    if (!x.empty()) {
+      xs.push_back(std::move(x));
+      ys.push_back(std::move(y));
+    }
+  }
+  if (xs.size() < 2) {
+    plot.setMessage(emptyMessage);
+    return;
+  }
+  const core::ReplicateBand band = core::replicateBand(xs, ys);
+  const auto vec = [](const std::vector<double>& v) { return QVector<double>(v.begin(), v.end()); };
+  const int line = plot.addLine(tr("mean over %1 replicates").arg(xs.size()), vec(band.x), vec(band.mean), 0);
+  plot.setBand(line, vec(band.lo), vec(band.hi));
+  plot.rescale();
+  plot.setFigureName(figureName);
+}
+
+} // namespace
+
+QString replicateAccuracyName(const QString& task) {
+  return join({QStringLiteral("compare"), QStringLiteral("replicates"), QStringLiteral("accuracy"), figureSegment(task)});
+}
+
+void buildReplicateAccuracy(PlotWidget& plot, const std::vector<const RunDocument*>& runs, const QString& task) {
+  plot.clear();
+  QStringList models;
+  for (const RunDocument* run : runs) {
+    if (const core::TaskSummary* t = run->task(task)) {
+      for (const core::ModelSummary& m : t->models) {
+        const QString name = QString::fromStdString(m.name);
+        if (!models.contains(name)) {
+          models << name;
+        }
+      }
+    }
+  }
+  plot.setTitle(tr("Eval accuracy by model over %1 replicates, %2").arg(runs.size()).arg(task));
+  plot.setAxisLabels(tr("model"), tr("accuracy (mean, 95% t CI)"));
+  QVector<double> x;
+  QVector<double> mean;
+  QVector<double> lo;
+  QVector<double> hi;
+  QVector<double> eachX;
+  QVector<double> eachY;
+  for (int i = 0; i < models.size(); ++i) {
+    std::vector<double> values;
+    for (const RunDocument* run : runs) {
+      const core::ModelSummary* m = modelOf(*run, task, models[i]);
+      if (m != nullptr && m->evalAccuracy >= 0.0) {
+        values.push_back(m->evalAccuracy);
+      }
+    }
+    if (values.empty()) {
+      continue;
+    }
+    const core::ReplicateBand one = core::replicateBand({std::vector<double>(values.size(), 0.0)}, {values});
+    x << i;
+    mean << one.mean[0];
+    lo << one.lo[0];
+    hi << one.hi[0];
+    for (std::size_t r = 0; r < values.size(); ++r) {
+      // Each replicate a little to the right of the mean, spread so equal values stay visible.
+      eachX << i + 0.12 + 0.16 * static_cast<double>(r) / static_cast<double>(std::max<std::size_t>(1, values.size() - 1));
+      eachY << values[r];
+    }
+  }
+  if (x.isEmpty()) {
+    plot.setMessage(tr("no evaluated model of %1 in these runs").arg(task));
+    return;
+  }
+  const int line = plot.addScatter(tr("mean over %1 replicates").arg(runs.size()), x, mean, 0, /*markerPoints=*/6.0);
+  plot.setErrorBars(line, lo, hi);
+  plot.addScatter(tr("each replicate"), eachX, eachY, 1, /*markerPoints=*/3.0);
+  plot.setXTickLabels(models);
+  plot.rescale();
+  plot.setXRange(-0.5, models.size() - 0.5);
+  plot.setFigureName(replicateAccuracyName(task));
+}
+
+QString replicateEvalCurveName(const QString& task, const QString& model) {
+  return join({QStringLiteral("compare"), QStringLiteral("replicates"), QStringLiteral("eval_curve"),
+               figureSegment(task), figureSegment(model)});
+}
+
+void buildReplicateEvalCurve(PlotWidget& plot, const std::vector<const RunDocument*>& runs, const QString& task,
+                             const QString& model) {
+  plot.clear();
+  plot.setTitle(tr("Eval accuracy of %1 over %2 replicates, %3").arg(model).arg(runs.size()).arg(task));
+  plot.setAxisLabels(tr("epoch"), tr("accuracy (mean; band: 95% t CI)"));
+  plotReplicateBand(
+      plot, runs, task, model,
+      [&](const RunDocument& run, std::vector<double>& x, std::vector<double>& y) {
+        const core::EvalCurve curve = run.reader().evalCurve(task.toStdString(), model.toStdString());
+        for (std::size_t i = 0; i < curve.epoch.size(); ++i) {
+          x.push_back(static_cast<double>(curve.epoch[i]));
+          y.push_back(curve.accuracy[i]);
+        }
+      },
+      tr("fewer than 2 replicates have an eval curve of %1").arg(model), replicateEvalCurveName(task, model));
+}
+
+QString replicateLossName(const QString& task, const QString& model) {
+  return join({QStringLiteral("compare"), QStringLiteral("replicates"), QStringLiteral("loss"), figureSegment(task),
+               figureSegment(model)});
+}
+
+void buildReplicateLoss(PlotWidget& plot, const std::vector<const RunDocument*>& runs, const QString& task,
+                        const QString& model) {
+  plot.clear();
+  plot.setTitle(tr("Training loss of %1 over %2 replicates, %3").arg(model).arg(runs.size()).arg(task));
+  plot.setAxisLabels(tr("step"), tr("loss (nats; mean, band: 95% t CI)"));
+  plotReplicateBand(
+      plot, runs, task, model,
+      [&](const RunDocument& run, std::vector<double>& x, std::vector<double>& y) {
+        const core::TrainLog log = run.reader().trainLog(task.toStdString(), model.toStdString());
+        for (std::size_t i = 0; i < log.steps.size() && i < log.loss.size(); ++i) {
+          x.push_back(static_cast<double>(log.steps[i]));
+          y.push_back(log.loss[i]); // NaN (a skipped step): left out of that step's mean
+        }
+      },
+      tr("fewer than 2 replicates have a training log of %1").arg(model), replicateLossName(task, model));
 }
 
 } // namespace figures

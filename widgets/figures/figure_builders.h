@@ -139,6 +139,20 @@ void buildCompareAccuracy(PlotWidget& plot, const std::vector<const RunDocument*
 QString compareEvalCurveName(const QString& task, const QString& model);
 void buildCompareEvalCurve(PlotWidget& plot, const std::vector<const RunDocument*>& runs,
                            const QStringList& labels, const QString& task, const QString& model);
+/// Runs that are replicates of one job (core::replicateGroup): each model's accuracy as the
+/// mean over the replicates with its 95% Student-t interval (error bars), beside each
+/// replicate's own value; each model's eval curve and training loss as the mean over the
+/// replicates at each epoch or logged step with the t interval as a band. The CSVs carry the
+/// ends as y_lo, y_hi.
+QString replicateAccuracyName(const QString& task);
+void buildReplicateAccuracy(PlotWidget& plot, const std::vector<const RunDocument*>& runs, const QString& task);
+QString replicateEvalCurveName(const QString& task, const QString& model);
+void buildReplicateEvalCurve(PlotWidget& plot, const std::vector<const RunDocument*>& runs, const QString& task,
+                             const QString& model);
+QString replicateLossName(const QString& task, const QString& model);
+void buildReplicateLoss(PlotWidget& plot, const std::vector<const RunDocument*>& runs, const QString& task,
+                        const QString& model);
+
 QString compareLossName(const QString& task, const QString& model);
 void buildCompareLoss(PlotWidget& plot, const std::vector<const RunDocument*>& runs, const QStringList& labels,
                       const QString& task, const QString& model);

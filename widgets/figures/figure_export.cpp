@@ -258,6 +258,9 @@ QByteArray figureCsv(const PlotWidget& plot, const FigureSpec& spec) {
     } else if (!map.noInterval.isEmpty()) {
       comment(QStringLiteral("intervals"), map.noInterval);
     }
+    if (!map.adjustedP.empty()) {
+      comment(QStringLiteral("p-values"), QStringLiteral("p_adjusted: %1 (nan: not tested)").arg(map.pTitle));
+    }
     if (!map.marked.empty()) {
       comment(QStringLiteral("marks"), QStringLiteral("marked = 1: drawn \"%1\", %2").arg(map.markText, map.markTitle));
     }
@@ -272,8 +275,10 @@ QByteArray figureCsv(const PlotWidget& plot, const FigureSpec& spec) {
     const std::size_t cells = static_cast<std::size_t>(map.rows) * static_cast<std::size_t>(map.cols);
     const bool intervals = map.lower.size() == cells && map.upper.size() == cells;
     const bool marks = map.marked.size() == cells;
+    const bool pValues = map.adjustedP.size() == cells;
     out += QStringLiteral("row,row_label,column,column_label,value");
     out += intervals ? QStringLiteral(",value_lo,value_hi") : QString();
+    out += pValues ? QStringLiteral(",p_adjusted") : QString();
     out += marks ? QStringLiteral(",marked\n") : QStringLiteral("\n");
     for (int r = 0; r < map.rows; ++r) {
       for (int c = 0; c < map.cols; ++c) {
@@ -285,6 +290,9 @@ QByteArray figureCsv(const PlotWidget& plot, const FigureSpec& spec) {
                    .arg(csvField(map.colLabels.value(c, QString::number(c))), exact(map.values[at]));
         if (intervals) {
           out += QStringLiteral(",%1,%2").arg(exact(map.lower[at]), exact(map.upper[at])); // nan: none for the cell
+        }
+        if (pValues) {
+          out += QStringLiteral(",%1").arg(exact(map.adjustedP[at]));
         }
         out += marks ? QStringLiteral(",%1\n").arg(map.marked[at] != 0 ? 1 : 0) : QStringLiteral("\n");
       }

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "core/record/run_layout.h"
+#include "core/study/replicate_group.h"
 #include "widgets/figures/layer_head_figures.h"
 #include "widgets/figures/plot_widget.h"
 #include "widgets/shell/run_document.h"
@@ -539,6 +540,24 @@ std::vector<FigureSpec> comparisonFigures(const std::vector<const RunDocument*>&
     paths << canonicalRunPath(*run);
   }
   const QString runList = listNames(labels);
+  // Replicates of one job (the same job but for its replicate seed) also get their mean with
+  // a t interval over the replicates.
+  std::vector<std::string> jobs;
+  for (const RunDocument* run : runs) {
+    jobs.push_back(run->summary().jobJson);
+  }
+  const core::ReplicateGroup group = core::replicateGroup(jobs);
+  const QString overReplicates =
+      group.replicates ? tr("the %1 runs are replicates of one job (replicate seeds %2)")
+                             .arg(runs.size())
+                             .arg(QString::fromStdString([&group] {
+                               std::string list;
+                               for (const std::uint64_t seed : group.seeds) {
+                                 list += (list.empty() ? "" : ", ") + std::to_string(seed);
+                               }
+                               return list;
+                             }()))
+                       : QString();
   // Tasks in the order they first appear; each compared when two runs or more have it.
   QStringList tasks;
   std::map<QString, int> taskRuns;
@@ -599,6 +618,15 @@ std::vector<FigureSpec> comparisonFigures(const std::vector<const RunDocument*>&
            {qstr(core::layout::evalLogits(str(task), str(QStringLiteral("*")))),
             qstr(core::layout::evalLabels(str(task)))},
            kFromLogits, [runs, labels, task](PlotWidget& plot) { figures::buildCompareAccuracy(plot, runs, labels, task); });
+      if (group.replicates) {
+        make(figures::replicateAccuracyName(task),
+             tr("Final eval accuracy of each model on task %1: the mean over the replicates with its 95% Student-t "
+                "interval over them (error bars; %2), and each replicate's own value beside it.")
+                 .arg(task, overReplicates),
+             {qstr(core::layout::evalLogits(str(task), str(QStringLiteral("*")))),
+              qstr(core::layout::evalLabels(str(task)))},
+             kFromLogits, [runs, task](PlotWidget& plot) { figures::buildReplicateAccuracy(plot, runs, task); });
+      }
     }
     for (const QString& model : models) {
       if (curveRuns[model] >= 2) {
@@ -610,6 +638,14 @@ std::vector<FigureSpec> comparisonFigures(const std::vector<const RunDocument*>&
              [runs, labels, task, model](PlotWidget& plot) {
                figures::buildCompareEvalCurve(plot, runs, labels, task, model);
              });
+        if (group.replicates) {
+          make(figures::replicateEvalCurveName(task, model),
+               tr("Eval accuracy of %1 after each epoch on task %2: the mean over the replicates, the band its 95% "
+                  "Student-t interval over them at each epoch (%3).")
+                   .arg(model, task, overReplicates),
+               {qstr(core::layout::evalCurveColumn(str(task), str(model), "accuracy"))}, kFromReader,
+               [runs, task, model](PlotWidget& plot) { figures::buildReplicateEvalCurve(plot, runs, task, model); });
+        }
       }
       if (trainedRuns[model] >= 2) {
         make(figures::compareLossName(task, model),
@@ -617,6 +653,14 @@ std::vector<FigureSpec> comparisonFigures(const std::vector<const RunDocument*>&
                  .arg(model, task, runList),
              {qstr(core::layout::trainLoss(str(task), str(model)))}, kFromReader,
              [runs, labels, task, model](PlotWidget& plot) { figures::buildCompareLoss(plot, runs, labels, task, model); });
+        if (group.replicates) {
+          make(figures::replicateLossName(task, model),
+               tr("Training loss (total objective, nats) of %1 at each logged step on task %2: the mean over the "
+                  "replicates, the band its 95% Student-t interval over them at each step (%3).")
+                   .arg(model, task, overReplicates),
+               {qstr(core::layout::trainLoss(str(task), str(model)))}, kFromReader,
+               [runs, task, model](PlotWidget& plot) { figures::buildReplicateLoss(plot, runs, task, model); });
+        }
       }
     }
   }

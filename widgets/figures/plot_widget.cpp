@@ -377,6 +377,63 @@ void PlotWidget::setErrorBars(int line, const QVector<double>& lower, const QVec
   bars->setWhiskerWidth((m_exportMode ? 4.0 : 6.0) * penScale());
 }
 
+void PlotWidget::setBand(int line, const QVector<double>& lower, const QVector<double>& upper) {
+  if (line < 0 || line >= m_plot->graphCount() || line >= m_series.size() || lower.size() != m_series[line].y.size() ||
+      upper.size() != lower.size()) {
+    return;
+  }
+  PlotSeries& series = m_series[line];
+  series.lower = lower;
+  series.upper = upper;
+  series.band = true;
+  // One closed polygon per run of points with both ends known, in x order: along the upper
+  // ends forward, then the lower ends back. A QCPCurve, not a graph, so graph indices stay
+  // the series' indices.
+  QVector<int> order(lower.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&series](int a, int b) { return series.x[a] < series.x[b]; });
+  const QColor color = paletteColor(style().palette, series.colorIndex);
+  QColor fill = color;
+  fill.setAlphaF(0.22);
+  const auto flush = [&](const QVector<int>& run) {
+    if (run.size() < 2) {
+      return;
+    }
+    auto* curve = new QCPCurve(m_plot->xAxis, m_plot->yAxis);
+    curve->removeFromLegend();
+    QVector<double> t;
+    QVector<double> xs;
+    QVector<double> ys;
+    for (const int i : run) {
+      t << t.size();
+      xs << series.x[i];
+      ys << upper[i];
+    }
+    for (auto it = run.crbegin(); it != run.crend(); ++it) {
+      t << t.size();
+      xs << series.x[*it];
+      ys << lower[*it];
+    }
+    curve->setData(t, xs, ys, /*alreadySorted=*/true);
+    curve->setPen(Qt::NoPen);
+    curve->setBrush(fill);
+    curve->setLineStyle(QCPCurve::lsLine);
+    curve->setScatterStyle(QCPScatterStyle::ssNone);
+    curve->setSelectable(QCP::stNone);
+    curve->setLayer(QStringLiteral("grid"));
+  };
+  QVector<int> run;
+  for (const int i : order) {
+    if (std::isfinite(lower[i]) && std::isfinite(upper[i])) {
+      run << i;
+    } else {
+      flush(run);
+      run.clear();
+    }
+  }
+  flush(run);
+}
+
 void PlotWidget::addReferenceLine(double y) {
   auto* line = new QCPItemStraightLine(m_plot);
   line->point1->setCoords(0.0, y);
@@ -416,7 +473,11 @@ void PlotWidget::setContent(const PlotContent& content) {
       addLine(series.name, series.x, series.y, series.colorIndex, static_cast<LineStyle>(series.lineStyle));
     }
     if (!series.lower.isEmpty()) {
-      setErrorBars(lineCount() - 1, series.lower, series.upper);
+      if (series.band) {
+        setBand(lineCount() - 1, series.lower, series.upper);
+      } else {
+        setErrorBars(lineCount() - 1, series.lower, series.upper);
+      }
     }
   }
   for (const double y : content.referenceLines) {
@@ -674,6 +735,9 @@ QString PlotWidget::toolTipAt(const QPoint& pixel) const {
       }
     } else if (!m_heatmap.noInterval.isEmpty()) {
       text += QStringLiteral("\n") + m_heatmap.noInterval;
+    }
+    if (at < m_heatmap.adjustedP.size() && std::isfinite(m_heatmap.adjustedP[at])) {
+      text += QStringLiteral("\np = %1 (%2)").arg(number(m_heatmap.adjustedP[at]), m_heatmap.pTitle);
     }
     if (at < m_heatmap.marked.size() && m_heatmap.marked[at] != 0) {
       text += QStringLiteral("\n%1: %2").arg(m_heatmap.markText, m_heatmap.markTitle);

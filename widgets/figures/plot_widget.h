@@ -54,6 +54,11 @@ struct Heatmap {
   std::vector<char> marked;
   QString markText = QStringLiteral("n.d.");
   QString markTitle;
+  /// Each cell's p-value after a multiple-testing adjustment (row-major; empty: none; NaN:
+  /// not tested), shown in the tooltip and written to the CSV as p_adjusted; `pTitle` says
+  /// which test and adjustment, e.g. "Holm over the 9 entries, one-sample t over replicates".
+  std::vector<double> adjustedP;
+  QString pTitle;
 };
 
 /// One line or scatter series exactly as it was given (before QCustomPlot sorts by x): the
@@ -69,6 +74,7 @@ struct PlotSeries {
   /// Error bars: the interval's ends at each point (empty: none); the CSV's y_lo and y_hi.
   QVector<double> lower;
   QVector<double> upper;
+  bool band = false; ///< the interval drawn as a shaded band around the line, not as bars
 };
 
 /// Everything a plot shows, as data: PlotWidget::content() copies it out and setContent()
@@ -117,6 +123,9 @@ public:
   /// points, in the series' colour (NaN ends: no bar at that point). Sizes must match the
   /// series'; the numbers go into the figure's CSV (y_lo, y_hi) and the tooltips.
   void setErrorBars(int line, const QVector<double>& lower, const QVector<double>& upper);
+  /// The same interval drawn as a translucent band in the line's colour between the ends
+  /// (points with a NaN end leave a gap); the numbers go to the CSV as error bars' do.
+  void setBand(int line, const QVector<double>& lower, const QVector<double>& upper);
   /// A thin dashed horizontal line across the plot at y (not a series: not in the CSV's rows).
   void addReferenceLine(double y);
   [[nodiscard]] const QVector<double>& referenceLines() const { return m_referenceLines; }

@@ -116,23 +116,32 @@ void buildStudyHeatmap(PlotWidget& plot, const core::StudySummary& summary, cons
   h.rowTitle = q(row);
   h.colTitle = q(col);
   h.valueTitle = studyMetricTitle(metric);
-  // A replicated study: each cell's 95% t interval over the replicates (tooltip and CSV), and
-  // a gap whose interval holds 0 marked "n.d.": no detectable gap to the teacher.
+  // A replicated study: each cell's 95% t interval over the replicates (tooltip and CSV). A gap
+  // is tested against 0 in each entry (one-sample t over the replicates), Holm over the
+  // entries shown; an entry not significant after Holm is marked "n.d.": no detectable gap to
+  // the teacher.
   const auto reps = core::studyGridReplicates(summary, task, row, col, metric);
   if (!reps.empty()) {
     const bool gap = metric == core::StudyMetric::Gap || metric == core::StudyMetric::SourceGap;
     for (const core::StudyRepValue& v : reps) {
-      const core::analysis::Interval& i = v.summary.interval;
-      h.lower.push_back(i.lo);
-      h.upper.push_back(i.hi);
-      if (gap) {
-        h.marked.push_back(i.holdsZero() ? 1 : 0); // NaN ends (no interval): not marked
-      }
+      h.lower.push_back(v.summary.interval.lo);
+      h.upper.push_back(v.summary.interval.hi);
     }
     h.intervalTitle = tr("95% t interval over %1 replicates").arg(summary.replicates.seeds.size());
     h.noInterval = tr("no interval: fewer than 2 replicates gave this entry");
-    h.markTitle = tr("no detectable difference: the gap's 95% t interval over the replicates holds 0 (before Holm; "
-                     "kdscope info and the report give each cell's Holm p over the study)");
+    if (gap) {
+      const std::vector<core::analysis::AdjustedP> holm = core::studyGridHolm(reps);
+      const std::size_t family = holm.empty() ? 0 : holm.front().family;
+      for (const core::analysis::AdjustedP& p : holm) {
+        h.adjustedP.push_back(p.p);
+        h.marked.push_back(std::isfinite(p.p) && p.p >= 0.05 ? 1 : 0); // NaN (not tested): not marked
+      }
+      h.pTitle = tr("Holm over the %1 tested entries of this heatmap; one-sample t of the gap over the replicates")
+                     .arg(family);
+      h.markTitle = tr("no detectable difference from the teacher: the gap's Holm p over the %1 tested entries of "
+                       "this heatmap is at least 0.05 (one-sample t over the replicates)")
+                        .arg(family);
+    }
   } else {
     h.noInterval = tr("no interval: one run per cell (a study with replicates gives each entry its t interval "
                       "over them)");
@@ -151,6 +160,11 @@ void buildStudyLines(PlotWidget& plot, const core::StudySummary& summary, const 
   }
   const auto grid = core::studyGrid(summary, task, x, series == x ? std::string() : series, metric);
   const bool named = summary.factors[static_cast<std::size_t>(summary.factorIndex(x))].named;
+  // A replicated study with a series factor: each point's t interval over the replicates, the
+  // grid entry computed in each replicate (as the heatmap's intervals).
+  const std::vector<core::StudyRepValue> entries =
+      grid.colFactor.empty() ? std::vector<core::StudyRepValue>{}
+                             : core::studyGridReplicates(summary, task, x, grid.colFactor, metric);
   for (std::size_t c = 0; c < grid.colLevels.size(); ++c) {
     QVector<double> xs;
     QVector<double> ys;
@@ -179,13 +193,23 @@ void buildStudyLines(PlotWidget& plot, const core::StudySummary& summary, const 
       if (lo.size() == xs.size()) {
         plot.setErrorBars(line, lo, hi);
       }
+    } else if (!entries.empty()) {
+      QVector<double> lo;
+      QVector<double> hi;
+      for (std::size_t r = 0; r < grid.rowLevels.size(); ++r) {
+        if (std::isfinite(grid.at(r, c))) {
+          const core::analysis::Interval& i = entries[r * grid.colLevels.size() + c].summary.interval;
+          lo << i.lo;
+          hi << i.hi;
+        }
+      }
+      plot.setErrorBars(line, lo, hi);
     }
   }
   if (named) {
     plot.setXTickLabels(toQStrings(grid.rowLevels));
   }
-  plot.setAxisLabels(summary.replicates.empty()   ? tr("%1 (no bars: one run per cell)").arg(q(x))
-                     : !grid.colFactor.empty() ? tr("%1 (no bars with a series factor: see the heatmap's intervals)").arg(q(x))
+  plot.setAxisLabels(summary.replicates.empty() ? tr("%1 (no bars: one run per cell)").arg(q(x))
                                                : tr("%1 (bars: 95% t interval over %2 replicates)")
                                                      .arg(q(x))
                                                      .arg(summary.replicates.seeds.size()),
@@ -357,8 +381,9 @@ std::vector<FigureSpec> studyFigures(const StudyDocument& study) {
                         ? QString()
                         : tr(" Over %1 replicates: the CSV's value_lo and value_hi are each entry's 95% Student-t "
                              "interval over the replicates (the entry computed in each replicate), and an entry "
-                             "whose interval holds 0 is marked \"n.d.\" (no detectable difference from the "
-                             "teacher).")
+                             "whose gap is not significant after Holm over the heatmap's entries (one-sample t over the "
+                             "replicates; the CSV's p_adjusted) is marked \"n.d.\" (no detectable difference from "
+                             "the teacher).")
                               .arg(summary->replicates.seeds.size())),
            {gapField}, tr("core::studyGrid: mean gap per (%1) over the complete cells").arg(over), {study.summaryPath},
            [summary, task, axes](PlotWidget& plot) {

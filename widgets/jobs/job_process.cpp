@@ -61,6 +61,7 @@ core::ProgressEvent eventOf(const QJsonObject& o) {
   }
   e.evalAccuracy = o.value(QLatin1String("eval_accuracy")).isDouble() ? o.value(QLatin1String("eval_accuracy")).toDouble()
                                                                        : -1.0;
+  e.evalExamples = static_cast<std::uint64_t>(std::max(0.0, o.value(QLatin1String("eval_examples")).toDouble()));
   e.fraction = o.value(QLatin1String("fraction")).toDouble();
   e.elapsedSeconds = o.value(QLatin1String("elapsed_seconds")).toDouble();
   return e;

@@ -5,6 +5,7 @@
 #include <QThread>
 #include <QTimer>
 
+#include "core/analysis/proportion.h"
 #include "widgets/jobs/job_process.h"
 
 #include <exception>
@@ -21,8 +22,10 @@ QString noticeText(const core::ProgressEvent& event) {
   switch (event.kind) {
   case core::ProgressEvent::Kind::Epoch:
     return where + QStringLiteral("epoch %1/%2").arg(event.epoch).arg(event.epochs) +
-           (event.evalAccuracy >= 0 ? QStringLiteral(": eval accuracy %1").arg(event.evalAccuracy, 0, 'f', 4)
-                                    : QString()) +
+           (event.evalAccuracy >= 0
+                ? QStringLiteral(": eval accuracy %1")
+                      .arg(QString::fromStdString(core::analysis::fractionWithWilsonText(event.evalAccuracy, event.evalExamples)))
+                : QString()) +
            (event.message.empty() ? QString() : QStringLiteral(" ") + QString::fromStdString(event.message));
   case core::ProgressEvent::Kind::Warning:
     return where + QStringLiteral("warning: ") + QString::fromStdString(event.message);
