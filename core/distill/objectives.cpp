@@ -59,17 +59,19 @@ LossTerms studentObjective(const ObjectiveSpec& objective, const torch::Tensor& 
   LossTerms out;
   auto ce = hardLabelLoss(studentLogits, labels, objective.labelSmoothing);
   out.terms.emplace_back("ce", ce);
-  out.total = (1.0 - objective.lambda) * ce;
+  // Each term widened to fp32 before weighting (a no-op in fp32; under bf16 autocast the total
+  // then carries no rounding the logged terms do not show).
+  out.total = (1.0 - objective.lambda) * ce.to(torch::kFloat);
   if (objective.lambda > 0.0) {
     auto targets = teacherTargets(teacherLogits, labels, objective);
     auto kd = kdLoss(studentLogits, targets, objective.temperature, objective.tSquared);
     out.terms.emplace_back("kd", kd);
-    out.total = out.total + objective.lambda * kd;
+    out.total = out.total + objective.lambda * kd.to(torch::kFloat);
   }
   if (objective.logitMse > 0.0) {
     auto mse = logitMseLoss(studentLogits, teacherLogits);
     out.terms.emplace_back("logit_mse", mse);
-    out.total = out.total + objective.logitMse * mse;
+    out.total = out.total + objective.logitMse * mse.to(torch::kFloat);
   }
   return out;
 }
