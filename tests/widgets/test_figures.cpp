@@ -29,7 +29,9 @@
 #include <set>
 
 #include "core/common/error.h"
+#include "core/record/h5_file.h"
 #include "core/record/run_reader.h"
+#include "widgets/figures/figure_builders.h"
 #include "test_run_file.h"
 #include "widgets/figures/export_dialog.h"
 #include "widgets/figures/figure_export.h"
@@ -566,6 +568,8 @@ TEST(FigureContent, AHeatmapWithIntervalsAndMarksCarriesThemToTooltipSvgAndCsv) 
   map.noInterval = QStringLiteral("no interval: fewer than 2 replicates");
   map.marked = {0, 1, 0, 0};
   map.markTitle = QStringLiteral("no detectable difference");
+  map.adjustedP = {0.01, 0.3, std::nan(""), 0.02};
+  map.pTitle = QStringLiteral("Holm over the 3 tested entries");
   map.rowTitle = QStringLiteral("layers");
   map.colTitle = QStringLiteral("heads");
   map.valueTitle = QStringLiteral("gap");
@@ -577,6 +581,7 @@ TEST(FigureContent, AHeatmapWithIntervalsAndMarksCarriesThemToTooltipSvgAndCsv) 
   EXPECT_TRUE(marked.contains(QStringLiteral("gap = 0.004 [-0.01, 0.02]"))) << marked.toStdString();
   EXPECT_TRUE(marked.contains(QStringLiteral("95% t interval over 3 replicates"))) << marked.toStdString();
   EXPECT_TRUE(marked.contains(QStringLiteral("n.d.: no detectable difference"))) << marked.toStdString();
+  EXPECT_TRUE(marked.contains(QStringLiteral("p = 0.3 (Holm over the 3 tested entries)"))) << marked.toStdString();
   const QString none = plot.toolTipAt(plot.pixelOfCell(1, 0));
   EXPECT_FALSE(none.contains(QLatin1Char('['))) << none.toStdString();
   EXPECT_FALSE(none.contains(QStringLiteral("n.d."))) << none.toStdString();
@@ -594,11 +599,59 @@ TEST(FigureContent, AHeatmapWithIntervalsAndMarksCarriesThemToTooltipSvgAndCsv) 
   const auto rows = csvRows(readAll(dir.filePath(QStringLiteral("window.markedHeatmap.csv"))), &comments);
   ASSERT_EQ(rows.size(), 5U);
   EXPECT_EQ(rows[0], (QStringList{"row", "row_label", "column", "column_label", "value", "value_lo", "value_hi",
-                                  "marked"}));
-  EXPECT_EQ(rows[1], (QStringList{"0", "0", "0", "0", "0.1", "0.05", "0.15", "0"}));
-  EXPECT_EQ(rows[2], (QStringList{"0", "0", "1", "1", "0.004", "-0.01", "0.02", "1"}));
-  EXPECT_EQ(rows[3], (QStringList{"1", "1", "0", "0", "0.05", "nan", "nan", "0"}));
+                                  "p_adjusted", "marked"}));
+  EXPECT_EQ(rows[1], (QStringList{"0", "0", "0", "0", "0.1", "0.05", "0.15", "0.01", "0"}));
+  EXPECT_EQ(rows[2], (QStringList{"0", "0", "1", "1", "0.004", "-0.01", "0.02", "0.3", "1"}));
+  EXPECT_EQ(rows[3], (QStringList{"1", "1", "0", "0", "0.05", "nan", "nan", "nan", "0"}));
+  EXPECT_TRUE(comments.join(QLatin1Char('\n')).contains(QStringLiteral("p_adjusted: Holm over the 3 tested entries")))
+      << comments.join(QLatin1Char('\n')).toStdString();
   EXPECT_TRUE(comments.join(QLatin1Char('\n')).contains(QStringLiteral("95% t interval over 3 replicates")));
   EXPECT_TRUE(comments.join(QLatin1Char('\n')).contains(QStringLiteral("cells without: no interval: fewer than 2 replicates")))
       << comments.join(QLatin1Char('\n')).toStdString();
+}
+
+// The head-divergence grid says why a cell has no interval: with the analysis's intervals in
+// the file, a cell without a value (no mapped teacher layer) "has no value"; without them, the
+// run was analysed before they existed. Built from the small run's real attention analysis,
+// one cell then blanked (value and ends NaN) and, in a copy, the ends removed.
+TEST_F(FigureTest, HeadDivergenceGridSaysWhyACellHasNoInterval) {
+  const std::string base = "/tasks/polarity/analysis/kd/";
+  {
+    core::H5File f(m_run.toStdString(), core::H5File::Mode::ReadWrite);
+    ASSERT_TRUE(f.exists(base + "head_js_best_divergence_lo"));
+    const float nan = std::nanf("");
+    for (const char* name : {"head_js_best_divergence", "head_js_best_divergence_lo", "head_js_best_divergence_hi"}) {
+      std::vector<float> values = f.readFloat(base + name);
+      ASSERT_EQ(values.size(), 2U) << name; // 1 student layer x 2 teacher heads
+      values[1] = nan;
+      f.remove(base + name);
+      f.writeFloat(base + name, {1, 2}, values);
+    }
+  }
+  const auto tooltipOf = [](const QString& path, int col) {
+    RunDocument run(path);
+    PlotWidget plot;
+    plot.resize(500, 400);
+    plot.show();
+    EXPECT_TRUE(QTest::qWaitForWindowExposed(&plot));
+    figures::buildHeadGrid(plot, run, QStringLiteral("polarity"), QStringLiteral("teacher"), QStringLiteral("kd"),
+                           figures::HeadMetric::Divergence);
+    QTest::qWait(20);
+    EXPECT_TRUE(plot.hasHeatmap());
+    return plot.toolTipAt(plot.pixelOfCell(0, col));
+  };
+  const QString valued = tooltipOf(m_run, 0);
+  EXPECT_TRUE(valued.contains(QStringLiteral("95% percentile bootstrap over the kept eval examples"))) << valued.toStdString();
+  const QString blank = tooltipOf(m_run, 1);
+  EXPECT_TRUE(blank.contains(QStringLiteral("no interval: this cell has no value"))) << blank.toStdString();
+
+  const QString old = out(QStringLiteral("before-intervals.h5"));
+  ASSERT_TRUE(QFile::copy(m_run, old));
+  {
+    core::H5File f(old.toStdString(), core::H5File::Mode::ReadWrite);
+    f.remove(base + "head_js_best_divergence_lo");
+    f.remove(base + "head_js_best_divergence_hi");
+  }
+  const QString before = tooltipOf(old, 0);
+  EXPECT_TRUE(before.contains(QStringLiteral("analysed before this interval was recorded"))) << before.toStdString();
 }

@@ -323,6 +323,7 @@ void buildHeadGrid(PlotWidget& plot, const RunDocument& run, const QString& task
     return;
   }
   std::optional<Matrix> grid;
+  std::optional<core::HeadDivergence> div; // read once: the grid and its interval ends
   QString value;
   switch (metric) {
   case HeadMetric::Importance:
@@ -343,7 +344,10 @@ void buildHeadGrid(PlotWidget& plot, const RunDocument& run, const QString& task
                          "smallest Jensen-Shannon divergence to any head of the student layer"));
       return;
     }
-    grid = run.headDivergence(task, model);
+    div = run.results().headDivergence(task.toStdString(), model.toStdString());
+    if (div) {
+      grid = div->bestDivergence;
+    }
     value = tr("JS divergence (nats)");
     break;
   }
@@ -368,8 +372,7 @@ void buildHeadGrid(PlotWidget& plot, const RunDocument& run, const QString& task
   }
   if (metric == HeadMetric::Divergence) {
     // Each entry's 95% bootstrap interval over the kept examples, when the analysis wrote one.
-    if (const auto div = run.results().headDivergence(task.toStdString(), model.toStdString());
-        div && div->bestLo && div->bestLo->values.size() == map.values.size()) {
+    if (div && div->bestLo && div->bestLo->values.size() == map.values.size()) {
       map.lower = div->bestLo->values;
       map.upper = div->bestHi->values;
       map.intervalTitle = tr("95% percentile bootstrap over the kept eval examples (B = %1; the match fixed)")

@@ -249,12 +249,4 @@ std::optional<Matrix> RunDocument::headEntropy(const QString& task, const QStrin
   return m_results->attentionEntropy(str(task), str(model));
 }
 
-std::optional<Matrix> RunDocument::headDivergence(const QString& task, const QString& student) const {
-  auto divergence = m_results->headDivergence(str(task), str(student));
-  if (!divergence) {
-    return std::nullopt;
-  }
-  return std::move(divergence->bestDivergence);
-}
-
 } // namespace kdscope::widgets

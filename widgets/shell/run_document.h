@@ -98,11 +98,6 @@ public:
   /// The analysis's mean attention entropy (nats) per head [layers, heads]
   /// (analysis/<model>/attention_entropy); nothing when not analysed.
   [[nodiscard]] std::optional<Matrix> headEntropy(const QString& task, const QString& model) const;
-  /// The analysis's teacher-student head divergence of a student [student layers, teacher
-  /// heads] (analysis/<student>/head_js_best_divergence): for each head of the teacher layer
-  /// mapped to student layer i, the smallest Jensen-Shannon divergence (nats) to any head of
-  /// student layer i. Nothing when not analysed.
-  [[nodiscard]] std::optional<Matrix> headDivergence(const QString& task, const QString& student) const;
 
 private:
   [[nodiscard]] const std::vector<std::string>& vocab(const QString& task) const;
