@@ -8,6 +8,7 @@
 #include "core/analysis/class_recall.h"
 #include "core/analysis/multiple_testing.h"
 #include "core/analysis/interval_text.h"
+#include "core/analysis/metrics.h"
 #include "core/common/error.h"
 #include "core/record/run_layout.h"
 #include "core/record/run_reader.h"
@@ -81,14 +82,6 @@ std::vector<double> softmaxRow(const std::vector<float>& logits, std::size_t i, 
   return p;
 }
 
-std::size_t argmaxRow(const std::vector<float>& logits, std::size_t i, std::size_t c) {
-  std::size_t best = 0;
-  for (std::size_t k = 1; k < c; ++k) {
-    best = logits[i * c + k] > logits[i * c + best] ? k : best;
-  }
-  return best;
-}
-
 std::string className(const std::vector<std::string>& names, std::size_t k) {
   return k < names.size() ? names[k] : std::to_string(k);
 }
@@ -160,9 +153,11 @@ void addExamples(ReportSection& section, const AnalysisResults& results, const s
   };
   std::vector<Row> lost;
   std::vector<Row> gained;
+  const std::vector<std::int64_t> predictedT = an::predictions(zt, c); // ties: the lowest class
+  const std::vector<std::int64_t> predictedS = an::predictions(zs, c);
   for (std::size_t i = 0; i < labels.size(); ++i) {
-    const bool t = argmaxRow(zt, i, c) == static_cast<std::size_t>(labels[i]);
-    const bool s = argmaxRow(zs, i, c) == static_cast<std::size_t>(labels[i]);
+    const bool t = predictedT[i] == labels[i];
+    const bool s = predictedS[i] == labels[i];
     if (t && !s) {
       const auto p = softmaxRow(zt, i, c);
       lost.push_back({i, *std::max_element(p.begin(), p.end())});
@@ -184,7 +179,8 @@ void addExamples(ReportSection& section, const AnalysisResults& results, const s
     for (std::size_t r = 0; r < rows.size() && r < kExamplesShown; ++r) {
       const std::size_t i = rows[r].index;
       t.rows.push_back({std::to_string(i), className(names, static_cast<std::size_t>(labels[i])),
-                        className(names, argmaxRow(zt, i, c)), className(names, argmaxRow(zs, i, c)),
+                        className(names, static_cast<std::size_t>(predictedT[i])),
+                        className(names, static_cast<std::size_t>(predictedS[i])),
                         num(rows[r].confidence), exampleText(results, task, i, texts, vocab)});
     }
     section.tables.push_back(std::move(t));
