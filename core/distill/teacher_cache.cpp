@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/common/blas_threads.h"
 #include "core/common/error.h"
 #include "core/distributed/process_group.h"
 #include "core/distill/trainer.h"
@@ -52,6 +53,10 @@ torch::Tensor exampleWiseTeacherLogits(ClassifierImpl& teacher, const Batch& bat
   // fp32 whatever the training precision: without the cache this runs inside a student's
   // bf16 step, and must give the cache's logits.
   PrecisionScope fp32(Precision::Fp32);
+  // One BLAS thread: an example's products are small, and waking OpenBLAS's pool for each
+  // costs more than the product (30x slower with 2 threads while the other core was busy:
+  // bench/README.md). Cache and no cache both come here, so they still agree bit for bit.
+  SingleBlasThread oneThread;
   const auto n = batch.size();
   std::vector<torch::Tensor> rows;
   rows.reserve(static_cast<std::size_t>(n));

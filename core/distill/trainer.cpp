@@ -481,7 +481,15 @@ TrainOutcome trainModel(ClassifierImpl& model, const TaskData& task, const Train
   }
   const auto trainStart = std::chrono::steady_clock::now();
   const long firstStep = step;
+  // The time-by-phase profile (target.timings): seconds since `from`, added to a part.
+  using Clock = std::chrono::steady_clock;
+  const auto addTime = [&target](double TrainTimings::*part, Clock::time_point from) {
+    if (target.timings != nullptr) {
+      target.timings->*part += std::chrono::duration<double>(Clock::now() - from).count();
+    }
+  };
   for (int epoch = state.epoch + 1; epoch <= spec.epochs; ++epoch) {
+    const auto epochStart = Clock::now();
     model.train();
     shuffleIndices(order, rng);
     for (std::size_t begin = 0; begin < order.size(); begin += static_cast<std::size_t>(spec.batchSize)) {
@@ -567,11 +575,15 @@ TrainOutcome trainModel(ClassifierImpl& model, const TaskData& task, const Train
       }
     }
     flushLog();
+    addTime(&TrainTimings::steps, epochStart);
     if (!lead) {
       continue; // rank 0 evaluates and records; the others go on to the next epoch's first sum
     }
+    const auto evalStart = Clock::now();
     const auto stats = evaluate(model, task, task.eval, static_cast<int>(kEvalBatch));
     writer->appendEvalCurve(target.task, target.model, epoch, step, stats.accuracy, stats.loss);
+    addTime(&TrainTimings::eval, evalStart);
+    const auto recordsStart = Clock::now();
     if (!target.recordName.empty() &&
         !recordTrainRecords(model, task, target.model, target.recordName, epoch, step, *writer, cancel)) {
       if (group != nullptr) {
@@ -579,6 +591,8 @@ TrainOutcome trainModel(ClassifierImpl& model, const TaskData& task, const Train
       }
       return TrainOutcome::Cancelled;
     }
+    addTime(&TrainTimings::records, recordsStart);
+    const auto saveStart = Clock::now();
     writer->flush();
     if (target.afterEpoch) {
       target.afterEpoch(epoch, model);
@@ -590,6 +604,7 @@ TrainOutcome trainModel(ClassifierImpl& model, const TaskData& task, const Train
       saveTrainCheckpoint(target.checkpointPath, model, optimizer, target, state,
                           writer->logRows(target.task, target.model));
     }
+    addTime(&TrainTimings::save, saveStart);
     ProgressEvent event =
         trainingEvent(ProgressEvent::Kind::Epoch, target, epoch, spec.epochs, step, total, stats.loss);
     event.evalAccuracy = stats.accuracy;

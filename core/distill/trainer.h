@@ -63,6 +63,17 @@ private:
 using StepFunction =
     std::function<LossTerms(ClassifierImpl& model, const Batch& batch, const std::vector<std::int64_t>& rows)>;
 
+/// Where a model's training time went (wall seconds): the optimiser steps (batching, forward,
+/// loss, backward, update), the per-epoch eval passes (and the eval curve's row), the
+/// per-example train records, and saving (the run file's flush, per-epoch checkpoints, the
+/// training state for --resume). Added to, so one struct can sum several models.
+struct TrainTimings {
+  double steps = 0.0;
+  double eval = 0.0;
+  double records = 0.0;
+  double save = 0.0;
+};
+
 struct TrainTarget {
   std::string task;
   std::string model;
@@ -71,6 +82,8 @@ struct TrainTarget {
   /// Trainable parameters besides the model's, optimised and clipped with them (a student
   /// objective's projections and critics: StudentStep::parameters).
   std::vector<torch::Tensor> extraParameters;
+  /// When set, trainModel adds its time by part to it (the job's time-by-phase profile).
+  TrainTimings* timings = nullptr;
   /// Called after each epoch's evaluation (e.g. to save the teacher's per-epoch checkpoints).
   std::function<void(int epoch, ClassifierImpl& model)> afterEpoch;
   /// Per-example training records: after each epoch, the probability of the true class of

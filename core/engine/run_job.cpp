@@ -1,14 +1,15 @@
 #include "core/engine/run_job.h"
 
-#include <dlfcn.h>
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iomanip>
 #include <map>
 #include <memory>
 #include <optional>
@@ -17,6 +18,7 @@
 
 #include "core/analysis/analyze_run.h"
 #include "core/analysis/model_analysis_torch.h"
+#include "core/common/blas_threads.h"
 #include "core/common/cancel.h"
 #include "core/common/error.h"
 #include "core/data/dataset.h"
@@ -55,12 +57,7 @@ void configureThreads(int torchThreads, int blasThreads) {
     torch::set_num_threads(torchThreads);
   }
   if (blasThreads > 0) {
-    // Looked up at run time: Debian picks the BLAS through alternatives, and only OpenBLAS
-    // has this entry point.
-    using SetThreads = void (*)(int);
-    if (auto* fn = reinterpret_cast<SetThreads>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
-      fn(blasThreads);
-    }
+    setBlasThreads(blasThreads);
   }
 }
 
@@ -279,6 +276,13 @@ private:
   /// Starts a model's group afresh (a group left by a cut-off run is removed first).
   void beginForeign(const TaskData& task, const ForeignModel& f, const std::string& role, const std::string& objective);
   void info(const std::string& task, const std::string& model, const std::string& message);
+  /// The job's time by phase (docs/job-format.md, "Where the time goes"): wall seconds since
+  /// `from` added to `phase`; the parts of a model's training added under `who`.
+  void addTime(const std::string& phase, std::chrono::steady_clock::time_point from);
+  void addTime(const std::string& phase, double seconds);
+  void addTrainTimings(const std::string& who, const TrainTimings& timings);
+  /// "time by phase (wall s): loading data 0.52; ...; sum 25.30", emitted when the job ends.
+  [[nodiscard]] std::string profileText() const;
   /// Gets a model's group ready for training. Returns true when training continues from the
   /// checkpoint at `checkpoint` (resuming, the group and its logs stay); otherwise a group
   /// left by the earlier run is removed and `begin` writes it anew.
@@ -310,7 +314,43 @@ private:
   std::string m_where; // "task 'x', model 'y'" for messages
   dist::Group* m_group = nullptr; // more than one rank, else null
   std::map<std::string, std::vector<ForeignModel>> m_foreign; // task -> teacher, then TorchScript students
+  std::vector<std::pair<std::string, double>> m_profile;      // phase -> wall seconds, in the order first met
 };
+
+void JobRunner::addTime(const std::string& phase, double seconds) {
+  for (auto& [name, total] : m_profile) {
+    if (name == phase) {
+      total += seconds;
+      return;
+    }
+  }
+  m_profile.emplace_back(phase, seconds);
+}
+
+void JobRunner::addTime(const std::string& phase, std::chrono::steady_clock::time_point from) {
+  addTime(phase, std::chrono::duration<double>(std::chrono::steady_clock::now() - from).count());
+}
+
+void JobRunner::addTrainTimings(const std::string& who, const TrainTimings& timings) {
+  addTime(who + ": optimiser steps", timings.steps);
+  addTime(who + ": eval passes", timings.eval);
+  if (timings.records > 0.0) {
+    addTime(who + ": per-example records", timings.records);
+  }
+  addTime(who + ": saving (flush, checkpoints)", timings.save);
+}
+
+std::string JobRunner::profileText() const {
+  std::ostringstream text;
+  text << std::fixed << std::setprecision(2) << "time by phase (wall s): ";
+  double sum = 0.0;
+  for (const auto& [name, seconds] : m_profile) {
+    text << name << " " << seconds << "; ";
+    sum += seconds;
+  }
+  text << "sum " << sum;
+  return text.str();
+}
 
 bool JobRunner::startModel(const std::string& task, const std::string& model, const fs::path& checkpoint,
                            const std::function<void()>& begin) {
@@ -337,9 +377,11 @@ void JobRunner::finishModel(ClassifierImpl& model, const TaskData& task, const s
     m_writer->removeEvalOutputs(task.name, name); // a run cut off while recording them
   }
   info(task.name, name, "recording eval outputs");
+  const auto start = std::chrono::steady_clock::now();
   if (!recordEvalOutputs(model, task, m_job.recording, name, *m_writer, m_cancel)) {
     throw Cancelled{};
   }
+  addTime("recording eval outputs", start);
   m_state->markModel(task.name, name); // after recordEvalOutputs' flush
   if (m_group != nullptr) {
     m_group->barrier();
@@ -395,11 +437,17 @@ void JobRunner::runTask(const TaskData& task) {
   if (!m_job.teacher.checkpoint.empty()) {
     const auto path = resolvePath(m_job.baseDir, replaceAll(m_job.teacher.checkpoint, "{task}", task.name));
     info(task.name, "teacher", "loading checkpoint " + path);
+    const auto loadStart = std::chrono::steady_clock::now();
     loadCheckpoint(*teacher, path);
+    addTime("teacher: loading its checkpoint", loadStart);
     teacherDir = fs::path(path).parent_path();
+    const auto recordsStart = std::chrono::steady_clock::now();
     if (!teacherDone && records && lead() &&
         !recordTrainRecords(*teacher, task, "teacher", "p_true", /*epoch=*/0, /*step=*/0, *m_writer, m_cancel)) {
       throw Cancelled{};
+    }
+    if (!teacherDone && records && lead()) {
+      addTime("teacher: per-example records", recordsStart);
     }
   } else if (teacherDone) {
     info(task.name, "teacher", "complete in the run file; loading its checkpoint");
@@ -416,6 +464,8 @@ void JobRunner::runTask(const TaskData& task) {
     target.checkpointPath = teacherState.string();
     target.resume = resumeTeacher;
     target.group = m_group;
+    TrainTimings timings;
+    target.timings = &timings;
     target.afterEpoch = [this, &checkpointDir](int epoch, ClassifierImpl& model) {
       bool wanted = m_job.teacher.epochCheckpoints;
       for (const auto& s : m_job.students) {
@@ -429,9 +479,12 @@ void JobRunner::runTask(const TaskData& task) {
                    *m_progress) == TrainOutcome::Cancelled) {
       throw Cancelled{};
     }
+    const auto saveStart = std::chrono::steady_clock::now();
     if (lead()) {
       saveCheckpoint(*teacher, checkpointDir / "teacher.pt");
     }
+    timings.save += std::chrono::duration<double>(std::chrono::steady_clock::now() - saveStart).count();
+    addTrainTimings("teacher", timings);
   }
   if (!teacherDone) {
     finishModel(*teacher, task, "teacher");
@@ -449,9 +502,11 @@ void JobRunner::runTask(const TaskData& task) {
     const std::string spill = m_group != nullptr && !lead()
                                   ? "teacher_cache.rank" + std::to_string(m_group->rank()) + ".bin"
                                   : "teacher_cache.bin";
+    const auto cacheStart = std::chrono::steady_clock::now();
     if (!cache->build(*teacher, task, budget, (checkpointDir / spill).string(), m_cancel, m_group)) {
       throw Cancelled{};
     }
+    addTime("teacher cache (its train-set outputs)", cacheStart);
     info(task.name, "teacher",
          "cached train-set outputs (" + std::to_string(cache->bytes()) + " bytes, " +
              (cache->onDisk() ? "on disk" : "in memory") + ")");
@@ -514,13 +569,18 @@ void JobRunner::runTask(const TaskData& task) {
     target.checkpointPath = studentState.string();
     target.resume = resumeStudent;
     target.group = m_group;
+    TrainTimings timings;
+    target.timings = &timings;
     if (trainModel(*model, task, student.training, step.step, target, m_writer.get(), m_cancel, *m_progress) ==
         TrainOutcome::Cancelled) {
       throw Cancelled{};
     }
+    const auto saveStart = std::chrono::steady_clock::now();
     if (lead()) {
       saveCheckpoint(*model, checkpointDir / (student.name + ".pt"));
     }
+    timings.save += std::chrono::duration<double>(std::chrono::steady_clock::now() - saveStart).count();
+    addTrainTimings("students", timings);
     finishModel(*model, task, student.name);
   }
 }
@@ -616,9 +676,11 @@ void JobRunner::runForeignTask(const TaskData& task) {
     cache.emplace();
     const auto budget = static_cast<std::uint64_t>(m_job.teacherCacheBudgetMb * 1024.0 * 1024.0);
     info(task.name, "teacher", "computing its train-set logits for the teacher cache");
+    const auto cacheStart = std::chrono::steady_clock::now();
     if (!cache->build(*teacher.model, teacher.view, budget, (checkpointDir / "teacher_cache.bin").string(), m_cancel)) {
       throw Cancelled{};
     }
+    addTime("teacher cache (its train-set outputs)", cacheStart);
   }
   std::map<double, double> matchedEpsilon; // "label_smoothing": "matched", once per task and temperature
   std::size_t next = 1;
@@ -667,10 +729,13 @@ void JobRunner::runForeignTask(const TaskData& task) {
     target.recordName = records ? "q_true" : "";
     target.checkpointPath = studentState.string();
     target.resume = resumeStudent;
+    TrainTimings timings;
+    target.timings = &timings;
     if (trainModel(*model, studentTask, student.training, step.step, target, m_writer.get(), m_cancel, *m_progress) ==
         TrainOutcome::Cancelled) {
       throw Cancelled{};
     }
+    addTrainTimings("students", timings);
     if (f) {
       // The trained module, which the analysis reloads (heads, probes) and Python can load.
       const fs::path saved = checkpointDir / (student.name + ".torchscript.pt");
@@ -726,6 +791,7 @@ JobResult JobRunner::run() {
     const auto dataDir = resolveDataDir(m_job.dataDir.empty() ? "" : resolvePath(m_job.baseDir, m_job.dataDir));
     std::vector<TaskData> tasks;
     long totalSteps = 0;
+    const auto loadStart = std::chrono::steady_clock::now();
     for (const auto& spec : m_job.tasks) {
       info(spec.name, "", "loading data");
       // A task file is read with the job's cancel token, and says how far it got every
@@ -749,6 +815,8 @@ JobResult JobRunner::run() {
       }
       checkCancel();
     }
+    addTime("loading data", loadStart);
+    const auto setupStart = std::chrono::steady_clock::now();
     m_progress = std::make_unique<ProgressTracker>(m_sink, totalSteps);
     if (m_job.mode != "train") {
       if (m_group != nullptr) {
@@ -800,8 +868,12 @@ JobResult JobRunner::run() {
       m_state.emplace(m_options.outDir, m_job.baseDir);
       m_state->save();
     }
+    addTime("set-up (model checks, size estimate, run file)", setupStart);
     for (const auto& task : tasks) {
       runTask(task);
+    }
+    if (lead()) {
+      info("", "", profileText());
     }
     return finish(JobStatus::Succeeded, "");
   } catch (const dist::PeerStopped& e) {

@@ -1,0 +1,29 @@
+#pragma once
+/// OpenBLAS's own thread pool, set at run time (Debian picks the BLAS through alternatives,
+/// and only OpenBLAS has these entry points: with another BLAS every call here does
+/// nothing). Process-wide, like LibTorch's intra-op pool (docs/architecture.md, "Threads").
+
+namespace kdscope::core {
+
+/// OpenBLAS's thread count now; -1 when the BLAS is not OpenBLAS.
+int blasThreads();
+/// Sets it (n >= 1); nothing when the BLAS is not OpenBLAS.
+void setBlasThreads(int n);
+
+/// While alive, OpenBLAS runs on one thread (the previous count is restored after). For
+/// loops of small products, one example at a time, where waking the pool for each call costs
+/// more than the call (bench/README.md, "OpenBLAS's pool and small products"). A product's
+/// bits can depend on the thread count, so every computation that must agree with another
+/// (the teacher cache and the teacher without it) runs under the same scope.
+class SingleBlasThread {
+public:
+  SingleBlasThread();
+  ~SingleBlasThread();
+  SingleBlasThread(const SingleBlasThread&) = delete;
+  SingleBlasThread& operator=(const SingleBlasThread&) = delete;
+
+private:
+  int m_previous = -1;
+};
+
+} // namespace kdscope::core
