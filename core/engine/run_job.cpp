@@ -276,7 +276,7 @@ private:
   /// Starts a model's group afresh (a group left by a cut-off run is removed first).
   void beginForeign(const TaskData& task, const ForeignModel& f, const std::string& role, const std::string& objective);
   void info(const std::string& task, const std::string& model, const std::string& message);
-  /// The job's time by phase (docs/job-format.md, "Where the time goes"): wall seconds since
+  /// The job's time by phase (docs/architecture.md, "Where the time goes"): wall seconds since
   /// `from` added to `phase`; the parts of a model's training added under `who`.
   void addTime(const std::string& phase, std::chrono::steady_clock::time_point from);
   void addTime(const std::string& phase, double seconds);

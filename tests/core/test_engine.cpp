@@ -7,8 +7,11 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
+#include <sstream>
 
+#include "core/common/blas_threads.h"
 #include "core/distill/trainer.h"
 #include "core/engine/run_job.h"
 #include "core/record/h5_file.h"
@@ -291,6 +294,59 @@ TEST(Engine, PerExampleRecordsHoldEachModelsTrueClassProbabilityPerEpoch) {
     const float expected = p[static_cast<std::int64_t>(i)][data.train.labels[i]].item<float>();
     ASSERT_NEAR(ce.values[2 * data.train.size() + i], expected, 1e-5) << "example " << i;
   }
+}
+
+// The job ends with its time by phase: every part of this job is named (the teacher trained,
+// its cache, the two students' parts summed, the eval outputs recorded), each at least 0, and
+// their sum at most the job's elapsed time (the profile is part of it).
+TEST(Engine, TheJobEndsWithItsTimeByPhase) {
+  const auto job = vectorJob();
+  std::vector<ProgressEvent> events;
+  const auto result = runJob(job, RunOptions{tempDir("profile").string()}, CancelToken(),
+                             [&](const ProgressEvent& e) { events.push_back(e); });
+  ASSERT_EQ(result.status, JobStatus::Succeeded) << result.message;
+  const ProgressEvent* profile = nullptr;
+  for (const auto& e : events) {
+    if (e.message.rfind("time by phase (wall s): ", 0) == 0) {
+      EXPECT_EQ(profile, nullptr) << "a second profile: " << e.message;
+      profile = &e;
+    }
+  }
+  ASSERT_NE(profile, nullptr);
+  std::map<std::string, double> parts;
+  std::istringstream items(profile->message.substr(std::string("time by phase (wall s): ").size()));
+  std::string item;
+  while (std::getline(items, item, ';')) {
+    item.erase(0, item.find_first_not_of(' '));
+    const auto space = item.rfind(' ');
+    ASSERT_NE(space, std::string::npos) << item;
+    parts[item.substr(0, space)] = std::stod(item.substr(space + 1));
+  }
+  double sum = 0.0;
+  for (const char* expected :
+       {"loading data", "teacher: optimiser steps", "teacher: eval passes", "teacher: per-example records",
+        "teacher: saving (flush, checkpoints)", "recording eval outputs", "teacher cache (its train-set outputs)",
+        "students: optimiser steps", "students: eval passes", "students: per-example records"}) {
+    ASSERT_EQ(parts.count(expected), 1U) << expected << " missing from: " << profile->message;
+    EXPECT_GE(parts[expected], 0.0) << expected;
+    sum += parts[expected];
+  }
+  EXPECT_LE(sum, parts.at("sum") + 0.05); // the listed parts are within the printed sum (2-decimal rounding)
+  EXPECT_LE(parts.at("sum"), profile->elapsedSeconds + 0.05);
+}
+
+// SingleBlasThread: OpenBLAS on one thread while it lives, the count before restored after.
+TEST(Engine, SingleBlasThreadScopesOpenBlasToOneThread) {
+  const int before = blasThreads();
+  // scripts/setup.sh installs OpenBLAS (libopenblas0-pthread) as the BLAS.
+  ASSERT_GE(before, 1) << "the BLAS here is not OpenBLAS (no openblas_get_num_threads)";
+  setBlasThreads(2);
+  {
+    SingleBlasThread one;
+    EXPECT_EQ(blasThreads(), 1);
+  }
+  EXPECT_EQ(blasThreads(), 2);
+  setBlasThreads(before);
 }
 
 TEST(Engine, CancelledJobResumesToTheSameResultsAsAnUninterruptedRunWithNothingKeptTwice) {
