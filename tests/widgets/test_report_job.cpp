@@ -4,6 +4,7 @@
 // and a PDF; cancelling it ends with "cancelled" and no page; a missing run is an error that
 // names the file.
 #include <QAction>
+#include <QDir>
 #include <QFile>
 #include <QSignalSpy>
 #include <QTemporaryDir>
@@ -85,4 +86,40 @@ TEST_F(ReportJobTest, CancelEndsWithoutAPageAndAMissingRunIsNamed) {
   missing.start();
   ASSERT_TRUE(failed.wait(60000));
   EXPECT_TRUE(error.contains(QStringLiteral("nope.h5"))) << error.toStdString();
+}
+
+// A replicate folder's report also holds the replicates' own figures: each model's accuracy
+// and eval curve as the mean with its t interval over the replicates (compare.replicates.*).
+TEST(ReportJob, AReplicateFolderReportShowsTheReplicatesMeanWithItsInterval) {
+  QTemporaryDir dir;
+  ASSERT_TRUE(dir.isValid());
+  const std::vector<int> seeds{11, 12, 13};
+  for (std::size_t v = 0; v < seeds.size(); ++v) {
+    const QString folder = dir.filePath(QStringLiteral("rep-%1").arg(seeds[v]));
+    ASSERT_TRUE(QDir().mkpath(folder));
+    const QString run = folder + QStringLiteral("/run.h5");
+    test::writeSmallRun(run, false, static_cast<int>(v), static_cast<std::uint64_t>(seeds[v]));
+    core::AnalyzeOptions options;
+    options.only = {"task"};
+    ASSERT_EQ(core::analyzeRun(run.toStdString(), options, core::CancelToken{}, {}).status,
+              core::AnalyzeStatus::Succeeded);
+  }
+  QFile manifest(dir.filePath(QStringLiteral("replicates.json")));
+  ASSERT_TRUE(manifest.open(QIODevice::WriteOnly));
+  manifest.write(R"({"format": "kdscope-replicates", "format_version": 1, "job_name": "small", "seeds": [11, 12, 13],
+                     "runs": ["rep-11/run.h5", "rep-12/run.h5", "rep-13/run.h5"]})");
+  manifest.close();
+  MainWindow window([](const core::JobSpec&, const core::RunOptions&, const core::CancelToken&,
+                       const core::ProgressSink&) { return core::JobResult{}; });
+  const QString out = dir.filePath(QStringLiteral("report"));
+  QSignalSpy done(&window, &MainWindow::reportWritten);
+  ASSERT_NE(window.writeReport(dir.path(), out), nullptr);
+  ASSERT_TRUE(done.wait(60000));
+  EXPECT_EQ(done.at(0).at(1).toString(), QString());
+  for (const char* name : {"compare.replicates.accuracy.polarity", "compare.replicates.eval_curve.polarity.teacher"}) {
+    EXPECT_TRUE(QFile::exists(out + QStringLiteral("/figures/%1.svg").arg(QLatin1String(name)))) << name;
+  }
+  QFile html(out + QStringLiteral("/report.html"));
+  ASSERT_TRUE(html.open(QIODevice::ReadOnly));
+  EXPECT_TRUE(html.readAll().contains("95% Student-t interval over them"));
 }

@@ -44,6 +44,10 @@ QStringList reportFigurePatterns() {
 
 struct ReportFileWriter::State {
   std::unique_ptr<FigureExporter> exporter;
+  /// A replicate folder's runs together: the replicates' mean with its t interval over them
+  /// (compare.replicates.*), the specs from `replicateFrom` on.
+  std::unique_ptr<FigureExporter> replicateExporter;
+  std::size_t replicateFrom = 0;
   QString figuresDir;
   std::vector<FigureSpec> specs;
   std::vector<core::ReportFigure> svgFigures;
@@ -91,13 +95,27 @@ void ReportFileWriter::start() {
   m_state->exporter =
       std::make_unique<FigureExporter>(QStringList{QString::fromStdString(m_report.runs.front())}, options);
   m_state->specs = m_state->exporter->catalog().select(reportFigurePatterns());
+  if (m_report.runs.size() >= 2) {
+    QStringList runs;
+    for (const std::string& run : m_report.runs) {
+      runs << QString::fromStdString(run);
+    }
+    m_state->replicateExporter = std::make_unique<FigureExporter>(runs, options);
+    m_state->replicateFrom = m_state->specs.size();
+    for (FigureSpec& spec : m_state->replicateExporter->catalog().select({QStringLiteral("compare.replicates.*")})) {
+      m_state->specs.push_back(std::move(spec));
+    }
+  }
 }
 
 bool ReportFileWriter::step() {
   if (m_done >= total()) {
     return false;
   }
-  const ExportedFigure exported = m_state->exporter->exportFigure(m_state->specs[static_cast<std::size_t>(m_done)]);
+  const auto at = static_cast<std::size_t>(m_done);
+  FigureExporter& exporter =
+      m_state->replicateExporter && at >= m_state->replicateFrom ? *m_state->replicateExporter : *m_state->exporter;
+  const ExportedFigure exported = exporter.exportFigure(m_state->specs[at]);
   ++m_done;
   m_last = exported.name;
   if (!exported.error.isEmpty()) {
