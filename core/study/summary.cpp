@@ -551,6 +551,59 @@ std::vector<TermCurve> termCurves(const StudySummary& summary, const std::string
   return curves;
 }
 
+std::vector<TermBand> termBands(const StudySummary& summary, const std::string& outDir, const std::string& task,
+                                const std::string& term) {
+  std::vector<TermBand> bands;
+  const StudyReplicateStats& reps = summary.replicates;
+  if (reps.empty()) {
+    return bands;
+  }
+  const std::string first = reps.dirs.front() + "/";
+  for (const StudyCellResult& cell : summary.cells) {
+    if (cell.status != "complete") {
+      continue;
+    }
+    // The combined summary names the first replicate's run file: the same cell in another
+    // replicate is under that replicate's folder.
+    const std::string inReplicate =
+        cell.runFile.compare(0, first.size(), first) == 0 ? cell.runFile.substr(first.size()) : cell.runFile;
+    std::vector<std::vector<double>> xs;
+    std::vector<std::vector<double>> ys;
+    for (const std::string& dir : reps.dirs) {
+      const fs::path path = fs::path(outDir) / dir / inReplicate;
+      if (!fs::exists(path)) {
+        continue;
+      }
+      const TrainLog log = RunReader(path.string()).trainLog(task, summary.studentName);
+      const std::vector<float>* values = &log.loss;
+      if (term != "loss") {
+        const auto it = log.terms.find(term);
+        if (it == log.terms.end()) {
+          continue;
+        }
+        values = &it->second;
+      }
+      std::vector<double> x;
+      std::vector<double> y;
+      for (std::size_t k = 0; k < log.steps.size() && k < values->size(); ++k) {
+        x.push_back(static_cast<double>(log.steps[k]));
+        y.push_back(static_cast<double>((*values)[k])); // NaN (not logged on a step): left out there
+      }
+      xs.push_back(std::move(x));
+      ys.push_back(std::move(y));
+    }
+    if (xs.empty()) {
+      continue;
+    }
+    TermBand band;
+    band.cell = cell.name;
+    band.replicates = xs.size();
+    band.band = replicateBand(xs, ys);
+    bands.push_back(std::move(band));
+  }
+  return bands;
+}
+
 std::vector<std::string> termNames(const StudySummary& summary, const std::string& outDir, const std::string& task) {
   std::vector<std::string> names = {"loss"};
   std::set<std::string> seen;

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/study/replicate_group.h"
 #include "core/study/study_replicate_stats.h"
 #include "core/study/study_spec.h"
 #include "core/study/task_sensitivity.h"
@@ -158,6 +159,19 @@ struct TermCurve {
 /// `outDir`, in cell order.
 std::vector<TermCurve> termCurves(const StudySummary& summary, const std::string& outDir, const std::string& task,
                                   const std::string& term);
+/// A replicated study: each complete cell's curve of `term` in every replicate (the same
+/// cell's run file under each replicate's folder, summary.replicates.dirs), summarised at each
+/// logged step over the replicates that logged it: the mean and the 95% Student-t interval
+/// (core/study/replicate_group.h, replicateBand). A replicate whose run file is missing or did
+/// not log the term is left out (`replicates` counts those that gave a curve). Empty for a
+/// study without replicates.
+struct TermBand {
+  std::string cell;
+  std::size_t replicates = 0;
+  ReplicateBand band;
+};
+std::vector<TermBand> termBands(const StudySummary& summary, const std::string& outDir, const std::string& task,
+                                const std::string& term);
 /// Every term name the complete cells logged for a task ("loss" first).
 std::vector<std::string> termNames(const StudySummary& summary, const std::string& outDir, const std::string& task);
 

@@ -625,3 +625,40 @@ TEST(StudyReplicates, GridIntervalsAreOverTheReplicatesOwnGrids) {
   EXPECT_TRUE(studyGridReplicates(reps[0], "a", "layers", "heads", StudyMetric::Gap).empty());
   EXPECT_THROW((void)studyGridReplicates(combined, "a", "width", "", StudyMetric::Gap), InputError);
 }
+
+// A replicated study's loss curves: each cell's mean over its replicates' own run files at
+// each logged step, with the Student-t interval (t_{0.975,2} = 4.302653 for 3 replicates),
+// recomputed here from the three run files read directly.
+TEST(StudyReplicates, TermBandsAreEachCellsMeanAndTIntervalOverTheReplicatesRunFiles) {
+  const RepStudy& f = repStudy();
+  const StudySummary summary = readStudySummary((fs::path(f.out) / "study_summary.json").string());
+  const std::vector<TermBand> bands = termBands(summary, f.out, "polarity", "loss");
+  ASSERT_EQ(bands.size(), 2U);
+  for (std::size_t c = 0; c < 2; ++c) {
+    EXPECT_EQ(bands[c].cell, kCells[c]);
+    EXPECT_EQ(bands[c].replicates, 3U);
+    std::vector<TrainLog> logs;
+    for (const std::uint64_t seed : kSeeds) {
+      const fs::path run = fs::path(f.out) / ("rep-" + std::to_string(seed)) / "cells" / kCells[c] / "run.h5";
+      logs.push_back(RunReader(run.string()).trainLog("polarity", summary.studentName));
+    }
+    ASSERT_EQ(bands[c].band.x.size(), logs[0].steps.size());
+    for (std::size_t k = 0; k < logs[0].steps.size(); ++k) {
+      ASSERT_EQ(logs[1].steps[k], logs[0].steps[k]);
+      ASSERT_EQ(logs[2].steps[k], logs[0].steps[k]);
+      EXPECT_EQ(bands[c].band.x[k], static_cast<double>(logs[0].steps[k]));
+      const double v[3] = {logs[0].loss[k], logs[1].loss[k], logs[2].loss[k]};
+      const double mean = (v[0] + v[1] + v[2]) / 3.0;
+      const double sd = std::sqrt(((v[0] - mean) * (v[0] - mean) + (v[1] - mean) * (v[1] - mean) +
+                                   (v[2] - mean) * (v[2] - mean)) / 2.0);
+      const double half = 4.302652729911275 * sd / std::sqrt(3.0);
+      EXPECT_NEAR(bands[c].band.mean[k], mean, 1e-12) << kCells[c] << " step " << logs[0].steps[k];
+      EXPECT_NEAR(bands[c].band.lo[k], mean - half, 1e-9) << kCells[c] << " step " << logs[0].steps[k];
+      EXPECT_NEAR(bands[c].band.hi[k], mean + half, 1e-9) << kCells[c] << " step " << logs[0].steps[k];
+    }
+  }
+  // Not a replicated study: no bands.
+  StudySummary single = summary;
+  single.replicates = StudyReplicateStats{};
+  EXPECT_TRUE(termBands(single, f.out, "polarity", "loss").empty());
+}

@@ -281,6 +281,40 @@ std::vector<core::FactorEffect> buildStudyEffects(PlotWidget& plot, const core::
 void buildStudyLossCurves(PlotWidget& plot, const core::StudySummary& summary, const std::string& studyDir,
                           const std::string& task, const std::string& term) {
   plot.clear();
+  const QString yTitle = term == "loss" ? tr("loss (weighted total, nats)") : tr("%1 (unweighted, nats)").arg(q(term));
+  if (summary.replicates.seeds.size() > 1) {
+    // A replicated study: each cell's mean over its replicates, the band its t interval.
+    const auto bands = core::termBands(summary, studyDir, task, term);
+    for (std::size_t i = 0; i < bands.size(); ++i) {
+      const core::ReplicateBand& b = bands[i].band;
+      QVector<double> xs;
+      QVector<double> ys;
+      QVector<double> lo;
+      QVector<double> hi;
+      for (std::size_t k = 0; k < b.x.size(); ++k) {
+        if (std::isfinite(b.mean[k])) {
+          xs << b.x[k];
+          ys << b.mean[k];
+          lo << b.lo[k];
+          hi << b.hi[k];
+        }
+      }
+      if (!xs.isEmpty()) {
+        const int line = plot.addLine(q(bands[i].cell), xs, ys, static_cast<int>(i));
+        plot.setBand(line, lo, hi);
+      }
+    }
+    if (plot.lineCount() == 0) {
+      plot.setMessage(tr("no complete cell logged %1 on %2").arg(q(term), q(task)));
+      return;
+    }
+    plot.setAxisLabels(tr("step"), yTitle);
+    plot.setTitle(tr("%1 on %2, every complete cell: mean over %3 replicates (band: 95% t interval)")
+                      .arg(q(term), q(task))
+                      .arg(summary.replicates.seeds.size()));
+    plot.rescale();
+    return;
+  }
   const auto curves = core::termCurves(summary, studyDir, task, term);
   for (std::size_t i = 0; i < curves.size(); ++i) {
     QVector<double> xs;
@@ -299,14 +333,8 @@ void buildStudyLossCurves(PlotWidget& plot, const core::StudySummary& summary, c
     plot.setMessage(tr("no complete cell logged %1 on %2").arg(q(term), q(task)));
     return;
   }
-  plot.setAxisLabels(tr("step"), term == "loss" ? tr("loss (weighted total, nats)")
-                                                : tr("%1 (unweighted, nats)").arg(q(term)));
-  // A replicated study's summary keeps the first replicate's run file per cell: say so.
-  plot.setTitle(summary.replicates.seeds.size() > 1
-                    ? tr("%1 on %2, every complete cell, replicate 1 of %3 (no band over replicates)")
-                          .arg(q(term), q(task))
-                          .arg(summary.replicates.seeds.size())
-                    : tr("%1 on %2, every complete cell").arg(q(term), q(task)));
+  plot.setAxisLabels(tr("step"), yTitle);
+  plot.setTitle(tr("%1 on %2, every complete cell").arg(q(term), q(task)));
   plot.rescale();
 }
 
@@ -432,17 +460,27 @@ std::vector<FigureSpec> studyFigures(const StudyDocument& study) {
     // Loss curves: the run files of the complete cells.
     QStringList files{study.summaryPath};
     files << study.runFiles;
+    const bool replicated = summary->replicates.seeds.size() > 1;
+    const QString overReplicates =
+        replicated ? tr(" Each line is the cell's mean over the %1 replicates at each step, the band its 95% "
+                        "Student-t interval over them (the CSV's y_lo, y_hi).")
+                         .arg(summary->replicates.seeds.size())
+                   : QString();
     for (const std::string& term : core::termNames(*summary, dir, task)) {
       const QString object = q(term == "loss" ? core::layout::trainLoss(task, summary->studentName)
                                               : core::layout::trainTerm(task, summary->studentName, term));
       spec(figures::studyLossName(t, q(term)),
-           term == "loss" ? tr("Study '%1', task %2: the student's training loss (the weighted objective) per "
-                               "logged step, one line per complete cell.")
-                                .arg(q(summary->name), t)
-                          : tr("Study '%1', task %2: the student's unweighted %3 term per logged step, one line per "
-                               "complete cell that logged it.")
-                                .arg(q(summary->name), t, q(term)),
-           {QStringLiteral("cells/*/run.h5:") + object}, tr("as logged during training (core::termCurves)"), files,
+           (term == "loss" ? tr("Study '%1', task %2: the student's training loss (the weighted objective) per "
+                                "logged step, one line per complete cell.")
+                                 .arg(q(summary->name), t)
+                           : tr("Study '%1', task %2: the student's unweighted %3 term per logged step, one line per "
+                                "complete cell that logged it.")
+                                 .arg(q(summary->name), t, q(term))) +
+               overReplicates,
+           {QStringLiteral("cells/*/run.h5:") + object},
+           replicated ? tr("as logged during training, summarised over the replicates (core::termBands)")
+                      : tr("as logged during training (core::termCurves)"),
+           files,
            [summary, dir, task, term](PlotWidget& plot) { figures::buildStudyLossCurves(plot, *summary, dir, task, term); });
     }
   }
