@@ -139,7 +139,7 @@ def main():
                 shutil.rmtree(out, ignore_errors=True)
     first = variants[0][0]
     for name, _, _ in variants[1:]:
-        diffs = [float(np.max(np.abs(logits[name][k] - logits[first][k]))) for k in logits[first]]
+        diffs = [float(np.max(np.abs(logits[name][k] - logits[first][k]))) for k in logits[first] if k in logits[name]]
         print(f"# student eval logits, {name} against {first}: max |difference| {max(diffs) if diffs else 0.0:.3g}")
     phases = []
     for name, _, _ in variants:
