@@ -727,9 +727,12 @@ namespace {
 
 /// The mean over the replicates as a line with its t band, and the empty message otherwise.
 void plotReplicateBand(PlotWidget& plot, const std::vector<const RunDocument*>& runs, const QString& task,
-                       const QString& model,
+                       const QString& model, const QString& title, const QString& xLabel, const QString& yLabel,
                        const std::function<void(const RunDocument&, std::vector<double>&, std::vector<double>&)>& series,
                        const QString& emptyMessage, const QString& figureName) {
+  plot.clear();
+  plot.setTitle(title);
+  plot.setAxisLabels(xLabel, yLabel);
   std::vector<std::vector<double>> xs;
   std::vector<std::vector<double>> ys;
   for (const RunDocument* run : runs) {
@@ -825,11 +828,9 @@ QString replicateEvalCurveName(const QString& task, const QString& model) {
 
 void buildReplicateEvalCurve(PlotWidget& plot, const std::vector<const RunDocument*>& runs, const QString& task,
                              const QString& model) {
-  plot.clear();
-  plot.setTitle(tr("Eval accuracy of %1 over %2 replicates, %3").arg(model).arg(runs.size()).arg(task));
-  plot.setAxisLabels(tr("epoch"), tr("accuracy (mean; band: 95% t CI)"));
   plotReplicateBand(
-      plot, runs, task, model,
+      plot, runs, task, model, tr("Eval accuracy of %1 over %2 replicates, %3").arg(model).arg(runs.size()).arg(task),
+      tr("epoch"), tr("accuracy (mean; band: 95% t CI)"),
       [&](const RunDocument& run, std::vector<double>& x, std::vector<double>& y) {
         const core::EvalCurve curve = run.reader().evalCurve(task.toStdString(), model.toStdString());
         for (std::size_t i = 0; i < curve.epoch.size(); ++i) {
@@ -847,11 +848,9 @@ QString replicateLossName(const QString& task, const QString& model) {
 
 void buildReplicateLoss(PlotWidget& plot, const std::vector<const RunDocument*>& runs, const QString& task,
                         const QString& model) {
-  plot.clear();
-  plot.setTitle(tr("Training loss of %1 over %2 replicates, %3").arg(model).arg(runs.size()).arg(task));
-  plot.setAxisLabels(tr("step"), tr("loss (nats; mean, band: 95% t CI)"));
   plotReplicateBand(
-      plot, runs, task, model,
+      plot, runs, task, model, tr("Training loss of %1 over %2 replicates, %3").arg(model).arg(runs.size()).arg(task),
+      tr("step"), tr("loss (nats; mean, band: 95% t CI)"),
       [&](const RunDocument& run, std::vector<double>& x, std::vector<double>& y) {
         const core::TrainLog log = run.reader().trainLog(task.toStdString(), model.toStdString());
         for (std::size_t i = 0; i < log.steps.size() && i < log.loss.size(); ++i) {

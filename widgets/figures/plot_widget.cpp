@@ -341,14 +341,23 @@ int PlotWidget::addScatter(const QString& name, const QVector<double>& x, const 
   return index;
 }
 
-void PlotWidget::setErrorBars(int line, const QVector<double>& lower, const QVector<double>& upper) {
+PlotSeries* PlotWidget::withInterval(int line, const QVector<double>& lower, const QVector<double>& upper) {
   if (line < 0 || line >= m_plot->graphCount() || line >= m_series.size() || lower.size() != m_series[line].y.size() ||
       upper.size() != lower.size()) {
-    return;
+    return nullptr;
   }
   PlotSeries& series = m_series[line];
   series.lower = lower;
   series.upper = upper;
+  return &series;
+}
+
+void PlotWidget::setErrorBars(int line, const QVector<double>& lower, const QVector<double>& upper) {
+  PlotSeries* at = withInterval(line, lower, upper);
+  if (at == nullptr) {
+    return;
+  }
+  const PlotSeries& series = *at;
   auto* bars = new QCPErrorBars(m_plot->xAxis, m_plot->yAxis);
   bars->removeFromLegend();
   QVector<double> minus(lower.size());
@@ -378,13 +387,11 @@ void PlotWidget::setErrorBars(int line, const QVector<double>& lower, const QVec
 }
 
 void PlotWidget::setBand(int line, const QVector<double>& lower, const QVector<double>& upper) {
-  if (line < 0 || line >= m_plot->graphCount() || line >= m_series.size() || lower.size() != m_series[line].y.size() ||
-      upper.size() != lower.size()) {
+  PlotSeries* at = withInterval(line, lower, upper);
+  if (at == nullptr) {
     return;
   }
-  PlotSeries& series = m_series[line];
-  series.lower = lower;
-  series.upper = upper;
+  PlotSeries& series = *at;
   series.band = true;
   // One closed polygon per run of points with both ends known, in x order: along the upper
   // ends forward, then the lower ends back. A QCPCurve, not a graph, so graph indices stay

@@ -212,6 +212,8 @@ protected:
   bool eventFilter(QObject* watched, QEvent* event) override;
 
 private:
+  /// The series `line` with the interval's ends stored (sizes checked); null when they do not fit.
+  PlotSeries* withInterval(int line, const QVector<double>& lower, const QVector<double>& upper);
   [[nodiscard]] bool cellAt(const QPoint& pixel, int* row, int* col) const;
   void applyStyle();
   /// Puts the heatmap's mark on each marked cell (setHeatmap).
