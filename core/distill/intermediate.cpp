@@ -268,9 +268,7 @@ void IntermediateObjectiveImpl::addTerms(const ForwardOutput& student, const For
                                          const torch::Tensor& mask, LossTerms& out) {
   const auto add = [&out](const char* name, double weight, const torch::Tensor& value) {
     out.terms.emplace_back(name, value);
-    // Widened before weighting: under bf16 autocast a bf16 term times a scalar stays bf16 and
-    // the total would carry a rounding the logged term does not show (a no-op in fp32).
-    out.total = out.total + weight * value.to(torch::kFloat);
+    out.total = out.total + weight * widenedTerm(value); // bf16 widened: objectives.h
   };
   const auto meanOverHiddenPairs = [&](const std::function<torch::Tensor(std::size_t, const torch::Tensor&,
                                                                          const torch::Tensor&)>& term) {

@@ -54,24 +54,27 @@ bool needsTeacher(const ObjectiveSpec& objective) {
          objective.attentionMse > 0.0 || objective.infoNce > 0.0 || objective.miAlpha > 0.0;
 }
 
+torch::Tensor widenedTerm(const torch::Tensor& term) {
+  const auto type = term.scalar_type();
+  return type == torch::kBFloat16 || type == torch::kHalf ? term.to(torch::kFloat) : term;
+}
+
 LossTerms studentObjective(const ObjectiveSpec& objective, const torch::Tensor& studentLogits,
                            const torch::Tensor& teacherLogits, const torch::Tensor& labels) {
   LossTerms out;
   auto ce = hardLabelLoss(studentLogits, labels, objective.labelSmoothing);
   out.terms.emplace_back("ce", ce);
-  // Each term widened to fp32 before weighting (a no-op in fp32; under bf16 autocast the total
-  // then carries no rounding the logged terms do not show).
-  out.total = (1.0 - objective.lambda) * ce.to(torch::kFloat);
+  out.total = (1.0 - objective.lambda) * widenedTerm(ce);
   if (objective.lambda > 0.0) {
     auto targets = teacherTargets(teacherLogits, labels, objective);
     auto kd = kdLoss(studentLogits, targets, objective.temperature, objective.tSquared);
     out.terms.emplace_back("kd", kd);
-    out.total = out.total + objective.lambda * kd.to(torch::kFloat);
+    out.total = out.total + objective.lambda * widenedTerm(kd);
   }
   if (objective.logitMse > 0.0) {
     auto mse = logitMseLoss(studentLogits, teacherLogits);
     out.terms.emplace_back("logit_mse", mse);
-    out.total = out.total + objective.logitMse * mse.to(torch::kFloat);
+    out.total = out.total + objective.logitMse * widenedTerm(mse);
   }
   return out;
 }

@@ -44,6 +44,11 @@ bool needsTeacher(const ObjectiveSpec& objective);
 /// (1 - lambda) * CE_eps + lambda * KD_T + logitMse * MSE. `teacherLogits` may be
 /// undefined when needsTeacher() is false. Terms: "ce", then "kd" when lambda > 0, then
 /// "logit_mse" when its weight > 0.
+/// A loss term as the total sums it: bf16 and fp16 widened to fp32 (under bf16 autocast a bf16
+/// term times a scalar stays bf16, and the total would carry a rounding the logged term does
+/// not show); fp32 and fp64 unchanged.
+torch::Tensor widenedTerm(const torch::Tensor& term);
+
 LossTerms studentObjective(const ObjectiveSpec& objective, const torch::Tensor& studentLogits,
                            const torch::Tensor& teacherLogits, const torch::Tensor& labels);
 
