@@ -291,8 +291,8 @@ TEST(ReportWhere, LayerAndHeadSentencesCarryTheFilesNumbersAndIntervals) {
   // Divergence: the mean over the mapped teacher heads, with its interval from the same
   // resamples; the mean equals the average of head_js_best_divergence's finite entries.
   {
-    const std::string best = kAnalysis + "kd/head_js_best_divergence";
-    const auto all = floats(f, best);
+    const std::string bestPath = kAnalysis + "kd/head_js_best_divergence";
+    const auto all = floats(f, bestPath);
     double sum = 0.0;
     std::size_t count = 0;
     for (const double v : all) {
@@ -302,11 +302,11 @@ TEST(ReportWhere, LayerAndHeadSentencesCarryTheFilesNumbersAndIntervals) {
       }
     }
     ASSERT_GT(count, 0U);
-    const double mean = f.attrDouble(best, "mean_over_heads");
+    const double mean = f.attrDouble(bestPath, "mean_over_heads");
     EXPECT_NEAR(mean, sum / static_cast<double>(count), 1e-6);
-    EXPECT_EQ(f.attrInt(best, "mean_over_heads_count"), static_cast<std::int64_t>(count));
-    const double lo = f.attrDouble(best, "mean_over_heads_lo");
-    const double hi = f.attrDouble(best, "mean_over_heads_hi");
+    EXPECT_EQ(f.attrInt(bestPath, "mean_over_heads_count"), static_cast<std::int64_t>(count));
+    const double lo = f.attrDouble(bestPath, "mean_over_heads_lo");
+    const double hi = f.attrDouble(bestPath, "mean_over_heads_hi");
     EXPECT_LE(lo, mean + 1e-9);
     EXPECT_GE(hi, mean - 1e-9);
     const std::string meanSentence =
