@@ -42,6 +42,7 @@ void printSensitivity(const core::StudySummary& s) {
   }
   std::cout << "\ntask sensitivity (slope of retained fraction against student / teacher size; rank 1 = "
                "steepest):\n";
+  const std::vector<core::AdjacentRankComparison> comparisons = core::adjacentRankComparisons(s);
   for (const std::string& measure : core::compressionMeasures()) {
     for (const core::TaskSensitivity& t : core::rankedSensitivity(s.sensitivity, measure)) {
       if (std::isnan(t.slope.estimate)) {
@@ -50,6 +51,11 @@ void printSensitivity(const core::StudySummary& s) {
       std::cout << "  " << std::left << std::setw(11) << measure << std::setw(14) << t.task << std::right << "rank "
                 << t.rank << "  slope " << an::intervalText(t.slope, 4, true) << " over " << t.slope.over << ", "
                 << t.cells << " cells" << (t.slope.holdsZero() ? ": holds 0, no detectable slope" : "") << "\n";
+    }
+    // Whether adjacent ranks differ: over replicates, paired by seed; else point estimates.
+    const std::string reading = core::rankReading(s.sensitivity, comparisons, measure, !s.replicates.empty());
+    if (!reading.empty()) {
+      std::cout << "    " << reading << "\n";
     }
   }
 }

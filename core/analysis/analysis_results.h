@@ -18,6 +18,7 @@
 
 #include "core/analysis/loss_pattern.h"
 #include "core/analysis/metrics.h"
+#include "core/analysis/runner_up.h"
 #include "core/analysis/stats.h"
 #include "core/analysis/task_intervals.h"
 
@@ -230,6 +231,16 @@ public:
   /// The student's CKA at matched depth with intervals, or nothing when not analysed (or the
   /// file predates it). Throws InputError naming the dataset when the four differ in length.
   [[nodiscard]] std::optional<MatchedCka> matchedCka(const std::string& task, const std::string& student) const;
+
+  /// A finding's comparison with its runner-up, from the attributes of the analysis dataset
+  /// `entry` (extreme_index, runner_up_index, runner_up_difference, _lo, _hi,
+  /// runner_up_resamples; docs/run-format.md, "Against the runner-up"): the cells are the
+  /// dataset's row-major indices. Nothing when the attributes are absent (a file analysed
+  /// before they were recorded, or fewer than two cells). Throws InputError naming the
+  /// dataset when some are present and others missing, or an index is negative
+  /// (analysis_results_truth.cpp).
+  [[nodiscard]] std::optional<analysis::RunnerUp> runnerUp(const std::string& task, const std::string& model,
+                                                           const std::string& entry) const;
 
   /// attention_entropy [Lyr, H] of a model (nats), or nothing when not analysed.
   [[nodiscard]] std::optional<analysis::Matrix> attentionEntropy(const std::string& task,

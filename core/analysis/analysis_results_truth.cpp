@@ -58,6 +58,37 @@ int AnalysisResults::headImportanceResamples(const std::string& task, const std:
   return static_cast<int>(f.attrInt(lo, "resamples"));
 }
 
+std::optional<analysis::RunnerUp> AnalysisResults::runnerUp(const std::string& task, const std::string& model,
+                                                           const std::string& entry) const {
+  const H5File& f = m_reader.file();
+  const std::string path = layout::analysisEntry(task, model, entry);
+  if (!f.exists(path) || !f.hasAttr(path, "runner_up_index")) {
+    return std::nullopt;
+  }
+  for (const char* name : {"extreme_index", "runner_up_difference", "runner_up_difference_lo",
+                           "runner_up_difference_hi", "runner_up_resamples"}) {
+    if (!f.hasAttr(path, name)) {
+      throw InputError(f.path() + ": " + path + ": has attribute 'runner_up_index' but not '" + name + "'");
+    }
+  }
+  const std::int64_t first = f.attrInt(path, "extreme_index");
+  const std::int64_t second = f.attrInt(path, "runner_up_index");
+  if (first < 0 || second < 0 || first == second) {
+    throw InputError(f.path() + ": " + path + ": attributes 'extreme_index' (" + std::to_string(first) +
+                     ") and 'runner_up_index' (" + std::to_string(second) + ") are not two cells");
+  }
+  analysis::RunnerUp out;
+  out.first = static_cast<std::size_t>(first);
+  out.second = static_cast<std::size_t>(second);
+  out.difference.estimate = f.attrDouble(path, "runner_up_difference");
+  out.difference.lo = f.attrDouble(path, "runner_up_difference_lo");
+  out.difference.hi = f.attrDouble(path, "runner_up_difference_hi");
+  out.difference.resamples = static_cast<int>(f.attrInt(path, "runner_up_resamples"));
+  out.difference.over = analysis::kOverSameResamples;
+  out.difference.level = 0.95;
+  return out;
+}
+
 std::optional<MatchedCka> AnalysisResults::matchedCka(const std::string& task, const std::string& student) const {
   namespace entry = layout::entry;
   const auto value = vector(task, student, entry::kCkaMatched);

@@ -71,6 +71,8 @@ HeadAblationIntervals headAblationIntervals(const std::vector<std::uint8_t>& int
       riseReplicates[c][r] = mean[c];
     }
   }
+  out.accuracyTop = runnerUpFromReplicates(out.accuracyDrop, dropReplicates, Extreme::Highest, options.level, n);
+  out.lossTop = runnerUpFromReplicates(out.lossIncrease, riseReplicates, Extreme::Highest, options.level, n);
   for (std::size_t c = 0; c < cells; ++c) {
     std::tie(out.accuracyDropLo[c], out.accuracyDropHi[c]) = percentileInterval(std::move(dropReplicates[c]), options.level);
     std::tie(out.lossIncreaseLo[c], out.lossIncreaseHi[c]) = percentileInterval(std::move(riseReplicates[c]), options.level);

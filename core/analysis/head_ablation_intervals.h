@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/analysis/runner_up.h"
 #include "core/analysis/stats.h"
 
 namespace kdscope::core::analysis {
@@ -25,6 +26,11 @@ struct HeadAblationIntervals {
   std::vector<double> lossIncreaseHi;
   int resamples = 0;
   std::size_t examples = 0;
+  /// The head whose ablation lowers accuracy most against the runner-up, paired over examples
+  /// from the same resamples: accuracyTop.difference = drop(top) - drop(runner-up) (runner_up.h).
+  RunnerUp accuracyTop;
+  /// The same for the loss increase: rise(top) - rise(runner-up), nats.
+  RunnerUp lossTop;
 };
 
 /// From the per-example outcomes of HeadScores (model_analysis.h): intact correctness and loss

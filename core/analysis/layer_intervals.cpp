@@ -29,9 +29,10 @@ std::vector<float> gatherLayer(const std::vector<float>& hidden, std::size_t n, 
 
 } // namespace
 
-std::vector<Interval> matchedCkaIntervals(const std::vector<float>& hiddenT, std::size_t layersT, std::size_t widthT,
-                                          const std::vector<float>& hiddenS, std::size_t layersS, std::size_t widthS,
-                                          const std::vector<int>& teacherOf, const BootstrapOptions& options) {
+MatchedCkaWithRunnerUp matchedCkaWithRunnerUp(const std::vector<float>& hiddenT, std::size_t layersT,
+                                              std::size_t widthT, const std::vector<float>& hiddenS,
+                                              std::size_t layersS, std::size_t widthS,
+                                              const std::vector<int>& teacherOf, const BootstrapOptions& options) {
   if (layersT == 0 || widthT == 0 || layersS == 0 || widthS == 0 || hiddenT.size() % (layersT * widthT) != 0 ||
       hiddenS.size() % (layersS * widthS) != 0) {
     throw std::invalid_argument("matchedCkaIntervals: hidden states are not [N, layers, width]");
@@ -45,7 +46,10 @@ std::vector<Interval> matchedCkaIntervals(const std::vector<float>& hiddenT, std
                                 std::to_string(layersS) + "), got " + std::to_string(teacherOf.size()));
   }
   const std::vector<std::uint32_t> indices = bootstrapResampleIndices(n, options.resamples, options.seed);
-  std::vector<Interval> out;
+  MatchedCkaWithRunnerUp out;
+  std::vector<std::vector<double>> replicatesOf(layersS);
+  std::vector<double> estimates(layersS, std::numeric_limits<double>::quiet_NaN());
+  std::vector<bool> eligible(layersS, false);
   for (std::size_t i = 0; i < layersS; ++i) {
     Interval interval;
     interval.over = kOverExamples;
@@ -55,25 +59,34 @@ std::vector<Interval> matchedCkaIntervals(const std::vector<float>& hiddenT, std
     const int j = teacherOf[i];
     if (j < 0 || static_cast<std::size_t>(j) >= layersT || n < 2) {
       interval.estimate = interval.lo = interval.hi = std::numeric_limits<double>::quiet_NaN();
-      out.push_back(interval);
+      out.cka.push_back(interval);
       continue;
     }
     const auto t = static_cast<std::size_t>(j);
     interval.estimate = linearCka(gatherLayer(hiddenT, n, layersT, widthT, t, nullptr, n), widthT,
                                   gatherLayer(hiddenS, n, layersS, widthS, i, nullptr, n), widthS);
-    std::vector<double> replicates;
+    std::vector<double>& replicates = replicatesOf[i];
     replicates.reserve(static_cast<std::size_t>(options.resamples));
     for (int b = 0; b < options.resamples; ++b) {
       const std::uint32_t* rows = indices.data() + static_cast<std::size_t>(b) * n;
       replicates.push_back(linearCka(gatherLayer(hiddenT, n, layersT, widthT, t, rows, n), widthT,
                                      gatherLayer(hiddenS, n, layersS, widthS, i, rows, n), widthS));
     }
-    const auto [lo, hi] = percentileInterval(std::move(replicates), options.level);
+    const auto [lo, hi] = percentileInterval(replicates, options.level);
     interval.lo = lo;
     interval.hi = hi;
-    out.push_back(interval);
+    estimates[i] = interval.estimate;
+    eligible[i] = i > 0;
+    out.cka.push_back(interval);
   }
+  out.lowest = runnerUpFromReplicates(estimates, replicatesOf, Extreme::Lowest, options.level, n, eligible);
   return out;
+}
+
+std::vector<Interval> matchedCkaIntervals(const std::vector<float>& hiddenT, std::size_t layersT, std::size_t widthT,
+                                          const std::vector<float>& hiddenS, std::size_t layersS, std::size_t widthS,
+                                          const std::vector<int>& teacherOf, const BootstrapOptions& options) {
+  return matchedCkaWithRunnerUp(hiddenT, layersT, widthT, hiddenS, layersS, widthS, teacherOf, options).cka;
 }
 
 HeadImportanceIntervals headImportanceIntervals(const std::vector<double>& perExample, std::size_t layers,
@@ -92,6 +105,27 @@ HeadImportanceIntervals headImportanceIntervals(const std::vector<double>& perEx
   out.normalisedHi.assign(cells, nan);
   if (n == 0) {
     return out;
+  }
+  // The estimate: the mean over every example, each layer divided by its L2 norm.
+  out.normalised.assign(cells, nan);
+  {
+    std::vector<double> mean(cells, 0.0);
+    for (std::size_t k = 0; k < n; ++k) {
+      for (std::size_t c = 0; c < cells; ++c) {
+        mean[c] += perExample[k * cells + c];
+      }
+    }
+    for (std::size_t l = 0; l < layers; ++l) {
+      double norm = 0.0;
+      for (std::size_t h = 0; h < heads; ++h) {
+        mean[l * heads + h] /= static_cast<double>(n);
+        norm += mean[l * heads + h] * mean[l * heads + h];
+      }
+      norm = std::sqrt(norm);
+      for (std::size_t h = 0; h < heads; ++h) {
+        out.normalised[l * heads + h] = norm > 0.0 ? mean[l * heads + h] / norm : nan;
+      }
+    }
   }
   const std::vector<std::uint32_t> indices = bootstrapResampleIndices(n, options.resamples, options.seed);
   const auto b = static_cast<std::size_t>(options.resamples);
@@ -122,6 +156,7 @@ HeadImportanceIntervals headImportanceIntervals(const std::vector<double>& perEx
       }
     }
   }
+  out.top = runnerUpFromReplicates(out.normalised, normalised, Extreme::Highest, options.level, n);
   for (std::size_t c = 0; c < cells; ++c) {
     std::tie(out.rawLo[c], out.rawHi[c]) = percentileInterval(std::move(raw[c]), options.level);
     std::tie(out.normalisedLo[c], out.normalisedHi[c]) = percentileInterval(std::move(normalised[c]), options.level);

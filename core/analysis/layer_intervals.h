@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <vector>
 
+#include "core/analysis/runner_up.h"
 #include "core/analysis/stats.h"
 
 namespace kdscope::core::analysis {
@@ -23,6 +24,20 @@ namespace kdscope::core::analysis {
                                                         const std::vector<int>& teacherOf,
                                                         const BootstrapOptions& options = {});
 
+/// matchedCkaIntervals and, from the same resamples, the lowest encoder pair (student index
+/// i > 0, mapped, finite CKA; the embeddings are matched by construction) against the
+/// next-lowest: lowest.difference = CKA(runner-up) - CKA(lowest) with its percentile interval
+/// (runner_up.h). Not valid with fewer than two such pairs.
+struct MatchedCkaWithRunnerUp {
+  std::vector<Interval> cka;
+  RunnerUp lowest;
+};
+[[nodiscard]] MatchedCkaWithRunnerUp matchedCkaWithRunnerUp(const std::vector<float>& hiddenT, std::size_t layersT,
+                                                            std::size_t widthT, const std::vector<float>& hiddenS,
+                                                            std::size_t layersS, std::size_t widthS,
+                                                            const std::vector<int>& teacherOf,
+                                                            const BootstrapOptions& options = {});
+
 /// Head importance (Michel et al.; model_analysis.h HeadScores) with its 95% percentile
 /// bootstrap over eval examples: each resample averages the resampled rows of
 /// `perExample` (|dL_i / d xi_h|, [N, layers * heads]) and normalises each layer by its L2
@@ -34,6 +49,11 @@ struct HeadImportanceIntervals {
   std::vector<double> normalisedLo;
   std::vector<double> normalisedHi;
   int resamples = 0;
+  /// The normalised importance on every example (the estimate the top head is chosen by).
+  std::vector<double> normalised;
+  /// The most important head (highest normalised importance) against the runner-up, from the
+  /// same resamples: top.difference = importance(top) - importance(runner-up).
+  RunnerUp top;
 };
 [[nodiscard]] HeadImportanceIntervals headImportanceIntervals(const std::vector<double>& perExample,
                                                               std::size_t layers, std::size_t heads,

@@ -82,6 +82,7 @@ void singleRunSections(const StudySummary& s, Report& report) {
 void sensitivitySection(const StudySummary& s, Report& report) {
   ReportSection section;
   section.heading = "Task sensitivity";
+  const std::vector<AdjacentRankComparison> comparisons = adjacentRankComparisons(s);
   for (const std::string& measure : compressionMeasures()) {
     for (const TaskSensitivity& t : rankedSensitivity(s.sensitivity, measure)) {
       if (std::isnan(t.slope.estimate)) {
@@ -95,6 +96,11 @@ void sensitivitySection(const StudySummary& s, Report& report) {
           "on " + t.task + ", the retained fraction's slope against the student / teacher " + measure + " ratio is " +
           report::valueWithInterval(t.slope, basis, 3) + " over " + std::to_string(t.cells) + " cells" +
           (zero ? ": its interval holds 0, no detectable slope" : ", rank " + std::to_string(t.rank) + " (1 = most sensitive)"));
+    }
+    // Whether adjacent ranks differ: over replicates, paired by seed; else point estimates.
+    const std::string reading = rankReading(s.sensitivity, comparisons, measure, !s.replicates.empty());
+    if (!reading.empty()) {
+      section.findings.push_back(reading);
     }
   }
   if (!section.findings.empty()) {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <optional>
 
 #include "core/analysis/analysis_results.h"
@@ -42,6 +43,40 @@ an::Interval intervalOf(double estimate, double lo, double hi, int resamples, st
   i.over = an::kOverExamples;
   i.count = examples;
   return i;
+}
+
+/// The words of a finding against its runner-up (docs/statistics.md, "Against the runner-up"):
+/// `subject` names the finding ("the lowest CKA at matched depth of student kd (layer 2)"),
+/// `comparative` its direction ("lower"), `runnerUp` the next cell ("layer 1 (CKA 0.912)").
+/// The difference is oriented so that its estimate is >= 0; it is a result only when its
+/// interval lies above 0, else "no detectable difference".
+std::string runnerUpSentence(const an::RunnerUp& r, const std::string& subject, const std::string& comparative,
+                             const std::string& runnerUp, const std::string& basis, int decimals = 3,
+                             const std::string& unit = "") {
+  const an::Interval& d = r.difference;
+  const std::string value =
+      num(d.estimate, decimals) + unit +
+      (std::isfinite(d.lo) && std::isfinite(d.hi)
+           ? " (95% CI " + num(d.lo, decimals) + " to " + num(d.hi, decimals) + ", " + basis + ")"
+           : " (" + basis + "; no interval: no resample had both)");
+  if (an::detectable(d) && d.lo > 0.0) {
+    return subject + " is " + comparative + " than the runner-up, " + runnerUp + ", by " + value;
+  }
+  return subject + ": " + an::kNoDetectableDifference + " from " + runnerUp + ", the runner-up (difference " + value +
+         ")";
+}
+
+/// The sentence for a file analysed before the runner-up comparison was recorded.
+std::string notTestedSentence(const std::string& subject) {
+  return subject +
+         " is not tested against the runner-up: analysed before the comparison was recorded (run 'kdscope "
+         "analyze' again for it)";
+}
+
+/// "paired bootstrap over N eval examples, the same B = K resamples".
+std::string runnerUpBasis(const std::string& examples, int resamples) {
+  return "paired bootstrap over " + examples + ", the same " +
+         (resamples > 0 ? "B = " + std::to_string(resamples) + " " : std::string()) + "resamples";
 }
 
 /// Layers: CKA at matched depth with its interval (else the older matrix diagonal, said to
@@ -82,6 +117,22 @@ void addLayers(ReportSection& section, const AnalysisResults& results, const std
           valueWithInterval(matched->cka[*lowest], basis) +
           (layers == 1 ? std::string(", its only matched layer")
                        : ", the lowest of its " + std::to_string(layers) + " matched layers"));
+      if (layers > 1) {
+        // Against the next-lowest pair, from the same resamples (the analysis's choice of the
+        // two, named from the file's indices).
+        const auto r = results.runnerUp(task, student, layout::entry::kCkaMatched);
+        const auto subject = [&](std::size_t i) {
+          return "the lowest CKA at matched depth of " + who(student) + " (layer " + std::to_string(i) + ")";
+        };
+        if (r && r->first < matched->cka.size() && r->second < matched->cka.size()) {
+          section.findings.push_back(runnerUpSentence(
+              *r, subject(r->first), "lower",
+              "layer " + std::to_string(r->second) + " (CKA " + num(matched->cka[r->second].estimate) + ")",
+              runnerUpBasis(std::to_string(examples) + " eval examples", r->difference.resamples)));
+        } else {
+          section.findings.push_back(notTestedSentence(subject(*lowest)));
+        }
+      }
     }
     if (!table.rows.empty()) {
       section.tables.push_back(std::move(table));
@@ -142,10 +193,39 @@ void addLayers(ReportSection& section, const AnalysisResults& results, const std
   }
 }
 
+/// The sentence of a head finding against its runner-up: `cells` is the [layers, heads] matrix
+/// the finding was chosen from (its row-major indices are the file's), `subject` names the
+/// finding ("the most important head of student kd"), `value` writes a cell's estimate. With
+/// fewer than two finite cells nothing is said; without the file's comparison, that it was not
+/// tested. `inPoints`: the difference is a fraction, written in points.
+void addHeadRunnerUp(ReportSection& section, const std::optional<an::RunnerUp>& r, const an::Matrix& cells,
+                     const std::string& subject, const std::string& comparative,
+                     const std::function<std::string(std::size_t)>& value, std::size_t examples,
+                     const std::string& unit = "", bool inPoints = false) {
+  const auto finite = std::count_if(cells.values.begin(), cells.values.end(), [](double v) { return std::isfinite(v); });
+  if (finite < 2 || cells.cols == 0) {
+    return;
+  }
+  const auto label = [&](std::size_t c) { return headLabel(c / cells.cols, c % cells.cols); };
+  if (!r || r->first >= cells.values.size() || r->second >= cells.values.size()) {
+    section.findings.push_back(notTestedSentence(subject));
+    return;
+  }
+  an::RunnerUp shown = *r;
+  if (inPoints) {
+    shown.difference.estimate *= 100.0;
+    shown.difference.lo *= 100.0;
+    shown.difference.hi *= 100.0;
+  }
+  section.findings.push_back(runnerUpSentence(
+      shown, subject + " (" + label(r->first) + ")", comparative, label(r->second) + " (" + value(r->second) + ")",
+      runnerUpBasis(std::to_string(examples) + " eval examples", r->difference.resamples), inPoints ? 1 : 3, unit));
+}
+
 /// The single-head ablation's cross-entropy: the head whose ablation raises the mean eval
 /// cross-entropy the most, with its paired bootstrap interval (ablated - intact, nats).
 void addAblationLoss(ReportSection& section, const HeadAblation& ab, const std::string& student,
-                     const std::string& task, std::size_t examples) {
+                     const std::string& task, std::size_t examples, const std::optional<an::RunnerUp>& runnerUp) {
   if (!ab.lossIncrease || !ab.lossIncreaseLo || !ab.lossIncreaseHi || ab.lossIncrease->cols == 0) {
     return;
   }
@@ -175,6 +255,11 @@ void addAblationLoss(ReportSection& section, const HeadAblation& ab, const std::
                                ", the head whose ablation raises it the most, is ablated alone: " +
                                valueWithInterval(i, basis) + " nats, " + intact);
   }
+  addHeadRunnerUp(section, runnerUp, rise,
+                  "the head whose ablation alone raises the mean cross-entropy of " + who(student) + " on " + task +
+                      " most",
+                  "more hurtful", [&](std::size_t k) { return "rise " + num(rise.values[k]) + " nats"; }, examples,
+                  " nats");
 }
 
 /// Heads: the most important head with its interval, the single-head ablation (accuracy
@@ -202,6 +287,9 @@ void addHeads(ReportSection& section, const AnalysisResults& results, const std:
                        results.headImportanceResamples(task, student), examples);
         section.findings.push_back(head + ": importance (Michel et al., normalised per layer) " +
                                    valueWithInterval(i, bootstrapBasis("bootstrap", examples, i.resamples)));
+        addHeadRunnerUp(section, results.runnerUp(task, student, layout::entry::kHeadImportance), *hi,
+                        "the most important head of " + who(student), "more important",
+                        [&](std::size_t c) { return "importance " + num(hi->values[c]); }, examples);
       } else {
         section.findings.push_back(head + " (importance " + num(hi->values[*best]) +
                                    "; no interval: the file was analysed before it was recorded)");
@@ -253,6 +341,10 @@ void addHeads(ReportSection& section, const AnalysisResults& results, const std:
                                    who(student) + ", the head whose ablation lowers its accuracy on " + task +
                                    " the most, is ablated alone: accuracy drop " + points(i.estimate) + ci);
       }
+      addHeadRunnerUp(section, results.runnerUp(task, student, layout::entry::kHeadAblationAccuracyDrop), drop,
+                      "the head whose ablation alone lowers the accuracy of " + who(student) + " on " + task + " most",
+                      "more hurtful", [&](std::size_t k) { return "drop " + points(drop.values[k]) + " points"; },
+                      examples, " points", /*inPoints=*/true);
       labelled = true;
     }
     const std::size_t heads = drop.values.size();
@@ -275,7 +367,8 @@ void addHeads(ReportSection& section, const AnalysisResults& results, const std:
       sentence += "; " + std::to_string(heads - withInterval) + " without an interval";
     }
     section.findings.push_back(sentence);
-    addAblationLoss(section, *ab, student, task, examples);
+    addAblationLoss(section, *ab, student, task, examples,
+                    results.runnerUp(task, student, layout::entry::kHeadAblationLossIncrease));
   } else if (ab) {
     section.notes.push_back(
         "The single-head ablation of " + who(student) +
@@ -340,6 +433,27 @@ void addHeads(ReportSection& section, const AnalysisResults& results, const std:
             valueWithInterval(i, "percentile bootstrap over the kept eval examples, B = " +
                                      std::to_string(div->resamples) + ", the match fixed") +
             " nats");
+        // Against the runner-up (the next-largest best-match divergence), paired over the
+        // same resamples of the kept examples, the matches fixed.
+        const an::Matrix& best = div->bestDivergence;
+        const auto name = [&](std::size_t c, const std::string& extra) {
+          const std::size_t l = c / best.cols;
+          return "L" + std::to_string(div->teacherLayer[l] + 1) + "H" + std::to_string(c % best.cols + 1) + " (" +
+                 extra + "against student layer " + std::to_string(l + 1) + ")";
+        };
+        const std::string subject = "the teacher head " + who(student) + " matches least";
+        const auto r = results.runnerUp(task, student, layout::entry::kHeadJsBestDivergence);
+        if (count >= 2 && r && r->first < best.values.size() && r->second < best.values.size() &&
+            r->first / best.cols < div->teacherLayer.size() && r->second / best.cols < div->teacherLayer.size()) {
+          section.findings.push_back(runnerUpSentence(
+              *r, subject + ", " + name(r->first, ""), "matched less well",
+              name(r->second, "divergence " + num(best.values[r->second]) + " nats, "),
+              "paired percentile bootstrap over the kept eval examples, the same B = " +
+                  std::to_string(r->difference.resamples) + " resamples, the matches fixed",
+              3, " nats"));
+        } else if (count >= 2) {
+          section.findings.push_back(notTestedSentence(subject));
+        }
       }
     }
   }

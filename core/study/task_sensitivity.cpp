@@ -7,6 +7,7 @@
 #include <map>
 #include <stdexcept>
 
+#include "core/analysis/interval_text.h"
 #include "core/analysis/metrics.h"
 #include "core/record/run_reader.h"
 #include "core/study/study_spec.h"
@@ -243,6 +244,127 @@ std::vector<TaskSensitivity> studyTaskSensitivity(const StudySpec& study, const 
   }
   rankTaskSensitivity(out);
   return out;
+}
+
+} // namespace kdscope::core
+
+namespace kdscope::core {
+
+std::vector<AdjacentRankComparison> adjacentRankComparisons(const std::vector<TaskSensitivity>& slopes,
+                                                            const std::vector<ReplicateSlopes>& perReplicate) {
+  std::vector<AdjacentRankComparison> out;
+  if (perReplicate.empty()) {
+    return out;
+  }
+  const std::size_t replicates = perReplicate.front().values.size();
+  for (const ReplicateSlopes& r : perReplicate) {
+    if (r.values.size() != replicates) {
+      throw std::invalid_argument("adjacentRankComparisons: task '" + r.task + "' (" + r.measure + ") has " +
+                                  std::to_string(r.values.size()) + " replicate slopes, expected " +
+                                  std::to_string(replicates));
+    }
+  }
+  const auto valuesOf = [&](const std::string& task, const std::string& measure) -> const std::vector<double>* {
+    for (const ReplicateSlopes& r : perReplicate) {
+      if (r.task == task && r.measure == measure) {
+        return &r.values;
+      }
+    }
+    return nullptr;
+  };
+  for (const std::string& measure : compressionMeasures()) {
+    const std::vector<TaskSensitivity> ranked = rankedSensitivity(slopes, measure);
+    const std::size_t first = out.size();
+    for (std::size_t k = 0; k + 1 < ranked.size(); ++k) {
+      const TaskSensitivity& a = ranked[k];
+      const TaskSensitivity& b = ranked[k + 1];
+      if (a.rank <= 0 || b.rank <= 0) {
+        break; // unranked (NaN) slopes come last
+      }
+      const std::vector<double>* va = valuesOf(a.task, measure);
+      const std::vector<double>* vb = valuesOf(b.task, measure);
+      if (va == nullptr || vb == nullptr) {
+        continue;
+      }
+      // The replicates with both slopes: each seed is one pair.
+      std::vector<double> x;
+      std::vector<double> y;
+      for (std::size_t r = 0; r < replicates; ++r) {
+        if (std::isfinite((*va)[r]) && std::isfinite((*vb)[r])) {
+          x.push_back((*va)[r]);
+          y.push_back((*vb)[r]);
+        }
+      }
+      AdjacentRankComparison c;
+      c.measure = measure;
+      c.rank = a.rank;
+      c.steeper = a.task;
+      c.next = b.task;
+      c.difference = analysis::pairedT(x, y);
+      out.push_back(std::move(c));
+    }
+    // Holm over the measure's adjacent comparisons.
+    std::vector<double> raw;
+    for (std::size_t i = first; i < out.size(); ++i) {
+      raw.push_back(out[i].difference.pValue);
+    }
+    const std::vector<double> adjusted = analysis::holmAdjust(raw);
+    const auto family =
+        static_cast<std::size_t>(std::count_if(raw.begin(), raw.end(), [](double p) { return std::isfinite(p); }));
+    for (std::size_t i = first; i < out.size(); ++i) {
+      AdjacentRankComparison& c = out[i];
+      c.holm.p = adjusted[i - first];
+      c.holm.family = std::isfinite(c.holm.p) ? family : 0;
+      const analysis::Interval& d = c.difference.difference;
+      c.distinguishable = std::isfinite(d.lo) && std::isfinite(d.hi) && !d.holdsZero() &&
+                          analysis::verdictP(c.difference.pValue, c.holm) < 0.05;
+    }
+  }
+  return out;
+}
+
+std::vector<AdjacentRankComparison> adjacentRankComparisons(const StudySummary& summary) {
+  std::vector<ReplicateSlopes> perReplicate;
+  for (const StudyRepSlope& s : summary.replicates.slopes) {
+    perReplicate.push_back({s.task, s.measure, s.slope.values});
+  }
+  return adjacentRankComparisons(summary.sensitivity, perReplicate);
+}
+
+std::string rankReading(const std::vector<TaskSensitivity>& slopes,
+                        const std::vector<AdjacentRankComparison>& comparisons, const std::string& measure,
+                        bool replicated) {
+  const std::vector<TaskSensitivity> ranked = rankedSensitivity(slopes, measure);
+  const auto rankedCount = std::count_if(ranked.begin(), ranked.end(), [](const TaskSensitivity& t) { return t.rank > 0; });
+  if (rankedCount < 2) {
+    return {};
+  }
+  if (!replicated) {
+    return "the ranks on the " + measure +
+           " ratio are point estimates: each task's slope has its own interval over its own eval examples, but "
+           "the tasks do not share examples, so no paired test says whether adjacent ranks differ (replicates of "
+           "the study give each adjacent pair's difference an interval over seeds)";
+  }
+  std::string out;
+  for (const AdjacentRankComparison& c : comparisons) {
+    if (c.measure != measure) {
+      continue;
+    }
+    const analysis::Interval& d = c.difference.difference;
+    const std::string pair = "rank " + std::to_string(c.rank) + " (" + c.steeper + ") and rank " +
+                             std::to_string(c.rank + 1) + " (" + c.next + ")";
+    const std::string numbers = "slope difference " + analysis::intervalText(d, 3, true) + " over " +
+                                std::to_string(d.count) + " replicates, " +
+                                analysis::pValuesText(c.difference.pValue, c.holm, "paired t p");
+    out += (out.empty() ? std::string() : "; ") + pair + ": " +
+           (c.distinguishable ? "distinguishable, " + numbers
+                              : std::string(analysis::kNoDetectableDifference) + ", " + numbers);
+  }
+  if (out.empty()) {
+    return "the ranks on the " + measure +
+           " ratio are point estimates: no two adjacent tasks have slopes in the same replicates";
+  }
+  return "the ranks on the " + measure + " ratio against the next rank, paired by replicate: " + out;
 }
 
 } // namespace kdscope::core

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/analysis/multiple_testing.h"
 #include "core/analysis/stats.h"
 
 namespace kdscope::core {
@@ -84,5 +85,52 @@ void rankTaskSensitivity(std::vector<TaskSensitivity>& slopes);
 /// The slopes of `measure` in rank order (unranked, NaN slopes last).
 [[nodiscard]] std::vector<TaskSensitivity> rankedSensitivity(const std::vector<TaskSensitivity>& slopes,
                                                              const std::string& measure);
+
+/// Two tasks next to each other in one measure's rank order (issue #14, "against the
+/// runner-up"), compared over the replicates: the paired t of the per-replicate slope
+/// differences, steeper minus next (the replicates that have both; the same seed is one
+/// pair). docs/studies.md, "Task sensitivity".
+struct AdjacentRankComparison {
+  std::string measure;
+  int rank = 0;        ///< the steeper task's rank; the other has rank + 1
+  std::string steeper; ///< the task ranked `rank`
+  std::string next;    ///< the task ranked rank + 1
+  /// slope(steeper) - slope(next): mean and t interval over the paired replicates, p of the
+  /// paired t (analysis::pairedT); NaN ends with fewer than 2 pairs.
+  analysis::PairedComparison difference;
+  /// The p Holm-adjusted over the measure's adjacent comparisons (one family per measure).
+  analysis::AdjustedP holm;
+  /// The ends are known, the interval excludes 0 and the Holm p (else the raw p) is below
+  /// 0.05 (analysis::detectable): the two ranks are distinguishable over replicates.
+  bool distinguishable = false;
+};
+
+/// Each replicate's slope of one task and measure (NaN where a replicate lacks it), every
+/// task's in the same replicate order (StudyReplicateStats::slopes).
+struct ReplicateSlopes {
+  std::string task;
+  std::string measure;
+  std::vector<double> values;
+};
+
+/// For each measure, each pair of adjacent ranks of `slopes` (1 and 2, 2 and 3, ...; ranks as
+/// rankTaskSensitivity gives them) compared over the replicates in `perReplicate`. A pair
+/// whose tasks have no replicate slopes is left out; no replicates give an empty list (the
+/// ranks are then point estimates). Throws std::invalid_argument when two tasks' replicate
+/// lists differ in length.
+[[nodiscard]] std::vector<AdjacentRankComparison> adjacentRankComparisons(const std::vector<TaskSensitivity>& slopes,
+                                                                          const std::vector<ReplicateSlopes>& perReplicate);
+
+/// The same from a study summary: its replicates' slopes (summary.replicates.slopes); empty for
+/// a study of one run per cell.
+[[nodiscard]] std::vector<AdjacentRankComparison> adjacentRankComparisons(const StudySummary& summary);
+
+/// How the ranks of one measure are to be read, in a sentence: with replicates, which adjacent
+/// ranks are distinguishable ("rank 1 (a) and rank 2 (b): distinguishable over 5 replicates,
+/// difference ... ; rank 2 (b) and rank 3 (c): no detectable difference ..."); without, that
+/// the ranks are point estimates. Empty when the measure has fewer than 2 ranked tasks.
+[[nodiscard]] std::string rankReading(const std::vector<TaskSensitivity>& slopes,
+                                      const std::vector<AdjacentRankComparison>& comparisons,
+                                      const std::string& measure, bool replicated);
 
 } // namespace kdscope::core

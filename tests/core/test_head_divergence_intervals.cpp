@@ -9,6 +9,7 @@
 // The ends are recomputed here from the same draws (bootstrapResampleIndices) with NumPy's
 // linear percentile written out, and the reader's matrices and shape checks are exercised.
 #include <gtest/gtest.h>
+#include <hdf5.h>
 
 #include <algorithm>
 #include <cmath>
@@ -179,4 +180,56 @@ TEST(HeadDivergenceIntervals, MeanOverHeadsHandWorkedFromTheSameResamples) {
   EXPECT_NEAR(div->meanOverHeads->hi, percentile(replicates, 0.975), 1e-9);
   EXPECT_NEAR(div->meanOverHeads->lo, ln2 / 2.0, 1e-9); // no example 1 drawn: P = 8/27
   EXPECT_NEAR(div->meanOverHeads->hi, ln2, 1e-9);       // all three example 1: P = 1/27 > 2.5%
+}
+
+// The teacher head matched least against the runner-up, from the same resamples, the matches
+// fixed. Head 1 (ln 2 on every example) is matched least, head 0 (0, ln 2, 0) is the runner-up;
+// per example head 1 minus head 0 is (ln 2, 0, ln 2), so a resample drawing example 1 k times
+// gives ln 2 (3 - k) / 3: the estimate 2 ln 2 / 3, the 2.5% end 0 (k = 3: P = 1/27 > 2.5%)
+// and the 97.5% end ln 2 (k = 0: P = 8/27): the interval holds 0.
+TEST(HeadDivergenceIntervals, WorstMatchedHeadAgainstTheRunnerUpHandWorked) {
+  const fs::path dir = kdscope::test::freshTempDir("head-divergence-runner-up");
+  const std::string path = writeRun(dir, /*teacherHeads=*/2);
+  ASSERT_TRUE(analysedDivergence(path).has_value());
+  const auto r = [&] {
+    const RunReader reader(path); // closed before the file is edited below
+    return AnalysisResults(reader).runnerUp("t", "kd", "head_js_best_divergence");
+  }();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->first, 1U); // [student layer 0, teacher head 1], row-major
+  EXPECT_EQ(r->second, 0U);
+  const double ln2 = std::log(2.0);
+  EXPECT_NEAR(r->difference.estimate, 2.0 * ln2 / 3.0, 1e-9);
+  EXPECT_EQ(r->difference.resamples, 2000);
+  const std::vector<double> replicates =
+      replicatesByDrawsOfExample1([&](int ones) { return ln2 * (3 - ones) / 3.0; });
+  EXPECT_NEAR(r->difference.lo, percentile(replicates, 0.025), 1e-9);
+  EXPECT_NEAR(r->difference.hi, percentile(replicates, 0.975), 1e-9);
+  EXPECT_NEAR(r->difference.lo, 0.0, 1e-9);
+  EXPECT_NEAR(r->difference.hi, ln2, 1e-9);
+  EXPECT_TRUE(r->difference.holdsZero());
+
+  // One teacher head: no runner-up, nothing recorded. A half-written record is refused by name.
+  {
+    const fs::path one = kdscope::test::freshTempDir("head-divergence-runner-up-one");
+    const std::string p1 = writeRun(one);
+    ASSERT_TRUE(analysedDivergence(p1).has_value());
+    const RunReader r1(p1);
+    EXPECT_FALSE(AnalysisResults(r1).runnerUp("t", "kd", "head_js_best_divergence").has_value());
+  }
+  {
+    const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    ASSERT_GE(f, 0);
+    EXPECT_GE(H5Adelete_by_name(f, "/tasks/t/analysis/kd/head_js_best_divergence", "runner_up_difference_hi",
+                                H5P_DEFAULT),
+              0);
+    H5Fclose(f);
+  }
+  const RunReader broken(path);
+  try {
+    (void)AnalysisResults(broken).runnerUp("t", "kd", "head_js_best_divergence");
+    FAIL() << "expected InputError";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("runner_up_difference_hi"), std::string::npos) << e.what();
+  }
 }

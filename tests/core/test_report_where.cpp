@@ -291,8 +291,8 @@ TEST(ReportWhere, LayerAndHeadSentencesCarryTheFilesNumbersAndIntervals) {
   // Divergence: the mean over the mapped teacher heads, with its interval from the same
   // resamples; the mean equals the average of head_js_best_divergence's finite entries.
   {
-    const std::string best = kAnalysis + "kd/head_js_best_divergence";
-    const auto all = floats(f, best);
+    const std::string bestPath = kAnalysis + "kd/head_js_best_divergence";
+    const auto all = floats(f, bestPath);
     double sum = 0.0;
     std::size_t count = 0;
     for (const double v : all) {
@@ -302,11 +302,11 @@ TEST(ReportWhere, LayerAndHeadSentencesCarryTheFilesNumbersAndIntervals) {
       }
     }
     ASSERT_GT(count, 0U);
-    const double mean = f.attrDouble(best, "mean_over_heads");
+    const double mean = f.attrDouble(bestPath, "mean_over_heads");
     EXPECT_NEAR(mean, sum / static_cast<double>(count), 1e-6);
-    EXPECT_EQ(f.attrInt(best, "mean_over_heads_count"), static_cast<std::int64_t>(count));
-    const double lo = f.attrDouble(best, "mean_over_heads_lo");
-    const double hi = f.attrDouble(best, "mean_over_heads_hi");
+    EXPECT_EQ(f.attrInt(bestPath, "mean_over_heads_count"), static_cast<std::int64_t>(count));
+    const double lo = f.attrDouble(bestPath, "mean_over_heads_lo");
+    const double hi = f.attrDouble(bestPath, "mean_over_heads_hi");
     EXPECT_LE(lo, mean + 1e-9);
     EXPECT_GE(hi, mean - 1e-9);
     const std::string meanSentence =
@@ -393,4 +393,208 @@ TEST(ReportWhere, AnAblationIntervalHoldingZeroIsNoDetectableDifference) {
   }
   EXPECT_EQ(report::headLabel(0, 1), "L1H2");
   EXPECT_EQ(report::headLabel(2, 0), "L3H1");
+}
+
+namespace {
+
+/// A finding's comparison with its runner-up as the analysis recorded it (attributes of the
+/// dataset; docs/run-format.md, "Against the runner-up"), read with H5File.
+struct RunnerUpAttrs {
+  std::int64_t first = -1;
+  std::int64_t second = -1;
+  double d = 0.0;
+  double lo = 0.0;
+  double hi = 0.0;
+  std::int64_t resamples = 0;
+};
+
+RunnerUpAttrs readRunnerUp(const H5File& f, const std::string& dataset) {
+  RunnerUpAttrs r;
+  EXPECT_TRUE(f.hasAttr(dataset, "runner_up_index")) << dataset;
+  r.first = f.attrInt(dataset, "extreme_index");
+  r.second = f.attrInt(dataset, "runner_up_index");
+  r.d = f.attrDouble(dataset, "runner_up_difference");
+  r.lo = f.attrDouble(dataset, "runner_up_difference_lo");
+  r.hi = f.attrDouble(dataset, "runner_up_difference_hi");
+  r.resamples = f.attrInt(dataset, "runner_up_resamples");
+  return r;
+}
+
+void setRunnerUp(H5File& f, const std::string& dataset, const RunnerUpAttrs& r) {
+  f.setAttr(dataset, "extreme_index", r.first);
+  f.setAttr(dataset, "runner_up_index", r.second);
+  f.setAttr(dataset, "runner_up_difference", r.d);
+  f.setAttr(dataset, "runner_up_difference_lo", r.lo);
+  f.setAttr(dataset, "runner_up_difference_hi", r.hi);
+  f.setAttr(dataset, "runner_up_resamples", r.resamples);
+}
+
+/// The sentence docs/report.md gives for a finding against its runner-up: detectable when the
+/// interval lies above 0, else "no detectable difference" (`scale` 100 writes points).
+std::string expectedRunnerUp(const RunnerUpAttrs& r, const std::string& subject, const std::string& comparative,
+                             const std::string& runnerUp, std::size_t examples, const std::string& unit = "",
+                             double scale = 1.0, const std::string& basis = "") {
+  const int decimals = scale == 1.0 ? 3 : 1;
+  const std::string b = !basis.empty() ? basis
+                                       : "paired bootstrap over " + std::to_string(examples) +
+                                             " eval examples, the same B = " + std::to_string(r.resamples) +
+                                             " resamples";
+  const std::string value = fixed(scale * r.d, decimals) + unit + " (95% CI " + fixed(scale * r.lo, decimals) +
+                            " to " + fixed(scale * r.hi, decimals) + ", " + b + ")";
+  if (r.lo > 0.0) {
+    return subject + " is " + comparative + " than the runner-up, " + runnerUp + ", by " + value;
+  }
+  return subject + ": no detectable difference from " + runnerUp + ", the runner-up (difference " + value + ")";
+}
+
+} // namespace
+
+// Each finding chosen by a point estimate is tested against its runner-up from the same
+// resamples (docs/statistics.md, "Against the runner-up"): kd's two heads give the most
+// important head, the most hurtful ablation (accuracy and cross-entropy) and, against the
+// teacher's two heads of the mapped layer, the worst-matched head each a comparison, read
+// here from the file and written as the report must write it.
+TEST(ReportWhere, RunnerUpSentencesCarryTheFilesComparisons) {
+  const fs::path& path = analysedRun();
+  const Report rep = buildReport(path.string());
+  const ReportSection* where = section(rep, kWhere);
+  ASSERT_NE(where, nullptr);
+  const H5File f(path.string(), H5File::Mode::ReadOnly);
+  const std::size_t n = f.readInt64("/tasks/polarity/eval/labels").size();
+  const auto check = [&](const std::string& sentence) {
+    EXPECT_TRUE(holds(where->findings, sentence)) << sentence << "\nfindings:\n" << lines(where->findings);
+  };
+  const auto head = [](std::int64_t c) { return "L1H" + std::to_string(c + 1); }; // kd: one layer
+
+  // Importance: the two heads, the analysis's top the larger in the file.
+  {
+    const auto importance = floats(f, kAnalysis + "kd/head_importance");
+    const RunnerUpAttrs r = readRunnerUp(f, kAnalysis + "kd/head_importance");
+    ASSERT_EQ(importance.size(), 2U);
+    EXPECT_EQ(r.first + r.second, 1);
+    EXPECT_GE(importance[r.first], importance[r.second]);
+    // The estimate is the difference of the two normalised importances (float32 in the file).
+    EXPECT_NEAR(r.d, importance[r.first] - importance[r.second], 1e-5);
+    EXPECT_LE(r.lo, r.d + 1e-12);
+    EXPECT_GE(r.hi, r.d - 1e-12);
+    EXPECT_EQ(r.resamples, f.attrInt(kAnalysis + "kd/head_importance_lo", "resamples"));
+    check(expectedRunnerUp(r, "the most important head of student kd (" + head(r.first) + ")", "more important",
+                           head(r.second) + " (importance " + f3(importance[r.second]) + ")", n));
+  }
+  // Ablation: accuracy drop (points) and loss increase (nats), paired over examples.
+  {
+    const auto drop = floats(f, kAnalysis + "kd/head_ablation_accuracy_drop");
+    const RunnerUpAttrs r = readRunnerUp(f, kAnalysis + "kd/head_ablation_accuracy_drop");
+    EXPECT_GE(drop[r.first], drop[r.second]);
+    EXPECT_NEAR(r.d, drop[r.first] - drop[r.second], 1e-6);
+    check(expectedRunnerUp(r, "the head whose ablation alone lowers the accuracy of student kd on polarity most (" +
+                                  head(r.first) + ")",
+                           "more hurtful", head(r.second) + " (drop " + pts(drop[r.second]) + " points)", n, " points",
+                           100.0));
+    const auto rise = floats(f, kAnalysis + "kd/head_ablation_loss_increase");
+    const RunnerUpAttrs l = readRunnerUp(f, kAnalysis + "kd/head_ablation_loss_increase");
+    EXPECT_GE(rise[l.first], rise[l.second]);
+    EXPECT_NEAR(l.d, rise[l.first] - rise[l.second], 1e-5);
+    check(expectedRunnerUp(
+        l, "the head whose ablation alone raises the mean cross-entropy of student kd on polarity most (" +
+               head(l.first) + ")",
+        "more hurtful", head(l.second) + " (rise " + f3(rise[l.second]) + " nats)", n, " nats"));
+  }
+  // Divergence: [student layers, teacher heads] cells; the largest best-match divergence
+  // against the next.
+  {
+    const std::string best = kAnalysis + "kd/head_js_best_divergence";
+    const auto js = floats(f, best);
+    const auto shape = f.shape(best);
+    const auto teacherLayer = f.readInt64(kAnalysis + "kd/head_js_teacher_layer");
+    const RunnerUpAttrs r = readRunnerUp(f, best);
+    EXPECT_GE(js[r.first], js[r.second]);
+    EXPECT_NEAR(r.d, js[r.first] - js[r.second], 1e-5);
+    const auto name = [&](std::int64_t c, const std::string& extra) {
+      const auto l = static_cast<std::size_t>(c) / shape[1];
+      return "L" + std::to_string(teacherLayer[l] + 1) + "H" + std::to_string(static_cast<std::size_t>(c) % shape[1] + 1) +
+             " (" + extra + "against student layer " + std::to_string(l + 1) + ")";
+    };
+    check(expectedRunnerUp(r, "the teacher head student kd matches least, " + name(r.first, ""),
+                           "matched less well", name(r.second, "divergence " + f3(js[r.second]) + " nats, "), n, " nats",
+                           1.0,
+                           "paired percentile bootstrap over the kept eval examples, the same B = " +
+                               std::to_string(r.resamples) + " resamples, the matches fixed"));
+  }
+}
+
+// Both verdicts, and a file analysed before the comparison was recorded: copies of the run
+// whose kd CKA at matched depth is given three pairs (so that there is a runner-up) and whose
+// comparisons are replaced.
+TEST(ReportWhere, RunnerUpVerdictsBothWaysAndOlderFilesSayNotTested) {
+  const H5File original(analysedRun().string(), H5File::Mode::ReadOnly);
+  const std::size_t n = original.readInt64("/tasks/polarity/eval/labels").size();
+  const std::string examples = std::to_string(n) + " eval examples";
+  const std::string cka = kAnalysis + "kd/cka_matched";
+  const std::string importance = kAnalysis + "kd/head_importance";
+  const auto importanceValues = floats(original, importance);
+  const RunnerUpAttrs recorded = readRunnerUp(original, importance);
+  // variant: 0 detectable, 1 holding 0, 2 no comparison recorded.
+  for (int variant = 0; variant < 3; ++variant) {
+    const fs::path dir = kdscope::test::freshTempDir("report_where_runner_up_" + std::to_string(variant));
+    const fs::path copy = dir / "run.h5";
+    fs::copy_file(analysedRun(), copy);
+    {
+      H5File f(copy.string(), H5File::Mode::ReadWrite);
+      // Three pairs: the embeddings and student layers 1 and 2 (to teacher layers 1 and 2).
+      for (const char* suffix : {"", "_lo", "_hi", "_teacher_layer"}) {
+        f.remove(cka + suffix);
+      }
+      f.writeFloat(cka, {3}, std::vector<float>{0.95F, 0.6F, 0.7F}, false);
+      f.writeFloat(cka + "_lo", {3}, std::vector<float>{0.9F, 0.5F, 0.6F}, false);
+      f.writeFloat(cka + "_hi", {3}, std::vector<float>{0.99F, 0.7F, 0.8F}, false);
+      f.writeInt64(cka + "_teacher_layer", {3}, std::vector<std::int64_t>{0, 1, 2}, false);
+      f.setAttr(cka, "resamples", std::int64_t{500});
+      f.setAttr(cka, "map", std::string("uniform"));
+      if (variant < 2) {
+        setRunnerUp(f, cka, {1, 2, 0.1, variant == 0 ? 0.04 : -0.02, 0.16, 500});
+        RunnerUpAttrs r = recorded;
+        r.lo = variant == 0 ? 0.01 : -0.01;
+        r.hi = 0.3;
+        setRunnerUp(f, importance, r);
+      } else {
+        // The importance as an older file has it: the dataset without the comparison.
+        f.remove(importance);
+        f.writeFloat(importance, {1, 2}, std::vector<float>(importanceValues.begin(), importanceValues.end()), false);
+      }
+    }
+    const Report rep = buildReport(copy.string());
+    const ReportSection* where = section(rep, kWhere);
+    ASSERT_NE(where, nullptr);
+    const std::string lowest = "the lowest CKA at matched depth of student kd (layer 1)";
+    const std::string top = "the most important head of student kd (L1H" + std::to_string(recorded.first + 1) + ")";
+    const std::string runner = "L1H" + std::to_string(recorded.second + 1) + " (importance " +
+                               f3(importanceValues[static_cast<std::size_t>(recorded.second)]) + ")";
+    std::vector<std::string> expected;
+    if (variant == 0) {
+      expected = {lowest + " is lower than the runner-up, layer 2 (CKA 0.700), by 0.100 (95% CI 0.040 to 0.160, "
+                           "paired bootstrap over " + examples + ", the same B = 500 resamples)",
+                  top + " is more important than the runner-up, " + runner + ", by " + f3(recorded.d) +
+                      " (95% CI 0.010 to 0.300, paired bootstrap over " + examples + ", the same B = " +
+                      std::to_string(recorded.resamples) + " resamples)"};
+    } else if (variant == 1) {
+      expected = {lowest + ": no detectable difference from layer 2 (CKA 0.700), the runner-up (difference 0.100 "
+                           "(95% CI -0.020 to 0.160, paired bootstrap over " + examples + ", the same B = 500 resamples))",
+                  top + ": no detectable difference from " + runner + ", the runner-up (difference " + f3(recorded.d) +
+                      " (95% CI -0.010 to 0.300, paired bootstrap over " + examples + ", the same B = " +
+                      std::to_string(recorded.resamples) + " resamples))"};
+    } else {
+      const std::string why = " is not tested against the runner-up: analysed before the comparison was recorded "
+                              "(run 'kdscope analyze' again for it)";
+      expected = {lowest + why, "the most important head of student kd" + why};
+    }
+    for (const std::string& e : expected) {
+      EXPECT_TRUE(holds(where->findings, e)) << e << "\nfindings:\n" << lines(where->findings);
+    }
+    // The CKA finding itself names the lowest of the two encoder pairs.
+    EXPECT_TRUE(holds(where->findings, "the lowest CKA at matched depth of student kd: its layer 1 matches the "
+                                       "teacher's layer 1 with linear CKA 0.600 (95% CI 0.500 to 0.700, bootstrap over " +
+                                           examples + ", B = 500), the lowest of its 2 matched layers"))
+        << lines(where->findings);
+  }
 }

@@ -11,6 +11,7 @@
 
 #include "core/analysis/stats.h"
 #include "core/common/cancel.h"
+#include "core/report/report.h"
 #include "core/study/study_runner.h"
 #include "core/study/study_spec.h"
 #include "core/study/summary.h"
@@ -224,6 +225,126 @@ TEST(TaskSensitivity, AStudyOverStudentLayersWritesRanksAndReadsBackTheSlopes) {
   EXPECT_NEAR(parameters->ratios[1] / parameters->ratios[0], p2 / p1, 1e-12);
   EXPECT_LT(parameters->ratios[0], parameters->ratios[1]);
   EXPECT_NEAR(parameters->slope.estimate, (r2 - r1) / (parameters->ratios[1] - parameters->ratios[0]), 1e-9);
+  std::filesystem::remove_all(dir);
+}
+
+
+// Adjacent ranks against each other over replicates (issue #14, "against the runner-up"):
+// three tasks' layer slopes in 3 replicates, a (0.5, 0.6, 0.7), b (0.2, 0.2, 0.2) and
+// c (0.1, 0.3, -0.1); by mean slope a (0.6), b (0.2), c (0.1) rank 1, 2, 3.
+//   a - b per replicate: 0.3, 0.4, 0.5: mean 0.4, sd 0.1, t = 0.4 / (0.1 / sqrt 3) = 4 sqrt 3;
+//     df 2: p = 1 - t / sqrt(2 + t^2) = 1 - 6.9282 / 7.0711 = 0.020204; interval
+//     0.4 -+ 4.302653 x 0.1 / sqrt 3 = [0.151586, 0.648414].
+//   b - c: 0.1, -0.1, 0.3: mean 0.1, sd 0.2, t = sqrt 3 / 2 = 0.866025, p = 1 - 0.866025 /
+//     sqrt 2.75 = 0.477767; interval 0.1 -+ 0.496828: holds 0.
+//   Holm over the two: 2 x 0.020204 = 0.040408 and max(0.040408, 0.477767) = 0.477767.
+StudySummary handRankedSummary(bool replicated) {
+  StudySummary s;
+  s.name = "ranks";
+  s.tasks = {"a", "b", "c"};
+  const std::vector<std::vector<double>> values = {{0.5, 0.6, 0.7}, {0.2, 0.2, 0.2}, {0.1, 0.3, -0.1}};
+  for (std::size_t k = 0; k < 3; ++k) {
+    TaskSensitivity t;
+    t.task = s.tasks[k];
+    t.measure = kMeasureLayers;
+    const an::ReplicateSummary r = an::summarizeReplicates(values[k]);
+    t.slope = r.interval;
+    t.slope.estimate = r.mean;
+    t.cells = 2;
+    t.ratios = {0.5, 1.0};
+    t.retained = {0.8, 0.9};
+    s.sensitivity.push_back(t);
+    if (replicated) {
+      s.replicates.slopes.push_back({t.task, kMeasureLayers, studyRepValue(values[k])});
+    }
+  }
+  if (replicated) {
+    s.replicates.seeds = {1, 2, 3};
+    s.replicates.dirs = {"rep-1", "rep-2", "rep-3"};
+  }
+  rankTaskSensitivity(s.sensitivity);
+  return s;
+}
+
+TEST(TaskSensitivity, AdjacentRanksPairedByReplicateHandWorked) {
+  const StudySummary s = handRankedSummary(true);
+  const auto c = adjacentRankComparisons(s);
+  ASSERT_EQ(c.size(), 2U);
+  EXPECT_EQ(c[0].rank, 1);
+  EXPECT_EQ(c[0].steeper, "a");
+  EXPECT_EQ(c[0].next, "b");
+  EXPECT_NEAR(c[0].difference.difference.estimate, 0.4, 1e-12);
+  EXPECT_NEAR(c[0].difference.difference.lo, 0.151586, 1e-6);
+  EXPECT_NEAR(c[0].difference.difference.hi, 0.648414, 1e-6);
+  EXPECT_EQ(c[0].difference.difference.count, 3U);
+  EXPECT_NEAR(c[0].difference.pValue, 1.0 - 4.0 * std::sqrt(3.0) / std::sqrt(50.0), 1e-9);
+  EXPECT_NEAR(c[0].holm.p, 2.0 * (1.0 - 4.0 * std::sqrt(3.0) / std::sqrt(50.0)), 1e-9);
+  EXPECT_EQ(c[0].holm.family, 2U);
+  EXPECT_TRUE(c[0].distinguishable);
+  EXPECT_EQ(c[1].rank, 2);
+  EXPECT_EQ(c[1].steeper, "b");
+  EXPECT_EQ(c[1].next, "c");
+  EXPECT_NEAR(c[1].difference.difference.estimate, 0.1, 1e-12);
+  EXPECT_NEAR(c[1].difference.difference.lo, 0.1 - 4.302653 * 0.2 / std::sqrt(3.0), 1e-6);
+  EXPECT_NEAR(c[1].difference.pValue, 1.0 - (std::sqrt(3.0) / 2.0) / std::sqrt(2.75), 1e-9);
+  EXPECT_NEAR(c[1].holm.p, c[1].difference.pValue, 1e-12);
+  EXPECT_FALSE(c[1].distinguishable);
+
+  // A replicate without c's slope is left out of that pair only: b - c over 0.1 and -0.1
+  // (mean 0, p = 1), a - b still over 3.
+  std::vector<ReplicateSlopes> per;
+  for (const StudyRepSlope& r : s.replicates.slopes) {
+    per.push_back({r.task, r.measure, r.slope.values});
+  }
+  per[2].values[2] = std::nan("");
+  const auto missing = adjacentRankComparisons(s.sensitivity, per);
+  ASSERT_EQ(missing.size(), 2U);
+  EXPECT_EQ(missing[0].difference.difference.count, 3U);
+  EXPECT_EQ(missing[1].difference.difference.count, 2U);
+  EXPECT_NEAR(missing[1].difference.difference.estimate, 0.0, 1e-12);
+  EXPECT_NEAR(missing[1].difference.pValue, 1.0, 1e-12);
+  per[2].values.pop_back();
+  EXPECT_THROW((void)adjacentRankComparisons(s.sensitivity, per), std::invalid_argument);
+  // No replicates: nothing to compare.
+  EXPECT_TRUE(adjacentRankComparisons(handRankedSummary(false)).empty());
+}
+
+// The words, in the study report and `kdscope info STUDY_DIR`: with replicates, which
+// adjacent ranks are distinguishable (the numbers above); without, that the ranks are point
+// estimates.
+TEST(TaskSensitivity, RankReadingSaysPointEstimatesOrWhichRanksDiffer) {
+  const auto dir = kdscope::test::freshTempDir("task_sensitivity_ranks");
+  for (const bool replicated : {true, false}) {
+    const std::string out = (dir / (replicated ? "rep" : "one")).string();
+    std::filesystem::create_directories(out);
+    writeStudySummary(handRankedSummary(replicated), out);
+    const Report report = buildReport(out);
+    std::string all;
+    for (const auto& section : report.sections) {
+      if (section.heading == "Task sensitivity") {
+        for (const auto& finding : section.findings) {
+          all += finding + "\n";
+        }
+      }
+    }
+    const auto [status, info] = kdscope::test::runCommand(std::string(KDSCOPE_EXECUTABLE) + " info '" + out + "'");
+    ASSERT_EQ(status, 0) << info;
+    std::vector<std::string> expected;
+    if (replicated) {
+      expected = {"the ranks on the layers ratio against the next rank, paired by replicate: rank 1 (a) and rank 2 (b): "
+                  "distinguishable, slope difference +0.400 [+0.152, +0.648] over 3 replicates, paired t p = 0.020, "
+                  "Holm p = 0.040 of 2 tests; rank 2 (b) and rank 3 (c): no detectable difference, slope difference "
+                  "+0.100 [-0.397, +0.597] over 3 replicates, paired t p = 0.478, Holm p = 0.478 of 2 tests"};
+    } else {
+      expected = {"the ranks on the layers ratio are point estimates: each task's slope has its own interval over "
+                  "its own eval examples, but the tasks do not share examples, so no paired test says whether "
+                  "adjacent ranks differ"};
+    }
+    for (const std::string& e : expected) {
+      EXPECT_NE(all.find(e), std::string::npos) << "want: " << e << "\nreport:\n" << all;
+      EXPECT_NE(info.find(e), std::string::npos) << "want: " << e << "\ninfo:\n" << info;
+    }
+  }
   std::filesystem::remove_all(dir);
 }
 

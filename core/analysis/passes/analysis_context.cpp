@@ -41,6 +41,18 @@ std::vector<std::int64_t> sizesToInt64(const std::vector<std::size_t>& v) {
   return std::vector<std::int64_t>(v.begin(), v.end());
 }
 
+void writeRunnerUp(ResultWriter& out, const std::string& path, const an::RunnerUp& r) {
+  if (!r.valid()) {
+    return;
+  }
+  out.attr(path, "extreme_index", static_cast<std::int64_t>(r.first));
+  out.attr(path, "runner_up_index", static_cast<std::int64_t>(r.second));
+  out.attr(path, "runner_up_difference", r.difference.estimate);
+  out.attr(path, "runner_up_difference_lo", r.difference.lo);
+  out.attr(path, "runner_up_difference_hi", r.difference.hi);
+  out.attr(path, "runner_up_resamples", static_cast<std::int64_t>(r.difference.resamples));
+}
+
 std::string formatNumber(double v) {
   std::ostringstream out;
   out.precision(4);

@@ -19,6 +19,7 @@
 #include "core/analysis/cka.h"
 #include "core/analysis/knowledge.h"
 #include "core/analysis/metrics.h"
+#include "core/analysis/runner_up.h"
 #include "core/common/cancel.h"
 #include "core/common/progress.h"
 #include "core/job/job_spec.h"
@@ -128,6 +129,11 @@ std::vector<std::int64_t> toInt64(const an::Matrix& m);
 std::vector<std::int64_t> sizesToInt64(const std::vector<std::size_t>& v);
 /// Four significant digits, for messages.
 std::string formatNumber(double v);
+/// The comparison of a finding with its runner-up, as attributes of the dataset at `path`
+/// (docs/run-format.md, "Against the runner-up"): extreme_index, runner_up_index (row-major
+/// cells of the dataset), runner_up_difference, _lo, _hi, runner_up_resamples. Nothing is
+/// written when there is no runner-up (fewer than two cells).
+void writeRunnerUp(ResultWriter& out, const std::string& path, const an::RunnerUp& r);
 
 /// What every pass of one task reads: filled by the orchestrator once per task.
 struct TaskInputs {

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "core/analysis/attention_stats.h"
@@ -283,6 +284,33 @@ void attentionPass(AnalysisContext& ctx, const TaskInputs& in) {
       overHeads = an::bootstrapInterval(examples, meanOf, bootstrap);
       overHeads.estimate = mappedSum / static_cast<double>(mapped.size()); // = meanOf(every example once)
     }
+    // The teacher head matched least against the runner-up (the next-largest best-match
+    // divergence), paired over the same resamples of the kept examples, the matches fixed:
+    // each resample's row-weighted mean of the per-example difference of the two.
+    an::RunnerUp worst;
+    std::tie(worst.first, worst.second) = an::extremeAndRunnerUp(bestValue, an::Extreme::Highest);
+    if (worst.valid()) {
+      const auto offset = [&](std::size_t cell) {
+        return (cell / ht) * ht * hs + (cell % ht) * hs + static_cast<std::size_t>(best[cell]);
+      };
+      const std::size_t a = offset(worst.first);
+      const std::size_t b = offset(worst.second);
+      worst.difference = an::bootstrapInterval(
+          examples,
+          [&](const std::vector<std::uint32_t>& indices) {
+            double sum = 0.0;
+            double weight = 0.0;
+            for (const std::uint32_t e : indices) {
+              if (rowsOfExample[e] > 0.0) {
+                sum += (perExample[e][a] - perExample[e][b]) * rowsOfExample[e];
+                weight += rowsOfExample[e];
+              }
+            }
+            return weight > 0.0 ? sum / weight : kNaN;
+          },
+          bootstrap);
+      worst.difference.over = an::kOverSameResamples;
+    }
     const std::string g = layout::analysisOf(task, s->name);
     ctx.out->floats(layout::child(g, layout::entry::kHeadJs), {ls, ht, hs}, js);
     ctx.out->ints(layout::child(g, layout::entry::kHeadJsTeacherLayer), {ls}, teacherBlock);
@@ -302,6 +330,7 @@ void attentionPass(AnalysisContext& ctx, const TaskInputs& in) {
       ctx.out->attr(bestPath, "mean_over_heads_lo", overHeads.lo);
       ctx.out->attr(bestPath, "mean_over_heads_hi", overHeads.hi);
       ctx.out->attr(bestPath, "mean_over_heads_count", static_cast<std::int64_t>(mapped.size()));
+      writeRunnerUp(*ctx.out, bestPath, worst);
     }
     ctx.out->floats(layout::child(g, layout::entry::kHeadJsHeadAveraged), {ls}, averaged);
     ctx.out->attr(layout::child(g, layout::entry::kHeadJs), "map", map);

@@ -36,7 +36,8 @@ void writeMatchedCka(AnalysisContext& ctx, const std::string& task, const ModelR
                                      ctx.options.bootstrapSeed};
   ctx.phase(task, s.name, "CKA at matched depth with its bootstrap interval (B = " +
                               std::to_string(options.resamples) + ")");
-  const auto intervals = an::matchedCkaIntervals(hiddenT, lt, dt, hiddenS, ls, ds, pairing.hidden, options);
+  const auto matched = an::matchedCkaWithRunnerUp(hiddenT, lt, dt, hiddenS, ls, ds, pairing.hidden, options);
+  const std::vector<an::Interval>& intervals = matched.cka;
   std::vector<double> value;
   std::vector<double> lo;
   std::vector<double> hi;
@@ -58,6 +59,8 @@ void writeMatchedCka(AnalysisContext& ctx, const std::string& task, const ModelR
   ctx.out->attr(v, "resamples", static_cast<std::int64_t>(options.resamples));
   ctx.out->attr(v, "seed", static_cast<std::int64_t>(options.seed));
   ctx.out->attr(v, "level", options.level);
+  // The lowest encoder pair against the next-lowest, from the same resamples.
+  writeRunnerUp(*ctx.out, v, matched.lowest);
 }
 
 } // namespace

@@ -50,6 +50,9 @@ void writeHeadAblationIntervals(AnalysisContext& ctx, const std::string& g, cons
     ctx.out->attr(layout::child(g, name), "resamples", static_cast<std::int64_t>(boot.resamples));
     ctx.out->attr(layout::child(g, name), "seed", static_cast<std::int64_t>(boot.seed));
   }
+  // The most hurtful head against the runner-up, paired over examples (the same resamples).
+  writeRunnerUp(*ctx.out, layout::child(g, layout::entry::kHeadAblationAccuracyDrop), bands.accuracyTop);
+  writeRunnerUp(*ctx.out, layout::child(g, layout::entry::kHeadAblationLossIncrease), bands.lossTop);
 }
 
 } // namespace
@@ -192,6 +195,8 @@ void modelsPass(AnalysisContext& ctx, const TaskInputs& in) {
           ctx.out->attr(layout::child(g, layout::entry::kHeadImportanceLo), "over", std::string(an::kOverExamples));
           ctx.out->attr(layout::child(g, layout::entry::kHeadImportanceLo), "resamples",
                         static_cast<std::int64_t>(boot.resamples));
+          // The most important head against the runner-up, from the same resamples.
+          writeRunnerUp(*ctx.out, layout::child(g, layout::entry::kHeadImportance), bands.top);
         }
         ctx.out->floats(layout::child(g, layout::entry::kHeadAblationAccuracy), dims, scores.ablationAccuracy);
         ctx.out->floats(layout::child(g, layout::entry::kHeadAblationLoss), dims, scores.ablationLoss);
