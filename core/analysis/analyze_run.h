@@ -64,7 +64,7 @@ struct AnalyzeOptions {
   /// result, the architecture) and its teacher's eval/logits match this file's; otherwise,
   /// or when the file is missing, unreadable or not analysed, they are computed as usual and
   /// a progress line says why. Empty: always compute.
-  std::string teacherAnalysesFrom;
+  std::string teacherAnalysesFrom{};
 };
 
 enum class AnalyzeStatus { Succeeded, Cancelled, Failed, BadInput };

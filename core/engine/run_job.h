@@ -36,7 +36,7 @@ struct RunOptions {
   /// whose teacher "heads" and "probes" results are copied when they were computed from the
   /// same inputs (AnalyzeOptions::teacherAnalysesFrom; a study passes its teacher job's run
   /// file to each cell). Empty: compute them.
-  std::string teacherAnalysesFrom;
+  std::string teacherAnalysesFrom{};
 };
 
 enum class JobStatus { Succeeded, Cancelled, Failed, BadInput };

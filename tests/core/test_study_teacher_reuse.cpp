@@ -207,7 +207,7 @@ TEST(StudyTeacherReuse, CellsCopyTheTeachersResultsAndTheyEqualARecompute) {
   Lines lines;
   const AnalyzeResult again = analyzeRun(cellRun, recompute, CancelToken(), lines.sink());
   ASSERT_EQ(again.status, AnalyzeStatus::Succeeded) << again.message;
-  EXPECT_TRUE(lines.has("head importance (gradient of a head gate)")) << lines.all();
+  EXPECT_TRUE(lines.has("teacher: head importance (gradient of a head gate)")) << lines.all();
   EXPECT_EQ(reusedFrom(cellRun, headKey()), "");
   EXPECT_EQ(reusedFrom(cellRun, probeKey()), "");
   const auto computed = analysisDatasets(cellRun);
@@ -220,7 +220,7 @@ TEST(StudyTeacherReuse, CellsCopyTheTeachersResultsAndTheyEqualARecompute) {
   Lines reuseLines;
   ASSERT_EQ(analyzeRun(cellRun, reuse, CancelToken(), reuseLines.sink()).status, AnalyzeStatus::Succeeded);
   EXPECT_TRUE(reuseLines.has("heads and probes reused from " + teacherRun)) << reuseLines.all();
-  EXPECT_FALSE(reuseLines.has("head importance (gradient of a head gate)")) << reuseLines.all();
+  EXPECT_FALSE(reuseLines.has("teacher: head importance (gradient of a head gate)")) << reuseLines.all();
   EXPECT_EQ(reusedFrom(cellRun, headKey()), normal(teacherRun));
   expectSameDatasets(reused, analysisDatasets(cellRun));
 
@@ -262,7 +262,7 @@ TEST(StudyTeacherReuse, CellsCopyTheTeachersResultsAndTheyEqualARecompute) {
     ASSERT_EQ(r.status, AnalyzeStatus::Succeeded) << source << ": " << r.message;
     EXPECT_TRUE(l.has("not reusing the teacher's analyses of " + source + ": ")) << l.all();
     EXPECT_TRUE(l.has(why)) << l.all();
-    EXPECT_TRUE(l.has("head importance (gradient of a head gate)")) << l.all();
+    EXPECT_TRUE(l.has("teacher: head importance (gradient of a head gate)")) << l.all();
     EXPECT_EQ(reusedFrom(cellRun, headKey()), "") << source;
     expectSameDatasets(computed, analysisDatasets(cellRun));
   }
