@@ -117,6 +117,10 @@ void registerAnalyze(CLI::App& app, int& exitCode) {
   cmd->add_option("--bootstrap-seed", options->analyze.bootstrapSeed,
                   "seed of the bootstrap (the same seed gives the same intervals)")
       ->capture_default_str();
+  cmd->add_option("--reuse-teacher-from", options->analyze.teacherAnalysesFrom,
+                  "an analysed run file of the same teacher (a study's teacher/run.h5): copy its teacher's heads "
+                  "and probes results when computed from the same checkpoint, data and options, else compute "
+                  "them (docs/analyses.md)");
   cmd->callback([options, &exitCode]() {
     exitCode = guarded([&]() {
       options->analyze.only = splitList(options->only);

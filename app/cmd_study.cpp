@@ -116,6 +116,7 @@ struct StudyOptions {
   bool slurm = false;       ///< --slurm and its resources
   core::SlurmOptions slurmOptions;
   std::string executable;   ///< --kdscope
+  bool noTeacherReuse = false; ///< --no-teacher-reuse
 };
 
 /// This executable's absolute path (what the Slurm jobs run unless --kdscope says otherwise).
@@ -202,6 +203,7 @@ int commandStudy(const StudyOptions& o) {
   options.outDir = o.outDir;
   options.threads = o.threads;
   options.blasThreads = o.blasThreads;
+  options.reuseTeacherAnalyses = !o.noTeacherReuse;
   StudyTerminal terminal;
   if (!o.cell.empty()) {
     const auto index = core::findStudyCell(study, o.cell);
@@ -275,6 +277,9 @@ void registerStudy(CLI::App& app, int& exitCode) {
   study->add_option("--blas-threads", options->blasThreads,
                     "OpenBLAS threads (0: OpenBLAS's default, one per core, as for kdscope run; see bench/README.md)")
       ->check(CLI::NonNegativeNumber);
+  study->add_flag("--no-teacher-reuse", options->noTeacherReuse,
+                  "each cell's analysis computes its teacher's head and probe results itself instead of copying "
+                  "the study's teacher job's (the study field reuse_teacher_analyses: false does the same)");
   study->add_flag("--list", options->list, "list the cells and whether each is complete, then exit");
   auto* summaryOnly = study->add_flag("--summary-only", options->summaryOnly,
                                       "rebuild the summary from the cells' run files without running anything");

@@ -57,6 +57,14 @@ struct AnalyzeOptions {
   int bootstrapResamples = 2000;
   /// Seed of every bootstrap of the analysis: the same seed and file give the same intervals.
   std::uint64_t bootstrapSeed = 14;
+  /// An analysed run file whose teacher's "heads" and "probes" results may be copied instead
+  /// of computed (a study's teacher job, or another cell of the study: docs/analyses.md,
+  /// "Reusing a study's teacher analyses"). They are copied only when the source recorded the
+  /// same inputs key (the checkpoint's SHA-1, the reloaded data, the options that change the
+  /// result, the architecture) and its teacher's eval/logits match this file's; otherwise,
+  /// or when the file is missing, unreadable or not analysed, they are computed as usual and
+  /// a progress line says why. Empty: always compute.
+  std::string teacherAnalysesFrom{};
 };
 
 enum class AnalyzeStatus { Succeeded, Cancelled, Failed, BadInput };

@@ -124,4 +124,9 @@ private:
   std::unique_ptr<Impl> m_impl;
 };
 
+/// SHA-1 of a file's bytes, as 40 hex digits (c10's implementation): the identity of a
+/// checkpoint in the inputs key of the heads and probes results (docs/analyses.md, "Reusing a
+/// study's teacher analyses"). Throws InputError naming the file when it cannot be read.
+std::string fileSha1(const std::string& path);
+
 } // namespace kdscope::core::analysis

@@ -3,8 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <optional>
+
+#include <c10/util/hash.h>
 
 #include "core/analysis/head_ablation_torch.h"
 #include "core/analysis/knowledge.h"
@@ -364,6 +368,18 @@ ExampleAttention ModelHandle::attention(const TaskData& taskIn, const Split& spl
   result.realTokens = static_cast<std::size_t>(
       std::count_if(result.tokens.begin(), result.tokens.end(), [](std::int64_t t) { return t != 0; }));
   return result;
+}
+
+std::string fileSha1(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw InputError("'" + path + "': cannot be read (to hash it)");
+  }
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) {
+    throw InputError("'" + path + "': read error (to hash it)");
+  }
+  return c10::sha1(bytes).str();
 }
 
 } // namespace kdscope::core::analysis

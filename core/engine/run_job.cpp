@@ -239,6 +239,7 @@ void analyzeAfterJob(const JobSpec& job, const RunOptions& options, JobResult& r
   analyze.threads = options.threads > 0 ? static_cast<std::size_t>(options.threads) : 0;
   // The data folder as the job resolved it (relative to the job file, which the run file does not record).
   analyze.dataDir = resolveDataDir(job.dataDir.empty() ? "" : resolvePath(job.baseDir, job.dataDir));
+  analyze.teacherAnalysesFrom = options.teacherAnalysesFrom;
   const AnalyzeResult analysed = analyzeRun(result.runPath, analyze, cancel, progress);
   if (analysed.status != AnalyzeStatus::Succeeded) {
     const std::string what = analysed.status == AnalyzeStatus::Cancelled ? "was cancelled"

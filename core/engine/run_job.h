@@ -32,6 +32,11 @@ struct RunOptions {
   /// alone writes the run file and checkpoints (in outDir), the others return an empty
   /// runPath. Null: one process. Not with `resume`.
   std::shared_ptr<dist::Group> group{};
+  /// When the job is analysed ("analyze": true): an analysed run file of the same teacher
+  /// whose teacher "heads" and "probes" results are copied when they were computed from the
+  /// same inputs (AnalyzeOptions::teacherAnalysesFrom; a study passes its teacher job's run
+  /// file to each cell). Empty: compute them.
+  std::string teacherAnalysesFrom{};
 };
 
 enum class JobStatus { Succeeded, Cancelled, Failed, BadInput };

@@ -1131,6 +1131,26 @@ void H5File::remove(const std::string& objectPath) {
   }
 }
 
+void H5File::copyFrom(const H5File& source, const std::string& sourcePath, const std::string& path) {
+  const LibraryLock lock;
+  const std::string from = normalize(sourcePath);
+  const std::string p = normalize(path);
+  m_impl->requireWritable(p);
+  if (!source.m_impl->exists(from)) {
+    source.m_impl->fail(Fault::Input, from, "cannot copy: no such group or dataset");
+  }
+  if (m_impl->exists(p)) {
+    m_impl->fail(Fault::Job, p, "cannot copy onto an existing object");
+  }
+  const std::size_t slash = p.rfind('/');
+  if (slash != std::string::npos && slash > 0) {
+    m_impl->createGroups(p.substr(0, slash));
+  }
+  if (H5Ocopy(source.m_impl->file.get(), from.c_str(), m_impl->file.get(), p.c_str(), H5P_DEFAULT, H5P_DEFAULT) < 0) {
+    m_impl->fail(Fault::Job, p, "cannot copy '" + from + "' from " + source.m_impl->path, true);
+  }
+}
+
 void H5File::createDataset(const std::string& path, H5Type type, const std::vector<std::uint64_t>& dims,
                            bool extendable, std::uint64_t chunkRows, bool compress) {
   const LibraryLock lock;

@@ -66,6 +66,11 @@ public:
   /// Unlinks a group (with everything below it) or a dataset. HDF5 does not reclaim the
   /// space in the file.
   void remove(const std::string& objectPath);
+  /// Copies the dataset or group `sourcePath` of another open file, with its attributes,
+  /// type, shape, chunking and filters, to `path` here (H5Ocopy). Parents are created as
+  /// needed; `path` must not exist. Throws InputError when the source object is missing,
+  /// JobError when the copy fails.
+  void copyFrom(const H5File& source, const std::string& sourcePath, const std::string& path);
 
   // Datasets. Parents are created as needed. When `extendable`, the first dimension is
   // unlimited and may start at 0. `chunkRows` > 0 gives chunking along the first

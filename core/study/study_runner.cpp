@@ -87,6 +87,22 @@ UnitState unitState(const Unit& unit) {
   }
 }
 
+/// Where cell `index` (into `units`) takes its teacher's analyses from: the teacher job's run
+/// file; with a teacher of its own checkpoint (no teacher job), the first other cell whose run
+/// file is complete for its job, if any. The analysis checks the file (same checkpoint, data
+/// and options) and computes instead when it does not fit. Empty: none.
+std::string teacherAnalysesSource(const StudySpec& study, const std::vector<Unit>& units, std::size_t index) {
+  if (study.teacherJob) {
+    return (fs::path(units.front().dir) / "run.h5").string();
+  }
+  for (std::size_t k = 0; k < units.size(); ++k) {
+    if (k != index && units[k].cell >= 0 && unitState(units[k]) == UnitState::Complete) {
+      return (fs::path(units[k].dir) / "run.h5").string();
+    }
+  }
+  return "";
+}
+
 /// Writes OUT/study.json beside, then renames it into place: array tasks that start at once
 /// never leave (or read) half a file. With `onlyIfMissing`, an existing file is kept.
 void writeStudyCopy(const StudySpec& study, const std::string& outDir, bool onlyIfMissing) {
@@ -383,6 +399,9 @@ StudyResult runStudy(const StudySpec& study, const StudyRunOptions& options, con
       runOptions.outDir = unit.dir;
       runOptions.threads = options.threads;
       runOptions.blasThreads = options.blasThreads;
+      if (unit.cell >= 0 && study.reuseTeacherAnalyses && options.reuseTeacherAnalyses) {
+        runOptions.teacherAnalysesFrom = teacherAnalysesSource(study, units, i);
+      }
       double lastFraction = 0.0;
       const JobResult job = runJob(unit.job, runOptions, cancel, [&](const ProgressEvent& e) {
         StudyProgressEvent event;

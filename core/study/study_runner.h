@@ -33,6 +33,9 @@ struct StudyRunOptions {
   int blasThreads = -1; ///< as RunOptions
   StudyScope scope = StudyScope::All;
   std::size_t cell = 0; ///< StudyScope::Cell: the index into StudySpec::cells
+  /// false: every cell computes its teacher's analyses itself, whatever the study's
+  /// reuse_teacher_analyses (`kdscope study --no-teacher-reuse`).
+  bool reuseTeacherAnalyses = true;
 };
 
 /// Where a unit (the teacher job or a cell) stands on disk.

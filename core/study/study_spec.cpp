@@ -36,7 +36,8 @@ const std::vector<std::string>& factorOrder() {
 const std::vector<std::string>& studyKeys() {
   static const std::vector<std::string> keys = {"name",    "seed",    "data_dir", "cache_teacher_outputs",
                                                 "teacher_cache_budget_mb", "tasks", "teacher", "student",
-                                                "grid",    "recording", "analyze", "replicates", "replicate_seed"};
+                                                "grid",    "recording", "analyze", "replicates", "replicate_seed",
+                                                "reuse_teacher_analyses"};
   return keys;
 }
 
@@ -134,6 +135,14 @@ public:
         issue("name", "must be a non-empty string");
       } else {
         study.name = root["name"].get<std::string>();
+      }
+    }
+    if (root.contains("reuse_teacher_analyses")) {
+      if (!root["reuse_teacher_analyses"].is_boolean()) {
+        issue("reuse_teacher_analyses",
+              std::string("must be true or false, got ") + root["reuse_teacher_analyses"].type_name());
+      } else {
+        study.reuseTeacherAnalyses = root["reuse_teacher_analyses"].get<bool>();
       }
     }
     Json student = Json::object();

@@ -45,6 +45,11 @@ struct StudySpec {
   /// run once per seed into OUT/rep-<seed>/ (docs/studies.md, "Replicates"); empty: one run.
   /// "replicate_seed" alone sets every job's JobSpec::replicateSeed (one run).
   std::vector<std::uint64_t> replicateSeeds;
+  /// "reuse_teacher_analyses" (default true): each cell's analysis copies the teacher's heads
+  /// and probes results from the study's teacher job's run file (or, with teacher.checkpoint,
+  /// from the first complete cell) when computed from the same inputs, instead of computing
+  /// them again (docs/studies.md, "Teacher analyses, once per study").
+  bool reuseTeacherAnalyses = true;
   std::string normalizedJson; ///< the study as read, pretty-printed (kept with the results)
   std::string baseDir;        ///< folder of the study file
 };

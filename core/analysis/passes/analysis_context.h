@@ -24,6 +24,7 @@
 #include "core/common/progress.h"
 #include "core/job/job_spec.h"
 #include "core/record/h5_file.h"
+#include "core/record/run_reader.h"
 
 namespace kdscope::core::passes {
 
@@ -174,6 +175,11 @@ struct AnalysisContext {
   std::size_t taskCount = 1;
   double fraction = 0.0;
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  /// The run file of options.teacherAnalysesFrom, opened read-only on first use (models pass);
+  /// null when not asked or when it could not be opened (then `teacherSourceProblem` says why).
+  std::unique_ptr<RunReader> teacherSource;
+  bool teacherSourceTried = false;
+  std::string teacherSourceProblem;
 
   [[nodiscard]] bool wants(const std::string& name) const;
   /// Throws Cancelled when the token is set.

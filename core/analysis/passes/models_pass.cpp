@@ -1,13 +1,20 @@
 // The "heads" and "probes" passes: they reload the checkpoints and the task's data (the
 // stored job, same seed), check the reloaded model reproduces eval/logits, then compute head
-// importance and ablation, and linear probes per layer.
+// importance and ablation, and linear probes per layer. The teacher's results are copied
+// instead from AnalyzeOptions::teacherAnalysesFrom when that run computed them from the same
+// inputs (a study's cells share one teacher: docs/analyses.md, "Reusing a study's teacher
+// analyses").
 #include "core/analysis/passes/analysis_context.h"
+
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "core/analysis/head_ablation_intervals.h"
@@ -15,12 +22,15 @@
 #include "core/analysis/model_analysis.h"
 #include "core/analysis/probe.h"
 #include "core/common/error.h"
+#include "core/common/version.h"
 #include "core/data/dataset.h"
 #include "core/record/run_layout.h"
+#include "core/record/run_reader.h"
 
 namespace kdscope::core::passes {
 
 namespace fs = std::filesystem;
+using Json = nlohmann::json;
 
 namespace {
 
@@ -53,6 +63,147 @@ void writeHeadAblationIntervals(AnalysisContext& ctx, const std::string& g, cons
   // The most hurtful head against the runner-up, paired over examples (the same resamples).
   writeRunnerUp(*ctx.out, layout::child(g, layout::entry::kHeadAblationAccuracyDrop), bands.accuracyTop);
   writeRunnerUp(*ctx.out, layout::child(g, layout::entry::kHeadAblationLossIncrease), bands.lossTop);
+}
+
+/// The datasets of analysis/<model>/ that the "heads" and "probes" passes write; the first of
+/// each carries the inputs key (attribute "inputs") and, when copied, "reused_from".
+const std::vector<const char*>& headEntries() {
+  static const std::vector<const char*> names{
+      layout::entry::kHeadImportance,           layout::entry::kHeadImportanceRaw,
+      layout::entry::kHeadImportanceLo,         layout::entry::kHeadImportanceHi,
+      layout::entry::kHeadImportanceRawLo,      layout::entry::kHeadImportanceRawHi,
+      layout::entry::kHeadAblationAccuracy,     layout::entry::kHeadAblationLoss,
+      layout::entry::kHeadAblationAccuracyDrop, layout::entry::kHeadAblationAccuracyDropLo,
+      layout::entry::kHeadAblationAccuracyDropHi, layout::entry::kHeadAblationLossIncrease,
+      layout::entry::kHeadAblationLossIncreaseLo, layout::entry::kHeadAblationLossIncreaseHi};
+  return names;
+}
+const std::vector<const char*>& probeEntries() {
+  static const std::vector<const char*> names{
+      layout::entry::kProbeAccuracy,      layout::entry::kProbeAccuracyLo,     layout::entry::kProbeAccuracyHi,
+      layout::entry::kProbeTrainAccuracy, layout::entry::kProbeRelativeDepth, layout::entry::kProbeConverged};
+  return names;
+}
+
+/// FNV-1a (64 bits) over the bytes of values, continuing from `h`.
+template <class T> std::uint64_t fnv(std::uint64_t h, const T* values, std::size_t count) {
+  const auto* bytes = reinterpret_cast<const unsigned char*>(values);
+  for (std::size_t i = 0; i < count * sizeof(T); ++i) {
+    h ^= bytes[i];
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+/// A fingerprint of rows [0, rows) of a split as a model reads them (labels, tokens, features,
+/// segment ids) and of the task's shape: equal fingerprints, the same inputs to the heads and
+/// probes passes.
+std::string splitFingerprint(const TaskData& data, const Split& split, std::size_t rows) {
+  std::uint64_t h = 1469598103934665603ULL;
+  const std::int64_t shape[] = {static_cast<std::int64_t>(rows), data.seqLen, data.dim, data.numClasses()};
+  h = fnv(h, shape, 4);
+  h = fnv(h, split.labels.data(), std::min(rows, split.labels.size()));
+  const auto rowsOf = [&](const auto& values) {
+    const std::size_t per = split.size() > 0 ? values.size() / split.size() : 0;
+    h = fnv(h, values.data(), std::min(values.size(), per * rows));
+  };
+  rowsOf(split.tokens);
+  rowsOf(split.features);
+  rowsOf(split.tokenTypes);
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  return hex;
+}
+
+/// The names of the fields two inputs keys (JSON objects) disagree on, for the log line.
+std::string keyDifference(const std::string& mine, const std::string& theirs) {
+  const Json a = Json::parse(mine, nullptr, /*allow_exceptions=*/false);
+  const Json b = Json::parse(theirs, nullptr, /*allow_exceptions=*/false);
+  if (!a.is_object() || !b.is_object()) {
+    return "unreadable inputs key";
+  }
+  std::string out;
+  for (const auto& [k, v] : a.items()) {
+    if (!b.contains(k) || b[k] != v) {
+      out += (out.empty() ? "" : ", ") + k;
+    }
+  }
+  for (const auto& [k, v] : b.items()) {
+    if (!a.contains(k)) {
+      out += (out.empty() ? "" : ", ") + k;
+    }
+  }
+  return out.empty() ? "the same fields, other text" : out;
+}
+
+/// The source run file of options.teacherAnalysesFrom, opened (read-only, checked by the
+/// run reader, status complete) on first use; null with ctx.teacherSourceProblem set otherwise.
+const RunReader* teacherSource(AnalysisContext& ctx) {
+  if (!ctx.teacherSourceTried) {
+    ctx.teacherSourceTried = true;
+    const std::string& from = ctx.options.teacherAnalysesFrom;
+    std::error_code ec;
+    try {
+      if (!fs::exists(from, ec)) {
+        throw InputError("it does not exist");
+      }
+      if (fs::equivalent(from, ctx.path, ec)) {
+        throw InputError("it is the file being analysed");
+      }
+      auto reader = std::make_unique<RunReader>(from);
+      reader->validate();
+      const std::string status = reader->file().attrString(layout::root(), layout::attr::kStatus);
+      if (status != "complete") {
+        throw InputError("its status is '" + status + "'");
+      }
+      ctx.teacherSource = std::move(reader);
+    } catch (const std::exception& e) {
+      ctx.teacherSourceProblem = e.what();
+    }
+  }
+  return ctx.teacherSource.get();
+}
+
+/// Copies one family ("heads" or "probes") of model m's results from the source run file when
+/// the source computed them from the same inputs (`key`). Returns "" when copied, else why not
+/// (nothing is left half copied).
+std::string reuseFamily(AnalysisContext& ctx, const RunReader& source, const std::string& task, const ModelRecord& m,
+                        const std::string& family, const std::string& key, const std::vector<const char*>& entries) {
+  const H5File& src = source.file();
+  const std::string g = layout::analysisOf(task, m.name);
+  const std::string keyPath = layout::child(g, entries.front());
+  if (!src.exists(keyPath)) {
+    return "it has no " + keyPath;
+  }
+  if (!src.hasAttr(keyPath, "inputs")) {
+    return "its " + keyPath + " records no inputs key (analysed by an older kdscope)";
+  }
+  const std::string theirs = src.attrString(keyPath, "inputs");
+  if (theirs != key) {
+    return "its " + family + " results were computed from other inputs (" + keyDifference(key, theirs) + ")";
+  }
+  for (const char* name : entries) {
+    if (!src.isDataset(layout::child(g, name))) {
+      return "it has no " + layout::child(g, name);
+    }
+  }
+  try {
+    for (const char* name : entries) {
+      const std::string path = layout::child(g, name);
+      ctx.out->clear(path);
+      ctx.file->copyFrom(src, path, path);
+    }
+    ctx.file->setAttr(keyPath, "reused_from", fs::absolute(ctx.options.teacherAnalysesFrom).lexically_normal().string());
+  } catch (const std::exception& e) {
+    if (ctx.file->writeFailed()) {
+      throw; // this file cannot be written: computing would fail the same way
+    }
+    for (const char* name : entries) {
+      ctx.out->clear(layout::child(g, name));
+    }
+    return std::string("copying failed: ") + e.what();
+  }
+  return "";
 }
 
 } // namespace
@@ -137,11 +288,117 @@ void modelsPass(AnalysisContext& ctx, const TaskInputs& in) {
   }
   const std::size_t classes = static_cast<std::size_t>(data.numClasses());
 
+  // The inputs keys: what each family's result depends on (docs/analyses.md, "Reusing a
+  // study's teacher analyses"). The data part is the same for every model of the task.
+  const std::string evalPrint = splitFingerprint(data, data.eval, data.eval.size());
+  const std::string trainPrint = splitFingerprint(data, data.train, trainCount);
+
   std::size_t done = 0;
   for (const auto& [m, path] : available) {
     ctx.checkCancel();
     ctx.advance(0.55 + 0.45 * static_cast<double>(done++) / static_cast<double>(available.size()));
     const std::string g = layout::analysisOf(task, m->name);
+    const std::string pooling = m->pooling.empty() ? (ctx.job ? ctx.job->recording.pooling : "mean") : m->pooling;
+    std::string headsKey;
+    std::string probesKey;
+    if (!m->torchScript) {
+      std::string checkpointHash;
+      try {
+        checkpointHash = an::fileSha1(path);
+      } catch (const InputError&) {
+        checkpointHash.clear(); // no key: loading it below says what is wrong
+      }
+      if (!checkpointHash.empty()) {
+        Json common = {{"kdscope_version", kdscopeVersion()},
+                       {"checkpoint_sha1", checkpointHash},
+                       {"architecture", m->architectureJson},
+                       {"eval_data", evalPrint},
+                       {"bootstrap_resamples", ctx.options.bootstrapResamples},
+                       {"bootstrap_seed", ctx.options.bootstrapSeed}};
+        Json heads = common;
+        heads["analysis"] = "heads";
+        headsKey = heads.dump();
+        Json probes = common;
+        probes["analysis"] = "probes";
+        probes["train_data"] = trainPrint;
+        probes["probe_train_examples"] = trainCount;
+        probes["probe_l2"] = ctx.options.probeL2;
+        probes["pooling"] = pooling;
+        probesKey = probes.dump();
+      }
+    }
+    // The teacher's results copied from the source run file, when it computed them from the
+    // same inputs; else computed below.
+    bool headsDone = !ctx.wants("heads");
+    bool probesDone = !ctx.wants("probes");
+    if (m->role == "teacher" && !ctx.options.teacherAnalysesFrom.empty() && !headsKey.empty()) {
+      const std::string& from = ctx.options.teacherAnalysesFrom;
+      std::string why;
+      const RunReader* source = teacherSource(ctx);
+      if (source == nullptr) {
+        why = ctx.teacherSourceProblem;
+      } else {
+        try {
+          const H5File& src = source->file();
+          const std::string a = layout::analysis(task);
+          if (!src.exists(a) || !src.hasAttr(a, "status") || src.attrString(a, "status") != "complete") {
+            why = "its task '" + task + "' is not analysed (no complete " + a + ")";
+          } else if (!src.isDataset(layout::evalLogits(task, m->name))) {
+            why = "it has no " + layout::evalLogits(task, m->name);
+          } else {
+            // The checkpoints agree (the key); so must what each run recorded of the model.
+            const std::vector<float> theirs = src.readFloat(layout::evalLogits(task, m->name));
+            double worst = theirs.size() == m->logits.size() ? 0.0 : kNaN;
+            for (std::size_t i = 0; i < theirs.size() && i < m->logits.size(); ++i) {
+              const double d = std::abs(static_cast<double>(theirs[i]) - m->logits[i]);
+              worst = std::max(worst, d / (1.0 + std::abs(static_cast<double>(m->logits[i]))));
+            }
+            if (!(worst <= kLogitTolerance)) {
+              why = "its " + layout::evalLogits(task, m->name) + " differ from this run's (relative difference " +
+                    formatNumber(worst) + ")";
+            }
+          }
+        } catch (const std::exception& e) {
+          why = e.what();
+        }
+      }
+      std::vector<std::string> reused;
+      std::vector<std::string> notReused;
+      if (why.empty()) {
+        for (const auto& [family, key, entries, flag] :
+             {std::tuple<const char*, const std::string*, const std::vector<const char*>*, bool*>{
+                  "heads", &headsKey, &headEntries(), &headsDone},
+              std::tuple<const char*, const std::string*, const std::vector<const char*>*, bool*>{
+                  "probes", &probesKey, &probeEntries(), &probesDone}}) {
+          if (*flag) {
+            continue;
+          }
+          const std::string reason = reuseFamily(ctx, *source, task, *m, family, *key, *entries);
+          if (reason.empty()) {
+            *flag = true;
+            reused.emplace_back(family);
+          } else {
+            notReused.push_back(std::string(family) + ": " + reason);
+          }
+        }
+      }
+      if (!reused.empty()) {
+        std::string list;
+        for (const auto& r : reused) {
+          list += (list.empty() ? "" : " and ") + r;
+        }
+        ctx.phase(task, m->name, list + " reused from " + from + " (same checkpoint, data and options)");
+      }
+      if (!why.empty()) {
+        ctx.phase(task, m->name, "not reusing the teacher's analyses of " + from + ": " + why + "; computing them");
+      }
+      for (const auto& line : notReused) {
+        ctx.phase(task, m->name, "not reusing the teacher's " + line + " (from " + from + "); computing them");
+      }
+    }
+    if (headsDone && probesDone) {
+      continue;
+    }
     std::optional<an::ModelHandle> handle;
     try {
       if (m->torchScript) {
@@ -166,7 +423,7 @@ void modelsPass(AnalysisContext& ctx, const TaskInputs& in) {
                formatNumber(worst) + ")");
       continue;
     }
-    if (ctx.wants("heads")) {
+    if (!headsDone) {
       if (handle->heads() <= 0) {
         if (anyHeads) {
           ctx.skip(task, "heads/" + m->name, "the model has no attention heads");
@@ -180,6 +437,9 @@ void modelsPass(AnalysisContext& ctx, const TaskInputs& in) {
         const std::vector<std::uint64_t> dims{scores.layers, scores.heads};
         ctx.out->floats(layout::child(g, layout::entry::kHeadImportance), dims, scores.normalisedImportance);
         ctx.out->attr(layout::child(g, layout::entry::kHeadImportance), "normalisation", "each layer divided by its L2 norm (Michel et al. 2019)");
+        if (!headsKey.empty()) {
+          ctx.out->attr(layout::child(g, layout::entry::kHeadImportance), "inputs", headsKey);
+        }
         ctx.out->floats(layout::child(g, layout::entry::kHeadImportanceRaw), dims, scores.importance);
         ctx.out->attr(layout::child(g, layout::entry::kHeadImportanceRaw), "formula",
                     "mean over eval examples of |dL_i/d xi_h|, L_i cross-entropy in nats, gates xi = 1");
@@ -205,11 +465,10 @@ void modelsPass(AnalysisContext& ctx, const TaskInputs& in) {
         writeHeadAblationIntervals(ctx, g, scores);
       }
     }
-    if (ctx.wants("probes") && (!handle->hiddenUnavailable().empty() || m->checkSkipped.count("probes") > 0)) {
+    if (!probesDone && (!handle->hiddenUnavailable().empty() || m->checkSkipped.count("probes") > 0)) {
       ctx.skip(task, "probes/" + m->name, lackReason(*m, "probes", "no hidden states: " + handle->hiddenUnavailable()));
-    } else if (ctx.wants("probes")) {
+    } else if (!probesDone) {
       ctx.phase(task, m->name, "linear probes per layer (" + std::to_string(trainCount) + " train examples)");
-      const std::string pooling = m->pooling.empty() ? (ctx.job ? ctx.job->recording.pooling : "mean") : m->pooling;
       const an::PooledStates train = handle->pooledStates(data, data.train, trainRows, pooling);
       const an::PooledStates eval = handle->pooledStates(data, data.eval, evalRows, pooling);
       const std::size_t L = train.layers;
@@ -266,6 +525,9 @@ void modelsPass(AnalysisContext& ctx, const TaskInputs& in) {
       ctx.out->attr(layout::child(g, layout::entry::kProbeAccuracy), "train_examples", static_cast<std::int64_t>(trainCount));
       ctx.out->attr(layout::child(g, layout::entry::kProbeAccuracy), "pooling", pooling);
       ctx.out->attr(layout::child(g, layout::entry::kProbeAccuracy), "layer0", "embedding output");
+      if (!probesKey.empty()) {
+        ctx.out->attr(layout::child(g, layout::entry::kProbeAccuracy), "inputs", probesKey);
+      }
     }
   }
 }
