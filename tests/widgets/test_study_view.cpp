@@ -11,12 +11,14 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <map>
 
 #include <cmath>
 
 #include "core/study/summary.h"
 #include "widgets/figures/study_figures.h"
 #include "widgets/figures/plot_widget.h"
+#include "widgets/views/study_sensitivity_table.h"
 #include "widgets/views/study_view.h"
 #include "test_run_file.h"
 
@@ -310,4 +312,57 @@ TEST(StudyView, LinesWithASeriesFactorCarryEachPointsIntervalOverReplicates) {
   }
   EXPECT_TRUE(content.xLabel.contains(QStringLiteral("bars: 95% t interval over 3 replicates")))
       << content.xLabel.toStdString();
+}
+
+// The sensitivity table says, for each rank, how it compares with the next one: with
+// replicates, the paired t over them (Holm within the measure); without, that the ranks are
+// point estimates. Slopes per replicate: a 0.30, 0.31, 0.29; b 0.20, 0.21, 0.19; c 0.19, 0.22,
+// 0.16. a - b = 0.10 in every replicate (sd 0: p = 0, distinguishable); b - c = 0.01, -0.01,
+// 0.03 (mean 0.01, sd 0.02, t = 0.866 on 2 df, p = 1 - t / sqrt(t^2 + 2) = 0.478: not).
+TEST(StudyView, SensitivityTableComparesEachRankWithTheNext) {
+  core::StudySummary summary;
+  summary.tasks = {"a", "b", "c"};
+  const std::vector<std::pair<std::string, std::vector<double>>> slopes = {
+      {"a", {0.30, 0.31, 0.29}}, {"b", {0.20, 0.21, 0.19}}, {"c", {0.19, 0.22, 0.16}}};
+  for (const auto& [task, values] : slopes) {
+    core::TaskSensitivity s;
+    s.task = task;
+    s.measure = core::kMeasureLayers;
+    s.slope.estimate = (values[0] + values[1] + values[2]) / 3.0;
+    s.slope.lo = s.slope.estimate - 0.05;
+    s.slope.hi = s.slope.estimate + 0.05;
+    s.slope.over = core::analysis::kOverReplicates;
+    s.slope.count = 3;
+    s.cells = 2;
+    summary.sensitivity.push_back(s);
+    summary.replicates.slopes.push_back({task, core::kMeasureLayers, core::studyRepValue(values)});
+  }
+  core::rankTaskSensitivity(summary.sensitivity);
+  summary.replicates.seeds = {1, 2, 3};
+  QTableWidget table;
+  widgets::setUpSensitivityTable(table);
+  widgets::fillSensitivityTable(table, summary);
+  std::map<int, QString> next;
+  for (int r = 0; r < table.rowCount(); ++r) {
+    if (table.item(r, widgets::SensMeasure)->text() == QStringLiteral("layers")) {
+      next[table.item(r, widgets::SensRank)->text().toInt()] = table.item(r, widgets::SensNext)->text();
+    }
+  }
+  ASSERT_EQ(next.size(), 3U);
+  EXPECT_TRUE(next[1].startsWith(QStringLiteral("steeper than b by +0.1000"))) << next[1].toStdString();
+  EXPECT_TRUE(next[1].contains(QStringLiteral("over 3 replicates"))) << next[1].toStdString();
+  EXPECT_TRUE(next[2].startsWith(QStringLiteral("no detectable difference from c: +0.0100"))) << next[2].toStdString();
+  const double t = 0.01 * std::sqrt(3.0) / 0.02;
+  const QString p = QString::number(1.0 - t / std::sqrt(t * t + 2.0), 'f', 3);
+  EXPECT_TRUE(next[2].contains(QStringLiteral("paired t p = ") + p)) << next[2].toStdString() << " want p " << p.toStdString();
+  EXPECT_EQ(next[3], QStringLiteral("- (the last rank)"));
+
+  summary.replicates = core::StudyReplicateStats{};
+  widgets::fillSensitivityTable(table, summary);
+  for (int r = 0; r < table.rowCount(); ++r) {
+    if (table.item(r, widgets::SensRank)->text() != QStringLiteral("-")) {
+      EXPECT_TRUE(table.item(r, widgets::SensNext)->text().startsWith(QStringLiteral("not tested: one run per cell")))
+          << table.item(r, widgets::SensNext)->text().toStdString();
+    }
+  }
 }

@@ -12,7 +12,7 @@ struct StudySummary;
 namespace kdscope::widgets {
 
 /// Columns of the table.
-enum SensitivityColumn { SensMeasure, SensRank, SensTask, SensSlope, SensInterval, SensCells, SensOver, SensColumns };
+enum SensitivityColumn { SensMeasure, SensRank, SensTask, SensSlope, SensInterval, SensCells, SensOver, SensNext, SensColumns };
 
 /// Sets up the table's header (once).
 void setUpSensitivityTable(QTableWidget& table);
