@@ -590,14 +590,10 @@ void buildAttention(PlotWidget& plot, const RunDocument& run, const QString& tas
   plot.setFigureName(attentionName(task, model, example, layer, head));
 }
 
-QString compareAccuracyName(const QString& task) {
-  return join({QStringLiteral("compare"), QStringLiteral("accuracy"), figureSegment(task)});
-}
+namespace {
 
-void buildCompareAccuracy(PlotWidget& plot, const std::vector<const RunDocument*>& runs, const QStringList& labels,
-                          const QString& task) {
-  plot.clear();
-  // Models in the order the runs list them (teacher first), each once.
+/// The models of `task` in the order the runs list them (teacher first), each once.
+QStringList modelsOfRuns(const std::vector<const RunDocument*>& runs, const QString& task) {
   QStringList models;
   for (const RunDocument* run : runs) {
     if (const core::TaskSummary* t = run->task(task)) {
@@ -609,6 +605,19 @@ void buildCompareAccuracy(PlotWidget& plot, const std::vector<const RunDocument*
       }
     }
   }
+  return models;
+}
+
+} // namespace
+
+QString compareAccuracyName(const QString& task) {
+  return join({QStringLiteral("compare"), QStringLiteral("accuracy"), figureSegment(task)});
+}
+
+void buildCompareAccuracy(PlotWidget& plot, const std::vector<const RunDocument*>& runs, const QStringList& labels,
+                          const QString& task) {
+  plot.clear();
+  const QStringList models = modelsOfRuns(runs, task);
   plot.setTitle(tr("Eval accuracy by model, %1").arg(task));
   plot.setAxisLabels(tr("model"), tr("accuracy (95% Wilson interval)"));
   // Runs side by side within each model's slot (dodged), so equal accuracies stay visible.
@@ -767,17 +776,7 @@ QString replicateAccuracyName(const QString& task) {
 
 void buildReplicateAccuracy(PlotWidget& plot, const std::vector<const RunDocument*>& runs, const QString& task) {
   plot.clear();
-  QStringList models;
-  for (const RunDocument* run : runs) {
-    if (const core::TaskSummary* t = run->task(task)) {
-      for (const core::ModelSummary& m : t->models) {
-        const QString name = QString::fromStdString(m.name);
-        if (!models.contains(name)) {
-          models << name;
-        }
-      }
-    }
-  }
+  const QStringList models = modelsOfRuns(runs, task);
   plot.setTitle(tr("Eval accuracy by model over %1 replicates, %2").arg(runs.size()).arg(task));
   plot.setAxisLabels(tr("model"), tr("accuracy (mean, 95% t CI)"));
   QVector<double> x;
