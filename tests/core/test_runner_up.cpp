@@ -76,6 +76,31 @@ std::vector<double> byDrawsOf(std::size_t which, int resamples, std::uint64_t se
   return out;
 }
 
+/// On each resample (rows `indices[b * n + k]`), the squared correlation of x with y1 minus
+/// that with y2, and (when `second` is given) the one with y2 alone: the CKA of width-1
+/// layers, recomputed row by row.
+std::vector<double> resampledDifferences(const std::vector<double>& x, const std::vector<double>& y1,
+                                         const std::vector<double>& y2, const std::vector<std::uint32_t>& indices,
+                                         std::size_t n, std::size_t resamples, std::vector<double>* second = nullptr) {
+  std::vector<double> differences;
+  for (std::size_t b = 0; b < resamples; ++b) {
+    std::vector<double> rx;
+    std::vector<double> r1;
+    std::vector<double> r2;
+    for (std::size_t k = 0; k < n; ++k) {
+      const std::uint32_t i = indices[b * n + k];
+      rx.push_back(x[i]);
+      r1.push_back(y1[i]);
+      r2.push_back(y2[i]);
+    }
+    differences.push_back(squaredCorrelation(rx, r1) - squaredCorrelation(rx, r2));
+    if (second != nullptr) {
+      second->push_back(squaredCorrelation(rx, r2));
+    }
+  }
+  return differences;
+}
+
 } // namespace
 
 TEST(RunnerUp, ExtremeAndRunnerUpSkipNaNAndIneligibleAndKeepTheEarlierOnTies) {
@@ -167,21 +192,9 @@ TEST(RunnerUp, LowestCkaAgainstTheNextLowestFromTheSameResamples) {
     EXPECT_EQ(out.lowest.second, 1U);
     EXPECT_NEAR(out.lowest.difference.estimate, c1 - c2, 1e-9);
     // The same resamples: on each, gather the rows and take runner-up minus lowest.
-    std::vector<double> differences;
     std::vector<double> lowestAlone;
-    for (std::size_t b = 0; b < static_cast<std::size_t>(options.resamples); ++b) {
-      std::vector<double> rx;
-      std::vector<double> r1;
-      std::vector<double> r2;
-      for (std::size_t k = 0; k < n; ++k) {
-        const std::uint32_t i = indices[b * n + k];
-        rx.push_back(x[i]);
-        r1.push_back(y1[i]);
-        r2.push_back(y2[i]);
-      }
-      differences.push_back(squaredCorrelation(rx, r1) - squaredCorrelation(rx, r2));
-      lowestAlone.push_back(squaredCorrelation(rx, r2));
-    }
+    const std::vector<double> differences =
+        resampledDifferences(x, y1, y2, indices, n, static_cast<std::size_t>(options.resamples), &lowestAlone);
     const double lo = percentile(differences, 0.025);
     const double hi = percentile(differences, 0.975);
     EXPECT_NEAR(out.lowest.difference.lo, lo, 1e-9);
@@ -369,19 +382,7 @@ TEST(RunnerUp, TheCkaAnalysisRecordsTheComparisonInTheRunFile) {
   EXPECT_EQ(r->difference.resamples, 250);
   EXPECT_NEAR(r->difference.estimate, squaredCorrelation(x, y1) - squaredCorrelation(x, y2), 1e-9);
   const auto indices = bootstrapResampleIndices(n, 250, 14);
-  std::vector<double> differences;
-  for (std::size_t b = 0; b < 250; ++b) {
-    std::vector<double> rx;
-    std::vector<double> r1;
-    std::vector<double> r2;
-    for (std::size_t k = 0; k < n; ++k) {
-      const std::uint32_t i = indices[b * n + k];
-      rx.push_back(x[i]);
-      r1.push_back(y1[i]);
-      r2.push_back(y2[i]);
-    }
-    differences.push_back(squaredCorrelation(rx, r1) - squaredCorrelation(rx, r2));
-  }
+  const std::vector<double> differences = resampledDifferences(x, y1, y2, indices, n, 250);
   EXPECT_NEAR(r->difference.lo, percentile(differences, 0.025), 1e-9);
   EXPECT_NEAR(r->difference.hi, percentile(differences, 0.975), 1e-9);
   EXPECT_GT(r->difference.lo, 0.0);
