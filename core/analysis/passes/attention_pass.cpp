@@ -202,6 +202,19 @@ void attentionPass(AnalysisContext& ctx, const TaskInputs& in) {
         averaged[i] += an::headAveragedJsDivergence(viewT, viewS, lengths) * rows;
       }
     }
+    // A resample's row-weighted mean of a per-example value (examples with no counted rows
+    // left out): every bootstrap statistic below.
+    const auto rowWeightedMean = [&](const std::vector<std::uint32_t>& indices, const auto& valueOf) {
+      double sum = 0.0;
+      double weight = 0.0;
+      for (const std::uint32_t e : indices) {
+        if (rowsOfExample[e] > 0.0) {
+          sum += valueOf(e) * rowsOfExample[e];
+          weight += rowsOfExample[e];
+        }
+      }
+      return weight > 0.0 ? sum / weight : kNaN;
+    };
     std::vector<std::int64_t> teacherBlock;
     std::vector<std::int64_t> best(ls * ht, -1);
     std::vector<double> bestValue(ls * ht, kNaN);
@@ -228,15 +241,7 @@ void attentionPass(AnalysisContext& ctx, const TaskInputs& in) {
           const an::Interval band = an::bootstrapInterval(
               examples,
               [&](const std::vector<std::uint32_t>& indices) {
-                double sum = 0.0;
-                double weight = 0.0;
-                for (const std::uint32_t e : indices) {
-                  if (rowsOfExample[e] > 0.0) {
-                    sum += perExample[e][at] * rowsOfExample[e];
-                    weight += rowsOfExample[e];
-                  }
-                }
-                return weight > 0.0 ? sum / weight : kNaN;
+                return rowWeightedMean(indices, [&](std::uint32_t e) { return perExample[e][at]; });
               },
               bootstrap);
           bestLo[i * ht + h] = band.lo;
@@ -271,15 +276,7 @@ void attentionPass(AnalysisContext& ctx, const TaskInputs& in) {
         }
       }
       const auto meanOf = [&](const std::vector<std::uint32_t>& indices) {
-        double sum = 0.0;
-        double weight = 0.0;
-        for (const std::uint32_t e : indices) {
-          if (rowsOfExample[e] > 0.0) {
-            sum += exampleMean[e] * rowsOfExample[e];
-            weight += rowsOfExample[e];
-          }
-        }
-        return weight > 0.0 ? sum / weight : kNaN;
+        return rowWeightedMean(indices, [&](std::uint32_t e) { return exampleMean[e]; });
       };
       overHeads = an::bootstrapInterval(examples, meanOf, bootstrap);
       overHeads.estimate = mappedSum / static_cast<double>(mapped.size()); // = meanOf(every example once)
@@ -298,15 +295,7 @@ void attentionPass(AnalysisContext& ctx, const TaskInputs& in) {
       worst.difference = an::bootstrapInterval(
           examples,
           [&](const std::vector<std::uint32_t>& indices) {
-            double sum = 0.0;
-            double weight = 0.0;
-            for (const std::uint32_t e : indices) {
-              if (rowsOfExample[e] > 0.0) {
-                sum += (perExample[e][a] - perExample[e][b]) * rowsOfExample[e];
-                weight += rowsOfExample[e];
-              }
-            }
-            return weight > 0.0 ? sum / weight : kNaN;
+            return rowWeightedMean(indices, [&](std::uint32_t e) { return perExample[e][a] - perExample[e][b]; });
           },
           bootstrap);
       worst.difference.over = an::kOverSameResamples;
