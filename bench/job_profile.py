@@ -3,12 +3,13 @@
 
     /usr/bin/python3 bench/job_profile.py --kdscope BUILD/app/kdscope --job samples/quickstart.json \
         [--repeats 3] [--epochs 4] [--no-analyze] [--teacher-checkpoint] \
-        --variant NAME[:KDSCOPE ARGS][:JOB FIELD=VALUE,...] [--variant ...]
+        --variant NAME[:KDSCOPE ARGS][:JOB FIELD=VALUE,...][:KDSCOPE BINARY] [--variant ...]
 
 Each variant runs the same job (its JSON changed as asked: `--epochs` for the teacher and every
 student, `--no-analyze` sets "analyze": false, and the variant's own fields such as
 cache_teacher_outputs=false) with its own command-line arguments (e.g. `--blas-threads 1`),
-one run of each variant after the other, `--repeats` times. `--teacher-checkpoint` trains the
+one run of each variant after the other, `--repeats` times. A variant's fourth part names
+another kdscope binary (a build before a change, copied aside) for before/after comparisons. `--teacher-checkpoint` trains the
 teacher once first and then loads it in every run, so a run is the students plus fixed costs.
 
 Each run's time by phase is the job's own profile (the "time by phase" line `kdscope run`
@@ -42,7 +43,8 @@ def parse_variant(text):
         for item in parts[2].split(","):
             key, value = item.split("=", 1)
             fields[key] = json.loads(value)
-    return name, args, fields
+    binary = parts[3] if len(parts) > 3 and parts[3] else None
+    return name, args, fields, binary
 
 
 def job_for(base, epochs, analyze, fields, checkpoint):
@@ -120,17 +122,17 @@ def main():
             json.dump(teacher_job, f)
         run(opts.kdscope, path, os.path.join(work, "teacher"), [])
         checkpoint = os.path.join(work, "teacher", "checkpoints", "{task}", "teacher.pt")
-    results = {name: [] for name, _, _ in variants}
+    results = {name: [] for name, _, _, _ in variants}
     logits = {}
     for r in range(opts.repeats):
-        for name, args, fields in variants:
+        for name, args, fields, binary in variants:
             job = job_for(base, opts.epochs, False if opts.no_analyze else None, fields, checkpoint)
             path = os.path.join(work, f"{name}.json")
             with open(path, "w") as f:
                 json.dump(job, f)
             out = os.path.join(work, f"{name}-{r}")
             shutil.rmtree(out, ignore_errors=True)
-            phases = run(opts.kdscope, path, out, args)
+            phases = run(binary or opts.kdscope, path, out, args)
             results[name].append(phases)
             print(f"# {name} run {r + 1}: " + ", ".join(f"{k} {v:.2f}" for k, v in phases.items()), flush=True)
             if r == 0:
@@ -138,16 +140,16 @@ def main():
             if not opts.keep:
                 shutil.rmtree(out, ignore_errors=True)
     first = variants[0][0]
-    for name, _, _ in variants[1:]:
+    for name, _, _, _ in variants[1:]:
         diffs = [float(np.max(np.abs(logits[name][k] - logits[first][k]))) for k in logits[first] if k in logits[name]]
         print(f"# student eval logits, {name} against {first}: max |difference| {max(diffs) if diffs else 0.0:.3g}")
     phases = []
-    for name, _, _ in variants:
+    for name, _, _, _ in variants:
         for run_phases in results[name]:
             for p in run_phases:
                 if p not in phases:
                     phases.append(p)
-    names = [n for n, _, _ in variants]
+    names = [n for n, _, _, _ in variants]
     print()
     print("| phase (median of %d, s) | " % opts.repeats + " | ".join(names) + " |")
     print("|---|" + "---|" * len(names))

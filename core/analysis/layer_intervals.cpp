@@ -7,25 +7,90 @@
 #include <stdexcept>
 #include <string>
 
+#include <torch/torch.h>
+
 #include "core/analysis/cka.h"
+#include "core/common/item_threads.h"
 
 namespace kdscope::core::analysis {
 
 namespace {
 
-/// Layer l of an [n, layers, width] array, rows in the order of `rows` (all when empty).
-std::vector<float> gatherLayer(const std::vector<float>& hidden, std::size_t n, std::size_t layers, std::size_t width,
-                               std::size_t l, const std::uint32_t* rows, std::size_t count) {
+/// Layer l of an [n, layers, width] array as an [n, width] one.
+std::vector<float> layerOf(const std::vector<float>& hidden, std::size_t n, std::size_t layers, std::size_t width,
+                           std::size_t l) {
   std::vector<float> out;
-  out.reserve(count * width);
-  for (std::size_t k = 0; k < count; ++k) {
-    const std::size_t i = rows != nullptr ? rows[k] : k;
-    (void)n;
+  out.reserve(n * width);
+  for (std::size_t i = 0; i < n; ++i) {
     const float* row = hidden.data() + (i * layers + l) * width;
     out.insert(out.end(), row, row + width);
   }
   return out;
 }
+
+/// The linear CKA of bootstrap resamples of one (teacher, student) layer pair. A row drawn c
+/// times adds c times to every sum, so a resample's centred cross-products X^T X, Y^T Y and
+/// X^T Y are those of its distinct rows (about 63% of them), each centred by the resample's
+/// mean and scaled by sqrt(c): the same numbers as linearCka of the gathered rows up to
+/// float64 rounding, as three float64 matrix products (OpenBLAS's dgemm) instead of the
+/// gathered copies' transposed tiles; the resamples run one per thread (item_threads.h), so
+/// each one's bits do not depend on the thread count (bench/README.md, "Analysis").
+class ResampledCka {
+public:
+  ResampledCka(std::vector<float> x, std::size_t p, std::vector<float> y, std::size_t q, std::size_t n)
+      : m_n(n), m_x(toDouble(std::move(x), n, p)), m_y(toDouble(std::move(y), n, q)) {}
+
+  /// CKA of the resample whose n rows are `rows`. Reads only: any number of threads may call.
+  [[nodiscard]] double operator()(const std::uint32_t* rows) const {
+    std::vector<std::uint32_t> counts(m_n, 0);
+    for (std::size_t k = 0; k < m_n; ++k) {
+      ++counts[rows[k]];
+    }
+    std::vector<std::int64_t> distinct;
+    std::vector<double> count;
+    distinct.reserve(m_n);
+    count.reserve(m_n);
+    for (std::size_t i = 0; i < m_n; ++i) {
+      if (counts[i] > 0) {
+        distinct.push_back(static_cast<std::int64_t>(i));
+        count.push_back(static_cast<double>(counts[i]));
+      }
+    }
+    const auto u = static_cast<std::int64_t>(distinct.size());
+    const auto index = torch::from_blob(distinct.data(), {u}, torch::kInt64);
+    const auto c = torch::from_blob(count.data(), {u, 1}, torch::kFloat64);
+    const auto scale = c.sqrt();
+    const auto centred = [&](const torch::Tensor& all) {
+      const auto rowsOf = all.index_select(0, index);
+      const auto mean = (rowsOf * c).sum(0, /*keepdim=*/true) / static_cast<double>(m_n);
+      return ((rowsOf - mean) * scale).contiguous();
+    };
+    const auto zx = centred(m_x);
+    const auto zy = centred(m_y);
+    const auto normOf = [](const torch::Tensor& a, const torch::Tensor& b) {
+      return torch::mm(a.t(), b).square().sum().item<double>();
+    };
+    const double cross = normOf(zx, zy);
+    const double selfX = normOf(zx, zx);
+    const double selfY = normOf(zy, zy);
+    const double denominator = std::sqrt(selfX) * std::sqrt(selfY);
+    if (!(denominator > 0.0) || !std::isfinite(denominator)) {
+      return std::numeric_limits<double>::quiet_NaN(); // a constant side, as linearCka says
+    }
+    return cross / denominator;
+  }
+
+private:
+  static torch::Tensor toDouble(std::vector<float> data, std::size_t n, std::size_t width) {
+    return torch::from_blob(data.data(), {static_cast<std::int64_t>(n), static_cast<std::int64_t>(width)},
+                            torch::kFloat32)
+        .to(torch::kFloat64);
+  }
+
+  std::size_t m_n;
+  torch::Tensor m_x;
+  torch::Tensor m_y;
+};
 
 } // namespace
 
@@ -63,15 +128,15 @@ MatchedCkaWithRunnerUp matchedCkaWithRunnerUp(const std::vector<float>& hiddenT,
       continue;
     }
     const auto t = static_cast<std::size_t>(j);
-    interval.estimate = linearCka(gatherLayer(hiddenT, n, layersT, widthT, t, nullptr, n), widthT,
-                                  gatherLayer(hiddenS, n, layersS, widthS, i, nullptr, n), widthS);
+    auto x = layerOf(hiddenT, n, layersT, widthT, t);
+    auto y = layerOf(hiddenS, n, layersS, widthS, i);
+    interval.estimate = linearCka(x, widthT, y, widthS);
+    ResampledCka resampled(std::move(x), widthT, std::move(y), widthS, n);
     std::vector<double>& replicates = replicatesOf[i];
-    replicates.reserve(static_cast<std::size_t>(options.resamples));
-    for (int b = 0; b < options.resamples; ++b) {
-      const std::uint32_t* rows = indices.data() + static_cast<std::size_t>(b) * n;
-      replicates.push_back(linearCka(gatherLayer(hiddenT, n, layersT, widthT, t, rows, n), widthT,
-                                     gatherLayer(hiddenS, n, layersS, widthS, i, rows, n), widthS));
-    }
+    replicates.assign(static_cast<std::size_t>(options.resamples), 0.0);
+    forEachItemOnOneThread(options.resamples, [&](std::int64_t b) {
+      replicates[static_cast<std::size_t>(b)] = resampled(indices.data() + static_cast<std::size_t>(b) * n);
+    });
     const auto [lo, hi] = percentileInterval(replicates, options.level);
     interval.lo = lo;
     interval.hi = hi;

@@ -15,8 +15,9 @@ namespace kdscope::core::analysis {
 /// For each student hidden index i (0..Ls, hiddenS [N, Ls + 1, ds]) mapped to teacher hidden
 /// index teacherOf[i] (hiddenT [N, Lt + 1, dt]; -1: unmapped, a NaN interval), the linear CKA
 /// of the two layers (linearCka, columns centred, float64) with the percentile bootstrap over
-/// the N rows: each resample gathers the same rows from both layers and recomputes the CKA
-/// (centring included). B = options.resamples, drawn as bootstrapResampleIndices(N, B, seed).
+/// the N rows: each resample takes the same rows from both layers and recomputes the CKA
+/// (centring included; computed from the distinct rows weighted by their counts, the same
+/// number up to float64 rounding). B = options.resamples, drawn as bootstrapResampleIndices(N, B, seed).
 /// Throws std::invalid_argument on inconsistent sizes.
 [[nodiscard]] std::vector<Interval> matchedCkaIntervals(const std::vector<float>& hiddenT, std::size_t layersT,
                                                         std::size_t widthT, const std::vector<float>& hiddenS,

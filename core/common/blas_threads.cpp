@@ -21,6 +21,13 @@ SetThreads setter() {
 
 } // namespace
 
+void setOpenMpThreadsOfThisThread(int n) {
+  static const auto set = reinterpret_cast<SetThreads>(::dlsym(RTLD_DEFAULT, "omp_set_num_threads"));
+  if (set != nullptr && n >= 1) {
+    set(n);
+  }
+}
+
 int blasThreads() {
   const GetThreads get = getter();
   return get != nullptr ? get() : -1;

@@ -10,6 +10,12 @@ int blasThreads();
 /// Sets it (n >= 1); nothing when the BLAS is not OpenBLAS.
 void setBlasThreads(int n);
 
+/// The calling thread's OpenMP team size (OpenMP keeps it per thread): LibTorch's CPU ops and
+/// oneDNN started from this thread use at most `n` threads. Nothing when no OpenMP runtime is
+/// loaded. LibTorch sets a new thread's count on its first parallel call: call
+/// at::get_num_threads() first.
+void setOpenMpThreadsOfThisThread(int n);
+
 /// While alive, OpenBLAS runs on one thread (the previous count is restored after). For
 /// loops of small products, one example at a time, where waking the pool for each call costs
 /// more than the call (bench/README.md, "OpenBLAS's pool and small products"). A product's

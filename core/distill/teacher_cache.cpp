@@ -6,11 +6,12 @@
 #include <cerrno>
 #include <cstring>
 
-#include "core/common/blas_threads.h"
+#include "core/common/item_threads.h"
 #include "core/common/error.h"
 #include "core/distributed/process_group.h"
 #include "core/distill/trainer.h"
 #include "core/engine/precision.h"
+#include "core/models/transformer.h"
 
 namespace kdscope::core {
 
@@ -49,20 +50,47 @@ void writeAll(int fd, const float* data, std::size_t bytes, std::uint64_t offset
 } // namespace
 
 torch::Tensor exampleWiseTeacherLogits(ClassifierImpl& teacher, const Batch& batch) {
-  torch::NoGradGuard noGrad; // thread-local: we are on the job's thread
-  // fp32 whatever the training precision: without the cache this runs inside a student's
-  // bf16 step, and must give the cache's logits.
-  PrecisionScope fp32(Precision::Fp32);
-  // One BLAS thread: an example's products are small, and waking OpenBLAS's pool for each
-  // costs more than the product (30x slower with 2 threads while the other core was busy:
-  // bench/README.md). Cache and no cache both come here, so they still agree bit for bit.
-  SingleBlasThread oneThread;
+  // One example per thread, one thread per example: an example's products are small, and
+  // waking OpenBLAS's pool for each costs more than the product (30x slower with 2 threads
+  // while the other core was busy: bench/README.md). Cache and no cache both come here, so they
+  // still agree bit for bit.
   const auto n = batch.size();
-  std::vector<torch::Tensor> rows;
-  rows.reserve(static_cast<std::size_t>(n));
-  for (std::int64_t i = 0; i < n; ++i) {
-    rows.push_back(teacher.forward(exampleOf(batch, i)).logits);
+  // KDScope's own transformers read [CLS] and mask padding keys, so an example's tokens past
+  // its last real one change nothing but the work: each runs at its own length (a function
+  // of the example alone). TorchScript modules may be traced at one length: never trimmed.
+  std::vector<std::int64_t> lengths;
+  if (dynamic_cast<TransformerClassifierImpl*>(&teacher) != nullptr && batch.mask.defined()) {
+    const auto mask = batch.mask.to(torch::kBool).contiguous();
+    const auto len = mask.size(1);
+    const auto* m = mask.data_ptr<bool>();
+    lengths.resize(static_cast<std::size_t>(n), len);
+    for (std::int64_t i = 0; i < n; ++i) {
+      std::int64_t last = len;
+      while (last > 1 && !m[i * len + last - 1]) {
+        --last;
+      }
+      lengths[static_cast<std::size_t>(i)] = last;
+    }
   }
+  std::vector<torch::Tensor> rows(static_cast<std::size_t>(n));
+  // The examples are shared out over the job's threads, each on one thread of every pool
+  // (LibTorch's and OpenBLAS's), so its bits depend neither on the machine's core count nor on
+  // which thread took it.
+  forEachItemOnOneThread(n, [&](std::int64_t i) {
+    // fp32 whatever the training precision: without the cache this runs inside a student's
+    // bf16 step, and must give the cache's logits.
+    PrecisionScope fp32(Precision::Fp32);
+    Batch one = exampleOf(batch, i);
+    if (!lengths.empty()) {
+      const auto keep = lengths[static_cast<std::size_t>(i)];
+      const auto cut = [keep](const torch::Tensor& t) { return t.defined() ? t.narrow(1, 0, keep) : t; };
+      one.tokens = cut(one.tokens);
+      one.mask = cut(one.mask);
+      one.tokenTypes = cut(one.tokenTypes);
+      one.wordEmbeddings = cut(one.wordEmbeddings);
+    }
+    rows[static_cast<std::size_t>(i)] = teacher.forward(one).logits;
+  });
   return torch::cat(rows).contiguous();
 }
 

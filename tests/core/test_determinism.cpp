@@ -4,6 +4,8 @@
 // one machine's kernels fails here first.
 #include <gtest/gtest.h>
 
+#include <ATen/Parallel.h>
+
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
@@ -131,6 +133,37 @@ TEST(Determinism, CachedTeacherLogitsOfATransformerDependOnlyOnTheExample) {
   torch::manual_seed(4);
   auto model = makeModel(job.teacher.architecture, task);
   expectRowsIndependentOfTheirBatch(*model, task);
+}
+
+// The cache runs each example at its own length (tokens past its last real one cut) and
+// shares the examples out over the job's threads. The first must not change the logits
+// beyond float rounding: a padded batch through the plain forward pass is the oracle. The
+// second must not change a bit: one thread against two.
+TEST(Determinism, CachedTeacherLogitsAgreeWithThePaddedForwardAndWithAnyThreadCount) {
+  const auto dataDir = kdscope::test::writePolarityCorpus(tempDir("text_trim_data"),
+                                                          kdscope::test::PolarityCorpus{200, false, true});
+  const auto job = kdscope::test::tinyPolarityJob(dataDir, 1);
+  const auto task = loadTask(job.tasks[0], dataDir, job.seed);
+  torch::manual_seed(5);
+  auto model = makeModel(job.teacher.architecture, task);
+  torch::NoGradGuard noGrad;
+  model->eval();
+  const auto n = static_cast<std::int64_t>(task.train.size());
+  const auto batch = makeBatch(task, task.train, 0, n);
+  // The corpus pads: some examples end well before the task's length.
+  const auto realTokens = batch.mask.sum(1);
+  ASSERT_LT(realTokens.min().item<std::int64_t>(), task.seqLen / 2);
+  const auto padded = model->forward(batch).logits;
+  const int threads = at::get_num_threads();
+  at::set_num_threads(1);
+  const auto oneThread = exampleWiseTeacherLogits(*model, batch);
+  at::set_num_threads(2);
+  const auto twoThreads = exampleWiseTeacherLogits(*model, batch);
+  at::set_num_threads(threads);
+  EXPECT_EQ(bitsOf(oneThread), bitsOf(twoThreads));
+  const double scale = padded.abs().max().item<double>();
+  ASSERT_GT(scale, 0.0);
+  EXPECT_LT((oneThread - padded).abs().max().item<double>(), 1e-5 * std::max(1.0, scale));
 }
 
 TEST(Determinism, TeacherCacheInMemoryOnDiskAndOffTrainBitIdenticalMlpStudents) {
