@@ -11,7 +11,6 @@
 #include "core/distributed/process_group.h"
 #include "core/distill/trainer.h"
 #include "core/engine/precision.h"
-#include "core/models/transformer.h"
 
 namespace kdscope::core {
 
@@ -55,23 +54,9 @@ torch::Tensor exampleWiseTeacherLogits(ClassifierImpl& teacher, const Batch& bat
   // while the other core was busy: bench/README.md). Cache and no cache both come here, so they
   // still agree bit for bit.
   const auto n = batch.size();
-  // KDScope's own transformers read [CLS] and mask padding keys, so an example's tokens past
-  // its last real one change nothing but the work: each runs at its own length (a function
-  // of the example alone). TorchScript modules may be traced at one length: never trimmed.
-  std::vector<std::int64_t> lengths;
-  if (dynamic_cast<TransformerClassifierImpl*>(&teacher) != nullptr && batch.mask.defined()) {
-    const auto mask = batch.mask.to(torch::kBool).contiguous();
-    const auto len = mask.size(1);
-    const auto* m = mask.data_ptr<bool>();
-    lengths.resize(static_cast<std::size_t>(n), len);
-    for (std::int64_t i = 0; i < n; ++i) {
-      std::int64_t last = len;
-      while (last > 1 && !m[i * len + last - 1]) {
-        --last;
-      }
-      lengths[static_cast<std::size_t>(i)] = last;
-    }
-  }
+  // An example's tokens past its last real one change nothing but the work for KDScope's own
+  // transformers: each runs at its own length (a function of the example alone).
+  const bool cut = paddingCanBeCut(teacher);
   std::vector<torch::Tensor> rows(static_cast<std::size_t>(n));
   // The examples are shared out over the job's threads, each on one thread of every pool
   // (LibTorch's and OpenBLAS's), so its bits depend neither on the machine's core count nor on
@@ -80,15 +65,7 @@ torch::Tensor exampleWiseTeacherLogits(ClassifierImpl& teacher, const Batch& bat
     // fp32 whatever the training precision: without the cache this runs inside a student's
     // bf16 step, and must give the cache's logits.
     PrecisionScope fp32(Precision::Fp32);
-    Batch one = exampleOf(batch, i);
-    if (!lengths.empty()) {
-      const auto keep = lengths[static_cast<std::size_t>(i)];
-      const auto cut = [keep](const torch::Tensor& t) { return t.defined() ? t.narrow(1, 0, keep) : t; };
-      one.tokens = cut(one.tokens);
-      one.mask = cut(one.mask);
-      one.tokenTypes = cut(one.tokenTypes);
-      one.wordEmbeddings = cut(one.wordEmbeddings);
-    }
+    const Batch one = cut ? cutPadding(exampleOf(batch, i)) : exampleOf(batch, i);
     rows[static_cast<std::size_t>(i)] = teacher.forward(one).logits;
   });
   return torch::cat(rows).contiguous();

@@ -10,6 +10,7 @@
 #include <cstdlib>
 
 #include <algorithm>
+#include <numeric>
 #include <cmath>
 #include <filesystem>
 #include <random>
@@ -122,6 +123,52 @@ Batch makeBatch(const TaskData& task, const Split& split, const std::vector<std:
     batch.features = features;
   }
   return batch;
+}
+
+bool paddingCanBeCut(ClassifierImpl& model) { return dynamic_cast<TransformerClassifierImpl*>(&model) != nullptr; }
+
+Batch cutPadding(const Batch& batch) {
+  if (!batch.mask.defined() || batch.mask.dim() != 2 || batch.mask.size(1) == 0) {
+    return batch;
+  }
+  const auto any = batch.mask.to(torch::kBool).any(0).contiguous();
+  const auto* m = any.data_ptr<bool>();
+  auto keep = any.size(0);
+  while (keep > 1 && !m[keep - 1]) {
+    --keep;
+  }
+  if (keep == any.size(0)) {
+    return batch;
+  }
+  const auto cut = [keep](const torch::Tensor& t) { return t.defined() ? t.narrow(1, 0, keep) : t; };
+  Batch out = batch;
+  out.tokens = cut(batch.tokens);
+  out.mask = cut(batch.mask);
+  out.tokenTypes = cut(batch.tokenTypes);
+  out.wordEmbeddings = cut(batch.wordEmbeddings);
+  return out;
+}
+
+std::vector<std::int64_t> rowsByLength(const TaskData& task, const Split& split) {
+  const auto n = static_cast<std::int64_t>(split.size());
+  std::vector<std::int64_t> rows(static_cast<std::size_t>(n));
+  std::iota(rows.begin(), rows.end(), std::int64_t{0});
+  if (task.kind != TaskKind::Text || task.seqLen <= 0) {
+    return rows;
+  }
+  const auto len = static_cast<std::size_t>(task.seqLen);
+  std::vector<std::int64_t> length(static_cast<std::size_t>(n));
+  for (std::size_t i = 0; i < length.size(); ++i) {
+    const std::int64_t* row = split.tokens.data() + i * len;
+    std::size_t last = len;
+    while (last > 0 && row[last - 1] == 0) {
+      --last;
+    }
+    length[i] = static_cast<std::int64_t>(last);
+  }
+  std::stable_sort(rows.begin(), rows.end(),
+                   [&](std::int64_t a, std::int64_t b) { return length[static_cast<std::size_t>(a)] < length[static_cast<std::size_t>(b)]; });
+  return rows;
 }
 
 Batch makeBatch(const TaskData& task, const Split& split, std::int64_t begin, std::int64_t end) {
@@ -367,16 +414,31 @@ bool recordTrainRecords(ClassifierImpl& model, const TaskData& task, const std::
   model.eval();
   const auto row = writer.appendTrainRecordRow(task.name, modelName, recordName, epoch, step);
   const auto n = static_cast<std::int64_t>(task.train.size());
+  // Only the logits are needed: for KDScope's transformers the rows go in order of length and
+  // each batch loses its padding (cutPadding), the same numbers for a fraction of the work.
+  const bool cut = paddingCanBeCut(model);
+  const std::vector<std::int64_t> order = cut ? rowsByLength(task, task.train) : std::vector<std::int64_t>{};
+  std::vector<float> trueClass(static_cast<std::size_t>(n));
   for (std::int64_t begin = 0; begin < n; begin += kRecordBatch) {
     if (cancel.cancelled()) {
       return false;
     }
     const auto end = std::min<std::int64_t>(n, begin + kRecordBatch);
-    const Batch batch = makeBatch(task, task.train, begin, end);
+    std::vector<std::int64_t> rows(static_cast<std::size_t>(end - begin));
+    for (std::int64_t k = begin; k < end; ++k) {
+      rows[static_cast<std::size_t>(k - begin)] = cut ? order[static_cast<std::size_t>(k)] : k;
+    }
+    const Batch batch = cut ? cutPadding(makeBatch(task, task.train, rows)) : makeBatch(task, task.train, rows);
     const auto probabilities = torch::softmax(model.forward(batch).logits, /*dim=*/1);
-    const auto trueClass = probabilities.gather(1, batch.labels.unsqueeze(1)).squeeze(1).contiguous();
-    writer.writeTrainRecordBlock(task.name, modelName, recordName, row, static_cast<std::uint64_t>(begin),
-                                 static_cast<std::uint64_t>(end - begin), trueClass.data_ptr<float>());
+    const auto p = probabilities.gather(1, batch.labels.unsqueeze(1)).squeeze(1).to(torch::kFloat32).contiguous();
+    const auto* src = p.data_ptr<float>();
+    for (std::size_t k = 0; k < rows.size(); ++k) {
+      trueClass[static_cast<std::size_t>(rows[k])] = src[k];
+    }
+  }
+  if (n > 0) {
+    writer.writeTrainRecordBlock(task.name, modelName, recordName, row, 0, static_cast<std::uint64_t>(n),
+                                 trueClass.data());
   }
   return true;
 }
@@ -634,11 +696,16 @@ EvalStats evaluate(ClassifierImpl& model, const TaskData& task, const Split& spl
   torch::NoGradGuard noGrad; // thread-local: created on the job's thread
   model.eval();
   const auto n = static_cast<std::int64_t>(split.size());
+  // Only the logits: rows in order of length, each batch without its padding (as the records).
+  const bool cut = paddingCanBeCut(model);
+  const std::vector<std::int64_t> order = cut ? rowsByLength(task, split) : std::vector<std::int64_t>{};
   double correct = 0.0;
   double lossSum = 0.0;
   for (std::int64_t begin = 0; begin < n; begin += batchSize) {
     const auto end = std::min<std::int64_t>(n, begin + batchSize);
-    const Batch batch = makeBatch(task, split, begin, end);
+    const Batch batch = cut ? cutPadding(makeBatch(task, split,
+                                                   std::vector<std::int64_t>(order.begin() + begin, order.begin() + end)))
+                            : makeBatch(task, split, begin, end);
     auto logits = model.forward(batch).logits;
     correct += logits.argmax(1).eq(batch.labels).sum().item<double>();
     lossSum += torch::nn::functional::cross_entropy(

@@ -30,6 +30,19 @@ Batch makeBatch(const TaskData& task, const Split& split, const std::vector<std:
 /// Contiguous rows [begin, end).
 Batch makeBatch(const TaskData& task, const Split& split, std::int64_t begin, std::int64_t end);
 
+/// Whether cutting padding off a batch leaves `model`'s logits unchanged but for float
+/// rounding: KDScope's own transformers (they read [CLS] and give padding keys no attention).
+/// Not TorchScript modules (they may be traced at one length) and not MLPs (no tokens).
+[[nodiscard]] bool paddingCanBeCut(ClassifierImpl& model);
+/// `batch` without its columns past the last real token of any row (tokens, mask, token types
+/// and word embeddings; at least one column). For passes that need only the logits of a model
+/// for which paddingCanBeCut.
+[[nodiscard]] Batch cutPadding(const Batch& batch);
+/// The rows [0, split.size()) in order of their real length (tokens up to the last non-padding
+/// one), shortest first, ties by index; the identity for vector tasks. Batches of neighbours in
+/// this order lose most of their padding to cutPadding.
+[[nodiscard]] std::vector<std::int64_t> rowsByLength(const TaskData& task, const Split& split);
+
 /// Pools each layer's hidden states to one vector per example, as the recorder stores them
 /// (eval/hidden): token states [B, S, D] by the [CLS] position ("cls") or the mean over
 /// non-padding tokens (otherwise); vector states [B, D_l] (MLP layers differ in width) are
