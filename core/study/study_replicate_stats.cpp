@@ -304,6 +304,12 @@ std::vector<StudyRepValue> studyGridReplicates(const StudySummary& summary, cons
                                                const std::string& rowFactor, const std::string& colFactor,
                                                StudyMetric metric) {
   const StudyGrid grid = studyGrid(summary, task, rowFactor, colFactor, metric); // checks the factors
+  return studyGridReplicates(summary, grid, task, rowFactor, colFactor, metric);
+}
+
+std::vector<StudyRepValue> studyGridReplicates(const StudySummary& summary, const StudyGrid& grid,
+                                               const std::string& task, const std::string& rowFactor,
+                                               const std::string& colFactor, StudyMetric metric) {
   const StudyReplicateStats& stats = summary.replicates;
   if (stats.empty()) {
     return {};

@@ -148,6 +148,10 @@ StudyGrid studyGrid(const StudySummary& summary, const std::string& task, const 
 std::vector<StudyRepValue> studyGridReplicates(const StudySummary& summary, const std::string& task,
                                                const std::string& rowFactor, const std::string& colFactor,
                                                StudyMetric metric);
+/// The same for a grid the caller already has (`grid` = studyGrid of these arguments).
+std::vector<StudyRepValue> studyGridReplicates(const StudySummary& summary, const StudyGrid& grid,
+                                               const std::string& task, const std::string& rowFactor,
+                                               const std::string& colFactor, StudyMetric metric);
 
 /// One cell's training curve of one term (or "loss", the weighted total) on one task.
 struct TermCurve {

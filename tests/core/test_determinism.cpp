@@ -67,6 +67,23 @@ void expectRowsIndependentOfTheirBatch(ClassifierImpl& model, const TaskData& ta
   EXPECT_EQ(compared, 32 + 7 + 45 + 1 + n);
 }
 
+/// A transformer (initialised, untrained) for a tiny polarity corpus of varying lengths, in
+/// eval mode, with its task.
+struct TextModel {
+  TaskData task;
+  std::shared_ptr<ClassifierImpl> model;
+};
+TextModel tinyTextModel(const std::string& name, std::uint64_t seed) {
+  const auto dataDir =
+      kdscope::test::writePolarityCorpus(tempDir(name), kdscope::test::PolarityCorpus{200, false, true});
+  const auto job = kdscope::test::tinyPolarityJob(dataDir, 1);
+  TextModel out{loadTask(job.tasks[0], dataDir, job.seed), nullptr};
+  torch::manual_seed(seed);
+  out.model = makeModel(job.teacher.architecture, out.task);
+  out.model->eval();
+  return out;
+}
+
 JobSpec vectorKdJob() {
   JobSpec job;
   job.name = "determinism";
@@ -126,13 +143,8 @@ TEST(Determinism, CachedTeacherLogitsOfAnMlpDependOnlyOnTheExample) {
 }
 
 TEST(Determinism, CachedTeacherLogitsOfATransformerDependOnlyOnTheExample) {
-  const auto dataDir = kdscope::test::writePolarityCorpus(tempDir("text_rows_data"),
-                                                          kdscope::test::PolarityCorpus{200, false, true});
-  const auto job = kdscope::test::tinyPolarityJob(dataDir, 1);
-  const auto task = loadTask(job.tasks[0], dataDir, job.seed);
-  torch::manual_seed(4);
-  auto model = makeModel(job.teacher.architecture, task);
-  expectRowsIndependentOfTheirBatch(*model, task);
+  const auto text = tinyTextModel("text_rows_data", 4);
+  expectRowsIndependentOfTheirBatch(*text.model, text.task);
 }
 
 // The cache runs each example at its own length (tokens past its last real one cut) and
@@ -140,14 +152,10 @@ TEST(Determinism, CachedTeacherLogitsOfATransformerDependOnlyOnTheExample) {
 // beyond float rounding: a padded batch through the plain forward pass is the oracle. The
 // second must not change a bit: one thread against two.
 TEST(Determinism, CachedTeacherLogitsAgreeWithThePaddedForwardAndWithAnyThreadCount) {
-  const auto dataDir = kdscope::test::writePolarityCorpus(tempDir("text_trim_data"),
-                                                          kdscope::test::PolarityCorpus{200, false, true});
-  const auto job = kdscope::test::tinyPolarityJob(dataDir, 1);
-  const auto task = loadTask(job.tasks[0], dataDir, job.seed);
-  torch::manual_seed(5);
-  auto model = makeModel(job.teacher.architecture, task);
+  const auto text = tinyTextModel("text_trim_data", 5);
+  const auto& task = text.task;
+  const auto& model = text.model;
   torch::NoGradGuard noGrad;
-  model->eval();
   const auto n = static_cast<std::int64_t>(task.train.size());
   const auto batch = makeBatch(task, task.train, 0, n);
   // The corpus pads: some examples end well before the task's length.
@@ -176,4 +184,48 @@ TEST(Determinism, TeacherCacheInMemoryOnDiskAndOffTrainBitIdenticalTransformerSt
   auto job = kdscope::test::tinyPolarityJob(dataDir, 2);
   job.students.front().training.batchSize = 24;
   expectCacheModesGiveTheSameStudent(job, "polarity", "text");
+}
+
+// Passes that need only the logits (per-example records, eval passes) take the rows in order
+// of length and cut each batch's padding.
+TEST(PaddingCut, RowsByLengthShortestFirstTiesByIndex) {
+  TaskData task;
+  task.kind = TaskKind::Text;
+  task.seqLen = 5;
+  Split split;
+  split.labels = {0, 1, 0, 1};
+  // Real lengths 3, 1, 4 (a padding token inside counts as part of the row) and 3.
+  split.tokens = {2, 7, 8, 0, 0, /**/ 2, 0, 0, 0, 0, /**/ 2, 7, 0, 9, 0, /**/ 2, 9, 9, 0, 0};
+  EXPECT_EQ(rowsByLength(task, split), (std::vector<std::int64_t>{1, 0, 3, 2}));
+  task.kind = TaskKind::Vector;
+  EXPECT_EQ(rowsByLength(task, split), (std::vector<std::int64_t>{0, 1, 2, 3}));
+}
+
+TEST(PaddingCut, CutsColumnsPastTheLongestRowAndEvaluatesAsThePaddedBatch) {
+  const auto text = tinyTextModel("cut_eval_data", 6);
+  const auto& task = text.task;
+  ASSERT_TRUE(paddingCanBeCut(*text.model));
+  torch::NoGradGuard noGrad;
+  const auto n = static_cast<std::int64_t>(task.eval.size());
+  ASSERT_GT(n, 20);
+  const auto batch = makeBatch(task, task.eval, 0, n);
+  const auto order = rowsByLength(task, task.eval);
+  // The shortest 10 rows: cut to the longest of them, no real token lost.
+  const auto shortRows = std::vector<std::int64_t>(order.begin(), order.begin() + 10);
+  const auto shortBatch = makeBatch(task, task.eval, shortRows);
+  const auto cut = cutPadding(shortBatch);
+  const auto longest = shortBatch.mask.sum(1).max().item<std::int64_t>();
+  ASSERT_LT(longest, task.seqLen);
+  EXPECT_EQ(cut.tokens.size(1), longest);
+  EXPECT_EQ(cut.mask.size(1), longest);
+  EXPECT_EQ(cut.mask.sum().item<std::int64_t>(), shortBatch.mask.sum().item<std::int64_t>());
+  EXPECT_TRUE(torch::equal(cut.tokens, shortBatch.tokens.narrow(1, 0, longest)));
+  // The oracle: the plain forward pass over the whole padded split.
+  const auto logits = text.model->forward(batch).logits;
+  const double accuracy = logits.argmax(1).eq(batch.labels).to(torch::kFloat64).mean().item<double>();
+  const double loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat64), batch.labels).item<double>();
+  const auto stats = evaluate(*text.model, task, task.eval, 7); // several batches, the last short
+  EXPECT_NEAR(stats.loss, loss, 1e-5);
+  // A row whose top two logits are within float rounding could flip; none may flip twice.
+  EXPECT_LE(std::abs(stats.accuracy - accuracy), 1.0 / static_cast<double>(n) + 1e-12);
 }

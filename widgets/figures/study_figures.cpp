@@ -120,7 +120,7 @@ void buildStudyHeatmap(PlotWidget& plot, const core::StudySummary& summary, cons
   // is tested against 0 in each entry (one-sample t over the replicates), Holm over the
   // entries shown; an entry not significant after Holm is marked "n.d.": no detectable gap to
   // the teacher.
-  const auto reps = core::studyGridReplicates(summary, task, row, col, metric);
+  const auto reps = core::studyGridReplicates(summary, grid, task, row, col, metric);
   if (!reps.empty()) {
     const bool gap = metric == core::StudyMetric::Gap || metric == core::StudyMetric::SourceGap;
     for (const core::StudyRepValue& v : reps) {
@@ -164,7 +164,7 @@ void buildStudyLines(PlotWidget& plot, const core::StudySummary& summary, const 
   // grid entry computed in each replicate (as the heatmap's intervals).
   const std::vector<core::StudyRepValue> entries =
       grid.colFactor.empty() ? std::vector<core::StudyRepValue>{}
-                             : core::studyGridReplicates(summary, task, x, grid.colFactor, metric);
+                             : core::studyGridReplicates(summary, grid, task, x, grid.colFactor, metric);
   for (std::size_t c = 0; c < grid.colLevels.size(); ++c) {
     QVector<double> xs;
     QVector<double> ys;
