@@ -71,6 +71,30 @@ torch::Tensor exampleWiseTeacherLogits(ClassifierImpl& teacher, const Batch& bat
   return torch::cat(rows).contiguous();
 }
 
+torch::Tensor trainSetTeacherLogits(ClassifierImpl& teacher, const TaskData& task, const CancelToken& cancel) {
+  torch::NoGradGuard noGrad;
+  teacher.eval();
+  const auto n = static_cast<std::int64_t>(task.train.size());
+  std::vector<torch::Tensor> blocks;
+  for (std::int64_t begin = 0; begin < n; begin += kCacheBatch) {
+    if (cancel.cancelled()) {
+      return {};
+    }
+    blocks.push_back(exampleWiseTeacherLogits(teacher, makeBatch(task, task.train, begin, std::min(n, begin + kCacheBatch))));
+  }
+  if (blocks.empty()) {
+    return torch::empty({0, task.numClasses()}, torch::kFloat32);
+  }
+  return torch::cat(blocks).contiguous();
+}
+
+void TeacherCache::adopt(const torch::Tensor& logits) {
+  const auto l = logits.to(torch::kFloat32).contiguous();
+  m_rows = static_cast<std::uint64_t>(l.size(0));
+  m_classes = static_cast<std::uint64_t>(l.size(1));
+  m_memory.assign(l.data_ptr<float>(), l.data_ptr<float>() + l.numel());
+}
+
 TeacherCache::~TeacherCache() {
   if (m_fd >= 0) {
     ::close(m_fd);
@@ -87,6 +111,14 @@ bool TeacherCache::build(ClassifierImpl& teacher, const TaskData& task, std::uin
   teacher.eval();
   m_rows = task.train.size();
   m_classes = static_cast<std::uint64_t>(task.numClasses());
+  if (group == nullptr && bytes() <= budgetBytes) {
+    const auto logits = trainSetTeacherLogits(teacher, task, cancel);
+    if (!logits.defined()) {
+      return false;
+    }
+    adopt(logits);
+    return true;
+  }
   if (bytes() > budgetBytes) {
     m_path = spillPath;
     m_fd = ::open(spillPath.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);

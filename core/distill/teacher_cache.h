@@ -33,6 +33,13 @@ class Group;
 /// fp32 whatever the training precision (core/engine/precision.h).
 [[nodiscard]] torch::Tensor exampleWiseTeacherLogits(ClassifierImpl& teacher, const Batch& batch);
 
+/// The teacher's logits [N, C] on the whole train split in row order, as the cache holds them
+/// (exampleWiseTeacherLogits, a block of rows at a time; no gradient, eval mode). An undefined
+/// tensor if cancelled between blocks. run_job computes them once for the teacher's last
+/// per-example records and the cache (TeacherCache::adopt).
+[[nodiscard]] torch::Tensor trainSetTeacherLogits(ClassifierImpl& teacher, const TaskData& task,
+                                                  const CancelToken& cancel);
+
 class TeacherCache {
 public:
   /// Runs the teacher (eval mode, no gradient) over the train split. `spillPath` is used
@@ -45,6 +52,9 @@ public:
   bool build(ClassifierImpl& teacher, const TaskData& task, std::uint64_t budgetBytes,
              const std::string& spillPath, const CancelToken& cancel, dist::Group* group = nullptr);
   ~TeacherCache();
+  /// Holds logits already computed by trainSetTeacherLogits (in memory; the caller checks
+  /// the budget): the same cache as build() would fill, without a second pass.
+  void adopt(const torch::Tensor& logits);
 
   /// Teacher logits [B, C] for these train-split rows.
   [[nodiscard]] torch::Tensor logits(const std::vector<std::int64_t>& rows) const;

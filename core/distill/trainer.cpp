@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <numeric>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <random>
 #include <sstream>
@@ -409,17 +410,31 @@ torch::Tensor poolHiddenStates(const std::vector<torch::Tensor>& hidden, const B
 
 bool recordTrainRecords(ClassifierImpl& model, const TaskData& task, const std::string& modelName,
                         const std::string& recordName, std::int64_t epoch, std::int64_t step, RunWriter& writer,
-                        const CancelToken& cancel) {
+                        const CancelToken& cancel, const torch::Tensor& trainLogits) {
   torch::NoGradGuard noGrad;
   model.eval();
   const auto row = writer.appendTrainRecordRow(task.name, modelName, recordName, epoch, step);
   const auto n = static_cast<std::int64_t>(task.train.size());
+  std::vector<float> trueClass(static_cast<std::size_t>(n));
+  if (trainLogits.defined()) {
+    if (trainLogits.dim() != 2 || trainLogits.size(0) != n) {
+      throw JobError("task '" + task.name + "', model '" + modelName +
+                     "': the train-set logits given to the per-example records have the wrong shape");
+    }
+    const auto labels = torch::from_blob(const_cast<std::int64_t*>(task.train.labels.data()), {n}, torch::kInt64);
+    const auto p = torch::softmax(trainLogits, /*dim=*/1)
+                       .gather(1, labels.unsqueeze(1))
+                       .squeeze(1)
+                       .to(torch::kFloat32)
+                       .contiguous();
+    std::memcpy(trueClass.data(), p.data_ptr<float>(), trueClass.size() * sizeof(float));
+  }
   // Only the logits are needed: for KDScope's transformers the rows go in order of length and
   // each batch loses its padding (cutPadding), the same numbers for a fraction of the work.
   const bool cut = paddingCanBeCut(model);
-  const std::vector<std::int64_t> order = cut ? rowsByLength(task, task.train) : std::vector<std::int64_t>{};
-  std::vector<float> trueClass(static_cast<std::size_t>(n));
-  for (std::int64_t begin = 0; begin < n; begin += kRecordBatch) {
+  const std::vector<std::int64_t> order =
+      cut && !trainLogits.defined() ? rowsByLength(task, task.train) : std::vector<std::int64_t>{};
+  for (std::int64_t begin = trainLogits.defined() ? n : 0; begin < n; begin += kRecordBatch) {
     if (cancel.cancelled()) {
       return false;
     }
@@ -646,8 +661,16 @@ TrainOutcome trainModel(ClassifierImpl& model, const TaskData& task, const Train
     writer->appendEvalCurve(target.task, target.model, epoch, step, stats.accuracy, stats.loss);
     addTime(&TrainTimings::eval, evalStart);
     const auto recordsStart = Clock::now();
+    torch::Tensor sharedLogits;
+    if (!target.recordName.empty() && epoch == spec.epochs && target.lastEpochTrainLogits) {
+      sharedLogits = target.lastEpochTrainLogits(model);
+      if (!sharedLogits.defined()) {
+        return TrainOutcome::Cancelled; // lead only, one process (run_job shares only then)
+      }
+    }
     if (!target.recordName.empty() &&
-        !recordTrainRecords(model, task, target.model, target.recordName, epoch, step, *writer, cancel)) {
+        !recordTrainRecords(model, task, target.model, target.recordName, epoch, step, *writer, cancel,
+                            sharedLogits)) {
       if (group != nullptr) {
         group->raiseAbort(/*cancelled=*/true, "");
       }

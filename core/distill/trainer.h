@@ -121,6 +121,11 @@ struct TrainTarget {
   /// every rank takes the one-process step of the global batch. Only rank 0 evaluates, logs
   /// and records (its writer); the others pass no writer. Null or one rank: one process.
   dist::Group* group = nullptr;
+  /// When set, the last epoch's per-example records (recordName) take the train split's
+  /// logits from it instead of their own forward pass: run_job passes the teacher cache's
+  /// example-wise pass (trainSetTeacherLogits), so that a job with records and the cache runs
+  /// the final teacher over the train set once, not twice. An undefined tensor: cancelled.
+  std::function<torch::Tensor(ClassifierImpl& model)> lastEpochTrainLogits;
 };
 
 /// What a training checkpoint (TrainTarget::checkpointPath) holds besides the tensors.
@@ -136,10 +141,12 @@ TrainCheckpointInfo readTrainCheckpoint(const std::string& path);
 
 /// Writes one row of per-example records (TrainTarget::recordName) for the model as it is
 /// now, labelled with `epoch` and `step`, streaming block by block. Returns false if
-/// cancelled between blocks.
+/// cancelled between blocks. `trainLogits`, when defined, are the model's logits [N, C] on the
+/// train split in row order, already computed (the teacher cache's pass: run_job computes the
+/// teacher's once for both), and replace the forward pass.
 bool recordTrainRecords(ClassifierImpl& model, const TaskData& task, const std::string& modelName,
                         const std::string& recordName, std::int64_t epoch, std::int64_t step, RunWriter& writer,
-                        const CancelToken& cancel);
+                        const CancelToken& cancel, const torch::Tensor& trainLogits = {});
 
 enum class TrainOutcome { Completed, Cancelled };
 

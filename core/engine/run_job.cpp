@@ -435,6 +435,21 @@ void JobRunner::runTask(const TaskData& task) {
   // Earlier teacher checkpoints (teacher_epoch<k>.pt, for students' teacher_epoch) sit
   // beside the final one.
   fs::path teacherDir = checkpointDir;
+  const bool anyNeedsTeacher =
+      std::any_of(m_job.students.begin(), m_job.students.end(), [](const StudentSpec& s) { return studentUsesTeacherCache(s); });
+  const auto cacheBudget = static_cast<std::uint64_t>(m_job.teacherCacheBudgetMb * 1024.0 * 1024.0);
+  // The final teacher's per-example records and the cache need its logits on the train split:
+  // one example-wise pass gives both (in memory, one process), instead of a batched pass for
+  // the records and the cache's own.
+  const bool shareTrainLogits =
+      anyNeedsTeacher && m_job.cacheTeacherOutputs && records && (m_group == nullptr || m_group->worldSize() <= 1) &&
+      static_cast<std::uint64_t>(task.train.size()) * static_cast<std::uint64_t>(task.numClasses()) * sizeof(float) <=
+          cacheBudget;
+  torch::Tensor sharedTrainLogits; // set by the teacher's last records when shareTrainLogits
+  const auto teacherTrainLogits = [&](ClassifierImpl& model) {
+    sharedTrainLogits = trainSetTeacherLogits(model, task, m_cancel);
+    return sharedTrainLogits;
+  };
   if (!m_job.teacher.checkpoint.empty()) {
     const auto path = resolvePath(m_job.baseDir, replaceAll(m_job.teacher.checkpoint, "{task}", task.name));
     info(task.name, "teacher", "loading checkpoint " + path);
@@ -444,7 +459,9 @@ void JobRunner::runTask(const TaskData& task) {
     teacherDir = fs::path(path).parent_path();
     const auto recordsStart = std::chrono::steady_clock::now();
     if (!teacherDone && records && lead() &&
-        !recordTrainRecords(*teacher, task, "teacher", "p_true", /*epoch=*/0, /*step=*/0, *m_writer, m_cancel)) {
+        ((shareTrainLogits && !teacherTrainLogits(*teacher).defined()) ||
+         !recordTrainRecords(*teacher, task, "teacher", "p_true", /*epoch=*/0, /*step=*/0, *m_writer, m_cancel,
+                             sharedTrainLogits))) {
       throw Cancelled{};
     }
     if (!teacherDone && records && lead()) {
@@ -465,6 +482,9 @@ void JobRunner::runTask(const TaskData& task) {
     target.checkpointPath = teacherState.string();
     target.resume = resumeTeacher;
     target.group = m_group;
+    if (shareTrainLogits) {
+      target.lastEpochTrainLogits = teacherTrainLogits;
+    }
     TrainTimings timings;
     target.timings = &timings;
     target.afterEpoch = [this, &checkpointDir](int epoch, ClassifierImpl& model) {
@@ -491,26 +511,28 @@ void JobRunner::runTask(const TaskData& task) {
     finishModel(*teacher, task, "teacher");
   }
 
-  bool anyNeedsTeacher = false;
-  for (const auto& s : m_job.students) {
-    anyNeedsTeacher = anyNeedsTeacher || studentUsesTeacherCache(s);
-  }
   std::optional<TeacherCache> cache;
   if (anyNeedsTeacher && m_job.cacheTeacherOutputs) {
     cache.emplace();
-    const auto budget = static_cast<std::uint64_t>(m_job.teacherCacheBudgetMb * 1024.0 * 1024.0);
-    // Data-parallel: each rank computes its share of the rows (TeacherCache::build).
-    const std::string spill = m_group != nullptr && !lead()
-                                  ? "teacher_cache.rank" + std::to_string(m_group->rank()) + ".bin"
-                                  : "teacher_cache.bin";
     const auto cacheStart = std::chrono::steady_clock::now();
-    if (!cache->build(*teacher, task, budget, (checkpointDir / spill).string(), m_cancel, m_group)) {
-      throw Cancelled{};
+    std::string from;
+    if (sharedTrainLogits.defined()) {
+      cache->adopt(sharedTrainLogits); // the teacher's last per-example records computed them
+      sharedTrainLogits = torch::Tensor();
+      from = ", from the pass of the teacher's per-example records";
+    } else {
+      // Data-parallel: each rank computes its share of the rows (TeacherCache::build).
+      const std::string spill = m_group != nullptr && !lead()
+                                    ? "teacher_cache.rank" + std::to_string(m_group->rank()) + ".bin"
+                                    : "teacher_cache.bin";
+      if (!cache->build(*teacher, task, cacheBudget, (checkpointDir / spill).string(), m_cancel, m_group)) {
+        throw Cancelled{};
+      }
     }
     addTime("teacher cache (its train-set outputs)", cacheStart);
     info(task.name, "teacher",
          "cached train-set outputs (" + std::to_string(cache->bytes()) + " bytes, " +
-             (cache->onDisk() ? "on disk" : "in memory") + ")");
+             (cache->onDisk() ? "on disk" : "in memory") + from + ")");
   }
   teacher->eval();
 

@@ -186,6 +186,71 @@ TEST(Determinism, TeacherCacheInMemoryOnDiskAndOffTrainBitIdenticalTransformerSt
   expectCacheModesGiveTheSameStudent(job, "polarity", "text");
 }
 
+// With per-example records on and the cache in memory, the final teacher runs over the train
+// set once: its last records row and the cache come from one example-wise pass. The row must be
+// that pass's softmax at the true class bit for bit (recomputed from the teacher's checkpoint),
+// the batched pass's row (cache off) within float rounding, the earlier rows unchanged; the
+// students bit-identical with the cache off (above).
+TEST(Determinism, TheTeachersLastRecordsAndTheCacheShareOneExampleWisePass) {
+  const auto dataDir = kdscope::test::writePolarityCorpus(tempDir("text_share_data"),
+                                                          kdscope::test::PolarityCorpus{200, false, true});
+  auto job = kdscope::test::tinyPolarityJob(dataDir, 2);
+  ASSERT_TRUE(job.recording.exampleRecords);
+  job.cacheTeacherOutputs = true;
+  job.teacherCacheBudgetMb = 64.0;
+  std::vector<std::string> messages;
+  const auto collect = [&messages](const ProgressEvent& e) { messages.push_back(e.message); };
+  const auto sharedDir = tempDir("text_share_on");
+  const auto shared = runJob(job, RunOptions{sharedDir.string()}, CancelToken(), collect);
+  ASSERT_EQ(shared.status, JobStatus::Succeeded) << shared.message;
+  const auto fromRecords = [&messages] {
+    return std::count_if(messages.begin(), messages.end(), [](const std::string& m) {
+      return m.find("cached train-set outputs") != std::string::npos &&
+             m.find("from the pass of the teacher's per-example records") != std::string::npos;
+    });
+  };
+  EXPECT_EQ(fromRecords(), 1);
+  messages.clear();
+  job.teacherCacheBudgetMb = 0.0; // spilled to disk: its own pass
+  const auto disk = runJob(job, RunOptions{tempDir("text_share_disk").string()}, CancelToken(), collect);
+  ASSERT_EQ(disk.status, JobStatus::Succeeded) << disk.message;
+  EXPECT_EQ(fromRecords(), 0);
+  job.cacheTeacherOutputs = false;
+  const auto off = runJob(job, RunOptions{tempDir("text_share_off").string()}, CancelToken(), nullptr);
+  ASSERT_EQ(off.status, JobStatus::Succeeded) << off.message;
+
+  const auto& taskName = job.tasks.front().name;
+  const TrainRecords withCache = RunReader(shared.runPath).trainRecords(taskName, "teacher");
+  const TrainRecords batched = RunReader(off.runPath).trainRecords(taskName, "teacher");
+  const TrainRecords spilled = RunReader(disk.runPath).trainRecords(taskName, "teacher");
+  ASSERT_EQ(withCache.epoch, (std::vector<std::int64_t>{1, 2}));
+  ASSERT_EQ(withCache.values.size(), batched.values.size());
+  const auto n = static_cast<std::size_t>(withCache.examples);
+  // Epoch 1: the same batched pass in both runs.
+  EXPECT_TRUE(std::equal(withCache.values.begin(), withCache.values.begin() + static_cast<std::ptrdiff_t>(n),
+                         batched.values.begin()));
+  EXPECT_EQ(spilled.values, batched.values) << "a spilled cache leaves the records to their own pass";
+
+  const auto task = loadTask(job.tasks.front(), dataDir, job.seed);
+  auto teacher = makeModel(job.teacher.architecture, task);
+  torch::serialize::InputArchive archive;
+  archive.load_from((sharedDir / "checkpoints" / taskName / "teacher.pt").string());
+  teacher->load(archive);
+  torch::NoGradGuard noGrad;
+  teacher->eval();
+  const auto logits = exampleWiseTeacherLogits(*teacher, makeBatch(task, task.train, 0, static_cast<std::int64_t>(n)));
+  const auto labels = torch::tensor(task.train.labels, torch::kInt64);
+  const auto expected = torch::softmax(logits, 1).gather(1, labels.unsqueeze(1)).squeeze(1).contiguous();
+  std::size_t differing = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const float last = withCache.values[n + i];
+    ASSERT_EQ(last, expected[static_cast<std::int64_t>(i)].item<float>()) << "example " << i;
+    ASSERT_NEAR(last, batched.values[n + i], 1e-5) << "example " << i;
+    differing += last != batched.values[n + i] ? 1 : 0;
+  }
+  RecordProperty("last_row_bits_differing_from_the_batched_pass", static_cast<int>(differing));
+}
+
 // Passes that need only the logits (per-example records, eval passes) take the rows in order
 // of length and cut each batch's padding.
 TEST(PaddingCut, RowsByLengthShortestFirstTiesByIndex) {
