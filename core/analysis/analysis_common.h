@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <limits>
 #include <mutex>
@@ -24,6 +25,20 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 inline void require(bool ok, const char* function, const std::string& what) {
   if (!ok) {
     throw std::invalid_argument(std::string(function) + ": " + what);
+  }
+}
+
+/// Throws naming the first label outside [0, numClasses) and its example; builds the message
+/// only then (bootstraps check every resample's labels, and a message per label was most of
+/// their time).
+inline void requireLabelsInRange(const std::vector<std::int64_t>& labels, std::size_t numClasses,
+                                 const char* function) {
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    if (labels[i] < 0 || static_cast<std::uint64_t>(labels[i]) >= numClasses) {
+      require(false, function,
+              "label " + std::to_string(labels[i]) + " of example " + std::to_string(i) + " is outside [0, " +
+                  std::to_string(numClasses) + ")");
+    }
   }
 }
 

@@ -12,6 +12,7 @@ namespace {
 
 using detail::kNaN;
 using detail::require;
+using detail::requireLabelsInRange;
 
 /// Checks an N x C array against N labels in [0, C) and returns N.
 template <class T>
@@ -21,11 +22,7 @@ std::size_t checkRows(const std::vector<T>& values, const std::vector<std::int64
   require(values.size() == labels.size() * numClasses, function,
           "array size " + std::to_string(values.size()) + " is not labels (" + std::to_string(labels.size()) +
               ") x numClasses (" + std::to_string(numClasses) + ")");
-  for (std::size_t i = 0; i < labels.size(); ++i) {
-    require(labels[i] >= 0 && static_cast<std::uint64_t>(labels[i]) < numClasses, function,
-            "label " + std::to_string(labels[i]) + " of example " + std::to_string(i) + " is outside [0, " +
-                std::to_string(numClasses) + ")");
-  }
+  requireLabelsInRange(labels, numClasses, function);
   return labels.size();
 }
 
@@ -276,9 +273,8 @@ std::vector<double> perClassMean(const std::vector<double>& values, const std::v
   require(values.size() == labels.size(), "perClassMean", "values and labels differ in length");
   std::vector<double> sum(numClasses, 0.0);
   std::vector<std::size_t> count(numClasses, 0);
+  requireLabelsInRange(labels, numClasses, "perClassMean");
   for (std::size_t i = 0; i < labels.size(); ++i) {
-    require(labels[i] >= 0 && static_cast<std::uint64_t>(labels[i]) < numClasses, "perClassMean",
-            "label " + std::to_string(labels[i]) + " of example " + std::to_string(i) + " is out of range");
     if (std::isnan(values[i])) {
       continue;
     }
@@ -342,9 +338,15 @@ Matrix classSimilarityFromWeights(const std::vector<float>& weight, std::size_t 
 Matrix classSimilarityFromProbs(const std::vector<double>& probs, const std::vector<std::int64_t>& labels,
                                 std::size_t numClasses) {
   const std::size_t n = checkRows(probs, labels, numClasses, "classSimilarityFromProbs");
+  return classSimilarityFromProbsOfRows(probs, labels, numClasses, nullptr, n);
+}
+
+Matrix classSimilarityFromProbsOfRows(const std::vector<double>& probs, const std::vector<std::int64_t>& labels,
+                                      std::size_t numClasses, const std::uint32_t* rows, std::size_t n) {
   Matrix sum(numClasses, numClasses, 0.0);
   std::vector<std::size_t> count(numClasses, 0);
-  for (std::size_t i = 0; i < n; ++i) {
+  for (std::size_t k = 0; k < n; ++k) {
+    const std::size_t i = rows != nullptr ? rows[k] : k;
     const auto y = static_cast<std::size_t>(labels[i]);
     ++count[y];
     for (std::size_t c = 0; c < numClasses; ++c) {

@@ -132,6 +132,12 @@ struct ConfidenceBins {
 /// Rows of classes with no examples are NaN.
 [[nodiscard]] Matrix classSimilarityFromProbs(const std::vector<double>& probs,
                                               const std::vector<std::int64_t>& labels, std::size_t numClasses);
+/// The same over the examples rows[0..count) in that order, each as often as it appears (a
+/// bootstrap resample; the same sums, in the same order, as on the resample's copied rows).
+/// Labels are checked once by the caller.
+[[nodiscard]] Matrix classSimilarityFromProbsOfRows(const std::vector<double>& probs,
+                                                    const std::vector<std::int64_t>& labels, std::size_t numClasses,
+                                                    const std::uint32_t* rows, std::size_t count);
 
 /// Geometry agreement: Pearson correlation of the off-diagonal entries (i != j) of two
 /// equally sized square matrices, skipping pairs where either entry is NaN.

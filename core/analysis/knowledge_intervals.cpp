@@ -79,18 +79,33 @@ Interval spearmanInterval(const std::vector<double>& a, const std::vector<double
   if (a.size() != b.size()) {
     throw std::invalid_argument("spearmanInterval: the two series differ in length");
   }
+  // Each resample: its complete pairs in draw order, ranked by counting (ResampleRanks gives
+  // the numbers spearmanCorrelation's sorts give, exactly), then Pearson of the ranks.
+  std::vector<std::uint8_t> complete(a.size());
+  std::vector<double> a0(a.size());
+  std::vector<double> b0(b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    complete[i] = std::isnan(a[i]) || std::isnan(b[i]) ? 0 : 1;
+    a0[i] = complete[i] != 0 ? a[i] : 0.0; // never counted: its rows are left out below
+    b0[i] = complete[i] != 0 ? b[i] : 0.0;
+  }
+  ResampleRanks ranksA(a0);
+  ResampleRanks ranksB(b0);
+  std::vector<std::uint32_t> kept;
   std::vector<double> x;
   std::vector<double> y;
   Interval out = bootstrapInterval(
       a.size(),
       [&](const std::vector<std::uint32_t>& rows) {
-        x.clear();
-        y.clear();
+        kept.clear();
         for (const std::uint32_t i : rows) {
-          x.push_back(a[i]);
-          y.push_back(b[i]);
+          if (complete[i] != 0) {
+            kept.push_back(i);
+          }
         }
-        return spearmanCorrelation(x, y);
+        ranksA.ranks(kept.data(), kept.size(), x);
+        ranksB.ranks(kept.data(), kept.size(), y);
+        return pearsonCorrelation(x, y);
       },
       options);
   out.estimate = spearmanCorrelation(a, b);
@@ -115,28 +130,19 @@ Interval geometryAgreementProbsInterval(const std::vector<double>& teacherProbs,
     none.count = labels.size();
     return none;
   }
-  std::vector<double> t;
-  std::vector<double> s;
-  std::vector<std::int64_t> l;
+  // The estimate checks the labels; each resample then sums its rows in place, in draw order
+  // (the same sums as on copied rows, without copying N x C values per resample).
+  const double estimate = offDiagonalCorrelation(classSimilarityFromProbs(teacherProbs, labels, numClasses),
+                                                 classSimilarityFromProbs(studentProbs, labels, numClasses));
   Interval out = bootstrapInterval(
       labels.size(),
       [&](const std::vector<std::uint32_t>& rows) {
-        t.clear();
-        s.clear();
-        l.clear();
-        for (const std::uint32_t i : rows) {
-          t.insert(t.end(), teacherProbs.begin() + static_cast<std::ptrdiff_t>(i * numClasses),
-                   teacherProbs.begin() + static_cast<std::ptrdiff_t>((i + 1) * numClasses));
-          s.insert(s.end(), studentProbs.begin() + static_cast<std::ptrdiff_t>(i * numClasses),
-                   studentProbs.begin() + static_cast<std::ptrdiff_t>((i + 1) * numClasses));
-          l.push_back(labels[i]);
-        }
-        return offDiagonalCorrelation(classSimilarityFromProbs(t, l, numClasses),
-                                      classSimilarityFromProbs(s, l, numClasses));
+        return offDiagonalCorrelation(
+            classSimilarityFromProbsOfRows(teacherProbs, labels, numClasses, rows.data(), rows.size()),
+            classSimilarityFromProbsOfRows(studentProbs, labels, numClasses, rows.data(), rows.size()));
       },
       options);
-  out.estimate = offDiagonalCorrelation(classSimilarityFromProbs(teacherProbs, labels, numClasses),
-                                        classSimilarityFromProbs(studentProbs, labels, numClasses));
+  out.estimate = estimate;
   return out;
 }
 

@@ -12,6 +12,7 @@ namespace {
 
 using detail::kNaN;
 using detail::require;
+using detail::requireLabelsInRange;
 
 /// Rows of an N x C array; throws unless the size is a whole number of rows.
 std::size_t rowsOf(const std::vector<float>& logits, std::size_t numClasses, const char* function) {
@@ -26,11 +27,7 @@ void checkLabels(const std::vector<std::int64_t>& labels, std::size_t rows, std:
                  const char* function) {
   require(labels.size() == rows, function,
           "labels size " + std::to_string(labels.size()) + " differs from logits rows " + std::to_string(rows));
-  for (std::size_t i = 0; i < labels.size(); ++i) {
-    require(labels[i] >= 0 && static_cast<std::uint64_t>(labels[i]) < numClasses, function,
-            "label " + std::to_string(labels[i]) + " of example " + std::to_string(i) + " is outside [0, " +
-                std::to_string(numClasses) + ")");
-  }
+  requireLabelsInRange(labels, numClasses, function);
 }
 
 std::int64_t argmaxRow(const float* row, std::size_t numClasses) {

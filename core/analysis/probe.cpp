@@ -22,6 +22,7 @@ using detail::dot;
 using detail::kNaN;
 using detail::parallelFor;
 using detail::require;
+using detail::requireLabelsInRange;
 using detail::resolveThreads;
 
 // The objective's per-example sums are split into this many fixed row blocks whatever the
@@ -403,10 +404,7 @@ LinearProbe fitProbe(const std::vector<float>& features, std::size_t numFeatures
               ") x numFeatures (" + std::to_string(numFeatures) + ")");
   require(options.l2 >= 0.0 && std::isfinite(options.l2), "fitProbe", "l2 must be >= 0");
   require(options.memory > 0, "fitProbe", "memory must be positive");
-  for (std::size_t i = 0; i < n; ++i) {
-    require(labels[i] >= 0 && static_cast<std::uint64_t>(labels[i]) < numClasses, "fitProbe",
-            "label " + std::to_string(labels[i]) + " of example " + std::to_string(i) + " is out of range");
-  }
+  requireLabelsInRange(labels, numClasses, "fitProbe");
 
   LinearProbe probe;
   probe.numFeatures = numFeatures;

@@ -6,8 +6,12 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <numeric>
+#include <optional>
 #include <stdexcept>
+#include <tuple>
 
 #include "core/analysis/analysis_common.h"
 #include "core/data/rng.h"
@@ -64,11 +68,57 @@ double sampleSd(const std::vector<double>& values, double m) {
   return std::sqrt(ss / static_cast<double>(values.size() - 1));
 }
 
+/// Resample tables of at most this many indices (64 MiB) are kept for the next bootstrap.
+constexpr std::size_t kResampleTableLimit = std::size_t{16} << 20U;
+
+/// The indices of B resamples of n examples (resample b at [b n, (b + 1) n)), drawn from
+/// bootstrapRng(seed) in order. An analysis runs dozens of bootstraps over the same eval
+/// examples with the same seed and B (every metric on the same resamples), and drawing was
+/// most of their time: the last table is kept (process-wide, behind a mutex) and handed to the
+/// next call with the same n, B and seed. Null above kResampleTableLimit indices: the caller
+/// then draws as it goes, the same indices.
+std::shared_ptr<const std::vector<std::uint32_t>> sharedResampleTable(std::size_t n, int resamples,
+                                                                      std::uint64_t seed) {
+  const std::size_t entries = n * static_cast<std::size_t>(resamples);
+  if (n == 0 || n > UINT32_MAX || resamples <= 0 || entries / n != static_cast<std::size_t>(resamples) ||
+      entries > kResampleTableLimit) {
+    return nullptr;
+  }
+  static std::mutex mutex;
+  static std::shared_ptr<const std::vector<std::uint32_t>> last;
+  static std::tuple<std::size_t, int, std::uint64_t> lastKey;
+  const std::lock_guard<std::mutex> lock(mutex);
+  const auto key = std::make_tuple(n, resamples, seed);
+  if (last != nullptr && lastKey == key) {
+    return last;
+  }
+  auto table = std::make_shared<std::vector<std::uint32_t>>(entries);
+  Rng rng = bootstrapRng(seed);
+  for (std::uint32_t& index : *table) {
+    index = static_cast<std::uint32_t>(rng.uniformInt(n));
+  }
+  last = table;
+  lastKey = key;
+  return last;
+}
+
 /// The B bootstrap means of `values` (the draws of bootstrapResampleIndices).
 std::vector<double> bootstrapMeans(const std::vector<double>& values, const BootstrapOptions& options) {
   const std::size_t n = values.size();
-  Rng rng = bootstrapRng(options.seed);
   std::vector<double> replicates(static_cast<std::size_t>(options.resamples));
+  if (const auto table = sharedResampleTable(n, options.resamples, options.seed)) {
+    const std::uint32_t* rows = table->data();
+    for (double& replicate : replicates) {
+      double sum = 0.0;
+      for (std::size_t i = 0; i < n; ++i) {
+        sum += values[rows[i]];
+      }
+      rows += n;
+      replicate = sum / static_cast<double>(n);
+    }
+    return replicates;
+  }
+  Rng rng = bootstrapRng(options.seed);
   for (double& replicate : replicates) {
     double sum = 0.0;
     for (std::size_t i = 0; i < n; ++i) {
@@ -295,6 +345,9 @@ Coefficient nanCoefficient(double level, std::size_t n) {
 std::vector<std::uint32_t> bootstrapResampleIndices(std::size_t n, int resamples, std::uint64_t seed) {
   require(resamples >= 0, "bootstrapResampleIndices", "resamples must be >= 0");
   require(n <= UINT32_MAX, "bootstrapResampleIndices", "n must fit 32 bits");
+  if (const auto table = sharedResampleTable(n, resamples, seed)) {
+    return *table;
+  }
   Rng rng = bootstrapRng(seed);
   std::vector<std::uint32_t> indices(n * static_cast<std::size_t>(resamples));
   for (std::uint32_t& index : indices) {
@@ -329,8 +382,17 @@ std::vector<double> bootstrapReplicates(std::size_t n, const IndexStatistic& sta
   if (n == 0) {
     return replicates;
   }
-  Rng rng = bootstrapRng(options.seed);
   std::vector<std::uint32_t> indices(n);
+  if (const auto table = sharedResampleTable(n, options.resamples, options.seed)) {
+    const std::uint32_t* rows = table->data();
+    for (double& replicate : replicates) {
+      std::copy_n(rows, n, indices.begin());
+      rows += n;
+      replicate = statistic(indices);
+    }
+    return replicates;
+  }
+  Rng rng = bootstrapRng(options.seed);
   for (double& replicate : replicates) {
     for (std::uint32_t& index : indices) {
       index = static_cast<std::uint32_t>(rng.uniformInt(n));
@@ -350,6 +412,39 @@ Interval bootstrapInterval(std::size_t n, const IndexStatistic& statistic, const
   const double estimate = statistic(all);
   return makeInterval(estimate, percentileInterval(bootstrapReplicates(n, statistic, options), options.level),
                       options.resamples, kOverExamples, options.level, n);
+}
+
+ResampleRanks::ResampleRanks(const std::vector<double>& values) : m_level(values.size()) {
+  std::vector<std::uint32_t> order(values.size());
+  std::iota(order.begin(), order.end(), std::uint32_t{0});
+  std::sort(order.begin(), order.end(), [&](std::uint32_t i, std::uint32_t j) { return values[i] < values[j]; });
+  std::uint32_t level = 0;
+  for (std::size_t k = 0; k < order.size(); ++k) {
+    if (k > 0 && values[order[k]] != values[order[k - 1]]) {
+      ++level;
+    }
+    m_level[order[k]] = level;
+  }
+  m_count.assign(values.empty() ? 0 : level + 1, 0);
+  m_rank.assign(m_count.size(), 0.0);
+}
+
+void ResampleRanks::ranks(const std::uint32_t* rows, std::size_t count, std::vector<double>& out) {
+  std::fill(m_count.begin(), m_count.end(), 0);
+  for (std::size_t k = 0; k < count; ++k) {
+    ++m_count[m_level[rows[k]]];
+  }
+  // A value held t times after `start` smaller ones spans ranks start + 1 .. start + t.
+  std::size_t start = 0;
+  for (std::size_t l = 0; l < m_count.size(); ++l) {
+    const std::size_t end = start + m_count[l];
+    m_rank[l] = 0.5 * static_cast<double>(start + 1 + end);
+    start = end;
+  }
+  out.resize(count);
+  for (std::size_t k = 0; k < count; ++k) {
+    out[k] = m_rank[m_level[rows[k]]];
+  }
 }
 
 Interval bootstrapMean(const std::vector<double>& values, const BootstrapOptions& options) {
@@ -431,15 +526,20 @@ Interval bootstrapRatio(const std::vector<double>& numerator, const std::vector<
     bottom += denominator[i];
   }
   const double estimate = ratio(top, bottom);
-  Rng rng = bootstrapRng(options.seed);
   std::vector<double> replicates(static_cast<std::size_t>(options.resamples));
+  const auto table = sharedResampleTable(n, options.resamples, options.seed);
+  Rng rng = bootstrapRng(options.seed);
+  const std::uint32_t* rows = table != nullptr ? table->data() : nullptr;
   for (double& replicate : replicates) {
     double s = 0.0;
     double t = 0.0;
     for (std::size_t i = 0; i < n; ++i) {
-      const std::size_t k = rng.uniformInt(n);
+      const std::size_t k = rows != nullptr ? rows[i] : rng.uniformInt(n);
       s += numerator[k];
       t += denominator[k];
+    }
+    if (rows != nullptr) {
+      rows += n;
     }
     replicate = ratio(s, t);
   }
@@ -723,18 +823,44 @@ MannWhitneyResult mannWhitney(const std::vector<double>& values, const std::vect
   }
   // Stratified bootstrap of r: the group sizes are part of the design (which examples were
   // lost is the outcome, not resampled away), and an empty group would leave r undefined.
+  // Each resample's U from the rank sum of its first group, the ranks counted over the levels
+  // of x1 and x0 together (ResampleRanks: the numbers of sorting each resample, exactly).
   Rng rng(deriveSeed(options.seed, "bootstrap:stratified"));
   std::vector<double> replicates(static_cast<std::size_t>(options.resamples));
+  std::vector<double> all(x1);
+  all.insert(all.end(), x0.begin(), x0.end());
+  const bool anyNaN = std::any_of(all.begin(), all.end(), [](double v) { return std::isnan(v); });
+  std::optional<ResampleRanks> levels;
+  if (!anyNaN) {
+    levels.emplace(all);
+  }
+  std::vector<std::uint32_t> rows(all.size());
+  std::vector<double> ranks;
   std::vector<double> s1(x1.size());
   std::vector<double> s0(x0.size());
   for (double& replicate : replicates) {
-    for (double& v : s1) {
-      v = x1[rng.uniformInt(x1.size())];
+    for (std::size_t k = 0; k < s1.size(); ++k) {
+      const auto j = static_cast<std::uint32_t>(rng.uniformInt(x1.size()));
+      s1[k] = x1[j];
+      rows[k] = j;
     }
-    for (double& v : s0) {
-      v = x0[rng.uniformInt(x0.size())];
+    for (std::size_t k = 0; k < s0.size(); ++k) {
+      const auto j = static_cast<std::uint32_t>(rng.uniformInt(x0.size()));
+      s0[k] = x0[j];
+      rows[s1.size() + k] = static_cast<std::uint32_t>(x1.size()) + j;
     }
-    replicate = 2.0 * uStatistic(s1, s0, nullptr) / pairs - 1.0;
+    double u = 0.0;
+    if (levels) {
+      levels->ranks(rows.data(), rows.size(), ranks);
+      double rankSum = 0.0;
+      for (std::size_t k = 0; k < s1.size(); ++k) {
+        rankSum += ranks[k];
+      }
+      u = rankSum - n1 * (n1 + 1.0) / 2.0; // as uStatistic
+    } else {
+      u = uStatistic(s1, s0, nullptr);
+    }
+    replicate = 2.0 * u / pairs - 1.0;
   }
   result.rankBiserial = makeInterval(2.0 * result.u / pairs - 1.0, percentileInterval(replicates, options.level),
                                      options.resamples, "eval examples (stratified bootstrap)", options.level,

@@ -75,6 +75,23 @@ using IndexStatistic = std::function<double(const std::vector<std::uint32_t>& in
 [[nodiscard]] std::vector<double> bootstrapReplicates(std::size_t n, const IndexStatistic& statistic,
                                                       const BootstrapOptions& options = {});
 
+/// Average ranks (1-based; ties share the mean of the ranks they span) within bootstrap
+/// resamples of one series, by counting: built once from the series (its distinct values
+/// sorted), each resample's ranks then cost O(resample + distinct values) instead of a sort.
+/// The ranks are half-integers, exact in float64, so they are bit for bit those of sorting the
+/// resample's values (Spearman's and Mann-Whitney's bootstraps use it). Values must not be NaN.
+class ResampleRanks {
+public:
+  explicit ResampleRanks(const std::vector<double>& values);
+  /// out[k] = the average rank of values[rows[k]] among values[rows[0]], ..., values[rows[count - 1]].
+  void ranks(const std::uint32_t* rows, std::size_t count, std::vector<double>& out);
+
+private:
+  std::vector<std::uint32_t> m_level; ///< per value: its rank among the distinct values (0-based)
+  std::vector<std::uint32_t> m_count; ///< per distinct value: how often the resample holds it
+  std::vector<double> m_rank;         ///< per distinct value: its average rank in the resample
+};
+
 /// Fast path for the mean of per-example values (accuracy from 0/1 correctness, agreement,
 /// per-example KL): the same draws and the same result as bootstrapInterval with the mean.
 [[nodiscard]] Interval bootstrapMean(const std::vector<double>& values, const BootstrapOptions& options = {});

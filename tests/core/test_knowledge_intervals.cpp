@@ -19,6 +19,7 @@
 #include "core/analysis/knowledge_intervals.h"
 #include "core/analysis/stats.h"
 #include "core/common/cancel.h"
+#include "core/data/rng.h"
 #include "core/engine/run_job.h"
 #include "core/record/h5_file.h"
 #include "core/record/run_reader.h"
@@ -111,6 +112,72 @@ TEST(KnowledgeIntervals, SpearmanAndGeometryOnPerfectCases) {
   EXPECT_NEAR(geometry.estimate, 1.0, 1e-12);
   EXPECT_NEAR(geometry.lo, 1.0, 1e-9);
   EXPECT_NEAR(geometry.hi, 1.0, 1e-9);
+}
+
+// The intervals rank by counting and sum resampled rows in place; their ends must be those of
+// the plain definition: each resample's rows copied out and given to spearmanCorrelation (NaN
+// pairs dropped, ties) and classSimilarityFromProbs, on the same draws.
+TEST(KnowledgeIntervals, SpearmanAndGeometryEqualTheirDefinitionOnCopiedResamples) {
+  Rng rng(31);
+  const std::size_t n = 90;
+  const std::size_t classes = 4;
+  std::vector<double> a(n);
+  std::vector<double> b(n);
+  std::vector<double> teacher(n * classes);
+  std::vector<double> student(n * classes);
+  std::vector<std::int64_t> labels(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    a[i] = static_cast<double>(rng.uniformInt(9));                   // ties
+    b[i] = a[i] * 0.5 + static_cast<double>(rng.uniformInt(5));     // ties, correlated
+    labels[i] = static_cast<std::int64_t>(rng.uniformInt(classes));
+    double st = 0.0;
+    double ss = 0.0;
+    for (std::size_t c = 0; c < classes; ++c) {
+      teacher[i * classes + c] = 0.1 + rng.uniform01();
+      student[i * classes + c] = 0.1 + rng.uniform01();
+      st += teacher[i * classes + c];
+      ss += student[i * classes + c];
+    }
+    for (std::size_t c = 0; c < classes; ++c) {
+      teacher[i * classes + c] /= st;
+      student[i * classes + c] /= ss;
+    }
+  }
+  a[3] = std::nan("");
+  b[10] = std::nan("");
+  const an::BootstrapOptions options{400, 0.9, 13};
+  const std::vector<std::uint32_t> indices = an::bootstrapResampleIndices(n, options.resamples, options.seed);
+  std::vector<double> spearman;
+  std::vector<double> geometry;
+  for (int r = 0; r < options.resamples; ++r) {
+    std::vector<double> x;
+    std::vector<double> y;
+    std::vector<double> t;
+    std::vector<double> u;
+    std::vector<std::int64_t> l;
+    for (std::size_t k = 0; k < n; ++k) {
+      const std::uint32_t i = indices[static_cast<std::size_t>(r) * n + k];
+      x.push_back(a[i]);
+      y.push_back(b[i]);
+      t.insert(t.end(), teacher.begin() + static_cast<long>(i * classes), teacher.begin() + static_cast<long>((i + 1) * classes));
+      u.insert(u.end(), student.begin() + static_cast<long>(i * classes), student.begin() + static_cast<long>((i + 1) * classes));
+      l.push_back(labels[i]);
+    }
+    spearman.push_back(an::spearmanCorrelation(x, y));
+    geometry.push_back(an::offDiagonalCorrelation(an::classSimilarityFromProbs(t, l, classes),
+                                                  an::classSimilarityFromProbs(u, l, classes)));
+  }
+  const auto [sLo, sHi] = an::percentileInterval(spearman, options.level);
+  const an::Interval s = an::spearmanInterval(a, b, options);
+  EXPECT_EQ(s.lo, sLo);
+  EXPECT_EQ(s.hi, sHi);
+  EXPECT_EQ(s.estimate, an::spearmanCorrelation(a, b));
+  EXPECT_LT(sLo, sHi);
+  const auto [gLo, gHi] = an::percentileInterval(geometry, options.level);
+  const an::Interval g = an::geometryAgreementProbsInterval(teacher, student, labels, classes, options);
+  EXPECT_EQ(g.lo, gLo);
+  EXPECT_EQ(g.hi, gHi);
+  EXPECT_LT(gLo, gHi);
 }
 
 TEST(KnowledgeIntervals, NumPyOracleOnARunWithTheControls) {

@@ -605,5 +605,123 @@ TEST(StatsLossPattern, CategoryTableCounts) {
   EXPECT_EQ(table.counts, (std::vector<std::uint64_t>{1, 1, 0, 1, 1, 2}));
 }
 
+// ResampleRanks counts instead of sorting: hand-worked, then against ranks written out as
+// "values below plus (values equal + 1) / 2" over the resample (O(n^2), no sort), on random
+// resamples of a series with many ties.
+TEST(StatsBootstrap, ResampleRanksHandWorkedAndAgainstPairCounting) {
+  // values 3, 1, 3, 2; rows 0, 0, 1, 3, 2 hold 3, 3, 1, 2, 3: sorted 1, 2, 3, 3, 3, so 1 has
+  // rank 1, 2 rank 2 and each 3 the mean of ranks 3, 4, 5.
+  ResampleRanks hand({3.0, 1.0, 3.0, 2.0});
+  const std::vector<std::uint32_t> rows{0, 0, 1, 3, 2};
+  std::vector<double> out;
+  hand.ranks(rows.data(), rows.size(), out);
+  EXPECT_EQ(out, (std::vector<double>{4.0, 4.0, 1.0, 2.0, 4.0}));
+  // A resample of rows 1, 3 (values 1, 2; the 3s not drawn): ranks 1 and 2.
+  hand.ranks(rows.data() + 2, 2, out);
+  EXPECT_EQ(out, (std::vector<double>{1.0, 2.0}));
+
+  Rng rng(17);
+  std::vector<double> values(300);
+  for (double& v : values) {
+    v = static_cast<double>(rng.uniformInt(40)) * 0.25 - 3.0; // 40 levels, ~7.5 ties each
+  }
+  values[5] = -0.0; // equal to 0.0, as a sort's comparisons have it
+  values[6] = 0.0;
+  ResampleRanks ranks(values);
+  for (int r = 0; r < 20; ++r) {
+    std::vector<std::uint32_t> resample(1 + rng.uniformInt(values.size()));
+    for (auto& i : resample) {
+      i = static_cast<std::uint32_t>(rng.uniformInt(values.size()));
+    }
+    ranks.ranks(resample.data(), resample.size(), out);
+    ASSERT_EQ(out.size(), resample.size());
+    for (std::size_t k = 0; k < resample.size(); ++k) {
+      double below = 0.0;
+      double equal = 0.0;
+      for (const std::uint32_t j : resample) {
+        below += values[j] < values[resample[k]] ? 1.0 : 0.0;
+        equal += values[j] == values[resample[k]] ? 1.0 : 0.0;
+      }
+      ASSERT_EQ(out[k], below + (equal + 1.0) / 2.0) << "resample " << r << ", position " << k;
+    }
+  }
+}
+
+// The rank-biserial interval's replicates are U counted pair by pair on the same stratified
+// draws (the test draws them itself from the documented stream), with ties.
+TEST(StatsLossPattern, RankBiserialReplicatesAreUCountedPairByPair) {
+  Rng data(23);
+  std::vector<double> values(120);
+  std::vector<std::uint8_t> group(values.size());
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    group[i] = i % 4 == 0 ? 1 : 0;
+    values[i] = static_cast<double>(data.uniformInt(12)) + (group[i] != 0 ? 2.0 : 0.0);
+  }
+  const BootstrapOptions options{300, 0.95, 41};
+  const MannWhitneyResult result = mannWhitney(values, group, options);
+  std::vector<double> x1;
+  std::vector<double> x0;
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    (group[i] != 0 ? x1 : x0).push_back(values[i]);
+  }
+  Rng rng(deriveSeed(options.seed, "bootstrap:stratified"));
+  std::vector<double> replicates;
+  for (int b = 0; b < options.resamples; ++b) {
+    std::vector<double> s1(x1.size());
+    std::vector<double> s0(x0.size());
+    for (double& v : s1) {
+      v = x1[rng.uniformInt(x1.size())];
+    }
+    for (double& v : s0) {
+      v = x0[rng.uniformInt(x0.size())];
+    }
+    double u = 0.0;
+    for (const double a : s1) {
+      for (const double c : s0) {
+        u += a > c ? 1.0 : (a == c ? 0.5 : 0.0);
+      }
+    }
+    replicates.push_back(2.0 * u / (static_cast<double>(x1.size()) * static_cast<double>(x0.size())) - 1.0);
+  }
+  const auto [lo, hi] = percentileInterval(replicates, options.level);
+  EXPECT_EQ(result.rankBiserial.lo, lo);
+  EXPECT_EQ(result.rankBiserial.hi, hi);
+  EXPECT_LT(lo, hi);
+}
+
+// Bootstraps over the same examples share one table of draws (kept between calls): the
+// indices must be the documented stream's, below and above the table's size limit (16M
+// indices), and a second call must give the same as the first.
+TEST(StatsBootstrap, SharedResampleTableHoldsTheStreamsDraws) {
+  for (const auto& [n, resamples] : {std::pair<std::size_t, int>{211, 300}, std::pair<std::size_t, int>{17000, 1000}}) {
+    Rng data(29);
+    const std::vector<double> values = bernoulli(n, 0.4, data);
+    const BootstrapOptions options{resamples, 0.95, 5};
+    Rng rng(deriveSeed(options.seed, "bootstrap"));
+    std::vector<double> means(static_cast<std::size_t>(resamples));
+    for (double& m : means) {
+      double sum = 0.0;
+      for (std::size_t i = 0; i < n; ++i) {
+        sum += values[rng.uniformInt(n)];
+      }
+      m = sum / static_cast<double>(n);
+    }
+    const auto [lo, hi] = percentileInterval(means, options.level);
+    for (int call = 0; call < 2; ++call) {
+      const Interval interval = bootstrapMean(values, options);
+      EXPECT_EQ(interval.lo, lo) << "n " << n << ", call " << call;
+      EXPECT_EQ(interval.hi, hi) << "n " << n << ", call " << call;
+    }
+    if (n < 1000) {
+      Rng again(deriveSeed(options.seed, "bootstrap"));
+      const std::vector<std::uint32_t> indices = bootstrapResampleIndices(n, resamples, options.seed);
+      ASSERT_EQ(indices.size(), n * static_cast<std::size_t>(resamples));
+      for (const std::uint32_t i : indices) {
+        ASSERT_EQ(i, again.uniformInt(n));
+      }
+    }
+  }
+}
+
 } // namespace
 } // namespace kdscope::core::analysis
