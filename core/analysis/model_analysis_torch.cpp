@@ -7,11 +7,13 @@
 #include <iterator>
 #include <limits>
 #include <optional>
+#include <type_traits>
 
 #include <c10/util/hash.h>
 
 #include "core/analysis/head_ablation_torch.h"
 #include "core/analysis/knowledge.h"
+#include "core/common/item_threads.h"
 #include "core/common/error.h"
 #include "core/distill/trainer.h"
 #include "core/models/model_tokenizer.h"
@@ -91,25 +93,27 @@ HeadScores computeHeadScores(ClassifierImpl& model, const TaskData& task, const 
   scores.perExampleAblationLoss.reserve(static_cast<std::size_t>(n) * cells);
 
   // One pass per batch: the forward and backward pass of the gate gradients (importance) also
-  // gives the intact logits and the block inputs the ablations start from.
-  auto sumAbs = torch::zeros({layers, heads}, torch::kFloat64);
-  for (std::int64_t begin = 0; begin < n; begin += batchSize) {
-    if (cancel.cancelled()) {
-      return HeadScores{};
-    }
+  // gives the intact logits and the block inputs the ablations start from. A batch's results
+  // are kept per batch and appended in batch order.
+  struct BatchScores {
+    torch::Tensor absolute;    // [B, Lyr, H] float64: |gate gradient| per example
+    torch::Tensor intactLoss;  // [B] float64
+    torch::Tensor intactRight; // [B] uint8
+    torch::Tensor loss;        // [B, cells] float64: with each head ablated
+    torch::Tensor right;       // [B, cells] uint8
+  };
+  const auto scoreBatch = [&](std::int64_t begin, bool batchedAblation) {
     const auto end = std::min<std::int64_t>(n, begin + batchSize);
     const Batch batch = inDtype(makeBatch(task, split, begin, end), dtype);
+    BatchScores out;
     ForwardOutput intact;
     const auto g = headGateGradients(model, batch, &intact);
-    const auto absolute = g.to(torch::kFloat64).abs().contiguous();
-    sumAbs += absolute.sum(0);
-    scores.perExampleImportance.insert(scores.perExampleImportance.end(), absolute.data_ptr<double>(),
-                                       absolute.data_ptr<double>() + absolute.numel());
+    out.absolute = g.to(torch::kFloat64).abs().contiguous();
 
     // Ablation: every head gated to 0 alone, [cells, B, C].
     const torch::NoGradGuard noGrad;
     torch::Tensor ablated;
-    if (fast) {
+    if (batchedAblation) {
       ablated = ablator.ablatedLogits(batch, intact.hidden);
       if (!checked) {
         // The batched path must reproduce forward() with the gate (float rounding aside), checked
@@ -134,25 +138,60 @@ HeadScores computeHeadScores(ClassifierImpl& model, const TaskData& task, const 
     }
     const auto rows = batch.labels.size(0);
     const auto ce = torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone);
-    const auto intactLoss = torch::nn::functional::cross_entropy(intact.logits, batch.labels, ce).to(torch::kFloat64).contiguous();
-    const auto intactRight = intact.logits.argmax(1).eq(batch.labels).to(torch::kUInt8).contiguous();
-    scores.perExampleLoss.insert(scores.perExampleLoss.end(), intactLoss.data_ptr<double>(),
-                                 intactLoss.data_ptr<double>() + rows);
-    scores.perExampleCorrect.insert(scores.perExampleCorrect.end(), intactRight.data_ptr<std::uint8_t>(),
-                                    intactRight.data_ptr<std::uint8_t>() + rows);
+    out.intactLoss = torch::nn::functional::cross_entropy(intact.logits, batch.labels, ce).to(torch::kFloat64).contiguous();
+    out.intactRight = intact.logits.argmax(1).eq(batch.labels).to(torch::kUInt8).contiguous();
     const auto flat = ablated.reshape({static_cast<std::int64_t>(cells) * rows, ablated.size(2)});
     const auto labels = batch.labels.repeat({static_cast<std::int64_t>(cells)});
     // [cells, B] -> [B, cells]: rows are examples, as in perExampleImportance.
-    const auto loss = torch::nn::functional::cross_entropy(flat, labels, ce)
-                          .view({static_cast<std::int64_t>(cells), rows})
-                          .t()
-                          .to(torch::kFloat64)
-                          .contiguous();
-    const auto right = flat.argmax(1).eq(labels).view({static_cast<std::int64_t>(cells), rows}).t().to(torch::kUInt8).contiguous();
-    scores.perExampleAblationLoss.insert(scores.perExampleAblationLoss.end(), loss.data_ptr<double>(),
-                                         loss.data_ptr<double>() + loss.numel());
-    scores.perExampleAblationCorrect.insert(scores.perExampleAblationCorrect.end(), right.data_ptr<std::uint8_t>(),
-                                            right.data_ptr<std::uint8_t>() + right.numel());
+    out.loss = torch::nn::functional::cross_entropy(flat, labels, ce)
+                   .view({static_cast<std::int64_t>(cells), rows})
+                   .t()
+                   .to(torch::kFloat64)
+                   .contiguous();
+    out.right = flat.argmax(1).eq(labels).view({static_cast<std::int64_t>(cells), rows}).t().to(torch::kUInt8).contiguous();
+    return out;
+  };
+  auto sumAbs = torch::zeros({layers, heads}, torch::kFloat64);
+  const auto append = [&](const BatchScores& b) {
+    sumAbs += b.absolute.sum(0);
+    const auto append = [](auto& to, const torch::Tensor& t, auto* type) {
+      using T = std::remove_pointer_t<decltype(type)>;
+      to.insert(to.end(), t.data_ptr<T>(), t.data_ptr<T>() + t.numel());
+    };
+    append(scores.perExampleImportance, b.absolute, static_cast<double*>(nullptr));
+    append(scores.perExampleLoss, b.intactLoss, static_cast<double*>(nullptr));
+    append(scores.perExampleCorrect, b.intactRight, static_cast<std::uint8_t*>(nullptr));
+    append(scores.perExampleAblationLoss, b.loss, static_cast<double*>(nullptr));
+    append(scores.perExampleAblationCorrect, b.right, static_cast<std::uint8_t*>(nullptr));
+  };
+  // The first batch alone (it checks the batched ablation); then, with KDScope's transformers,
+  // the others one batch per thread, each on one thread of every pool (forEachItemOnOneThread:
+  // no pool woken per product, and a batch's numbers do not depend on the thread count).
+  if (cancel.cancelled()) {
+    return HeadScores{};
+  }
+  append(scoreBatch(0, fast));
+  const std::int64_t batches = (n + batchSize - 1) / batchSize;
+  if (fast && batches > 1) {
+    std::vector<BatchScores> rest(static_cast<std::size_t>(batches - 1));
+    forEachItemOnOneThread(batches - 1, [&](std::int64_t k) {
+      if (!cancel.cancelled()) {
+        rest[static_cast<std::size_t>(k)] = scoreBatch((k + 1) * batchSize, /*batchedAblation=*/true);
+      }
+    });
+    if (cancel.cancelled()) {
+      return HeadScores{};
+    }
+    for (const BatchScores& b : rest) {
+      append(b);
+    }
+  } else {
+    for (std::int64_t begin = batchSize; begin < n; begin += batchSize) {
+      if (cancel.cancelled()) {
+        return HeadScores{};
+      }
+      append(scoreBatch(begin, fast));
+    }
   }
   scores.layeredAblation = fast;
 

@@ -5,6 +5,8 @@
 // set and against NumPy from the same resamples.
 #include <gtest/gtest.h>
 
+#include <ATen/Parallel.h>
+
 #include <cmath>
 #include <fstream>
 #include <random>
@@ -98,6 +100,44 @@ TEST(HeadAblationBatched, MatchesOneHeadAtATimeForEveryLayerAndHead) {
     for (int c = 0; c < layers * heads; ++c) {
       EXPECT_GT((expected[c] - intact.logits).abs().max().item<double>(), 1e-3) << "cell " << c;
     }
+  }
+}
+
+// After the first batch, computeHeadScores runs one batch per thread, each on one thread of
+// every pool, and appends them in batch order: its numbers must not depend on the thread count
+// (one thread against two, bit for bit), and the batches' importance sums must be taken in batch
+// order (equal to summing the per-example rows in order, as a sequential loop would).
+TEST(HeadAblationBatched, HeadScoresAreTheSameOnOneThreadAndOnTwo) {
+  const int layers = 2;
+  const int heads = 2;
+  const TaskData task = tinyTextTask(100, 13);
+  auto model = tinyModel(layers, heads, 3);
+  const int threads = at::get_num_threads();
+  at::set_num_threads(1);
+  const HeadScores one = computeHeadScores(*model, task, task.eval, CancelToken(), /*batchSize=*/16);
+  at::set_num_threads(2);
+  const HeadScores two = computeHeadScores(*model, task, task.eval, CancelToken(), /*batchSize=*/16);
+  at::set_num_threads(threads);
+  ASSERT_TRUE(two.layeredAblation);
+  EXPECT_EQ(one.perExampleImportance, two.perExampleImportance);
+  EXPECT_EQ(one.perExampleAblationLoss, two.perExampleAblationLoss);
+  EXPECT_EQ(one.perExampleAblationCorrect, two.perExampleAblationCorrect);
+  EXPECT_EQ(one.perExampleLoss, two.perExampleLoss);
+  EXPECT_EQ(one.importance, two.importance);
+  EXPECT_EQ(one.ablationLoss, two.ablationLoss);
+  const std::size_t cells = layers * heads;
+  ASSERT_EQ(two.perExampleImportance.size(), 100 * cells);
+  // Importance: per batch of 16 rows, the rows summed in order, then the batches in order.
+  for (std::size_t c = 0; c < cells; ++c) {
+    double total = 0.0;
+    for (std::size_t begin = 0; begin < 100; begin += 16) {
+      double batch = 0.0;
+      for (std::size_t i = begin; i < std::min<std::size_t>(100, begin + 16); ++i) {
+        batch += two.perExampleImportance[i * cells + c];
+      }
+      total += batch;
+    }
+    EXPECT_NEAR(two.importance[c], total / 100.0, 1e-15 * std::max(1.0, total)) << "cell " << c;
   }
 }
 
