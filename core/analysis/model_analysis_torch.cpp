@@ -7,7 +7,6 @@
 #include <iterator>
 #include <limits>
 #include <optional>
-#include <type_traits>
 
 #include <c10/util/hash.h>
 
@@ -37,6 +36,11 @@ Batch inDtype(Batch batch, const torch::Dtype dtype) {
     batch.features = batch.features.to(dtype);
   }
   return batch;
+}
+
+/// Appends a contiguous tensor's values (of the vector's element type) to the vector.
+template <class T> void appendValues(std::vector<T>& to, const torch::Tensor& t) {
+  to.insert(to.end(), t.data_ptr<T>(), t.data_ptr<T>() + t.numel());
 }
 
 torch::Dtype modelDtype(ClassifierImpl& model) {
@@ -154,15 +158,11 @@ HeadScores computeHeadScores(ClassifierImpl& model, const TaskData& task, const 
   auto sumAbs = torch::zeros({layers, heads}, torch::kFloat64);
   const auto append = [&](const BatchScores& b) {
     sumAbs += b.absolute.sum(0);
-    const auto append = [](auto& to, const torch::Tensor& t, auto* type) {
-      using T = std::remove_pointer_t<decltype(type)>;
-      to.insert(to.end(), t.data_ptr<T>(), t.data_ptr<T>() + t.numel());
-    };
-    append(scores.perExampleImportance, b.absolute, static_cast<double*>(nullptr));
-    append(scores.perExampleLoss, b.intactLoss, static_cast<double*>(nullptr));
-    append(scores.perExampleCorrect, b.intactRight, static_cast<std::uint8_t*>(nullptr));
-    append(scores.perExampleAblationLoss, b.loss, static_cast<double*>(nullptr));
-    append(scores.perExampleAblationCorrect, b.right, static_cast<std::uint8_t*>(nullptr));
+    appendValues(scores.perExampleImportance, b.absolute);
+    appendValues(scores.perExampleLoss, b.intactLoss);
+    appendValues(scores.perExampleCorrect, b.intactRight);
+    appendValues(scores.perExampleAblationLoss, b.loss);
+    appendValues(scores.perExampleAblationCorrect, b.right);
   };
   // The first batch alone (it checks the batched ablation); then, with KDScope's transformers,
   // the others one batch per thread, each on one thread of every pool (forEachItemOnOneThread:

@@ -102,27 +102,47 @@ std::shared_ptr<const std::vector<std::uint32_t>> sharedResampleTable(std::size_
   return last;
 }
 
+/// The resamples of bootstrapResampleIndices one after the other: read from the shared
+/// table, or (above its limit) drawn from the same stream into a buffer.
+class ResampleRows {
+public:
+  ResampleRows(std::size_t n, int resamples, std::uint64_t seed)
+      : m_n(n), m_table(sharedResampleTable(n, resamples, seed)), m_rng(bootstrapRng(seed)) {
+    if (m_table == nullptr) {
+      m_buffer.resize(n);
+    }
+  }
+  /// The next resample's n indices (valid until the next call).
+  const std::uint32_t* next() {
+    if (m_table != nullptr) {
+      const std::uint32_t* rows = m_table->data() + m_at;
+      m_at += m_n;
+      return rows;
+    }
+    for (std::uint32_t& index : m_buffer) {
+      index = static_cast<std::uint32_t>(m_rng.uniformInt(m_n));
+    }
+    return m_buffer.data();
+  }
+
+private:
+  std::size_t m_n;
+  std::shared_ptr<const std::vector<std::uint32_t>> m_table;
+  Rng m_rng;
+  std::vector<std::uint32_t> m_buffer;
+  std::size_t m_at = 0;
+};
+
 /// The B bootstrap means of `values` (the draws of bootstrapResampleIndices).
 std::vector<double> bootstrapMeans(const std::vector<double>& values, const BootstrapOptions& options) {
   const std::size_t n = values.size();
   std::vector<double> replicates(static_cast<std::size_t>(options.resamples));
-  if (const auto table = sharedResampleTable(n, options.resamples, options.seed)) {
-    const std::uint32_t* rows = table->data();
-    for (double& replicate : replicates) {
-      double sum = 0.0;
-      for (std::size_t i = 0; i < n; ++i) {
-        sum += values[rows[i]];
-      }
-      rows += n;
-      replicate = sum / static_cast<double>(n);
-    }
-    return replicates;
-  }
-  Rng rng = bootstrapRng(options.seed);
+  ResampleRows draws(n, options.resamples, options.seed);
   for (double& replicate : replicates) {
+    const std::uint32_t* rows = draws.next();
     double sum = 0.0;
     for (std::size_t i = 0; i < n; ++i) {
-      sum += values[rng.uniformInt(n)];
+      sum += values[rows[i]];
     }
     replicate = sum / static_cast<double>(n);
   }
@@ -345,13 +365,10 @@ Coefficient nanCoefficient(double level, std::size_t n) {
 std::vector<std::uint32_t> bootstrapResampleIndices(std::size_t n, int resamples, std::uint64_t seed) {
   require(resamples >= 0, "bootstrapResampleIndices", "resamples must be >= 0");
   require(n <= UINT32_MAX, "bootstrapResampleIndices", "n must fit 32 bits");
-  if (const auto table = sharedResampleTable(n, resamples, seed)) {
-    return *table;
-  }
-  Rng rng = bootstrapRng(seed);
   std::vector<std::uint32_t> indices(n * static_cast<std::size_t>(resamples));
-  for (std::uint32_t& index : indices) {
-    index = static_cast<std::uint32_t>(rng.uniformInt(n));
+  ResampleRows draws(n, resamples, seed);
+  for (int b = 0; b < resamples; ++b) {
+    std::copy_n(draws.next(), n, indices.begin() + static_cast<std::ptrdiff_t>(static_cast<std::size_t>(b) * n));
   }
   return indices;
 }
@@ -383,20 +400,9 @@ std::vector<double> bootstrapReplicates(std::size_t n, const IndexStatistic& sta
     return replicates;
   }
   std::vector<std::uint32_t> indices(n);
-  if (const auto table = sharedResampleTable(n, options.resamples, options.seed)) {
-    const std::uint32_t* rows = table->data();
-    for (double& replicate : replicates) {
-      std::copy_n(rows, n, indices.begin());
-      rows += n;
-      replicate = statistic(indices);
-    }
-    return replicates;
-  }
-  Rng rng = bootstrapRng(options.seed);
+  ResampleRows draws(n, options.resamples, options.seed);
   for (double& replicate : replicates) {
-    for (std::uint32_t& index : indices) {
-      index = static_cast<std::uint32_t>(rng.uniformInt(n));
-    }
+    std::copy_n(draws.next(), n, indices.begin());
     replicate = statistic(indices);
   }
   return replicates;
@@ -527,19 +533,14 @@ Interval bootstrapRatio(const std::vector<double>& numerator, const std::vector<
   }
   const double estimate = ratio(top, bottom);
   std::vector<double> replicates(static_cast<std::size_t>(options.resamples));
-  const auto table = sharedResampleTable(n, options.resamples, options.seed);
-  Rng rng = bootstrapRng(options.seed);
-  const std::uint32_t* rows = table != nullptr ? table->data() : nullptr;
+  ResampleRows draws(n, options.resamples, options.seed);
   for (double& replicate : replicates) {
+    const std::uint32_t* rows = draws.next();
     double s = 0.0;
     double t = 0.0;
     for (std::size_t i = 0; i < n; ++i) {
-      const std::size_t k = rows != nullptr ? rows[i] : rng.uniformInt(n);
-      s += numerator[k];
-      t += denominator[k];
-    }
-    if (rows != nullptr) {
-      rows += n;
+      s += numerator[rows[i]];
+      t += denominator[rows[i]];
     }
     replicate = ratio(s, t);
   }
@@ -834,30 +835,30 @@ MannWhitneyResult mannWhitney(const std::vector<double>& values, const std::vect
   if (!anyNaN) {
     levels.emplace(all);
   }
+  // rows: the resample as indices into `all`, group 1's draws first, then group 0's.
   std::vector<std::uint32_t> rows(all.size());
   std::vector<double> ranks;
-  std::vector<double> s1(x1.size());
-  std::vector<double> s0(x0.size());
   for (double& replicate : replicates) {
-    for (std::size_t k = 0; k < s1.size(); ++k) {
-      const auto j = static_cast<std::uint32_t>(rng.uniformInt(x1.size()));
-      s1[k] = x1[j];
-      rows[k] = j;
+    for (std::size_t k = 0; k < x1.size(); ++k) {
+      rows[k] = static_cast<std::uint32_t>(rng.uniformInt(x1.size()));
     }
-    for (std::size_t k = 0; k < s0.size(); ++k) {
-      const auto j = static_cast<std::uint32_t>(rng.uniformInt(x0.size()));
-      s0[k] = x0[j];
-      rows[s1.size() + k] = static_cast<std::uint32_t>(x1.size()) + j;
+    for (std::size_t k = x1.size(); k < rows.size(); ++k) {
+      rows[k] = static_cast<std::uint32_t>(x1.size() + rng.uniformInt(x0.size()));
     }
     double u = 0.0;
     if (levels) {
       levels->ranks(rows.data(), rows.size(), ranks);
       double rankSum = 0.0;
-      for (std::size_t k = 0; k < s1.size(); ++k) {
+      for (std::size_t k = 0; k < x1.size(); ++k) {
         rankSum += ranks[k];
       }
       u = rankSum - n1 * (n1 + 1.0) / 2.0; // as uStatistic
     } else {
+      std::vector<double> s1(x1.size());
+      std::vector<double> s0(x0.size());
+      for (std::size_t k = 0; k < rows.size(); ++k) {
+        (k < x1.size() ? s1[k] : s0[k - x1.size()]) = all[rows[k]];
+      }
       u = uStatistic(s1, s0, nullptr);
     }
     replicate = 2.0 * u / pairs - 1.0;

@@ -408,6 +408,13 @@ torch::Tensor poolHiddenStates(const std::vector<torch::Tensor>& hidden, const B
   return torch::stack(pooled, /*dim=*/1).contiguous();
 }
 
+namespace {
+/// Each row's softmax probability of its label, float32.
+torch::Tensor trueClassProbability(const torch::Tensor& logits, const torch::Tensor& labels) {
+  return torch::softmax(logits, /*dim=*/1).gather(1, labels.unsqueeze(1)).squeeze(1).to(torch::kFloat32).contiguous();
+}
+} // namespace
+
 bool recordTrainRecords(ClassifierImpl& model, const TaskData& task, const std::string& modelName,
                         const std::string& recordName, std::int64_t epoch, std::int64_t step, RunWriter& writer,
                         const CancelToken& cancel, const torch::Tensor& trainLogits) {
@@ -422,33 +429,28 @@ bool recordTrainRecords(ClassifierImpl& model, const TaskData& task, const std::
                      "': the train-set logits given to the per-example records have the wrong shape");
     }
     const auto labels = torch::from_blob(const_cast<std::int64_t*>(task.train.labels.data()), {n}, torch::kInt64);
-    const auto p = torch::softmax(trainLogits, /*dim=*/1)
-                       .gather(1, labels.unsqueeze(1))
-                       .squeeze(1)
-                       .to(torch::kFloat32)
-                       .contiguous();
+    const auto p = trueClassProbability(trainLogits, labels);
     std::memcpy(trueClass.data(), p.data_ptr<float>(), trueClass.size() * sizeof(float));
-  }
-  // Only the logits are needed: for KDScope's transformers the rows go in order of length and
-  // each batch loses its padding (cutPadding), the same numbers for a fraction of the work.
-  const bool cut = paddingCanBeCut(model);
-  const std::vector<std::int64_t> order =
-      cut && !trainLogits.defined() ? rowsByLength(task, task.train) : std::vector<std::int64_t>{};
-  for (std::int64_t begin = trainLogits.defined() ? n : 0; begin < n; begin += kRecordBatch) {
-    if (cancel.cancelled()) {
-      return false;
-    }
-    const auto end = std::min<std::int64_t>(n, begin + kRecordBatch);
-    std::vector<std::int64_t> rows(static_cast<std::size_t>(end - begin));
-    for (std::int64_t k = begin; k < end; ++k) {
-      rows[static_cast<std::size_t>(k - begin)] = cut ? order[static_cast<std::size_t>(k)] : k;
-    }
-    const Batch batch = cut ? cutPadding(makeBatch(task, task.train, rows)) : makeBatch(task, task.train, rows);
-    const auto probabilities = torch::softmax(model.forward(batch).logits, /*dim=*/1);
-    const auto p = probabilities.gather(1, batch.labels.unsqueeze(1)).squeeze(1).to(torch::kFloat32).contiguous();
-    const auto* src = p.data_ptr<float>();
-    for (std::size_t k = 0; k < rows.size(); ++k) {
-      trueClass[static_cast<std::size_t>(rows[k])] = src[k];
+  } else {
+    // Only the logits are needed: for KDScope's transformers the rows go in order of length and
+    // each batch loses its padding (cutPadding), the same numbers for a fraction of the work.
+    const bool cut = paddingCanBeCut(model);
+    const std::vector<std::int64_t> order = cut ? rowsByLength(task, task.train) : std::vector<std::int64_t>{};
+    for (std::int64_t begin = 0; begin < n; begin += kRecordBatch) {
+      if (cancel.cancelled()) {
+        return false;
+      }
+      const auto end = std::min<std::int64_t>(n, begin + kRecordBatch);
+      std::vector<std::int64_t> rows(static_cast<std::size_t>(end - begin));
+      for (std::int64_t k = begin; k < end; ++k) {
+        rows[static_cast<std::size_t>(k - begin)] = cut ? order[static_cast<std::size_t>(k)] : k;
+      }
+      const Batch batch = cut ? cutPadding(makeBatch(task, task.train, rows)) : makeBatch(task, task.train, rows);
+      const auto p = trueClassProbability(model.forward(batch).logits, batch.labels);
+      const auto* src = p.data_ptr<float>();
+      for (std::size_t k = 0; k < rows.size(); ++k) {
+        trueClass[static_cast<std::size_t>(rows[k])] = src[k];
+      }
     }
   }
   if (n > 0) {

@@ -457,14 +457,15 @@ void JobRunner::runTask(const TaskData& task) {
     loadCheckpoint(*teacher, path);
     addTime("teacher: loading its checkpoint", loadStart);
     teacherDir = fs::path(path).parent_path();
-    const auto recordsStart = std::chrono::steady_clock::now();
-    if (!teacherDone && records && lead() &&
-        ((shareTrainLogits && !teacherTrainLogits(*teacher).defined()) ||
-         !recordTrainRecords(*teacher, task, "teacher", "p_true", /*epoch=*/0, /*step=*/0, *m_writer, m_cancel,
-                             sharedTrainLogits))) {
-      throw Cancelled{};
-    }
     if (!teacherDone && records && lead()) {
+      const auto recordsStart = std::chrono::steady_clock::now();
+      if (shareTrainLogits && !teacherTrainLogits(*teacher).defined()) {
+        throw Cancelled{};
+      }
+      if (!recordTrainRecords(*teacher, task, "teacher", "p_true", /*epoch=*/0, /*step=*/0, *m_writer, m_cancel,
+                              sharedTrainLogits)) {
+        throw Cancelled{};
+      }
       addTime("teacher: per-example records", recordsStart);
     }
   } else if (teacherDone) {
