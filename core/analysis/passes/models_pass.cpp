@@ -323,6 +323,7 @@ void modelsPass(AnalysisContext& ctx, const TaskInputs& in) {
         probes["train_data"] = trainPrint;
         probes["probe_train_examples"] = trainCount;
         probes["probe_l2"] = ctx.options.probeL2;
+        probes["probe_solver"] = an::kProbeSolver;
         probes["pooling"] = pooling;
         probesKey = probes.dump();
       }
@@ -522,6 +523,7 @@ void modelsPass(AnalysisContext& ctx, const TaskInputs& in) {
       ctx.out->floats(layout::child(g, layout::entry::kProbeRelativeDepth), {L}, depth);
       ctx.out->ints(layout::child(g, layout::entry::kProbeConverged), {L}, converged);
       ctx.out->attr(layout::child(g, layout::entry::kProbeAccuracy), "l2", ctx.options.probeL2);
+      ctx.out->attr(layout::child(g, layout::entry::kProbeAccuracy), "solver", std::string(an::kProbeSolver));
       ctx.out->attr(layout::child(g, layout::entry::kProbeAccuracy), "train_examples", static_cast<std::int64_t>(trainCount));
       ctx.out->attr(layout::child(g, layout::entry::kProbeAccuracy), "pooling", pooling);
       ctx.out->attr(layout::child(g, layout::entry::kProbeAccuracy), "layer0", "embedding output");
