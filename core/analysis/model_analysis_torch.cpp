@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iterator>
 #include <limits>
+#include <numeric>
 #include <optional>
 
 #include <c10/util/hash.h>
@@ -38,9 +39,20 @@ Batch inDtype(Batch batch, const torch::Dtype dtype) {
   return batch;
 }
 
-/// Appends a contiguous tensor's values (of the vector's element type) to the vector.
-template <class T> void appendValues(std::vector<T>& to, const torch::Tensor& t) {
-  to.insert(to.end(), t.data_ptr<T>(), t.data_ptr<T>() + t.numel());
+/// Writes row r of a contiguous tensor (rows x width values of the vector's element type) to
+/// row order[begin + r] of `to` (rows of the same width).
+template <class T>
+void placeRows(std::vector<T>& to, const torch::Tensor& t, const std::vector<std::int64_t>& order, std::int64_t begin) {
+  const auto rows = t.size(0);
+  if (rows == 0) {
+    return;
+  }
+  const auto width = static_cast<std::size_t>(t.numel() / rows);
+  const T* from = t.data_ptr<T>();
+  for (std::int64_t r = 0; r < rows; ++r) {
+    std::copy_n(from + static_cast<std::size_t>(r) * width, width,
+                to.begin() + static_cast<std::ptrdiff_t>(static_cast<std::size_t>(order[static_cast<std::size_t>(begin + r)]) * width));
+  }
 }
 
 torch::Dtype modelDtype(ClassifierImpl& model) {
@@ -92,9 +104,20 @@ HeadScores computeHeadScores(ClassifierImpl& model, const TaskData& task, const 
   const HeadAblator ablator(model);
   bool fast = ablator.fast();
   bool checked = false;
-  scores.perExampleImportance.reserve(static_cast<std::size_t>(n) * cells);
-  scores.perExampleAblationCorrect.reserve(static_cast<std::size_t>(n) * cells);
-  scores.perExampleAblationLoss.reserve(static_cast<std::size_t>(n) * cells);
+  scores.perExampleImportance.resize(static_cast<std::size_t>(n) * cells);
+  scores.perExampleAblationCorrect.resize(static_cast<std::size_t>(n) * cells);
+  scores.perExampleAblationLoss.resize(static_cast<std::size_t>(n) * cells);
+  scores.perExampleLoss.resize(static_cast<std::size_t>(n));
+  scores.perExampleCorrect.resize(static_cast<std::size_t>(n));
+  // KDScope's transformers take the examples in order of length, each batch without its
+  // padding (a real token's states do not see padding: the same numbers up to float rounding);
+  // every per-example result is written at its example's place.
+  const bool cut = paddingCanBeCut(model);
+  const std::vector<std::int64_t> order = cut ? rowsByLength(task, split) : [&] {
+    std::vector<std::int64_t> rows(static_cast<std::size_t>(n));
+    std::iota(rows.begin(), rows.end(), std::int64_t{0});
+    return rows;
+  }();
 
   // One pass per batch: the forward and backward pass of the gate gradients (importance) also
   // gives the intact logits and the block inputs the ablations start from. A batch's results
@@ -108,7 +131,12 @@ HeadScores computeHeadScores(ClassifierImpl& model, const TaskData& task, const 
   };
   const auto scoreBatch = [&](std::int64_t begin, bool batchedAblation) {
     const auto end = std::min<std::int64_t>(n, begin + batchSize);
-    const Batch batch = inDtype(makeBatch(task, split, begin, end), dtype);
+    Batch batch = inDtype(makeBatch(task, split,
+                                    std::vector<std::int64_t>(order.begin() + begin, order.begin() + end)),
+                          dtype);
+    if (cut) {
+      batch = cutPadding(batch);
+    }
     BatchScores out;
     ForwardOutput intact;
     const auto g = headGateGradients(model, batch, &intact);
@@ -156,13 +184,14 @@ HeadScores computeHeadScores(ClassifierImpl& model, const TaskData& task, const 
     return out;
   };
   auto sumAbs = torch::zeros({layers, heads}, torch::kFloat64);
-  const auto append = [&](const BatchScores& b) {
+  // Batch k holds the examples order[k * batchSize ...].
+  const auto place = [&](const BatchScores& b, std::int64_t begin) {
     sumAbs += b.absolute.sum(0);
-    appendValues(scores.perExampleImportance, b.absolute);
-    appendValues(scores.perExampleLoss, b.intactLoss);
-    appendValues(scores.perExampleCorrect, b.intactRight);
-    appendValues(scores.perExampleAblationLoss, b.loss);
-    appendValues(scores.perExampleAblationCorrect, b.right);
+    placeRows(scores.perExampleImportance, b.absolute, order, begin);
+    placeRows(scores.perExampleLoss, b.intactLoss, order, begin);
+    placeRows(scores.perExampleCorrect, b.intactRight, order, begin);
+    placeRows(scores.perExampleAblationLoss, b.loss, order, begin);
+    placeRows(scores.perExampleAblationCorrect, b.right, order, begin);
   };
   // The first batch alone (it checks the batched ablation); then, with KDScope's transformers,
   // the others one batch per thread, each on one thread of every pool (forEachItemOnOneThread:
@@ -170,7 +199,7 @@ HeadScores computeHeadScores(ClassifierImpl& model, const TaskData& task, const 
   if (cancel.cancelled()) {
     return HeadScores{};
   }
-  append(scoreBatch(0, fast));
+  place(scoreBatch(0, fast), 0);
   const std::int64_t batches = (n + batchSize - 1) / batchSize;
   if (fast && batches > 1) {
     std::vector<BatchScores> rest(static_cast<std::size_t>(batches - 1));
@@ -182,15 +211,15 @@ HeadScores computeHeadScores(ClassifierImpl& model, const TaskData& task, const 
     if (cancel.cancelled()) {
       return HeadScores{};
     }
-    for (const BatchScores& b : rest) {
-      append(b);
+    for (std::size_t k = 0; k < rest.size(); ++k) {
+      place(rest[k], static_cast<std::int64_t>(k + 1) * batchSize);
     }
   } else {
     for (std::int64_t begin = batchSize; begin < n; begin += batchSize) {
       if (cancel.cancelled()) {
         return HeadScores{};
       }
-      append(scoreBatch(begin, fast));
+      place(scoreBatch(begin, fast), begin);
     }
   }
   scores.layeredAblation = fast;
@@ -249,16 +278,42 @@ PooledStates computePooledStates(ClassifierImpl& model, const TaskData& task, co
   states.values.resize(states.rows * states.layers * states.width);
   const auto width = static_cast<std::int64_t>(states.width);
   const auto dtype = modelDtype(model);
+  // KDScope's transformers take the rows in order of length, each batch without its padding
+  // (a real token's states do not see padding: the same states up to float rounding); each
+  // row's states are written at its place in `rows`.
+  std::vector<std::size_t> order(rows.size());
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  const bool cut = paddingCanBeCut(model);
+  if (cut) {
+    const std::vector<std::int64_t> byLength = rowsByLength(task, split);
+    std::vector<std::size_t> rank(byLength.size());
+    for (std::size_t i = 0; i < byLength.size(); ++i) {
+      rank[static_cast<std::size_t>(byLength[i])] = i;
+    }
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+      return rank[static_cast<std::size_t>(rows[a])] < rank[static_cast<std::size_t>(rows[b])];
+    });
+  }
+  const std::size_t rowValues = states.layers * states.width;
+  std::vector<std::int64_t> indices;
   for (std::size_t begin = 0; begin < rows.size(); begin += kEvalBatch) {
     const auto end = std::min<std::size_t>(rows.size(), begin + kEvalBatch);
-    const std::vector<std::int64_t> indices(rows.begin() + static_cast<std::ptrdiff_t>(begin),
-                                            rows.begin() + static_cast<std::ptrdiff_t>(end));
-    const Batch batch = inDtype(makeBatch(task, split, indices), dtype);
+    indices.clear();
+    for (std::size_t k = begin; k < end; ++k) {
+      indices.push_back(rows[order[k]]);
+    }
+    Batch batch = inDtype(makeBatch(task, split, indices), dtype);
+    if (cut) {
+      batch = cutPadding(batch);
+    }
     const auto out = model.forward(batch);
     // The recorder's pooling, so that these states are the ones a run file records.
     const auto block = poolHiddenStates(out.hidden, batch, pooling, width).to(torch::kFloat32).contiguous();
-    std::copy_n(block.data_ptr<float>(), block.numel(),
-                states.values.begin() + static_cast<std::ptrdiff_t>(begin * states.layers * states.width));
+    const float* values = block.data_ptr<float>();
+    for (std::size_t k = begin; k < end; ++k) {
+      std::copy_n(values + (k - begin) * rowValues, rowValues,
+                  states.values.begin() + static_cast<std::ptrdiff_t>(order[k] * rowValues));
+    }
   }
   return states;
 }

@@ -11,10 +11,14 @@
 #include <torch/torch.h>
 
 #include "core/analysis/analysis_common.h"
+#include "core/common/blas_threads.h"
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 #define KDSCOPE_PROBE_X86_KERNELS 1
+/// glibc's vector exp for AVX2 (libmvec: what GCC calls where it vectorises std::exp; at most
+/// 4 ulp from the exact value). Called only where the CPU runs AVX2.
+extern "C" __m256d _ZGVdN4v_exp(__m256d x); // NOLINT(bugprone-reserved-identifier)
 #endif
 
 namespace kdscope::core::analysis {
@@ -55,206 +59,40 @@ double maxAbs(const std::vector<double>& v) {
 }
 
 // ---------------------------------------------------------------------------------------
-// The two inner loops of the objective, on groups of 4 examples so that each pass over a
-// class's weight (or gradient) row serves 4 examples: a portable version and an AVX2 + FMA
-// version chosen at run time (the library builds for baseline x86-64). FMA rounds once per
-// multiply-add, so the two differ in the last bits; on one machine the fit is reproducible.
+// The objective's exponentials: glibc's vector exp, 4 at a time, where the CPU runs AVX2, else
+// (or on request) std::exp. The two differ in the last bits; on one machine the fit is
+// reproducible. The matrix products are OpenBLAS's dgemm, whose kernels OpenBLAS picks for
+// the CPU (OPENBLAS_CORETYPE chooses others).
 
-/// out[r] = sum_k w[k] * x[r][k] for r < 4.
-using Dot4 = void (*)(const double* w, const double* const* x, std::size_t d, double* out);
-/// g[k] += sum_r coef[r] * x[r][k].
-using Axpy4 = void (*)(double* g, const double* coef, const double* const* x, std::size_t d);
+/// v[k] = exp(v[k]) for k < n.
+using ExpInPlace = void (*)(double* v, std::size_t n);
 
-/// The two kernels for two classes at once (weight or gradient rows a and a + stride): each
-/// output is computed by exactly the same operations as the one-class kernel's, so the fit is
-/// bit for bit the same; the pair shares the loads of the 4 examples' features.
-using Dot4x2 = void (*)(const double* w, std::size_t stride, const double* const* x, std::size_t d, double* out);
-using Axpy4x2 = void (*)(double* g, std::size_t stride, const double* coef, const double* const* x, std::size_t d);
-
-void dot4Generic(const double* w, const double* const* x, std::size_t d, double* out);
-void axpy4Generic(double* g, const double* coef, const double* const* x, std::size_t d);
-
-/// out[0..3] for row w, out[4..7] for row w + stride.
-void dot4x2Generic(const double* w, std::size_t stride, const double* const* x, std::size_t d, double* out) {
-  dot4Generic(w, x, d, out);
-  dot4Generic(w + stride, x, d, out + 4);
-}
-
-/// coef[0..3] for row g, coef[4..7] for row g + stride.
-void axpy4x2Generic(double* g, std::size_t stride, const double* coef, const double* const* x, std::size_t d) {
-  axpy4Generic(g, coef, x, d);
-  axpy4Generic(g + stride, coef + 4, x, d);
-}
-
-void dot4Generic(const double* w, const double* const* x, std::size_t d, double* out) {
-  double s0 = 0.0;
-  double s1 = 0.0;
-  double s2 = 0.0;
-  double s3 = 0.0;
-  for (std::size_t k = 0; k < d; ++k) {
-    s0 += w[k] * x[0][k];
-    s1 += w[k] * x[1][k];
-    s2 += w[k] * x[2][k];
-    s3 += w[k] * x[3][k];
-  }
-  out[0] = s0;
-  out[1] = s1;
-  out[2] = s2;
-  out[3] = s3;
-}
-
-void axpy4Generic(double* g, const double* coef, const double* const* x, std::size_t d) {
-  for (std::size_t k = 0; k < d; ++k) {
-    g[k] += coef[0] * x[0][k] + coef[1] * x[1][k] + coef[2] * x[2][k] + coef[3] * x[3][k];
+void expInPlaceGeneric(double* v, std::size_t n) {
+  for (std::size_t k = 0; k < n; ++k) {
+    v[k] = std::exp(v[k]);
   }
 }
 
 #ifdef KDSCOPE_PROBE_X86_KERNELS
-__attribute__((target("avx2,fma"))) inline double horizontalSum(__m256d v) {
-  const __m128d pair = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
-  return _mm_cvtsd_f64(_mm_add_sd(pair, _mm_unpackhi_pd(pair, pair)));
-}
-
-__attribute__((target("avx2,fma"))) void dot4Avx2(const double* w, const double* const* x, std::size_t d,
-                                                  double* out) {
-  __m256d s0 = _mm256_setzero_pd();
-  __m256d s1 = _mm256_setzero_pd();
-  __m256d s2 = _mm256_setzero_pd();
-  __m256d s3 = _mm256_setzero_pd();
+__attribute__((target("avx2,fma"))) void expInPlaceAvx2(double* v, std::size_t n) {
   std::size_t k = 0;
-  for (; k + 4 <= d; k += 4) {
-    const __m256d vw = _mm256_loadu_pd(w + k);
-    s0 = _mm256_fmadd_pd(vw, _mm256_loadu_pd(x[0] + k), s0);
-    s1 = _mm256_fmadd_pd(vw, _mm256_loadu_pd(x[1] + k), s1);
-    s2 = _mm256_fmadd_pd(vw, _mm256_loadu_pd(x[2] + k), s2);
-    s3 = _mm256_fmadd_pd(vw, _mm256_loadu_pd(x[3] + k), s3);
+  for (; k + 4 <= n; k += 4) {
+    _mm256_storeu_pd(v + k, _ZGVdN4v_exp(_mm256_loadu_pd(v + k)));
   }
-  out[0] = horizontalSum(s0);
-  out[1] = horizontalSum(s1);
-  out[2] = horizontalSum(s2);
-  out[3] = horizontalSum(s3);
-  for (; k < d; ++k) {
-    out[0] += w[k] * x[0][k];
-    out[1] += w[k] * x[1][k];
-    out[2] += w[k] * x[2][k];
-    out[3] += w[k] * x[3][k];
-  }
-}
-
-__attribute__((target("avx2,fma"))) void axpy4Avx2(double* g, const double* coef, const double* const* x,
-                                                   std::size_t d) {
-  const __m256d c0 = _mm256_set1_pd(coef[0]);
-  const __m256d c1 = _mm256_set1_pd(coef[1]);
-  const __m256d c2 = _mm256_set1_pd(coef[2]);
-  const __m256d c3 = _mm256_set1_pd(coef[3]);
-  std::size_t k = 0;
-  for (; k + 4 <= d; k += 4) {
-    __m256d acc = _mm256_loadu_pd(g + k);
-    acc = _mm256_fmadd_pd(c0, _mm256_loadu_pd(x[0] + k), acc);
-    acc = _mm256_fmadd_pd(c1, _mm256_loadu_pd(x[1] + k), acc);
-    acc = _mm256_fmadd_pd(c2, _mm256_loadu_pd(x[2] + k), acc);
-    acc = _mm256_fmadd_pd(c3, _mm256_loadu_pd(x[3] + k), acc);
-    _mm256_storeu_pd(g + k, acc);
-  }
-  for (; k < d; ++k) {
-    g[k] += coef[0] * x[0][k] + coef[1] * x[1][k] + coef[2] * x[2][k] + coef[3] * x[3][k];
-  }
-}
-#endif
-
-#ifdef KDSCOPE_PROBE_X86_KERNELS
-__attribute__((target("avx2,fma"))) void dot4x2Avx2(const double* w, std::size_t stride, const double* const* x,
-                                                    std::size_t d, double* out) {
-  const double* v = w + stride;
-  __m256d s0 = _mm256_setzero_pd();
-  __m256d s1 = _mm256_setzero_pd();
-  __m256d s2 = _mm256_setzero_pd();
-  __m256d s3 = _mm256_setzero_pd();
-  __m256d t0 = _mm256_setzero_pd();
-  __m256d t1 = _mm256_setzero_pd();
-  __m256d t2 = _mm256_setzero_pd();
-  __m256d t3 = _mm256_setzero_pd();
-  std::size_t k = 0;
-  for (; k + 4 <= d; k += 4) {
-    const __m256d vw = _mm256_loadu_pd(w + k);
-    const __m256d vv = _mm256_loadu_pd(v + k);
-    const __m256d x0 = _mm256_loadu_pd(x[0] + k);
-    const __m256d x1 = _mm256_loadu_pd(x[1] + k);
-    const __m256d x2 = _mm256_loadu_pd(x[2] + k);
-    const __m256d x3 = _mm256_loadu_pd(x[3] + k);
-    s0 = _mm256_fmadd_pd(vw, x0, s0);
-    s1 = _mm256_fmadd_pd(vw, x1, s1);
-    s2 = _mm256_fmadd_pd(vw, x2, s2);
-    s3 = _mm256_fmadd_pd(vw, x3, s3);
-    t0 = _mm256_fmadd_pd(vv, x0, t0);
-    t1 = _mm256_fmadd_pd(vv, x1, t1);
-    t2 = _mm256_fmadd_pd(vv, x2, t2);
-    t3 = _mm256_fmadd_pd(vv, x3, t3);
-  }
-  out[0] = horizontalSum(s0);
-  out[1] = horizontalSum(s1);
-  out[2] = horizontalSum(s2);
-  out[3] = horizontalSum(s3);
-  out[4] = horizontalSum(t0);
-  out[5] = horizontalSum(t1);
-  out[6] = horizontalSum(t2);
-  out[7] = horizontalSum(t3);
-  for (; k < d; ++k) {
-    for (std::size_t r = 0; r < 4; ++r) {
-      out[r] += w[k] * x[r][k];
-      out[4 + r] += v[k] * x[r][k];
-    }
-  }
-}
-
-__attribute__((target("avx2,fma"))) void axpy4x2Avx2(double* g, std::size_t stride, const double* coef,
-                                                     const double* const* x, std::size_t d) {
-  double* h = g + stride;
-  const __m256d c0 = _mm256_set1_pd(coef[0]);
-  const __m256d c1 = _mm256_set1_pd(coef[1]);
-  const __m256d c2 = _mm256_set1_pd(coef[2]);
-  const __m256d c3 = _mm256_set1_pd(coef[3]);
-  const __m256d e0 = _mm256_set1_pd(coef[4]);
-  const __m256d e1 = _mm256_set1_pd(coef[5]);
-  const __m256d e2 = _mm256_set1_pd(coef[6]);
-  const __m256d e3 = _mm256_set1_pd(coef[7]);
-  std::size_t k = 0;
-  for (; k + 4 <= d; k += 4) {
-    const __m256d x0 = _mm256_loadu_pd(x[0] + k);
-    const __m256d x1 = _mm256_loadu_pd(x[1] + k);
-    const __m256d x2 = _mm256_loadu_pd(x[2] + k);
-    const __m256d x3 = _mm256_loadu_pd(x[3] + k);
-    __m256d acc = _mm256_loadu_pd(g + k);
-    acc = _mm256_fmadd_pd(c0, x0, acc);
-    acc = _mm256_fmadd_pd(c1, x1, acc);
-    acc = _mm256_fmadd_pd(c2, x2, acc);
-    acc = _mm256_fmadd_pd(c3, x3, acc);
-    _mm256_storeu_pd(g + k, acc);
-    __m256d bcc = _mm256_loadu_pd(h + k);
-    bcc = _mm256_fmadd_pd(e0, x0, bcc);
-    bcc = _mm256_fmadd_pd(e1, x1, bcc);
-    bcc = _mm256_fmadd_pd(e2, x2, bcc);
-    bcc = _mm256_fmadd_pd(e3, x3, bcc);
-    _mm256_storeu_pd(h + k, bcc);
-  }
-  for (; k < d; ++k) {
-    g[k] += coef[0] * x[0][k] + coef[1] * x[1][k] + coef[2] * x[2][k] + coef[3] * x[3][k];
-    h[k] += coef[4] * x[0][k] + coef[5] * x[1][k] + coef[6] * x[2][k] + coef[7] * x[3][k];
+  for (; k < n; ++k) {
+    v[k] = std::exp(v[k]);
   }
 }
 #endif
 
 struct Kernels {
-  Dot4 dot4 = dot4Generic;
-  Axpy4 axpy4 = axpy4Generic;
-  Dot4x2 dot4x2 = dot4x2Generic;
-  Axpy4x2 axpy4x2 = axpy4x2Generic;
+  ExpInPlace expInPlace = expInPlaceGeneric;
 };
 
 /// The kernels for this CPU (chosen once), or the portable ones on request.
 const Kernels& kernelsFor(bool portable) {
 #ifdef KDSCOPE_PROBE_X86_KERNELS
-  return detail::pickKernels(portable, Kernels{dot4Avx2, axpy4Avx2, dot4x2Avx2, axpy4x2Avx2});
+  return detail::pickKernels(portable, Kernels{expInPlaceAvx2});
 #else
   return detail::pickKernels(portable, Kernels{});
 #endif
@@ -287,31 +125,16 @@ struct Preconditioner {
 
   [[nodiscard]] bool identity() const { return lower.empty(); }
 
-  /// W = V L^-1 for C rows of V (row-major C x D).
+  /// W = V L^-1 for C rows of V (row-major C x D; in BLAS's column-major terms W^T = L^-T V^T).
   void weightOf(const double* v, std::size_t classes, double* w) const {
-    std::fill(w, w + classes * features, 0.0);
-    for (std::size_t c = 0; c < classes; ++c) {
-      const double* vc = v + c * features;
-      double* wc = w + c * features;
-      for (std::size_t k = 0; k < features; ++k) {
-        const double a = vc[k];
-        const double* row = lowerInverse.data() + k * features; // (L^-1)_{k, j}, j <= k
-        for (std::size_t j = 0; j <= k; ++j) {
-          wc[j] += a * row[j];
-        }
-      }
-    }
+    const auto d = static_cast<int>(features);
+    dgemm(false, false, d, static_cast<int>(classes), d, 1.0, lowerInverse.data(), d, v, d, 0.0, w, d);
   }
 
-  /// out = A M^T for C rows of A and a lower-triangular M (L or L^-1): out_cj = sum_{k<=j} A_ck M_jk.
+  /// out = A M^T for C rows of A (row-major C x D) and M = L or L^-1.
   void timesTransposed(const double* a, std::size_t classes, const std::vector<double>& m, double* out) const {
-    for (std::size_t c = 0; c < classes; ++c) {
-      const double* ac = a + c * features;
-      double* oc = out + c * features;
-      for (std::size_t j = 0; j < features; ++j) {
-        oc[j] = dot(ac, m.data() + j * features, j + 1);
-      }
-    }
+    const auto d = static_cast<int>(features);
+    dgemm(true, false, d, static_cast<int>(classes), d, 1.0, m.data(), d, a, d, 0.0, out, d);
   }
 };
 
@@ -351,8 +174,7 @@ public:
   Objective(const std::vector<double>& design, const std::vector<std::int64_t>& labels, std::size_t features,
             std::size_t classes, double l2, std::size_t threads, const Kernels& kernels, const Preconditioner& pre)
       : m_design(design), m_labels(labels), m_features(features), m_classes(classes), m_l2(l2), m_threads(threads), m_kernels(kernels),
-        m_pre(pre), m_partials(kBlocks, std::vector<double>(classes * (features + 1) + 1, 0.0)), m_zeroRow(features, 0.0),
-        m_scratch(pre.identity() ? 0 : classes * features), m_scratch2(m_scratch.size()) {}
+        m_pre(pre), m_partials(kBlocks, std::vector<double>(classes * (features + 1) + 1, 0.0)), m_scratch(pre.identity() ? 0 : classes * features), m_scratch2(m_scratch.size()) {}
 
   /// Size of theta = [W (C x D, row-major), b (C)].
   [[nodiscard]] std::size_t size() const { return m_classes * (m_features + 1); }
@@ -363,72 +185,60 @@ public:
     const std::size_t blockRows = (n + kBlocks - 1) / kBlocks;
     const double* weight = theta.data();
     const double* bias = theta.data() + m_classes * m_features;
-    const Kernels& kernel = m_kernels;
+    const auto classes = static_cast<int>(m_classes);
+    const auto features = static_cast<int>(m_features);
     parallelFor(kBlocks, m_threads, [&](std::size_t block) {
       std::vector<double>& part = m_partials[block];
-      std::fill(part.begin(), part.end(), 0.0);
       double* gW = part.data();
       double* gB = part.data() + m_classes * m_features;
       double& loss = part.back();
-      // z[c * 4 + r] and then r_ic = p_ic - [c == y_i] for the 4 examples of a group; a group
-      // cut short at the block's end is padded with a zero row and zero coefficients.
-      std::vector<double> z(m_classes * 4);
+      std::fill(gB, part.data() + part.size(), 0.0); // dJ/dV is written by the product below
       const std::size_t begin = std::min(n, block * blockRows);
       const std::size_t end = std::min(n, (block + 1) * blockRows);
-      for (std::size_t i0 = begin; i0 < end; i0 += 4) {
-        const std::size_t rows = std::min<std::size_t>(4, end - i0);
-        const double* x[4];
-        for (std::size_t r = 0; r < 4; ++r) {
-          x[r] = r < rows ? m_design.data() + (i0 + r) * m_features : m_zeroRow.data();
-        }
-        // Classes in pairs (z[c * 4 .. c * 4 + 7] are the pair's, as the one-class kernel
-        // would write them), the odd last class alone.
-        std::size_t c0 = 0;
-        for (; c0 + 2 <= m_classes; c0 += 2) {
-          kernel.dot4x2(weight + c0 * m_features, m_features, x, m_features, z.data() + c0 * 4);
-        }
-        for (; c0 < m_classes; ++c0) {
-          kernel.dot4(weight + c0 * m_features, x, m_features, z.data() + c0 * 4);
-        }
+      const auto rows = static_cast<int>(end - begin);
+      if (rows == 0) {
+        std::fill(gW, gB, 0.0);
+        return;
+      }
+      const double* x = m_design.data() + begin * m_features;
+      // The block's logits Z = X V^T (rows x C, row-major; in BLAS's column-major terms the
+      // C x rows product V X^T), then r_ic = p_ic - [c == y_i] in their place.
+      std::vector<double>& z = m_blockLogits[block];
+      std::vector<double>& e = m_blockExp[block];
+      z.resize(static_cast<std::size_t>(rows) * m_classes);
+      e.resize(z.size());
+      dgemm(true, false, classes, rows, features, 1.0, weight, features, x, features, 0.0, z.data(), classes);
+      std::vector<double> zMax(static_cast<std::size_t>(rows));
+      for (std::size_t r = 0; r < static_cast<std::size_t>(rows); ++r) {
+        double* zr = z.data() + r * m_classes;
+        double top = -std::numeric_limits<double>::infinity();
         for (std::size_t c = 0; c < m_classes; ++c) {
-          for (std::size_t r = 0; r < 4; ++r) {
-            z[c * 4 + r] += bias[c];
-          }
+          zr[c] += bias[c];
+          top = std::max(top, zr[c]);
         }
-        for (std::size_t r = 0; r < 4; ++r) {
-          if (r >= rows) {
-            for (std::size_t c = 0; c < m_classes; ++c) {
-              z[c * 4 + r] = 0.0;
-            }
-            continue;
-          }
-          double zMax = z[r];
-          for (std::size_t c = 1; c < m_classes; ++c) {
-            zMax = std::max(zMax, z[c * 4 + r]);
-          }
-          double sum = 0.0;
-          for (std::size_t c = 0; c < m_classes; ++c) {
-            sum += std::exp(z[c * 4 + r] - zMax);
-          }
-          const double logSum = zMax + std::log(sum);
-          const auto y = static_cast<std::size_t>(m_labels[i0 + r]);
-          loss += logSum - z[y * 4 + r];
-          for (std::size_t c = 0; c < m_classes; ++c) {
-            z[c * 4 + r] = std::exp(z[c * 4 + r] - logSum) - (c == y ? 1.0 : 0.0);
-          }
-        }
+        zMax[r] = top;
         for (std::size_t c = 0; c < m_classes; ++c) {
-          const double* coef = z.data() + c * 4;
-          gB[c] += (coef[0] + coef[1]) + (coef[2] + coef[3]);
-        }
-        std::size_t c1 = 0;
-        for (; c1 + 2 <= m_classes; c1 += 2) {
-          kernel.axpy4x2(gW + c1 * m_features, m_features, z.data() + c1 * 4, x, m_features);
-        }
-        for (; c1 < m_classes; ++c1) {
-          kernel.axpy4(gW + c1 * m_features, z.data() + c1 * 4, x, m_features);
+          e[r * m_classes + c] = zr[c] - top;
         }
       }
+      m_kernels.expInPlace(e.data(), e.size());
+      for (std::size_t r = 0; r < static_cast<std::size_t>(rows); ++r) {
+        double* zr = z.data() + r * m_classes;
+        const double* er = e.data() + r * m_classes;
+        double sum = 0.0;
+        for (std::size_t c = 0; c < m_classes; ++c) {
+          sum += er[c];
+        }
+        const auto y = static_cast<std::size_t>(m_labels[begin + r]);
+        loss += zMax[r] + std::log(sum) - zr[y];
+        const double inverse = 1.0 / sum;
+        for (std::size_t c = 0; c < m_classes; ++c) {
+          zr[c] = er[c] * inverse - (c == y ? 1.0 : 0.0);
+          gB[c] += zr[c];
+        }
+      }
+      // dJ/dV (unscaled) = R^T X: C x D row-major, column-major D x C = X^T R.
+      dgemm(false, true, features, classes, rows, 1.0, x, features, z.data(), classes, 0.0, gW, features);
     });
     std::fill(grad.begin(), grad.end(), 0.0);
     double loss = 0.0;
@@ -496,7 +306,8 @@ private:
   const Kernels& m_kernels;
   const Preconditioner& m_pre;
   std::vector<std::vector<double>> m_partials; ///< per block: dJ/dV, dJ/db, loss (unscaled sums)
-  std::vector<double> m_zeroRow;               ///< stands in for the missing rows of a short group
+  std::vector<std::vector<double>> m_blockLogits{kBlocks}; ///< per block: logits, then p - [c == y]
+  std::vector<std::vector<double>> m_blockExp{kBlocks};    ///< per block: exp(z - max z)
   std::vector<double> m_scratch;               ///< C x D: W
   std::vector<double> m_scratch2;              ///< C x D: the penalty's gradient, or dJ/dW
 };
@@ -555,6 +366,10 @@ LinearProbe fitProbe(const std::vector<float>& features, std::size_t numFeatures
 
   Preconditioner pre;
   pre.features = numFeatures;
+  // OpenBLAS on one thread for the whole fit: each block's products run on the thread that
+  // takes the block, their bits do not depend on any thread count, and OpenBLAS's pool, not
+  // woken, does not spin beside the fit's own threads.
+  const SingleBlasThread oneBlasThread;
   if (options.precondition) {
     pre = preconditionerOf(design, n, numFeatures);
     design = preconditionedDesign(design, n, pre);

@@ -2,6 +2,8 @@
 
 #include <dlfcn.h>
 
+#include <cstddef>
+
 namespace kdscope::core {
 
 namespace {
@@ -48,6 +50,45 @@ SingleBlasThread::SingleBlasThread() : m_previous(blasThreads()) {
 SingleBlasThread::~SingleBlasThread() {
   if (m_previous > 1) {
     setBlasThreads(m_previous);
+  }
+}
+
+namespace {
+
+using Dgemm = void (*)(const char*, const char*, const int*, const int*, const int*, const double*, const double*,
+                       const int*, const double*, const int*, const double*, double*, const int*);
+
+Dgemm dgemmFunction() {
+  static const auto fn = reinterpret_cast<Dgemm>(::dlsym(RTLD_DEFAULT, "dgemm_"));
+  return fn;
+}
+
+} // namespace
+
+void dgemm(bool transA, bool transB, int m, int n, int k, double alpha, const double* a, int lda, const double* b,
+           int ldb, double beta, double* c, int ldc) {
+  if (const Dgemm fn = dgemmFunction(); fn != nullptr) {
+    const char ta = transA ? 'T' : 'N';
+    const char tb = transB ? 'T' : 'N';
+    fn(&ta, &tb, &m, &n, &k, &alpha, a, &lda, b, &ldb, &beta, c, &ldc);
+    return;
+  }
+  dgemmLoops(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+void dgemmLoops(bool transA, bool transB, int m, int n, int k, double alpha, const double* a, int lda,
+                const double* b, int ldb, double beta, double* c, int ldc) {
+  for (int j = 0; j < n; ++j) {
+    for (int i = 0; i < m; ++i) {
+      double sum = 0.0;
+      for (int l = 0; l < k; ++l) {
+        const double av = transA ? a[l + static_cast<std::ptrdiff_t>(i) * lda] : a[i + static_cast<std::ptrdiff_t>(l) * lda];
+        const double bv = transB ? b[j + static_cast<std::ptrdiff_t>(l) * ldb] : b[l + static_cast<std::ptrdiff_t>(j) * ldb];
+        sum += av * bv;
+      }
+      double& out = c[i + static_cast<std::ptrdiff_t>(j) * ldc];
+      out = beta == 0.0 ? alpha * sum : alpha * sum + beta * out;
+    }
   }
 }
 

@@ -32,4 +32,14 @@ private:
   int m_previous = -1;
 };
 
+/// C = alpha op(A) op(B) + beta C in BLAS's column-major terms (op: transposed when the flag
+/// is set; A is m x k after op, B k x n, C m x n, leading dimensions as BLAS takes them), by
+/// the dgemm_ of the BLAS LibTorch loaded (OpenBLAS here), found at run time like the thread
+/// controls above; plain loops when the process has no dgemm_. beta = 0 ignores C's contents.
+void dgemm(bool transA, bool transB, int m, int n, int k, double alpha, const double* a, int lda, const double* b,
+           int ldb, double beta, double* c, int ldc);
+/// The same product by plain loops (what dgemm falls back to).
+void dgemmLoops(bool transA, bool transB, int m, int n, int k, double alpha, const double* a, int lda,
+                const double* b, int ldb, double beta, double* c, int ldc);
+
 } // namespace kdscope::core

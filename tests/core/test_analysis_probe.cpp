@@ -158,8 +158,9 @@ TEST(AnalysisProbe, GradientVanishesAtTheSolution) {
 TEST(AnalysisProbe, PreconditionedFitReachesThePlainFitsOptimumInFewerIterations) {
   // Nearly collinear features, as a transformer's hidden states are: 12 features mixed from
   // 4 blob features plus small independent noise, so the standardised covariance has 8
-  // eigenvalues near 1e-4 and 4 near 3. Both fits run to max |gradient| <= 1e-10 (checked by
-  // the independent reference); W is unique (strictly convex for l2 > 0), so they must agree.
+  // eigenvalues near 1e-4 and 4 near 3. Both fits run to max |gradient| <= 1e-9 (checked by
+  // the independent reference; the plain fit's float64 floor here is about 3e-10); W is unique
+  // (strictly convex for l2 > 0), so they must agree.
   const Data base = blobs(400, 4, 5, 1.5F, 0.1, 51);
   Data data{base.n, 12, base.c, std::vector<float>(base.n * 12), base.y};
   std::mt19937 rng(52);
@@ -179,19 +180,20 @@ TEST(AnalysisProbe, PreconditionedFitReachesThePlainFitsOptimumInFewerIterations
   }
   const double l2 = 1e-3;
   ProbeOptions options = tight(l2);
+  options.gradientTolerance = 1e-9;
   options.maxIterations = 20000;
   const LinearProbe pre = fitProbe(data.x, 12, data.y, data.c, options);
   options.precondition = false;
   const LinearProbe plain = fitProbe(data.x, 12, data.y, data.c, options);
-  ASSERT_TRUE(pre.converged);
-  ASSERT_TRUE(plain.converged);
+  ASSERT_TRUE(pre.converged) << pre.gradientMaxAbs << " after " << pre.iterations;
+  ASSERT_TRUE(plain.converged) << plain.gradientMaxAbs << " after " << plain.iterations;
   const Reference ref(data, l2);
   std::vector<double> gw;
   std::vector<double> gb;
   const double jPre = ref.evaluate(pre.weight, pre.bias, gw, gb);
-  EXPECT_LT(maxAbs(gw, gb), 1e-9);
+  EXPECT_LT(maxAbs(gw, gb), 2e-9);
   const double jPlain = ref.evaluate(plain.weight, plain.bias, gw, gb);
-  EXPECT_LT(maxAbs(gw, gb), 1e-9);
+  EXPECT_LT(maxAbs(gw, gb), 2e-9);
   EXPECT_NEAR(jPre, jPlain, 1e-12);
   // ||W - W*|| <= ||grad|| / l2 for a l2-strongly convex J: 1e-9 * sqrt(65) / 1e-3 < 1e-5.
   for (std::size_t k = 0; k < pre.weight.size(); ++k) {

@@ -349,6 +349,57 @@ TEST(Engine, SingleBlasThreadScopesOpenBlasToOneThread) {
   setBlasThreads(before);
 }
 
+// dgemm (the BLAS's, found at run time) and its plain-loop fallback: a hand-worked 2 x 2 case
+// in all four transpose combinations, then odd shapes against sums written out here.
+TEST(Engine, DgemmAndItsLoopsAgreeWithHandWorkedProducts) {
+  // Column-major A = [[1, 2], [3, 4]] (stored 1, 3, 2, 4), B = [[5, 6], [7, 8]] (5, 7, 6, 8).
+  const std::vector<double> a{1, 3, 2, 4};
+  const std::vector<double> b{5, 7, 6, 8};
+  // A B = [[19, 22], [43, 50]]; A^T B = [[26, 30], [38, 44]]; A B^T = [[17, 23], [39, 53]];
+  // A^T B^T = [[23, 31], [34, 46]]; stored column-major.
+  const std::vector<std::vector<double>> expected{
+      {19, 43, 22, 50}, {17, 39, 23, 53}, {26, 38, 30, 44}, {23, 34, 31, 46}};
+  for (const bool loops : {false, true}) {
+    const auto product = loops ? dgemmLoops : dgemm;
+    for (int t = 0; t < 4; ++t) {
+      const bool ta = t >= 2;
+      const bool tb = t % 2 == 1;
+      std::vector<double> c{1, 1, 1, 1};
+      product(ta, tb, 2, 2, 2, 1.0, a.data(), 2, b.data(), 2, 0.0, c.data(), 2);
+      EXPECT_EQ(c, expected[static_cast<std::size_t>(t)]) << "loops " << loops << " ta " << ta << " tb " << tb;
+      // alpha and beta: 2 A B - C with C = 1.
+      std::vector<double> d{1, 1, 1, 1};
+      product(ta, tb, 2, 2, 2, 2.0, a.data(), 2, b.data(), 2, -1.0, d.data(), 2);
+      for (std::size_t i = 0; i < 4; ++i) {
+        EXPECT_EQ(d[i], 2.0 * expected[static_cast<std::size_t>(t)][i] - 1.0);
+      }
+    }
+  }
+  // 5 x 3 = (5 x 7, stored transposed with lda 9) x (7 x 3, lda 8), into ldc 6: small integers,
+  // so every sum is exact.
+  std::vector<double> at(5 * 9);
+  std::vector<double> bt(3 * 8);
+  for (std::size_t i = 0; i < at.size(); ++i) {
+    at[i] = static_cast<double>(static_cast<int>(i * 7 % 11) - 5);
+  }
+  for (std::size_t i = 0; i < bt.size(); ++i) {
+    bt[i] = static_cast<double>(static_cast<int>(i * 5 % 13) - 6);
+  }
+  for (const bool loops : {false, true}) {
+    std::vector<double> c(6 * 3, 0.0);
+    (loops ? dgemmLoops : dgemm)(true, false, 5, 3, 7, 1.0, at.data(), 9, bt.data(), 8, 0.0, c.data(), 6);
+    for (int i = 0; i < 5; ++i) {
+      for (int j = 0; j < 3; ++j) {
+        double sum = 0.0;
+        for (int l = 0; l < 7; ++l) {
+          sum += at[static_cast<std::size_t>(l + i * 9)] * bt[static_cast<std::size_t>(l + j * 8)];
+        }
+        EXPECT_EQ(c[static_cast<std::size_t>(i + j * 6)], sum) << i << "," << j << " loops " << loops;
+      }
+    }
+  }
+}
+
 TEST(Engine, CancelledJobResumesToTheSameResultsAsAnUninterruptedRunWithNothingKeptTwice) {
   auto job = vectorJob();
   job.analyze = false;

@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <numeric>
 #include <random>
 #include <sstream>
 
@@ -104,9 +105,9 @@ TEST(HeadAblationBatched, MatchesOneHeadAtATimeForEveryLayerAndHead) {
 }
 
 // After the first batch, computeHeadScores runs one batch per thread, each on one thread of
-// every pool, and appends them in batch order: its numbers must not depend on the thread count
-// (one thread against two, bit for bit), and the batches' importance sums must be taken in batch
-// order (equal to summing the per-example rows in order, as a sequential loop would).
+// every pool, and places their rows in example order: its numbers must not depend on the thread
+// count (one thread against two, bit for bit), and the batches' importance sums must be taken in
+// batch order. Batches hold the examples in order of length (rowsByLength), 16 at a time.
 TEST(HeadAblationBatched, HeadScoresAreTheSameOnOneThreadAndOnTwo) {
   const int layers = 2;
   const int heads = 2;
@@ -127,13 +128,15 @@ TEST(HeadAblationBatched, HeadScoresAreTheSameOnOneThreadAndOnTwo) {
   EXPECT_EQ(one.ablationLoss, two.ablationLoss);
   const std::size_t cells = layers * heads;
   ASSERT_EQ(two.perExampleImportance.size(), 100 * cells);
-  // Importance: per batch of 16 rows, the rows summed in order, then the batches in order.
+  // Importance: per batch of 16 examples in order of length, their rows summed in that order,
+  // then the batches in order.
+  const std::vector<std::int64_t> order = rowsByLength(task, task.eval);
   for (std::size_t c = 0; c < cells; ++c) {
     double total = 0.0;
     for (std::size_t begin = 0; begin < 100; begin += 16) {
       double batch = 0.0;
-      for (std::size_t i = begin; i < std::min<std::size_t>(100, begin + 16); ++i) {
-        batch += two.perExampleImportance[i * cells + c];
+      for (std::size_t k = begin; k < std::min<std::size_t>(100, begin + 16); ++k) {
+        batch += two.perExampleImportance[static_cast<std::size_t>(order[k]) * cells + c];
       }
       total += batch;
     }
@@ -146,6 +149,12 @@ TEST(HeadAblationBatched, HeadScoresKeepEachExamplesOutcomeUnderEachAblation) {
   const int heads = 2;
   const TaskData task = tinyTextTask(90, 5);
   auto model = tinyModel(layers, heads, 9);
+  // The examples differ in length, so the analysis takes them in another order (rowsByLength)
+  // and cuts each batch's padding; every result below must still sit at its example's place,
+  // and equal the padded model's.
+  std::vector<std::int64_t> identity(90);
+  std::iota(identity.begin(), identity.end(), std::int64_t{0});
+  ASSERT_NE(rowsByLength(task, task.eval), identity);
   const HeadScores scores = computeHeadScores(*model, task, task.eval, CancelToken(), /*batchSize=*/32);
   EXPECT_TRUE(scores.layeredAblation); // the batched path ran (and passed its check)
   const std::size_t cells = layers * heads;
