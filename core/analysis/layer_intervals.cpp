@@ -10,6 +10,7 @@
 #include <torch/torch.h>
 
 #include "core/analysis/cka.h"
+#include "core/common/blas_threads.h"
 #include "core/common/item_threads.h"
 
 namespace kdscope::core::analysis {
@@ -67,12 +68,9 @@ public:
     };
     const auto zx = centred(m_x);
     const auto zy = centred(m_y);
-    const auto normOf = [](const torch::Tensor& a, const torch::Tensor& b) {
-      return torch::mm(a.t(), b).square().sum().item<double>();
-    };
-    const double cross = normOf(zx, zy);
-    const double selfX = normOf(zx, zx);
-    const double selfY = normOf(zy, zy);
+    const double cross = torch::mm(zx.t(), zy).square().sum().item<double>();
+    const double selfX = selfNormOf(zx);
+    const double selfY = selfNormOf(zy);
     const double denominator = std::sqrt(selfX) * std::sqrt(selfY);
     if (!(denominator > 0.0) || !std::isfinite(denominator)) {
       return std::numeric_limits<double>::quiet_NaN(); // a constant side, as linearCka says
@@ -81,6 +79,26 @@ public:
   }
 
 private:
+  /// ||Z^T Z||_F^2 of a contiguous u x w float64 Z, from the lower triangle of Z^T Z (dsyrk:
+  /// half the multiply-adds of the full product; the off-diagonal entries counted twice).
+  static double selfNormOf(const torch::Tensor& z) {
+    const auto u = static_cast<int>(z.size(0));
+    const auto w = static_cast<int>(z.size(1));
+    std::vector<double> gram(static_cast<std::size_t>(w) * static_cast<std::size_t>(w));
+    // Z row-major is Z^T column-major (w x u): Z^T Z = A A^T with A = Z^T.
+    dsyrkLower(false, w, u, 1.0, z.data_ptr<double>(), w, 0.0, gram.data(), w);
+    double diagonal = 0.0;
+    double below = 0.0;
+    for (int j = 0; j < w; ++j) {
+      const double* column = gram.data() + static_cast<std::size_t>(j) * static_cast<std::size_t>(w);
+      diagonal += column[j] * column[j];
+      for (int i = j + 1; i < w; ++i) {
+        below += column[i] * column[i];
+      }
+    }
+    return diagonal + 2.0 * below;
+  }
+
   static torch::Tensor toDouble(std::vector<float> data, std::size_t n, std::size_t width) {
     return torch::from_blob(data.data(), {static_cast<std::int64_t>(n), static_cast<std::int64_t>(width)},
                             torch::kFloat32)

@@ -60,6 +60,28 @@ torch::Dtype modelDtype(ClassifierImpl& model) {
   return params.empty() ? torch::kFloat32 : params.front().scalar_type();
 }
 
+/// The rows [0, split.size()) in the order the passes below take them: for KDScope's
+/// transformers in order of length, so that cutPadding takes most of each batch's padding off
+/// (a real token's states do not see padding: the same numbers up to float rounding); for other
+/// models as they are. Each pass writes every row's results back at its place.
+std::vector<std::int64_t> passOrder(ClassifierImpl& model, const TaskData& task, const Split& split) {
+  if (paddingCanBeCut(model)) {
+    return rowsByLength(task, split);
+  }
+  std::vector<std::int64_t> rows(split.size());
+  std::iota(rows.begin(), rows.end(), std::int64_t{0});
+  return rows;
+}
+
+/// The batch of `order[begin, end)`, without its padding where the model allows it.
+Batch passBatch(ClassifierImpl& model, const TaskData& task, const Split& split, const std::vector<std::int64_t>& order,
+                std::size_t begin, std::size_t end) {
+  Batch batch = makeBatch(task, split,
+                          std::vector<std::int64_t>(order.begin() + static_cast<std::ptrdiff_t>(begin),
+                                                    order.begin() + static_cast<std::ptrdiff_t>(end)));
+  return paddingCanBeCut(model) ? cutPadding(batch) : batch;
+}
+
 } // namespace
 
 torch::Tensor headGateGradients(ClassifierImpl& model, const Batch& batch, ForwardOutput* intact) {
@@ -109,15 +131,8 @@ HeadScores computeHeadScores(ClassifierImpl& model, const TaskData& task, const 
   scores.perExampleAblationLoss.resize(static_cast<std::size_t>(n) * cells);
   scores.perExampleLoss.resize(static_cast<std::size_t>(n));
   scores.perExampleCorrect.resize(static_cast<std::size_t>(n));
-  // KDScope's transformers take the examples in order of length, each batch without its
-  // padding (a real token's states do not see padding: the same numbers up to float rounding);
-  // every per-example result is written at its example's place.
-  const bool cut = paddingCanBeCut(model);
-  const std::vector<std::int64_t> order = cut ? rowsByLength(task, split) : [&] {
-    std::vector<std::int64_t> rows(static_cast<std::size_t>(n));
-    std::iota(rows.begin(), rows.end(), std::int64_t{0});
-    return rows;
-  }();
+  // Batches of examples in passOrder; every per-example result is written at its example's place.
+  const std::vector<std::int64_t> order = passOrder(model, task, split);
 
   // One pass per batch: the forward and backward pass of the gate gradients (importance) also
   // gives the intact logits and the block inputs the ablations start from. A batch's results
@@ -131,12 +146,9 @@ HeadScores computeHeadScores(ClassifierImpl& model, const TaskData& task, const 
   };
   const auto scoreBatch = [&](std::int64_t begin, bool batchedAblation) {
     const auto end = std::min<std::int64_t>(n, begin + batchSize);
-    Batch batch = inDtype(makeBatch(task, split,
-                                    std::vector<std::int64_t>(order.begin() + begin, order.begin() + end)),
-                          dtype);
-    if (cut) {
-      batch = cutPadding(batch);
-    }
+    const Batch batch = inDtype(passBatch(model, task, split, order, static_cast<std::size_t>(begin),
+                                          static_cast<std::size_t>(end)),
+                                dtype);
     BatchScores out;
     ForwardOutput intact;
     const auto g = headGateGradients(model, batch, &intact);
@@ -278,42 +290,31 @@ PooledStates computePooledStates(ClassifierImpl& model, const TaskData& task, co
   states.values.resize(states.rows * states.layers * states.width);
   const auto width = static_cast<std::int64_t>(states.width);
   const auto dtype = modelDtype(model);
-  // KDScope's transformers take the rows in order of length, each batch without its padding
-  // (a real token's states do not see padding: the same states up to float rounding); each
-  // row's states are written at its place in `rows`.
-  std::vector<std::size_t> order(rows.size());
-  std::iota(order.begin(), order.end(), std::size_t{0});
-  const bool cut = paddingCanBeCut(model);
-  if (cut) {
-    const std::vector<std::int64_t> byLength = rowsByLength(task, split);
-    std::vector<std::size_t> rank(byLength.size());
-    for (std::size_t i = 0; i < byLength.size(); ++i) {
-      rank[static_cast<std::size_t>(byLength[i])] = i;
+  // `rows` in passOrder: position k of `order` is the k-th to run, `rows[order[k]]` its row.
+  std::vector<std::size_t> rank(split.size());
+  {
+    const std::vector<std::int64_t> all = passOrder(model, task, split);
+    for (std::size_t i = 0; i < all.size(); ++i) {
+      rank[static_cast<std::size_t>(all[i])] = i;
     }
-    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-      return rank[static_cast<std::size_t>(rows[a])] < rank[static_cast<std::size_t>(rows[b])];
-    });
   }
-  const std::size_t rowValues = states.layers * states.width;
-  std::vector<std::int64_t> indices;
+  std::vector<std::int64_t> order(rows.size());
+  std::iota(order.begin(), order.end(), std::int64_t{0});
+  std::stable_sort(order.begin(), order.end(), [&](std::int64_t a, std::int64_t b) {
+    return rank[static_cast<std::size_t>(rows[static_cast<std::size_t>(a)])] <
+           rank[static_cast<std::size_t>(rows[static_cast<std::size_t>(b)])];
+  });
+  std::vector<std::int64_t> inOrder(rows.size());
+  for (std::size_t k = 0; k < rows.size(); ++k) {
+    inOrder[k] = rows[static_cast<std::size_t>(order[k])];
+  }
   for (std::size_t begin = 0; begin < rows.size(); begin += kEvalBatch) {
     const auto end = std::min<std::size_t>(rows.size(), begin + kEvalBatch);
-    indices.clear();
-    for (std::size_t k = begin; k < end; ++k) {
-      indices.push_back(rows[order[k]]);
-    }
-    Batch batch = inDtype(makeBatch(task, split, indices), dtype);
-    if (cut) {
-      batch = cutPadding(batch);
-    }
+    const Batch batch = inDtype(passBatch(model, task, split, inOrder, begin, end), dtype);
     const auto out = model.forward(batch);
     // The recorder's pooling, so that these states are the ones a run file records.
     const auto block = poolHiddenStates(out.hidden, batch, pooling, width).to(torch::kFloat32).contiguous();
-    const float* values = block.data_ptr<float>();
-    for (std::size_t k = begin; k < end; ++k) {
-      std::copy_n(values + (k - begin) * rowValues, rowValues,
-                  states.values.begin() + static_cast<std::ptrdiff_t>(order[k] * rowValues));
-    }
+    placeRows(states.values, block, order, static_cast<std::int64_t>(begin));
   }
   return states;
 }
@@ -413,12 +414,15 @@ std::vector<float> ModelHandle::logits(const TaskData& taskIn, const Split& spli
   auto& model = *m_impl->model;
   model.eval();
   const auto n = static_cast<std::int64_t>(split.size());
-  std::vector<float> out;
-  out.reserve(split.size() * static_cast<std::size_t>(task.numClasses()));
+  const auto classes = static_cast<std::size_t>(task.numClasses());
+  std::vector<float> out(split.size() * classes);
+  const std::vector<std::int64_t> order = passOrder(model, task, split);
   for (std::int64_t begin = 0; begin < n; begin += kEvalBatch) {
     const auto end = std::min<std::int64_t>(n, begin + kEvalBatch);
-    const auto l = model.forward(makeBatch(task, split, begin, end)).logits.to(torch::kFloat32).contiguous();
-    out.insert(out.end(), l.data_ptr<float>(), l.data_ptr<float>() + l.numel());
+    const Batch batch =
+        passBatch(model, task, split, order, static_cast<std::size_t>(begin), static_cast<std::size_t>(end));
+    const auto l = model.forward(batch).logits.to(torch::kFloat32).contiguous();
+    placeRows(out, l, order, begin);
   }
   return out;
 }

@@ -63,6 +63,14 @@ Dgemm dgemmFunction() {
   return fn;
 }
 
+using Dsyrk = void (*)(const char*, const char*, const int*, const int*, const double*, const double*, const int*,
+                       const double*, double*, const int*);
+
+Dsyrk dsyrkFunction() {
+  static const auto fn = reinterpret_cast<Dsyrk>(::dlsym(RTLD_DEFAULT, "dsyrk_"));
+  return fn;
+}
+
 } // namespace
 
 void dgemm(bool transA, bool transB, int m, int n, int k, double alpha, const double* a, int lda, const double* b,
@@ -85,6 +93,34 @@ void dgemmLoops(bool transA, bool transB, int m, int n, int k, double alpha, con
         const double av = transA ? a[l + static_cast<std::ptrdiff_t>(i) * lda] : a[i + static_cast<std::ptrdiff_t>(l) * lda];
         const double bv = transB ? b[j + static_cast<std::ptrdiff_t>(l) * ldb] : b[l + static_cast<std::ptrdiff_t>(j) * ldb];
         sum += av * bv;
+      }
+      double& out = c[i + static_cast<std::ptrdiff_t>(j) * ldc];
+      out = beta == 0.0 ? alpha * sum : alpha * sum + beta * out;
+    }
+  }
+}
+
+void dsyrkLower(bool transA, int n, int k, double alpha, const double* a, int lda, double beta, double* c, int ldc) {
+  if (const Dsyrk fn = dsyrkFunction(); fn != nullptr) {
+    const char uplo = 'L';
+    const char trans = transA ? 'T' : 'N';
+    fn(&uplo, &trans, &n, &k, &alpha, a, &lda, &beta, c, &ldc);
+    return;
+  }
+  dsyrkLowerLoops(transA, n, k, alpha, a, lda, beta, c, ldc);
+}
+
+void dsyrkLowerLoops(bool transA, int n, int k, double alpha, const double* a, int lda, double beta, double* c,
+                     int ldc) {
+  // Element (i, l) of op(A) (n x k): A(i, l) without transA, A(l, i) with it.
+  const auto at = [&](int i, int l) {
+    return transA ? a[l + static_cast<std::ptrdiff_t>(i) * lda] : a[i + static_cast<std::ptrdiff_t>(l) * lda];
+  };
+  for (int j = 0; j < n; ++j) {
+    for (int i = j; i < n; ++i) {
+      double sum = 0.0;
+      for (int l = 0; l < k; ++l) {
+        sum += at(i, l) * at(j, l);
       }
       double& out = c[i + static_cast<std::ptrdiff_t>(j) * ldc];
       out = beta == 0.0 ? alpha * sum : alpha * sum + beta * out;

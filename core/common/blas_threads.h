@@ -38,6 +38,13 @@ private:
 /// controls above; plain loops when the process has no dgemm_. beta = 0 ignores C's contents.
 void dgemm(bool transA, bool transB, int m, int n, int k, double alpha, const double* a, int lda, const double* b,
            int ldb, double beta, double* c, int ldc);
+/// The lower triangle (row >= column) of C = alpha A A^T + beta C (transA false; A n x k) or
+/// C = alpha A^T A + beta C (transA true; A k x n), C n x n, column-major as BLAS's dsyrk_
+/// (found at run time; plain loops without it). The strict upper triangle is not touched.
+void dsyrkLower(bool transA, int n, int k, double alpha, const double* a, int lda, double beta, double* c, int ldc);
+/// The same by plain loops (what dsyrkLower falls back to).
+void dsyrkLowerLoops(bool transA, int n, int k, double alpha, const double* a, int lda, double beta, double* c,
+                     int ldc);
 /// The same product by plain loops (what dgemm falls back to).
 void dgemmLoops(bool transA, bool transB, int m, int n, int k, double alpha, const double* a, int lda,
                 const double* b, int ldb, double beta, double* c, int ldc);

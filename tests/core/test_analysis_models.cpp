@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <numeric>
 #include <random>
+#include <string>
 
 #include "core/analysis/knowledge.h"
 #include "core/analysis/model_analysis_torch.h"
@@ -109,6 +111,37 @@ TEST(HeadImportance, ScoresAreMeanAbsoluteGradientsNormalisedPerLayer) {
                   1e-12);
     }
     EXPECT_NEAR(norm, 1.0, 1e-12);
+  }
+}
+
+// The probes' pooled states take the requested rows in order of length with each batch's
+// padding cut, and write each row back at its place: rows asked for in a scrambled order, with
+// a repeat, must get the padded forward's states of those rows, row by row (float64 model).
+TEST(PooledStates, EachRequestedRowGetsThePaddedForwardsStates) {
+  const TaskData task = tinyTextTask(300, 4);
+  auto model = tinyModel();
+  std::vector<std::int64_t> rows;
+  for (std::int64_t i = 0; i < 200; ++i) {
+    rows.push_back((i * 37 + 11) % 300);
+  }
+  rows.push_back(rows.front()); // a row asked for twice
+  std::vector<std::int64_t> identity(300);
+  std::iota(identity.begin(), identity.end(), std::int64_t{0});
+  ASSERT_NE(rowsByLength(task, task.eval), identity); // lengths differ: the order is not the rows'
+  for (const std::string pooling : {"mean", "cls"}) {
+    const PooledStates states = computePooledStates(*model, task, task.eval, rows, pooling);
+    ASSERT_EQ(states.rows, rows.size());
+    ASSERT_EQ(states.layers, 3U);
+    ASSERT_EQ(states.width, 8U);
+    const torch::NoGradGuard noGrad;
+    for (std::size_t r = 0; r < rows.size(); ++r) {
+      const Batch one = makeBatch(task, task.eval, rows[r], rows[r] + 1); // padded to kLen
+      const auto expected = poolHiddenStates(model->forward(one).hidden, one, pooling, 8).to(torch::kFloat32);
+      for (std::size_t k = 0; k < 3 * 8; ++k) {
+        EXPECT_NEAR(states.values[r * 24 + k], expected.view({-1})[static_cast<std::int64_t>(k)].item<float>(), 1e-5)
+            << pooling << " row " << r << " (example " << rows[r] << "), value " << k;
+      }
+    }
   }
 }
 

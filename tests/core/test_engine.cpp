@@ -400,6 +400,41 @@ TEST(Engine, DgemmAndItsLoopsAgreeWithHandWorkedProducts) {
   }
 }
 
+// dsyrkLower (the BLAS's dsyrk_) and its loops: the lower triangle of A A^T (A 4 x 6, lda 5) and
+// of A^T A (A 6 x 4, lda 7) against sums written out here, integers so that every sum is exact;
+// the strict upper triangle keeps what it held.
+TEST(Engine, DsyrkLowerGivesTheLowerTriangleOfTheGram) {
+  std::vector<double> a(7 * 6);
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    a[i] = static_cast<double>(static_cast<int>(i * 5 % 9) - 4);
+  }
+  for (const bool loops : {false, true}) {
+    for (const bool trans : {false, true}) {
+      const int n = 4;
+      const int k = 6;
+      const int lda = trans ? 7 : 5;
+      std::vector<double> c(6 * n, -99.0);
+      (loops ? dsyrkLowerLoops : dsyrkLower)(trans, n, k, 2.0, a.data(), lda, 0.0, c.data(), 6);
+      for (int j = 0; j < n; ++j) {
+        for (int i = 0; i < n; ++i) {
+          const double got = c[static_cast<std::size_t>(i + j * 6)];
+          if (i < j) {
+            EXPECT_EQ(got, -99.0) << "upper (" << i << "," << j << ") touched";
+            continue;
+          }
+          double sum = 0.0;
+          for (int l = 0; l < k; ++l) {
+            const double ail = trans ? a[static_cast<std::size_t>(l + i * lda)] : a[static_cast<std::size_t>(i + l * lda)];
+            const double ajl = trans ? a[static_cast<std::size_t>(l + j * lda)] : a[static_cast<std::size_t>(j + l * lda)];
+            sum += ail * ajl;
+          }
+          EXPECT_EQ(got, 2.0 * sum) << i << "," << j << " loops " << loops << " trans " << trans;
+        }
+      }
+    }
+  }
+}
+
 TEST(Engine, CancelledJobResumesToTheSameResultsAsAnUninterruptedRunWithNothingKeptTwice) {
   auto job = vectorJob();
   job.analyze = false;
