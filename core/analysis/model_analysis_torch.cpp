@@ -60,28 +60,6 @@ torch::Dtype modelDtype(ClassifierImpl& model) {
   return params.empty() ? torch::kFloat32 : params.front().scalar_type();
 }
 
-/// The rows [0, split.size()) in the order the passes below take them: for KDScope's
-/// transformers in order of length, so that cutPadding takes most of each batch's padding off
-/// (a real token's states do not see padding: the same numbers up to float rounding); for other
-/// models as they are. Each pass writes every row's results back at its place.
-std::vector<std::int64_t> passOrder(ClassifierImpl& model, const TaskData& task, const Split& split) {
-  if (paddingCanBeCut(model)) {
-    return rowsByLength(task, split);
-  }
-  std::vector<std::int64_t> rows(split.size());
-  std::iota(rows.begin(), rows.end(), std::int64_t{0});
-  return rows;
-}
-
-/// The batch of `order[begin, end)`, without its padding where the model allows it.
-Batch passBatch(ClassifierImpl& model, const TaskData& task, const Split& split, const std::vector<std::int64_t>& order,
-                std::size_t begin, std::size_t end) {
-  Batch batch = makeBatch(task, split,
-                          std::vector<std::int64_t>(order.begin() + static_cast<std::ptrdiff_t>(begin),
-                                                    order.begin() + static_cast<std::ptrdiff_t>(end)));
-  return paddingCanBeCut(model) ? cutPadding(batch) : batch;
-}
-
 } // namespace
 
 torch::Tensor headGateGradients(ClassifierImpl& model, const Batch& batch, ForwardOutput* intact) {
@@ -136,7 +114,7 @@ HeadScores computeHeadScores(ClassifierImpl& model, const TaskData& task, const 
 
   // One pass per batch: the forward and backward pass of the gate gradients (importance) also
   // gives the intact logits and the block inputs the ablations start from. A batch's results
-  // are kept per batch and appended in batch order.
+  // are kept per batch, then placed at their examples' places in batch order.
   struct BatchScores {
     torch::Tensor absolute;    // [B, Lyr, H] float64: |gate gradient| per example
     torch::Tensor intactLoss;  // [B] float64

@@ -8,10 +8,11 @@
 ///   z_i = W x~_i + b,   x~ = (x - mean) / std,
 /// (the bias is not penalised) is minimised by L-BFGS with a backtracking (Armijo) line
 /// search, from W = 0, b = 0, in preconditioned variables (V = W L with L L^T the Cholesky
-/// factorisation of the standardised features' covariance plus 0.05 I, so that the features the
-/// fit sees are about white; the penalty and the convergence test stay in W); where J's decrease falls below its float64 rounding near the
-/// optimum, a step that keeps J within rounding and lowers the gradient is accepted, and the
-/// fit stops after 20 iterations without progress. Everything is float64; the per-example
+/// factorisation of the standardised features' covariance plus 0.05 I, so that the features
+/// the fit sees are about white; the penalty and the convergence test stay in W); where J's
+/// decrease falls below its float64 rounding near the optimum, a step that keeps J within
+/// rounding and lowers the gradient is accepted, and the fit stops after 20 iterations without
+/// progress. Everything is float64; the per-example
 /// sums run in 16 fixed blocks reduced in order, so the result is the same for every thread
 /// count. J is convex and, for l2 > 0, strictly convex in W, so W and the predictions do not
 /// depend on the optimiser (b is unique only up to a common shift).
@@ -44,8 +45,8 @@ struct ProbeOptions {
   /// the same optimum in 2-4x more iterations on nearly collinear features (tests compare them).
   bool precondition = true;
   std::size_t threads = 0; ///< 0: std::thread::hardware_concurrency()
-  /// Use the portable inner loops even where the AVX2 + FMA ones are available (they round
-  /// each multiply-add once, so the fits differ in the last bits; see core/analysis/cka.h).
+  /// Take the objective's exponentials with std::exp even where glibc's AVX2 vector exp is
+  /// available (the two differ in the last bits, so the fits do too).
   bool portableKernels = false;
 };
 

@@ -172,6 +172,23 @@ std::vector<std::int64_t> rowsByLength(const TaskData& task, const Split& split)
   return rows;
 }
 
+std::vector<std::int64_t> passOrder(ClassifierImpl& model, const TaskData& task, const Split& split) {
+  if (paddingCanBeCut(model)) {
+    return rowsByLength(task, split);
+  }
+  std::vector<std::int64_t> rows(split.size());
+  std::iota(rows.begin(), rows.end(), std::int64_t{0});
+  return rows;
+}
+
+Batch passBatch(ClassifierImpl& model, const TaskData& task, const Split& split, const std::vector<std::int64_t>& order,
+                std::size_t begin, std::size_t end) {
+  Batch batch = makeBatch(task, split,
+                          std::vector<std::int64_t>(order.begin() + static_cast<std::ptrdiff_t>(begin),
+                                                    order.begin() + static_cast<std::ptrdiff_t>(end)));
+  return paddingCanBeCut(model) ? cutPadding(batch) : batch;
+}
+
 Batch makeBatch(const TaskData& task, const Split& split, std::int64_t begin, std::int64_t end) {
   std::vector<std::int64_t> indices(static_cast<std::size_t>(end - begin));
   for (std::int64_t i = begin; i < end; ++i) {
@@ -433,23 +450,20 @@ bool recordTrainRecords(ClassifierImpl& model, const TaskData& task, const std::
     std::memcpy(trueClass.data(), p.data_ptr<float>(), trueClass.size() * sizeof(float));
   } else {
     // Only the logits are needed: for KDScope's transformers the rows go in order of length and
-    // each batch loses its padding (cutPadding), the same numbers for a fraction of the work.
-    const bool cut = paddingCanBeCut(model);
-    const std::vector<std::int64_t> order = cut ? rowsByLength(task, task.train) : std::vector<std::int64_t>{};
+    // each batch loses its padding (passOrder, passBatch), the same numbers for a fraction of
+    // the work.
+    const std::vector<std::int64_t> order = passOrder(model, task, task.train);
     for (std::int64_t begin = 0; begin < n; begin += kRecordBatch) {
       if (cancel.cancelled()) {
         return false;
       }
       const auto end = std::min<std::int64_t>(n, begin + kRecordBatch);
-      std::vector<std::int64_t> rows(static_cast<std::size_t>(end - begin));
-      for (std::int64_t k = begin; k < end; ++k) {
-        rows[static_cast<std::size_t>(k - begin)] = cut ? order[static_cast<std::size_t>(k)] : k;
-      }
-      const Batch batch = cut ? cutPadding(makeBatch(task, task.train, rows)) : makeBatch(task, task.train, rows);
+      const Batch batch =
+          passBatch(model, task, task.train, order, static_cast<std::size_t>(begin), static_cast<std::size_t>(end));
       const auto p = trueClassProbability(model.forward(batch).logits, batch.labels);
       const auto* src = p.data_ptr<float>();
-      for (std::size_t k = 0; k < rows.size(); ++k) {
-        trueClass[static_cast<std::size_t>(rows[k])] = src[k];
+      for (std::int64_t k = begin; k < end; ++k) {
+        trueClass[static_cast<std::size_t>(order[static_cast<std::size_t>(k)])] = src[k - begin];
       }
     }
   }
@@ -722,15 +736,12 @@ EvalStats evaluate(ClassifierImpl& model, const TaskData& task, const Split& spl
   model.eval();
   const auto n = static_cast<std::int64_t>(split.size());
   // Only the logits: rows in order of length, each batch without its padding (as the records).
-  const bool cut = paddingCanBeCut(model);
-  const std::vector<std::int64_t> order = cut ? rowsByLength(task, split) : std::vector<std::int64_t>{};
+  const std::vector<std::int64_t> order = passOrder(model, task, split);
   double correct = 0.0;
   double lossSum = 0.0;
   for (std::int64_t begin = 0; begin < n; begin += batchSize) {
     const auto end = std::min<std::int64_t>(n, begin + batchSize);
-    const Batch batch = cut ? cutPadding(makeBatch(task, split,
-                                                   std::vector<std::int64_t>(order.begin() + begin, order.begin() + end)))
-                            : makeBatch(task, split, begin, end);
+    const Batch batch = passBatch(model, task, split, order, static_cast<std::size_t>(begin), static_cast<std::size_t>(end));
     auto logits = model.forward(batch).logits;
     correct += logits.argmax(1).eq(batch.labels).sum().item<double>();
     lossSum += torch::nn::functional::cross_entropy(

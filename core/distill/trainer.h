@@ -42,6 +42,13 @@ Batch makeBatch(const TaskData& task, const Split& split, std::int64_t begin, st
 /// one), shortest first, ties by index; the identity for vector tasks. Batches of neighbours in
 /// this order lose most of their padding to cutPadding.
 [[nodiscard]] std::vector<std::int64_t> rowsByLength(const TaskData& task, const Split& split);
+/// The rows [0, split.size()) in the order a pass over a split takes them: rowsByLength for a
+/// model whose padding can be cut (paddingCanBeCut), else as they are. A pass that keeps
+/// per-row results writes each back at its row's place.
+[[nodiscard]] std::vector<std::int64_t> passOrder(ClassifierImpl& model, const TaskData& task, const Split& split);
+/// The batch of the rows order[begin, end), without its padding where paddingCanBeCut(model).
+[[nodiscard]] Batch passBatch(ClassifierImpl& model, const TaskData& task, const Split& split,
+                              const std::vector<std::int64_t>& order, std::size_t begin, std::size_t end);
 
 /// Pools each layer's hidden states to one vector per example, as the recorder stores them
 /// (eval/hidden): token states [B, S, D] by the [CLS] position ("cls") or the mean over
