@@ -64,6 +64,9 @@ struct PooledStates {
   std::size_t layers = 0; ///< Lyr + 1
   std::size_t width = 0;
   std::vector<float> values;
+  /// The same forward passes' logits, rows x classes (row-major, float32): what
+  /// ModelHandle::logits gives for these rows.
+  std::vector<float> logits;
 };
 
 /// One example's attention probabilities, [layers, heads, length, length] (the padded length

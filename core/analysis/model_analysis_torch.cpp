@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <iterator>
 #include <limits>
@@ -58,6 +59,24 @@ void placeRows(std::vector<T>& to, const torch::Tensor& t, const std::vector<std
 torch::Dtype modelDtype(ClassifierImpl& model) {
   const auto params = model.parameters();
   return params.empty() ? torch::kFloat32 : params.front().scalar_type();
+}
+
+/// Calls work(begin, end) for the batches [begin, end) of kEvalBatch positions out of `count`:
+/// with KDScope's transformers one batch per thread (forEachItemOnOneThread; on two cores the
+/// forward passes' small products run 1.4-2.8x faster so than split over both cores, and a
+/// batch's bits do not depend on the thread count: bench/README.md, "Session 13"); other
+/// models (TorchScript modules, MLPs) one batch after another, as before. work must write only
+/// its own rows.
+void forEachEvalBatch(ClassifierImpl& model, std::int64_t count, const std::function<void(std::int64_t, std::int64_t)>& work) {
+  const std::int64_t batches = (count + kEvalBatch - 1) / kEvalBatch;
+  const auto one = [&](std::int64_t k) { work(k * kEvalBatch, std::min(count, (k + 1) * kEvalBatch)); };
+  if (paddingCanBeCut(model) && batches > 1) {
+    forEachItemOnOneThread(batches, one);
+  } else {
+    for (std::int64_t k = 0; k < batches; ++k) {
+      one(k);
+    }
+  }
 }
 
 } // namespace
@@ -286,14 +305,17 @@ PooledStates computePooledStates(ClassifierImpl& model, const TaskData& task, co
   for (std::size_t k = 0; k < rows.size(); ++k) {
     inOrder[k] = rows[static_cast<std::size_t>(order[k])];
   }
-  for (std::size_t begin = 0; begin < rows.size(); begin += kEvalBatch) {
-    const auto end = std::min<std::size_t>(rows.size(), begin + kEvalBatch);
-    const Batch batch = inDtype(passBatch(model, task, split, inOrder, begin, end), dtype);
+  states.logits.resize(states.rows * static_cast<std::size_t>(task.numClasses()));
+  forEachEvalBatch(model, static_cast<std::int64_t>(rows.size()), [&](std::int64_t begin, std::int64_t end) {
+    const torch::NoGradGuard noGradHere;
+    const Batch batch = inDtype(
+        passBatch(model, task, split, inOrder, static_cast<std::size_t>(begin), static_cast<std::size_t>(end)), dtype);
     const auto out = model.forward(batch);
     // The recorder's pooling, so that these states are the ones a run file records.
     const auto block = poolHiddenStates(out.hidden, batch, pooling, width).to(torch::kFloat32).contiguous();
-    placeRows(states.values, block, order, static_cast<std::int64_t>(begin));
-  }
+    placeRows(states.values, block, order, begin);
+    placeRows(states.logits, out.logits.to(torch::kFloat32).contiguous(), order, begin);
+  });
   return states;
 }
 
@@ -395,13 +417,12 @@ std::vector<float> ModelHandle::logits(const TaskData& taskIn, const Split& spli
   const auto classes = static_cast<std::size_t>(task.numClasses());
   std::vector<float> out(split.size() * classes);
   const std::vector<std::int64_t> order = passOrder(model, task, split);
-  for (std::int64_t begin = 0; begin < n; begin += kEvalBatch) {
-    const auto end = std::min<std::int64_t>(n, begin + kEvalBatch);
+  forEachEvalBatch(model, n, [&](std::int64_t begin, std::int64_t end) {
+    const torch::NoGradGuard noGradHere;
     const Batch batch =
         passBatch(model, task, split, order, static_cast<std::size_t>(begin), static_cast<std::size_t>(end));
-    const auto l = model.forward(batch).logits.to(torch::kFloat32).contiguous();
-    placeRows(out, l, order, begin);
-  }
+    placeRows(out, model.forward(batch).logits.to(torch::kFloat32).contiguous(), order, begin);
+  });
   return out;
 }
 

@@ -12,6 +12,7 @@
 
 #include "core/analysis/analysis_common.h"
 #include "core/common/blas_threads.h"
+#include "core/common/item_threads.h"
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -497,6 +498,29 @@ LinearProbe fitProbe(const std::vector<float>& features, std::size_t numFeatures
   probe.objective = f;
   probe.gradientMaxAbs = gradMax;
   return probe;
+}
+
+std::vector<LinearProbe> fitProbes(const std::vector<std::vector<float>>& features, std::size_t numFeatures,
+                                   const std::vector<std::int64_t>& labels, std::size_t numClasses,
+                                   const ProbeOptions& options) {
+  const auto count = static_cast<std::int64_t>(features.size());
+  std::vector<LinearProbe> probes(features.size());
+  const std::size_t threads = options.threads > 0 ? options.threads : static_cast<std::size_t>(torch::get_num_threads());
+  if (count < 2 || threads < 2) {
+    for (std::size_t k = 0; k < features.size(); ++k) {
+      probes[k] = fitProbe(features[k], numFeatures, labels, numClasses, options);
+    }
+    return probes;
+  }
+  // One fit per thread (the fit's bits do not depend on its thread count), the last set first:
+  // deeper layers need the most iterations, so the shorter fits fill in behind them.
+  ProbeOptions one = options;
+  one.threads = 1;
+  forEachItemOnOneThread(count, [&](std::int64_t i) {
+    const auto k = static_cast<std::size_t>(count - 1 - i);
+    probes[k] = fitProbe(features[k], numFeatures, labels, numClasses, one);
+  });
+  return probes;
 }
 
 std::vector<double> probeProbabilities(const LinearProbe& probe, const std::vector<float>& features) {

@@ -5,6 +5,8 @@
 // label-smoothing epsilon against its definition.
 #include <gtest/gtest.h>
 
+#include <ATen/Parallel.h>
+
 #include <cmath>
 #include <numeric>
 #include <random>
@@ -128,18 +130,34 @@ TEST(PooledStates, EachRequestedRowGetsThePaddedForwardsStates) {
   std::vector<std::int64_t> identity(300);
   std::iota(identity.begin(), identity.end(), std::int64_t{0});
   ASSERT_NE(rowsByLength(task, task.eval), identity); // lengths differ: the order is not the rows'
+  const int torchThreads = at::get_num_threads();
   for (const std::string pooling : {"mean", "cls"}) {
+    // The batches run one per thread: two threads (both batches at once) and one must agree
+    // bit for bit.
+    at::set_num_threads(2);
     const PooledStates states = computePooledStates(*model, task, task.eval, rows, pooling);
+    at::set_num_threads(1);
+    const PooledStates single = computePooledStates(*model, task, task.eval, rows, pooling);
+    at::set_num_threads(torchThreads);
+    EXPECT_EQ(states.values, single.values) << pooling;
+    EXPECT_EQ(states.logits, single.logits) << pooling;
     ASSERT_EQ(states.rows, rows.size());
     ASSERT_EQ(states.layers, 3U);
     ASSERT_EQ(states.width, 8U);
+    ASSERT_EQ(states.logits.size(), rows.size() * 3);
     const torch::NoGradGuard noGrad;
     for (std::size_t r = 0; r < rows.size(); ++r) {
       const Batch one = makeBatch(task, task.eval, rows[r], rows[r] + 1); // padded to kLen
-      const auto expected = poolHiddenStates(model->forward(one).hidden, one, pooling, 8).to(torch::kFloat32);
+      const ForwardOutput out = model->forward(one);
+      const auto expected = poolHiddenStates(out.hidden, one, pooling, 8).to(torch::kFloat32);
       for (std::size_t k = 0; k < 3 * 8; ++k) {
         EXPECT_NEAR(states.values[r * 24 + k], expected.view({-1})[static_cast<std::int64_t>(k)].item<float>(), 1e-5)
             << pooling << " row " << r << " (example " << rows[r] << "), value " << k;
+      }
+      // The same forward's logits, at the row's place (what the checkpoint check reads).
+      for (std::int64_t c = 0; c < 3; ++c) {
+        EXPECT_NEAR(states.logits[r * 3 + static_cast<std::size_t>(c)], out.logits[0][c].item<float>(), 1e-5)
+            << pooling << " row " << r << ", class " << c;
       }
     }
   }

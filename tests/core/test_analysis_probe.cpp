@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <ATen/Parallel.h>
+
 #include <algorithm>
 #include <cmath>
 #include <random>
@@ -274,6 +276,39 @@ TEST(AnalysisProbe, DeterministicAndIndependentOfThreads) {
   EXPECT_EQ(a.weight, c.weight); // bit for bit: fixed blocks, reduced in order
   EXPECT_EQ(a.bias, c.bias);
   EXPECT_EQ(a.iterations, c.iterations);
+}
+
+// fitProbes fits the layers side by side, one thread each: every probe must be the one
+// fitProbe gives alone (with either thread count), bit for bit, and in the sets' order.
+TEST(AnalysisProbe, FitProbesGivesEachSetsFitProbeBitForBit) {
+  const int torchThreads = at::get_num_threads();
+  at::set_num_threads(2); // forEachItemOnOneThread's workers: two fits at once
+  std::vector<std::vector<float>> sets;
+  std::vector<std::int64_t> labels;
+  for (unsigned k = 0; k < 3; ++k) {
+    const Data data = blobs(240, 5, 3, 1.0F + 0.5F * static_cast<float>(k), 0.1, 50 + k);
+    sets.push_back(data.x);
+    labels = data.y; // blobs draws labels from the seed's stream: use one set's for all
+  }
+  ProbeOptions options = tight(1e-3, 2);
+  options.gradientTolerance = 1e-8;
+  const std::vector<LinearProbe> probes = fitProbes(sets, 5, labels, 3, options);
+  at::set_num_threads(torchThreads);
+  ASSERT_EQ(probes.size(), sets.size());
+  for (std::size_t k = 0; k < sets.size(); ++k) {
+    for (const std::size_t threads : {std::size_t{1}, std::size_t{2}}) {
+      ProbeOptions alone = options;
+      alone.threads = threads;
+      const LinearProbe expected = fitProbe(sets[k], 5, labels, 3, alone);
+      EXPECT_EQ(probes[k].weight, expected.weight) << "set " << k << ", " << threads << " thread(s)";
+      EXPECT_EQ(probes[k].bias, expected.bias) << "set " << k;
+      EXPECT_EQ(probes[k].iterations, expected.iterations) << "set " << k;
+      EXPECT_EQ(probes[k].converged, expected.converged) << "set " << k;
+    }
+  }
+  // The sets differ, so do their fits (a mix-up of the order would show).
+  EXPECT_NE(probes[0].weight, probes[1].weight);
+  EXPECT_NE(probes[1].weight, probes[2].weight);
 }
 
 TEST(AnalysisProbe, StandardisesWithTrainStatisticsAndIgnoresConstantFeatures) {

@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -411,8 +412,16 @@ void modelsPass(AnalysisContext& ctx, const TaskInputs& in) {
       ctx.skip(task, what + "/" + m->name, e.what());
       continue;
     }
+    // The probes' eval states, when they run: their forward passes also give the logits the
+    // checkpoint check reads (one pass over the eval split instead of two).
+    const bool probesRun =
+        !probesDone && handle->hiddenUnavailable().empty() && m->checkSkipped.count("probes") == 0;
+    std::optional<an::PooledStates> evalStates;
+    if (probesRun) {
+      evalStates = handle->pooledStates(data, data.eval, evalRows, pooling);
+    }
     // The checkpoint must be the model the run recorded.
-    const std::vector<float> logits = handle->logits(data, data.eval);
+    const std::vector<float> logits = evalStates ? std::move(evalStates->logits) : handle->logits(data, data.eval);
     double worst = 0.0;
     for (std::size_t i = 0; i < logits.size() && i < m->logits.size(); ++i) {
       const double d = std::abs(static_cast<double>(logits[i]) - m->logits[i]);
@@ -466,12 +475,12 @@ void modelsPass(AnalysisContext& ctx, const TaskInputs& in) {
         writeHeadAblationIntervals(ctx, g, scores);
       }
     }
-    if (!probesDone && (!handle->hiddenUnavailable().empty() || m->checkSkipped.count("probes") > 0)) {
+    if (!probesDone && !probesRun) {
       ctx.skip(task, "probes/" + m->name, lackReason(*m, "probes", "no hidden states: " + handle->hiddenUnavailable()));
     } else if (!probesDone) {
       ctx.phase(task, m->name, "linear probes per layer (" + std::to_string(trainCount) + " train examples)");
       const an::PooledStates train = handle->pooledStates(data, data.train, trainRows, pooling);
-      const an::PooledStates eval = handle->pooledStates(data, data.eval, evalRows, pooling);
+      const an::PooledStates& eval = *evalStates;
       const std::size_t L = train.layers;
       const std::size_t D = train.width;
       std::vector<double> accuracy(L, kNaN);
@@ -491,11 +500,18 @@ void modelsPass(AnalysisContext& ctx, const TaskInputs& in) {
         }
         return out;
       };
+      // Every layer's probe at once (fitProbes: side by side, one thread each; the same bits).
+      std::vector<std::vector<float>> xTrains(L);
+      for (std::size_t l = 0; l < L; ++l) {
+        xTrains[l] = layerOf(train, l);
+      }
+      ctx.checkCancel();
+      const std::vector<an::LinearProbe> probes = an::fitProbes(xTrains, D, trainLabels, classes, po);
       for (std::size_t l = 0; l < L; ++l) {
         ctx.checkCancel();
-        const std::vector<float> xTrain = layerOf(train, l);
+        const std::vector<float>& xTrain = xTrains[l];
         const std::vector<float> xEval = layerOf(eval, l);
-        const an::LinearProbe probe = an::fitProbe(xTrain, D, trainLabels, classes, po);
+        const an::LinearProbe& probe = probes[l];
         accuracy[l] = an::probeAccuracy(probe, xEval, data.eval.labels);
         {
           // Its 95% interval: bootstrap of the held-out predictions (the fitted probe fixed;
