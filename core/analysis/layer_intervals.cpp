@@ -7,7 +7,6 @@
 #include <stdexcept>
 #include <string>
 
-#include <torch/torch.h>
 
 #include "core/analysis/cka.h"
 #include "core/common/blas_threads.h"
@@ -33,44 +32,93 @@ std::vector<float> layerOf(const std::vector<float>& hidden, std::size_t n, std:
 /// times adds c times to every sum, so a resample's centred cross-products X^T X, Y^T Y and
 /// X^T Y are those of its distinct rows (about 63% of them), each centred by the resample's
 /// mean and scaled by sqrt(c): the same numbers as linearCka of the gathered rows up to
-/// float64 rounding, as three float64 matrix products (OpenBLAS's dgemm) instead of the
-/// gathered copies' transposed tiles; the resamples run one per thread (item_threads.h), so
-/// each one's bits do not depend on the thread count (bench/README.md, "Analysis").
+/// float64 rounding. The distinct rows of X and Y, so centred, are written side by side into
+/// one u x (p + q) matrix Z, and one float64 dsyrk gives the lower triangle of Z^T Z, whose
+/// blocks are X^T X, Y^T X and Y^T Y: the multiply-adds of the three products, with Z packed
+/// once and no temporary tensors (bench/README.md, "Session 13"). The resamples run one per
+/// thread (item_threads.h), so each one's bits do not depend on the thread count.
 class ResampledCka {
 public:
-  ResampledCka(std::vector<float> x, std::size_t p, std::vector<float> y, std::size_t q, std::size_t n)
-      : m_n(n), m_x(toDouble(std::move(x), n, p)), m_y(toDouble(std::move(y), n, q)) {}
+  ResampledCka(const std::vector<float>& x, std::size_t p, const std::vector<float>& y, std::size_t q, std::size_t n)
+      : m_n(n), m_p(p), m_q(q), m_both(n * (p + q)) {
+    const std::size_t w = p + q;
+    for (std::size_t i = 0; i < n; ++i) {
+      std::copy_n(x.begin() + static_cast<std::ptrdiff_t>(i * p), p, m_both.begin() + static_cast<std::ptrdiff_t>(i * w));
+      std::copy_n(y.begin() + static_cast<std::ptrdiff_t>(i * q), q,
+                  m_both.begin() + static_cast<std::ptrdiff_t>(i * w + p));
+    }
+  }
 
-  /// CKA of the resample whose n rows are `rows`. Reads only: any number of threads may call.
+  /// CKA of the resample whose n rows are `rows`. Reads only the shared data (each thread its
+  /// own scratch): any number of threads may call.
   [[nodiscard]] double operator()(const std::uint32_t* rows) const {
-    std::vector<std::uint32_t> counts(m_n, 0);
+    const std::size_t w = m_p + m_q;
+    thread_local std::vector<std::uint32_t> counts;
+    thread_local std::vector<double> z;
+    thread_local std::vector<double> mean;
+    thread_local std::vector<double> gram;
+    counts.assign(m_n, 0);
     for (std::size_t k = 0; k < m_n; ++k) {
       ++counts[rows[k]];
     }
-    std::vector<std::int64_t> distinct;
-    std::vector<double> count;
-    distinct.reserve(m_n);
-    count.reserve(m_n);
+    // The resample's column means: sum over distinct rows of c_i a_i, in row order, over n.
+    mean.assign(w, 0.0);
+    double* __restrict m = mean.data();
+    std::size_t u = 0;
     for (std::size_t i = 0; i < m_n; ++i) {
-      if (counts[i] > 0) {
-        distinct.push_back(static_cast<std::int64_t>(i));
-        count.push_back(static_cast<double>(counts[i]));
+      if (counts[i] == 0) {
+        continue;
+      }
+      ++u;
+      const double c = counts[i];
+      const float* __restrict a = m_both.data() + i * w;
+      for (std::size_t k = 0; k < w; ++k) {
+        m[k] += c * static_cast<double>(a[k]);
       }
     }
-    const auto u = static_cast<std::int64_t>(distinct.size());
-    const auto index = torch::from_blob(distinct.data(), {u}, torch::kInt64);
-    const auto c = torch::from_blob(count.data(), {u, 1}, torch::kFloat64);
-    const auto scale = c.sqrt();
-    const auto centred = [&](const torch::Tensor& all) {
-      const auto rowsOf = all.index_select(0, index);
-      const auto mean = (rowsOf * c).sum(0, /*keepdim=*/true) / static_cast<double>(m_n);
-      return ((rowsOf - mean) * scale).contiguous();
+    for (std::size_t k = 0; k < w; ++k) {
+      m[k] /= static_cast<double>(m_n);
+    }
+    // Z: row r = (a_i - mean) sqrt(c_i) for the r-th distinct row i.
+    z.resize(u * w);
+    double* __restrict out = z.data();
+    for (std::size_t i = 0; i < m_n; ++i) {
+      if (counts[i] == 0) {
+        continue;
+      }
+      const double scale = std::sqrt(static_cast<double>(counts[i]));
+      const float* __restrict a = m_both.data() + i * w;
+      for (std::size_t k = 0; k < w; ++k) {
+        out[k] = (static_cast<double>(a[k]) - m[k]) * scale;
+      }
+      out += w;
+    }
+    // Z row-major is Z^T column-major (w x u): Z^T Z = A A^T with A = Z^T; lower triangle,
+    // column-major: entry (i, j), i >= j, at gram[j * w + i].
+    gram.resize(w * w);
+    const auto wi = static_cast<int>(w);
+    dsyrkLower(false, wi, static_cast<int>(u), 1.0, z.data(), wi, 0.0, gram.data(), wi);
+    const auto squaresOf = [&](std::size_t begin, std::size_t end) { // ||block||_F^2 of a diagonal block
+      double diagonal = 0.0;
+      double below = 0.0;
+      for (std::size_t j = begin; j < end; ++j) {
+        const double* column = gram.data() + j * w;
+        diagonal += column[j] * column[j];
+        for (std::size_t i = j + 1; i < end; ++i) {
+          below += column[i] * column[i];
+        }
+      }
+      return diagonal + 2.0 * below;
     };
-    const auto zx = centred(m_x);
-    const auto zy = centred(m_y);
-    const double cross = torch::mm(zx.t(), zy).square().sum().item<double>();
-    const double selfX = selfNormOf(zx);
-    const double selfY = selfNormOf(zy);
+    double cross = 0.0; // ||Y^T X||_F^2: rows p.. of columns 0..p-1
+    for (std::size_t j = 0; j < m_p; ++j) {
+      const double* column = gram.data() + j * w;
+      for (std::size_t i = m_p; i < w; ++i) {
+        cross += column[i] * column[i];
+      }
+    }
+    const double selfX = squaresOf(0, m_p);
+    const double selfY = squaresOf(m_p, w);
     const double denominator = std::sqrt(selfX) * std::sqrt(selfY);
     if (!(denominator > 0.0) || !std::isfinite(denominator)) {
       return std::numeric_limits<double>::quiet_NaN(); // a constant side, as linearCka says
@@ -79,35 +127,10 @@ public:
   }
 
 private:
-  /// ||Z^T Z||_F^2 of a contiguous u x w float64 Z, from the lower triangle of Z^T Z (dsyrk:
-  /// half the multiply-adds of the full product; the off-diagonal entries counted twice).
-  static double selfNormOf(const torch::Tensor& z) {
-    const auto u = static_cast<int>(z.size(0));
-    const auto w = static_cast<int>(z.size(1));
-    std::vector<double> gram(static_cast<std::size_t>(w) * static_cast<std::size_t>(w));
-    // Z row-major is Z^T column-major (w x u): Z^T Z = A A^T with A = Z^T.
-    dsyrkLower(false, w, u, 1.0, z.data_ptr<double>(), w, 0.0, gram.data(), w);
-    double diagonal = 0.0;
-    double below = 0.0;
-    for (int j = 0; j < w; ++j) {
-      const double* column = gram.data() + static_cast<std::size_t>(j) * static_cast<std::size_t>(w);
-      diagonal += column[j] * column[j];
-      for (int i = j + 1; i < w; ++i) {
-        below += column[i] * column[i];
-      }
-    }
-    return diagonal + 2.0 * below;
-  }
-
-  static torch::Tensor toDouble(std::vector<float> data, std::size_t n, std::size_t width) {
-    return torch::from_blob(data.data(), {static_cast<std::int64_t>(n), static_cast<std::int64_t>(width)},
-                            torch::kFloat32)
-        .to(torch::kFloat64);
-  }
-
   std::size_t m_n;
-  torch::Tensor m_x;
-  torch::Tensor m_y;
+  std::size_t m_p;
+  std::size_t m_q;
+  std::vector<float> m_both; ///< n x (p + q), row-major: row i is [x_i, y_i] (float32, as recorded; read as float64)
 };
 
 } // namespace
@@ -149,7 +172,7 @@ MatchedCkaWithRunnerUp matchedCkaWithRunnerUp(const std::vector<float>& hiddenT,
     auto x = layerOf(hiddenT, n, layersT, widthT, t);
     auto y = layerOf(hiddenS, n, layersS, widthS, i);
     interval.estimate = linearCka(x, widthT, y, widthS);
-    ResampledCka resampled(std::move(x), widthT, std::move(y), widthS, n);
+    const ResampledCka resampled(x, widthT, y, widthS, n);
     std::vector<double>& replicates = replicatesOf[i];
     replicates.assign(static_cast<std::size_t>(options.resamples), 0.0);
     forEachItemOnOneThread(options.resamples, [&](std::int64_t b) {

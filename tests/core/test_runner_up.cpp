@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/analysis/analysis_results.h"
+#include "core/analysis/cka.h"
 #include "core/analysis/analyze_run.h"
 #include "core/analysis/head_ablation_intervals.h"
 #include "core/analysis/layer_intervals.h"
@@ -141,6 +142,62 @@ TEST(RunnerUp, ExtremeAndRunnerUpSkipNaNAndIneligibleAndKeepTheEarlierOnTies) {
   EXPECT_EQ(r.difference.resamples, 5);
   EXPECT_EQ(r.difference.count, 7U);
   EXPECT_EQ(r.difference.over, kOverSameResamples);
+}
+
+// CKA at matched depth of layers wider than one (teacher width 5, student width 3): each
+// resample's CKA (from the distinct rows' combined Gram matrix) must be linearCka of the
+// resample's gathered rows, so the interval's ends are those replicates' percentiles.
+TEST(RunnerUp, MatchedCkaOfWideLayersIsTheGatheredResamplesLinearCka) {
+  const std::size_t n = 40;
+  const std::size_t p = 5;
+  const std::size_t q = 3;
+  const BootstrapOptions options{200, 0.95, 9};
+  std::vector<float> hiddenT(n * 2 * p);
+  std::vector<float> hiddenS(n * 2 * q);
+  std::uint32_t state = 12345U;
+  const auto next = [&] { // a small LCG: uniform in [-1, 1)
+    state = state * 1664525U + 1013904223U;
+    return static_cast<float>(state >> 8) / static_cast<float>(1U << 23) - 1.0F;
+  };
+  for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t l = 0; l < 2; ++l) {
+      for (std::size_t k = 0; k < p; ++k) {
+        hiddenT[(i * 2 + l) * p + k] = next() + static_cast<float>(l * k);
+      }
+      for (std::size_t k = 0; k < q; ++k) {
+        // Partly the teacher's same layer (so CKA is well inside (0, 1)), partly noise.
+        hiddenS[(i * 2 + l) * q + k] = hiddenT[(i * 2 + l) * p + k + 1] + 0.7F * next();
+      }
+    }
+  }
+  const auto out = matchedCkaWithRunnerUp(hiddenT, 2, p, hiddenS, 2, q, {0, 1}, options);
+  ASSERT_EQ(out.cka.size(), 2U);
+  const auto indices = bootstrapResampleIndices(n, options.resamples, options.seed);
+  const auto layer = [](const std::vector<float>& h, std::size_t width, std::size_t l, const std::uint32_t* rows,
+                        std::size_t count) {
+    std::vector<float> x;
+    for (std::size_t r = 0; r < count; ++r) {
+      const std::size_t i = rows != nullptr ? rows[r] : r;
+      x.insert(x.end(), h.begin() + static_cast<long>((i * 2 + l) * width),
+               h.begin() + static_cast<long>((i * 2 + l + 1) * width));
+    }
+    return x;
+  };
+  for (std::size_t l = 0; l < 2; ++l) {
+    const double estimate = linearCka(layer(hiddenT, p, l, nullptr, n), p, layer(hiddenS, q, l, nullptr, n), q);
+    EXPECT_NEAR(out.cka[l].estimate, estimate, 1e-12) << "layer " << l;
+    EXPECT_GT(estimate, 0.2);
+    EXPECT_LT(estimate, 0.95);
+    std::vector<double> replicates;
+    for (int b = 0; b < options.resamples; ++b) {
+      const std::uint32_t* rows = indices.data() + static_cast<std::size_t>(b) * n;
+      replicates.push_back(linearCka(layer(hiddenT, p, l, rows, n), p, layer(hiddenS, q, l, rows, n), q));
+    }
+    EXPECT_NEAR(out.cka[l].lo, percentile(replicates, 0.025), 1e-9) << "layer " << l;
+    EXPECT_NEAR(out.cka[l].hi, percentile(replicates, 0.975), 1e-9) << "layer " << l;
+    EXPECT_LT(out.cka[l].lo, estimate);
+    EXPECT_GT(out.cka[l].hi, estimate);
+  }
 }
 
 // CKA at matched depth, width 1 everywhere, so each pair's CKA is the squared correlation.
