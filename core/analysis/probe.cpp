@@ -500,25 +500,26 @@ LinearProbe fitProbe(const std::vector<float>& features, std::size_t numFeatures
   return probe;
 }
 
-std::vector<LinearProbe> fitProbes(const std::vector<std::vector<float>>& features, std::size_t numFeatures,
-                                   const std::vector<std::int64_t>& labels, std::size_t numClasses,
-                                   const ProbeOptions& options) {
+std::vector<LinearProbe> fitProbes(const std::vector<std::vector<float>>& features,
+                                   const std::vector<std::size_t>& numFeatures, const std::vector<std::int64_t>& labels,
+                                   std::size_t numClasses, const ProbeOptions& options) {
+  require(numFeatures.size() == features.size(), "fitProbes",
+          "needs one width per feature set (" + std::to_string(features.size()) + " sets, " +
+              std::to_string(numFeatures.size()) + " widths)");
   const auto count = static_cast<std::int64_t>(features.size());
   std::vector<LinearProbe> probes(features.size());
-  const std::size_t threads = options.threads > 0 ? options.threads : static_cast<std::size_t>(torch::get_num_threads());
-  if (count < 2 || threads < 2) {
+  if (count < 2 || torch::get_num_threads() < 2) {
     for (std::size_t k = 0; k < features.size(); ++k) {
-      probes[k] = fitProbe(features[k], numFeatures, labels, numClasses, options);
+      probes[k] = fitProbe(features[k], numFeatures[k], labels, numClasses, options);
     }
     return probes;
   }
-  // One fit per thread (the fit's bits do not depend on its thread count), the last set first:
-  // deeper layers need the most iterations, so the shorter fits fill in behind them.
+  // One fit per thread: a fit's bits do not depend on its thread count.
   ProbeOptions one = options;
   one.threads = 1;
   forEachItemOnOneThread(count, [&](std::int64_t i) {
-    const auto k = static_cast<std::size_t>(count - 1 - i);
-    probes[k] = fitProbe(features[k], numFeatures, labels, numClasses, one);
+    const auto k = static_cast<std::size_t>(i);
+    probes[k] = fitProbe(features[k], numFeatures[k], labels, numClasses, one);
   });
   return probes;
 }

@@ -72,12 +72,14 @@ struct LinearProbe {
                                    const std::vector<std::int64_t>& labels, std::size_t numClasses,
                                    const ProbeOptions& options = {});
 
-/// One probe per feature set (each N x numFeatures row-major floats, all with `labels`): what
-/// fitProbe(features[k], ...) with `options` returns, bit for bit. With more than one set and
-/// more than one thread (options.threads, 0: LibTorch's intra-op thread count), the fits run
-/// side by side, each on one thread (forEachItemOnOneThread), the last set first: on two cores
-/// that beats splitting each fit's small products (bench/README.md, "Session 13").
-[[nodiscard]] std::vector<LinearProbe> fitProbes(const std::vector<std::vector<float>>& features, std::size_t numFeatures,
+/// One probe per feature set (set k: N x numFeatures[k] row-major floats, all with `labels`):
+/// what fitProbe(features[k], numFeatures[k], ...) with `options` returns, bit for bit. With
+/// more than one set and more than one thread (LibTorch's intra-op thread count), the fits run
+/// side by side, each on one thread (forEachItemOnOneThread), handed out in the sets' order:
+/// put the longest first. On two cores that beats splitting each fit's small products
+/// (bench/README.md, "Session 13").
+[[nodiscard]] std::vector<LinearProbe> fitProbes(const std::vector<std::vector<float>>& features,
+                                                 const std::vector<std::size_t>& numFeatures,
                                                  const std::vector<std::int64_t>& labels, std::size_t numClasses,
                                                  const ProbeOptions& options = {});
 

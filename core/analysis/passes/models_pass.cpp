@@ -207,6 +207,113 @@ std::string reuseFamily(AnalysisContext& ctx, const RunReader& source, const std
   return "";
 }
 
+/// One model's probe inputs: its pooled train and eval states.
+struct ProbeWork {
+  const ModelRecord* model = nullptr;
+  std::string group;   ///< analysis/<model>
+  std::string pooling;
+  std::string key;     ///< the probes' inputs key ("" for TorchScript models)
+  an::PooledStates train;
+  an::PooledStates eval;
+};
+
+/// Layer l of pooled states, rows x width.
+std::vector<float> layerOf(const an::PooledStates& states, std::size_t l) {
+  const std::size_t width = states.width;
+  std::vector<float> out(states.rows * width);
+  for (std::size_t r = 0; r < states.rows; ++r) {
+    std::copy_n(states.values.begin() + static_cast<std::ptrdiff_t>((r * states.layers + l) * width), width,
+                out.begin() + static_cast<std::ptrdiff_t>(r * width));
+  }
+  return out;
+}
+
+/// Fits every layer's probe of every model in `work` in one fitProbes call (the widest
+/// models' deepest layers first: they take the most iterations), then writes each model's
+/// probe_* datasets.
+void writeProbes(AnalysisContext& ctx, const std::string& task, const std::vector<ProbeWork>& work, const std::vector<std::int64_t>& trainLabels,
+                 const std::vector<std::int64_t>& evalLabels, std::size_t classes, std::size_t trainCount) {
+  struct Set {
+    std::size_t model;
+    std::size_t layer;
+  };
+  std::vector<Set> sets;
+  for (std::size_t w = 0; w < work.size(); ++w) {
+    for (std::size_t l = 0; l < work[w].train.layers; ++l) {
+      sets.push_back({w, l});
+    }
+  }
+  std::stable_sort(sets.begin(), sets.end(), [&](const Set& a, const Set& b) {
+    const std::size_t wa = work[a.model].train.width;
+    const std::size_t wb = work[b.model].train.width;
+    return wa != wb ? wa > wb : a.layer > b.layer;
+  });
+  std::vector<std::vector<float>> features;
+  std::vector<std::size_t> widths;
+  for (const Set& set : sets) {
+    features.push_back(layerOf(work[set.model].train, set.layer));
+    widths.push_back(work[set.model].train.width);
+  }
+  an::ProbeOptions po;
+  po.l2 = ctx.options.probeL2;
+  po.threads = ctx.options.threads;
+  ctx.checkCancel();
+  ctx.phase(task, "", "fitting " + std::to_string(sets.size()) + " linear probes (every layer of " +
+                          std::to_string(work.size()) + (work.size() == 1 ? " model)" : " models)"));
+  const std::vector<an::LinearProbe> fitted = an::fitProbes(features, widths, trainLabels, classes, po);
+  for (std::size_t w = 0; w < work.size(); ++w) {
+    ctx.checkCancel();
+    const ProbeWork& one = work[w];
+    const std::string& g = one.group;
+    const std::size_t L = one.train.layers;
+    std::vector<double> accuracy(L, kNaN);
+    std::vector<double> accuracyLo(L, kNaN);
+    std::vector<double> accuracyHi(L, kNaN);
+    std::vector<double> trainAccuracy(L, kNaN);
+    std::vector<double> depth(L, 0.0);
+    std::vector<std::int64_t> converged(L, 0);
+    for (std::size_t k = 0; k < sets.size(); ++k) {
+      if (sets[k].model != w) {
+        continue;
+      }
+      const std::size_t l = sets[k].layer;
+      const an::LinearProbe& probe = fitted[k];
+      const std::vector<float> xEval = layerOf(one.eval, l);
+      // Its 95% interval: bootstrap of the held-out predictions (the fitted probe fixed;
+      // refitting per resample would cost B fits per layer; docs/statistics.md, "Probes").
+      const auto predicted = an::predictProbe(probe, xEval);
+      std::vector<double> right(predicted.size());
+      for (std::size_t i = 0; i < predicted.size(); ++i) {
+        right[i] = predicted[i] == evalLabels[i] ? 1.0 : 0.0;
+      }
+      accuracy[l] = an::probeAccuracy(probe, xEval, evalLabels);
+      const an::Interval band =
+          an::bootstrapMean(right, an::BootstrapOptions{ctx.options.bootstrapResamples, 0.95, ctx.options.bootstrapSeed});
+      accuracyLo[l] = band.lo;
+      accuracyHi[l] = band.hi;
+      trainAccuracy[l] = an::probeAccuracy(probe, features[k], trainLabels);
+      depth[l] = L > 1 ? static_cast<double>(l) / static_cast<double>(L - 1) : 0.0;
+      converged[l] = probe.converged ? 1 : 0;
+    }
+    ctx.out->floats(layout::child(g, layout::entry::kProbeAccuracy), {L}, accuracy);
+    ctx.out->floats(layout::child(g, layout::entry::kProbeAccuracyLo), {L}, accuracyLo);
+    ctx.out->floats(layout::child(g, layout::entry::kProbeAccuracyHi), {L}, accuracyHi);
+    ctx.out->attr(layout::child(g, layout::entry::kProbeAccuracyLo), "over",
+                  std::string("eval examples (bootstrap of the held-out predictions, probe fixed)"));
+    ctx.out->floats(layout::child(g, layout::entry::kProbeTrainAccuracy), {L}, trainAccuracy);
+    ctx.out->floats(layout::child(g, layout::entry::kProbeRelativeDepth), {L}, depth);
+    ctx.out->ints(layout::child(g, layout::entry::kProbeConverged), {L}, converged);
+    ctx.out->attr(layout::child(g, layout::entry::kProbeAccuracy), "l2", ctx.options.probeL2);
+    ctx.out->attr(layout::child(g, layout::entry::kProbeAccuracy), "solver", std::string(an::kProbeSolver));
+    ctx.out->attr(layout::child(g, layout::entry::kProbeAccuracy), "train_examples", static_cast<std::int64_t>(trainCount));
+    ctx.out->attr(layout::child(g, layout::entry::kProbeAccuracy), "pooling", one.pooling);
+    ctx.out->attr(layout::child(g, layout::entry::kProbeAccuracy), "layer0", "embedding output");
+    if (!one.key.empty()) {
+      ctx.out->attr(layout::child(g, layout::entry::kProbeAccuracy), "inputs", one.key);
+    }
+  }
+}
+
 } // namespace
 
 void modelsPass(AnalysisContext& ctx, const TaskInputs& in) {
@@ -294,6 +401,7 @@ void modelsPass(AnalysisContext& ctx, const TaskInputs& in) {
   const std::string evalPrint = splitFingerprint(data, data.eval, data.eval.size());
   const std::string trainPrint = splitFingerprint(data, data.train, trainCount);
 
+  std::vector<ProbeWork> probeWork; // the probes' inputs, model by model; fitted after the loop
   std::size_t done = 0;
   for (const auto& [m, path] : available) {
     ctx.checkCancel();
@@ -479,74 +587,20 @@ void modelsPass(AnalysisContext& ctx, const TaskInputs& in) {
       ctx.skip(task, "probes/" + m->name, lackReason(*m, "probes", "no hidden states: " + handle->hiddenUnavailable()));
     } else if (!probesDone) {
       ctx.phase(task, m->name, "linear probes per layer (" + std::to_string(trainCount) + " train examples)");
-      const an::PooledStates train = handle->pooledStates(data, data.train, trainRows, pooling);
-      const an::PooledStates& eval = *evalStates;
-      const std::size_t L = train.layers;
-      const std::size_t D = train.width;
-      std::vector<double> accuracy(L, kNaN);
-      std::vector<double> accuracyLo(L, kNaN);
-      std::vector<double> accuracyHi(L, kNaN);
-      std::vector<double> trainAccuracy(L, kNaN);
-      std::vector<double> depth(L, 0.0);
-      std::vector<std::int64_t> converged(L, 0);
-      an::ProbeOptions po;
-      po.l2 = ctx.options.probeL2;
-      po.threads = ctx.options.threads;
-      auto layerOf = [&](const an::PooledStates& states, std::size_t l) {
-        std::vector<float> out(states.rows * D);
-        for (std::size_t r = 0; r < states.rows; ++r) {
-          std::copy_n(states.values.begin() + static_cast<std::ptrdiff_t>((r * L + l) * D), D,
-                      out.begin() + static_cast<std::ptrdiff_t>(r * D));
-        }
-        return out;
-      };
-      // Every layer's probe at once (fitProbes: side by side, one thread each; the same bits).
-      std::vector<std::vector<float>> xTrains(L);
-      for (std::size_t l = 0; l < L; ++l) {
-        xTrains[l] = layerOf(train, l);
-      }
-      ctx.checkCancel();
-      const std::vector<an::LinearProbe> probes = an::fitProbes(xTrains, D, trainLabels, classes, po);
-      for (std::size_t l = 0; l < L; ++l) {
-        ctx.checkCancel();
-        const std::vector<float>& xTrain = xTrains[l];
-        const std::vector<float> xEval = layerOf(eval, l);
-        const an::LinearProbe& probe = probes[l];
-        accuracy[l] = an::probeAccuracy(probe, xEval, data.eval.labels);
-        {
-          // Its 95% interval: bootstrap of the held-out predictions (the fitted probe fixed;
-          // refitting per resample would cost B fits per layer; docs/statistics.md, "Probes").
-          const auto predicted = an::predictProbe(probe, xEval);
-          std::vector<double> right(predicted.size());
-          for (std::size_t i = 0; i < predicted.size(); ++i) {
-            right[i] = predicted[i] == data.eval.labels[i] ? 1.0 : 0.0;
-          }
-          const an::Interval band = an::bootstrapMean(
-              right, an::BootstrapOptions{ctx.options.bootstrapResamples, 0.95, ctx.options.bootstrapSeed});
-          accuracyLo[l] = band.lo;
-          accuracyHi[l] = band.hi;
-        }
-        trainAccuracy[l] = an::probeAccuracy(probe, xTrain, trainLabels);
-        depth[l] = L > 1 ? static_cast<double>(l) / static_cast<double>(L - 1) : 0.0;
-        converged[l] = probe.converged ? 1 : 0;
-      }
-      ctx.out->floats(layout::child(g, layout::entry::kProbeAccuracy), {L}, accuracy);
-      ctx.out->floats(layout::child(g, layout::entry::kProbeAccuracyLo), {L}, accuracyLo);
-      ctx.out->floats(layout::child(g, layout::entry::kProbeAccuracyHi), {L}, accuracyHi);
-      ctx.out->attr(layout::child(g, layout::entry::kProbeAccuracyLo), "over",
-                    std::string("eval examples (bootstrap of the held-out predictions, probe fixed)"));
-      ctx.out->floats(layout::child(g, layout::entry::kProbeTrainAccuracy), {L}, trainAccuracy);
-      ctx.out->floats(layout::child(g, layout::entry::kProbeRelativeDepth), {L}, depth);
-      ctx.out->ints(layout::child(g, layout::entry::kProbeConverged), {L}, converged);
-      ctx.out->attr(layout::child(g, layout::entry::kProbeAccuracy), "l2", ctx.options.probeL2);
-      ctx.out->attr(layout::child(g, layout::entry::kProbeAccuracy), "solver", std::string(an::kProbeSolver));
-      ctx.out->attr(layout::child(g, layout::entry::kProbeAccuracy), "train_examples", static_cast<std::int64_t>(trainCount));
-      ctx.out->attr(layout::child(g, layout::entry::kProbeAccuracy), "pooling", pooling);
-      ctx.out->attr(layout::child(g, layout::entry::kProbeAccuracy), "layer0", "embedding output");
-      if (!probesKey.empty()) {
-        ctx.out->attr(layout::child(g, layout::entry::kProbeAccuracy), "inputs", probesKey);
-      }
+      ProbeWork work;
+      work.model = m;
+      work.group = g;
+      work.pooling = pooling;
+      work.key = probesKey;
+      work.train = handle->pooledStates(data, data.train, trainRows, pooling);
+      work.eval = std::move(*evalStates);
+      probeWork.push_back(std::move(work));
     }
+  }
+  // Every model's probes of this task fitted together (fitProbes: side by side, one thread
+  // each, the longest first, each bit for bit fitProbe's), then written model by model.
+  if (!probeWork.empty()) {
+    writeProbes(ctx, task, probeWork, trainLabels, data.eval.labels, classes, trainCount);
   }
 }
 
