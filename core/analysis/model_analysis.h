@@ -20,6 +20,19 @@
 
 namespace kdscope::core::analysis {
 
+/// Pooled hidden states of some rows of a split, [rows, layers + 1, width] row-major, pooled
+/// as the recorder pools eval/hidden (mean over non-padding tokens or the [CLS] state; MLP
+/// layers zero-padded to the widest).
+struct PooledStates {
+  std::size_t rows = 0;
+  std::size_t layers = 0; ///< Lyr + 1
+  std::size_t width = 0;
+  std::vector<float> values;
+  /// The same forward passes' logits, rows x classes (row-major, float32): what
+  /// ModelHandle::logits gives for these rows.
+  std::vector<float> logits;
+};
+
 /// Per-head scores of one model on one split, [layers, heads] row-major.
 struct HeadScores {
   std::size_t layers = 0;
@@ -54,20 +67,13 @@ struct HeadScores {
   /// once, all its heads' ablations stacked in one pass, the last block at [CLS] only; checked
   /// against forward() with a gate on the first batch) rather than one forward() per head.
   bool layeredAblation = false;
+  /// The intact model's logits of every example of the split ([N, C] row-major, float32) and,
+  /// when asked for (a pooling given), its pooled states: from the gate gradients' forward
+  /// passes, what ModelHandle::logits and pooledStates give for the split's rows in order.
+  std::vector<float> logits;
+  PooledStates pooled;
 };
 
-/// Pooled hidden states of some rows of a split, [rows, layers + 1, width] row-major, pooled
-/// as the recorder pools eval/hidden (mean over non-padding tokens or the [CLS] state; MLP
-/// layers zero-padded to the widest).
-struct PooledStates {
-  std::size_t rows = 0;
-  std::size_t layers = 0; ///< Lyr + 1
-  std::size_t width = 0;
-  std::vector<float> values;
-  /// The same forward passes' logits, rows x classes (row-major, float32): what
-  /// ModelHandle::logits gives for these rows.
-  std::vector<float> logits;
-};
 
 /// One example's attention probabilities, [layers, heads, length, length] (the padded length
 /// of the task, as in eval/attention), and its token ids.
@@ -111,7 +117,10 @@ public:
   [[nodiscard]] std::vector<float> logits(const TaskData& task, const Split& split) const;
   /// Head importance and ablation on a split. Returns empty scores (layers = 0) for a model
   /// without attention, or when cancelled.
-  [[nodiscard]] HeadScores headScores(const TaskData& task, const Split& split, const CancelToken& cancel) const;
+  /// With `pooling` (not null), HeadScores::pooled holds the split's pooled states too (one
+  /// eval pass for the heads and the probes).
+  [[nodiscard]] HeadScores headScores(const TaskData& task, const Split& split, const CancelToken& cancel,
+                                      const std::string* pooling = nullptr) const;
   /// Pooled states of the given rows of a split ("mean" or "cls" pooling for text models).
   [[nodiscard]] PooledStates pooledStates(const TaskData& task, const Split& split, const std::vector<std::int64_t>& rows,
                                           const std::string& pooling) const;

@@ -109,7 +109,7 @@ torch::Tensor headGateGradients(ClassifierImpl& model, const Batch& batch, Forwa
 }
 
 HeadScores computeHeadScores(ClassifierImpl& model, const TaskData& task, const Split& split,
-                             const CancelToken& cancel, int batchSize) {
+                             const CancelToken& cancel, int batchSize, const std::string* pooling) {
   HeadScores scores;
   const int layers = model.numLayers();
   const int heads = model.numHeads();
@@ -128,6 +128,14 @@ HeadScores computeHeadScores(ClassifierImpl& model, const TaskData& task, const 
   scores.perExampleAblationLoss.resize(static_cast<std::size_t>(n) * cells);
   scores.perExampleLoss.resize(static_cast<std::size_t>(n));
   scores.perExampleCorrect.resize(static_cast<std::size_t>(n));
+  scores.logits.resize(static_cast<std::size_t>(n) * static_cast<std::size_t>(task.numClasses()));
+  const auto width = static_cast<std::int64_t>(model.hiddenWidth());
+  if (pooling != nullptr) {
+    scores.pooled.rows = static_cast<std::size_t>(n);
+    scores.pooled.layers = static_cast<std::size_t>(layers + 1);
+    scores.pooled.width = static_cast<std::size_t>(width);
+    scores.pooled.values.resize(scores.pooled.rows * scores.pooled.layers * scores.pooled.width);
+  }
   // Batches of examples in passOrder; every per-example result is written at its example's place.
   const std::vector<std::int64_t> order = passOrder(model, task, split);
 
@@ -140,6 +148,8 @@ HeadScores computeHeadScores(ClassifierImpl& model, const TaskData& task, const 
     torch::Tensor intactRight; // [B] uint8
     torch::Tensor loss;        // [B, cells] float64: with each head ablated
     torch::Tensor right;       // [B, cells] uint8
+    torch::Tensor logits;      // [B, C] float32: intact
+    torch::Tensor pooled;      // [B, Lyr + 1, D] float32: intact, when a pooling is given
   };
   const auto scoreBatch = [&](std::int64_t begin, bool batchedAblation) {
     const auto end = std::min<std::int64_t>(n, begin + batchSize);
@@ -181,6 +191,10 @@ HeadScores computeHeadScores(ClassifierImpl& model, const TaskData& task, const 
     const auto ce = torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone);
     out.intactLoss = torch::nn::functional::cross_entropy(intact.logits, batch.labels, ce).to(torch::kFloat64).contiguous();
     out.intactRight = intact.logits.argmax(1).eq(batch.labels).to(torch::kUInt8).contiguous();
+    out.logits = intact.logits.to(torch::kFloat32).contiguous();
+    if (pooling != nullptr) {
+      out.pooled = poolHiddenStates(intact.hidden, batch, *pooling, width).to(torch::kFloat32).contiguous();
+    }
     const auto flat = ablated.reshape({static_cast<std::int64_t>(cells) * rows, ablated.size(2)});
     const auto labels = batch.labels.repeat({static_cast<std::int64_t>(cells)});
     // [cells, B] -> [B, cells]: rows are examples, as in perExampleImportance.
@@ -201,6 +215,10 @@ HeadScores computeHeadScores(ClassifierImpl& model, const TaskData& task, const 
     placeRows(scores.perExampleCorrect, b.intactRight, order, begin);
     placeRows(scores.perExampleAblationLoss, b.loss, order, begin);
     placeRows(scores.perExampleAblationCorrect, b.right, order, begin);
+    placeRows(scores.logits, b.logits, order, begin);
+    if (pooling != nullptr) {
+      placeRows(scores.pooled.values, b.pooled, order, begin);
+    }
   };
   // The first batch alone (it checks the batched ablation); then, with KDScope's transformers,
   // the others one batch per thread, each on one thread of every pool (forEachItemOnOneThread:
@@ -426,9 +444,10 @@ std::vector<float> ModelHandle::logits(const TaskData& taskIn, const Split& spli
   return out;
 }
 
-HeadScores ModelHandle::headScores(const TaskData& task, const Split& split, const CancelToken& cancel) const {
+HeadScores ModelHandle::headScores(const TaskData& task, const Split& split, const CancelToken& cancel,
+                                   const std::string* pooling) const {
   const auto [t, sp] = view(task, split);
-  return computeHeadScores(*m_impl->model, *t, *sp, cancel);
+  return computeHeadScores(*m_impl->model, *t, *sp, cancel, kEvalBatch, pooling);
 }
 
 PooledStates ModelHandle::pooledStates(const TaskData& task, const Split& split, const std::vector<std::int64_t>& rows,

@@ -21,9 +21,11 @@ torch::Tensor headGateGradients(ClassifierImpl& model, const Batch& batch, Forwa
 /// headGateGradients, whose forward pass also gives the intact outputs; ablation of every head
 /// alone by HeadAblator (head_ablation_torch.h) on a transformer, checked on the first batch
 /// against forward() with the gate (and replaced by it when they differ), else by forward()
-/// with each gate. Keeps every example's correctness and loss under each ablation.
+/// with each gate. Keeps every example's correctness and loss under each ablation, and the
+/// intact logits; with `pooling` (not null) also the split's pooled states (HeadScores::pooled,
+/// as computePooledStates pools them).
 HeadScores computeHeadScores(ClassifierImpl& model, const TaskData& task, const Split& split,
-                             const CancelToken& cancel, int batchSize = 128);
+                             const CancelToken& cancel, int batchSize = 128, const std::string* pooling = nullptr);
 
 /// Pooled states of the given rows of a split, as the recorder pools eval/hidden.
 PooledStates computePooledStates(ClassifierImpl& model, const TaskData& task, const Split& split,

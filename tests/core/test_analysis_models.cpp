@@ -7,6 +7,7 @@
 
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <random>
@@ -161,6 +162,40 @@ TEST(PooledStates, EachRequestedRowGetsThePaddedForwardsStates) {
       }
     }
   }
+}
+
+// The head scores' forward passes give the checkpoint check's logits and, asked for, the
+// probes' pooled eval states: they must be the ones computePooledStates gives for every row of
+// the split, in the split's order (300 rows: three batches, the first run alone).
+TEST(PooledStates, HeadScoresGiveTheSplitsLogitsAndPooledStates) {
+  const TaskData task = tinyTextTask(300, 6);
+  auto model = tinyModel(7);
+  std::vector<std::int64_t> all(300);
+  std::iota(all.begin(), all.end(), std::int64_t{0});
+  for (const std::string pooling : {"mean", "cls"}) {
+    const HeadScores scores = computeHeadScores(*model, task, task.eval, CancelToken(), 128, &pooling);
+    const PooledStates expected = computePooledStates(*model, task, task.eval, all, pooling);
+    ASSERT_EQ(scores.pooled.rows, 300U);
+    ASSERT_EQ(scores.pooled.layers, expected.layers);
+    ASSERT_EQ(scores.pooled.width, expected.width);
+    ASSERT_EQ(scores.pooled.values.size(), expected.values.size());
+    ASSERT_EQ(scores.logits.size(), expected.logits.size());
+    for (std::size_t k = 0; k < expected.values.size(); ++k) {
+      ASSERT_NEAR(scores.pooled.values[k], expected.values[k], 1e-6) << pooling << ", value " << k;
+    }
+    for (std::size_t k = 0; k < expected.logits.size(); ++k) {
+      ASSERT_NEAR(scores.logits[k], expected.logits[k], 1e-6) << pooling << ", logit " << k;
+    }
+    // The intact accuracy is that of these logits.
+    double right = 0.0;
+    for (std::size_t i = 0; i < 300; ++i) {
+      const float* z = scores.logits.data() + i * 3;
+      right += (std::max_element(z, z + 3) - z) == task.eval.labels[i] ? 1.0 : 0.0;
+    }
+    EXPECT_NEAR(scores.accuracy, right / 300.0, 1e-12) << pooling;
+  }
+  // Without a pooling, no pooled states.
+  EXPECT_EQ(computeHeadScores(*model, task, task.eval, CancelToken()).pooled.rows, 0U);
 }
 
 TEST(HeadAblation, EqualsZeroingTheHeadsColumnsOfTheOutputProjection) {

@@ -520,16 +520,28 @@ void modelsPass(AnalysisContext& ctx, const TaskInputs& in) {
       ctx.skip(task, what + "/" + m->name, e.what());
       continue;
     }
-    // The probes' eval states, when they run: their forward passes also give the logits the
-    // checkpoint check reads (one pass over the eval split instead of two).
+    // One pass over the eval split for everything that reads it: the head scores' forward
+    // passes also give the logits the checkpoint check reads and, when the probes run, their
+    // pooled eval states; without heads, the probes' eval states give the logits.
     const bool probesRun =
         !probesDone && handle->hiddenUnavailable().empty() && m->checkSkipped.count("probes") == 0;
+    const bool headsRun = !headsDone && handle->heads() > 0 && handle->headGateUnavailable().empty() &&
+                          m->checkSkipped.count("heads") == 0;
+    std::optional<an::HeadScores> scores;
     std::optional<an::PooledStates> evalStates;
-    if (probesRun) {
+    if (headsRun) {
+      ctx.phase(task, m->name, "head importance (gradient of a head gate) and single-head ablation");
+      scores = handle->headScores(data, data.eval, ctx.cancel, probesRun ? &pooling : nullptr);
+      ctx.checkCancel();
+      if (probesRun) {
+        evalStates = std::move(scores->pooled);
+      }
+    } else if (probesRun) {
       evalStates = handle->pooledStates(data, data.eval, evalRows, pooling);
     }
     // The checkpoint must be the model the run recorded.
-    const std::vector<float> logits = evalStates ? std::move(evalStates->logits) : handle->logits(data, data.eval);
+    const std::vector<float> logits =
+        scores ? std::move(scores->logits) : (evalStates ? std::move(evalStates->logits) : handle->logits(data, data.eval));
     double worst = 0.0;
     for (std::size_t i = 0; i < logits.size() && i < m->logits.size(); ++i) {
       const double d = std::abs(static_cast<double>(logits[i]) - m->logits[i]);
@@ -549,23 +561,21 @@ void modelsPass(AnalysisContext& ctx, const TaskInputs& in) {
       } else if (const std::string why = handle->headGateUnavailable(); !why.empty() || m->checkSkipped.count("heads") > 0) {
         ctx.skip(task, "heads/" + m->name, lackReason(*m, "heads", "no head gate: " + why));
       } else {
-        ctx.phase(task, m->name, "head importance (gradient of a head gate) and single-head ablation");
-        const an::HeadScores scores = handle->headScores(data, data.eval, ctx.cancel);
-        ctx.checkCancel();
-        const std::vector<std::uint64_t> dims{scores.layers, scores.heads};
-        ctx.out->floats(layout::child(g, layout::entry::kHeadImportance), dims, scores.normalisedImportance);
+        const an::HeadScores& heads = *scores;
+        const std::vector<std::uint64_t> dims{heads.layers, heads.heads};
+        ctx.out->floats(layout::child(g, layout::entry::kHeadImportance), dims, heads.normalisedImportance);
         ctx.out->attr(layout::child(g, layout::entry::kHeadImportance), "normalisation", "each layer divided by its L2 norm (Michel et al. 2019)");
         if (!headsKey.empty()) {
           ctx.out->attr(layout::child(g, layout::entry::kHeadImportance), "inputs", headsKey);
         }
-        ctx.out->floats(layout::child(g, layout::entry::kHeadImportanceRaw), dims, scores.importance);
+        ctx.out->floats(layout::child(g, layout::entry::kHeadImportanceRaw), dims, heads.importance);
         ctx.out->attr(layout::child(g, layout::entry::kHeadImportanceRaw), "formula",
                     "mean over eval examples of |dL_i/d xi_h|, L_i cross-entropy in nats, gates xi = 1");
         {
           // Their 95% intervals: bootstrap over eval examples of the per-example gradients.
           const an::BootstrapOptions boot{ctx.options.bootstrapResamples, 0.95, ctx.options.bootstrapSeed};
           const an::HeadImportanceIntervals bands =
-              an::headImportanceIntervals(scores.perExampleImportance, scores.layers, scores.heads, boot);
+              an::headImportanceIntervals(heads.perExampleImportance, heads.layers, heads.heads, boot);
           ctx.out->floats(layout::child(g, layout::entry::kHeadImportanceLo), dims, bands.normalisedLo);
           ctx.out->floats(layout::child(g, layout::entry::kHeadImportanceHi), dims, bands.normalisedHi);
           ctx.out->floats(layout::child(g, layout::entry::kHeadImportanceRawLo), dims, bands.rawLo);
@@ -576,11 +586,11 @@ void modelsPass(AnalysisContext& ctx, const TaskInputs& in) {
           // The most important head against the runner-up, from the same resamples.
           writeRunnerUp(*ctx.out, layout::child(g, layout::entry::kHeadImportance), bands.top);
         }
-        ctx.out->floats(layout::child(g, layout::entry::kHeadAblationAccuracy), dims, scores.ablationAccuracy);
-        ctx.out->floats(layout::child(g, layout::entry::kHeadAblationLoss), dims, scores.ablationLoss);
-        ctx.out->attr(layout::child(g, layout::entry::kHeadAblationAccuracy), "intact", scores.accuracy);
-        ctx.out->attr(layout::child(g, layout::entry::kHeadAblationLoss), "intact", scores.loss);
-        writeHeadAblationIntervals(ctx, g, scores);
+        ctx.out->floats(layout::child(g, layout::entry::kHeadAblationAccuracy), dims, heads.ablationAccuracy);
+        ctx.out->floats(layout::child(g, layout::entry::kHeadAblationLoss), dims, heads.ablationLoss);
+        ctx.out->attr(layout::child(g, layout::entry::kHeadAblationAccuracy), "intact", heads.accuracy);
+        ctx.out->attr(layout::child(g, layout::entry::kHeadAblationLoss), "intact", heads.loss);
+        writeHeadAblationIntervals(ctx, g, heads);
       }
     }
     if (!probesDone && !probesRun) {
