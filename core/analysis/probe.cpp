@@ -202,44 +202,59 @@ public:
         return;
       }
       const double* x = m_design.data() + begin * m_features;
-      // The block's logits Z = X V^T (rows x C, row-major; in BLAS's column-major terms the
-      // C x rows product V X^T), then r_ic = p_ic - [c == y_i] in their place.
+      // The block's logits Z = X V^T, column-major rows x C (column c: every row's logit of
+      // class c: the product's long side is the rows, and the loops below run along rows),
+      // then r_ic = p_ic - [c == y_i] in their place. Per row, the max, the sum of exponentials
+      // and the loss take the classes in order; per class, dJ/db the rows in order.
       std::vector<double>& z = m_blockLogits[block];
       std::vector<double>& e = m_blockExp[block];
-      z.resize(static_cast<std::size_t>(rows) * m_classes);
+      std::vector<double>& top = m_blockTop[block];
+      std::vector<double>& sum = m_blockSum[block];
+      const auto count = static_cast<std::size_t>(rows);
+      z.resize(count * m_classes);
       e.resize(z.size());
-      dgemm(true, false, classes, rows, features, 1.0, weight, features, x, features, 0.0, z.data(), classes);
-      std::vector<double> zMax(static_cast<std::size_t>(rows));
-      for (std::size_t r = 0; r < static_cast<std::size_t>(rows); ++r) {
-        double* zr = z.data() + r * m_classes;
-        double top = -std::numeric_limits<double>::infinity();
-        for (std::size_t c = 0; c < m_classes; ++c) {
-          zr[c] += bias[c];
-          top = std::max(top, zr[c]);
+      top.assign(count, -std::numeric_limits<double>::infinity());
+      sum.assign(count, 0.0);
+      dgemm(true, false, rows, classes, features, 1.0, x, features, weight, features, 0.0, z.data(), rows);
+      for (std::size_t c = 0; c < m_classes; ++c) {
+        double* zc = z.data() + c * count;
+        const double bc = bias[c];
+        for (std::size_t r = 0; r < count; ++r) {
+          zc[r] += bc;
+          top[r] = std::max(top[r], zc[r]);
         }
-        zMax[r] = top;
-        for (std::size_t c = 0; c < m_classes; ++c) {
-          e[r * m_classes + c] = zr[c] - top;
+      }
+      for (std::size_t c = 0; c < m_classes; ++c) {
+        const double* zc = z.data() + c * count;
+        double* ec = e.data() + c * count;
+        for (std::size_t r = 0; r < count; ++r) {
+          ec[r] = zc[r] - top[r];
         }
       }
       m_kernels.expInPlace(e.data(), e.size());
-      for (std::size_t r = 0; r < static_cast<std::size_t>(rows); ++r) {
-        double* zr = z.data() + r * m_classes;
-        const double* er = e.data() + r * m_classes;
-        double sum = 0.0;
-        for (std::size_t c = 0; c < m_classes; ++c) {
-          sum += er[c];
-        }
-        const auto y = static_cast<std::size_t>(m_labels[begin + r]);
-        loss += zMax[r] + std::log(sum) - zr[y];
-        const double inverse = 1.0 / sum;
-        for (std::size_t c = 0; c < m_classes; ++c) {
-          zr[c] = er[c] * inverse - (c == y ? 1.0 : 0.0);
-          gB[c] += zr[c];
+      for (std::size_t c = 0; c < m_classes; ++c) {
+        const double* ec = e.data() + c * count;
+        for (std::size_t r = 0; r < count; ++r) {
+          sum[r] += ec[r];
         }
       }
-      // dJ/dV (unscaled) = R^T X: C x D row-major, column-major D x C = X^T R.
-      dgemm(false, true, features, classes, rows, 1.0, x, features, z.data(), classes, 0.0, gW, features);
+      for (std::size_t r = 0; r < count; ++r) {
+        const auto y = static_cast<std::size_t>(m_labels[begin + r]);
+        loss += top[r] + std::log(sum[r]) - z[y * count + r];
+        sum[r] = 1.0 / sum[r];
+      }
+      for (std::size_t c = 0; c < m_classes; ++c) {
+        double* zc = z.data() + c * count;
+        const double* ec = e.data() + c * count;
+        double g = 0.0;
+        for (std::size_t r = 0; r < count; ++r) {
+          zc[r] = ec[r] * sum[r] - (static_cast<std::size_t>(m_labels[begin + r]) == c ? 1.0 : 0.0);
+          g += zc[r];
+        }
+        gB[c] += g;
+      }
+      // dJ/dV (unscaled) = R^T X: C x D row-major, column-major D x C = X^T R (R column-major).
+      dgemm(false, false, features, classes, rows, 1.0, x, features, z.data(), rows, 0.0, gW, features);
     });
     std::fill(grad.begin(), grad.end(), 0.0);
     double loss = 0.0;
@@ -307,8 +322,10 @@ private:
   const Kernels& m_kernels;
   const Preconditioner& m_pre;
   std::vector<std::vector<double>> m_partials; ///< per block: dJ/dV, dJ/db, loss (unscaled sums)
-  std::vector<std::vector<double>> m_blockLogits{kBlocks}; ///< per block: logits, then p - [c == y]
+  std::vector<std::vector<double>> m_blockLogits{kBlocks}; ///< per block: logits, then p - [c == y] (column-major)
   std::vector<std::vector<double>> m_blockExp{kBlocks};    ///< per block: exp(z - max z)
+  std::vector<std::vector<double>> m_blockTop{kBlocks};    ///< per block and row: max z
+  std::vector<std::vector<double>> m_blockSum{kBlocks};    ///< per block and row: sum of exp, then its inverse
   std::vector<double> m_scratch;               ///< C x D: W
   std::vector<double> m_scratch2;              ///< C x D: the penalty's gradient, or dJ/dW
 };
