@@ -63,7 +63,7 @@ torch::Dtype modelDtype(ClassifierImpl& model) {
 
 /// Calls work(begin, end) for the batches [begin, end) of kEvalBatch positions out of `count`:
 /// with KDScope's transformers one batch per thread (forEachItemOnOneThread; on two cores the
-/// forward passes' small products run 1.4-2.8x faster so than split over both cores, and a
+/// forward passes' small products run about 2x faster so than split over both cores, and a
 /// batch's bits do not depend on the thread count: bench/README.md, "Session 13"); other
 /// models (TorchScript modules, MLPs) one batch after another, as before. work must write only
 /// its own rows.
