@@ -21,6 +21,20 @@ namespace kdscope::core::analysis::detail {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
+/// Layer l of a row-major [N, layers, width] array (pooled hidden states, as eval/hidden and
+/// the probes' pooled states hold them) as an [N, width] one.
+inline std::vector<float> layerOf(const std::vector<float>& stacked, std::size_t layers, std::size_t width,
+                                  std::size_t l) {
+  const std::size_t n = layers * width == 0 ? 0 : stacked.size() / (layers * width);
+  std::vector<float> out;
+  out.reserve(n * width);
+  for (std::size_t i = 0; i < n; ++i) {
+    const float* row = stacked.data() + (i * layers + l) * width;
+    out.insert(out.end(), row, row + width);
+  }
+  return out;
+}
+
 /// Throws std::invalid_argument("function: what") unless ok.
 inline void require(bool ok, const char* function, const std::string& what) {
   if (!ok) {

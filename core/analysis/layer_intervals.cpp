@@ -7,7 +7,7 @@
 #include <stdexcept>
 #include <string>
 
-
+#include "core/analysis/analysis_common.h"
 #include "core/analysis/cka.h"
 #include "core/common/blas_threads.h"
 #include "core/common/item_threads.h"
@@ -16,17 +16,7 @@ namespace kdscope::core::analysis {
 
 namespace {
 
-/// Layer l of an [n, layers, width] array as an [n, width] one.
-std::vector<float> layerOf(const std::vector<float>& hidden, std::size_t n, std::size_t layers, std::size_t width,
-                           std::size_t l) {
-  std::vector<float> out;
-  out.reserve(n * width);
-  for (std::size_t i = 0; i < n; ++i) {
-    const float* row = hidden.data() + (i * layers + l) * width;
-    out.insert(out.end(), row, row + width);
-  }
-  return out;
-}
+using detail::layerOf;
 
 /// The linear CKA of bootstrap resamples of one (teacher, student) layer pair. A row drawn c
 /// times adds c times to every sum, so a resample's centred cross-products X^T X, Y^T Y and
@@ -169,8 +159,8 @@ MatchedCkaWithRunnerUp matchedCkaWithRunnerUp(const std::vector<float>& hiddenT,
       continue;
     }
     const auto t = static_cast<std::size_t>(j);
-    auto x = layerOf(hiddenT, n, layersT, widthT, t);
-    auto y = layerOf(hiddenS, n, layersS, widthS, i);
+    const auto x = layerOf(hiddenT, layersT, widthT, t);
+    const auto y = layerOf(hiddenS, layersS, widthS, i);
     interval.estimate = linearCka(x, widthT, y, widthS);
     const ResampledCka resampled(x, widthT, y, widthS, n);
     std::vector<double>& replicates = replicatesOf[i];

@@ -74,7 +74,6 @@ struct HeadScores {
   PooledStates pooled;
 };
 
-
 /// One example's attention probabilities, [layers, heads, length, length] (the padded length
 /// of the task, as in eval/attention), and its token ids.
 struct ExampleAttention {

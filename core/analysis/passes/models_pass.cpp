@@ -18,6 +18,7 @@
 #include <tuple>
 #include <vector>
 
+#include "core/analysis/analysis_common.h"
 #include "core/analysis/head_ablation_intervals.h"
 #include "core/analysis/layer_intervals.h"
 #include "core/analysis/model_analysis.h"
@@ -209,7 +210,6 @@ std::string reuseFamily(AnalysisContext& ctx, const RunReader& source, const std
 
 /// One model's probe inputs: its pooled train and eval states.
 struct ProbeWork {
-  const ModelRecord* model = nullptr;
   std::string group;   ///< analysis/<model>
   std::string pooling;
   std::string key;     ///< the probes' inputs key ("" for TorchScript models)
@@ -219,13 +219,7 @@ struct ProbeWork {
 
 /// Layer l of pooled states, rows x width.
 std::vector<float> layerOf(const an::PooledStates& states, std::size_t l) {
-  const std::size_t width = states.width;
-  std::vector<float> out(states.rows * width);
-  for (std::size_t r = 0; r < states.rows; ++r) {
-    std::copy_n(states.values.begin() + static_cast<std::ptrdiff_t>((r * states.layers + l) * width), width,
-                out.begin() + static_cast<std::ptrdiff_t>(r * width));
-  }
-  return out;
+  return an::detail::layerOf(states.values, states.layers, states.width, l);
 }
 
 /// Fits every layer's probe of every model in `work` in one fitProbes call (the widest
@@ -283,10 +277,13 @@ void writeProbes(AnalysisContext& ctx, const std::string& task, const std::vecto
       // refitting per resample would cost B fits per layer; docs/statistics.md, "Probes").
       const auto predicted = an::predictProbe(probe, xEval);
       std::vector<double> right(predicted.size());
+      std::size_t correct = 0;
       for (std::size_t i = 0; i < predicted.size(); ++i) {
         right[i] = predicted[i] == evalLabels[i] ? 1.0 : 0.0;
+        correct += predicted[i] == evalLabels[i] ? 1 : 0;
       }
-      accuracy[l] = an::probeAccuracy(probe, xEval, evalLabels);
+      // probeAccuracy's value, from these predictions (not a second pass over the rows).
+      accuracy[l] = predicted.empty() ? kNaN : static_cast<double>(correct) / static_cast<double>(predicted.size());
       const an::Interval band =
           an::bootstrapMean(right, an::BootstrapOptions{ctx.options.bootstrapResamples, 0.95, ctx.options.bootstrapSeed});
       accuracyLo[l] = band.lo;
@@ -598,7 +595,6 @@ void modelsPass(AnalysisContext& ctx, const TaskInputs& in) {
     } else if (!probesDone) {
       ctx.phase(task, m->name, "linear probes per layer (" + std::to_string(trainCount) + " train examples)");
       ProbeWork work;
-      work.model = m;
       work.group = g;
       work.pooling = pooling;
       work.key = probesKey;
