@@ -10,8 +10,9 @@
 int main(int argc, char** argv) {
   // libgomp reads OMP_WAIT_POLICY when it loads, before main: LibTorch's OpenMP pool and
   // OpenBLAS's pool spinning against each other made a distillation step up to 2x slower
-  // on 2 cores (bench/README.md). So, unless the user chose a policy, restart once with
-  // PASSIVE. If exec fails we simply go on with the inherited environment.
+  // on 2 cores (bench/README.md). The `kdscope` command (launcher/launcher.cpp) sets PASSIVE
+  // before it starts this program; started directly, with no policy chosen, the program
+  // restarts once with PASSIVE. If exec fails we simply go on with the inherited environment.
   if (std::getenv("OMP_WAIT_POLICY") == nullptr) {
     ::setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
     ::execv("/proc/self/exe", argv);

@@ -1,6 +1,7 @@
 #include "widgets/jobs/job_queue.h"
 
 #include <QCoreApplication>
+#include <QDir>
 #include <QFileInfo>
 #include <QThread>
 #include <QTimer>
@@ -66,8 +67,22 @@ JobQueue::~JobQueue() {
 }
 
 QString JobQueue::defaultExecutable() {
-  const QString path = QCoreApplication::applicationFilePath();
-  return QFileInfo(path).fileName() == QLatin1String("kdscope") ? path : QString();
+  // The program (libexec/kdscope-program) names the `kdscope` command that starts it (app/ in
+  // a build tree, bin/ when installed), else itself; any other binary (a test) has none.
+  const QFileInfo self(QCoreApplication::applicationFilePath());
+  if (self.fileName() == QLatin1String("kdscope")) {
+    return self.filePath();
+  }
+  if (self.fileName() != QLatin1String("kdscope-program")) {
+    return {};
+  }
+  for (const QString& relative : {QStringLiteral("../kdscope"), QStringLiteral("../../bin/kdscope")}) {
+    const QFileInfo command(self.dir().filePath(relative));
+    if (command.isFile() && command.isExecutable()) {
+      return command.canonicalFilePath();
+    }
+  }
+  return self.filePath();
 }
 
 void JobQueue::setMaxConcurrent(int jobs) {
