@@ -283,6 +283,35 @@ TEST(JobProcess, AChildThatCannotStartOrCrashesFailsOnlyItsOwnJob) {
   EXPECT_EQ(missing.runningCount(), 0);
 }
 
+TEST(JobProcess, TheProgramNamesTheCommandThatStartsIt) {
+  // A build tree (app/kdscope beside app/libexec/kdscope-program) and an installed one
+  // (bin/kdscope, libexec/kdscope/kdscope-program), made of empty executable files.
+  QTemporaryDir dir;
+  ASSERT_TRUE(dir.isValid());
+  const auto touch = [&](const QString& relative, bool executable) {
+    const QString path = dir.filePath(relative);
+    QDir().mkpath(QFileInfo(path).path());
+    QFile file(path);
+    EXPECT_TRUE(file.open(QIODevice::WriteOnly));
+    file.close();
+    file.setPermissions(executable ? (QFileDevice::ReadOwner | QFileDevice::ExeOwner) : QFileDevice::ReadOwner);
+    return path;
+  };
+  const QString buildCommand = touch(QStringLiteral("build/app/kdscope"), true);
+  const QString buildProgram = touch(QStringLiteral("build/app/libexec/kdscope-program"), true);
+  const QString installedCommand = touch(QStringLiteral("prefix/bin/kdscope"), true);
+  const QString installedProgram = touch(QStringLiteral("prefix/libexec/kdscope/kdscope-program"), true);
+  const QString loneProgram = touch(QStringLiteral("lone/libexec/kdscope-program"), true);
+  touch(QStringLiteral("plain/kdscope"), false); // not executable: not a command
+  const QString plainProgram = touch(QStringLiteral("plain/libexec/kdscope-program"), true);
+  EXPECT_EQ(JobQueue::executableFor(buildProgram), QFileInfo(buildCommand).canonicalFilePath());
+  EXPECT_EQ(JobQueue::executableFor(installedProgram), QFileInfo(installedCommand).canonicalFilePath());
+  EXPECT_EQ(JobQueue::executableFor(loneProgram), loneProgram);
+  EXPECT_EQ(JobQueue::executableFor(plainProgram), plainProgram);
+  EXPECT_EQ(JobQueue::executableFor(buildCommand), buildCommand);
+  EXPECT_TRUE(JobQueue::executableFor(dir.filePath(QStringLiteral("build/tests/kdscope_widgets_tests"))).isEmpty());
+}
+
 TEST(JobProcess, OnlyTheKdscopeExecutableIsStartedByDefault) {
   // This binary is not kdscope: started with `run JOB --out DIR` it would run its own tests,
   // so a queue here has no executable unless given one, and runs jobs one at a time.

@@ -66,10 +66,10 @@ JobQueue::~JobQueue() {
   m_running.clear();
 }
 
-QString JobQueue::defaultExecutable() {
-  // The program (libexec/kdscope-program) names the `kdscope` command that starts it (app/ in
-  // a build tree, bin/ when installed), else itself; any other binary (a test) has none.
-  const QFileInfo self(QCoreApplication::applicationFilePath());
+QString JobQueue::defaultExecutable() { return executableFor(QCoreApplication::applicationFilePath()); }
+
+QString JobQueue::executableFor(const QString& applicationFile) {
+  const QFileInfo self(applicationFile);
   if (self.fileName() == QLatin1String("kdscope")) {
     return self.filePath();
   }

@@ -53,9 +53,13 @@ public:
   [[nodiscard]] QString executable() const { return m_executable; }
   /// After a cancel, a child still running after this long is killed.
   void setKillAfterMs(int ms) { m_killAfterMs = ms; }
-  /// This application's executable when it is `kdscope` (the window), else empty: the
-  /// widget tests' binary must not be started with `run` arguments.
+  /// executableFor(this application's file): the window's `kdscope`; empty in the widget
+  /// tests, whose binary must not be started with `run` arguments.
   static QString defaultExecutable();
+  /// The `kdscope` command for an application file: itself when named kdscope; for the
+  /// program (libexec/kdscope-program) the command that starts it (../kdscope in a build tree,
+  /// ../../bin/kdscope installed), else the program itself; empty for any other binary.
+  static QString executableFor(const QString& applicationFile);
 
   /// Queues a job; it runs when the queue is started and earlier jobs are done.
   int addJob(const core::JobSpec& spec, const QString& outDir);
