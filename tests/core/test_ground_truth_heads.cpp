@@ -19,6 +19,7 @@
 
 #include "core/analysis/layer_intervals.h"
 #include "core/analysis/model_analysis_torch.h"
+#include "core/analysis/stats.h"
 #include "core/common/cancel.h"
 #include "core/common/error.h"
 #include "core/data/dataset.h"
@@ -186,12 +187,36 @@ TEST(GroundTruthHeads, AblatingTheHeadsRankedMostImportantHurtsFarMoreThanTheLea
   EXPECT_GE(dropTop, 0.25) << what.str();
   EXPECT_LT(dropBottom, 0.1) << what.str();
   EXPECT_GE(dropTop - dropBottom, 0.2) << what.str();
+  // The ranking is not an accident of this eval set: example by example, the top-ranked
+  // head's |gate gradient| exceeds the bottom-ranked head's in most examples, far beyond what
+  // two equally important heads give (the exact sign test, McNemar's binomial on the examples
+  // where they differ), and the bootstrap interval of that share lies above one half. Not
+  // the two heads' own intervals: a teacher this accurate has its importance, a mean of
+  // |dL_i/d xi|, carried by the one or two examples it nearly gets wrong (an effective number
+  // of examples of 1.0 to 2.3 under the SSE, AVX2 and AVX-512 kernels), so each interval
+  // reaches near 0 whenever a resample leaves them out, and whether one lies above the other
+  // depended on the kernels' rounding (docs/analyses.md, "Ground truth").
+  const std::size_t top = ranked.front();
+  const std::size_t bottom = ranked.back();
+  std::uint64_t topLarger = 0;
+  std::uint64_t bottomLarger = 0;
+  std::vector<double> topWins;
+  for (std::size_t i = 0; i < task.eval.size(); ++i) {
+    const double a = scores.perExampleImportance[i * 8 + top];
+    const double b = scores.perExampleImportance[i * 8 + bottom];
+    topLarger += a > b ? 1 : 0;
+    bottomLarger += b > a ? 1 : 0;
+    topWins.push_back(a > b ? 1.0 : 0.0);
+  }
+  what << "; |gate gradient| of head " << top << " above head " << bottom << "'s in " << topLarger << " of "
+       << task.eval.size() << " examples, below in " << bottomLarger;
+  EXPECT_GT(topLarger, bottomLarger) << what.str();
+  EXPECT_LT(analysis::mcnemarExactP(topLarger, bottomLarger), 1e-6) << what.str();
+  EXPECT_GT(analysis::bootstrapMean(topWins, analysis::BootstrapOptions{1000, 0.95, 14}).lo, 0.5) << what.str();
   // The importance intervals (bootstrap over the eval examples of the per-example gate
-  // gradients): the top-ranked head's interval lies wholly above the bottom-ranked head's,
-  // so the ranking is not an accident of this eval set; each holds its estimate.
+  // gradients) each hold their estimate.
   const analysis::HeadImportanceIntervals bands =
       analysis::headImportanceIntervals(scores.perExampleImportance, 2, 4, analysis::BootstrapOptions{1000, 0.95, 14});
-  EXPECT_GT(bands.rawLo[ranked.front()], bands.rawHi[ranked.back()]) << what.str();
   for (std::size_t h = 0; h < 8; ++h) {
     EXPECT_LE(bands.rawLo[h], scores.importance[h]);
     EXPECT_GE(bands.rawHi[h], scores.importance[h]);
