@@ -3,18 +3,14 @@
 
 #include <unistd.h>
 
-#include <cstdlib>
-
 #include "app/commands.h"
+#include "app/openmp_wait.h"
 
 int main(int argc, char** argv) {
-  // libgomp reads OMP_WAIT_POLICY when it loads, before main: LibTorch's OpenMP pool and
-  // OpenBLAS's pool spinning against each other made a distillation step up to 2x slower
-  // on 2 cores (bench/README.md). The `kdscope` command (launcher/launcher.cpp) sets PASSIVE
-  // before it starts this program; started directly, with no policy chosen, the program
-  // restarts once with PASSIVE. If exec fails we simply go on with the inherited environment.
-  if (std::getenv("OMP_WAIT_POLICY") == nullptr) {
-    ::setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+  // The `kdscope` command (launcher/launcher.cpp) chose the wait policy before it started
+  // this program; started directly, with no policy chosen, the program restarts once with
+  // PASSIVE (openmp_wait.h). If exec fails we simply go on with the inherited environment.
+  if (kdscope::app::choosePassiveOpenMpWait()) {
     ::execv("/proc/self/exe", argv);
   }
   return kdscope::app::runMain(argc, argv);

@@ -1,17 +1,16 @@
 // The `kdscope` command: a few kilobytes that start the program (libexec/kdscope-program) with
-// OMP_WAIT_POLICY=PASSIVE unless the user chose a policy. libgomp reads the policy once, in its
-// own initialiser, before main; LibTorch's OpenMP pool and OpenBLAS's pool spinning against each
-// other made a distillation step up to 2x slower on 2 cores (bench/README.md). The program
-// used to restart itself to get there, which loaded LibTorch twice: 0.3-0.45 s more on every
-// command (bench/README.md, "Start-up"). No Qt, no LibTorch here.
+// OMP_WAIT_POLICY=PASSIVE unless the user chose a policy (openmp_wait.h). The program used to
+// restart itself to get there, which loaded LibTorch twice: 0.3-0.45 s more on every command
+// (bench/README.md, "Start-up"). No Qt, no LibTorch here.
 #include <climits>
 
 #include <cerrno>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <unistd.h>
+
+#include "app/openmp_wait.h"
 
 namespace {
 
@@ -35,9 +34,7 @@ bool executable(const std::string& path) {
 } // namespace
 
 int main(int /*argc*/, char** argv) {
-  if (std::getenv("OMP_WAIT_POLICY") == nullptr) {
-    ::setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
-  }
+  kdscope::app::choosePassiveOpenMpWait();
   const std::string dir = ownDirectory();
   // The build tree keeps the program in libexec/ beside this file; an installed tree in
   // <prefix>/libexec/kdscope/ beside <prefix>/bin/.
