@@ -279,8 +279,9 @@ void writeProbes(AnalysisContext& ctx, const std::string& task, const std::vecto
       std::vector<double> right(predicted.size());
       std::size_t correct = 0;
       for (std::size_t i = 0; i < predicted.size(); ++i) {
-        right[i] = predicted[i] == evalLabels[i] ? 1.0 : 0.0;
-        correct += predicted[i] == evalLabels[i] ? 1 : 0;
+        const bool hit = predicted[i] == evalLabels[i];
+        right[i] = hit ? 1.0 : 0.0;
+        correct += hit ? 1 : 0;
       }
       // probeAccuracy's value, from these predictions (not a second pass over the rows).
       accuracy[l] = predicted.empty() ? kNaN : static_cast<double>(correct) / static_cast<double>(predicted.size());
