@@ -99,6 +99,9 @@ void registerAnalyze(CLI::App& app, int& exitCode) {
                   "OpenBLAS threads (0: OpenBLAS's default, one per core; see bench/README.md)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--force", options->analyze.force, "analyse a file whose status is \"running\"");
+  cmd->add_flag("!--one-lane", options->analyze.sideBySide,
+                "run the passes one after another instead of the recorded-output passes beside heads and "
+                "probes (same results; for comparing: bench/README.md)");
   cmd->add_option("--data-dir", options->analyze.dataDir,
                   "data cache folder for reloading the task (default: the job's data_dir, else "
                   "$KDSCOPE_DATA_DIR or ~/.cache/kdscope/data)");

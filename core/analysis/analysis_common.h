@@ -105,6 +105,10 @@ template <class Task> void parallelTasks(std::size_t numTasks, std::size_t threa
   }
 }
 
+/// Bootstrap resamples a worker of parallelFor takes at a time, where each resample is a
+/// small computation of its own (per-head means over the examples).
+inline constexpr std::size_t kResampleBlock = 64;
+
 /// Runs task(index) for every index on up to `threads` workers (inline with one); the first
 /// exception is rethrown after all have joined.
 template <class Task> void parallelFor(std::size_t count, std::size_t threads, Task&& task) {

@@ -12,14 +12,17 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
+#include <thread>
 
 #include "core/analysis/metrics.h"
 #include "core/analysis/model_analysis.h"
 #include "core/analysis/passes/analysis_context.h"
 #include "core/common/cancel.h"
 #include "core/common/error.h"
+#include "core/common/side_by_side.h"
 #include "core/common/version.h"
 #include "core/data/dataset.h"
 #include "core/job/job_spec.h"
@@ -139,8 +142,7 @@ AnalyzeResult Analyzer::run() {
 
 void Analyzer::analyzeTask(H5File& file, const std::string& task) {
   const auto t0 = std::chrono::steady_clock::now();
-  m_ctx.taskSkipped.clear();
-  m_ctx.advance(0.0);
+  m_ctx.beginTask();
   m_ctx.phase(task, "", "reading");
   const std::string base = layout::task(task);
   const auto classes = static_cast<std::size_t>(file.attrInt(base, layout::attr::kNumClasses));
@@ -322,36 +324,56 @@ void Analyzer::analyzeTask(H5File& file, const std::string& task) {
   in.weightSources = std::move(weightSources);
   in.texts = std::move(texts);
 
-  if (m_ctx.wants("task")) {
-    m_ctx.phase(task, "", "accuracy, fidelity, calibration, per-class recall, lost and gained examples");
-    taskMetricsPass(m_ctx, in);
+  // Two lanes (docs/architecture.md, "Threads"): the passes that read what the run recorded,
+  // mostly one thread each, and the passes that rerun the models, on every thread. They share
+  // nothing but the file (H5File serialises its calls; each lane writes its own paths) and the
+  // context's reports, so they run at once and the second fills the cores the first leaves
+  // idle. Each result is the one the passes give run one after another.
+  const auto recordedLane = [&] {
+    if (m_ctx.wants("task")) {
+      m_ctx.phase(task, "", "accuracy, fidelity, calibration, per-class recall, lost and gained examples");
+      taskMetricsPass(m_ctx, in);
+      m_ctx.checkCancel();
+      m_ctx.phase(task, "", "intervals, paired tests and the loss pattern (bootstrap, B = " +
+                                std::to_string(m_ctx.options.bootstrapResamples) + ")");
+      intervalsPass(m_ctx, in);
+    }
     m_ctx.checkCancel();
-    m_ctx.phase(task, "", "intervals, paired tests and the loss pattern (bootstrap, B = " +
-                              std::to_string(m_ctx.options.bootstrapResamples) + ")");
-    intervalsPass(m_ctx, in);
+    m_ctx.advance(0.1);
+    if (m_ctx.wants("knowledge")) {
+      m_ctx.phase(task, "", "knowledge levels: gradient rescaling, class geometry, gain decomposition");
+      knowledgePass(m_ctx, in);
+    }
+    m_ctx.checkCancel();
+    m_ctx.advance(0.2);
+    if (m_ctx.wants("cka") || m_ctx.wants("residual")) {
+      layersPass(m_ctx, in);
+    }
+    m_ctx.checkCancel();
+    m_ctx.advance(0.45);
+    if (m_ctx.wants("attention")) {
+      attentionPass(m_ctx, in);
+    }
+    m_ctx.checkCancel();
+    m_ctx.advance(passes::kModelStage);
+  };
+  const auto modelLane = [&] {
+    const passes::ModelLane lane;
+    if (m_ctx.wants("heads") || m_ctx.wants("probes")) {
+      modelsPass(m_ctx, in);
+    }
+    m_ctx.checkCancel();
+  };
+  const bool both = (m_ctx.wants("heads") || m_ctx.wants("probes")) &&
+                    (m_ctx.wants("task") || m_ctx.wants("knowledge") || m_ctx.wants("cka") ||
+                     m_ctx.wants("residual") || m_ctx.wants("attention"));
+  if (both && m_ctx.options.sideBySide && m_ctx.options.threads != 1 && std::thread::hardware_concurrency() > 1) {
+    // A lane that fails cancels the other (m_ctx.cancel); its error is the one reported.
+    runSideBySide(recordedLane, modelLane, m_ctx.cancel);
+  } else {
+    recordedLane();
+    modelLane();
   }
-  m_ctx.checkCancel();
-  m_ctx.advance(0.1);
-  if (m_ctx.wants("knowledge")) {
-    m_ctx.phase(task, "", "knowledge levels: gradient rescaling, class geometry, gain decomposition");
-    knowledgePass(m_ctx, in);
-  }
-  m_ctx.checkCancel();
-  m_ctx.advance(0.2);
-  if (m_ctx.wants("cka") || m_ctx.wants("residual")) {
-    layersPass(m_ctx, in);
-  }
-  m_ctx.checkCancel();
-  m_ctx.advance(0.45);
-  if (m_ctx.wants("attention")) {
-    attentionPass(m_ctx, in);
-  }
-  m_ctx.checkCancel();
-  m_ctx.advance(0.55);
-  if (m_ctx.wants("heads") || m_ctx.wants("probes")) {
-    modelsPass(m_ctx, in);
-  }
-  m_ctx.checkCancel();
   m_ctx.out->attr(a, layout::attr::kSkipped, m_ctx.taskSkipped);
   m_ctx.out->attr(a, "seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   m_ctx.out->attr(a, "status", "complete");

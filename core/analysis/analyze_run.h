@@ -44,6 +44,11 @@ const std::vector<std::string>& analysisNames();
 struct AnalyzeOptions {
   std::vector<std::string> only;      ///< analyses to run (names above); empty: all
   std::size_t threads = 0;            ///< workers of the numeric library; 0: hardware threads
+  /// Run the passes that read what the run recorded (task, knowledge, cka, residual, attention)
+  /// beside those that rerun the models (heads, probes), each task's two lanes at once
+  /// (docs/architecture.md, "Threads"); false, or threads = 1: one after another. The results
+  /// are the same either way, bit for bit.
+  bool sideBySide = true;
   bool force = false;                 ///< analyse a file whose status is "running"
   std::string dataDir;                ///< data cache folder; empty: the job's data_dir, else the default
   std::size_t rbfExamples = 1000;     ///< eval rows used by RBF CKA (n x n kernels); 0: skip RBF CKA

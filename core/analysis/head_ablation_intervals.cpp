@@ -1,5 +1,7 @@
 #include "core/analysis/head_ablation_intervals.h"
 
+#include "core/analysis/analysis_common.h"
+
 #include <algorithm>
 #include <limits>
 #include <stdexcept>
@@ -59,18 +61,23 @@ HeadAblationIntervals headAblationIntervals(const std::vector<std::uint8_t>& int
   const auto b = static_cast<std::size_t>(options.resamples);
   std::vector<std::vector<double>> dropReplicates(cells, std::vector<double>(b));
   std::vector<std::vector<double>> riseReplicates(cells, std::vector<double>(b));
-  std::vector<double> mean(cells);
-  for (std::size_t r = 0; r < b; ++r) {
-    const std::uint32_t* rows = indices.data() + r * n;
-    meanRows(drop, rows, mean);
-    for (std::size_t c = 0; c < cells; ++c) {
-      dropReplicates[c][r] = mean[c];
+  // Resamples in blocks over the hardware threads: each resample's means are summed in the
+  // same order on whichever thread takes it.
+  const std::size_t blocks = (b + detail::kResampleBlock - 1) / detail::kResampleBlock;
+  detail::parallelFor(blocks, detail::resolveThreads(0), [&](std::size_t block) {
+    std::vector<double> mean(cells);
+    for (std::size_t r = block * detail::kResampleBlock; r < std::min(b, (block + 1) * detail::kResampleBlock); ++r) {
+      const std::uint32_t* rows = indices.data() + r * n;
+      meanRows(drop, rows, mean);
+      for (std::size_t c = 0; c < cells; ++c) {
+        dropReplicates[c][r] = mean[c];
+      }
+      meanRows(rise, rows, mean);
+      for (std::size_t c = 0; c < cells; ++c) {
+        riseReplicates[c][r] = mean[c];
+      }
     }
-    meanRows(rise, rows, mean);
-    for (std::size_t c = 0; c < cells; ++c) {
-      riseReplicates[c][r] = mean[c];
-    }
-  }
+  });
   out.accuracyTop = runnerUpFromReplicates(out.accuracyDrop, dropReplicates, Extreme::Highest, options.level, n);
   out.lossTop = runnerUpFromReplicates(out.lossIncrease, riseReplicates, Extreme::Highest, options.level, n);
   for (std::size_t c = 0; c < cells; ++c) {

@@ -227,31 +227,36 @@ HeadImportanceIntervals headImportanceIntervals(const std::vector<double>& perEx
   const auto b = static_cast<std::size_t>(options.resamples);
   std::vector<std::vector<double>> raw(cells, std::vector<double>(b));
   std::vector<std::vector<double>> normalised(cells, std::vector<double>(b));
-  std::vector<double> mean(cells);
-  for (std::size_t r = 0; r < b; ++r) {
-    std::fill(mean.begin(), mean.end(), 0.0);
-    const std::uint32_t* rows = indices.data() + r * n;
-    for (std::size_t k = 0; k < n; ++k) {
-      const double* row = perExample.data() + static_cast<std::size_t>(rows[k]) * cells;
-      for (std::size_t c = 0; c < cells; ++c) {
-        mean[c] += row[c];
+  // Resamples in blocks over the hardware threads: each resample's means are summed in the
+  // same order on whichever thread takes it.
+  const std::size_t blocks = (b + detail::kResampleBlock - 1) / detail::kResampleBlock;
+  detail::parallelFor(blocks, detail::resolveThreads(0), [&](std::size_t block) {
+    std::vector<double> mean(cells);
+    for (std::size_t r = block * detail::kResampleBlock; r < std::min(b, (block + 1) * detail::kResampleBlock); ++r) {
+      std::fill(mean.begin(), mean.end(), 0.0);
+      const std::uint32_t* rows = indices.data() + r * n;
+      for (std::size_t k = 0; k < n; ++k) {
+        const double* row = perExample.data() + static_cast<std::size_t>(rows[k]) * cells;
+        for (std::size_t c = 0; c < cells; ++c) {
+          mean[c] += row[c];
+        }
+      }
+      for (std::size_t l = 0; l < layers; ++l) {
+        double norm = 0.0;
+        for (std::size_t h = 0; h < heads; ++h) {
+          const std::size_t c = l * heads + h;
+          mean[c] /= static_cast<double>(n);
+          norm += mean[c] * mean[c];
+        }
+        norm = std::sqrt(norm);
+        for (std::size_t h = 0; h < heads; ++h) {
+          const std::size_t c = l * heads + h;
+          raw[c][r] = mean[c];
+          normalised[c][r] = norm > 0.0 ? mean[c] / norm : nan;
+        }
       }
     }
-    for (std::size_t l = 0; l < layers; ++l) {
-      double norm = 0.0;
-      for (std::size_t h = 0; h < heads; ++h) {
-        const std::size_t c = l * heads + h;
-        mean[c] /= static_cast<double>(n);
-        norm += mean[c] * mean[c];
-      }
-      norm = std::sqrt(norm);
-      for (std::size_t h = 0; h < heads; ++h) {
-        const std::size_t c = l * heads + h;
-        raw[c][r] = mean[c];
-        normalised[c][r] = norm > 0.0 ? mean[c] / norm : nan;
-      }
-    }
-  }
+  });
   out.top = runnerUpFromReplicates(out.normalised, normalised, Extreme::Highest, options.level, n);
   for (std::size_t c = 0; c < cells; ++c) {
     std::tie(out.rawLo[c], out.rawHi[c]) = percentileInterval(std::move(raw[c]), options.level);

@@ -29,7 +29,7 @@ constexpr std::int64_t kEvalBatch = 128;
 /// The batched ablation's logits must match forward() with the gate to this (relative to 1 +
 /// the largest logit): float32 sums in another order differ by ~1e-6 here.
 constexpr double kBatchedAblationTolerance = 1e-4;
-/// Rows of the first batch that check it.
+/// Rows (the first of the pass) that check it.
 constexpr std::int64_t kCheckRows = 16;
 
 /// The batch in the model's floating dtype (vector features; token ids stay integers).
@@ -71,7 +71,9 @@ void forEachEvalBatch(ClassifierImpl& model, std::int64_t count, const std::func
   const std::int64_t batches = (count + kEvalBatch - 1) / kEvalBatch;
   const auto one = [&](std::int64_t k) { work(k * kEvalBatch, std::min(count, (k + 1) * kEvalBatch)); };
   if (paddingCanBeCut(model) && batches > 1) {
-    forEachItemOnOneThread(batches, one);
+    // The last batches first: in passOrder they hold the longest rows, and the costliest items
+    // handed out first leave the least for one thread to finish alone.
+    forEachItemOnOneThread(batches, [&](std::int64_t k) { one(batches - 1 - k); });
   } else {
     for (std::int64_t k = 0; k < batches; ++k) {
       one(k);
@@ -122,7 +124,6 @@ HeadScores computeHeadScores(ClassifierImpl& model, const TaskData& task, const 
   const auto dtype = modelDtype(model);
   const HeadAblator ablator(model);
   bool fast = ablator.fast();
-  bool checked = false;
   scores.perExampleImportance.resize(static_cast<std::size_t>(n) * cells);
   scores.perExampleAblationCorrect.resize(static_cast<std::size_t>(n) * cells);
   scores.perExampleAblationLoss.resize(static_cast<std::size_t>(n) * cells);
@@ -163,30 +164,8 @@ HeadScores computeHeadScores(ClassifierImpl& model, const TaskData& task, const 
 
     // Ablation: every head gated to 0 alone, [cells, B, C].
     const torch::NoGradGuard noGrad;
-    torch::Tensor ablated;
-    if (batchedAblation) {
-      ablated = ablator.ablatedLogits(batch, intact.hidden);
-      if (!checked) {
-        // The batched path must reproduce forward() with the gate (float rounding aside), checked
-        // on the first rows of the first batch.
-        checked = true;
-        const auto rows = std::min<std::int64_t>(kCheckRows, batch.labels.size(0));
-        Batch head;
-        head.tokens = batch.tokens.slice(0, 0, rows);
-        head.mask = batch.mask.defined() ? batch.mask.slice(0, 0, rows) : torch::Tensor();
-        head.labels = batch.labels.slice(0, 0, rows);
-        const auto reference = ablatedLogitsOneAtATime(model, head);
-        const auto mine = ablated.slice(1, 0, rows);
-        const double scale = 1.0 + reference.abs().max().item<double>();
-        if (!(mine.sizes() == reference.sizes() &&
-              (mine - reference).abs().max().item<double>() <= kBatchedAblationTolerance * scale)) {
-          fast = false;
-          ablated = ablatedLogitsOneAtATime(model, batch);
-        }
-      }
-    } else {
-      ablated = ablatedLogitsOneAtATime(model, batch);
-    }
+    const torch::Tensor ablated =
+        batchedAblation ? ablator.ablatedLogits(batch, intact.hidden) : ablatedLogitsOneAtATime(model, batch);
     const auto rows = batch.labels.size(0);
     const auto ce = torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone);
     out.intactLoss = torch::nn::functional::cross_entropy(intact.logits, batch.labels, ce).to(torch::kFloat64).contiguous();
@@ -220,29 +199,45 @@ HeadScores computeHeadScores(ClassifierImpl& model, const TaskData& task, const 
       placeRows(scores.pooled.values, b.pooled, order, begin);
     }
   };
-  // The first batch alone (it checks the batched ablation); then, with KDScope's transformers,
-  // the others one batch per thread, each on one thread of every pool (forEachItemOnOneThread:
-  // no pool woken per product, and a batch's numbers do not depend on the thread count).
   if (cancel.cancelled()) {
     return HeadScores{};
   }
-  place(scoreBatch(0, fast), 0);
+  // The batched ablation must reproduce forward() with the gate (float rounding aside): checked
+  // first, on the first rows of the pass; else every batch takes the one-at-a-time path.
+  if (fast) {
+    const auto rows = std::min<std::int64_t>(kCheckRows, n);
+    const Batch head = inDtype(passBatch(model, task, split, order, 0, static_cast<std::size_t>(rows)), dtype);
+    ForwardOutput intact;
+    (void)headGateGradients(model, head, &intact);
+    const torch::NoGradGuard noGrad;
+    const auto mine = ablator.ablatedLogits(head, intact.hidden);
+    const auto reference = ablatedLogitsOneAtATime(model, head);
+    const double scale = 1.0 + reference.abs().max().item<double>();
+    fast = mine.sizes() == reference.sizes() &&
+           (mine - reference).abs().max().item<double>() <= kBatchedAblationTolerance * scale;
+  }
+  // With KDScope's transformers, one batch per thread, each on one thread of every pool
+  // (forEachItemOnOneThread: no pool woken per product, and a batch's numbers do not depend on
+  // the thread count); other models one batch after another.
   const std::int64_t batches = (n + batchSize - 1) / batchSize;
   if (fast && batches > 1) {
-    std::vector<BatchScores> rest(static_cast<std::size_t>(batches - 1));
-    forEachItemOnOneThread(batches - 1, [&](std::int64_t k) {
+    std::vector<BatchScores> all(static_cast<std::size_t>(batches));
+    // The last batches first: in passOrder they hold the longest rows, and the costliest items
+    // handed out first leave the least for one thread to finish alone.
+    forEachItemOnOneThread(batches, [&](std::int64_t item) {
+      const std::int64_t k = batches - 1 - item;
       if (!cancel.cancelled()) {
-        rest[static_cast<std::size_t>(k)] = scoreBatch((k + 1) * batchSize, /*batchedAblation=*/true);
+        all[static_cast<std::size_t>(k)] = scoreBatch(k * batchSize, /*batchedAblation=*/true);
       }
     });
     if (cancel.cancelled()) {
       return HeadScores{};
     }
-    for (std::size_t k = 0; k < rest.size(); ++k) {
-      place(rest[k], static_cast<std::int64_t>(k + 1) * batchSize);
+    for (std::size_t k = 0; k < all.size(); ++k) {
+      place(all[k], static_cast<std::int64_t>(k) * batchSize);
     }
   } else {
-    for (std::int64_t begin = batchSize; begin < n; begin += batchSize) {
+    for (std::int64_t begin = 0; begin < n; begin += batchSize) {
       if (cancel.cancelled()) {
         return HeadScores{};
       }

@@ -1,6 +1,7 @@
 #include "core/analysis/probe.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <deque>
@@ -173,8 +174,10 @@ class Objective {
 public:
   /// design: the preconditioned design X' (X~ itself when `pre` is the identity).
   Objective(const std::vector<double>& design, const std::vector<std::int64_t>& labels, std::size_t features,
-            std::size_t classes, double l2, std::size_t threads, const Kernels& kernels, const Preconditioner& pre)
-      : m_design(design), m_labels(labels), m_features(features), m_classes(classes), m_l2(l2), m_threads(threads), m_kernels(kernels),
+            std::size_t classes, double l2, std::size_t threads, const std::atomic<std::size_t>* spareThreads,
+            const Kernels& kernels, const Preconditioner& pre)
+      : m_design(design), m_labels(labels), m_features(features), m_classes(classes), m_l2(l2), m_threads(threads),
+        m_spareThreads(spareThreads), m_kernels(kernels),
         m_pre(pre), m_partials(kBlocks, std::vector<double>(classes * (features + 1) + 1, 0.0)), m_scratch(pre.identity() ? 0 : classes * features), m_scratch2(m_scratch.size()) {}
 
   /// Size of theta = [W (C x D, row-major), b (C)].
@@ -188,7 +191,8 @@ public:
     const double* bias = theta.data() + m_classes * m_features;
     const auto classes = static_cast<int>(m_classes);
     const auto features = static_cast<int>(m_features);
-    parallelFor(kBlocks, m_threads, [&](std::size_t block) {
+    const std::size_t threads = m_threads + (m_spareThreads != nullptr ? m_spareThreads->load() : 0);
+    parallelFor(kBlocks, threads, [&](std::size_t block) {
       std::vector<double>& part = m_partials[block];
       double* gW = part.data();
       double* gB = part.data() + m_classes * m_features;
@@ -319,6 +323,7 @@ private:
   std::size_t m_classes;
   double m_l2;
   std::size_t m_threads;
+  const std::atomic<std::size_t>* m_spareThreads;
   const Kernels& m_kernels;
   const Preconditioner& m_pre;
   std::vector<std::vector<double>> m_partials; ///< per block: dJ/dV, dJ/db, loss (unscaled sums)
@@ -393,7 +398,7 @@ LinearProbe fitProbe(const std::vector<float>& features, std::size_t numFeatures
     design = preconditionedDesign(design, n, pre);
   }
   Objective objective(design, labels, numFeatures, numClasses, options.l2, resolveThreads(options.threads),
-                      kernelsFor(options.portableKernels), pre);
+                      options.spareThreads, kernelsFor(options.portableKernels), pre);
   const std::size_t dim = objective.size();
   std::vector<double> theta(dim, 0.0);
   std::vector<double> grad(dim);
@@ -531,12 +536,20 @@ std::vector<LinearProbe> fitProbes(const std::vector<std::vector<float>>& featur
     }
     return probes;
   }
-  // One fit per thread: a fit's bits do not depend on its thread count.
+  // One fit per thread: a fit's bits do not depend on its thread count. A worker that ends a
+  // fit after the last one has started has nothing left: the fits still running take it.
+  std::atomic<std::int64_t> started{0};
+  std::atomic<std::size_t> spare{0};
   ProbeOptions one = options;
   one.threads = 1;
+  one.spareThreads = &spare;
   forEachItemOnOneThread(count, [&](std::int64_t i) {
+    ++started;
     const auto k = static_cast<std::size_t>(i);
     probes[k] = fitProbe(features[k], numFeatures[k], labels, numClasses, one);
+    if (started.load() == count) {
+      ++spare;
+    }
   });
   return probes;
 }

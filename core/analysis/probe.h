@@ -18,6 +18,7 @@
 /// depend on the optimiser (b is unique only up to a common shift).
 /// Shape errors throw std::invalid_argument. Functions are pure and thread-safe.
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -45,6 +46,10 @@ struct ProbeOptions {
   /// the same optimum in 2-4x more iterations on nearly collinear features (tests compare them).
   bool precondition = true;
   std::size_t threads = 0; ///< 0: std::thread::hardware_concurrency()
+  /// Threads with nothing left to do (fitProbes counts its workers whose fits are over): each
+  /// evaluation of the objective adds them to `threads` as they free up. A fit's row blocks and
+  /// the order their sums are added do not change, so neither does its result.
+  const std::atomic<std::size_t>* spareThreads = nullptr;
   /// Take the objective's exponentials with std::exp even where glibc's AVX2 vector exp is
   /// available (the two differ in the last bits, so the fits do too).
   bool portableKernels = false;
@@ -77,7 +82,8 @@ struct LinearProbe {
 /// more than one set and more than one thread (LibTorch's intra-op thread count), the fits run
 /// side by side, each on one thread (forEachItemOnOneThread), handed out in the sets' order:
 /// put the longest first. On two cores that beats splitting each fit's small products
-/// (bench/README.md, "Session 13").
+/// (bench/README.md, "Session 13"). Once every fit has started, a thread whose fit is over
+/// helps the fits still running (ProbeOptions::spareThreads).
 [[nodiscard]] std::vector<LinearProbe> fitProbes(const std::vector<std::vector<float>>& features,
                                                  const std::vector<std::size_t>& numFeatures,
                                                  const std::vector<std::int64_t>& labels, std::size_t numClasses,

@@ -3,6 +3,7 @@
 #include "core/analysis/stats.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -68,14 +69,14 @@ double sampleSd(const std::vector<double>& values, double m) {
   return std::sqrt(ss / static_cast<double>(values.size() - 1));
 }
 
-/// Resample tables of at most this many indices (64 MiB) are kept for the next bootstrap.
+/// Resample tables of at most this many indices (64 MiB each) are kept for the next bootstraps.
 constexpr std::size_t kResampleTableLimit = std::size_t{16} << 20U;
 
 /// The indices of B resamples of n examples (resample b at [b n, (b + 1) n)), drawn from
 /// bootstrapRng(seed) in order. An analysis runs dozens of bootstraps over the same eval
 /// examples with the same seed and B (every metric on the same resamples), and drawing was
-/// most of their time: the last table is kept (process-wide, behind a mutex) and handed to the
-/// next call with the same n, B and seed. Null above kResampleTableLimit indices: the caller
+/// most of their time: the last two tables are kept (process-wide, behind a mutex) and handed to
+/// the next call with the same n, B and seed. Null above kResampleTableLimit indices: the caller
 /// then draws as it goes, the same indices.
 std::shared_ptr<const std::vector<std::uint32_t>> sharedResampleTable(std::size_t n, int resamples,
                                                                       std::uint64_t seed) {
@@ -84,22 +85,27 @@ std::shared_ptr<const std::vector<std::uint32_t>> sharedResampleTable(std::size_
       entries > kResampleTableLimit) {
     return nullptr;
   }
+  using Key = std::tuple<std::size_t, int, std::uint64_t>;
   static std::mutex mutex;
-  static std::shared_ptr<const std::vector<std::uint32_t>> last;
-  static std::tuple<std::size_t, int, std::uint64_t> lastKey;
+  // The two tables last asked for, the newest first: the analysis' two lanes of passes
+  // (analyze_run.cpp) bootstrap at once with different B.
+  static std::array<std::pair<Key, std::shared_ptr<const std::vector<std::uint32_t>>>, 2> kept;
   const std::lock_guard<std::mutex> lock(mutex);
-  const auto key = std::make_tuple(n, resamples, seed);
-  if (last != nullptr && lastKey == key) {
-    return last;
+  const Key key = std::make_tuple(n, resamples, seed);
+  if (kept[1].second != nullptr && kept[1].first == key) {
+    std::swap(kept[0], kept[1]);
+  }
+  if (kept[0].second != nullptr && kept[0].first == key) {
+    return kept[0].second;
   }
   auto table = std::make_shared<std::vector<std::uint32_t>>(entries);
   Rng rng = bootstrapRng(seed);
   for (std::uint32_t& index : *table) {
     index = static_cast<std::uint32_t>(rng.uniformInt(n));
   }
-  last = table;
-  lastKey = key;
-  return last;
+  kept[1] = std::move(kept[0]);
+  kept[0] = {key, std::move(table)};
+  return kept[0].second;
 }
 
 /// The resamples of bootstrapResampleIndices one after the other: read from the shared

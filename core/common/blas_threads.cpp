@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 
 #include <cstddef>
+#include <mutex>
 
 namespace kdscope::core {
 
@@ -41,15 +42,38 @@ void setBlasThreads(int n) {
   }
 }
 
-SingleBlasThread::SingleBlasThread() : m_previous(blasThreads()) {
-  if (m_previous > 1) {
-    setBlasThreads(1);
+namespace {
+
+/// The scopes alive in the process and the count the first one found.
+struct SingleScopes {
+  std::mutex mutex;
+  int alive = 0;
+  int previous = -1;
+};
+
+SingleScopes& singleScopes() {
+  static SingleScopes scopes;
+  return scopes;
+}
+
+} // namespace
+
+SingleBlasThread::SingleBlasThread() {
+  SingleScopes& s = singleScopes();
+  const std::lock_guard<std::mutex> lock(s.mutex);
+  if (s.alive++ == 0) {
+    s.previous = blasThreads();
+    if (s.previous > 1) {
+      setBlasThreads(1);
+    }
   }
 }
 
 SingleBlasThread::~SingleBlasThread() {
-  if (m_previous > 1) {
-    setBlasThreads(m_previous);
+  SingleScopes& s = singleScopes();
+  const std::lock_guard<std::mutex> lock(s.mutex);
+  if (--s.alive == 0 && s.previous > 1) {
+    setBlasThreads(s.previous);
   }
 }
 

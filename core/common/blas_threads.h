@@ -20,16 +20,15 @@ void setOpenMpThreadsOfThisThread(int n);
 /// loops of small products, one example at a time, where waking the pool for each call costs
 /// more than the call (bench/README.md, "OpenBLAS's pool and small products"). A product's
 /// bits can depend on the thread count, so every computation that must agree with another
-/// (the teacher cache and the teacher without it) runs under the same scope.
+/// (the teacher cache and the teacher without it) runs under the same scope. Scopes may
+/// overlap, on one thread or several (the analysis runs two lanes of passes at once): the
+/// count goes to 1 when the first begins and back to what it was when the last ends.
 class SingleBlasThread {
 public:
   SingleBlasThread();
   ~SingleBlasThread();
   SingleBlasThread(const SingleBlasThread&) = delete;
   SingleBlasThread& operator=(const SingleBlasThread&) = delete;
-
-private:
-  int m_previous = -1;
 };
 
 /// C = alpha op(A) op(B) + beta C in BLAS's column-major terms (op: transposed when the flag

@@ -12,10 +12,20 @@ public:
   CancelToken() : m_flag(std::make_shared<std::atomic<bool>>(false)) {}
   /// Safe from any thread.
   void cancel() const { m_flag->store(true, std::memory_order_relaxed); }
-  [[nodiscard]] bool cancelled() const { return m_flag->load(std::memory_order_relaxed); }
+  [[nodiscard]] bool cancelled() const {
+    return m_flag->load(std::memory_order_relaxed) || (m_parent && m_parent->cancelled());
+  }
+  /// A token of its own that also reads as cancelled when this one is cancelled; cancelling it
+  /// leaves this one alone (the analysis stops its other lane of passes when one fails).
+  [[nodiscard]] CancelToken child() const {
+    CancelToken c;
+    c.m_parent = std::make_shared<const CancelToken>(*this);
+    return c;
+  }
 
 private:
   std::shared_ptr<std::atomic<bool>> m_flag;
+  std::shared_ptr<const CancelToken> m_parent; ///< the token this is a child of, if any
 };
 
 /// Thrown inside core when a polled CancelToken is set; caught at the public entry point

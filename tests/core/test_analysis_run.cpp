@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -519,6 +520,54 @@ TEST(AnalyzeRun, OnlyReplacesItsOwnResultsAndMissingCheckpointsAreSkipped) {
   const RunReader again(run.string());
   EXPECT_FALSE(again.file().exists("/tasks/polarity/analysis/kd/head_importance"));
   EXPECT_TRUE(again.file().exists("/tasks/polarity/analysis/teacher/head_importance"));
+}
+
+// The two lanes of a task (the passes that read the recorded outputs beside heads and probes,
+// docs/architecture.md "Threads") give what the passes give one after another: every dataset
+// and attribute of the analysis bit for bit (tests/python/same_analysis.py), the skipped
+// analyses in the same order (the knowledge pass's before the model passes', though the
+// model lane reaches its skips first), and progress that only rises, to 1.
+TEST(AnalyzeRun, PassesSideBySideGiveTheResultsOfOneAfterAnother) {
+  for (const bool withoutStudentCheckpoint : {false, true}) {
+    std::vector<fs::path> runs;
+    std::vector<std::vector<std::string>> skipped;
+    // Both analysed in the same folder (the skip messages name the checkpoint's path), each
+    // result then kept beside it.
+    const auto kept = tempDir(std::string("lanes_kept") + (withoutStudentCheckpoint ? "_nokd" : ""));
+    for (const bool sideBySide : {false, true}) {
+      const auto run = copyOfTextRun(std::string("lanes") + (withoutStudentCheckpoint ? "_nokd" : ""));
+      if (withoutStudentCheckpoint) {
+        fs::remove(run.parent_path() / "checkpoints/polarity/kd.pt");
+      }
+      auto options = textOptions();
+      options.sideBySide = sideBySide;
+      options.threads = 2; // two lanes even on a one-core machine
+      std::vector<double> fractions;
+      const auto result = analyzeRun(run.string(), options, CancelToken(),
+                                     [&](const ProgressEvent& e) { fractions.push_back(e.fraction); });
+      ASSERT_EQ(result.status, AnalyzeStatus::Succeeded) << result.message;
+      ASSERT_FALSE(fractions.empty());
+      EXPECT_TRUE(std::is_sorted(fractions.begin(), fractions.end())) << "side by side: " << sideBySide;
+      EXPECT_DOUBLE_EQ(fractions.back(), 1.0);
+      const RunReader reader(run.string());
+      skipped.push_back(reader.file().attrStrings("/tasks/polarity/analysis", "skipped"));
+      runs.push_back(kept / (sideBySide ? "two.h5" : "one.h5"));
+      fs::copy_file(run, runs.back());
+    }
+    const auto [status, output] =
+        kdscope::test::runCommand(std::string(KDSCOPE_PYTHON) + " " + KDSCOPE_SOURCE_DIR +
+                                  "/tests/python/same_analysis.py '" + runs[0].string() + "' '" + runs[1].string() + "'");
+    EXPECT_EQ(status, 0) << output;
+    EXPECT_EQ(skipped[0], skipped[1]);
+    ASSERT_FALSE(skipped[1].empty());
+    EXPECT_EQ(skipped[1][0].rfind("knowledge/gain decomposition", 0), 0U) << skipped[1][0];
+    if (withoutStudentCheckpoint) {
+      ASSERT_GE(skipped[1].size(), 2U);
+      EXPECT_NE(skipped[1][1].find("kd.pt' not found"), std::string::npos) << skipped[1][1];
+    } else {
+      EXPECT_EQ(skipped[1].size(), 1U);
+    }
+  }
 }
 
 TEST(AnalyzeRun, WrongDataIsRefusedForModelAnalysesOnly) {

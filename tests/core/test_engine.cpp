@@ -3,15 +3,24 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <random>
 #include <sstream>
+#include <thread>
 
 #include "core/common/blas_threads.h"
+#include "core/common/cancel.h"
+#include "core/common/error.h"
+#include "core/common/side_by_side.h"
 #include "core/distill/trainer.h"
 #include "core/engine/run_job.h"
 #include "core/record/h5_file.h"
@@ -347,6 +356,146 @@ TEST(Engine, SingleBlasThreadScopesOpenBlasToOneThread) {
   }
   EXPECT_EQ(blasThreads(), 2);
   setBlasThreads(before);
+}
+
+// Scopes on two threads that overlap (the analysis' two lanes): one thread while any lives, the
+// count from before the first restored when the last ends, whichever ends first.
+TEST(Engine, SingleBlasThreadScopesOnTwoThreadsRestoreWhenTheLastEnds) {
+  const int before = blasThreads();
+  ASSERT_GE(before, 1) << "the BLAS here is not OpenBLAS (no openblas_get_num_threads)";
+  setBlasThreads(2);
+  for (const bool firstEndsFirst : {true, false}) {
+    std::mutex mutex;
+    std::condition_variable changed;
+    int step = 0; // 1: the other thread's scope lives; 2: the first ended; 3: the other ended
+    auto first = std::make_unique<SingleBlasThread>();
+    std::thread other([&] {
+      SingleBlasThread mine;
+      std::unique_lock<std::mutex> lock(mutex);
+      step = 1;
+      changed.notify_all();
+      changed.wait(lock, [&] { return !firstEndsFirst || step == 2; });
+      if (firstEndsFirst) {
+        EXPECT_EQ(blasThreads(), 1) << "the other thread's scope still lives";
+      }
+    });
+    {
+      std::unique_lock<std::mutex> lock(mutex);
+      changed.wait(lock, [&] { return step >= 1; });
+    }
+    EXPECT_EQ(blasThreads(), 1);
+    if (firstEndsFirst) {
+      first.reset();
+      {
+        const std::lock_guard<std::mutex> lock(mutex);
+        step = 2;
+      }
+      changed.notify_all();
+      other.join();
+    } else {
+      other.join();
+      EXPECT_EQ(blasThreads(), 1) << "the first scope still lives";
+      first.reset();
+    }
+    EXPECT_EQ(blasThreads(), 2) << "first ends first: " << firstEndsFirst;
+  }
+  setBlasThreads(before);
+}
+
+// A child token reads as cancelled when it or its parent (or the parent's parent) is; cancelling
+// the child leaves the parent alone.
+TEST(Engine, ChildCancelTokenFollowsItsParentButNotTheOtherWay) {
+  const CancelToken user;
+  const CancelToken child = user.child();
+  const CancelToken grandchild = child.child();
+  EXPECT_FALSE(child.cancelled());
+  grandchild.cancel();
+  EXPECT_TRUE(grandchild.cancelled());
+  EXPECT_FALSE(child.cancelled());
+  EXPECT_FALSE(user.cancelled());
+  const CancelToken other = user.child().child();
+  const CancelToken copy = other; // copies share their flag
+  EXPECT_FALSE(copy.cancelled());
+  user.cancel();
+  EXPECT_TRUE(child.cancelled());
+  EXPECT_TRUE(copy.cancelled());
+}
+
+// runSideBySide: both pieces run at once (each waits for the other to have started); a failure
+// of either stops the other through the token, and the real error, not the Cancelled it caused,
+// is rethrown; with no failure, a user's cancel comes back as Cancelled.
+TEST(Engine, SideBySideRunsBothAtOnceAndReportsTheFailureNotTheStop) {
+  using namespace std::chrono_literals;
+  {
+    std::atomic<int> started{0};
+    const auto caller = std::this_thread::get_id();
+    std::thread::id sideId;
+    const auto meetThen = [&](std::thread::id* id) {
+      if (id != nullptr) {
+        *id = std::this_thread::get_id();
+      }
+      ++started;
+      const auto until = std::chrono::steady_clock::now() + 20s;
+      while (started.load() < 2 && std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(1ms);
+      }
+    };
+    const CancelToken stop;
+    std::thread::id secondId;
+    runSideBySide([&] { meetThen(&sideId); }, [&] { meetThen(&secondId); }, stop);
+    EXPECT_EQ(started.load(), 2);
+    EXPECT_EQ(secondId, caller) << "the second piece runs on the calling thread";
+    EXPECT_NE(sideId, caller) << "the first piece runs on a thread of its own";
+    EXPECT_FALSE(stop.cancelled());
+  }
+  // A piece that polls the token until it is cancelled, then throws Cancelled.
+  const auto pollUntilStopped = [](const CancelToken& stop) {
+    const auto until = std::chrono::steady_clock::now() + 20s;
+    while (std::chrono::steady_clock::now() < until) {
+      throwIfCancelled(stop);
+      std::this_thread::sleep_for(1ms);
+    }
+    ADD_FAILURE() << "never stopped";
+  };
+  for (const bool firstFails : {true, false}) {
+    const CancelToken stop;
+    const auto fail = [] { throw InputError("eval/hidden of model 'kd': 3 rows, not 4"); };
+    const auto wait = [&] { pollUntilStopped(stop); };
+    try {
+      if (firstFails) {
+        runSideBySide(fail, wait, stop);
+      } else {
+        runSideBySide(wait, fail, stop);
+      }
+      ADD_FAILURE() << "nothing thrown";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("eval/hidden of model 'kd'"), std::string::npos) << e.what();
+    } catch (const Cancelled&) {
+      ADD_FAILURE() << "the stop hid the failure (first fails: " << firstFails << ")";
+    }
+    EXPECT_TRUE(stop.cancelled());
+  }
+  // Both fail: the first's error.
+  {
+    const CancelToken stop;
+    try {
+      runSideBySide([] { throw InputError("first"); }, [] { throw JobError("second"); }, stop);
+      ADD_FAILURE() << "nothing thrown";
+    } catch (const InputError& e) {
+      EXPECT_EQ(std::string(e.what()), "first");
+    }
+  }
+  // The user cancels (the token's parent): both stop, Cancelled comes back.
+  {
+    const CancelToken user;
+    const CancelToken stop = user.child();
+    std::thread canceller([&] {
+      std::this_thread::sleep_for(20ms);
+      user.cancel();
+    });
+    EXPECT_THROW(runSideBySide([&] { pollUntilStopped(stop); }, [&] { pollUntilStopped(stop); }, stop), Cancelled);
+    canceller.join();
+  }
 }
 
 // dgemm (the BLAS's, found at run time) and its plain-loop fallback: a hand-worked 2 x 2 case

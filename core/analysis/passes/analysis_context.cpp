@@ -66,8 +66,20 @@ bool AnalysisContext::wants(const std::string& name) const {
 
 void AnalysisContext::checkCancel() const { throwIfCancelled(cancel); }
 
+namespace {
+
+/// Whether the calling thread runs the model lane of a task (ModelLane).
+thread_local bool t_modelLane = false;
+
+} // namespace
+
+ModelLane::ModelLane() : m_previous(t_modelLane) { t_modelLane = true; }
+
+ModelLane::~ModelLane() { t_modelLane = m_previous; }
+
 void AnalysisContext::emit(ProgressEvent::Kind kind, const std::string& task, const std::string& model,
                            const std::string& message) {
+  const std::lock_guard<std::mutex> lock(mutex);
   if (!sink) {
     return;
   }
@@ -87,13 +99,46 @@ void AnalysisContext::phase(const std::string& task, const std::string& model, c
 
 void AnalysisContext::skip(const std::string& task, const std::string& what, const std::string& why) {
   const std::string line = what + ": " + why;
-  taskSkipped.push_back(line);
-  warnings.push_back(task + ": " + line);
+  {
+    const std::lock_guard<std::mutex> lock(mutex);
+    if (t_modelLane) {
+      taskSkipped.push_back(line);
+      warnings.push_back(task + ": " + line);
+      ++modelSkips;
+      ++modelWarnings;
+    } else {
+      // Before the model lane's: the order of the passes run one after another.
+      taskSkipped.insert(taskSkipped.end() - static_cast<std::ptrdiff_t>(modelSkips), line);
+      warnings.insert(warnings.end() - static_cast<std::ptrdiff_t>(modelWarnings), task + ": " + line);
+    }
+  }
   emit(ProgressEvent::Kind::Warning, task, "", "skipped " + line);
 }
 
+void AnalysisContext::beginTask() {
+  {
+    const std::lock_guard<std::mutex> lock(mutex);
+    taskSkipped.clear();
+    recordedStage = 0.0;
+    modelStage = kModelStage;
+    modelSkips = 0;
+    modelWarnings = 0;
+  }
+  advance(0.0);
+}
+
 void AnalysisContext::advance(double stageFraction) {
-  fraction = std::min(1.0, (static_cast<double>(taskIndex) + stageFraction) / static_cast<double>(taskCount));
+  const std::lock_guard<std::mutex> lock(mutex);
+  if (stageFraction >= 1.0) {
+    recordedStage = kModelStage;
+    modelStage = 1.0;
+  } else if (t_modelLane) {
+    modelStage = std::max(modelStage, stageFraction);
+  } else {
+    recordedStage = std::max(recordedStage, std::min(stageFraction, kModelStage));
+  }
+  const double stage = recordedStage + modelStage - kModelStage;
+  fraction = std::min(1.0, (static_cast<double>(taskIndex) + stage) / static_cast<double>(taskCount));
 }
 
 std::string AnalysisContext::dataDir() const {

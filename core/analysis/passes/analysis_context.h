@@ -10,6 +10,7 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -152,17 +153,41 @@ struct TaskInputs {
   std::vector<std::string> texts; ///< eval/text, or empty
 };
 
-/// The state of one `analyzeRun`: what it was asked, where it writes, how it reports.
+/// The progress stage at which the passes that rerun the models (heads, probes) begin; the
+/// passes before it read what the run file recorded. A task runs the two groups as two lanes
+/// at once (analyze_run.cpp, "Two lanes").
+inline constexpr double kModelStage = 0.55;
+
+/// While alive on a thread, what that thread reports belongs to the lane of a task that reruns
+/// the models: its progress counts from kModelStage on, and its skipped analyses are listed
+/// after those of the other lane, as when the passes ran one after another.
+class ModelLane {
+public:
+  ModelLane();
+  ~ModelLane();
+  ModelLane(const ModelLane&) = delete;
+  ModelLane& operator=(const ModelLane&) = delete;
+
+private:
+  bool m_previous;
+};
+
+/// The state of one `analyzeRun`: what it was asked, where it writes, how it reports. The two
+/// lanes of a task share it: the sink, the warnings, the skipped analyses and the progress are
+/// guarded by `mutex`; the file (H5File serialises its calls) and the writer are shared, each
+/// lane writing its own paths.
 struct AnalysisContext {
   AnalysisContext(std::string runPath, const AnalyzeOptions& analyzeOptions, const CancelToken& cancelToken,
                   const ProgressSink& progress)
-      : path(std::move(runPath)), options(analyzeOptions), cancel(cancelToken), sink(progress) {
+      : path(std::move(runPath)), options(analyzeOptions), cancel(cancelToken.child()), sink(progress) {
     numeric.threads = analyzeOptions.threads;
   }
 
   std::string path;
   const AnalyzeOptions& options;
-  const CancelToken& cancel;
+  /// The caller's token, and cancelled on its own when one lane of a task fails (the other
+  /// then stops at its next poll).
+  CancelToken cancel;
   const ProgressSink& sink;
   an::CkaOptions numeric;
   std::optional<JobSpec> job;   ///< the job stored in the file, when readable
@@ -174,6 +199,14 @@ struct AnalysisContext {
   std::size_t taskIndex = 0;
   std::size_t taskCount = 1;
   double fraction = 0.0;
+  /// Each lane's stage within the task: the recorded-output passes' (0 .. kModelStage) and the
+  /// model passes' (kModelStage .. 1); the task's progress is their sum less kModelStage.
+  double recordedStage = 0.0;
+  double modelStage = kModelStage;
+  /// How many of taskSkipped and of warnings the model lane wrote (the last ones).
+  std::size_t modelSkips = 0;
+  std::size_t modelWarnings = 0;
+  std::mutex mutex;
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
   /// The run file of options.teacherAnalysesFrom, opened read-only on first use (models pass);
   /// null when not asked or when it could not be opened (then `teacherSourceProblem` says why).
@@ -188,7 +221,10 @@ struct AnalysisContext {
   void phase(const std::string& task, const std::string& model, const std::string& message);
   /// An analysis that could not run: reported, kept for the result and for the file.
   void skip(const std::string& task, const std::string& what, const std::string& why);
-  /// Progress within the current task, 0..1.
+  /// A task begins: no skipped analyses yet, progress at its start.
+  void beginTask();
+  /// Progress within the current task, 0..1: a stage of the calling thread's lane (1 ends the
+  /// task).
   void advance(double stageFraction);
   /// The data cache folder: the option, else the job's data_dir (absolute, or beside the run
   /// file), else the default.

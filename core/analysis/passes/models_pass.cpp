@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -24,6 +25,7 @@
 #include "core/analysis/model_analysis.h"
 #include "core/analysis/probe.h"
 #include "core/common/error.h"
+#include "core/common/side_by_side.h"
 #include "core/common/version.h"
 #include "core/data/dataset.h"
 #include "core/record/run_layout.h"
@@ -65,6 +67,41 @@ void writeHeadAblationIntervals(AnalysisContext& ctx, const std::string& g, cons
   // The most hurtful head against the runner-up, paired over examples (the same resamples).
   writeRunnerUp(*ctx.out, layout::child(g, layout::entry::kHeadAblationAccuracyDrop), bands.accuracyTop);
   writeRunnerUp(*ctx.out, layout::child(g, layout::entry::kHeadAblationLossIncrease), bands.lossTop);
+}
+
+/// The heads' results of one model: importance with its bootstrap intervals and runner-up,
+/// ablation accuracy and loss with theirs (analysis/<model>/head_*).
+void writeHeadResults(AnalysisContext& ctx, const std::string& g, const std::string& headsKey,
+                      const an::HeadScores& heads) {
+  const std::vector<std::uint64_t> dims{heads.layers, heads.heads};
+  ctx.out->floats(layout::child(g, layout::entry::kHeadImportance), dims, heads.normalisedImportance);
+  ctx.out->attr(layout::child(g, layout::entry::kHeadImportance), "normalisation", "each layer divided by its L2 norm (Michel et al. 2019)");
+  if (!headsKey.empty()) {
+    ctx.out->attr(layout::child(g, layout::entry::kHeadImportance), "inputs", headsKey);
+  }
+  ctx.out->floats(layout::child(g, layout::entry::kHeadImportanceRaw), dims, heads.importance);
+  ctx.out->attr(layout::child(g, layout::entry::kHeadImportanceRaw), "formula",
+              "mean over eval examples of |dL_i/d xi_h|, L_i cross-entropy in nats, gates xi = 1");
+  {
+    // Their 95% intervals: bootstrap over eval examples of the per-example gradients.
+    const an::BootstrapOptions boot{ctx.options.bootstrapResamples, 0.95, ctx.options.bootstrapSeed};
+    const an::HeadImportanceIntervals bands =
+        an::headImportanceIntervals(heads.perExampleImportance, heads.layers, heads.heads, boot);
+    ctx.out->floats(layout::child(g, layout::entry::kHeadImportanceLo), dims, bands.normalisedLo);
+    ctx.out->floats(layout::child(g, layout::entry::kHeadImportanceHi), dims, bands.normalisedHi);
+    ctx.out->floats(layout::child(g, layout::entry::kHeadImportanceRawLo), dims, bands.rawLo);
+    ctx.out->floats(layout::child(g, layout::entry::kHeadImportanceRawHi), dims, bands.rawHi);
+    ctx.out->attr(layout::child(g, layout::entry::kHeadImportanceLo), "over", std::string(an::kOverExamples));
+    ctx.out->attr(layout::child(g, layout::entry::kHeadImportanceLo), "resamples",
+                  static_cast<std::int64_t>(boot.resamples));
+    // The most important head against the runner-up, from the same resamples.
+    writeRunnerUp(*ctx.out, layout::child(g, layout::entry::kHeadImportance), bands.top);
+  }
+  ctx.out->floats(layout::child(g, layout::entry::kHeadAblationAccuracy), dims, heads.ablationAccuracy);
+  ctx.out->floats(layout::child(g, layout::entry::kHeadAblationLoss), dims, heads.ablationLoss);
+  ctx.out->attr(layout::child(g, layout::entry::kHeadAblationAccuracy), "intact", heads.accuracy);
+  ctx.out->attr(layout::child(g, layout::entry::kHeadAblationLoss), "intact", heads.loss);
+  writeHeadAblationIntervals(ctx, g, heads);
 }
 
 /// The datasets of analysis/<model>/ that the "heads" and "probes" passes write; the first of
@@ -255,6 +292,37 @@ void writeProbes(AnalysisContext& ctx, const std::string& task, const std::vecto
   ctx.phase(task, "", "fitting " + std::to_string(sets.size()) + " linear probes (every layer of " +
                           std::to_string(work.size()) + (work.size() == 1 ? " model)" : " models)"));
   const std::vector<an::LinearProbe> fitted = an::fitProbes(features, widths, trainLabels, classes, po);
+  // Each probe's held-out accuracy with its interval and its train accuracy, the probes side by
+  // side (each probe's numbers are computed as alone).
+  struct Scored {
+    double accuracy = kNaN;
+    double lo = kNaN;
+    double hi = kNaN;
+    double train = kNaN;
+  };
+  std::vector<Scored> scored(sets.size());
+  ctx.checkCancel();
+  an::detail::parallelFor(sets.size(), an::detail::resolveThreads(ctx.options.threads), [&](std::size_t k) {
+    const an::LinearProbe& probe = fitted[k];
+    const std::vector<float> xEval = layerOf(work[sets[k].model].eval, sets[k].layer);
+    // Its 95% interval: bootstrap of the held-out predictions (the fitted probe fixed;
+    // refitting per resample would cost B fits per layer; docs/statistics.md, "Probes").
+    const auto predicted = an::predictProbe(probe, xEval);
+    std::vector<double> right(predicted.size());
+    std::size_t correct = 0;
+    for (std::size_t i = 0; i < predicted.size(); ++i) {
+      const bool hit = predicted[i] == evalLabels[i];
+      right[i] = hit ? 1.0 : 0.0;
+      correct += hit ? 1 : 0;
+    }
+    // probeAccuracy's value, from these predictions (not a second pass over the rows).
+    scored[k].accuracy = predicted.empty() ? kNaN : static_cast<double>(correct) / static_cast<double>(predicted.size());
+    const an::Interval band =
+        an::bootstrapMean(right, an::BootstrapOptions{ctx.options.bootstrapResamples, 0.95, ctx.options.bootstrapSeed});
+    scored[k].lo = band.lo;
+    scored[k].hi = band.hi;
+    scored[k].train = an::probeAccuracy(probe, features[k], trainLabels);
+  });
   for (std::size_t w = 0; w < work.size(); ++w) {
     ctx.checkCancel();
     const ProbeWork& one = work[w];
@@ -271,27 +339,12 @@ void writeProbes(AnalysisContext& ctx, const std::string& task, const std::vecto
         continue;
       }
       const std::size_t l = sets[k].layer;
-      const an::LinearProbe& probe = fitted[k];
-      const std::vector<float> xEval = layerOf(one.eval, l);
-      // Its 95% interval: bootstrap of the held-out predictions (the fitted probe fixed;
-      // refitting per resample would cost B fits per layer; docs/statistics.md, "Probes").
-      const auto predicted = an::predictProbe(probe, xEval);
-      std::vector<double> right(predicted.size());
-      std::size_t correct = 0;
-      for (std::size_t i = 0; i < predicted.size(); ++i) {
-        const bool hit = predicted[i] == evalLabels[i];
-        right[i] = hit ? 1.0 : 0.0;
-        correct += hit ? 1 : 0;
-      }
-      // probeAccuracy's value, from these predictions (not a second pass over the rows).
-      accuracy[l] = predicted.empty() ? kNaN : static_cast<double>(correct) / static_cast<double>(predicted.size());
-      const an::Interval band =
-          an::bootstrapMean(right, an::BootstrapOptions{ctx.options.bootstrapResamples, 0.95, ctx.options.bootstrapSeed});
-      accuracyLo[l] = band.lo;
-      accuracyHi[l] = band.hi;
-      trainAccuracy[l] = an::probeAccuracy(probe, features[k], trainLabels);
+      accuracy[l] = scored[k].accuracy;
+      accuracyLo[l] = scored[k].lo;
+      accuracyHi[l] = scored[k].hi;
+      trainAccuracy[l] = scored[k].train;
       depth[l] = L > 1 ? static_cast<double>(l) / static_cast<double>(L - 1) : 0.0;
-      converged[l] = probe.converged ? 1 : 0;
+      converged[l] = fitted[k].converged ? 1 : 0;
     }
     ctx.out->floats(layout::child(g, layout::entry::kProbeAccuracy), {L}, accuracy);
     ctx.out->floats(layout::child(g, layout::entry::kProbeAccuracyLo), {L}, accuracyLo);
@@ -551,6 +604,9 @@ void modelsPass(AnalysisContext& ctx, const TaskInputs& in) {
                formatNumber(worst) + ")");
       continue;
     }
+    // The heads' results (their bootstrap intervals) are computed and written beside the
+    // probes' pass over the train split (runSideBySide), which needs every core.
+    std::function<void()> headResults;
     if (!headsDone) {
       if (handle->heads() <= 0) {
         if (anyHeads) {
@@ -559,49 +615,38 @@ void modelsPass(AnalysisContext& ctx, const TaskInputs& in) {
       } else if (const std::string why = handle->headGateUnavailable(); !why.empty() || m->checkSkipped.count("heads") > 0) {
         ctx.skip(task, "heads/" + m->name, lackReason(*m, "heads", "no head gate: " + why));
       } else {
-        const an::HeadScores& heads = *scores;
-        const std::vector<std::uint64_t> dims{heads.layers, heads.heads};
-        ctx.out->floats(layout::child(g, layout::entry::kHeadImportance), dims, heads.normalisedImportance);
-        ctx.out->attr(layout::child(g, layout::entry::kHeadImportance), "normalisation", "each layer divided by its L2 norm (Michel et al. 2019)");
-        if (!headsKey.empty()) {
-          ctx.out->attr(layout::child(g, layout::entry::kHeadImportance), "inputs", headsKey);
-        }
-        ctx.out->floats(layout::child(g, layout::entry::kHeadImportanceRaw), dims, heads.importance);
-        ctx.out->attr(layout::child(g, layout::entry::kHeadImportanceRaw), "formula",
-                    "mean over eval examples of |dL_i/d xi_h|, L_i cross-entropy in nats, gates xi = 1");
-        {
-          // Their 95% intervals: bootstrap over eval examples of the per-example gradients.
-          const an::BootstrapOptions boot{ctx.options.bootstrapResamples, 0.95, ctx.options.bootstrapSeed};
-          const an::HeadImportanceIntervals bands =
-              an::headImportanceIntervals(heads.perExampleImportance, heads.layers, heads.heads, boot);
-          ctx.out->floats(layout::child(g, layout::entry::kHeadImportanceLo), dims, bands.normalisedLo);
-          ctx.out->floats(layout::child(g, layout::entry::kHeadImportanceHi), dims, bands.normalisedHi);
-          ctx.out->floats(layout::child(g, layout::entry::kHeadImportanceRawLo), dims, bands.rawLo);
-          ctx.out->floats(layout::child(g, layout::entry::kHeadImportanceRawHi), dims, bands.rawHi);
-          ctx.out->attr(layout::child(g, layout::entry::kHeadImportanceLo), "over", std::string(an::kOverExamples));
-          ctx.out->attr(layout::child(g, layout::entry::kHeadImportanceLo), "resamples",
-                        static_cast<std::int64_t>(boot.resamples));
-          // The most important head against the runner-up, from the same resamples.
-          writeRunnerUp(*ctx.out, layout::child(g, layout::entry::kHeadImportance), bands.top);
-        }
-        ctx.out->floats(layout::child(g, layout::entry::kHeadAblationAccuracy), dims, heads.ablationAccuracy);
-        ctx.out->floats(layout::child(g, layout::entry::kHeadAblationLoss), dims, heads.ablationLoss);
-        ctx.out->attr(layout::child(g, layout::entry::kHeadAblationAccuracy), "intact", heads.accuracy);
-        ctx.out->attr(layout::child(g, layout::entry::kHeadAblationLoss), "intact", heads.loss);
-        writeHeadAblationIntervals(ctx, g, heads);
+        headResults = [&] {
+          const ModelLane lane; // on a thread of its own, still the model lane's reports
+          writeHeadResults(ctx, g, headsKey, *scores);
+        };
       }
     }
+    std::optional<ProbeWork> probe;
     if (!probesDone && !probesRun) {
       ctx.skip(task, "probes/" + m->name, lackReason(*m, "probes", "no hidden states: " + handle->hiddenUnavailable()));
     } else if (!probesDone) {
       ctx.phase(task, m->name, "linear probes per layer (" + std::to_string(trainCount) + " train examples)");
-      ProbeWork work;
-      work.group = g;
-      work.pooling = pooling;
-      work.key = probesKey;
-      work.train = handle->pooledStates(data, data.train, trainRows, pooling);
-      work.eval = std::move(*evalStates);
-      probeWork.push_back(std::move(work));
+      probe.emplace();
+      probe->group = g;
+      probe->pooling = pooling;
+      probe->key = probesKey;
+      probe->eval = std::move(*evalStates);
+    }
+    const auto trainStates = [&] {
+      if (probe) {
+        probe->train = handle->pooledStates(data, data.train, trainRows, pooling);
+      }
+    };
+    if (headResults && probe) {
+      runSideBySide(headResults, trainStates, ctx.cancel);
+    } else {
+      if (headResults) {
+        headResults();
+      }
+      trainStates();
+    }
+    if (probe) {
+      probeWork.push_back(std::move(*probe));
     }
   }
   // Every model's probes of this task fitted together (fitProbes: side by side, one thread
