@@ -36,10 +36,10 @@ bool executable(const std::string& path) {
 int main(int /*argc*/, char** argv) {
   kdscope::app::choosePassiveOpenMpWait();
   const std::string dir = ownDirectory();
-  // The build tree keeps the program in libexec/ beside this file; an installed tree in
-  // <prefix>/libexec/kdscope/ beside <prefix>/bin/.
-  const std::string candidates[] = {dir + "/libexec/kdscope-program",
-                                    dir + "/../libexec/kdscope/kdscope-program"};
+  // The build tree keeps the program in libexec/ beside this file; an installed tree where
+  // `cmake --install` put it, relative to this file (../libexec/kdscope/kdscope-program with
+  // the default CMAKE_INSTALL_BINDIR and CMAKE_INSTALL_LIBEXECDIR).
+  const std::string candidates[] = {dir + "/libexec/kdscope-program", dir + "/" + KDSCOPE_PROGRAM_FROM_COMMAND};
   for (const std::string& program : candidates) {
     if (!dir.empty() && executable(program)) {
       ::execv(program.c_str(), argv);

@@ -4,10 +4,11 @@
 # loads when OMP_DISPLAY_ENV=verbose (GCC 12's libgomp, Debian 12): one block per start of
 # the program, and GOMP_SPINCOUNT '0' is PASSIVE's (300000 when no policy is set).
 #
-# Usage: launcher.sh KDSCOPE WORK_DIR
+# Usage: launcher.sh KDSCOPE WORK_DIR BUILD_DIR
 set -eu
 exe=$1
 work=$2
+build=$3
 rm -rf "$work"
 mkdir -p "$work"
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -38,4 +39,14 @@ status=0
 [ "$status" = 127 ] || fail "a command without its program exited $status, not 127"
 grep -q "the program is missing: neither $work/libexec/kdscope-program nor" "$work/err4" || { cat "$work/err4" >&2; fail "no clear error for a missing program"; }
 [ ! -s "$work/out4" ] || fail "a command without its program printed to stdout"
-echo "launcher: 4 checks passed"
+# 5. Installed (`cmake --install` into a scratch prefix): the command finds the program where
+# CMAKE_INSTALL_LIBEXECDIR put it, relative to CMAKE_INSTALL_BINDIR, and starts it once.
+cmake --install "$build" --prefix "$work/prefix" >"$work/install.log" 2>&1 || { cat "$work/install.log" >&2; fail "cmake --install"; }
+installed="$(find "$work/prefix" -type f -name kdscope-program | head -n 1)"
+[ -x "$installed" ] || { cat "$work/install.log" >&2; fail "cmake --install put no program under $work/prefix"; }
+command="$(find "$work/prefix" -type f -name kdscope | head -n 1)"
+[ -x "$command" ] || { cat "$work/install.log" >&2; fail "cmake --install put no command under $work/prefix"; }
+env -u OMP_WAIT_POLICY OMP_DISPLAY_ENV=verbose "$command" --version >"$work/out5" 2>"$work/err5" || { cat "$work/err5" >&2; fail "the installed command did not start the program"; }
+[ "$(grep -c 'GOMP_SPINCOUNT = ' "$work/err5")" = 1 ] || fail "the installed command did not start the program once"
+cmp -s "$work/out1" "$work/out5" || fail "the installed command printed another version"
+echo "launcher: 5 checks passed"

@@ -299,8 +299,12 @@ TEST(JobProcess, TheProgramNamesTheCommandThatStartsIt) {
   };
   const QString buildCommand = touch(QStringLiteral("build/app/kdscope"), true);
   const QString buildProgram = touch(QStringLiteral("build/app/libexec/kdscope-program"), true);
-  const QString installedCommand = touch(QStringLiteral("prefix/bin/kdscope"), true);
+  // Installed: the command where the configured install folders put it, relative to the
+  // program's folder (bin/ beside libexec/kdscope/ by default).
   const QString installedProgram = touch(QStringLiteral("prefix/libexec/kdscope/kdscope-program"), true);
+  const QString installedCommand =
+      touch(QDir::cleanPath(QStringLiteral("prefix/libexec/kdscope/") + JobQueue::installedCommandFromProgram()), true);
+  EXPECT_EQ(QFileInfo(installedCommand).fileName(), QStringLiteral("kdscope"));
   const QString loneProgram = touch(QStringLiteral("lone/libexec/kdscope-program"), true);
   touch(QStringLiteral("plain/kdscope"), false); // not executable: not a command
   const QString plainProgram = touch(QStringLiteral("plain/libexec/kdscope-program"), true);

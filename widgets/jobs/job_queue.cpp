@@ -68,6 +68,8 @@ JobQueue::~JobQueue() {
 
 QString JobQueue::defaultExecutable() { return executableFor(QCoreApplication::applicationFilePath()); }
 
+QString JobQueue::installedCommandFromProgram() { return QStringLiteral(KDSCOPE_COMMAND_FROM_PROGRAM); }
+
 QString JobQueue::executableFor(const QString& applicationFile) {
   const QFileInfo self(applicationFile);
   if (self.fileName() == QLatin1String("kdscope")) {
@@ -76,7 +78,7 @@ QString JobQueue::executableFor(const QString& applicationFile) {
   if (self.fileName() != QLatin1String("kdscope-program")) {
     return {};
   }
-  for (const QString& relative : {QStringLiteral("../kdscope"), QStringLiteral("../../bin/kdscope")}) {
+  for (const QString& relative : {QStringLiteral("../kdscope"), installedCommandFromProgram()}) {
     const QFileInfo command(self.dir().filePath(relative));
     if (command.isFile() && command.isExecutable()) {
       return command.canonicalFilePath();

@@ -58,8 +58,12 @@ public:
   static QString defaultExecutable();
   /// The `kdscope` command for an application file: itself when named kdscope; for the
   /// program (libexec/kdscope-program) the command that starts it (../kdscope in a build tree,
-  /// ../../bin/kdscope installed), else the program itself; empty for any other binary.
+  /// installedCommandFromProgram() installed), else the program itself; empty for any other
+  /// binary.
   static QString executableFor(const QString& applicationFile);
+  /// Where `cmake --install` puts the command relative to the program's folder, from the
+  /// configured CMAKE_INSTALL_BINDIR and CMAKE_INSTALL_LIBEXECDIR (../../bin/kdscope by default).
+  static QString installedCommandFromProgram();
 
   /// Queues a job; it runs when the queue is started and earlier jobs are done.
   int addJob(const core::JobSpec& spec, const QString& outDir);
