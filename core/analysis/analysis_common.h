@@ -105,14 +105,25 @@ template <class Task> void parallelTasks(std::size_t numTasks, std::size_t threa
   }
 }
 
-/// Bootstrap resamples a worker of parallelFor takes at a time, where each resample is a
-/// small computation of its own (per-head means over the examples).
-inline constexpr std::size_t kResampleBlock = 64;
-
 /// Runs task(index) for every index on up to `threads` workers (inline with one); the first
 /// exception is rethrown after all have joined.
 template <class Task> void parallelFor(std::size_t count, std::size_t threads, Task&& task) {
   parallelTasks(count, threads, [&task](std::size_t index, std::size_t /*worker*/) { task(index); });
+}
+
+/// Bootstrap resamples a worker takes at a time in forEachResampleBlock.
+inline constexpr std::size_t kResampleBlock = 64;
+
+/// Calls work(begin, end) for the blocks of kResampleBlock resamples of [0, resamples), the
+/// blocks over the hardware threads, where each resample is a small computation of its own
+/// (per-head means over the examples): a resample is computed whole by the thread that takes
+/// its block, so its bits do not depend on the thread count. work must write only its
+/// resamples' results.
+template <class Work> void forEachResampleBlock(std::size_t resamples, Work&& work) {
+  const std::size_t blocks = (resamples + kResampleBlock - 1) / kResampleBlock;
+  parallelFor(blocks, resolveThreads(0), [&](std::size_t block) {
+    work(block * kResampleBlock, std::min(resamples, (block + 1) * kResampleBlock));
+  });
 }
 
 /// Sum of a[i] * b[i] with four independent partial sums, so the additions pipeline without

@@ -61,12 +61,9 @@ HeadAblationIntervals headAblationIntervals(const std::vector<std::uint8_t>& int
   const auto b = static_cast<std::size_t>(options.resamples);
   std::vector<std::vector<double>> dropReplicates(cells, std::vector<double>(b));
   std::vector<std::vector<double>> riseReplicates(cells, std::vector<double>(b));
-  // Resamples in blocks over the hardware threads: each resample's means are summed in the
-  // same order on whichever thread takes it.
-  const std::size_t blocks = (b + detail::kResampleBlock - 1) / detail::kResampleBlock;
-  detail::parallelFor(blocks, detail::resolveThreads(0), [&](std::size_t block) {
+  detail::forEachResampleBlock(b, [&](std::size_t begin, std::size_t end) {
     std::vector<double> mean(cells);
-    for (std::size_t r = block * detail::kResampleBlock; r < std::min(b, (block + 1) * detail::kResampleBlock); ++r) {
+    for (std::size_t r = begin; r < end; ++r) {
       const std::uint32_t* rows = indices.data() + r * n;
       meanRows(drop, rows, mean);
       for (std::size_t c = 0; c < cells; ++c) {

@@ -536,19 +536,21 @@ std::vector<LinearProbe> fitProbes(const std::vector<std::vector<float>>& featur
     }
     return probes;
   }
-  // One fit per thread: a fit's bits do not depend on its thread count. A worker that ends a
-  // fit after the last one has started has nothing left: the fits still running take it.
-  std::atomic<std::int64_t> started{0};
+  // One fit per thread: a fit's bits do not depend on its thread count. Once fewer fits are
+  // left than forEachItemOnOneThread's workers, the workers without one are spare: the fits
+  // still running take them.
+  const std::int64_t workers = std::min<std::int64_t>(count, torch::get_num_threads());
+  std::atomic<std::int64_t> finished{0};
   std::atomic<std::size_t> spare{0};
   ProbeOptions one = options;
   one.threads = 1;
   one.spareThreads = &spare;
   forEachItemOnOneThread(count, [&](std::int64_t i) {
-    ++started;
     const auto k = static_cast<std::size_t>(i);
     probes[k] = fitProbe(features[k], numFeatures[k], labels, numClasses, one);
-    if (started.load() == count) {
-      ++spare;
+    const auto idle = static_cast<std::size_t>(std::max<std::int64_t>(0, workers - (count - ++finished)));
+    auto now = spare.load();
+    while (now < idle && !spare.compare_exchange_weak(now, idle)) {
     }
   });
   return probes;
